@@ -1,0 +1,288 @@
+"""The run configuration: a YAML file validated into a pydantic model before any work starts."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import string
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from climnorm.errors import ConfigError
+from climnorm.regions import BUILTIN_REGIONS, Region
+
+DEFAULT_OUTPUT_TEMPLATE = (
+    "{variable}/{region}/{scenario}/{variable}_{region}_{scenario}_{period}_{target}_{window}yr_normal.nc"
+)
+TEMPLATE_FIELDS = frozenset({"variable", "region", "scenario", "period", "target", "window", "model"})
+HISTORICAL = "historical"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class RegionBox(_Strict):
+    """A custom region: a lat/lon box, longitudes in either convention (-180..180 or 0..360)."""
+
+    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    long_name: str | None = None
+    lat_min: Annotated[float, Field(ge=-90.0, le=90.0)]
+    lat_max: Annotated[float, Field(ge=-90.0, le=90.0)]
+    lon_min: Annotated[float, Field(ge=-180.0, le=360.0)]
+    lon_max: Annotated[float, Field(ge=-180.0, le=360.0)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RegionBox:
+        if self.lat_min > self.lat_max:
+            raise ValueError(f"lat_min ({self.lat_min}) is greater than lat_max ({self.lat_max})")
+        if self.lon_min == self.lon_max:
+            raise ValueError(f"lon_min equals lon_max ({self.lon_min}): the box has no width")
+        return self
+
+    def to_region(self) -> Region:
+        return Region(self.name, self.long_name or self.name, self.lat_min, self.lat_max, self.lon_min, self.lon_max)
+
+
+class Compression(_Strict):
+    """NetCDF compression of the outputs."""
+
+    zlib: bool = True
+    complevel: Annotated[int, Field(ge=1, le=9)] = 1
+    shuffle: bool = True
+
+
+def _region_kind(value: Any) -> str:
+    return "key" if isinstance(value, str) else "box"
+
+
+RegionSpec = Annotated[
+    Annotated[str, Tag("key")] | Annotated[RegionBox, Tag("box")],
+    Discriminator(_region_kind),
+]
+
+
+def _default_workers() -> int:
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+class Config(_Strict):
+    """Everything a run needs; the seed's keys keep their meaning, the rest are climnorm's."""
+
+    input_dirs: Annotated[list[Path], Field(min_length=1)]
+    output_dir: Path = Path("output")
+    model: str | None = None
+    variant: str | None = None
+    variables: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = [
+        "pr",
+        "tas",
+        "tasmax",
+        "tasmin",
+    ]
+    regions: Annotated[list[RegionSpec], Field(min_length=1)] = list(BUILTIN_REGIONS)
+    scenarios: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = [
+        HISTORICAL,
+        "ssp245",
+        "ssp585",
+    ]
+    window_years: Annotated[int, Field(ge=1, le=500)] = 30
+    min_years_for_normal: Annotated[int, Field(ge=1)] = 25
+    historical_end: int = 2014
+    periods: dict[str, tuple[int, int]] = {
+        "historical": (1980, 2014),
+        "hybrid": (2015, 2044),
+        "future": (2045, 2100),
+    }
+    data_years: tuple[int, int] | None = None
+    leap_day: Literal["calendar_day", "dayofyear", "drop"] = "calendar_day"
+    engine: Literal["local", "dask"] = "local"
+    scheduler_address: str | None = None
+    multiprocessing_workers: Annotated[int, Field(ge=1)] = Field(default_factory=_default_workers)
+    cores_per_variable: Annotated[int, Field(ge=1)] | None = None
+    batch_size_years: Annotated[int, Field(ge=1)] = 1
+    max_memory_per_worker_gb: Annotated[float, Field(gt=0)] = 6.0
+    compression: Compression = Compression()
+    output_template: str = DEFAULT_OUTPUT_TEMPLATE
+    lon_convention: Literal["input", "0_360", "-180_180"] = "input"
+
+    @field_validator("variables", "scenarios")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        dupes = sorted({v for v in value if value.count(v) > 1})
+        if dupes:
+            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        return value
+
+    @field_validator("regions")
+    @classmethod
+    def _known_regions(cls, value: list[str | RegionBox]) -> list[str | RegionBox]:
+        names: list[str] = []
+        for item in value:
+            if isinstance(item, str):
+                if item not in BUILTIN_REGIONS:
+                    hint = _closest(item, BUILTIN_REGIONS)
+                    raise ValueError(
+                        f"unknown region {item!r}{hint}; built-in regions are {', '.join(BUILTIN_REGIONS)}, "
+                        "or give a box with name, lat_min, lat_max, lon_min, lon_max"
+                    )
+                names.append(item)
+            else:
+                names.append(item.name)
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"region names must be unique: {', '.join(dupes)} given twice")
+        return value
+
+    @field_validator("periods")
+    @classmethod
+    def _periods(cls, value: dict[str, tuple[int, int]]) -> dict[str, tuple[int, int]]:
+        if not value:
+            raise ValueError("at least one period is needed, e.g. historical: [1980, 2014]")
+        for name, (start, end) in value.items():
+            if start > end:
+                raise ValueError(f"period {name!r} starts after it ends ({start} > {end})")
+        return value
+
+    @field_validator("output_template")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        fields = {f for _, f, _, _ in string.Formatter().parse(value) if f is not None}
+        unknown = sorted(fields - TEMPLATE_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"unknown placeholder(s) {', '.join('{' + u + '}' for u in unknown)}; "
+                f"allowed: {', '.join('{' + f + '}' for f in sorted(TEMPLATE_FIELDS))}"
+            )
+        needed = {"variable", "region", "scenario", "period", "target"}
+        if not needed <= fields:
+            missing = ", ".join("{" + f + "}" for f in sorted(needed - fields))
+            raise ValueError(f"must contain {missing} so that every output gets its own file")
+        if value.startswith("/") or ".." in Path(value).parts:
+            raise ValueError("must be a path relative to output_dir, without '..'")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Config:
+        if self.min_years_for_normal > self.window_years:
+            raise ValueError(
+                f"min_years_for_normal ({self.min_years_for_normal}) is greater than window_years "
+                f"({self.window_years}): no window could ever qualify"
+            )
+        if self.data_years is not None:
+            first, last = self.data_years
+            if first > last:
+                raise ValueError(f"data_years starts after it ends ({first} > {last})")
+            if self.window_years > last - first + 1:
+                raise ValueError(
+                    f"window_years ({self.window_years}) is longer than the data range data_years "
+                    f"{first}-{last} ({last - first + 1} years)"
+                )
+            outside = [n for n, (s, e) in self.periods.items() if s < first or e > last]
+            if outside:
+                raise ValueError(f"period(s) {', '.join(outside)} reach outside data_years {first}-{last}")
+        if self.engine != "dask" and self.scheduler_address:
+            raise ValueError("scheduler_address is only used with engine: dask")
+        return self
+
+    @property
+    def region_objects(self) -> list[Region]:
+        return [BUILTIN_REGIONS[r] if isinstance(r, str) else r.to_region() for r in self.regions]
+
+    @property
+    def workers_per_variable(self) -> int:
+        return self.cores_per_variable or self.multiprocessing_workers
+
+    def to_yaml(self) -> str:
+        """The effective configuration, defaults filled in, as YAML."""
+        data = self.model_dump(mode="json")
+        data["periods"] = {k: list(v) for k, v in self.periods.items()}
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+
+
+_UNION_TAGS = frozenset({"key", "box"})
+
+
+def _closest(word: str, choices: Any) -> str:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration"]
+    fields = list(Config.model_fields)
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if p not in _UNION_TAGS)
+        value = e.get("input")
+        if e["type"] == "extra_forbidden":
+            key = str(e["loc"][-1])
+            pool = fields if len(e["loc"]) == 1 else _nested_fields(e["loc"])
+            lines.append(f"  unknown key {loc!r}{_closest(key, pool)}; allowed keys: {', '.join(pool)}")
+            continue
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"  {loc}: {msg} (got {_short(value)})" if loc else f"  {msg}")
+    return "\n".join(lines)
+
+
+def _nested_fields(loc: tuple[Any, ...]) -> list[str]:
+    if loc and loc[0] == "compression":
+        return list(Compression.model_fields)
+    if loc and loc[0] == "regions":
+        return list(RegionBox.model_fields)
+    return list(Config.model_fields)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def parse_config(data: dict[str, Any], *, base_dir: Path | None = None, source: str = "config") -> Config:
+    """Validate a mapping into a Config; relative paths are taken relative to ``base_dir``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the configuration must be a mapping of keys to values, not {type(data).__name__}")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, source)) from None
+    if base_dir is not None:
+        config = config.model_copy(
+            update={
+                "input_dirs": [_resolve(p, base_dir) for p in config.input_dirs],
+                "output_dir": _resolve(config.output_dir, base_dir),
+            }
+        )
+    return config
+
+
+def _resolve(path: Path, base: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def load_config(path: Path | str, **overrides: Any) -> Config:
+    """Read a YAML config file; relative paths in it are relative to the file's folder."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the configuration ({err.strerror or err})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    data = {} if data is None else data
+    if isinstance(data, dict):
+        data.update({k: v for k, v in overrides.items() if v is not None})
+    return parse_config(data, base_dir=path.resolve().parent, source=str(path))

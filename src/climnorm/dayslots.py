@@ -1,0 +1,117 @@
+"""Day slots: which position within the climatological year each date falls in, per calendar and leap-day policy.
+
+A slot scheme is pure arithmetic on (year, month, day) so the reader, the reducer and the tests agree on it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import cftime
+import numpy as np
+
+T_Policy = Literal["calendar_day", "dayofyear", "drop"]
+
+_CALENDAR_ALIASES = {
+    "gregorian": "standard",
+    "standard": "standard",
+    "proleptic_gregorian": "proleptic_gregorian",
+    "julian": "julian",
+    "noleap": "noleap",
+    "365_day": "noleap",
+    "all_leap": "all_leap",
+    "366_day": "all_leap",
+    "360_day": "360_day",
+}
+_MONTH_DAYS_LEAP = np.array([31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_MONTH_DAYS_NOLEAP = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+_START_LEAP = np.concatenate([[0], np.cumsum(_MONTH_DAYS_LEAP)[:-1]])
+_START_NOLEAP = np.concatenate([[0], np.cumsum(_MONTH_DAYS_NOLEAP)[:-1]])
+
+
+def normalise_calendar(name: str | None) -> str:
+    """The canonical CF calendar name (a missing calendar attribute means 'standard', as CF says)."""
+    key = (name or "standard").strip().lower()
+    if key not in _CALENDAR_ALIASES:
+        raise ValueError(f"unsupported calendar {name!r}; supported: {', '.join(sorted(_CALENDAR_ALIASES))}")
+    return _CALENDAR_ALIASES[key]
+
+
+def is_leap(year: int, calendar: str) -> bool:
+    """Whether ``year`` has a Feb 29 in ``calendar`` (all_leap: always; noleap: never)."""
+    calendar = normalise_calendar(calendar)
+    if calendar == "all_leap":
+        return True
+    if calendar in ("noleap", "360_day"):
+        return False
+    return bool(cftime.is_leap_year(year, calendar))
+
+
+def days_in_year(year: int, calendar: str) -> int:
+    calendar = normalise_calendar(calendar)
+    if calendar == "360_day":
+        return 360
+    return 366 if is_leap(year, calendar) else 365
+
+
+@dataclass(frozen=True)
+class SlotScheme:
+    """Maps dates of one calendar to day slots under one leap-day policy."""
+
+    calendar: str
+    policy: T_Policy
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "calendar", normalise_calendar(self.calendar))
+
+    @property
+    def has_leap_years(self) -> bool:
+        return self.calendar in ("standard", "proleptic_gregorian", "julian", "all_leap")
+
+    @property
+    def nslots(self) -> int:
+        if self.calendar == "360_day":
+            return 360
+        if self.policy == "drop" or self.calendar == "noleap":
+            return 365
+        return 366
+
+    def slots(self, month: np.ndarray, day: np.ndarray, dayofyr: np.ndarray) -> np.ndarray:
+        """Slot index (0-based) of each date; -1 for dates the policy drops (Feb 29 under `drop`)."""
+        month = np.asarray(month, dtype=np.int64)
+        day = np.asarray(day, dtype=np.int64)
+        if self.calendar == "360_day":
+            return (month - 1) * 30 + day - 1
+        if self.policy == "dayofyear":
+            return np.asarray(dayofyr, dtype=np.int64) - 1
+        if self.nslots == 366:
+            return _START_LEAP[month - 1] + day - 1
+        feb29 = (month == 2) & (day == 29)
+        return np.where(feb29, -1, _START_NOLEAP[month - 1] + day - 1)
+
+    def year_slots(self, year: int) -> np.ndarray:
+        """Boolean mask of the slots a complete ``year`` fills."""
+        mask = np.ones(self.nslots, dtype=bool)
+        if self.nslots == 366 and not is_leap(year, self.calendar):
+            mask[365 if self.policy == "dayofyear" else 59] = False
+        return mask
+
+    def thresholds(self, window: range, min_years: int) -> np.ndarray:
+        """Per slot, how many valid years make a cell-slot valid: the minimum scaled to years having the slot."""
+        having = np.zeros(self.nslots, dtype=np.int64)
+        for year in window:
+            having += self.year_slots(year)
+        width = len(window)
+        return np.array([math.ceil(min_years * h / width) if h else 1 for h in having], dtype=np.int64)
+
+    def labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """(month, day) of each slot in the slot's reference year (a leap year where slots have Feb 29)."""
+        if self.calendar == "360_day":
+            idx = np.arange(360)
+            return idx // 30 + 1, idx % 30 + 1
+        lengths = _MONTH_DAYS_LEAP if self.nslots == 366 else _MONTH_DAYS_NOLEAP
+        month = np.repeat(np.arange(1, 13), lengths)
+        day = np.concatenate([np.arange(1, n + 1) for n in lengths])
+        return month, day

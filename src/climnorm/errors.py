@@ -1,0 +1,28 @@
+"""The exceptions climnorm raises; each message names the thing at fault and, where possible, the fix."""
+
+from __future__ import annotations
+
+
+class ClimnormError(Exception):
+    """Base class of every error climnorm raises on purpose."""
+
+
+class ConfigError(ClimnormError):
+    """The configuration is invalid; raised before any work starts."""
+
+
+class CatalogError(ClimnormError):
+    """The input archive cannot be catalogued (no directory, no files, ...)."""
+
+
+class InputFileError(ClimnormError):
+    """One input file cannot be used; the run goes on without it."""
+
+    def __init__(self, path: object, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class OutputError(ClimnormError):
+    """An output cannot be written or verified."""

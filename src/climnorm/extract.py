@@ -1,0 +1,261 @@
+"""Read one input file once and cut every requested region out of that read, as per-year day-slot fields.
+
+This is the only stage that decompresses data; everything after it works on small regional arrays.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cftime
+import netCDF4
+import numpy as np
+
+from climnorm.dayslots import SlotScheme, normalise_calendar
+from climnorm.errors import InputFileError
+from climnorm.reduce import day_means
+from climnorm.regions import GridSelection, Region, select_cells
+
+log = logging.getLogger(__name__)
+
+BLOCK_BYTES = 256 * 2**20  # read this much at a time, so memory stays bounded on global grids
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    """One file to read, with everything needed to extract it (picklable: it travels to worker processes)."""
+
+    path: str
+    variable: str
+    regions: tuple[Region, ...]
+    leap_day: str
+    years: tuple[int, ...]
+    lon_convention: str = "input"
+
+
+@dataclass
+class YearPiece:
+    """One year's day-slot field for one region from one file, and how many time steps fed each slot."""
+
+    values: np.ndarray
+    steps: np.ndarray
+
+
+@dataclass
+class FileResult:
+    """What a read produced: regional year pieces plus the metadata later stages check and record."""
+
+    path: str
+    calendar: str
+    units: str | None
+    attrs: dict[str, str]
+    grids: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    pieces: dict[tuple[int, str], YearPiece] = field(default_factory=dict)
+    empty_regions: list[str] = field(default_factory=list)
+    bytes_read: int = 0
+    seconds: float = 0.0
+
+
+_KEPT_ATTRS = ("standard_name", "long_name", "units", "comment")
+
+
+def read_file(task: ReadTask) -> FileResult:
+    """Read ``task.path`` once; return per-(year, region) day-slot fields for the requested years."""
+    start = time.perf_counter()
+    path = task.path
+    try:
+        ds = netCDF4.Dataset(path, "r")
+    except FileNotFoundError:
+        raise InputFileError(path, "file not found") from None
+    except OSError as err:
+        raise InputFileError(path, f"cannot open as NetCDF ({_describe_open_error(path, err)})") from None
+    try:
+        result = _read_open_dataset(ds, task)
+    except InputFileError:
+        raise
+    except (OSError, RuntimeError, ValueError, IndexError, KeyError) as err:
+        raise InputFileError(path, f"read failed: {type(err).__name__}: {err}") from None
+    finally:
+        ds.close()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _describe_open_error(path: str, err: OSError) -> str:
+    try:
+        size = Path(path).stat().st_size
+    except OSError:
+        return str(err)
+    if size == 0:
+        return "zero-byte file"
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if not (head.startswith(b"CDF") or head.startswith(b"\x89HDF")):
+        return "not a NetCDF or HDF5 file"
+    return f"truncated or corrupt: {err.strerror or err}"
+
+
+def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask) -> FileResult:
+    path = task.path
+    if task.variable not in ds.variables:
+        present = [n for n, v in ds.variables.items() if v.ndim >= 2 and n not in ds.dimensions]
+        raise InputFileError(path, f"variable {task.variable!r} not found (data variables: {', '.join(present)})")
+    var = ds.variables[task.variable]
+    time_dim, lat_dim, lon_dim = _axes(ds, var, path)
+    lat = np.asarray(ds.variables[lat_dim][:], dtype=np.float64)
+    lon = np.asarray(ds.variables[lon_dim][:], dtype=np.float64)
+    calendar, years, slots_in = _decode_time(ds, time_dim, path)
+    scheme = SlotScheme(calendar, task.leap_day)  # type: ignore[arg-type]
+    slots = scheme.slots(*slots_in)
+
+    result = FileResult(
+        path=path,
+        calendar=calendar,
+        units=getattr(var, "units", None),
+        attrs={k: str(getattr(var, k)) for k in _KEPT_ATTRS if k in var.ncattrs()},
+    )
+    selections: dict[str, GridSelection] = {}
+    for region in task.regions:
+        sel = select_cells(region, lat, lon, task.lon_convention)
+        if sel.lat_index.size == 0 or sel.lon_index.size == 0:
+            result.empty_regions.append(region.key)
+            continue
+        selections[region.key] = sel
+        result.grids[region.key] = (sel.lat, sel.lon)
+
+    wanted = np.isin(years, np.asarray(task.years, dtype=np.int64))
+    if not selections or not wanted.any():
+        return result
+    steps = np.nonzero(wanted)[0]
+    t0, t1 = int(steps[0]), int(steps[-1]) + 1
+    rows = np.concatenate([s.lat_index for s in selections.values()])
+    r0, r1 = int(rows.min()), int(rows.max()) + 1
+
+    collected: dict[tuple[int, str], list[np.ndarray]] = {}
+    for b0, b1 in _blocks(var, t0, t1, (r1 - r0) * lon.size):
+        block = _read_block(var, (slice(b0, b1), slice(r0, r1), slice(None)), path)
+        result.bytes_read += block.nbytes
+        block_years = years[b0:b1]
+        for key, sel in selections.items():
+            sub = block[:, sel.lat_index - r0][:, :, sel.lon_index]
+            for year in np.unique(block_years[wanted[b0:b1]]):
+                take = block_years == year
+                collected.setdefault((int(year), key), []).append(sub[take])
+    for (year, key), parts in collected.items():
+        in_year = np.nonzero(years[t0:t1] == year)[0] + t0
+        values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        means, counts = day_means(values, slots[in_year], scheme.nslots)
+        result.pieces[(year, key)] = YearPiece(means, counts)
+    return result
+
+
+def _blocks(var: netCDF4.Variable, t0: int, t1: int, cells: int) -> list[tuple[int, int]]:
+    """Time ranges aligned to the file's time chunks, each about BLOCK_BYTES, so no chunk is inflated twice."""
+    chunking = var.chunking()
+    tchunk = chunking[0] if isinstance(chunking, list) else 1
+    per_step = max(1, cells * 4)
+    length = max(tchunk, (BLOCK_BYTES // per_step) // tchunk * tchunk)
+    first = t0 - t0 % tchunk
+    return [(max(b, t0), min(b + length, t1)) for b in range(first, t1, length)]
+
+
+def _read_block(var: netCDF4.Variable, index: tuple[slice, ...], path: str) -> np.ndarray:
+    """Read a hyperslab as float32 with every fill/missing value (and NaN) as NaN."""
+    packed = any(a in var.ncattrs() for a in ("scale_factor", "add_offset"))
+    if packed:
+        var.set_auto_maskandscale(True)
+        data = np.ma.filled(np.ma.asarray(var[index]).astype(np.float32), np.nan)
+        return np.asarray(data)
+    var.set_auto_maskandscale(False)
+    raw = np.asarray(var[index])
+    writable = raw.dtype == np.float32 and raw.flags.writeable
+    data = raw if writable else raw.astype(np.float32)
+    fills = _fill_values(var)
+    if fills:
+        mask = raw == fills[0] if len(fills) == 1 else np.isin(raw, fills)
+        data[mask] = np.nan
+    return data
+
+
+def _fill_values(var: netCDF4.Variable) -> list[float]:
+    attrs = var.ncattrs()
+    values: list[float] = []
+    for name in ("_FillValue", "missing_value"):
+        if name in attrs:
+            values.extend(np.atleast_1d(np.asarray(var.getncattr(name))).tolist())
+    if "_FillValue" not in attrs:
+        default = netCDF4.default_fillvals.get(var.dtype.str[1:])
+        if default is not None:
+            values.append(default)
+    return sorted(set(values))
+
+
+def _axes(ds: netCDF4.Dataset, var: netCDF4.Variable, path: str) -> tuple[str, str, str]:
+    """Name the (time, lat, lon) dimensions of ``var`` from their coordinate variables."""
+    found: dict[str, str] = {}
+    for dim in var.dimensions:
+        kind = _axis_kind(ds.variables.get(dim), dim)
+        if kind:
+            found.setdefault(kind, dim)
+    missing = [k for k in ("time", "lat", "lon") if k not in found]
+    if missing or var.ndim != 3:
+        raise InputFileError(
+            path,
+            f"variable {var.name!r} has dimensions {var.dimensions}; expected (time, lat, lon) with 1-D "
+            f"coordinate variables (not recognised: {', '.join(missing) or 'extra dimensions'})",
+        )
+    order = (found["time"], found["lat"], found["lon"])
+    if tuple(var.dimensions) != order:
+        raise InputFileError(path, f"variable {var.name!r} has dimension order {var.dimensions}; expected {order}")
+    return order
+
+
+def _axis_kind(coord: netCDF4.Variable | None, dim: str) -> str | None:
+    if coord is None:
+        return "time" if dim == "time" else None
+    standard = str(getattr(coord, "standard_name", "")).lower()
+    units = str(getattr(coord, "units", "")).lower()
+    axis = str(getattr(coord, "axis", "")).upper()
+    name = dim.lower()
+    if standard == "time" or axis == "T" or " since " in units or name == "time":
+        return "time"
+    if standard == "latitude" or units in ("degrees_north", "degree_north", "degrees_n") or name in ("lat", "latitude"):
+        return "lat"
+    if standard == "longitude" or units in ("degrees_east", "degree_east", "degrees_e") or name in ("lon", "longitude"):
+        return "lon"
+    if axis == "Y":
+        return "lat"
+    if axis == "X":
+        return "lon"
+    return None
+
+
+def _decode_time(ds: netCDF4.Dataset, dim: str, path: str) -> tuple[str, np.ndarray, tuple[np.ndarray, ...]]:
+    """Calendar, year of each step, and (month, day, dayofyr) of each step's date (bounds midpoints if any)."""
+    tvar = ds.variables[dim]
+    units = getattr(tvar, "units", None)
+    if not units or " since " not in units:
+        raise InputFileError(path, f"time variable {dim!r} has no CF units ('<unit> since <date>'): {units!r}")
+    try:
+        calendar = normalise_calendar(getattr(tvar, "calendar", None))
+    except ValueError as err:
+        raise InputFileError(path, str(err)) from None
+    values = np.asarray(tvar[:], dtype=np.float64)
+    bounds_name = getattr(tvar, "bounds", None) or getattr(tvar, "climatology", None)
+    if bounds_name and bounds_name in ds.variables:
+        bounds = np.asarray(ds.variables[bounds_name][:], dtype=np.float64)
+        if bounds.shape == (values.size, 2):
+            values = bounds.mean(axis=1)
+    if values.size > 1 and np.any(np.diff(np.sort(values)) == 0):
+        dup = np.sort(values)[np.nonzero(np.diff(np.sort(values)) == 0)[0][0]]
+        raise InputFileError(path, f"duplicate time steps (value {dup:g} {units} occurs more than once)")
+    dates = cftime.num2date(values, units, calendar, only_use_cftime_datetimes=True)
+    dates = np.atleast_1d(dates)
+    years = np.fromiter((d.year for d in dates), dtype=np.int64, count=dates.size)
+    month = np.fromiter((d.month for d in dates), dtype=np.int64, count=dates.size)
+    day = np.fromiter((d.day for d in dates), dtype=np.int64, count=dates.size)
+    doy = np.fromiter((d.dayofyr for d in dates), dtype=np.int64, count=dates.size)
+    return calendar, years, (month, day, doy)

@@ -1,0 +1,92 @@
+"""Rolling-window sums: the pure numerical core of a normal (numpy in, numpy out; no files, no logging)."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class WindowSums:
+    """Float64 sums and valid counts of yearly day-slot fields over the years currently in the window.
+
+    Adding a year and dropping the oldest are one array operation each, so a normal costs O(1) per target
+    and memory is bounded by the window (the members are kept to subtract them exactly when they leave).
+    """
+
+    shape: tuple[int, ...]
+    sums: np.ndarray = field(init=False)
+    counts: np.ndarray = field(init=False)
+    members: deque[tuple[int, np.ndarray]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sums = np.zeros(self.shape, dtype=np.float64)
+        self.counts = np.zeros(self.shape, dtype=np.int32)
+        self.members = deque()
+
+    @property
+    def years(self) -> list[int]:
+        return [y for y, _ in self.members]
+
+    def add(self, year: int, values: np.ndarray) -> None:
+        """Include one year's day-slot field (NaN = missing); years must arrive in increasing order."""
+        if values.shape != self.shape:
+            raise ValueError(f"year {year}: field shape {values.shape} differs from the window's {self.shape}")
+        if self.members and year <= self.members[-1][0]:
+            raise ValueError(f"year {year} added after year {self.members[-1][0]}")
+        valid = ~np.isnan(values)
+        self.sums += np.where(valid, values, 0)
+        self.counts += valid
+        self.members.append((year, values))
+
+    def drop_before(self, first_year: int) -> None:
+        """Remove the years older than ``first_year``."""
+        while self.members and self.members[0][0] < first_year:
+            _, values = self.members.popleft()
+            valid = ~np.isnan(values)
+            self.sums -= np.where(valid, values, 0)
+            self.counts -= valid
+        if not self.members:
+            self.sums[...] = 0.0
+
+    def mean(self, thresholds: np.ndarray) -> np.ndarray:
+        """The window mean as float32; NaN where fewer valid years than ``thresholds`` (per leading slot)."""
+        need = thresholds.reshape((-1,) + (1,) * (self.counts.ndim - 1))
+        ok = self.counts >= need
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(ok, self.sums / np.maximum(self.counts, 1), np.nan)
+        return out.astype(np.float32)
+
+    def fork(self) -> WindowSums:
+        """An independent copy sharing the (read-only) member arrays: a scenario continues a historical run."""
+        twin = WindowSums(self.shape)
+        twin.sums = self.sums.copy()
+        twin.counts = self.counts.copy()
+        twin.members = deque(self.members)
+        return twin
+
+
+def day_means(values: np.ndarray, slots: np.ndarray, nslots: int) -> tuple[np.ndarray, np.ndarray]:
+    """Average time steps falling on the same slot; returns (float32 per-slot field, steps per slot).
+
+    ``values`` is (time, ...) with NaN for missing data; steps with slot -1 are dropped. The common case of
+    one step per slot is a plain scatter, so daily data never pays for averaging.
+    """
+    keep = slots >= 0
+    slots = slots[keep]
+    values = values[keep]
+    steps = np.bincount(slots, minlength=nslots)[:nslots]
+    out = np.full((nslots, *values.shape[1:]), np.nan, dtype=np.float32)
+    if steps.max(initial=0) <= 1:
+        out[slots] = values
+        return out, steps
+    total = np.zeros(out.shape, dtype=np.float64)
+    count = np.zeros(out.shape, dtype=np.int32)
+    valid = ~np.isnan(values)
+    np.add.at(total, slots, np.where(valid, values, 0))
+    np.add.at(count, slots, valid)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[...] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return out, steps

@@ -1,0 +1,210 @@
+"""Write one normal as a CF-1.8 climatology NetCDF file, atomically, and checksum its data."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cftime
+import netCDF4
+import numpy as np
+
+from climnorm import __version__
+from climnorm.dayslots import SlotScheme, is_leap
+from climnorm.manifest import temporary_path
+from climnorm.regions import Region
+
+FILL_VALUE = np.float32(1e20)
+CELL_METHODS = "time: mean within years time: mean over years"
+
+
+@dataclass(frozen=True)
+class NormalMeta:
+    """What an output file says about itself (and what `climnorm verify` checks)."""
+
+    variable: str
+    region: Region
+    scenario: str
+    period: str
+    target_year: int
+    window_years: int
+    years: tuple[int, ...]
+    source_scenarios: tuple[str, ...]
+    model: str
+    variant: str
+    calendar: str
+    leap_day: str
+    min_years_for_normal: int
+    var_attrs: tuple[tuple[str, str], ...]
+    inputs_digest: str
+
+    @property
+    def window(self) -> range:
+        return range(self.target_year - self.window_years + 1, self.target_year + 1)
+
+
+def data_checksum(values: np.ndarray) -> str:
+    """sha256 of the float32 little-endian values, NaNs made canonical so masked cells compare equal."""
+    data = np.ascontiguousarray(values, dtype="<f4").copy()
+    data[np.isnan(data)] = np.nan
+    return "sha256:" + hashlib.sha256(data.tobytes()).hexdigest()
+
+
+def inputs_digest(records: list[dict[str, object]]) -> str:
+    text = "\n".join(f"{r['path']}|{r['size']}|{r['mtime']}" for r in records)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def _slot_dates(scheme: SlotScheme, window: range) -> tuple[list[cftime.datetime], np.ndarray, np.ndarray]:
+    """A representative date for each slot, and the first/last window year that has the slot (for bounds)."""
+    month, day = scheme.labels()
+    years = list(window)
+    middle = years[len(years) // 2]
+    ref = middle
+    if scheme.nslots == 366 and scheme.calendar != "all_leap":
+        leaps = [y for y in years if is_leap(y, scheme.calendar)] or [2000]
+        ref = min(leaps, key=lambda y: (abs(y - middle), y))
+    having = np.array([scheme.year_slots(y) for y in years])
+    first = np.array([years[int(np.argmax(col))] if col.any() else ref for col in having.T])
+    last = np.array([years[len(years) - 1 - int(np.argmax(col[::-1]))] if col.any() else ref for col in having.T])
+    dates = [
+        cftime.datetime(ref, int(m), int(d), 12, calendar=scheme.calendar) for m, d in zip(month, day, strict=True)
+    ]
+    return dates, first, last
+
+
+def write_normal(
+    path: Path,
+    normal: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    meta: NormalMeta,
+    *,
+    zlib: bool = True,
+    complevel: int = 1,
+    shuffle: bool = True,
+) -> tuple[int, str]:
+    """Write ``normal`` (slot, lat, lon) to ``path`` via a temporary file and rename; returns (size, checksum)."""
+    scheme = SlotScheme(meta.calendar, meta.leap_day)  # type: ignore[arg-type]
+    if normal.shape != (scheme.nslots, lat.size, lon.size):
+        raise ValueError(f"normal shape {normal.shape} does not match {scheme.nslots} slots x {lat.size} x {lon.size}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(path)
+    try:
+        _write(tmp, normal, lat, lon, meta, scheme, zlib=zlib, complevel=complevel, shuffle=shuffle)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path.stat().st_size, data_checksum(normal)
+
+
+def _write(
+    target: Path,
+    normal: np.ndarray,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    meta: NormalMeta,
+    scheme: SlotScheme,
+    *,
+    zlib: bool,
+    complevel: int,
+    shuffle: bool,
+) -> None:
+    window = meta.window
+    dates, first, last = _slot_dates(scheme, window)
+    units = f"days since {window.start:04d}-01-01 00:00:00"
+    month, day = scheme.labels()
+    lower = [cftime.datetime(int(y), int(m), int(d), calendar=scheme.calendar) for y, m, d in zip(first, month, day)]
+    upper = [
+        cftime.datetime(int(y), int(m), int(d), calendar=scheme.calendar) + dt.timedelta(days=1)
+        for y, m, d in zip(last, month, day)
+    ]
+    with netCDF4.Dataset(target, "w", format="NETCDF4") as ds:
+        ds.createDimension("time", scheme.nslots)
+        ds.createDimension("lat", lat.size)
+        ds.createDimension("lon", lon.size)
+        ds.createDimension("nv", 2)
+
+        t = ds.createVariable("time", "f8", ("time",))
+        t.setncatts(
+            {
+                "standard_name": "time",
+                "long_name": "time (climatological)",
+                "units": units,
+                "calendar": scheme.calendar,
+                "axis": "T",
+                "climatology": "climatology_bnds",
+            }
+        )
+        t[:] = cftime.date2num(dates, units, scheme.calendar)
+        b = ds.createVariable("climatology_bnds", "f8", ("time", "nv"))
+        b[:, 0] = cftime.date2num(lower, units, scheme.calendar)
+        b[:, 1] = cftime.date2num(upper, units, scheme.calendar)
+
+        doy = ds.createVariable("dayofyear", "i2", ("time",))
+        doy.setncatts({"long_name": f"day slot of the climatological year ({meta.leap_day} policy)", "units": "1"})
+        doy[:] = np.arange(1, scheme.nslots + 1)
+        for name, values, long in (("month", month, "calendar month of the slot"), ("day", day, "day of month")):
+            v = ds.createVariable(name, "i1", ("time",))
+            v.long_name = long
+            v[:] = values
+
+        la = ds.createVariable("lat", "f8", ("lat",))
+        la.setncatts({"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north", "axis": "Y"})
+        la[:] = lat
+        lo = ds.createVariable("lon", "f8", ("lon",))
+        lo.setncatts({"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east", "axis": "X"})
+        lo[:] = lon
+
+        kwargs: dict[str, object] = {"zlib": zlib, "fill_value": FILL_VALUE}
+        if zlib:
+            kwargs.update(complevel=complevel, shuffle=shuffle, chunksizes=(1, lat.size, lon.size))
+        v = ds.createVariable(meta.variable, "f4", ("time", "lat", "lon"), **kwargs)  # type: ignore[arg-type]
+        attrs = dict(meta.var_attrs)
+        attrs["cell_methods"] = CELL_METHODS
+        attrs["missing_value"] = FILL_VALUE
+        attrs["coordinates"] = "dayofyear month day"
+        v.setncatts(attrs)
+        v[:] = np.ma.masked_invalid(normal)
+
+        ds.setncatts(global_attributes(meta))
+
+
+def global_attributes(meta: NormalMeta) -> dict[str, object]:
+    """The file's global attributes (design.md §4)."""
+    from climnorm.plan import format_years
+
+    region = meta.region
+    missing = [y for y in meta.window if y not in meta.years]
+    return {
+        "Conventions": "CF-1.8",
+        "title": f"{meta.window_years}-year daily climate normal of {meta.variable} for {region.name}",
+        "variable": meta.variable,
+        "region": region.key,
+        "region_name": region.name,
+        "region_box": f"lat {region.lat_min}..{region.lat_max}, lon {region.lon_min}..{region.lon_max}",
+        "scenario": meta.scenario,
+        "scenarios": " ".join(meta.source_scenarios),
+        "period": meta.period,
+        "target_year": np.int32(meta.target_year),
+        "window_years": np.int32(meta.window_years),
+        "window": f"{meta.window.start}-{meta.window.stop - 1}",
+        "source_years": format_years(list(meta.years)),
+        "missing_years": format_years(missing) if missing else "none",
+        "number_of_years": np.int32(len(meta.years)),
+        "min_years_for_normal": np.int32(meta.min_years_for_normal),
+        "model": meta.model,
+        "variant_label": meta.variant,
+        "calendar": meta.calendar,
+        "leap_day": meta.leap_day,
+        "software": "climnorm",
+        "software_version": __version__,
+        "creation_time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "input_files_digest": meta.inputs_digest,
+    }
