@@ -608,3 +608,29 @@ def test_check_files_on_a_vanished_file(tmp_path: Path) -> None:
     catalog = build_catalog([tmp_path])
     os.remove(path)
     assert [p.problem for p in check_files(catalog)] == ["file not found"]
+
+
+def test_fast_path_agrees_with_the_general_parser() -> None:
+    from climnorm.catalog import _parse_any, _parse_fast
+
+    names = [
+        nex("tas", 2050),
+        nex("pr", 1990, "v2.0", "ACCESS-CM2", "historical"),
+        nex("tasmin", 2100, "v1.1", "MPI-ESM1-2-HR"),
+        "tas_day_MIROC6_ssp119_r1i1p1f1_gn_20150101.nc",
+        "pr_day_EC-Earth3_dcppA-hindcast_s1961-r6i2p1f1_gr_19611101-19611231.nc",
+        "tas_3hr_X-1_historical_r1i1p1f1_gn_201501010000-201512312100.nc4",
+        "tas_day_X-1_historical_r1i1p1f1_gn_195001-195312.nc",
+    ]
+    if REAL.is_dir():
+        names += [p.name for p in REAL.rglob("*.nc")]
+    fast_count = 0
+    for name in names:
+        fast = _parse_fast(Path(name), name, 7, 1.5)
+        if fast is not None:
+            fast_count += 1
+            assert fast == _parse_any(Path(name), name, 7, 1.5), name
+    assert fast_count >= 7
+    for name in ("tas_Amon_X-1_historical_r1i1p1f1_gn_185001-201412.nc", "tas_day_X-1_h_r1i1p1f1_gn_20091301.nc"):
+        assert _parse_fast(Path(name), name, 0, 0.0) is None
+        assert isinstance(_parse_any(Path(name), name, 0, 0.0), str)

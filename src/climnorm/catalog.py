@@ -30,6 +30,7 @@ covered through Dec 30 counts as complete and a file ending on day 30 of a month
 from __future__ import annotations
 
 import calendar
+import gc
 import logging
 import os
 import re
@@ -38,7 +39,8 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -147,10 +149,12 @@ def _version_rank(version: tuple[int, ...]) -> tuple[int, ...]:
 def _parse_date(token: str, *, is_end: bool) -> Date | None:
     """Parse YYYY[MM[DD[hh[mm[ss]]]]]; an end date stands for the last day of its year/month."""
     n = len(token)
-    if n not in (4, 6, 8, 10, 12, 14):
+    if n == 4:
+        return (int(token), 12, 31) if is_end else (int(token), 1, 1)
+    if n not in (6, 8, 10, 12, 14):
         return None
     year = int(token[:4])
-    month = int(token[4:6]) if n >= 6 else (12 if is_end else 1)
+    month = int(token[4:6])
     if not 1 <= month <= 12:
         return None
     if n >= 8:
@@ -191,9 +195,56 @@ _EXPECTED = (
 )
 
 
-def _parse(path: Path) -> FileEntry | str:
+_TOKEN = r"[A-Za-z0-9][A-Za-z0-9.+-]*"
+_FAST_RE = re.compile(  # the common NEX / CMIP6 forms in one match; the rest: _parse_any
+    rf"(?P<var>[A-Za-z][A-Za-z0-9]*)_(?P<table>{_TOKEN})_(?P<model>{_TOKEN})_(?P<exp>{_TOKEN})"
+    rf"_(?P<variant>(?:[A-Za-z][A-Za-z0-9]*-)?r\d+i\d+p\d+f\d+)_(?P<grid>{_TOKEN})"
+    r"_(?P<d1>\d{4,14})(?:-(?P<d2>\d{4,14}))?(?:_v(?P<ver>\d+(?:\.\d+)*))?\.nc4?"
+)
+_TABLE_PROBLEMS: dict[str, str | None] = {}
+
+
+def _parse_fast(path: Path, name: str, size: int, mtime: float) -> FileEntry | None:
+    """Parse the common NEX/CMIP6 names with one regex (the catalog of a big archive is mostly these)."""
+    m = _FAST_RE.fullmatch(name)
+    if m is None:
+        return None
+    table = m["table"]
+    if table not in _TABLE_PROBLEMS:
+        _TABLE_PROBLEMS[table] = _table_problem(table)
+    if _TABLE_PROBLEMS[table] is not None:
+        return None
+    d1, d2, ver = m["d1"], m["d2"], m["ver"]
+    start = _parse_date(d1, is_end=False)
+    end = _parse_date(d2 or d1, is_end=True)
+    if start is None or end is None or end < start:
+        return None
+    return FileEntry(
+        path=path,
+        naming="nex" if d2 is None and len(d1) == 4 else "cmip6",
+        variable=m["var"],
+        model=m["model"],
+        scenario=m["exp"],
+        variant=m["variant"],
+        grid=m["grid"],
+        table=table,
+        start=start,
+        end=end,
+        version=tuple(int(p) for p in ver.split(".")) if ver else (),
+        size=size,
+        mtime=mtime,
+    )
+
+
+def _parse(path: Path, name: str | None = None, size: int = 0, mtime: float = 0.0) -> FileEntry | str:
     """Parse a file name into a FileEntry, or say why it cannot be (a one-line reason)."""
-    name = path.name
+    name = path.name if name is None else name
+    return _parse_fast(path, name, size, mtime) or _parse_any(path, name, size, mtime)
+
+
+def _parse_any(path: Path, name: str, size: int, mtime: float) -> FileEntry | str:
+    """Parse any recognised form, token by token; return the reason when the name is not one."""
+    common: dict[str, Any] = {"path": path, "size": size, "mtime": mtime}
     low = name.lower()
     suffix = next((s for s in NC_SUFFIXES if low.endswith(s)), None)
     if suffix is None:
@@ -217,7 +268,7 @@ def _parse(path: Path) -> FileEntry | str:
         return f"date range '{tokens[-1]}' ends before it starts"
     head = tokens[:-1]
     single_year = dates.group(2) is None and len(dates.group(1)) == 4
-    common: dict[str, Any] = {"path": path, "start": start, "end": end, "version": version}
+    common.update(start=start, end=end, version=version)
 
     if len(head) == 8 and _DOMAIN_RE.fullmatch(head[1]):
         var, domain, driving, exp, ens, rcm, rcm_version, freq = head
@@ -311,6 +362,7 @@ def year_ranges(years: Iterable[int]) -> list[tuple[int, int]]:
 
 
 def _format_range(r: tuple[int, int]) -> str:
+    """(1950, 1979) -> "1950-1979"; (1980, 1980) -> "1980"."""
     return str(r[0]) if r[0] == r[1] else f"{r[0]}-{r[1]}"
 
 
@@ -347,14 +399,17 @@ def _merge(intervals: Iterable[tuple[Date, Date]]) -> list[tuple[Date, Date]]:
 
 
 def _overlap(a: FileEntry, b: FileEntry) -> bool:
+    """Whether two files' date ranges share a day."""
     return a.start <= b.end and b.start <= a.end
 
 
 def _md(d: Date) -> str:
+    """Month-day of a date, as in "11-01"."""
     return f"{d[1]:02d}-{d[2]:02d}"
 
 
 def _describe_piece(year: int, s: Date, e: Date) -> str:
+    """Describe the covered piece [s, e] of ``year``: "from 11-01", "to 11-30", "03-01 to 06-30" ..."""
     from_start, to_end = s <= (year, 1, 1), e >= (year, 12, 30)
     if s == e:
         return f"{_md(s)} only"
@@ -433,6 +488,19 @@ def _select_versions(
         return files, []
     kept: list[FileEntry] = []
     shadowed: list[tuple[FileEntry, FileEntry]] = []
+    if all(f.start[1:] == (1, 1) and f.end[1:] == (12, 31) and f.start[0] == f.end[0] for f in files):
+        # One whole year per file (NEX): per year, the highest version wins.
+        by_year: dict[int, list[FileEntry]] = defaultdict(list)
+        for f in files:
+            by_year[f.start[0]].append(f)
+        rank = {id(f): r for r, level in by_rank.items() for f in level}
+        for year_files in by_year.values():
+            top = max(rank[id(f)] for f in year_files)
+            winners = [f for f in year_files if rank[id(f)] == top]
+            kept.extend(winners)
+            shadowed.extend((f, winners[0]) for f in year_files if rank[id(f)] != top)
+        shadowed.sort(key=lambda p: (p[0].start, str(p[0].path)))
+        return kept, shadowed
     higher_by_year: dict[int, list[FileEntry]] = defaultdict(list)
     for rank in sorted(by_rank, reverse=True):
         level_kept = []
@@ -593,6 +661,7 @@ def _scan(roots: Sequence[Path]) -> tuple[list[tuple[str, int, float]], dict[Pat
 
 
 def _as_set(values: str | Iterable[str] | None) -> frozenset[str] | None:
+    """A filter as a set (a lone string is one name, not its characters); None means no filter."""
     if values is None:
         return None
     return frozenset([values]) if isinstance(values, str) else frozenset(values)
@@ -623,15 +692,35 @@ def build_catalog(
             raise CatalogError(f"input directory {root} is not a directory")
         if root not in roots:
             roots.append(root)
-    wanted_vars, wanted_scenarios = _as_set(variables), _as_set(scenarios)
 
+    with _gc_paused():
+        return _build(roots, model, _as_set(variables), _as_set(scenarios))
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector: building 100,000 small acyclic objects otherwise triggers full
+    collections over and over, which costs more than the parsing itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(
+    roots: list[Path], model: str | None, wanted_vars: frozenset[str] | None, wanted_scenarios: frozenset[str] | None
+) -> Catalog:
+    """Scan, parse, filter and chain (build_catalog without the argument checks)."""
     found, skipped = _scan(roots)
     groups: dict[ChainKey, list[FileEntry]] = defaultdict(list)
     reasons: dict[Path, str] = {}
     filtered = {"model": 0, "variable": 0, "scenario": 0}
     for path_str, size, mtime in found:
         path = Path(path_str)
-        parsed = _parse(path)
+        parsed = _parse(path, os.path.basename(path_str), size, mtime)
         if isinstance(parsed, str):
             reasons[path] = parsed
             continue
@@ -642,8 +731,7 @@ def build_catalog(
         elif wanted_scenarios is not None and parsed.scenario not in wanted_scenarios:
             filtered["scenario"] += 1
         else:
-            entry = replace(parsed, size=size, mtime=mtime)
-            groups[entry.key].append(entry)
+            groups[parsed.key].append(parsed)
 
     chains = {key: make_chain(key, groups[key]) for key in sorted(groups)}
     catalog = Catalog(
@@ -790,6 +878,7 @@ def _classic_problem(path: Path, size: int) -> str | None:
 
 
 def _one_line(text: str) -> str:
+    """Collapse a (library) message onto one line."""
     return " ".join(str(text).split())
 
 

@@ -74,7 +74,7 @@ RegionSpec = Annotated[
 ]
 
 
-def _default_workers() -> int:
+def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
@@ -109,7 +109,7 @@ class Config(_Strict):
     leap_day: Literal["calendar_day", "dayofyear", "drop"] = "calendar_day"
     engine: Literal["local", "dask"] = "local"
     scheduler_address: str | None = None
-    multiprocessing_workers: Annotated[int, Field(ge=1)] = Field(default_factory=_default_workers)
+    multiprocessing_workers: Annotated[int, Field(ge=1)] = Field(default_factory=default_workers)
     cores_per_variable: Annotated[int, Field(ge=1)] | None = None
     batch_size_years: Annotated[int, Field(ge=1)] = 1
     max_memory_per_worker_gb: Annotated[float, Field(gt=0)] = 6.0

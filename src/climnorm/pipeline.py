@@ -17,14 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from climnorm.catalog import FileEntry, build_catalog
+from climnorm.catalog import FileEntry, build_catalog, format_ranges
 from climnorm.config import HISTORICAL, Config
 from climnorm.dayslots import SlotScheme
 from climnorm.errors import ClimnormError, InputFileError
-from climnorm.events import FileRead, Failure, NormalSkipped, NormalWritten, T_EventSink, ignore
+from climnorm.events import Failure, FileRead, NormalSkipped, NormalWritten, T_EventSink, ignore
 from climnorm.extract import FileResult, ReadTask, read_file
 from climnorm.manifest import Manifest, input_record, remove_leftovers
-from climnorm.plan import OutputPlan, Plan, Target, format_years, make_plan
+from climnorm.plan import OutputPlan, Plan, make_plan
 from climnorm.reduce import WindowSums
 from climnorm.write import NormalMeta, inputs_digest, write_normal
 
@@ -38,7 +38,7 @@ class SerialExecutor(Executor):
         future: Future[Any] = Future()
         try:
             future.set_result(fn(*args, **kwargs))
-        except BaseException as err:  # noqa: BLE001 - delivered through the future, like a pool would
+        except BaseException as err:
             future.set_exception(err)
         return future
 
@@ -186,7 +186,7 @@ class _Runner:
                 if targets:
                     phases.append((stream.scenario, sorted(scen_years[stream.scenario]), targets))
 
-        steps = [(scenario if scenario == HISTORICAL else scenario, y) for scenario, years, _ in phases for y in years]
+        steps = [(scenario, y) for scenario, years, _ in phases for y in years]
         reads = _ReadQueue(self, variable, regions, steps)
         lineage = _Lineage()
         hist_sums: dict[str, WindowSums] = {}
@@ -216,7 +216,7 @@ class _Runner:
         assert scheme is not None
         expected = scheme.year_slots(year)
         run = self.plan.source_scenario(scenario, year)
-        for region, (lat, lon) in lineage.grids.items():
+        for region in lineage.grids:
             pieces = [r.pieces.get((year, region)) for _, r in usable]
             pieces = [p for p in pieces if p is not None]
             if not pieces:
@@ -295,7 +295,7 @@ class _Runner:
                 self._skip(
                     out,
                     f"only {len(used)} readable years in window {first}-{target.year} (minimum "
-                    f"{self.config.min_years_for_normal}); missing {format_years(missing)}",
+                    f"{self.config.min_years_for_normal}); missing {format_ranges(missing)}",
                 )
                 continue
             assert window is not None and lineage.scheme is not None
@@ -457,7 +457,7 @@ class _ReadQueue:
         except InputFileError as err:
             runner._fail(entry.variable, err.path, err.problem)
             result = None
-        except Exception as err:  # noqa: BLE001 - a worker crash must not end the run
+        except Exception as err:
             runner._fail(entry.variable, str(entry.path), f"read failed: {type(err).__name__}: {err}")
             result = None
         if result is not None:
@@ -482,7 +482,3 @@ def _merge_pieces(pieces: Iterable[Any]) -> tuple[np.ndarray, np.ndarray | None]
         values[has] = p.values[has]
         steps += p.steps
     return values, steps
-
-
-def _targets(outputs: list[OutputPlan]) -> list[Target]:
-    return list(dict.fromkeys(o.target for o in outputs))

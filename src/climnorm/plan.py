@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from climnorm.catalog import Catalog, ChainKey, FileEntry
+from climnorm.catalog import Catalog, ChainKey, FileEntry, format_ranges
 from climnorm.config import HISTORICAL, Config
 from climnorm.errors import ConfigError
 from climnorm.manifest import Manifest, input_record
@@ -46,7 +46,7 @@ class Target:
             return ""
         return (
             f"only {len(self.available)} of {len(self.window)} window years available "
-            f"(minimum {self.min_years}); missing {format_years(self.missing)}"
+            f"(minimum {self.min_years}); missing {format_ranges(self.missing)}"
         )
 
 
@@ -136,23 +136,6 @@ class Plan:
         return list(rows.values())
 
 
-def format_years(years: tuple[int, ...] | list[int]) -> str:
-    """Compact year ranges, e.g. '1951-1960, 1975'."""
-    if not years:
-        return "none"
-    ys = sorted(set(years))
-    parts: list[str] = []
-    start = prev = ys[0]
-    for y in ys[1:] + [None]:  # type: ignore[list-item]
-        if y is not None and y == prev + 1:
-            prev = y
-            continue
-        parts.append(str(start) if start == prev else f"{start}-{prev}")
-        if y is not None:
-            start = prev = y
-    return ", ".join(parts)
-
-
 def _pick(kind: str, wanted: str | None, found: set[str], key: str) -> str:
     if wanted is not None:
         if wanted not in found:
@@ -165,8 +148,8 @@ def _pick(kind: str, wanted: str | None, found: set[str], key: str) -> str:
         return next(iter(found))
     if not found:
         raise ConfigError(
-            f"no input files for the requested variables and scenarios; check input_dirs (`climnorm catalog` lists "
-            f"what is there)"
+            "no input files for the requested variables and scenarios; check input_dirs (`climnorm catalog` lists "
+            "what is there)"
         )
     raise ConfigError(f"the archive holds several {kind}s ({', '.join(sorted(found))}); choose one with `{key}:`")
 

@@ -13,6 +13,7 @@ import netCDF4
 import numpy as np
 
 from climnorm import __version__
+from climnorm.catalog import format_ranges
 from climnorm.dayslots import SlotScheme, is_leap
 from climnorm.manifest import temporary_path
 from climnorm.regions import Region
@@ -120,10 +121,13 @@ def _write(
     dates, first, last = _slot_dates(scheme, window)
     units = f"days since {window.start:04d}-01-01 00:00:00"
     month, day = scheme.labels()
-    lower = [cftime.datetime(int(y), int(m), int(d), calendar=scheme.calendar) for y, m, d in zip(first, month, day)]
+    lower = [
+        cftime.datetime(int(y), int(m), int(d), calendar=scheme.calendar)
+        for y, m, d in zip(first, month, day, strict=True)
+    ]
     upper = [
         cftime.datetime(int(y), int(m), int(d), calendar=scheme.calendar) + dt.timedelta(days=1)
-        for y, m, d in zip(last, month, day)
+        for y, m, d in zip(last, month, day, strict=True)
     ]
     with netCDF4.Dataset(target, "w", format="NETCDF4") as ds:
         ds.createDimension("time", scheme.nslots)
@@ -178,8 +182,6 @@ def _write(
 
 def global_attributes(meta: NormalMeta) -> dict[str, object]:
     """The file's global attributes (design.md §4)."""
-    from climnorm.plan import format_years
-
     region = meta.region
     missing = [y for y in meta.window if y not in meta.years]
     return {
@@ -195,8 +197,8 @@ def global_attributes(meta: NormalMeta) -> dict[str, object]:
         "target_year": np.int32(meta.target_year),
         "window_years": np.int32(meta.window_years),
         "window": f"{meta.window.start}-{meta.window.stop - 1}",
-        "source_years": format_years(list(meta.years)),
-        "missing_years": format_years(missing) if missing else "none",
+        "source_years": format_ranges(list(meta.years)),
+        "missing_years": format_ranges(missing) if missing else "none",
         "number_of_years": np.int32(len(meta.years)),
         "min_years_for_normal": np.int32(meta.min_years_for_normal),
         "model": meta.model,

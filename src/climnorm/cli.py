@@ -1,0 +1,261 @@
+"""The `climnorm` command: thin subcommands over the Python API.
+
+Exit codes: 0 success; 1 failures during a run (some inputs or outputs failed, the rest was done);
+2 bad usage or configuration (nothing was done).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.text import Text
+
+from climnorm import __version__
+from climnorm.errors import ClimnormError, ConfigError
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("climnorm")
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING - 10 * verbosity
+    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False)
+    logging.basicConfig(level=max(level, logging.DEBUG), handlers=[handler], format="%(message)s", force=True)
+
+
+# ---- subcommands ---------------------------------------------------------------------------------------------
+def cmd_synth(args: argparse.Namespace) -> int:
+    from climnorm.synth import SynthSpec, write_archive
+
+    spec_args: dict[str, object] = {
+        "model": args.model,
+        "variant": args.variant,
+        "variables": tuple(args.variables),
+        "scenarios": tuple(args.scenarios),
+        "historical_years": tuple(args.historical_years),
+        "scenario_years": tuple(args.scenario_years),
+        "calendar": args.calendar,
+        "resolution": args.grid,
+        "box": tuple(args.box) if args.box else None,
+        "layout": args.layout,
+        "time_bnds": args.time_bnds,
+        "shuffle": not args.no_shuffle,
+        "complevel": args.complevel,
+        "holes": args.holes,
+        "version_years": tuple(args.version_years),
+        "lon_convention": args.lon_convention,
+        "lat_descending": args.lat_descending,
+    }
+    try:
+        spec = SynthSpec(**spec_args)  # type: ignore[arg-type]
+    except ValueError as err:
+        raise ConfigError(f"synth: {err}") from None
+    console = _console()
+    with console.status("writing synthetic files") as status:
+
+        def progress(path: Path, done: int, total: int) -> None:
+            status.update(f"writing synthetic files: {done}/{total} {path.name}")
+
+        paths = write_archive(args.out_dir, spec, progress=progress, workers=args.workers)
+    console.print(f"wrote {len(paths)} files under {args.out_dir}")
+    return EXIT_OK
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    from climnorm.catalog import build_catalog, check_files
+    from climnorm.display import catalog_table
+
+    catalog = build_catalog(args.dirs, model=args.model, variables=args.variables, scenarios=args.scenarios)
+    problems = check_files(catalog, workers=args.workers) if args.check else []
+    if args.json:
+        data = catalog.to_json()
+        if args.check:
+            data["problems"] = [{"path": str(p.path), "problem": p.problem} for p in problems]
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
+    else:
+        catalog_table(catalog, _console(), problems)
+    return EXIT_FAILURES if problems else EXIT_OK
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    from climnorm.config import load_config
+
+    sys.stdout.write(load_config(args.config).to_yaml())
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from climnorm.config import load_config
+    from climnorm.display import plan_table
+    from climnorm.pipeline import prepare
+
+    plan, _ = prepare(load_config(args.config), force=args.force)
+    if args.json:
+        data = {
+            "model": plan.model,
+            "variant": plan.variant,
+            "rows": plan.summary_rows(),
+            "problems": plan.problems,
+            "pending": [o.path for o in plan.pending],
+        }
+        sys.stdout.write(json.dumps(data, indent=1) + "\n")
+    else:
+        plan_table(plan, _console())
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from climnorm.config import load_config
+    from climnorm.display import summary_table
+    from climnorm.pipeline import run
+
+    config = load_config(args.config, multiprocessing_workers=args.workers)
+    summary = run(config, force=args.force)
+    summary_table(summary, _console())
+    return summary.exit_code
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from climnorm.verify import verify_outputs
+
+    console = _console()
+    checked, problems = verify_outputs(args.output_dir)
+    for line in problems:
+        console.print(line, markup=False)
+    console.print(f"checked {checked} outputs: {len(problems)} problem(s)")
+    return EXIT_FAILURES if problems else EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from climnorm.config import default_workers
+    from climnorm.demo import prepare_demo, show_demo_result
+    from climnorm.display import summary_table
+    from climnorm.pipeline import run
+
+    console = _console()
+    directory = Path(args.directory)
+    with console.status(f"making the demo archive in {directory}/archive"):
+        config = prepare_demo(directory, workers=args.workers or default_workers())
+    console.print(f"demo archive ready in {directory}/archive; running {directory}/demo.yaml")
+    summary = run(config, force=args.force)
+    summary_table(summary, console)
+    show_demo_result(config, console)
+    return summary.exit_code
+
+
+# ---- parser --------------------------------------------------------------------------------------------------
+def _workers(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="climnorm",
+        description="30-year rolling daily climate normals from daily climate-model archives.",
+        epilog="Exit codes: 0 success, 1 failures during a run, 2 bad usage or configuration.",
+    )
+    parser.add_argument("--version", action="version", version=f"climnorm {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=1, help="more log output (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_const", const=0, dest="verbose", help="only warnings")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("synth", help="write a synthetic NEX-GDDP-CMIP6-style archive with closed-form values")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
+    p.add_argument("--model", default="SYNTH-ESM")
+    p.add_argument("--variant", default="r1i1p1f1")
+    p.add_argument("--variables", nargs="+", default=["tas"], metavar="VAR")
+    p.add_argument("--scenarios", nargs="+", default=["historical"], metavar="SCENARIO")
+    p.add_argument("--historical-years", nargs=2, type=int, default=[1950, 2014], metavar=("FIRST", "LAST"))
+    p.add_argument("--scenario-years", nargs=2, type=int, default=[2015, 2100], metavar=("FIRST", "LAST"))
+    p.add_argument("--calendar", default="noleap", help="noleap, 360_day, standard, proleptic_gregorian, julian, ...")
+    p.add_argument("--grid", type=float, default=0.25, metavar="DEG", help="grid spacing in degrees (default 0.25)")
+    p.add_argument("--box", nargs=4, type=float, metavar=("LAT_MIN", "LAT_MAX", "LON_MIN", "LON_MAX"))
+    p.add_argument(
+        "--layout",
+        choices=["var", "s3"],
+        default="var",
+        help="var: {var}/{scenario}/; s3: {model}/{scenario}/{variant}/{var}/",
+    )
+    p.add_argument("--time-bnds", action="store_true", help="write time_bnds")
+    p.add_argument("--no-shuffle", action="store_true", help="zlib without the shuffle filter")
+    p.add_argument("--complevel", type=int, default=1)
+    p.add_argument("--holes", type=float, default=0.0, metavar="FRACTION", help="fraction of missing values")
+    p.add_argument(
+        "--version-years", nargs="+", type=int, default=[], metavar="YEAR", help="years that also get a _v1.1 file"
+    )
+    p.add_argument("--lon-convention", choices=["0_360", "-180_180"], default="0_360")
+    p.add_argument("--lat-descending", action="store_true")
+    p.add_argument("--workers", type=_workers, default=1)
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("catalog", help="list the chains, years, gaps and problems of an archive (by file name)")
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--check", action="store_true", help="also open every file header and report unreadable ones")
+    p.add_argument("--model")
+    p.add_argument("--variables", nargs="+", metavar="VAR")
+    p.add_argument("--scenarios", nargs="+", metavar="SCENARIO")
+    p.add_argument("--workers", type=_workers, default=4, help="threads for --check")
+    p.set_defaults(func=cmd_catalog)
+
+    p = sub.add_parser("config", help="inspect a configuration file")
+    csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    c = csub.add_parser("show", help="print the effective configuration with defaults filled in")
+    c.add_argument("config", type=Path, metavar="CONFIG")
+    c.set_defaults(func=cmd_config_show)
+
+    p = sub.add_parser("plan", help="show what a run would compute, without reading data")
+    p.add_argument("config", type=Path, metavar="CONFIG")
+    p.add_argument("--force", action="store_true", help="plan as if nothing were up to date")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("run", help="compute the normals of a configuration (resumes by default)")
+    p.add_argument("config", type=Path, metavar="CONFIG")
+    p.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
+    p.add_argument("--workers", type=_workers, help="override multiprocessing_workers")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("verify", help="check every output listed in OUTPUT_DIR/manifest.json")
+    p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("demo", help="make a small synthetic archive and run the whole job on it")
+    p.add_argument("directory", nargs="?", default="climnorm-demo", metavar="DIR")
+    p.add_argument("--workers", type=_workers, default=None, help="processes (default: the machine's cores)")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ClimnormError as err:
+        Console(stderr=True, highlight=False).print(Text("error: ", style="red") + Text(str(err)))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted; run the same command again to resume")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Check every output a manifest lists: it opens, its layout and attributes are right, its checksum matches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+
+from climnorm.dayslots import SlotScheme
+from climnorm.errors import OutputError
+from climnorm.manifest import MANIFEST_NAME, Manifest
+from climnorm.write import CELL_METHODS, data_checksum
+
+_ATTRS_FROM_RECORD = ("variable", "region", "scenario", "period", "target_year", "window_years", "calendar", "leap_day")
+
+
+def verify_outputs(output_dir: Path | str) -> tuple[int, list[str]]:
+    """Return (number of outputs checked, one line per problem)."""
+    output_dir = Path(output_dir)
+    if not (output_dir / MANIFEST_NAME).exists() and not (output_dir / "manifest.journal.jsonl").exists():
+        raise OutputError(f"{output_dir}: no {MANIFEST_NAME} here; is this a climnorm output directory?")
+    manifest = Manifest.load(output_dir)
+    problems: list[str] = []
+    for rel, record in sorted(manifest.records.items()):
+        problems.extend(f"{rel}: {p}" for p in _check(output_dir / rel, record))
+    return len(manifest.records), problems
+
+
+def _check(path: Path, record: dict[str, Any]) -> list[str]:
+    if not path.exists():
+        return ["missing"]
+    try:
+        ds = netCDF4.Dataset(path, "r")
+    except OSError as err:
+        return [f"cannot open ({err})"]
+    problems: list[str] = []
+    try:
+        variable = record["variable"]
+        if variable not in ds.variables:
+            return [f"variable {variable!r} not in the file"]
+        var = ds.variables[variable]
+        scheme = SlotScheme(record["calendar"], record["leap_day"])
+        if var.dimensions != ("time", "lat", "lon"):
+            problems.append(f"dimensions {var.dimensions}, expected ('time', 'lat', 'lon')")
+        if len(ds.dimensions["time"]) != scheme.nslots:
+            problems.append(f"{len(ds.dimensions['time'])} day slots, expected {scheme.nslots}")
+        for name in ("lat", "lon"):
+            values = np.asarray(ds.variables[name][:])
+            if values.size > 1 and not np.all(np.diff(values) > 0):
+                problems.append(f"{name} is not monotonic increasing")
+        doy = np.asarray(ds.variables["dayofyear"][:])
+        if not np.array_equal(doy, np.arange(1, scheme.nslots + 1)):
+            problems.append("dayofyear coordinate is not 1..n")
+        if getattr(ds.variables["time"], "climatology", None) != "climatology_bnds":
+            problems.append("time has no climatology bounds")
+        if getattr(var, "cell_methods", None) != CELL_METHODS:
+            problems.append(f"cell_methods is {getattr(var, 'cell_methods', None)!r}")
+        for key in _ATTRS_FROM_RECORD:
+            have = ds.getncattr(key) if key in ds.ncattrs() else None
+            want = record.get(key)
+            if have is None or str(have) != str(want):
+                problems.append(f"attribute {key}={have!r}, manifest says {want!r}")
+        if int(getattr(ds, "number_of_years", -1)) != len(record.get("years", [])):
+            problems.append("number_of_years differs from the manifest's years")
+        var.set_auto_maskandscale(True)
+        data = np.ma.filled(np.ma.asarray(var[:]).astype(np.float32), np.nan)
+        if data_checksum(data) != record.get("checksum"):
+            problems.append("data checksum does not match the manifest")
+    except (OSError, RuntimeError, KeyError, ValueError) as err:
+        problems.append(f"unreadable: {err}")
+    finally:
+        ds.close()
+    return problems
