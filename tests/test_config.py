@@ -1,0 +1,408 @@
+"""Tests of climnorm.config: defaults, one error message per class of bad value, paths, YAML round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from climnorm.config import DEFAULT_OUTPUT_TEMPLATE, Config, load_config, parse_config
+from climnorm.errors import ClimnormError, ConfigError
+from climnorm.regions import BUILTIN_REGIONS
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "examples"
+
+
+def _config(**kwargs: Any) -> dict[str, Any]:
+    """The smallest valid mapping, plus the given keys."""
+    data: dict[str, Any] = {"input_dirs": ["archive"]}
+    data.update(kwargs)
+    return data
+
+
+def _error(data: Any, **kwargs: Any) -> str:
+    """The message of the ConfigError that parsing ``data`` raises."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(data, **kwargs)
+    return str(info.value)
+
+
+def _box(**kwargs: Any) -> dict[str, Any]:
+    box: dict[str, Any] = {"name": "MYBOX", "lat_min": 10.0, "lat_max": 20.0, "lon_min": -100.0, "lon_max": -80.0}
+    box.update(kwargs)
+    return box
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ defaults
+
+
+def test_defaults_are_filled_in() -> None:
+    config = parse_config(_config())
+    assert config.window_years == 30
+    assert config.min_years_for_normal == 25
+    assert config.historical_end == 2014
+    assert config.periods == {"historical": (1980, 2014), "hybrid": (2015, 2044), "future": (2045, 2100)}
+    assert config.leap_day == "calendar_day"
+    assert config.regions == ["CONUS", "AK", "HI", "PRVI", "GU"]
+    assert [r.key for r in config.region_objects] == list(BUILTIN_REGIONS)
+    assert config.variables == ["pr", "tas", "tasmax", "tasmin"]
+    assert config.scenarios == ["historical", "ssp245", "ssp585"]
+    assert config.engine == "local"
+    assert config.scheduler_address is None
+    assert config.output_template == DEFAULT_OUTPUT_TEMPLATE
+    assert config.multiprocessing_workers >= 1
+    assert config.compression.zlib is True
+
+
+def test_custom_region_box_becomes_a_region() -> None:
+    config = parse_config(_config(regions=["CONUS", _box(long_name="My box")]))
+    regions = config.region_objects
+    assert [r.key for r in regions] == ["CONUS", "MYBOX"]
+    assert regions[1].name == "My box"
+    assert (regions[1].lon_min, regions[1].lon_max) == (-100.0, -80.0)
+
+
+def test_config_error_is_a_climnorm_error() -> None:
+    assert issubclass(ConfigError, ClimnormError)
+
+
+# ------------------------------------------------------------------------------------------------ bad values
+
+
+def test_unknown_top_level_key_suggests_the_closest() -> None:
+    message = _error(_config(varibles=["tas"]))
+    assert "varibles" in message
+    assert "did you mean 'variables'" in message
+    assert "input_dirs" in message  # the allowed keys are listed
+
+
+def test_unknown_compression_key_lists_the_allowed_ones() -> None:
+    message = _error(_config(compression={"level": 3}))
+    assert "compression.level" in message
+    assert "complevel" in message
+    assert "zlib" in message
+
+
+def test_unknown_region_box_key() -> None:
+    message = _error(_config(regions=["CONUS", _box(foo=1)]))
+    assert "regions.1.foo" in message
+    for allowed in ("lat_min", "lat_max", "lon_min", "lon_max"):
+        assert allowed in message
+
+
+def test_wrong_type_names_key_and_value() -> None:
+    message = _error(_config(window_years="abc"))
+    assert "window_years" in message
+    assert "'abc'" in message
+    assert "integer" in message
+
+
+def test_empty_variables() -> None:
+    message = _error(_config(variables=[]))
+    assert "variables" in message
+    assert "at least 1" in message
+
+
+def test_duplicate_variables() -> None:
+    message = _error(_config(variables=["tas", "pr", "tas"]))
+    assert "variables" in message
+    assert "more than once" in message
+    assert "tas" in message
+
+
+def test_duplicate_region_names() -> None:
+    message = _error(_config(regions=["CONUS", _box(name="CONUS")]))
+    assert "regions" in message
+    assert "CONUS" in message
+
+
+def test_min_years_greater_than_window() -> None:
+    message = _error(_config(window_years=20, min_years_for_normal=25))
+    assert "min_years_for_normal" in message
+    assert "window_years" in message
+    assert "25" in message and "20" in message
+
+
+def test_window_longer_than_data_years() -> None:
+    message = _error(_config(data_years=[2000, 2010], periods={"historical": [2005, 2010]}))
+    assert "window_years" in message
+    assert "30" in message
+    assert "2000-2010" in message
+    assert "11 years" in message
+
+
+def test_data_years_accepts_a_range_that_fits() -> None:
+    config = parse_config(_config(data_years=[1950, 2100]))
+    assert config.data_years == (1950, 2100)
+
+
+def test_period_outside_data_years() -> None:
+    message = _error(_config(data_years=[1950, 2050]))
+    assert "future" in message
+    assert "1950-2050" in message
+
+
+def test_period_start_after_end() -> None:
+    message = _error(_config(periods={"historical": [2014, 1980]}))
+    assert "periods" in message
+    assert "historical" in message
+    assert "2014" in message and "1980" in message
+
+
+def test_region_lat_min_greater_than_lat_max() -> None:
+    message = _error(_config(regions=[_box(lat_min=30.0, lat_max=20.0)]))
+    assert "regions.0" in message
+    assert "lat_min" in message and "lat_max" in message
+    assert "30.0" in message and "20.0" in message
+
+
+def test_region_latitude_out_of_range() -> None:
+    message = _error(_config(regions=[_box(lat_min=-95.0)]))
+    assert "regions.0.lat_min" in message
+    assert "-95" in message
+    assert "-90" in message
+
+
+def test_unknown_builtin_region_suggests_the_closest() -> None:
+    message = _error(_config(regions=["CONSU"]))
+    assert "'CONSU'" in message
+    assert "did you mean 'CONUS'" in message
+    for key in BUILTIN_REGIONS:
+        assert key in message
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [
+        ("leap_day", "feb29", ("calendar_day", "dayofyear", "drop")),
+        ("engine", "spark", ("local", "dask")),
+        ("lon_convention", "east", ("input", "0_360", "-180_180")),
+    ],
+)
+def test_bad_literal_lists_the_choices(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    message = _error(_config(**{key: value}))
+    assert key in message
+    assert repr(value) in message
+    for choice in allowed:
+        assert choice in message
+
+
+def test_scheduler_address_without_dask() -> None:
+    message = _error(_config(scheduler_address="tcp://10.0.0.1:8786"))
+    assert "scheduler_address" in message
+    assert "engine" in message and "dask" in message
+    # With engine: dask the same address is fine.
+    config = parse_config(_config(engine="dask", scheduler_address="tcp://10.0.0.1:8786"))
+    assert config.scheduler_address == "tcp://10.0.0.1:8786"
+
+
+def test_output_template_unknown_placeholder() -> None:
+    template = "{variable}/{region}/{scenario}_{period}_{target}_{colour}.nc"
+    message = _error(_config(output_template=template))
+    assert "output_template" in message
+    assert "{colour}" in message
+    assert "{model}" in message and "{window}" in message  # the allowed placeholders
+
+
+def test_output_template_missing_placeholder() -> None:
+    message = _error(_config(output_template="{variable}/{region}/{scenario}.nc"))
+    assert "output_template" in message
+    assert "{period}" in message and "{target}" in message
+    assert "{variable}" not in message.split("must contain")[1].split("(got")[0]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "/abs/{variable}/{region}/{scenario}_{period}_{target}.nc",
+        "../{variable}/{region}/{scenario}_{period}_{target}.nc",
+    ],
+)
+def test_output_template_must_stay_inside_output_dir(template: str) -> None:
+    message = _error(_config(output_template=template))
+    assert "output_template" in message
+    assert "relative" in message
+    assert template in message
+
+
+def test_custom_output_template_with_model_is_accepted() -> None:
+    template = "{model}/{variable}_{region}_{scenario}_{period}_{target}.nc"
+    assert parse_config(_config(output_template=template)).output_template == template
+
+
+def test_missing_input_dirs() -> None:
+    message = _error({})
+    assert "input_dirs" in message
+
+
+def test_every_error_is_reported_at_once() -> None:
+    message = _error(_config(window_years="abc", leap_day="feb29", colour="red"))
+    assert "window_years" in message
+    assert "leap_day" in message
+    assert "colour" in message
+
+
+def test_source_names_the_origin() -> None:
+    message = _error(_config(engine="spark"), source="my-job.yaml")
+    assert message.startswith("my-job.yaml")
+
+
+@pytest.mark.parametrize("data", [["input_dirs", "x"], "input_dirs", 42])
+def test_non_mapping_is_refused(data: Any) -> None:
+    message = _error(data, source="job.yaml")
+    assert "job.yaml" in message
+    assert "mapping" in message
+    assert type(data).__name__ in message
+
+
+# ------------------------------------------------------------------------------------------------ files
+
+
+def test_invalid_yaml_names_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "broken.yaml", "input_dirs: [a\nvariables: tas: pr\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert str(path) in message
+    assert "YAML" in message
+
+
+def test_non_mapping_yaml_names_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "list.yaml", "- input_dirs\n- archive\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert "mapping" in str(info.value)
+
+
+def test_empty_yaml_file_asks_for_input_dirs(tmp_path: Path) -> None:
+    path = _write(tmp_path / "empty.yaml", "")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert "input_dirs" in str(info.value)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nowhere.yaml"
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert "cannot read" in str(info.value)
+
+
+def test_error_in_file_names_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path / "job.yaml", "input_dirs: [a]\nwindow_years: abc\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert "window_years" in str(info.value)
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the working directory must not matter
+    absolute = tmp_path / "absolute-archive"
+    path = _write(
+        tmp_path / "jobs" / "job.yaml",
+        f"input_dirs: [archive, ../shared/archive, {absolute}]\noutput_dir: out\n",
+    )
+    config = load_config(path)
+    assert config.input_dirs == [tmp_path / "jobs" / "archive", tmp_path / "shared" / "archive", absolute]
+    assert config.output_dir == tmp_path / "jobs" / "out"
+
+
+def test_relative_config_path_resolves_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _write(tmp_path / "jobs" / "job.yaml", "input_dirs: [archive]\n")
+    monkeypatch.chdir(tmp_path)
+    config = load_config("jobs/job.yaml")
+    assert config.input_dirs == [tmp_path / "jobs" / "archive"]
+    assert config.output_dir == tmp_path / "jobs" / "output"
+
+
+def test_parse_config_without_base_dir_keeps_paths() -> None:
+    config = parse_config(_config(output_dir="out"))
+    assert config.input_dirs == [Path("archive")]
+    assert config.output_dir == Path("out")
+
+
+def test_load_config_overrides(tmp_path: Path) -> None:
+    path = _write(tmp_path / "job.yaml", "input_dirs: [a]\nmultiprocessing_workers: 3\n")
+    assert load_config(path, multiprocessing_workers=7).multiprocessing_workers == 7
+    assert load_config(path, multiprocessing_workers=None).multiprocessing_workers == 3
+
+
+# ------------------------------------------------------------------------------------------------ round trip
+
+
+def test_to_yaml_round_trips() -> None:
+    config = parse_config(
+        _config(
+            regions=["CONUS", _box(long_name="My box"), _box(name="DATELINE", lon_min=170.0, lon_max=-170.0)],
+            variables=["tas", "pr"],
+            scenarios=["historical", "ssp585"],
+            window_years=20,
+            min_years_for_normal=15,
+            periods={"historical": [1990, 2014], "future": [2050, 2060]},
+            data_years=[1950, 2100],
+            leap_day="drop",
+            engine="dask",
+            scheduler_address="tcp://h:8786",
+            compression={"complevel": 4, "shuffle": False},
+            lon_convention="-180_180",
+        ),
+        base_dir=Path("/data/jobs"),
+    )
+    text = config.to_yaml()
+    data = yaml.safe_load(text)
+    assert isinstance(data, dict)
+    assert data["periods"] == {"historical": [1990, 2014], "future": [2050, 2060]}
+    assert data["input_dirs"] == ["/data/jobs/archive"]
+    again = parse_config(data)
+    assert again == config
+    assert again.to_yaml() == text
+
+
+def test_to_yaml_of_defaults_round_trips() -> None:
+    config = parse_config(_config(), base_dir=Path("/somewhere"))
+    assert parse_config(yaml.safe_load(config.to_yaml())) == config
+
+
+def test_config_is_frozen() -> None:
+    config = parse_config(_config())
+    with pytest.raises(ValueError):
+        config.window_years = 10  # type: ignore[misc]
+
+
+# ------------------------------------------------------------------------------------------------ examples
+
+
+def test_demo_example_is_the_packaged_demo() -> None:
+    demo = EXAMPLES / "demo.yaml"
+    assert demo.is_symlink()
+    assert demo.resolve() == (REPO / "src" / "climnorm" / "data" / "demo.yaml").resolve()
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "seed-job.yaml"])
+def test_examples_load(name: str) -> None:
+    config = load_config(EXAMPLES / name)
+    assert isinstance(config, Config)
+    assert config.variables == ["pr", "tas", "tasmax", "tasmin"]
+    assert config.regions == ["CONUS", "AK", "HI", "PRVI", "GU"]
+    assert config.window_years == 30
+    assert all(p.is_absolute() for p in config.input_dirs)
+
+
+def test_seed_job_example_names_every_key() -> None:
+    data = yaml.safe_load((EXAMPLES / "seed-job.yaml").read_text())
+    assert set(data) == set(Config.model_fields)

@@ -1,0 +1,232 @@
+"""End-to-end behaviour of a run: outputs, manifest, resume, leftovers, verify, skipped targets."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pytest
+
+from climnorm.config import Config, parse_config
+from climnorm.manifest import MANIFEST_NAME, TMP_MARK
+from climnorm.pipeline import prepare, run
+from climnorm.synth import SynthSpec, write_archive
+from climnorm.verify import verify_outputs
+
+SPEC = SynthSpec(
+    variables=("tas", "pr"),
+    scenarios=("historical", "ssp245"),
+    historical_years=(2001, 2014),
+    scenario_years=(2015, 2020),
+    calendar="noleap",
+    resolution=5.0,
+    box=(15.0, 75.0, 140.0, 300.0),
+    holes=0.01,
+)
+
+
+def _config(root: Path, **extra: object) -> Config:
+    data: dict[str, object] = {
+        "input_dirs": [str(root / "archive")],
+        "output_dir": str(root / "out"),
+        "variables": ["tas", "pr"],
+        "regions": ["CONUS", "AK", {"name": "DATELINE", "lat_min": 50, "lat_max": 70, "lon_min": 170, "lon_max": -170}],
+        "scenarios": ["historical", "ssp245"],
+        "window_years": 6,
+        "min_years_for_normal": 5,
+        "periods": {"historical": [2012, 2014], "hybrid": [2015, 2017], "future": [2019, 2020]},
+        "multiprocessing_workers": 1,
+    }
+    data.update(extra)
+    return parse_config(data)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("archive")
+    write_archive(root / "archive", SPEC)
+    return root
+
+
+@pytest.fixture
+def workdir(archive: Path, tmp_path: Path) -> Path:
+    (tmp_path / "archive").symlink_to(archive / "archive")
+    return tmp_path
+
+
+def _outputs(config: Config) -> dict[str, float]:
+    return {
+        str(p.relative_to(config.output_dir)): p.stat().st_mtime_ns
+        for p in config.output_dir.rglob("*.nc")
+    }
+
+
+def test_run_writes_every_output_with_manifest(workdir: Path) -> None:
+    config = _config(workdir)
+    summary = run(config)
+    n_targets = 2 * (3 + 3 + 2)  # variables x (historical + hybrid + future targets)
+    assert summary.exit_code == 0, summary.failures
+    assert summary.written == n_targets * 3
+    files = _outputs(config)
+    assert len(files) == n_targets * 3
+    assert "tas/AK/ssp245/tas_AK_ssp245_hybrid_2016_6yr_normal.nc" in files
+    manifest = json.loads((config.output_dir / MANIFEST_NAME).read_text())
+    entries = {e["path"]: e for e in manifest["outputs"]}
+    assert set(entries) == set(files)
+    entry = entries["tas/AK/ssp245/tas_AK_ssp245_hybrid_2016_6yr_normal.nc"]
+    assert entry["years"] == list(range(2011, 2017))
+    assert [Path(i["path"]).name[-7:-3] for i in entry["inputs"]] == [str(y) for y in range(2011, 2017)]
+    assert {k for k in entry} >= {"path", "variable", "region", "scenario", "period", "target_year", "window_years",
+                                  "years", "inputs", "checksum"}
+    # historical files were read once although three streams use them
+    assert summary.files_read == 2 * (8 + 6)  # 2007-2014 once for both scenarios, 2015-2020
+    checked, problems = verify_outputs(config.output_dir)
+    assert checked == len(files) and problems == []
+
+
+def test_output_layout_and_attributes(workdir: Path) -> None:
+    config = _config(workdir)
+    run(config)
+    path = config.output_dir / "tas/DATELINE/ssp245/tas_DATELINE_ssp245_hybrid_2015_6yr_normal.nc"
+    with netCDF4.Dataset(path) as ds:
+        assert ds.variables["tas"].dimensions == ("time", "lat", "lon")
+        assert len(ds.dimensions["time"]) == 365
+        lon = ds.variables["lon"][:]
+        assert np.all(np.diff(lon) > 0) and lon[0] == pytest.approx(172.5) and lon[-1] == pytest.approx(187.5)
+        assert ds.variables["time"].climatology == "climatology_bnds"
+        assert ds.variables["tas"].cell_methods == "time: mean within years time: mean over years"
+        assert ds.getncattr("scenarios") == "historical ssp245"
+        assert int(ds.number_of_years) == 6 and ds.source_years == "2010-2015"
+        assert ds.period == "hybrid" and int(ds.target_year) == 2015 and ds.leap_day == "calendar_day"
+        bounds = ds.variables["climatology_bnds"][:]
+        units, calendar = ds.variables["time"].units, ds.variables["time"].calendar
+    first = netCDF4.num2date(bounds[0, 0], units, calendar)
+    last = netCDF4.num2date(bounds[0, 1], units, calendar)
+    assert (first.year, first.month, first.day) == (2010, 1, 1)
+    assert (last.year, last.month, last.day) == (2015, 1, 2)
+
+
+def test_second_run_writes_nothing_and_reads_nothing(workdir: Path) -> None:
+    config = _config(workdir)
+    run(config)
+    before = _outputs(config)
+    again = run(config)
+    assert again.written == 0 and again.files_read == 0 and again.up_to_date == len(before)
+    assert _outputs(config) == before
+    plan, _ = prepare(config)
+    assert plan.pending == []
+
+
+def test_touching_one_input_recomputes_exactly_its_windows(workdir: Path) -> None:
+    config = _config(workdir)
+    run(config)
+    before = _outputs(config)
+    touched = next((workdir / "archive").rglob("tas_day_*_historical_*_2013.nc"))
+    os.utime(touched, (touched.stat().st_atime, touched.stat().st_mtime + 10))
+    again = run(config)
+    changed = {p for p, m in _outputs(config).items() if before[p] != m}
+    # tas windows containing 2013: historical 2013, 2014; hybrid 2015-2017 (window 6 -> up to 2018: none)
+    expected = {
+        f"tas/{r}/{s}/tas_{r}_{s}_{p}_{t}_6yr_normal.nc"
+        for r in ("CONUS", "AK", "DATELINE")
+        for s, p, t in [("historical", "historical", 2013), ("historical", "historical", 2014),
+                        ("ssp245", "hybrid", 2015), ("ssp245", "hybrid", 2016), ("ssp245", "hybrid", 2017)]
+    }
+    assert changed == expected
+    assert again.written == len(expected)
+
+
+def test_force_recomputes_everything_identically(workdir: Path) -> None:
+    config = _config(workdir)
+    run(config)
+    first = json.loads((config.output_dir / MANIFEST_NAME).read_text())["outputs"]
+    forced = run(config, force=True)
+    assert forced.written == len(first)
+    second = json.loads((config.output_dir / MANIFEST_NAME).read_text())["outputs"]
+    assert [e["checksum"] for e in first] == [e["checksum"] for e in second]
+
+
+def test_missing_or_corrupt_output_is_recomputed_and_leftovers_removed(workdir: Path) -> None:
+    config = _config(workdir)
+    run(config)
+    victim = config.output_dir / "pr/CONUS/historical/pr_CONUS_historical_historical_2013_6yr_normal.nc"
+    victim.write_bytes(victim.read_bytes()[:100])
+    gone = config.output_dir / "tas/AK/ssp245/tas_AK_ssp245_future_2020_6yr_normal.nc"
+    gone.unlink()
+    leftover = victim.with_name(f".{victim.name}.999{TMP_MARK}")
+    leftover.write_bytes(b"half")
+    assert len(verify_outputs(config.output_dir)[1]) == 2
+    again = run(config)
+    assert again.written == 2 and again.removed_leftovers == 1
+    assert not leftover.exists()
+    assert verify_outputs(config.output_dir)[1] == []
+
+
+def test_verify_reports_tampered_data(workdir: Path) -> None:
+    config = _config(workdir)
+    run(config)
+    path = config.output_dir / "tas/CONUS/ssp245/tas_CONUS_ssp245_future_2019_6yr_normal.nc"
+    with netCDF4.Dataset(path, "a") as ds:
+        ds.variables["tas"][0, 0, 0] = 1.0
+        ds.period = "hybrid"
+    _, problems = verify_outputs(config.output_dir)
+    assert len(problems) == 2
+    assert all(p.startswith("tas/CONUS/ssp245/tas_CONUS_ssp245_future_2019_6yr_normal.nc: ") for p in problems)
+    assert any("checksum" in p for p in problems) and any("period" in p for p in problems)
+
+
+def test_missing_years_shorten_or_skip_windows(workdir: Path, tmp_path: Path) -> None:
+    # a private archive copy without tas 2012 and 2013 (links, so the module archive stays intact)
+    root = tmp_path / "holey"
+    for src in (workdir / "archive").rglob("*.nc"):
+        if src.name.startswith("tas_") and src.name.endswith(("_2012.nc", "_2013.nc")):
+            continue
+        dst = root / src.relative_to(workdir / "archive")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.symlink_to(src)
+    config = _config(tmp_path, input_dirs=[str(root)], output_dir=str(tmp_path / "out2"), variables=["tas"],
+                     min_years_for_normal=5)
+    summary = run(config)
+    assert summary.exit_code == 0
+    # window 2009-2014 lacks 2012, 2013 -> 4 years < 5: skipped, naming the missing years
+    assert any("2014" in s and "2012-2013" in s for s in summary.skipped)
+    short = config.output_dir / "tas/AK/ssp245/tas_AK_ssp245_future_2019_6yr_normal.nc"
+    with netCDF4.Dataset(short) as ds:
+        assert int(ds.number_of_years) == 6
+    # 2017 window 2012-2017 misses 2 years -> skipped; 2018 absent from periods
+    plan, _ = prepare(config)
+    reasons = {(o.target.year, o.target.scenario): o.target.reason for o in plan.outputs if not o.target.computable}
+    assert (2017, "ssp245") in reasons and "2012-2013" in reasons[(2017, "ssp245")]
+
+
+def test_unreadable_input_fails_only_its_windows(workdir: Path, tmp_path: Path) -> None:
+    root = tmp_path / "broken"
+    for src in (workdir / "archive").rglob("tas_*.nc"):
+        dst = root / src.relative_to(workdir / "archive")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.name.endswith("_2016.nc"):
+            dst.write_bytes(b"this is not netcdf")
+        else:
+            dst.symlink_to(src)
+    config = _config(tmp_path, input_dirs=[str(root)], output_dir=str(tmp_path / "out3"), variables=["tas"],
+                     min_years_for_normal=6)
+    summary = run(config)
+    assert summary.exit_code == 1
+    assert any("_2016.nc" in f and "not a NetCDF" in f for f in summary.failures)
+    names = {p.name for p in config.output_dir.rglob("*.nc")}
+    assert "tas_AK_ssp245_hybrid_2015_6yr_normal.nc" in names  # window 2010-2015 does not need 2016
+    assert "tas_AK_ssp245_hybrid_2016_6yr_normal.nc" not in names  # 5 of 6 years < minimum 6
+    assert "tas_AK_historical_historical_2014_6yr_normal.nc" in names
+
+
+@pytest.mark.slow
+def test_demo_command_runs_the_whole_job(tmp_path: Path) -> None:
+    from climnorm.cli import main
+
+    assert main(["demo", str(tmp_path / "demo"), "--workers", "2"]) == 0
+    outputs = list((tmp_path / "demo" / "output").rglob("*.nc"))
+    assert len(outputs) == 4 * 5 * (5 + 2 * 10)
+    assert verify_outputs(tmp_path / "demo" / "output")[1] == []
