@@ -69,11 +69,11 @@ def slot_keys(policy: str, calendar: str) -> list[DayKey]:
     return [k for k in keys if k is not None]
 
 
-def year_keys(policy: str, calendar: str, year: int) -> set[DayKey]:
+@functools.cache
+def year_keys(policy: str, calendar: str, year: int) -> frozenset[DayKey]:
     """The day keys a complete ``year`` has."""
     keys = {day_key(policy, calendar, m, d, doy) for m, d, doy in year_dates(calendar, year)}
-    keys.discard(None)
-    return keys  # type: ignore[return-value]
+    return frozenset(k for k in keys if k is not None)
 
 
 # ----------------------------------------------------------------------------------------------- reading
