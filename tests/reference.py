@@ -164,7 +164,13 @@ def reference_normal(
     *,
     target: int,
 ) -> ReferenceNormal | None:
-    """The normal of the window ending at ``target``; None when fewer than ``min_years`` years are readable."""
+    """The normal of the window ending at ``target``; None when fewer than ``min_years`` years are readable.
+
+    A window year is readable when ``files_by_year`` has files for it (the tests' archives hold complete
+    years). A cell-slot is valid when at least ``ceil(min_years * H / window_years)`` years contribute, H
+    being the number of window years whose calendar has that day (all of them except for Feb 29 under
+    calendar_day and ordinal day 366 under dayofyear).
+    """
     window = list(range(target - window_years + 1, target + 1))
     years = [y for y in window if files_by_year.get(y)]
     if len(years) < min_years:
@@ -179,14 +185,17 @@ def reference_normal(
             f = read_year_file(Path(path), variable)
             rows, cols = select_box(f.lat, f.lon, region_box)
             lat, lon = f.lat[rows], f.lon[cols]
+            regional = f.data[:, rows][:, :, cols]
             for t, (y, month, day, doy) in enumerate(f.dates):
                 key = day_key(policy, calendar, month, day, doy)
-                if y != year or key is None:
-                    continue
-                steps[position[key]].append(f.data[t][np.ix_(rows, cols)])
+                if y == year and key is not None:
+                    steps[position[key]].append(regional[t])
         field_ = np.full((len(keys), lat.size, lon.size), np.nan)
         for slot, arrays in steps.items():
-            stack = np.stack(arrays)
+            if len(arrays) == 1:  # one step that day: its values as they are
+                field_[slot] = arrays[0]
+                continue
+            stack = np.stack(arrays)  # several steps that day: their NaN-skipping mean
             valid = ~np.isnan(stack)
             n = valid.sum(axis=0)
             total = np.where(valid, stack, 0.0).sum(axis=0)
@@ -315,7 +324,13 @@ def write_random_year(
             c.setncatts({"units": units_, "standard_name": std})
             c[:] = coord
         v = ds.createVariable(
-            variable, "f4", ("time", "lat", "lon"), zlib=True, complevel=1, fill_value=FILL, chunksizes=(1, *lat.shape, *lon.shape)
+            variable,
+            "f4",
+            ("time", "lat", "lon"),
+            zlib=True,
+            complevel=1,
+            fill_value=FILL,
+            chunksizes=(1, *lat.shape, *lon.shape),
         )
         v.setncatts({"missing_value": FILL, "units": "K", "standard_name": "air_temperature"})
         v.set_auto_maskandscale(False)

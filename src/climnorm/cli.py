@@ -24,14 +24,27 @@ EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("climnorm")
 
 
-def _console() -> Console:
-    return Console(highlight=False)
+def _console(stderr: bool = False) -> Console:
+    """Rich output for people; without a terminal (CI, pipes) lines are not wrapped and tables get room."""
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, width=200)
 
 
 def _setup_logging(verbosity: int) -> None:
-    level = logging.WARNING - 10 * verbosity
-    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False)
-    logging.basicConfig(level=max(level, logging.DEBUG), handlers=[handler], format="%(message)s", force=True)
+    level = max(logging.WARNING - 10 * verbosity, logging.DEBUG)
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        handler = RichHandler(console=_console(stderr=True), show_time=False, show_path=False, markup=False)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("climnorm: %(levelname)s: %(message)s"))
+    logger = logging.getLogger("climnorm")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 # ---- subcommands ---------------------------------------------------------------------------------------------
@@ -121,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from climnorm.pipeline import run
 
     config = load_config(args.config, multiprocessing_workers=args.workers)
-    summary = run(config, force=args.force)
+    summary = run(config, force=args.force, progress=args.progress)
     summary_table(summary, _console())
     return summary.exit_code
 
@@ -148,7 +161,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with console.status(f"making the demo archive in {directory}/archive"):
         config = prepare_demo(directory, workers=args.workers or default_workers())
     console.print(f"demo archive ready in {directory}/archive; running {directory}/demo.yaml")
-    summary = run(config, force=args.force)
+    summary = run(config, force=args.force, progress=args.progress)
     summary_table(summary, console)
     show_demo_result(config, console)
     return summary.exit_code
@@ -160,6 +173,15 @@ def _workers(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return n
+
+
+def _progress_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--progress",
+        choices=["auto", "rich", "plain", "none"],
+        default="auto",
+        help="live display: rich in a terminal, plain log lines otherwise (auto), or none",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path, metavar="CONFIG")
     p.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
     p.add_argument("--workers", type=_workers, help="override multiprocessing_workers")
+    _progress_option(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("verify", help="check every output listed in OUTPUT_DIR/manifest.json")
@@ -237,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="make a small synthetic archive and run the whole job on it")
     p.add_argument("directory", nargs="?", default="climnorm-demo", metavar="DIR")
     p.add_argument("--workers", type=_workers, default=None, help="processes (default: the machine's cores)")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
+    _progress_option(p)
     p.set_defaults(func=cmd_demo)
     return parser
 
@@ -245,16 +269,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    logger = logging.getLogger("climnorm")
+    saved = (list(logger.handlers), logger.level, logger.propagate)
     _setup_logging(args.verbose)
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return func(args)
     except ClimnormError as err:
-        Console(stderr=True, highlight=False).print(Text("error: ", style="red") + Text(str(err)))
+        _console(stderr=True).print(Text("error: ", style="red") + Text(str(err)))
         return EXIT_USAGE
     except KeyboardInterrupt:
-        Console(stderr=True).print("interrupted; run the same command again to resume")
+        _console(stderr=True).print("interrupted; run the same command again to resume")
         return 130
+    finally:
+        logger.handlers[:], logger.level, logger.propagate = saved
 
 
 if __name__ == "__main__":  # pragma: no cover

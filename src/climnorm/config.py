@@ -97,9 +97,9 @@ class Config(_Strict):
         "ssp245",
         "ssp585",
     ]
-    window_years: Annotated[int, Field(ge=1, le=500)] = 30
-    min_years_for_normal: Annotated[int, Field(ge=1)] = 25
-    historical_end: int = 2014
+    window_years: Annotated[int, Field(strict=True, ge=1, le=500)] = 30
+    min_years_for_normal: Annotated[int, Field(strict=True, ge=1)] = 25
+    historical_end: Annotated[int, Field(strict=True)] = 2014
     periods: dict[str, tuple[int, int]] = {
         "historical": (1980, 2014),
         "hybrid": (2015, 2044),
@@ -109,9 +109,9 @@ class Config(_Strict):
     leap_day: Literal["calendar_day", "dayofyear", "drop"] = "calendar_day"
     engine: Literal["local", "dask"] = "local"
     scheduler_address: str | None = None
-    multiprocessing_workers: Annotated[int, Field(ge=1)] = Field(default_factory=default_workers)
-    cores_per_variable: Annotated[int, Field(ge=1)] | None = None
-    batch_size_years: Annotated[int, Field(ge=1)] = 1
+    multiprocessing_workers: Annotated[int, Field(strict=True, ge=1)] = Field(default_factory=default_workers)
+    cores_per_variable: Annotated[int, Field(strict=True, ge=1)] | None = None
+    batch_size_years: Annotated[int, Field(strict=True, ge=1)] = 1
     max_memory_per_worker_gb: Annotated[float, Field(gt=0)] = 6.0
     compression: Compression = Compression()
     output_template: str = DEFAULT_OUTPUT_TEMPLATE
@@ -193,7 +193,10 @@ class Config(_Strict):
             if outside:
                 raise ValueError(f"period(s) {', '.join(outside)} reach outside data_years {first}-{last}")
         if self.engine != "dask" and self.scheduler_address:
-            raise ValueError("scheduler_address is only used with engine: dask")
+            raise ValueError(
+                f"scheduler_address ({self.scheduler_address!r}) is only used with engine: dask "
+                f"(engine is {self.engine!r})"
+            )
         return self
 
     @property
@@ -268,7 +271,7 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None, source: 
 
 def _resolve(path: Path, base: Path) -> Path:
     path = path.expanduser()
-    return path if path.is_absolute() else (base / path).resolve()
+    return path if path.is_absolute() else Path(os.path.normpath(base / path))
 
 
 def load_config(path: Path | str, **overrides: Any) -> Config:
@@ -285,4 +288,4 @@ def load_config(path: Path | str, **overrides: Any) -> Config:
     data = {} if data is None else data
     if isinstance(data, dict):
         data.update({k: v for k, v in overrides.items() if v is not None})
-    return parse_config(data, base_dir=path.resolve().parent, source=str(path))
+    return parse_config(data, base_dir=Path(os.path.abspath(path)).parent, source=str(path))

@@ -5,6 +5,7 @@ A slot scheme is pure arithmetic on (year, month, day) so the reader, the reduce
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -105,6 +106,13 @@ class SlotScheme:
             having += self.year_slots(year)
         width = len(window)
         return np.array([math.ceil(min_years * h / width) if h else 1 for h in having], dtype=np.int64)
+
+    def slot_date(self, slot: int, year: int, hour: int = 0) -> cftime.datetime:
+        """The date a slot stands for in ``year`` (for a year that has the slot)."""
+        if self.policy == "dayofyear" and self.calendar != "360_day":
+            return cftime.datetime(year, 1, 1, hour, calendar=self.calendar) + dt.timedelta(days=int(slot))
+        month, day = self.labels()
+        return cftime.datetime(year, int(month[slot]), int(day[slot]), hour, calendar=self.calendar)
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
         """(month, day) of each slot in the slot's reference year (a leap year where slots have Feb 29)."""

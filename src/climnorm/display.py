@@ -81,14 +81,16 @@ def summary_table(summary: RunSummary, console: Console) -> None:
     keys = sorted({k[:3] for k in summary.per_output})
     if keys:
         table = Table(title="run summary", title_justify="left")
-        for col in ("variable", "region", "scenario", "written", "skipped", "failed"):
-            table.add_column(col, justify="right" if col in ("written", "skipped", "failed") else "left")
+        for col in ("variable", "region", "scenario", "written", "skipped", "failed", "done at"):
+            table.add_column(col, justify="left" if col in ("variable", "region", "scenario") else "right")
         for var, region, scen in keys:
+            done_at = summary.finished_at.get((var, region, scen))
             table.add_row(
                 var,
                 region,
                 scen,
                 *(str(summary.per_output[(var, region, scen, s)]) for s in ("written", "skipped", "failed")),
+                f"{done_at:.1f} s" if done_at is not None else "-",
             )
         console.print(table)
     mb = summary.bytes_read / 2**20
@@ -96,7 +98,12 @@ def summary_table(summary: RunSummary, console: Console) -> None:
     console.print(
         f"written {summary.written}, up to date {summary.up_to_date}, skipped {len(summary.skipped)}, "
         f"failed {len(summary.failures)}; read {summary.files_read} files ({mb:,.0f} MiB decompressed, "
-        f"{rate:,.0f} MiB/s) in {summary.seconds:,.1f} s"
+        f"{rate:,.0f} MiB/s) in {summary.seconds:,.1f} s with {summary.workers} worker(s); "
+        f"peak memory {summary.peak_memory / 2**30:.2f} GiB"
     )
+    if summary.worker_crashes:
+        console.print(f"[yellow]{summary.worker_crashes} worker process(es) died; their tasks were retried[/]")
+    if summary.log_file is not None:
+        console.print(f"log: {summary.log_file}", highlight=False)
     for message in summary.failures:
         console.print(f"[red]failed:[/] {message}", highlight=False)

@@ -23,6 +23,9 @@ class InputFileError(ClimnormError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self) -> tuple[type, tuple[str, str]]:
+        return (type(self), (self.path, self.problem))
+
 
 class OutputError(ClimnormError):
     """An output cannot be written or verified."""

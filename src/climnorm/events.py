@@ -25,6 +25,20 @@ class FileRead:
 
 
 @dataclass(frozen=True)
+class TaskStarted:
+    """A worker began a task (for the display's 'workers busy' and 'now processing')."""
+
+    pid: int
+    variable: str
+    what: str
+
+
+@dataclass(frozen=True)
+class TaskFinished:
+    pid: int
+
+
+@dataclass(frozen=True)
 class NormalWritten:
     variable: str
     region: str
@@ -58,7 +72,7 @@ class RunFinished:
     exit_code: int
 
 
-T_Event = RunStarted | FileRead | NormalWritten | NormalSkipped | Failure | RunFinished
+T_Event = RunStarted | TaskStarted | TaskFinished | FileRead | NormalWritten | NormalSkipped | Failure | RunFinished
 T_EventSink = Callable[[T_Event], None]
 
 

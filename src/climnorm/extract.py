@@ -5,7 +5,10 @@ This is the only stage that decompresses data; everything after it works on smal
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,9 +60,42 @@ class FileResult:
     empty_regions: list[str] = field(default_factory=list)
     bytes_read: int = 0
     seconds: float = 0.0
+    spill: str | None = None
+
+    def spill_to(self, directory: str) -> FileResult:
+        """Move the arrays to a file in ``directory`` so that what travels back from a worker is a few hundred
+        bytes: a pipe write that small is atomic, so a worker killed mid-send cannot wedge the pool."""
+        arrays: dict[str, np.ndarray] = {}
+        for (year, region), piece in self.pieces.items():
+            arrays[f"p/{year}/{region}/values"] = piece.values
+            arrays[f"p/{year}/{region}/steps"] = piece.steps
+        for region, (lat, lon) in self.grids.items():
+            arrays[f"g/{region}/lat"] = lat
+            arrays[f"g/{region}/lon"] = lon
+        fd, name = tempfile.mkstemp(dir=directory, suffix=".npz")
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        return dataclasses.replace(self, pieces={}, grids={}, spill=name)
+
+    def unspill(self) -> FileResult:
+        """Load the arrays back (in the main process) and delete the spill file."""
+        if self.spill is None:
+            return self
+        pieces: dict[tuple[int, str], YearPiece] = {}
+        grids: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        with np.load(self.spill) as data:
+            for key in data.files:
+                kind, *rest = key.split("/")
+                if kind == "p" and rest[2] == "values":
+                    year, region = int(rest[0]), rest[1]
+                    pieces[(year, region)] = YearPiece(data[key], data[f"p/{year}/{region}/steps"])
+                elif kind == "g" and rest[1] == "lat":
+                    grids[rest[0]] = (data[key], data[f"g/{rest[0]}/lon"])
+        os.unlink(self.spill)
+        return dataclasses.replace(self, pieces=pieces, grids=grids, spill=None)
 
 
-_KEPT_ATTRS = ("standard_name", "long_name", "units", "comment")
+_KEPT_ATTRS = ("standard_name", "long_name", "units")
 
 
 def read_file(task: ReadTask) -> FileResult:

@@ -1,46 +1,44 @@
 """Run a plan: read each input once, feed rolling windows in year order, write every normal, record it.
 
-The stage functions (`extract.read_file`, `write.write_output`) run on any `concurrent.futures.Executor`;
-this module only orders their work and keeps the float64 window sums, which are cheap.
+Reads (`worker.read_batch`) and writes (`worker.write_output`) run on an executor — a local process pool by
+default — across all variables at once; this module only orders that work and keeps the float64 window sums,
+which are cheap. Results that arrive early wait, a bounded number, for their turn in year order.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import logging
+import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
-from concurrent.futures import Executor, Future
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from climnorm import worker
 from climnorm.catalog import FileEntry, build_catalog, format_ranges
 from climnorm.config import HISTORICAL, Config
 from climnorm.dayslots import SlotScheme
+from climnorm.engines import SerialExecutor, local_pool
 from climnorm.errors import ClimnormError, InputFileError
-from climnorm.events import Failure, FileRead, NormalSkipped, NormalWritten, T_EventSink, ignore
-from climnorm.extract import FileResult, ReadTask, read_file
+from climnorm.events import Failure, NormalSkipped, RunFinished, RunStarted, T_EventSink
+from climnorm.extract import FileResult, ReadTask, YearPiece
 from climnorm.manifest import Manifest, input_record, remove_leftovers
 from climnorm.plan import OutputPlan, Plan, make_plan
+from climnorm.progress import ProgressChannel, T_Mode, TreeStats
 from climnorm.reduce import WindowSums
-from climnorm.write import NormalMeta, inputs_digest, write_normal
+from climnorm.worker import WriteTask, read_batch, write_output
+from climnorm.write import NormalMeta, inputs_digest
 
 log = logging.getLogger(__name__)
 
-
-class SerialExecutor(Executor):
-    """Runs each task when it is submitted, in this process: the engine of one-process runs and tests."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as err:
-            future.set_exception(err)
-        return future
+__all__ = ["RunSummary", "SerialExecutor", "prepare", "run"]
 
 
 @dataclass
@@ -55,46 +53,22 @@ class RunSummary:
     bytes_read: int = 0
     seconds: float = 0.0
     removed_leftovers: int = 0
+    peak_memory: int = 0
+    workers: int = 1
+    worker_crashes: int = 0
+    log_file: Path | None = None
     per_output: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    finished_at: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
     @property
     def exit_code(self) -> int:
         return 1 if self.failures else 0
 
 
-@dataclass(frozen=True)
-class WriteTask:
-    """One normal to write (picklable: it may run in a worker process)."""
-
-    path: str
-    normal: np.ndarray
-    lat: np.ndarray
-    lon: np.ndarray
-    meta: NormalMeta
-    zlib: bool
-    complevel: int
-    shuffle: bool
-
-
-def write_output(task: WriteTask) -> tuple[int, str, float]:
-    start = time.perf_counter()
-    size, checksum = write_normal(
-        Path(task.path),
-        task.normal,
-        task.lat,
-        task.lon,
-        task.meta,
-        zlib=task.zlib,
-        complevel=task.complevel,
-        shuffle=task.shuffle,
-    )
-    return size, checksum, time.perf_counter() - start
-
-
 def prepare(config: Config, *, force: bool = False) -> tuple[Plan, Manifest]:
     """Catalog the inputs, load the manifest and build the plan (no data read)."""
     runs = sorted(set(config.scenarios) | {HISTORICAL})
-    catalog = build_catalog(config.input_dirs, model=config.model, variables=config.variables, scenarios=runs)
+    catalog = build_catalog(config.input_dirs, variables=config.variables, scenarios=runs)
     manifest = Manifest.load(config.output_dir)
     plan = make_plan(config, catalog, None if force else manifest)
     return plan, manifest
@@ -105,33 +79,147 @@ def run(
     *,
     force: bool = False,
     executor: Executor | None = None,
-    on_event: T_EventSink = ignore,
+    on_event: T_EventSink | None = None,
+    progress: T_Mode = "none",
 ) -> RunSummary:
-    """Compute every pending normal of the configuration; returns the summary (exit code 1 on failures)."""
+    """Compute every pending normal of the configuration; returns the summary (exit code 1 on failures).
+
+    ``executor`` overrides the engine the config chooses; ``on_event`` receives every progress event (in a
+    thread of this process); ``progress`` shows them (rich, plain, auto) in a display process instead.
+    """
     start = time.perf_counter()
-    summary = RunSummary()
+    summary = RunSummary(workers=config.multiprocessing_workers)
     config.output_dir.mkdir(parents=True, exist_ok=True)
-    removed = remove_leftovers(config.output_dir)
-    if removed:
-        log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
-    summary.removed_leftovers = len(removed)
-    plan, manifest = prepare(config, force=force)
-    for problem in plan.problems:
-        log.warning("%s", problem)
-    runner = _Runner(plan, manifest, executor or SerialExecutor(), summary, on_event)
-    try:
-        for variable in config.variables:
-            runner.run_variable(variable)
-        runner.drain_writes()
-    finally:
-        manifest.save()
-        summary.seconds = time.perf_counter() - start
+    with _run_log(config.output_dir) as log_file:
+        summary.log_file = log_file
+        removed = remove_leftovers(config.output_dir)
+        if removed:
+            log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
+        summary.removed_leftovers = len(removed)
+        plan, manifest = prepare(config, force=force)
+        for problem in plan.problems:
+            log.warning("%s", problem)
+        channel = ProgressChannel(progress, callback=on_event, workers=config.multiprocessing_workers)
+        monitor = _MemoryMonitor()
+        try:
+            with _engine(config, executor, channel) as engine:
+                scheduler = _Scheduler(plan, manifest, engine, summary, channel.emit)
+                channel.emit(scheduler.started_event())
+                try:
+                    scheduler.run()
+                finally:
+                    scheduler.drain_writes()
+                    manifest.save()
+                summary.worker_crashes = getattr(engine, "crashes", 0)
+        finally:
+            summary.seconds = time.perf_counter() - start
+            summary.peak_memory = monitor.stop()
+            channel.emit(RunFinished(summary.seconds, summary.exit_code))
+            channel.close()
+        log.info(
+            "run finished in %.1f s: %d written, %d up to date, %d skipped, %d failed",
+            summary.seconds,
+            summary.written,
+            summary.up_to_date,
+            len(summary.skipped),
+            len(summary.failures),
+        )
     return summary
+
+
+@contextlib.contextmanager
+def _engine(config: Config, executor: Executor | None, channel: ProgressChannel) -> Iterator[Executor]:
+    """The executor of this run; an executor passed in is the caller's to shut down."""
+    if executor is not None:
+        if isinstance(executor, SerialExecutor):
+            worker.configure(channel.emit if channel.active else None)
+        try:
+            yield executor
+        finally:
+            if isinstance(executor, SerialExecutor):
+                worker.configure(None)
+        return
+    if config.engine == "dask":
+        from climnorm.dask_engine import dask_executor
+
+        with dask_executor(config, channel) as dask_exec:
+            yield dask_exec
+        return
+    limit = int(config.max_memory_per_worker_gb * 2**30)
+    shm = Path("/dev/shm")
+    with tempfile.TemporaryDirectory(prefix="climnorm-", dir=shm if shm.is_dir() else None) as spill:
+        pool = local_pool(config.multiprocessing_workers, channel.queue.put if channel.active else None, limit, spill)
+        try:
+            yield pool
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def _run_log(output_dir: Path) -> Iterator[Path]:
+    """Also log this run to {output_dir}/logs/run-<timestamp>.log."""
+    logs = output_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = logs / f"run-{stamp}.log"
+    handler = logging.FileHandler(path)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("climnorm")
+    previous = root.level
+    root.addHandler(handler)
+    if root.getEffectiveLevel() > logging.INFO:
+        root.setLevel(logging.INFO)
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+        handler.close()
+
+
+class _MemoryMonitor:
+    """Samples the resident memory of this process tree in the background; `stop` returns the peak."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        import os
+        import threading
+
+        self.stats = TreeStats(os.getpid())
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, args=(interval,), name="climnorm-memory", daemon=True)
+        self._thread.start()
+
+    def _loop(self, interval: float) -> None:
+        while not self._stop.is_set():
+            self.stats.sample()
+            self._stop.wait(interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self.stats.sample()
+        return self.stats.peak_rss
+
+
+# ---- scheduling ---------------------------------------------------------------------------------------------
+@dataclass
+class _Batch:
+    """Files read by one task (`batch_size_years` of them), consumed in order, released when all are used."""
+
+    variable: str
+    entries: list[FileEntry]
+    tasks: tuple[ReadTask, ...]
+    uses: int
+    future: Future[list[Any]] | None = None
+    outcomes: dict[Path, FileResult | None] | None = None
 
 
 @dataclass
 class _Lineage:
-    """State shared by the streams of one variable: calendar, units and each region's grid must agree."""
+    """What every file of one variable must agree on: calendar, units and each region's grid."""
 
     scheme: SlotScheme | None = None
     units: str | None = None
@@ -139,66 +227,233 @@ class _Lineage:
     grids: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
-class _Runner:
-    """Orders the reads of one variable, feeds the window sums, and hands finished normals to the writer."""
+class _VariableJob:
+    """One variable's ordered work: push years into the window sums, emit targets, fork scenarios."""
 
-    def __init__(self, plan: Plan, manifest: Manifest, executor: Executor, summary: RunSummary, on_event: T_EventSink):
+    def __init__(self, scheduler: _Scheduler, variable: str, pending: dict[tuple[str, int], list[OutputPlan]]):
+        self.s = scheduler
+        self.variable = variable
+        self.pending = pending
+        plan = scheduler.plan
+        hist_years: set[int] = set()
+        scen_years: dict[str, set[int]] = defaultdict(set)
+        for (scenario, _), outs in pending.items():
+            for y in outs[0].target.available:
+                if plan.source_scenario(scenario, y) == HISTORICAL:
+                    hist_years.add(y)
+                else:
+                    scen_years[scenario].add(y)
+        self.actions: list[tuple[str, str, int]] = []
+        hist_targets = {y for (s, y) in pending if s == HISTORICAL}
+        for y in sorted(hist_years | hist_targets):
+            self.actions += [("push", HISTORICAL, y)] if y in hist_years else []
+            self.actions += [("emit", HISTORICAL, y)] if y in hist_targets else []
+        for scenario in plan.config.scenarios:
+            targets = {y for (s, y) in pending if s == scenario and s != HISTORICAL}
+            if not targets:
+                continue
+            self.actions.append(("fork", scenario, 0))
+            for y in sorted(scen_years[scenario] | targets):
+                self.actions += [("push", scenario, y)] if y in scen_years[scenario] else []
+                self.actions += [("emit", scenario, y)] if y in targets else []
+        self.step_files: dict[tuple[str, int], list[FileEntry]] = {
+            (s, y): plan.files_for(variable, s, y) for kind, s, y in self.actions if kind == "push"
+        }
+        self._build_batches()
+        self.pos = 0
+        self.next_submit = 0
+        self.lineage = _Lineage()
+        self.hist_sums: dict[str, WindowSums] = {}
+        self.sums = self.hist_sums
+
+    def _build_batches(self) -> None:
+        cfg = self.s.config
+        years_of: dict[Path, set[int]] = defaultdict(set)
+        uses: Counter[Path] = Counter()
+        order: list[FileEntry] = []
+        for (_, year), entries in self.step_files.items():
+            for e in entries:
+                if e.path not in years_of:
+                    order.append(e)
+                years_of[e.path].add(year)
+                uses[e.path] += 1
+        regions = tuple(sorted({o.region for outs in self.pending.values() for o in outs}, key=lambda r: r.key))
+        size = cfg.batch_size_years
+        self.batches: list[_Batch] = []
+        self.batch_of: dict[Path, _Batch] = {}
+        for i in range(0, len(order), size):
+            entries = order[i : i + size]
+            tasks = tuple(
+                ReadTask(
+                    str(e.path),
+                    self.variable,
+                    regions,
+                    cfg.leap_day,
+                    tuple(sorted(years_of[e.path])),
+                    cfg.lon_convention,
+                )
+                for e in entries
+            )
+            batch = _Batch(self.variable, entries, tasks, sum(uses[e.path] for e in entries))
+            self.batches.append(batch)
+            for e in entries:
+                self.batch_of[e.path] = batch
+
+    @property
+    def n_files(self) -> int:
+        return sum(len(b.entries) for b in self.batches)
+
+    @property
+    def done(self) -> bool:
+        return self.pos >= len(self.actions)
+
+    def has_unsubmitted(self) -> bool:
+        return self.next_submit < len(self.batches)
+
+    def submit_next(self) -> _Batch:
+        batch = self.batches[self.next_submit]
+        self.next_submit += 1
+        batch.future = self.s.executor.submit(read_batch, batch.tasks)
+        return batch
+
+    def ready(self) -> bool:
+        if self.done:
+            return False
+        kind, scenario, year = self.actions[self.pos]
+        if kind != "push":
+            return True
+        for e in self.step_files[(scenario, year)]:
+            batch = self.batch_of[e.path]
+            if batch.outcomes is None and (batch.future is None or not batch.future.done()):
+                return False
+        return True
+
+    def advance(self) -> None:
+        kind, scenario, year = self.actions[self.pos]
+        self.pos += 1
+        if kind == "fork":
+            self.sums = {k: v.fork() for k, v in self.hist_sums.items()}
+        elif kind == "push":
+            entries = self.step_files[(scenario, year)]
+            results = [(e, self._outcome(e)) for e in entries]
+            self.s.push(self.lineage, self.sums, scenario, year, results)
+            for e in entries:
+                batch = self.batch_of[e.path]
+                batch.uses -= 1
+                if batch.uses <= 0:
+                    batch.outcomes = {}
+                    self.s.release(batch)
+        else:
+            self.s.emit(self.lineage, self.sums, self.pending[(scenario, year)])
+
+    def _outcome(self, entry: FileEntry) -> FileResult | None:
+        batch = self.batch_of[entry.path]
+        if batch.outcomes is None:
+            batch.outcomes = self.s.collect(batch)
+        return batch.outcomes.get(entry.path)
+
+
+class _Scheduler:
+    """Keeps the executor busy across all variables, a bounded number of tasks ahead, and writes in parallel."""
+
+    def __init__(self, plan: Plan, manifest: Manifest, executor: Executor, summary: RunSummary, emit: T_EventSink):
         self.plan = plan
         self.config = plan.config
         self.manifest = manifest
         self.executor = executor
         self.summary = summary
-        self.on_event = on_event
-        self.lookahead = max(2, 2 * self.config.multiprocessing_workers)
+        self.on_event = emit
+        workers = self.config.multiprocessing_workers
+        self.budget = max(2, 2 * workers)
+        self.per_variable = self.config.cores_per_variable or workers
+        self.in_flight: list[_Batch] = []
         self.writes: list[tuple[Future[tuple[int, str, float]], OutputPlan, dict[str, Any]]] = []
-
-    # ---- scheduling -------------------------------------------------------------------------------------------
-    def run_variable(self, variable: str) -> None:
-        streams = [s for s in self.plan.streams if s.variable == variable]
-        pending: dict[tuple[str, int], list[OutputPlan]] = defaultdict(list)
-        for out in self.plan.outputs:
-            t = out.target
-            if t.variable != variable:
-                continue
-            if out.up_to_date:
-                self.summary.up_to_date += 1
-            elif not t.computable:
-                self._skip(out, t.reason)
-            else:
-                pending[(t.scenario, t.year)].append(out)
-        if not pending:
-            return
-        regions = sorted({o.region.key for outs in pending.values() for o in outs})
-        phases: list[tuple[str, list[int], list[int]]] = []  # (stream scenario, years to read, targets)
-        hist_years: set[int] = set()
-        scen_years: dict[str, set[int]] = defaultdict(set)
-        for (scenario, _), outs in pending.items():
-            for y in outs[0].target.available:
-                if self.plan.source_scenario(scenario, y) == HISTORICAL:
-                    hist_years.add(y)
+        self.start = time.perf_counter()
+        self.jobs: list[_VariableJob] = []
+        for variable in self.config.variables:
+            pending: dict[tuple[str, int], list[OutputPlan]] = defaultdict(list)
+            for out in plan.outputs:
+                t = out.target
+                if t.variable != variable:
+                    continue
+                if out.up_to_date:
+                    summary.up_to_date += 1
+                elif not t.computable:
+                    self.skip(out, t.reason)
                 else:
-                    scen_years[scenario].add(y)
-        hist_targets = sorted(y for (s, y) in pending if s == HISTORICAL)
-        phases.append((HISTORICAL, sorted(hist_years), hist_targets))
-        for stream in streams:
-            if stream.scenario != HISTORICAL:
-                targets = sorted(y for (s, y) in pending if s == stream.scenario)
-                if targets:
-                    phases.append((stream.scenario, sorted(scen_years[stream.scenario]), targets))
+                    pending[(t.scenario, t.year)].append(out)
+            if pending:
+                self.jobs.append(_VariableJob(self, variable, pending))
 
-        steps = [(scenario, y) for scenario, years, _ in phases for y in years]
-        reads = _ReadQueue(self, variable, regions, steps)
-        lineage = _Lineage()
-        hist_sums: dict[str, WindowSums] = {}
-        for scenario, years, targets in phases:
-            sums = hist_sums if scenario == HISTORICAL else {k: v.fork() for k, v in hist_sums.items()}
-            for year in sorted(set(years) | set(targets)):
-                if year in years:
-                    self._push(lineage, sums, scenario, year, reads.take(scenario, year))
-                if year in targets:
-                    self._emit(lineage, sums, pending[(scenario, year)])
+    def started_event(self) -> RunStarted:
+        normals = Counter(o.target.variable for o in self.plan.pending)
+        return RunStarted(
+            model=self.plan.model,
+            variables=tuple(self.config.variables),
+            scenarios=tuple(self.config.scenarios),
+            regions=tuple(r.key for r in self.plan.regions),
+            files_total={j.variable: j.n_files for j in self.jobs},
+            normals_total=dict(normals),
+        )
 
-    def _push(
+    def run(self) -> None:
+        turn = 0
+        while not all(j.done for j in self.jobs):
+            progressed = False
+            for job in self.jobs:
+                while job.ready():
+                    job.advance()
+                    progressed = True
+            submitted = False
+            candidates = [j for j in self.jobs if j.has_unsubmitted()]
+            while len(self.in_flight) < self.budget and candidates:
+                job = candidates[turn % len(candidates)]
+                turn += 1
+                running = sum(1 for b in self.in_flight if b.variable == job.variable and not b.future.done())  # type: ignore[union-attr]
+                if running >= self.per_variable:
+                    candidates.remove(job)
+                    continue
+                self.in_flight.append(job.submit_next())
+                submitted = True
+                candidates = [j for j in candidates if j.has_unsubmitted()]
+            self.drain_writes(keep=self.budget, block=False)
+            if not progressed and not submitted:
+                waiting = [b.future for b in self.in_flight if b.future is not None and not b.future.done()]
+                waiting += [f for f, _, _ in self.writes if not f.done()]
+                if waiting:
+                    wait(waiting, timeout=1.0, return_when=FIRST_COMPLETED)
+
+    def collect(self, batch: _Batch) -> dict[Path, FileResult | None]:
+        """The outcome of each file of a finished read task; failures reported once, as one line each."""
+        assert batch.future is not None
+        outcomes: dict[Path, FileResult | None] = {}
+        try:
+            results = batch.future.result()
+        except Exception as err:
+            message = err.problem if isinstance(err, InputFileError) else f"{type(err).__name__}: {err}"
+            for e in batch.entries:
+                self.fail(
+                    batch.variable, str(e.path), message if str(e.path) not in message else message.split(": ", 1)[-1]
+                )
+                outcomes[e.path] = None
+            return outcomes
+        for e, result in zip(batch.entries, results, strict=True):
+            if isinstance(result, InputFileError):
+                self.fail(batch.variable, result.path, result.problem)
+                outcomes[e.path] = None
+            else:
+                self.summary.files_read += 1
+                self.summary.bytes_read += result.bytes_read
+                outcomes[e.path] = result.unspill()
+        return outcomes
+
+    def release(self, batch: _Batch) -> None:
+        if batch in self.in_flight:
+            self.in_flight.remove(batch)
+        batch.future = None
+
+    # ---- reduction -----------------------------------------------------------------------------------------
+    def push(
         self,
         lineage: _Lineage,
         sums: dict[str, WindowSums],
@@ -207,7 +462,7 @@ class _Runner:
         results: list[tuple[FileEntry, FileResult | None]],
     ) -> None:
         """Assemble one year from its files and add it to every region's window."""
-        usable = [(e, r) for e, r in results if r is not None and self._consistent(lineage, e, r)]
+        usable = [(e, r) for e, r in results if r is not None and self.consistent(lineage, e, r)]
         if len(usable) != len(results) or not usable:
             if results:
                 log.warning("%s %s: year %d not used (a file of it failed)", results[0][0].variable, scenario, year)
@@ -217,14 +472,15 @@ class _Runner:
         expected = scheme.year_slots(year)
         run = self.plan.source_scenario(scenario, year)
         for region in lineage.grids:
-            pieces = [r.pieces.get((year, region)) for _, r in usable]
-            pieces = [p for p in pieces if p is not None]
+            pieces = [p for _, r in usable if (p := r.pieces.get((year, region))) is not None]
             if not pieces:
                 continue
-            values, steps = _merge_pieces(pieces)
-            if steps is None:
-                self._fail(usable[0][0].variable, f"{run} {year}", "the same days appear in several files")
+            merged = _merge_pieces(pieces)
+            if merged is None:
+                names = ", ".join(str(e.path) for e, _ in usable)
+                self.fail(usable[0][0].variable, f"{run} {year}", f"the same days appear in several files ({names})")
                 return
+            values, steps = merged
             present = steps > 0
             if not present[expected].all():
                 missing = int((~present[expected]).sum())
@@ -237,30 +493,29 @@ class _Runner:
             window.drop_before(year - self.config.window_years + 1)
             window.add(year, values)
 
-    def _consistent(self, lineage: _Lineage, entry: FileEntry, result: FileResult) -> bool:
-        """Check a file agrees with its chain (calendar, units, grid); record the first file's as reference."""
+    def consistent(self, lineage: _Lineage, entry: FileEntry, result: FileResult) -> bool:
+        """Check a file agrees with its chain (calendar, units, grid); the first file sets the reference."""
         variable = entry.variable
         if lineage.scheme is None:
             lineage.scheme = SlotScheme(result.calendar, self.config.leap_day)  # type: ignore[arg-type]
             lineage.units = result.units
             lineage.attrs = result.attrs
         if result.calendar != lineage.scheme.calendar:
-            self._fail(
+            self.fail(
                 variable,
                 str(entry.path),
                 f"calendar {result.calendar} differs from the chain's {lineage.scheme.calendar}; file refused",
             )
             return False
         if result.units != lineage.units:
-            self._fail(
+            self.fail(
                 variable,
                 str(entry.path),
                 f"units {result.units!r} differ from the chain's {lineage.units!r}; file refused",
             )
             return False
         for region in result.empty_regions:
-            if region not in lineage.grids:
-                lineage.grids.setdefault(region, (np.empty(0), np.empty(0)))
+            lineage.grids.setdefault(region, (np.empty(0), np.empty(0)))
         for region, (lat, lon) in result.grids.items():
             known = lineage.grids.setdefault(region, (lat, lon))
             if (
@@ -268,7 +523,7 @@ class _Runner:
                 or known[1].shape != lon.shape
                 or not (np.allclose(known[0], lat) and np.allclose(known[1], lon))
             ):
-                self._fail(
+                self.fail(
                     variable,
                     str(entry.path),
                     f"grid of region {region} differs from the rest of the chain "
@@ -277,13 +532,16 @@ class _Runner:
                 return False
         return True
 
-    # ---- emission ----------------------------------------------------------------------------------------------
-    def _emit(self, lineage: _Lineage, sums: dict[str, WindowSums], outputs: list[OutputPlan]) -> None:
+    # ---- emission ------------------------------------------------------------------------------------------
+    def emit(self, lineage: _Lineage, sums: dict[str, WindowSums], outputs: list[OutputPlan]) -> None:
         for out in outputs:
             target = out.target
             lat, lon = lineage.grids.get(out.region.key, (np.empty(0), np.empty(0)))
             if lat.size == 0 or lon.size == 0:
-                self._skip(out, f"region {out.region.key} has no grid cells in the input files", fail=True)
+                if lineage.scheme is not None:
+                    self.skip(out, f"region {out.region.key} has no grid cells in the input files", fail=True)
+                else:
+                    self.skip(out, "no input year of its window could be read", fail=True)
                 continue
             window = sums.get(out.region.key)
             first = target.year - self.config.window_years + 1
@@ -292,19 +550,18 @@ class _Runner:
             used = tuple(window.years) if window is not None else ()
             if len(used) < self.config.min_years_for_normal:
                 missing = [y for y in target.window if y not in used]
-                self._skip(
+                self.skip(
                     out,
                     f"only {len(used)} readable years in window {first}-{target.year} (minimum "
                     f"{self.config.min_years_for_normal}); missing {format_ranges(missing)}",
+                    fail=True,
                 )
                 continue
             assert window is not None and lineage.scheme is not None
-            normal = window.mean(
-                lineage.scheme.thresholds(range(first, target.year + 1), self.config.min_years_for_normal)
-            )
-            self._submit_write(out, normal, lat, lon, used, lineage)
+            thresholds = lineage.scheme.thresholds(range(first, target.year + 1), self.config.min_years_for_normal)
+            self.submit_write(out, window.mean(thresholds), lat, lon, used, lineage)
 
-    def _submit_write(
+    def submit_write(
         self,
         out: OutputPlan,
         normal: np.ndarray,
@@ -353,35 +610,42 @@ class _Runner:
             "fingerprint": out.fingerprint,
         }
         self.writes.append((self.executor.submit(write_output, task), out, record))
-        if len(self.writes) > self.lookahead:
-            self.drain_writes(keep=self.lookahead // 2)
+        if len(self.writes) > self.budget:
+            self.drain_writes(keep=self.budget // 2)
 
-    def drain_writes(self, keep: int = 0) -> None:
-        """Wait for finished writes (all but the newest ``keep``) and record them in the manifest."""
-        while len(self.writes) > keep:
-            future, out, record = self.writes.pop(0)
+    def drain_writes(self, keep: int = 0, block: bool = True) -> None:
+        """Record finished writes in the manifest; wait for all but the newest ``keep`` (unless not blocking)."""
+        still: list[tuple[Future[tuple[int, str, float]], OutputPlan, dict[str, Any]]] = []
+        for i, (future, out, record) in enumerate(self.writes):
+            must = block and i < len(self.writes) - keep
+            if not (future.done() or must):
+                still.append((future, out, record))
+                continue
             t = out.target
             try:
-                size, checksum, seconds = future.result()
+                size, checksum, _ = future.result()
             except (OSError, ValueError, ClimnormError) as err:
-                self._skip(out, f"write failed: {err}", fail=True)
+                self.skip(out, f"write failed: {err}", fail=True)
                 continue
             record.update(size=size, checksum=checksum)
             self.manifest.add(record)
             self.summary.written += 1
-            self.summary.per_output[(t.variable, out.region.key, t.scenario, "written")] += 1
-            self.on_event(NormalWritten(t.variable, out.region.key, t.scenario, t.period, t.year, out.path, seconds))
+            group = (t.variable, out.region.key, t.scenario)
+            self.summary.per_output[(*group, "written")] += 1
+            self.summary.finished_at[group] = time.perf_counter() - self.start
+        self.writes = still
 
-    # ---- reporting ---------------------------------------------------------------------------------------------
-    def _skip(self, out: OutputPlan, reason: str, *, fail: bool = False) -> None:
+    # ---- reporting -----------------------------------------------------------------------------------------
+    def skip(self, out: OutputPlan, reason: str, *, fail: bool = False) -> None:
         t = out.target
         message = f"{t.variable} {out.region.key} {t.scenario} {t.period} {t.year}: skipped: {reason}"
         log.warning("%s", message)
         (self.summary.failures if fail else self.summary.skipped).append(message)
-        self.summary.per_output[(t.variable, out.region.key, t.scenario, "failed" if fail else "skipped")] += 1
+        group = (t.variable, out.region.key, t.scenario)
+        self.summary.per_output[(*group, "failed" if fail else "skipped")] += 1
         self.on_event(NormalSkipped(t.variable, out.region.key, t.scenario, t.period, t.year, reason))
 
-    def _fail(self, variable: str, what: str, message: str) -> None:
+    def fail(self, variable: str, what: str, message: str) -> None:
         text = f"{what}: {message}"
         if text not in self.summary.failures:
             log.error("%s", text)
@@ -389,88 +653,8 @@ class _Runner:
             self.on_event(Failure(variable, what, message))
 
 
-class _ReadQueue:
-    """Submits file reads in consumption order, a bounded number ahead, and hands them out per year."""
-
-    def __init__(self, runner: _Runner, variable: str, regions: list[str], steps: list[tuple[str, int]]):
-        self.runner = runner
-        plan = runner.plan
-        self.step_files: dict[tuple[str, int], list[FileEntry]] = {}
-        years_of: dict[Path, set[int]] = defaultdict(set)
-        order: list[FileEntry] = []
-        for scenario, year in steps:
-            entries = plan.files_for(variable, scenario, year)
-            self.step_files[(scenario, year)] = entries
-            for e in entries:
-                if e.path not in years_of:
-                    order.append(e)
-                years_of[e.path].add(year)
-        self.uses = Counter(e.path for entries in self.step_files.values() for e in entries)
-        region_objs = tuple(r for r in plan.regions if r.key in regions)
-        cfg = runner.config
-        self.tasks = [
-            (
-                e,
-                ReadTask(
-                    str(e.path),
-                    variable,
-                    region_objs,
-                    cfg.leap_day,
-                    tuple(sorted(years_of[e.path])),
-                    cfg.lon_convention,
-                ),
-            )
-            for e in order
-        ]
-        self.index: dict[Path, int] = {e.path: i for i, (e, _) in enumerate(self.tasks)}
-        self.futures: dict[Path, Future[FileResult]] = {}
-        self.results: dict[Path, FileResult | None] = {}
-        self.submitted = 0
-
-    def _submit_through(self, last: int) -> None:
-        in_flight = len(self.futures)
-        while self.submitted < len(self.tasks) and (self.submitted <= last or in_flight < self.runner.lookahead):
-            entry, task = self.tasks[self.submitted]
-            self.futures[entry.path] = self.runner.executor.submit(read_file, task)
-            self.submitted += 1
-            in_flight += 1
-
-    def take(self, scenario: str, year: int) -> list[tuple[FileEntry, FileResult | None]]:
-        entries = self.step_files.get((scenario, year), [])
-        if entries:
-            self._submit_through(max(self.index[e.path] for e in entries))
-        out = [(e, self._result(e)) for e in entries]
-        for e in entries:
-            self.uses[e.path] -= 1
-            if self.uses[e.path] <= 0:
-                self.results.pop(e.path, None)
-        return out
-
-    def _result(self, entry: FileEntry) -> FileResult | None:
-        if entry.path in self.results:
-            return self.results[entry.path]
-        future = self.futures.pop(entry.path)
-        runner = self.runner
-        result: FileResult | None
-        try:
-            result = future.result()
-        except InputFileError as err:
-            runner._fail(entry.variable, err.path, err.problem)
-            result = None
-        except Exception as err:
-            runner._fail(entry.variable, str(entry.path), f"read failed: {type(err).__name__}: {err}")
-            result = None
-        if result is not None:
-            runner.summary.files_read += 1
-            runner.summary.bytes_read += result.bytes_read
-            runner.on_event(FileRead(entry.variable, str(entry.path), result.bytes_read, result.seconds))
-        self.results[entry.path] = result
-        return result
-
-
-def _merge_pieces(pieces: Iterable[Any]) -> tuple[np.ndarray, np.ndarray | None]:
-    """Combine one year's pieces from several files; (values, None) when two files hold the same day."""
-    pieces = list(pieces)
+def _merge_pieces(pieces: list[YearPiece]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Combine one year's pieces from several files; None when two files hold the same day."""
     if len(pieces) == 1:
         return pieces[0].values, pieces[0].steps
     values = pieces[0].values.copy()
@@ -478,7 +662,7 @@ def _merge_pieces(pieces: Iterable[Any]) -> tuple[np.ndarray, np.ndarray | None]
     for p in pieces[1:]:
         has = p.steps > 0
         if (steps[has] > 0).any():
-            return values, None
+            return None
         values[has] = p.values[has]
         steps += p.steps
     return values, steps

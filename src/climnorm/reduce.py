@@ -19,11 +19,13 @@ class WindowSums:
     shape: tuple[int, ...]
     sums: np.ndarray = field(init=False)
     counts: np.ndarray = field(init=False)
+    nonzero: np.ndarray = field(init=False)
     members: deque[tuple[int, np.ndarray]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.sums = np.zeros(self.shape, dtype=np.float64)
         self.counts = np.zeros(self.shape, dtype=np.int32)
+        self.nonzero = np.zeros(self.shape, dtype=np.int32)
         self.members = deque()
 
     @property
@@ -39,6 +41,7 @@ class WindowSums:
         valid = ~np.isnan(values)
         self.sums += np.where(valid, values, 0)
         self.counts += valid
+        self.nonzero += valid & (values != 0)
         self.members.append((year, values))
 
     def drop_before(self, first_year: int) -> None:
@@ -48,8 +51,9 @@ class WindowSums:
             valid = ~np.isnan(values)
             self.sums -= np.where(valid, values, 0)
             self.counts -= valid
-        if not self.members:
-            self.sums[...] = 0.0
+            self.nonzero -= valid & (values != 0)
+        # subtraction leaves rounding residue; where no non-zero value remains the exact sum is 0 (dry spells)
+        self.sums[self.nonzero == 0] = 0.0
 
     def mean(self, thresholds: np.ndarray) -> np.ndarray:
         """The window mean as float32; NaN where fewer valid years than ``thresholds`` (per leading slot)."""
@@ -64,6 +68,7 @@ class WindowSums:
         twin = WindowSums(self.shape)
         twin.sums = self.sums.copy()
         twin.counts = self.counts.copy()
+        twin.nonzero = self.nonzero.copy()
         twin.members = deque(self.members)
         return twin
 

@@ -59,9 +59,9 @@ def inputs_digest(records: list[dict[str, object]]) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def _slot_dates(scheme: SlotScheme, window: range) -> tuple[list[cftime.datetime], np.ndarray, np.ndarray]:
-    """A representative date for each slot, and the first/last window year that has the slot (for bounds)."""
-    month, day = scheme.labels()
+def _slot_dates(scheme: SlotScheme, window: range) -> tuple[list[cftime.datetime], list[cftime.datetime], list]:
+    """Per slot: a representative date (mid-window, a leap year where the slot needs one) and the climatology
+    bounds, from the slot's first day in the window to the day after its last."""
     years = list(window)
     middle = years[len(years) // 2]
     ref = middle
@@ -69,12 +69,14 @@ def _slot_dates(scheme: SlotScheme, window: range) -> tuple[list[cftime.datetime
         leaps = [y for y in years if is_leap(y, scheme.calendar)] or [2000]
         ref = min(leaps, key=lambda y: (abs(y - middle), y))
     having = np.array([scheme.year_slots(y) for y in years])
-    first = np.array([years[int(np.argmax(col))] if col.any() else ref for col in having.T])
-    last = np.array([years[len(years) - 1 - int(np.argmax(col[::-1]))] if col.any() else ref for col in having.T])
-    dates = [
-        cftime.datetime(ref, int(m), int(d), 12, calendar=scheme.calendar) for m, d in zip(month, day, strict=True)
-    ]
-    return dates, first, last
+    dates, lower, upper = [], [], []
+    for slot, col in enumerate(having.T):
+        first = years[int(np.argmax(col))] if col.any() else ref
+        last = years[len(years) - 1 - int(np.argmax(col[::-1]))] if col.any() else ref
+        dates.append(scheme.slot_date(slot, ref, hour=12))
+        lower.append(scheme.slot_date(slot, first))
+        upper.append(scheme.slot_date(slot, last) + dt.timedelta(days=1))
+    return dates, lower, upper
 
 
 def write_normal(
@@ -118,17 +120,9 @@ def _write(
     shuffle: bool,
 ) -> None:
     window = meta.window
-    dates, first, last = _slot_dates(scheme, window)
+    dates, lower, upper = _slot_dates(scheme, window)
     units = f"days since {window.start:04d}-01-01 00:00:00"
     month, day = scheme.labels()
-    lower = [
-        cftime.datetime(int(y), int(m), int(d), calendar=scheme.calendar)
-        for y, m, d in zip(first, month, day, strict=True)
-    ]
-    upper = [
-        cftime.datetime(int(y), int(m), int(d), calendar=scheme.calendar) + dt.timedelta(days=1)
-        for y, m, d in zip(last, month, day, strict=True)
-    ]
     with netCDF4.Dataset(target, "w", format="NETCDF4") as ds:
         ds.createDimension("time", scheme.nslots)
         ds.createDimension("lat", lat.size)

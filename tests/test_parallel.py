@@ -1,0 +1,193 @@
+"""The local engine with real worker processes: same results for any number of workers, exact event counts,
+crashed workers retried, memory limits enforced, plain progress output."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import psutil
+import pytest
+import yaml
+
+from climnorm.config import Config, parse_config
+from climnorm.events import FileRead, NormalWritten, RunFinished, RunStarted, T_Event
+from climnorm.pipeline import run
+from climnorm.synth import SynthSpec, write_archive
+
+SPEC = SynthSpec(
+    variables=("tas", "pr"),
+    scenarios=("historical", "ssp245"),
+    historical_years=(2003, 2014),
+    scenario_years=(2015, 2020),
+    calendar="standard",
+    resolution=2.5,
+    box=(10.0, 75.0, 140.0, 300.0),
+    holes=0.02,
+)
+
+
+def _config_dict(archive: Path, out: Path, **extra: object) -> dict[str, object]:
+    data: dict[str, object] = {
+        "input_dirs": [str(archive)],
+        "output_dir": str(out),
+        "variables": ["tas", "pr"],
+        "regions": ["CONUS", "AK", "HI"],
+        "scenarios": ["historical", "ssp245"],
+        "window_years": 8,
+        "min_years_for_normal": 6,
+        "periods": {"historical": [2010, 2014], "hybrid": [2015, 2017], "future": [2018, 2020]},
+        "multiprocessing_workers": 2,
+    }
+    data.update(extra)
+    return data
+
+
+def _config(archive: Path, out: Path, **extra: object) -> Config:
+    return parse_config(_config_dict(archive, out, **extra))
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("parallel") / "archive"
+    write_archive(root, SPEC)
+    return root
+
+
+def _data(out: Path) -> dict[str, np.ndarray]:
+    result = {}
+    for path in sorted(out.rglob("*.nc")):
+        with netCDF4.Dataset(path) as ds:
+            var = ds.variables[ds.variable]
+            result[str(path.relative_to(out))] = np.ma.filled(var[:].astype(np.float32), np.nan)
+    return result
+
+
+@pytest.fixture(scope="module")
+def one_worker(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
+    out = tmp_path_factory.mktemp("one") / "out"
+    summary = run(_config(archive, out, multiprocessing_workers=1, batch_size_years=1))
+    assert summary.exit_code == 0
+    return out, _data(out)
+
+
+def test_outputs_identical_for_one_and_two_workers(archive: Path, tmp_path: Path, one_worker: tuple) -> None:
+    _, expected = one_worker
+    summary = run(_config(archive, tmp_path / "out", multiprocessing_workers=2, batch_size_years=3))
+    assert summary.exit_code == 0
+    got = _data(tmp_path / "out")
+    assert got.keys() == expected.keys() and len(got) == 2 * 3 * 11
+    for key, values in expected.items():
+        assert np.array_equal(got[key], values, equal_nan=True), key
+
+
+def test_event_counts_are_exact(archive: Path, tmp_path: Path) -> None:
+    events: list[T_Event] = []
+    lock = threading.Lock()
+
+    def collect(event: T_Event) -> None:
+        with lock:
+            events.append(event)
+
+    summary = run(_config(archive, tmp_path / "out", cores_per_variable=1), on_event=collect)
+    kinds = Counter(type(e).__name__ for e in events)
+    started = [e for e in events if isinstance(e, RunStarted)]
+    assert len(started) == 1 and kinds["RunFinished"] == 1
+    assert isinstance(events[-1], RunFinished)
+    # tas and pr: 2003-2014 historical (window 8 before 2010 starts in 2003) + 2015-2020 = 18 files each
+    assert started[0].files_total == {"tas": 18, "pr": 18}
+    assert started[0].normals_total == {"tas": 33, "pr": 33}
+    reads = [e for e in events if isinstance(e, FileRead)]
+    written = [e for e in events if isinstance(e, NormalWritten)]
+    assert len(reads) == summary.files_read == 36 and len({e.path for e in reads}) == 36
+    assert len(written) == summary.written == 66 and len({e.path for e in written}) == 66
+    assert kinds["TaskStarted"] == kinds["TaskFinished"] == 36 + 66
+    assert Counter(e.variable for e in reads) == {"tas": 18, "pr": 18}
+
+
+def _pool_workers() -> list[psutil.Process]:
+    """This process's pool workers: the children of its forkserver."""
+    me = psutil.Process()
+    workers = []
+    for child in me.children(recursive=False):
+        try:
+            if "forkserver" in " ".join(child.cmdline()):
+                workers += child.children(recursive=False)
+        except psutil.Error:
+            continue
+    return workers
+
+
+def test_killed_worker_is_retried_and_the_run_completes(archive: Path, tmp_path: Path, one_worker: tuple) -> None:
+    _, expected = one_worker
+    first_read = threading.Event()
+    killed: list[int] = []
+
+    def on_event(event: T_Event) -> None:
+        if isinstance(event, FileRead):
+            first_read.set()
+
+    def killer() -> None:
+        if not first_read.wait(60):
+            return
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not killed:
+            for proc in _pool_workers():
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                    killed.append(proc.pid)
+                    break
+                except ProcessLookupError:
+                    continue
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=killer)
+    thread.start()
+    summary = run(_config(archive, tmp_path / "out", batch_size_years=1), on_event=on_event)
+    thread.join()
+    assert killed, "no worker process was found to kill"
+    assert summary.worker_crashes >= 1
+    assert summary.exit_code == 0, summary.failures
+    got = _data(tmp_path / "out")
+    assert got.keys() == expected.keys()
+    for key, values in expected.items():
+        assert np.array_equal(got[key], values, equal_nan=True), key
+
+
+def test_memory_limit_fails_the_task_with_a_clear_error(archive: Path, tmp_path: Path) -> None:
+    summary = run(_config(archive, tmp_path / "out", max_memory_per_worker_gb=0.01, variables=["tas"]))
+    assert summary.exit_code == 1
+    read_failures = [f for f in summary.failures if f.endswith(".nc: reading " + f.split(": ")[0] + ": needs about "
+                                                                 + f.split("needs about ")[-1])]
+    assert len(read_failures) == 18
+    assert all("max_memory_per_worker_gb = 0.01 GB" in f for f in read_failures)
+    assert summary.written == 0 and summary.files_read == 0
+
+
+def test_plain_progress_lines_report_exact_counts(archive: Path, tmp_path: Path) -> None:
+    config_path = tmp_path / "run.yaml"
+    config_path.write_text(yaml.safe_dump(_config_dict(archive, tmp_path / "out", variables=["tas"])))
+    proc = subprocess.run(
+        [sys.executable, "-m", "climnorm.cli", "run", str(config_path), "--progress", "plain"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("climnorm: progress: ")]
+    assert lines, proc.stderr
+    pattern = re.compile(r"files (\d+)/(\d+), normals (\d+)/(\d+), skipped (\d+), failed (\d+)")
+    counts = [tuple(map(int, m.groups())) for line in lines if (m := pattern.search(line))]
+    assert counts[-1] == (18, 18, 33, 33, 0, 0)
+    assert all(a <= b for a, b in zip([c[0] for c in counts], [c[0] for c in counts[1:]], strict=False))
+    assert "written 33" in proc.stdout
+    assert list((tmp_path / "out" / "logs").glob("run-*.log"))
