@@ -21,7 +21,7 @@ from pydantic import (
 )
 
 from climnorm.errors import ConfigError
-from climnorm.regions import BUILTIN_REGIONS, Region
+from climnorm.regions import ALL_REGION, BUILTIN_REGIONS, Region
 
 DEFAULT_OUTPUT_TEMPLATE = (
     "{variable}/{region}/{scenario}/{variable}_{region}_{scenario}_{period}_{target}_{window}yr_normal.nc"
@@ -116,6 +116,7 @@ class Config(_Strict):
     compression: Compression = Compression()
     output_template: str = DEFAULT_OUTPUT_TEMPLATE
     lon_convention: Literal["input", "0_360", "-180_180"] = "input"
+    mask_impossible: bool = False
 
     @field_validator("variables", "scenarios")
     @classmethod
@@ -131,10 +132,11 @@ class Config(_Strict):
         names: list[str] = []
         for item in value:
             if isinstance(item, str):
-                if item not in BUILTIN_REGIONS:
+                if item not in BUILTIN_REGIONS and item != ALL_REGION.key:
                     hint = _closest(item, BUILTIN_REGIONS)
                     raise ValueError(
-                        f"unknown region {item!r}{hint}; built-in regions are {', '.join(BUILTIN_REGIONS)}, "
+                        f"unknown region {item!r}{hint}; built-in regions are {', '.join(BUILTIN_REGIONS)} and "
+                        "'all' (the whole input domain), "
                         "or give a box with name, lat_min, lat_max, lon_min, lon_max"
                     )
                 names.append(item)
@@ -201,7 +203,10 @@ class Config(_Strict):
 
     @property
     def region_objects(self) -> list[Region]:
-        return [BUILTIN_REGIONS[r] if isinstance(r, str) else r.to_region() for r in self.regions]
+        return [
+            (ALL_REGION if r == ALL_REGION.key else BUILTIN_REGIONS[r]) if isinstance(r, str) else r.to_region()
+            for r in self.regions
+        ]
 
     @property
     def workers_per_variable(self) -> int:

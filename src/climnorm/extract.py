@@ -8,8 +8,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import pickle
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +21,9 @@ import numpy as np
 
 from climnorm.dayslots import SlotScheme, normalise_calendar
 from climnorm.errors import InputFileError
+from climnorm.grids import RegionCut, cut_region, layout_of
 from climnorm.reduce import day_means
-from climnorm.regions import GridSelection, Region, select_cells
+from climnorm.regions import Region
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ class ReadTask:
     leap_day: str
     years: tuple[int, ...]
     lon_convention: str = "input"
+    mask_impossible: bool = False
 
 
 @dataclass
@@ -55,42 +59,30 @@ class FileResult:
     calendar: str
     units: str | None
     attrs: dict[str, str]
-    grids: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    grids: dict[str, RegionCut] = field(default_factory=dict)
     pieces: dict[tuple[int, str], YearPiece] = field(default_factory=dict)
     empty_regions: list[str] = field(default_factory=list)
     bytes_read: int = 0
     seconds: float = 0.0
+    impossible: int = 0
+    impossible_rule: str = ""
     spill: str | None = None
+    verdict: bool | None = None  # set by the reducer: does the file agree with its chain
 
     def spill_to(self, directory: str) -> FileResult:
         """Move the arrays to a file in ``directory`` so that what travels back from a worker is a few hundred
         bytes: a pipe write that small is atomic, so a worker killed mid-send cannot wedge the pool."""
-        arrays: dict[str, np.ndarray] = {}
-        for (year, region), piece in self.pieces.items():
-            arrays[f"p/{year}/{region}/values"] = piece.values
-            arrays[f"p/{year}/{region}/steps"] = piece.steps
-        for region, (lat, lon) in self.grids.items():
-            arrays[f"g/{region}/lat"] = lat
-            arrays[f"g/{region}/lon"] = lon
-        fd, name = tempfile.mkstemp(dir=directory, suffix=".npz")
+        fd, name = tempfile.mkstemp(dir=directory, suffix=".pickle")
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            pickle.dump((self.grids, self.pieces), fh, protocol=pickle.HIGHEST_PROTOCOL)
         return dataclasses.replace(self, pieces={}, grids={}, spill=name)
 
     def unspill(self) -> FileResult:
         """Load the arrays back (in the main process) and delete the spill file."""
         if self.spill is None:
             return self
-        pieces: dict[tuple[int, str], YearPiece] = {}
-        grids: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        with np.load(self.spill) as data:
-            for key in data.files:
-                kind, *rest = key.split("/")
-                if kind == "p" and rest[2] == "values":
-                    year, region = int(rest[0]), rest[1]
-                    pieces[(year, region)] = YearPiece(data[key], data[f"p/{year}/{region}/steps"])
-                elif kind == "g" and rest[1] == "lat":
-                    grids[rest[0]] = (data[key], data[f"g/{rest[0]}/lon"])
+        with open(self.spill, "rb") as fh:
+            grids, pieces = pickle.load(fh)  # our own worker wrote it moments ago
         os.unlink(self.spill)
         return dataclasses.replace(self, pieces=pieces, grids=grids, spill=None)
 
@@ -140,43 +132,66 @@ def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask) -> FileResult:
         present = [n for n, v in ds.variables.items() if v.ndim >= 2 and n not in ds.dimensions]
         raise InputFileError(path, f"variable {task.variable!r} not found (data variables: {', '.join(present)})")
     var = ds.variables[task.variable]
-    time_dim, lat_dim, lon_dim = _axes(ds, var, path)
-    lat = np.asarray(ds.variables[lat_dim][:], dtype=np.float64)
-    lon = np.asarray(ds.variables[lon_dim][:], dtype=np.float64)
-    calendar, years, slots_in = _decode_time(ds, time_dim, path)
+    layout = layout_of(ds, var, path)
+    calendar, years, slots_in = _decode_time(ds, layout.time_dim, path)
     scheme = SlotScheme(calendar, task.leap_day)  # type: ignore[arg-type]
     slots = scheme.slots(*slots_in)
-
+    units = getattr(var, "units", None)
     result = FileResult(
         path=path,
         calendar=calendar,
-        units=getattr(var, "units", None),
+        units=units,
         attrs={k: str(getattr(var, k)) for k in _KEPT_ATTRS if k in var.ncattrs()},
     )
-    selections: dict[str, GridSelection] = {}
     for region in task.regions:
-        sel = select_cells(region, lat, lon, task.lon_convention)
-        if sel.lat_index.size == 0 or sel.lon_index.size == 0:
+        cut = cut_region(layout, region, task.lon_convention)
+        if cut is None:
             result.empty_regions.append(region.key)
-            continue
-        selections[region.key] = sel
-        result.grids[region.key] = (sel.lat, sel.lon)
+        else:
+            result.grids[region.key] = cut
 
     wanted = np.isin(years, np.asarray(task.years, dtype=np.int64))
-    if not selections or not wanted.any():
+    absent = sorted(set(task.years) - set(np.unique(years).tolist()))
+    if absent and years.size:
+        first, last = _date_range(ds, layout.time_dim)
+        raise InputFileError(
+            path,
+            f"no time steps in {', '.join(map(str, absent))}, which its name claims (its dates run {first} to {last})",
+        )
+    if not result.grids or not wanted.any():
         return result
     steps = np.nonzero(wanted)[0]
     t0, t1 = int(steps[0]), int(steps[-1]) + 1
-    rows = np.concatenate([s.lat_index for s in selections.values()])
-    r0, r1 = int(rows.min()), int(rows.max()) + 1
 
+    # on regular grids read only the rows the regions need (chunks are inflated whole either way)
+    row_dim = layout.horizontal[0]
+    r0, r1 = 0, len(ds.dimensions[row_dim])
+    if layout.kind == "regular":
+        rows = np.concatenate([c.index[0] for c in result.grids.values()])
+        r0, r1 = int(rows.min()), int(rows.max()) + 1
+    check = _impossible_rule(task.variable, result.attrs, units)
+    time_axis = layout.file_dims.index(layout.time_dim)
+    cells = int(np.prod([len(ds.dimensions[d]) for d in layout.file_dims if d not in (layout.time_dim, row_dim)]))
     collected: dict[tuple[int, str], list[np.ndarray]] = {}
-    for b0, b1 in _blocks(var, t0, t1, (r1 - r0) * lon.size):
-        block = _read_block(var, (slice(b0, b1), slice(r0, r1), slice(None)), path)
+    for b0, b1 in _blocks(var, time_axis, t0, t1, (r1 - r0) * cells):
+        index = tuple(
+            slice(b0, b1) if d == layout.time_dim else slice(r0, r1) if d == row_dim else slice(None)
+            for d in layout.file_dims
+        )
+        block = _read_block(var, index, path)
         result.bytes_read += block.nbytes
+        block = np.transpose(block, layout.transpose)
         block_years = years[b0:b1]
-        for key, sel in selections.items():
-            sub = block[:, sel.lat_index - r0][:, :, sel.lon_index]
+        for key, cut in result.grids.items():
+            sub = cut.cut(block, first_row=r0)
+            if check is not None:
+                bad = check[1](sub)
+                nbad = int(np.count_nonzero(bad))
+                if nbad:
+                    result.impossible += nbad
+                    result.impossible_rule = check[0]
+                    if task.mask_impossible:
+                        sub = np.where(bad, np.float32(np.nan), sub)
             for year in np.unique(block_years[wanted[b0:b1]]):
                 take = block_years == year
                 collected.setdefault((int(year), key), []).append(sub[take])
@@ -188,10 +203,34 @@ def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask) -> FileResult:
     return result
 
 
-def _blocks(var: netCDF4.Variable, t0: int, t1: int, cells: int) -> list[tuple[int, int]]:
+def _impossible_rule(
+    variable: str, attrs: dict[str, str], units: str | None
+) -> tuple[str, Callable[[np.ndarray], np.ndarray]] | None:
+    """A physical-plausibility test for temperatures and precipitation (others: none)."""
+    standard = attrs.get("standard_name", "")
+    u = (units or "").replace(" ", "").lower()
+    if standard == "air_temperature" or variable in ("tas", "tasmax", "tasmin"):
+        if u == "k":
+            return "temperature outside 150..350 K", lambda a: (a < 150) | (a > 350)
+        if u in ("degc", "celsius", "°c", "c", "deg_c"):
+            return "temperature outside -123..77 degC", lambda a: (a < -123) | (a > 77)
+    if "precipitation" in standard or variable in ("pr", "prsn"):
+        return "negative precipitation", lambda a: a < 0
+    return None
+
+
+def _date_range(ds: netCDF4.Dataset, dim: str) -> tuple[str, str]:
+    tvar = ds.variables[dim]
+    values = np.asarray(tvar[:], dtype=np.float64)
+    calendar = getattr(tvar, "calendar", "standard")
+    dates = cftime.num2date([values.min(), values.max()], tvar.units, calendar, only_use_cftime_datetimes=True)
+    return dates[0].strftime("%Y-%m-%d"), dates[1].strftime("%Y-%m-%d")
+
+
+def _blocks(var: netCDF4.Variable, time_axis: int, t0: int, t1: int, cells: int) -> list[tuple[int, int]]:
     """Time ranges aligned to the file's time chunks, each about BLOCK_BYTES, so no chunk is inflated twice."""
     chunking = var.chunking()
-    tchunk = chunking[0] if isinstance(chunking, list) else 1
+    tchunk = chunking[time_axis] if isinstance(chunking, list) else 1
     per_step = max(1, cells * 4)
     length = max(tchunk, (BLOCK_BYTES // per_step) // tchunk * tchunk)
     first = t0 - t0 % tchunk
@@ -227,46 +266,6 @@ def _fill_values(var: netCDF4.Variable) -> list[float]:
         if default is not None:
             values.append(default)
     return sorted(set(values))
-
-
-def _axes(ds: netCDF4.Dataset, var: netCDF4.Variable, path: str) -> tuple[str, str, str]:
-    """Name the (time, lat, lon) dimensions of ``var`` from their coordinate variables."""
-    found: dict[str, str] = {}
-    for dim in var.dimensions:
-        kind = _axis_kind(ds.variables.get(dim), dim)
-        if kind:
-            found.setdefault(kind, dim)
-    missing = [k for k in ("time", "lat", "lon") if k not in found]
-    if missing or var.ndim != 3:
-        raise InputFileError(
-            path,
-            f"variable {var.name!r} has dimensions {var.dimensions}; expected (time, lat, lon) with 1-D "
-            f"coordinate variables (not recognised: {', '.join(missing) or 'extra dimensions'})",
-        )
-    order = (found["time"], found["lat"], found["lon"])
-    if tuple(var.dimensions) != order:
-        raise InputFileError(path, f"variable {var.name!r} has dimension order {var.dimensions}; expected {order}")
-    return order
-
-
-def _axis_kind(coord: netCDF4.Variable | None, dim: str) -> str | None:
-    if coord is None:
-        return "time" if dim == "time" else None
-    standard = str(getattr(coord, "standard_name", "")).lower()
-    units = str(getattr(coord, "units", "")).lower()
-    axis = str(getattr(coord, "axis", "")).upper()
-    name = dim.lower()
-    if standard == "time" or axis == "T" or " since " in units or name == "time":
-        return "time"
-    if standard == "latitude" or units in ("degrees_north", "degree_north", "degrees_n") or name in ("lat", "latitude"):
-        return "lat"
-    if standard == "longitude" or units in ("degrees_east", "degree_east", "degrees_e") or name in ("lon", "longitude"):
-        return "lon"
-    if axis == "Y":
-        return "lat"
-    if axis == "X":
-        return "lon"
-    return None
 
 
 def _decode_time(ds: netCDF4.Dataset, dim: str, path: str) -> tuple[str, np.ndarray, tuple[np.ndarray, ...]]:

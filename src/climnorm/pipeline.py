@@ -29,10 +29,12 @@ from climnorm.engines import SerialExecutor, local_pool
 from climnorm.errors import ClimnormError, InputFileError
 from climnorm.events import Failure, NormalSkipped, RunFinished, RunStarted, T_EventSink
 from climnorm.extract import FileResult, ReadTask, YearPiece
+from climnorm.grids import RegionCut
 from climnorm.manifest import Manifest, input_record, remove_leftovers
 from climnorm.plan import OutputPlan, Plan, make_plan
 from climnorm.progress import ProgressChannel, T_Mode, TreeStats
 from climnorm.reduce import WindowSums
+from climnorm.units import convert, converter
 from climnorm.worker import WriteTask, read_batch, write_output
 from climnorm.write import NormalMeta, inputs_digest
 
@@ -49,6 +51,7 @@ class RunSummary:
     up_to_date: int = 0
     skipped: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
     files_read: int = 0
     bytes_read: int = 0
     seconds: float = 0.0
@@ -224,7 +227,8 @@ class _Lineage:
     scheme: SlotScheme | None = None
     units: str | None = None
     attrs: dict[str, str] = field(default_factory=dict)
-    grids: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    grids: dict[str, RegionCut | None] = field(default_factory=dict)
+    conversions: dict[str, tuple[float, float]] = field(default_factory=dict)
 
 
 class _VariableJob:
@@ -291,6 +295,7 @@ class _VariableJob:
                     cfg.leap_day,
                     tuple(sorted(years_of[e.path])),
                     cfg.lon_convention,
+                    cfg.mask_impossible,
                 )
                 for e in entries
             )
@@ -461,8 +466,8 @@ class _Scheduler:
         year: int,
         results: list[tuple[FileEntry, FileResult | None]],
     ) -> None:
-        """Assemble one year from its files and add it to every region's window."""
-        usable = [(e, r) for e, r in results if r is not None and self.consistent(lineage, e, r)]
+        """Assemble one year from its files and add it to every region's window (all regions or none)."""
+        usable = [(e, r) for e, r in results if r is not None and self._verdict(lineage, e, r)]
         if len(usable) != len(results) or not usable:
             if results:
                 log.warning("%s %s: year %d not used (a file of it failed)", results[0][0].variable, scenario, year)
@@ -470,31 +475,44 @@ class _Scheduler:
         scheme = lineage.scheme
         assert scheme is not None
         expected = scheme.year_slots(year)
-        run = self.plan.source_scenario(scenario, year)
+        names = ", ".join(str(e.path) for e, _ in usable)
+        fields: dict[str, np.ndarray] = {}
         for region in lineage.grids:
             pieces = [p for _, r in usable if (p := r.pieces.get((year, region))) is not None]
             if not pieces:
                 continue
             merged = _merge_pieces(pieces)
             if merged is None:
-                names = ", ".join(str(e.path) for e, _ in usable)
-                self.fail(usable[0][0].variable, f"{run} {year}", f"the same days appear in several files ({names})")
+                self.fail(usable[0][0].variable, names, f"year {year}: the same days appear in several files; refused")
                 return
             values, steps = merged
             present = steps > 0
             if not present[expected].all():
                 missing = int((~present[expected]).sum())
-                names = ", ".join(str(e.path) for e, _ in usable)
-                log.warning("%s: year %d incomplete (%d day(s) missing); not used", names, year, missing)
+                self.problem(f"{names}: year {year} incomplete ({missing} day(s) missing); not used")
                 return
+            fields[region] = values
+        if fields and all(np.isnan(v).all() for v in fields.values()):
+            self.problem(f"{names}: year {year} has no valid value in any region; counted as a year without data")
+        for region, values in fields.items():
             window = sums.get(region)
             if window is None:
                 window = sums[region] = WindowSums(values.shape)
             window.drop_before(year - self.config.window_years + 1)
             window.add(year, values)
 
+    def _verdict(self, lineage: _Lineage, entry: FileEntry, result: FileResult) -> bool:
+        """Whether a file is usable; decided once per file (a multi-year file serves several years)."""
+        if result.verdict is None:
+            result.verdict = self.consistent(lineage, entry, result)
+        return result.verdict
+
     def consistent(self, lineage: _Lineage, entry: FileEntry, result: FileResult) -> bool:
-        """Check a file agrees with its chain (calendar, units, grid); the first file sets the reference."""
+        """Check a file agrees with its chain (calendar, units, grid); the first file sets the reference.
+
+        Units that differ but convert unambiguously (K and degC, kg m-2 s-1 and mm day-1) are converted to the
+        chain's units, and the log says so; other differences refuse the file.
+        """
         variable = entry.variable
         if lineage.scheme is None:
             lineage.scheme = SlotScheme(result.calendar, self.config.leap_day)  # type: ignore[arg-type]
@@ -507,37 +525,49 @@ class _Scheduler:
                 f"calendar {result.calendar} differs from the chain's {lineage.scheme.calendar}; file refused",
             )
             return False
-        if result.units != lineage.units:
+        conversion = converter(result.units, lineage.units)
+        if conversion is None:
             self.fail(
                 variable,
                 str(entry.path),
-                f"units {result.units!r} differ from the chain's {lineage.units!r}; file refused",
+                f"units {result.units!r} differ from the chain's "
+                f"{lineage.units!r} and cannot be converted unambiguously; file refused",
             )
             return False
+        if conversion != (1.0, 0.0):
+            if result.units not in lineage.conversions:
+                log.warning(
+                    "%s: converting %s from %r to the chain's %r", entry.path, variable, result.units, lineage.units
+                )
+            lineage.conversions[str(result.units)] = conversion
+            for piece in result.pieces.values():
+                piece.values = convert(piece.values, *conversion)
         for region in result.empty_regions:
-            lineage.grids.setdefault(region, (np.empty(0), np.empty(0)))
-        for region, (lat, lon) in result.grids.items():
-            known = lineage.grids.setdefault(region, (lat, lon))
-            if (
-                known[0].shape != lat.shape
-                or known[1].shape != lon.shape
-                or not (np.allclose(known[0], lat) and np.allclose(known[1], lon))
-            ):
+            lineage.grids.setdefault(region, None)
+        for region, cut in result.grids.items():
+            known = lineage.grids.setdefault(region, cut)
+            if known is None or not known.same_as(cut):
+                have = known.describe() if known is not None else "no cells"
                 self.fail(
                     variable,
                     str(entry.path),
-                    f"grid of region {region} differs from the rest of the chain "
-                    f"({lat.size}x{lon.size} cells vs {known[0].size}x{known[1].size}); file refused",
+                    f"grid of region {region} ({cut.describe()}) differs from "
+                    f"the rest of the chain ({have}); file refused",
                 )
                 return False
+        if result.impossible:
+            self.problem(
+                f"{entry.path}: {result.impossible} value(s) with {result.impossible_rule}"
+                + (" (masked)" if self.config.mask_impossible else "")
+            )
         return True
 
     # ---- emission ------------------------------------------------------------------------------------------
     def emit(self, lineage: _Lineage, sums: dict[str, WindowSums], outputs: list[OutputPlan]) -> None:
         for out in outputs:
             target = out.target
-            lat, lon = lineage.grids.get(out.region.key, (np.empty(0), np.empty(0)))
-            if lat.size == 0 or lon.size == 0:
+            grid = lineage.grids.get(out.region.key)
+            if grid is None:
                 if lineage.scheme is not None:
                     self.skip(out, f"region {out.region.key} has no grid cells in the input files", fail=True)
                 else:
@@ -559,14 +589,13 @@ class _Scheduler:
                 continue
             assert window is not None and lineage.scheme is not None
             thresholds = lineage.scheme.thresholds(range(first, target.year + 1), self.config.min_years_for_normal)
-            self.submit_write(out, window.mean(thresholds), lat, lon, used, lineage)
+            self.submit_write(out, window.mean(thresholds), grid, used, lineage)
 
     def submit_write(
         self,
         out: OutputPlan,
         normal: np.ndarray,
-        lat: np.ndarray,
-        lon: np.ndarray,
+        grid: RegionCut,
         used: tuple[int, ...],
         lineage: _Lineage,
     ) -> None:
@@ -591,7 +620,7 @@ class _Scheduler:
             inputs_digest=inputs_digest(inputs),
         )
         c = self.config.compression
-        task = WriteTask(str(self.config.output_dir / out.path), normal, lat, lon, meta, c.zlib, c.complevel, c.shuffle)
+        task = WriteTask(str(self.config.output_dir / out.path), normal, grid, meta, c.zlib, c.complevel, c.shuffle)
         record: dict[str, Any] = {
             "path": out.path,
             "variable": t.variable,
@@ -644,6 +673,12 @@ class _Scheduler:
         group = (t.variable, out.region.key, t.scenario)
         self.summary.per_output[(*group, "failed" if fail else "skipped")] += 1
         self.on_event(NormalSkipped(t.variable, out.region.key, t.scenario, t.period, t.year, reason))
+
+    def problem(self, message: str) -> None:
+        """A problem that fails nothing but the user must hear of (listed once in the summary)."""
+        if message not in self.summary.problems:
+            log.warning("%s", message)
+            self.summary.problems.append(message)
 
     def fail(self, variable: str, what: str, message: str) -> None:
         text = f"{what}: {message}"

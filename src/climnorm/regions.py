@@ -51,6 +51,9 @@ BUILTIN_REGIONS: dict[str, Region] = {
 }
 
 
+ALL_REGION = Region("all", "whole input domain", -90.0, 90.0, 0.0, 360.0)
+
+
 @dataclass(frozen=True)
 class GridSelection:
     """Indices of a region's cells in a 1-D lat/lon grid, ordered so the output is monotonic increasing."""

@@ -19,6 +19,7 @@ import numpy as np
 from climnorm.errors import ClimnormError, InputFileError
 from climnorm.events import FileRead, NormalWritten, T_Event, TaskFinished, TaskStarted
 from climnorm.extract import FileResult, ReadTask, read_file
+from climnorm.grids import RegionCut
 from climnorm.write import NormalMeta, write_normal
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,7 @@ class WriteTask:
 
     path: str
     normal: np.ndarray
-    lat: np.ndarray
-    lon: np.ndarray
+    grid: RegionCut
     meta: NormalMeta
     zlib: bool
     complevel: int
@@ -104,8 +104,7 @@ def write_output(task: WriteTask) -> tuple[int, str, float]:
             size, checksum = write_normal(
                 Path(task.path),
                 task.normal,
-                task.lat,
-                task.lon,
+                task.grid,
                 meta,
                 zlib=task.zlib,
                 complevel=task.complevel,

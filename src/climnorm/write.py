@@ -15,6 +15,7 @@ import numpy as np
 from climnorm import __version__
 from climnorm.catalog import format_ranges
 from climnorm.dayslots import SlotScheme, is_leap
+from climnorm.grids import RegionCut
 from climnorm.manifest import temporary_path
 from climnorm.regions import Region
 
@@ -82,8 +83,7 @@ def _slot_dates(scheme: SlotScheme, window: range) -> tuple[list[cftime.datetime
 def write_normal(
     path: Path,
     normal: np.ndarray,
-    lat: np.ndarray,
-    lon: np.ndarray,
+    grid: RegionCut,
     meta: NormalMeta,
     *,
     zlib: bool = True,
@@ -92,12 +92,12 @@ def write_normal(
 ) -> tuple[int, str]:
     """Write ``normal`` (slot, lat, lon) to ``path`` via a temporary file and rename; returns (size, checksum)."""
     scheme = SlotScheme(meta.calendar, meta.leap_day)  # type: ignore[arg-type]
-    if normal.shape != (scheme.nslots, lat.size, lon.size):
-        raise ValueError(f"normal shape {normal.shape} does not match {scheme.nslots} slots x {lat.size} x {lon.size}")
+    if normal.shape[0] != scheme.nslots or normal.ndim != 1 + len(grid.dims):
+        raise ValueError(f"normal shape {normal.shape} does not match {scheme.nslots} slots x {grid.dims}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
     try:
-        _write(tmp, normal, lat, lon, meta, scheme, zlib=zlib, complevel=complevel, shuffle=shuffle)
+        _write(tmp, normal, grid, meta, scheme, zlib=zlib, complevel=complevel, shuffle=shuffle)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -110,8 +110,7 @@ def write_normal(
 def _write(
     target: Path,
     normal: np.ndarray,
-    lat: np.ndarray,
-    lon: np.ndarray,
+    grid: RegionCut,
     meta: NormalMeta,
     scheme: SlotScheme,
     *,
@@ -125,9 +124,9 @@ def _write(
     month, day = scheme.labels()
     with netCDF4.Dataset(target, "w", format="NETCDF4") as ds:
         ds.createDimension("time", scheme.nslots)
-        ds.createDimension("lat", lat.size)
-        ds.createDimension("lon", lon.size)
         ds.createDimension("nv", 2)
+        for dim, size in zip(grid.dims, normal.shape[1:], strict=True):
+            ds.createDimension(dim, size)
 
         t = ds.createVariable("time", "f8", ("time",))
         t.setncatts(
@@ -153,21 +152,33 @@ def _write(
             v.long_name = long
             v[:] = values
 
-        la = ds.createVariable("lat", "f8", ("lat",))
-        la.setncatts({"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north", "axis": "Y"})
-        la[:] = lat
-        lo = ds.createVariable("lon", "f8", ("lon",))
-        lo.setncatts({"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east", "axis": "X"})
-        lo[:] = lon
+        aux = ["dayofyear", "month", "day"]
+        mapping = None
+        for coord in grid.coords:
+            for dim, size in zip(coord.dims, coord.values.shape, strict=True):
+                if dim not in ds.dimensions:
+                    ds.createDimension(dim, size)
+            values = coord.values
+            dtype = str if values.dtype.kind in "US" else values.dtype
+            c = ds.createVariable(coord.name, dtype, coord.dims)
+            c.setncatts(dict(coord.attrs))
+            c[...] = values
+            if coord.dims != (coord.name,):
+                if dict(coord.attrs).get("grid_mapping_name"):
+                    mapping = coord.name
+                else:
+                    aux.append(coord.name)
 
         kwargs: dict[str, object] = {"zlib": zlib, "fill_value": FILL_VALUE}
         if zlib:
-            kwargs.update(complevel=complevel, shuffle=shuffle, chunksizes=(1, lat.size, lon.size))
-        v = ds.createVariable(meta.variable, "f4", ("time", "lat", "lon"), **kwargs)  # type: ignore[arg-type]
+            kwargs.update(complevel=complevel, shuffle=shuffle, chunksizes=(1, *normal.shape[1:]))
+        v = ds.createVariable(meta.variable, "f4", ("time", *grid.dims), **kwargs)  # type: ignore[arg-type]
         attrs = dict(meta.var_attrs)
         attrs["cell_methods"] = CELL_METHODS
         attrs["missing_value"] = FILL_VALUE
-        attrs["coordinates"] = "dayofyear month day"
+        attrs["coordinates"] = " ".join(aux)
+        if mapping:
+            attrs["grid_mapping"] = mapping
         v.setncatts(attrs)
         v[:] = np.ma.masked_invalid(normal)
 
