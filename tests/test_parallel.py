@@ -164,12 +164,15 @@ def test_killed_worker_is_retried_and_the_run_completes(archive: Path, tmp_path:
 
 
 def test_memory_limit_fails_the_task_with_a_clear_error(archive: Path, tmp_path: Path) -> None:
-    summary = run(_config(archive, tmp_path / "out", max_memory_per_worker_gb=0.01, variables=["tas"]))
+    summary = run(_config(archive, tmp_path / "out", max_memory_per_worker_gb=0.001, variables=["tas"]))
     assert summary.exit_code == 1
-    read_failures = [f for f in summary.failures if f.endswith(".nc: reading " + f.split(": ")[0] + ": needs about "
-                                                                 + f.split("needs about ")[-1])]
-    assert len(read_failures) == 18
-    assert all("max_memory_per_worker_gb = 0.01 GB" in f for f in read_failures)
+    read_failures = [f for f in summary.failures if ".nc: " in f and "max_memory_per_worker_gb" in f]
+    assert len(read_failures) == 18, summary.failures
+    for line in read_failures:
+        path = line.split(": ")[0]
+        assert Path(path).name.startswith("tas_day_") and path.endswith(".nc")
+        assert "more than max_memory_per_worker_gb = 0.001 GB allows" in line
+        assert "\n" not in line
     assert summary.written == 0 and summary.files_read == 0
 
 

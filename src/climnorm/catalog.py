@@ -857,7 +857,7 @@ class _ClassicHeader:
         return end
 
 
-def _classic_problem(path: Path, size: int) -> str | None:
+def classic_problem(path: Path, size: int) -> str | None:
     """For a classic NetCDF file: 'truncated' when it is shorter than its header says, else None."""
     want = _CLASSIC_HEADER_READ
     while True:
@@ -896,7 +896,7 @@ def check_file(entry: FileEntry) -> FileProblem | None:
     except OSError as err:
         return FileProblem(path, f"cannot read: {_one_line(err.strerror or str(err))}")
     if head[:3] == b"CDF" and len(head) >= 4 and head[3] in (1, 2, 5):
-        problem = _classic_problem(path, size)
+        problem = classic_problem(path, size)
         if problem:
             return FileProblem(path, problem)
     elif not any(head[o : o + 8] == _HDF5_SIGNATURE for o in _HDF5_SIGNATURE_OFFSETS):

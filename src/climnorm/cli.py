@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from rich.logging import RichHandler
 from rich.text import Text
 
 from climnorm import __version__
-from climnorm.errors import ClimnormError, ConfigError
+from climnorm.errors import ClimnormError, ConfigError, RunInterrupted
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("climnorm")
@@ -133,7 +134,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from climnorm.display import summary_table
     from climnorm.pipeline import run
 
-    config = load_config(args.config, multiprocessing_workers=args.workers)
+    config = load_config(args.config, multiprocessing_workers=args.workers, **_engine_overrides(args))
     summary = run(config, force=args.force, progress=args.progress)
     summary_table(summary, _console())
     return summary.exit_code
@@ -151,7 +152,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from climnorm.config import default_workers
+    from climnorm.config import default_workers, load_config
     from climnorm.demo import prepare_demo, show_demo_result
     from climnorm.display import summary_table
     from climnorm.pipeline import run
@@ -160,11 +161,100 @@ def cmd_demo(args: argparse.Namespace) -> int:
     directory = Path(args.directory)
     with console.status(f"making the demo archive in {directory}/archive"):
         config = prepare_demo(directory, workers=args.workers or default_workers())
+    if args.engine or args.scheduler:
+        config = load_config(
+            directory / "demo.yaml",
+            multiprocessing_workers=args.workers or default_workers(),
+            **_engine_overrides(args),
+        )
     console.print(f"demo archive ready in {directory}/archive; running {directory}/demo.yaml")
     summary = run(config, force=args.force, progress=args.progress)
     summary_table(summary, console)
     show_demo_result(config, console)
     return summary.exit_code
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """`climnorm plot map|cycle|change`: one picture via climnorm.plot (matplotlib imported only there)."""
+    from climnorm import plot
+
+    common: dict[str, object] = {"window_years": args.window_years, "size": args.size, "dpi": args.dpi}
+    if args.kind == "map":
+        common.update(scenario=args.scenario, target=args.target, day=args.day, season=args.season)
+        draw = plot.plot_map
+    elif args.kind == "cycle":
+        common.update(scenarios=args.scenario, targets=args.targets)
+        draw = plot.plot_cycle
+    else:
+        common.update(scenarios=args.scenario, workers=args.workers)
+        draw = plot.plot_change
+    out = args.output or Path(f"{args.variable}_{args.region}_{args.kind}.png")
+    path = draw(args.output_dir, out, args.variable, args.region, **common)
+    _console().print(f"wrote {path}", highlight=False)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from climnorm.report import write_report
+
+    console = _console()
+    with console.status(f"reading the normals listed in {args.output_dir}/manifest.json"):
+        path = write_report(args.output_dir, args.output, workers=args.workers)
+    console.print(f"wrote {path} ({path.stat().st_size / 2**10:,.0f} KiB): open it in a browser", highlight=False)
+    return EXIT_OK
+
+
+def _pixels(value: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected WIDTHxHEIGHT in pixels, e.g. 900x600") from None
+    if width < 100 or height < 100:
+        raise argparse.ArgumentTypeError("width and height must be at least 100 pixels")
+    return width, height
+
+
+def _add_picture_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """`plot map|cycle|change` and `report` (need the plot extra: pip install 'climnorm[plot]')."""
+    p = sub.add_parser("plot", help="pictures of the normals in OUTPUT_DIR: map, cycle, change (needs the plot extra)")
+    psub = p.add_subparsers(dest="kind", required=True, metavar="PICTURE")
+    helps = {
+        "map": "map of one normal: a day (--day) or a season's mean (--season; default the annual mean)",
+        "cycle": "seasonal cycle: region-mean normal against day of year for several target years",
+        "change": "change signal: region-mean annual normal against target year, one line per scenario",
+    }
+    for kind, text in helps.items():
+        more = "" if kind == "map" else ". Region means are area-weighted by cos(latitude), missing cells skipped."
+        k = psub.add_parser(kind, help=text, description=text + more)
+        k.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="a run's output folder")
+        k.add_argument("--variable", required=True, help="e.g. tas, pr")
+        k.add_argument("--region", required=True, help="region key, e.g. CONUS")
+        if kind == "map":
+            k.add_argument("--scenario", help="needed when several scenarios have the target")
+            k.add_argument("--target", type=int, help="target year (default: the latest)")
+            when = k.add_mutually_exclusive_group()
+            when.add_argument("--day", type=int, help="day slot of the year, 1-based (196 = 15 Jul in noleap)")
+            when.add_argument("--season", choices=["DJF", "MAM", "JJA", "SON", "annual"], help="mean of a season")
+        else:
+            k.add_argument("--scenario", nargs="+", metavar="SCENARIO", help="only these scenarios (default: all)")
+        if kind == "cycle":
+            k.add_argument(
+                "--targets", nargs="+", type=int, metavar="YEAR", help="target years (default: first and last of each)"
+            )
+        if kind == "change":
+            k.add_argument("--workers", type=_workers, default=1, help="processes reading the normals")
+        k.add_argument("--window-years", type=int, help="when OUTPUT_DIR holds normals of several window lengths")
+        k.add_argument("-o", "--output", type=Path, help=f"image file (default: VARIABLE_REGION_{kind}.png)")
+        width, height = size = (900, 600) if kind == "map" else (900, 550)
+        k.add_argument("--size", type=_pixels, default=size, metavar="WxH", help=f"pixels (default {width}x{height})")
+        k.add_argument("--dpi", type=int, default=100, help="dots per inch: sets the size of the text (default 100)")
+        k.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("report", help="one self-contained HTML report of OUTPUT_DIR (needs the plot extra)")
+    p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
+    p.add_argument("-o", "--output", type=Path, help="HTML file (default: OUTPUT_DIR/report.html)")
+    p.add_argument("--workers", type=_workers, default=1, help="processes reading the normals")
+    p.set_defaults(func=cmd_report)
 
 
 # ---- parser --------------------------------------------------------------------------------------------------
@@ -173,6 +263,27 @@ def _workers(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return n
+
+
+def _engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=["local", "dask"],
+        default=None,
+        help="override engine: local process pool, or dask distributed (docs/cluster.md)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        default=None,
+        help="dask: connect to this running scheduler instead of starting a LocalCluster (implies --engine dask)",
+    )
+
+
+def _engine_overrides(args: argparse.Namespace) -> dict[str, str | None]:
+    """Config overrides of --engine/--scheduler; a scheduler address implies the dask engine."""
+    engine = args.engine or ("dask" if args.scheduler else None)
+    return {"engine": engine, "scheduler_address": args.scheduler}
 
 
 def _progress_option(p: argparse.ArgumentParser) -> None:
@@ -250,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path, metavar="CONFIG")
     p.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
     p.add_argument("--workers", type=_workers, help="override multiprocessing_workers")
+    _engine_options(p)
     _progress_option(p)
     p.set_defaults(func=cmd_run)
 
@@ -261,8 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory", nargs="?", default="climnorm-demo", metavar="DIR")
     p.add_argument("--workers", type=_workers, default=None, help="processes (default: the machine's cores)")
     p.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
+    _engine_options(p)
     _progress_option(p)
     p.set_defaults(func=cmd_demo)
+    _add_picture_commands(sub)
     return parser
 
 
@@ -273,14 +387,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     saved = (list(logger.handlers), logger.level, logger.propagate)
     _setup_logging(args.verbose)
     func: Callable[[argparse.Namespace], int] = args.func
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a file-size limit then fails the write, not the process
     try:
         return func(args)
+    except RunInterrupted as err:
+        from climnorm.display import summary_table
+
+        summary_table(err.summary, _console())
+        _console(stderr=True).print(f"interrupted: {err}")
+        return 130
     except ClimnormError as err:
         _console(stderr=True).print(Text("error: ", style="red") + Text(str(err)))
         return EXIT_USAGE
     except KeyboardInterrupt:
         _console(stderr=True).print("interrupted; run the same command again to resume")
         return 130
+
     finally:
         logger.handlers[:], logger.level, logger.propagate = saved
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import queue
+import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -144,10 +145,14 @@ class RetryingProcessPool(Executor):
             proc.kill()  # its queues may be locked by the dead worker: nothing of it can be reused
         broken.shutdown(wait=False, cancel_futures=True)
 
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False, kill: bool = False) -> None:
+        """Stop the pool; ``kill`` ends running tasks at once (Ctrl-C), their outputs never half-written."""
         with self._lock:
             self._shutdown = True
             pool = self._pool
+        if kill:
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.kill()
         pool.shutdown(wait=wait, cancel_futures=cancel_futures)
         self._done.put(None)
         if wait:
@@ -180,9 +185,15 @@ def _context() -> mp.context.BaseContext:
         return mp.get_context("spawn")
 
 
+def _init_worker(*args: Any) -> None:
+    """Worker start-up: Ctrl-C is the main process's to handle (it stops the pool), then configure the worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    worker.configure(*args)
+
+
 def local_pool(
     workers: int, sink: Callable[..., None] | None, memory_limit_bytes: int | None, spill_dir: str
 ) -> RetryingProcessPool:
     """The local engine: `workers` processes reporting events to ``sink``, capped at the memory limit, handing
     their read results back through files in ``spill_dir``."""
-    return RetryingProcessPool(workers, initializer=worker.configure, initargs=(sink, memory_limit_bytes, spill_dir))
+    return RetryingProcessPool(workers, initializer=_init_worker, initargs=(sink, memory_limit_bytes, spill_dir))

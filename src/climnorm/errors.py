@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ClimnormError(Exception):
     """Base class of every error climnorm raises on purpose."""
@@ -29,3 +31,11 @@ class InputFileError(ClimnormError):
 
 class OutputError(ClimnormError):
     """An output cannot be written or verified."""
+
+
+class RunInterrupted(ClimnormError):
+    """The run was stopped (Ctrl-C); what finished is recorded and the next run resumes from there."""
+
+    def __init__(self, summary: Any) -> None:
+        self.summary = summary
+        super().__init__(f"interrupted after {summary.written} normals were written; run again to resume")

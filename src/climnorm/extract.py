@@ -19,9 +19,12 @@ import cftime
 import netCDF4
 import numpy as np
 
+from climnorm import fastread
+from climnorm.catalog import classic_problem
 from climnorm.dayslots import SlotScheme, normalise_calendar
 from climnorm.errors import InputFileError
-from climnorm.grids import RegionCut, cut_region, layout_of
+from climnorm.grids import Layout, RegionCut, cut_region, layout_of
+from climnorm.memory import address_space_cap, check_estimate
 from climnorm.reduce import day_means
 from climnorm.regions import Region
 
@@ -41,6 +44,8 @@ class ReadTask:
     years: tuple[int, ...]
     lon_convention: str = "input"
     mask_impossible: bool = False
+    fast_read: bool = True  # read qualifying variables through climnorm.fastread (bit-identical, faster)
+    fast_read_threads: int = fastread.DEFAULT_THREADS
 
 
 @dataclass
@@ -66,6 +71,7 @@ class FileResult:
     seconds: float = 0.0
     impossible: int = 0
     impossible_rule: str = ""
+    fast_path: bool = False  # read through climnorm.fastread rather than netCDF4
     spill: str | None = None
     verdict: bool | None = None  # set by the reducer: does the file agree with its chain
 
@@ -90,8 +96,13 @@ class FileResult:
 _KEPT_ATTRS = ("standard_name", "long_name", "units")
 
 
-def read_file(task: ReadTask) -> FileResult:
-    """Read ``task.path`` once; return per-(year, region) day-slot fields for the requested years."""
+def read_file(task: ReadTask, memory_limit: int | None = None) -> FileResult:
+    """Read ``task.path`` once; return per-(year, region) day-slot fields for the requested years.
+
+    With ``memory_limit`` (bytes), a read whose estimated need (one read block plus the regional fields it
+    returns) exceeds it is refused before any data is decompressed, and one that grows beyond it while reading
+    fails; both raise `TaskMemoryError`.
+    """
     start = time.perf_counter()
     path = task.path
     try:
@@ -101,10 +112,16 @@ def read_file(task: ReadTask) -> FileResult:
     except OSError as err:
         raise InputFileError(path, f"cannot open as NetCDF ({_describe_open_error(path, err)})") from None
     try:
-        result = _read_open_dataset(ds, task)
+        if ds.data_model.startswith("NETCDF3") and (problem := classic_problem(Path(path), Path(path).stat().st_size)):
+            raise InputFileError(path, problem)
+        result = _read_open_dataset(ds, task, memory_limit)
     except InputFileError:
         raise
-    except (OSError, RuntimeError, ValueError, IndexError, KeyError) as err:
+    except RuntimeError as err:
+        if "can't start new thread" in str(err):  # no address space left for a thread stack: out of memory
+            raise MemoryError(str(err)) from None
+        raise InputFileError(path, f"read failed: {type(err).__name__}: {err}") from None
+    except (OSError, ValueError, IndexError, KeyError) as err:
         raise InputFileError(path, f"read failed: {type(err).__name__}: {err}") from None
     finally:
         ds.close()
@@ -126,7 +143,7 @@ def _describe_open_error(path: str, err: OSError) -> str:
     return f"truncated or corrupt: {err.strerror or err}"
 
 
-def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask) -> FileResult:
+def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask, memory_limit: int | None = None) -> FileResult:
     path = task.path
     if task.variable not in ds.variables:
         present = [n for n, v in ds.variables.items() if v.ndim >= 2 and n not in ds.dimensions]
@@ -169,16 +186,53 @@ def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask) -> FileResult:
     if layout.kind == "regular":
         rows = np.concatenate([c.index[0] for c in result.grids.values()])
         r0, r1 = int(rows.min()), int(rows.max()) + 1
-    check = _impossible_rule(task.variable, result.attrs, units)
     time_axis = layout.file_dims.index(layout.time_dim)
     cells = int(np.prod([len(ds.dimensions[d]) for d in layout.file_dims if d not in (layout.time_dim, row_dim)]))
+    blocks = _blocks(var, time_axis, t0, t1, (r1 - r0) * cells)
+    block_bytes = max(b1 - b0 for b0, b1 in blocks) * (r1 - r0) * cells * 4
+    region_bytes = sum(int(np.prod(c.shape)) for c in result.grids.values()) * 4
+    need = 2 * block_bytes + 3 * region_bytes * (scheme.nslots * len(set(years[wanted].tolist())) + t1 - t0)
+    check_estimate("reading it", need, memory_limit)
+    fast = fastread.reader_for(path, task.variable, var.shape, task.fast_read_threads) if task.fast_read else None
+    with address_space_cap("reading it", memory_limit):
+        collected = _collect(var, task, layout, result, years, wanted, blocks, (r0, r1), fast)
+    for (year, key), parts in collected.items():
+        in_year = np.nonzero(years[t0:t1] == year)[0] + t0
+        values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        means, counts = day_means(values, slots[in_year], scheme.nslots)
+        result.pieces[(year, key)] = YearPiece(means, counts)
+    result.fast_path = fast is not None and not fast.failed
+    return result
+
+
+def _collect(
+    var: netCDF4.Variable,
+    task: ReadTask,
+    layout: Layout,
+    result: FileResult,
+    years: np.ndarray,
+    wanted: np.ndarray,
+    blocks: list[tuple[int, int]],
+    rows: tuple[int, int],
+    fast: fastread.FastReader | None,
+) -> dict[tuple[int, str], list[np.ndarray]]:
+    """Decompress the wanted time steps block by block; every region's steps, grouped by (year, region)."""
+    path = task.path
+    r0, r1 = rows
+    row_dim = layout.horizontal[0]
+    check = _impossible_rule(task.variable, result.attrs, result.units)
     collected: dict[tuple[int, str], list[np.ndarray]] = {}
-    for b0, b1 in _blocks(var, time_axis, t0, t1, (r1 - r0) * cells):
+    for b0, b1 in blocks:
         index = tuple(
             slice(b0, b1) if d == layout.time_dim else slice(r0, r1) if d == row_dim else slice(None)
             for d in layout.file_dims
         )
-        block = _read_block(var, index, path)
+        try:
+            block = _read_block(var, index, path, fast)
+        except (RuntimeError, OSError) as err:
+            if "can't start new thread" in str(err):  # no address space left for a thread stack
+                raise MemoryError(str(err)) from None
+            raise InputFileError(path, f"corrupt or unreadable data in time steps {b0}-{b1 - 1} ({err})") from None
         result.bytes_read += block.nbytes
         block = np.transpose(block, layout.transpose)
         block_years = years[b0:b1]
@@ -195,12 +249,7 @@ def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask) -> FileResult:
             for year in np.unique(block_years[wanted[b0:b1]]):
                 take = block_years == year
                 collected.setdefault((int(year), key), []).append(sub[take])
-    for (year, key), parts in collected.items():
-        in_year = np.nonzero(years[t0:t1] == year)[0] + t0
-        values = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        means, counts = day_means(values, slots[in_year], scheme.nslots)
-        result.pieces[(year, key)] = YearPiece(means, counts)
-    return result
+    return collected
 
 
 def _impossible_rule(
@@ -237,15 +286,20 @@ def _blocks(var: netCDF4.Variable, time_axis: int, t0: int, t1: int, cells: int)
     return [(max(b, t0), min(b + length, t1)) for b in range(first, t1, length)]
 
 
-def _read_block(var: netCDF4.Variable, index: tuple[slice, ...], path: str) -> np.ndarray:
-    """Read a hyperslab as float32 with every fill/missing value (and NaN) as NaN."""
+def _read_block(
+    var: netCDF4.Variable, index: tuple[slice, ...], path: str, fast: fastread.FastReader | None = None
+) -> np.ndarray:
+    """Read a hyperslab as float32 with every fill/missing value (and NaN) as NaN (raw values via ``fast`` if
+    given and it succeeds, else netCDF4)."""
     packed = any(a in var.ncattrs() for a in ("scale_factor", "add_offset"))
     if packed:
         var.set_auto_maskandscale(True)
         data = np.ma.filled(np.ma.asarray(var[index]).astype(np.float32), np.nan)
         return np.asarray(data)
     var.set_auto_maskandscale(False)
-    raw = np.asarray(var[index])
+    raw = fast.read(index) if fast is not None else None
+    if raw is None:
+        raw = np.asarray(var[index])
     writable = raw.dtype == np.float32 and raw.flags.writeable
     data = raw if writable else raw.astype(np.float32)
     fills = _fill_values(var)

@@ -33,12 +33,17 @@ def temporary_path(final: Path) -> Path:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` all at once: readers see the old file or the new one, never a part."""
     tmp = temporary_path(path)
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def remove_leftovers(output_dir: Path) -> list[Path]:
@@ -102,5 +107,13 @@ class Manifest:
         """Write manifest.json atomically with every record, then drop the journal it now contains."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
         outputs = [self.records[k] for k in sorted(self.records)]
-        atomic_write_text(self.path, json.dumps({"format": 1, "outputs": outputs}, indent=1, sort_keys=True) + "\n")
+        try:
+            atomic_write_text(self.path, json.dumps({"format": 1, "outputs": outputs}, indent=1, sort_keys=True) + "\n")
+        except OSError as err:
+            log.error(
+                "%s: cannot write the manifest (%s); its journal keeps the records for the next run",
+                self.path,
+                err.strerror or err,
+            )
+            return
         self.journal.unlink(missing_ok=True)

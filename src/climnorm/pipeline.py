@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
 import logging
+import os
+import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
@@ -26,10 +29,11 @@ from climnorm.catalog import FileEntry, build_catalog, format_ranges
 from climnorm.config import HISTORICAL, Config
 from climnorm.dayslots import SlotScheme
 from climnorm.engines import SerialExecutor, local_pool
-from climnorm.errors import ClimnormError, InputFileError
+from climnorm.errors import ClimnormError, InputFileError, OutputError, RunInterrupted
 from climnorm.events import Failure, NormalSkipped, RunFinished, RunStarted, T_EventSink
 from climnorm.extract import FileResult, ReadTask, YearPiece
 from climnorm.grids import RegionCut
+from climnorm.locking import OutputLock
 from climnorm.manifest import Manifest, input_record, remove_leftovers
 from climnorm.plan import OutputPlan, Plan, make_plan
 from climnorm.progress import ProgressChannel, T_Mode, TreeStats
@@ -40,7 +44,7 @@ from climnorm.write import NormalMeta, inputs_digest
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunSummary", "SerialExecutor", "prepare", "run"]
+__all__ = ["RunInterrupted", "RunSummary", "SerialExecutor", "check_output_dir", "prepare", "run"]
 
 
 @dataclass
@@ -56,6 +60,7 @@ class RunSummary:
     bytes_read: int = 0
     seconds: float = 0.0
     removed_leftovers: int = 0
+    interrupted: bool = False
     peak_memory: int = 0
     workers: int = 1
     worker_crashes: int = 0
@@ -92,8 +97,8 @@ def run(
     """
     start = time.perf_counter()
     summary = RunSummary(workers=config.multiprocessing_workers)
-    config.output_dir.mkdir(parents=True, exist_ok=True)
-    with _run_log(config.output_dir) as log_file:
+    check_output_dir(config)
+    with OutputLock(config.output_dir), _run_log(config.output_dir) as log_file:
         summary.log_file = log_file
         removed = remove_leftovers(config.output_dir)
         if removed:
@@ -104,16 +109,27 @@ def run(
             log.warning("%s", problem)
         channel = ProgressChannel(progress, callback=on_event, workers=config.multiprocessing_workers)
         monitor = _MemoryMonitor()
+        scheduler: _Scheduler | None = None
         try:
             with _engine(config, executor, channel) as engine:
+                summary.workers = getattr(engine, "workers", summary.workers)
                 scheduler = _Scheduler(plan, manifest, engine, summary, channel.emit)
                 channel.emit(scheduler.started_event())
                 try:
                     scheduler.run()
-                finally:
                     scheduler.drain_writes()
+                except OutputError as err:
+                    log.error("%s", err)
+                    summary.failures.append(str(err))
+                except KeyboardInterrupt:
+                    summary.interrupted = True
+                    raise
+                finally:
+                    scheduler.drain_writes(block=False, final=True)
                     manifest.save()
                 summary.worker_crashes = getattr(engine, "crashes", 0)
+        except KeyboardInterrupt:
+            raise RunInterrupted(summary) from None
         finally:
             summary.seconds = time.perf_counter() - start
             summary.peak_memory = monitor.stop()
@@ -128,6 +144,26 @@ def run(
             len(summary.failures),
         )
     return summary
+
+
+def check_output_dir(config: Config) -> None:
+    """Refuse an output directory that cannot be written, or that lies inside an input tree, before any work."""
+    out = config.output_dir.absolute()
+    for root in config.input_dirs:
+        root = root.absolute()
+        if out == root or root in out.parents:
+            raise OutputError(
+                f"{config.output_dir}: the output directory is inside the input directory {root}; choose an "
+                "output_dir outside the archive (inputs are never modified)"
+            )
+    try:
+        config.output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=config.output_dir, prefix=".climnorm-probe-"):
+            pass
+    except OSError as err:
+        raise OutputError(
+            f"{config.output_dir}: the output directory is not writable ({err.strerror or err})"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -155,7 +191,7 @@ def _engine(config: Config, executor: Executor | None, channel: ProgressChannel)
         try:
             yield pool
         except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
+            pool.shutdown(wait=False, cancel_futures=True, kill=True)
             raise
         pool.shutdown(wait=True)
 
@@ -167,7 +203,7 @@ def _run_log(output_dir: Path) -> Iterator[Path]:
     logs.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = logs / f"run-{stamp}.log"
-    handler = logging.FileHandler(path)
+    handler = _QuietFileHandler(path)
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("climnorm")
@@ -181,6 +217,15 @@ def _run_log(output_dir: Path) -> Iterator[Path]:
         root.removeHandler(handler)
         root.setLevel(previous)
         handler.close()
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """The run log: if it cannot be written (disk full), it stops logging to the file instead of printing
+    tracebacks; the console still says everything."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.close()
+        self.setLevel(logging.CRITICAL + 1)
 
 
 class _MemoryMonitor:
@@ -296,6 +341,8 @@ class _VariableJob:
                     tuple(sorted(years_of[e.path])),
                     cfg.lon_convention,
                     cfg.mask_impossible,
+                    fast_read=cfg.fast_read,
+                    fast_read_threads=cfg.fast_read_threads,
                 )
                 for e in entries
             )
@@ -368,7 +415,8 @@ class _Scheduler:
         self.executor = executor
         self.summary = summary
         self.on_event = emit
-        workers = self.config.multiprocessing_workers
+        # a dask cluster's size is its own, not multiprocessing_workers
+        workers = getattr(executor, "workers", None) or self.config.multiprocessing_workers
         self.budget = max(2, 2 * workers)
         self.per_variable = self.config.cores_per_variable or workers
         self.in_flight: list[_Batch] = []
@@ -642,27 +690,68 @@ class _Scheduler:
         if len(self.writes) > self.budget:
             self.drain_writes(keep=self.budget // 2)
 
-    def drain_writes(self, keep: int = 0, block: bool = True) -> None:
-        """Record finished writes in the manifest; wait for all but the newest ``keep`` (unless not blocking)."""
+    def drain_writes(self, keep: int = 0, block: bool = True, final: bool = False) -> None:
+        """Record finished writes in the manifest; wait for all but the newest ``keep`` (unless not blocking).
+
+        ``final``: the run is ending early; record what has finished and forget the rest. A full disk (or a
+        file-size limit) stops the run: nothing more can be written, and what was written stays recorded.
+        """
         still: list[tuple[Future[tuple[int, str, float]], OutputPlan, dict[str, Any]]] = []
         for i, (future, out, record) in enumerate(self.writes):
             must = block and i < len(self.writes) - keep
             if not (future.done() or must):
-                still.append((future, out, record))
+                if not final:
+                    still.append((future, out, record))
+                continue
+            if future.cancelled():
                 continue
             t = out.target
             try:
                 size, checksum, _ = future.result()
-            except (OSError, ValueError, ClimnormError) as err:
+            except OSError as err:
+                self.skip(out, f"write failed: {err.strerror or err}", fail=True)
+                reason = self._disk_full(err)
+                if reason and not final:
+                    self.writes = []
+                    raise OutputError(
+                        f"{self.config.output_dir}: cannot write outputs ({reason}); the run stopped. "
+                        f"{self.summary.written} outputs written so far are recorded; free space and run again"
+                    ) from None
+                continue
+            except (ValueError, ClimnormError) as err:
                 self.skip(out, f"write failed: {err}", fail=True)
                 continue
+            except Exception as err:  # a cancelled or crashed write fails only itself (never Ctrl-C)
+                if final:
+                    continue
+                self.skip(out, f"write failed: {type(err).__name__}: {err}", fail=True)
+                continue
             record.update(size=size, checksum=checksum)
-            self.manifest.add(record)
+            try:
+                self.manifest.add(record)
+            except OSError as err:
+                # unrecorded output would look current to nobody: remove it so disk and manifest agree
+                (self.config.output_dir / out.path).unlink(missing_ok=True)
+                self.writes = []
+                raise OutputError(
+                    f"{self.manifest.journal}: cannot record outputs ({err.strerror or err}); the run stopped"
+                ) from None
             self.summary.written += 1
             group = (t.variable, out.region.key, t.scenario)
             self.summary.per_output[(*group, "written")] += 1
             self.summary.finished_at[group] = time.perf_counter() - self.start
         self.writes = still
+
+    def _disk_full(self, err: OSError) -> str | None:
+        """Why nothing more can be written, if so: the error says so, or the disk has (almost) no room left
+        (HDF5 reports a full disk as other errors)."""
+        if err.errno in _DISK_FULL:
+            return os.strerror(err.errno)
+        try:
+            free = shutil.disk_usage(self.config.output_dir).free
+        except OSError:
+            return None
+        return f"No space left on device: {free} bytes free" if free < 4 * 2**20 else None
 
     # ---- reporting -----------------------------------------------------------------------------------------
     def skip(self, out: OutputPlan, reason: str, *, fail: bool = False) -> None:
@@ -686,6 +775,9 @@ class _Scheduler:
             log.error("%s", text)
             self.summary.failures.append(text)
             self.on_event(Failure(variable, what, message))
+
+
+_DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
 def _merge_pieces(pieces: list[YearPiece]) -> tuple[np.ndarray, np.ndarray] | None:

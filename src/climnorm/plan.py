@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,8 @@ from climnorm.config import HISTORICAL, Config
 from climnorm.errors import ConfigError
 from climnorm.manifest import Manifest, input_record
 from climnorm.regions import Region
+
+log = logging.getLogger(__name__)
 
 OUTPUT_FORMAT = 1  # bump when the output layout changes, so resume recomputes
 
@@ -161,6 +164,23 @@ def make_plan(config: Config, catalog: Catalog, manifest: Manifest | None = None
     model = _pick("model", config.model, {k.model for k in keys}, "model")
     variant = _pick("variant", config.variant, {k.variant for k in keys if k.model == model}, "variant")
     plan = Plan(config, catalog, model, variant, config.region_objects, [], [], [])
+    for key in keys:
+        chain = catalog.chains[key]
+        if key.model != model or key.variant != variant:
+            continue
+        for a, b in chain.duplicates:
+            plan.problems.append(
+                f"{a.path} and {b.path} cover the same days with the same version: years "
+                f"{format_ranges(sorted(set(a.years) & set(b.years)))} refused (never averaged)"
+            )
+        for old, new in chain.shadowed:
+            log.info("%s is shadowed by the newer version %s", old.path, new.path.name)
+    if catalog.unparsed:
+        log.warning(
+            "%d file(s) under the input directories have names climnorm does not recognise and are not used "
+            "(`climnorm catalog` lists them with the reason)",
+            len(catalog.unparsed),
+        )
 
     for variable in config.variables:
         for scenario in config.scenarios:

@@ -10,11 +10,13 @@ import logging
 import multiprocessing as mp
 import os
 import queue as queue_mod
+import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.managers import SyncManager
 from typing import IO, Any, Literal
 
 import psutil
@@ -235,6 +237,7 @@ def _display_loop(
     stream: IO[str] | None,
 ) -> None:
     """Body of the display process: drain events into a tracker and show it until the run ends."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the main process, which then stops us
     tracker = Tracker()
     stats = TreeStats(root_pid)
     out = stream or sys.stderr
@@ -266,6 +269,10 @@ def _display_loop(
             print(f"climnorm: progress: {tracker.counts_line()}", file=out, flush=True)
         if stop:
             return
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _drain(
@@ -321,7 +328,8 @@ class ProgressChannel:
         self._manager: Any = None
         self.queue: Any = None
         if callback is not None or mode in ("rich", "plain"):
-            self._manager = self.ctx.Manager()
+            self._manager = SyncManager(ctx=self.ctx)
+            self._manager.start(_ignore_sigint)
             self.queue = self._manager.Queue()
         self._callback = callback
         self._process: Any = None

@@ -42,14 +42,16 @@ def _check(path: Path, record: dict[str, Any]) -> list[str]:
             return [f"variable {variable!r} not in the file"]
         var = ds.variables[variable]
         scheme = SlotScheme(record["calendar"], record["leap_day"])
-        if var.dimensions != ("time", "lat", "lon"):
-            problems.append(f"dimensions {var.dimensions}, expected ('time', 'lat', 'lon')")
+        if not var.dimensions or var.dimensions[0] != "time":
+            problems.append(f"dimensions {var.dimensions}: the first should be 'time'")
         if len(ds.dimensions["time"]) != scheme.nslots:
             problems.append(f"{len(ds.dimensions['time'])} day slots, expected {scheme.nslots}")
         for name in ("lat", "lon"):
-            values = np.asarray(ds.variables[name][:])
-            if values.size > 1 and not np.all(np.diff(values) > 0):
-                problems.append(f"{name} is not monotonic increasing")
+            coord = ds.variables.get(name)
+            if coord is not None and coord.dimensions == (name,) and name in var.dimensions:
+                values = np.asarray(coord[:])
+                if values.size > 1 and not np.all(np.diff(values) > 0):
+                    problems.append(f"{name} is not monotonic increasing")
         doy = np.asarray(ds.variables["dayofyear"][:])
         if not np.array_equal(doy, np.arange(1, scheme.nslots + 1)):
             problems.append("dayofyear coordinate is not 1..n")

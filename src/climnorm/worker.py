@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
-from climnorm.errors import ClimnormError, InputFileError
+from climnorm.errors import InputFileError
 from climnorm.events import FileRead, NormalWritten, T_Event, TaskFinished, TaskStarted
 from climnorm.extract import FileResult, ReadTask, read_file
 from climnorm.grids import RegionCut
+from climnorm.memory import TaskMemoryError, address_space_cap, check_estimate
 from climnorm.write import NormalMeta, write_normal
 
 log = logging.getLogger(__name__)
@@ -27,10 +27,6 @@ log = logging.getLogger(__name__)
 _sink: Callable[[T_Event], None] | None = None
 _memory_limit: int | None = None
 _spill_dir: str | None = None
-
-
-class TaskMemoryError(ClimnormError):
-    """A task needed more memory than `max_memory_per_worker_gb` allows."""
 
 
 def configure(
@@ -80,12 +76,13 @@ def read_batch(tasks: tuple[ReadTask, ...]) -> list[T_ReadOutcome]:
     for task in tasks:
         emit(TaskStarted(os.getpid(), task.variable, Path(task.path).name))
         try:
-            with _memory_guard(f"reading {task.path}", _read_estimate(task)):
-                result = read_file(task)
+            result = read_file(task, memory_limit=_memory_limit)
         except InputFileError as err:
             outcomes.append(err)
         except TaskMemoryError as err:
             outcomes.append(InputFileError(task.path, str(err)))
+        except MemoryError:
+            outcomes.append(InputFileError(task.path, "reading it ran out of memory"))
         else:
             emit(FileRead(task.variable, task.path, result.bytes_read, result.seconds))
             outcomes.append(result.spill_to(_spill_dir) if _spill_dir else result)
@@ -100,7 +97,8 @@ def write_output(task: WriteTask) -> tuple[int, str, float]:
     emit(TaskStarted(os.getpid(), meta.variable, Path(task.path).name))
     start = time.perf_counter()
     try:
-        with _memory_guard(f"writing {task.path}", 3 * task.nbytes):
+        check_estimate("writing it", 3 * task.nbytes, _memory_limit)
+        with address_space_cap("writing it", _memory_limit):
             size, checksum = write_normal(
                 Path(task.path),
                 task.normal,
@@ -117,55 +115,3 @@ def write_output(task: WriteTask) -> tuple[int, str, float]:
         NormalWritten(meta.variable, meta.region.key, meta.scenario, meta.period, meta.target_year, task.path, seconds)
     )
     return size, checksum, seconds
-
-
-def _read_estimate(task: ReadTask) -> int:
-    """A rough upper bound of a read's memory: one read block plus the regional year pieces it returns."""
-    from climnorm.extract import BLOCK_BYTES
-
-    return BLOCK_BYTES + len(task.years) * 366 * 4 * sum(_region_cells(r) for r in task.regions)
-
-
-def _region_cells(region: object) -> int:
-    # 0.25° cells of the box: an upper bound for the grids of this field
-    lat = getattr(region, "lat_max", 0.0) - getattr(region, "lat_min", 0.0)
-    width = getattr(region, "lon_width", 0.0)
-    return int((lat / 0.25 + 1) * (width / 0.25 + 1))
-
-
-class _memory_guard:
-    """Refuse a task whose estimate exceeds the limit, and cap the address space it may grow by while it runs."""
-
-    def __init__(self, what: str, estimate: int) -> None:
-        self.what = what
-        self.estimate = estimate
-        self.previous: tuple[int, int] | None = None
-
-    def __enter__(self) -> None:
-        limit = _memory_limit
-        if limit is None:
-            return
-        if self.estimate > limit:
-            raise TaskMemoryError(_message(self.what, limit, f"needs about {self.estimate / 2**30:.2f} GB"))
-        try:
-            current = _address_space()
-            self.previous = resource.getrlimit(resource.RLIMIT_AS)
-            resource.setrlimit(resource.RLIMIT_AS, (current + limit, self.previous[1]))
-        except (OSError, ValueError):
-            self.previous = None
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if self.previous is not None:
-            resource.setrlimit(resource.RLIMIT_AS, self.previous)
-        if isinstance(exc, MemoryError) and _memory_limit is not None:
-            raise TaskMemoryError(_message(self.what, _memory_limit, "ran out of memory")) from None
-
-
-def _message(what: str, limit: int, detail: str) -> str:
-    return f"{what}: {detail}, more than max_memory_per_worker_gb = {limit / 2**30:g} GB allows"
-
-
-def _address_space() -> int:
-    with open("/proc/self/statm") as fh:
-        pages = int(fh.read().split()[0])
-    return pages * os.sysconf("SC_PAGE_SIZE")
