@@ -250,6 +250,8 @@ def _probe(path: str, variable: str, threads: int) -> FastReader:
         else:
             names = [fil[3].decode(errors="replace") or str(fil[0]) for fil in filters] or ["none"]
             raise NotEligible(f"filters {' + '.join(names)} (need deflate, optionally after shuffle)")
+        if int(np.prod(ds.chunks)) * dtype.itemsize >= 2**32:
+            raise NotEligible(f"chunks {ds.chunks} hold 4 GiB or more")
         index = _chunk_index(ds.id)
         expected = int(np.prod([-(-s // c) for s, c in zip(ds.shape, ds.chunks, strict=True)]))
         if len(index) != expected:

@@ -115,7 +115,13 @@ def _coord(ds: netCDF4.Dataset, name: str) -> Coord | None:
     if var is None:
         return None
     var.set_auto_maskandscale(True)
-    values = np.ma.filled(np.ma.asarray(var[...]), np.nan) if var.dtype.kind == "f" else np.asarray(var[...])
+    kind = np.dtype(var.dtype).kind
+    if kind == "f":
+        values = np.ma.filled(np.ma.asarray(var[...]), np.nan)
+    elif kind in "OSU":  # variable-length or character strings (station names)
+        values = np.asarray(var[...]).astype(str)
+    else:
+        values = np.asarray(var[...])
     return Coord(name, tuple(var.dimensions), np.asarray(values), _attrs(var))
 
 
@@ -212,6 +218,22 @@ def _standard(name: str, dims: tuple[str, ...], values: np.ndarray, what: str) -
     return Coord(name, dims, values, (("standard_name", long), ("long_name", long), ("units", units), ("axis", axis)))
 
 
+def to_convention(lon: np.ndarray, convention: str) -> np.ndarray:
+    """Longitudes in 0..360 or -180..180 ("input" leaves them as they are)."""
+    if convention == "0_360":
+        return np.mod(lon, 360.0)
+    if convention == "-180_180":
+        return (lon + 180.0) % 360.0 - 180.0
+    return lon
+
+
+def _kind_of_coord(coord: Coord) -> str | None:
+    attrs = dict(coord.attrs)
+    if attrs.get("standard_name") == "longitude" or str(attrs.get("units", "")).lower() in ("degrees_east",):
+        return "lon"
+    return None
+
+
 def cut_region(layout: Layout, region: Region, lon_convention: str = "input") -> RegionCut | None:
     """How ``region`` is taken from fields of ``layout``; None when no cell centre falls in its box."""
     extra_dims = layout.extra
@@ -219,9 +241,10 @@ def cut_region(layout: Layout, region: Region, lon_convention: str = "input") ->
     whole = region.key == ALL_REGION.key
     if layout.kind == "regular":
         if whole:
+            converted = to_convention(layout.lon, lon_convention)
             lat_idx = np.argsort(layout.lat, kind="stable")
-            lon_idx = np.argsort(layout.lon, kind="stable")
-            lat, lon = layout.lat[lat_idx], layout.lon[lon_idx]
+            lon_idx = np.argsort(converted, kind="stable")
+            lat, lon = layout.lat[lat_idx], converted[lon_idx]
         else:
             sel = select_cells(region, layout.lat, layout.lon, lon_convention)
             lat_idx, lon_idx, lat, lon = sel.lat_index, sel.lon_index, sel.lat, sel.lon
@@ -254,5 +277,7 @@ def cut_region(layout: Layout, region: Region, lon_convention: str = "input") ->
         values = c.values
         for axis, dim in enumerate(c.dims):
             values = np.take(values, index[layout.horizontal.index(dim)], axis=axis)
+        if _kind_of_coord(c) == "lon":
+            values = to_convention(values, lon_convention)
         coords.append(Coord(c.name, c.dims, values, c.attrs))
     return RegionCut(region.key, index, mask, (*extra_dims, *layout.horizontal), tuple(coords))

@@ -274,6 +274,7 @@ class _Lineage:
     attrs: dict[str, str] = field(default_factory=dict)
     grids: dict[str, RegionCut | None] = field(default_factory=dict)
     conversions: dict[str, tuple[float, float]] = field(default_factory=dict)
+    failed_years: set[int] = field(default_factory=set)  # years lost because a file of them failed
 
 
 class _VariableJob:
@@ -519,6 +520,7 @@ class _Scheduler:
         if len(usable) != len(results) or not usable:
             if results:
                 log.warning("%s %s: year %d not used (a file of it failed)", results[0][0].variable, scenario, year)
+                lineage.failed_years.add(year)
             return
         scheme = lineage.scheme
         assert scheme is not None
@@ -632,7 +634,7 @@ class _Scheduler:
                     out,
                     f"only {len(used)} readable years in window {first}-{target.year} (minimum "
                     f"{self.config.min_years_for_normal}); missing {format_ranges(missing)}",
-                    fail=True,
+                    fail=bool(lineage.failed_years & set(missing)),  # lost to a failed file, or just incomplete
                 )
                 continue
             assert window is not None and lineage.scheme is not None

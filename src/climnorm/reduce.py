@@ -10,27 +10,41 @@ import numpy as np
 
 @dataclass
 class WindowSums:
-    """Float64 sums and valid counts of yearly day-slot fields over the years currently in the window.
+    """Sums and valid counts of yearly day-slot fields over the years currently in the window.
 
-    Adding a year and dropping the oldest are one array operation each, so a normal costs O(1) per target
-    and memory is bounded by the window (the members are kept to subtract them exactly when they leave).
+    Adding a year and dropping the oldest are a few array operations each, so a normal costs O(1) per target
+    and memory is bounded by the window (the members are kept to subtract them when they leave). The sums are
+    kept exactly as double-double numbers (``sums + residue``, Knuth's two-sum), so subtracting a year that
+    leaves restores the exact sum of the others: a window of near-zero precipitation after a wet year comes
+    out as its own mean, not as the wet year's rounding noise.
     """
 
     shape: tuple[int, ...]
     sums: np.ndarray = field(init=False)
+    residue: np.ndarray = field(init=False)
     counts: np.ndarray = field(init=False)
-    nonzero: np.ndarray = field(init=False)
     members: deque[tuple[int, np.ndarray]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.sums = np.zeros(self.shape, dtype=np.float64)
+        self.residue = np.zeros(self.shape, dtype=np.float64)
         self.counts = np.zeros(self.shape, dtype=np.int32)
-        self.nonzero = np.zeros(self.shape, dtype=np.int32)
         self.members = deque()
 
     @property
     def years(self) -> list[int]:
         return [y for y, _ in self.members]
+
+    def _accumulate(self, values: np.ndarray, sign: int) -> None:
+        valid = ~np.isnan(values)
+        x = np.where(valid, values, 0).astype(np.float64)
+        if sign < 0:
+            np.negative(x, out=x)
+        total = self.sums + x
+        back = total - self.sums
+        self.residue += (self.sums - (total - back)) + (x - back)
+        self.sums = total
+        self.counts += valid if sign > 0 else -valid.astype(np.int32)
 
     def add(self, year: int, values: np.ndarray) -> None:
         """Include one year's day-slot field (NaN = missing); years must arrive in increasing order."""
@@ -38,37 +52,29 @@ class WindowSums:
             raise ValueError(f"year {year}: field shape {values.shape} differs from the window's {self.shape}")
         if self.members and year <= self.members[-1][0]:
             raise ValueError(f"year {year} added after year {self.members[-1][0]}")
-        valid = ~np.isnan(values)
-        self.sums += np.where(valid, values, 0)
-        self.counts += valid
-        self.nonzero += valid & (values != 0)
+        self._accumulate(values, +1)
         self.members.append((year, values))
 
     def drop_before(self, first_year: int) -> None:
         """Remove the years older than ``first_year``."""
         while self.members and self.members[0][0] < first_year:
             _, values = self.members.popleft()
-            valid = ~np.isnan(values)
-            self.sums -= np.where(valid, values, 0)
-            self.counts -= valid
-            self.nonzero -= valid & (values != 0)
-        # subtraction leaves rounding residue; where no non-zero value remains the exact sum is 0 (dry spells)
-        self.sums[self.nonzero == 0] = 0.0
+            self._accumulate(values, -1)
 
     def mean(self, thresholds: np.ndarray) -> np.ndarray:
         """The window mean as float32; NaN where fewer valid years than ``thresholds`` (per leading slot)."""
         need = thresholds.reshape((-1,) + (1,) * (self.counts.ndim - 1))
         ok = self.counts >= need
         with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(ok, self.sums / np.maximum(self.counts, 1), np.nan)
+            out = np.where(ok, (self.sums + self.residue) / np.maximum(self.counts, 1), np.nan)
         return out.astype(np.float32)
 
     def fork(self) -> WindowSums:
         """An independent copy sharing the (read-only) member arrays: a scenario continues a historical run."""
         twin = WindowSums(self.shape)
         twin.sums = self.sums.copy()
+        twin.residue = self.residue.copy()
         twin.counts = self.counts.copy()
-        twin.nonzero = self.nonzero.copy()
         twin.members = deque(self.members)
         return twin
 
