@@ -434,3 +434,42 @@ def test_console_script_is_installed() -> None:
     done = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"climnorm {__version__}"
+
+
+@pytest.mark.slow
+def test_catalog_of_a_full_synthetic_archive_prints_the_right_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """4 variables x 3 scenarios over 1950-2100 (151 years): 948 real files, 12 chains."""
+    out = tmp_path / "archive"
+    argv = [
+        "-q",
+        "synth",
+        str(out),
+        "--variables",
+        "pr",
+        "tas",
+        "tasmax",
+        "tasmin",
+        "--scenarios",
+        "historical",
+        "ssp245",
+        "ssp585",
+        "--grid",
+        "30",
+        "--workers",
+        "2",
+    ]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["-q", "catalog", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "948 files in 12 chains" in text
+    rows = [line for line in text.splitlines() if "SYNTH-ESM" in line]
+    assert len(rows) == 12
+    assert sum("1950-2014" in r and " 65 " in r for r in rows) == 4
+    assert sum("2015-2100" in r and " 86 " in r for r in rows) == 8
+    assert main(["-q", "catalog", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n_files"] == 948 and data["n_chains"] == 12
+    assert {c["n_complete_years"] for c in data["chains"]} == {65, 86} and all(not c["gaps"] for c in data["chains"])
