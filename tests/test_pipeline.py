@@ -230,3 +230,13 @@ def test_demo_command_runs_the_whole_job(tmp_path: Path) -> None:
     outputs = list((tmp_path / "demo" / "output").rglob("*.nc"))
     assert len(outputs) == 4 * 5 * (5 + 2 * 10)
     assert verify_outputs(tmp_path / "demo" / "output")[1] == []
+
+
+def test_fast_read_path_is_used_counted_and_changes_nothing(workdir: Path, tmp_path: Path) -> None:
+    fast = run(_config(workdir))
+    slow = run(_config(workdir, output_dir=str(tmp_path / "slow"), fast_read=False))
+    assert fast.files_read == slow.files_read > 0
+    assert fast.fast_reads == fast.files_read and slow.fast_reads == 0
+    a = json.loads((workdir / "out" / MANIFEST_NAME).read_text())["outputs"]
+    b = json.loads((tmp_path / "slow" / MANIFEST_NAME).read_text())["outputs"]
+    assert [r["checksum"] for r in a] == [r["checksum"] for r in b]

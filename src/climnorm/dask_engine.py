@@ -64,6 +64,12 @@ FLUSH_SECONDS = 10.0
 #: Input files per input directory whose presence (and size) every worker checks before the run.
 SAMPLE_FILES_PER_DIR = 4
 
+#: dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which turns off glibc's dynamic mmap
+#: threshold: every buffer of a few MB a read allocates per day is then mapped and unmapped again, and a read of
+#: a 0.25° file costs about twice the CPU (measured: 2.2-2.6 s instead of 1.1-1.3 s). climnorm's LocalCluster
+#: leaves it unset; on other clusters the check below says so (docs/cluster.md shows the setting).
+_TRIM = "MALLOC_TRIM_THRESHOLD_"
+
 _EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (TaskStarted, TaskFinished, FileRead, NormalWritten)}
 _FLUSH = "flush"
 _WARNING = "warning"
@@ -88,11 +94,19 @@ class DaskExecutor(Executor):
     the run with `ClusterLost`.
     """
 
-    def __init__(self, client: Client, workers: int, dashboard: str | None = None, lost: list[str] | None = None):
+    def __init__(
+        self,
+        client: Client,
+        workers: int,
+        dashboard: str | None = None,
+        lost: list[str] | None = None,
+        topic: str | None = None,
+    ) -> None:
         self.client = client
         self.workers = workers
         self.dashboard = dashboard
         self.lost = lost if lost is not None else []
+        self.topic = topic
         self._inner = client.get_executor(pure=False)
         self._stopped: str | None = None
 
@@ -110,7 +124,7 @@ class DaskExecutor(Executor):
         if self._stopped is not None:
             raise ClusterLost(self._stopped)
         try:
-            inner = self._inner.submit(fn, *args, **kwargs)
+            inner = self._inner.submit(_Tagged(fn, self.topic), *args, **kwargs)
         except Exception as err:
             if getattr(self.client, "status", "running") == "running":
                 raise
@@ -266,48 +280,80 @@ class _EventForwarder:
 
 
 class ClimnormWorkerPlugin(WorkerPlugin):
-    """Installs climnorm's event sink on every worker (also on workers that join later) and checks that the
-    worker sees the shared filesystem; a late worker that does not is reported as a warning."""
+    """Installs climnorm's event sink on every worker (also on workers that join later; the sink sends each
+    event to the run of the task that emitted it, see `_Tagged`) and checks that the worker sees the shared
+    filesystem; a late worker that does not is reported as a warning."""
 
-    def __init__(
-        self,
-        topic: str,
-        memory_limit: int | None,
-        check: _SharedCheck,
-        forward: bool = True,
-        ignore_interrupt: bool = False,
-    ) -> None:
+    def __init__(self, topic: str, memory_limit: int | None, check: _SharedCheck, ignore_interrupt: bool = False):
         self.topic = topic
         self.memory_limit = memory_limit
         self.check = check
-        self.forward = forward
         self.ignore_interrupt = ignore_interrupt
 
     def setup(self, worker: Any) -> None:
+        global _sink_users
         if self.ignore_interrupt and threading.current_thread() is threading.main_thread():
             # a LocalCluster's workers share the terminal: Ctrl-C is the main process's to handle (it closes
             # the cluster), as with the local pool
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-        address = str(worker.address)
-        topic = self.topic
-
-        def sink(event: T_Event) -> None:
-            try:
-                worker.log_event(topic, encode_event(event, address))
-            except Exception:  # progress must never fail the work
-                log.debug("progress event dropped: %s", event)
-
         # the per-task address-space cap is process-wide: only safe when one task runs at a time
         nthreads = getattr(getattr(worker, "state", None), "nthreads", None) or getattr(worker, "nthreads", 1)
-        climnorm_worker.configure(sink if self.forward else None, self.memory_limit if nthreads == 1 else None, None)
+        with _sink_lock:
+            _sink_users += 1
+            climnorm_worker.configure(_forward_event, self.memory_limit if nthreads == 1 else None, None)
         problem = self.check.run()
         if problem is not None:
-            sink_message = {_WARNING: f"{problem}; its read tasks will fail", "worker": address}
+            message = {_WARNING: f"{problem}; its read tasks will fail", "worker": str(worker.address)}
             with contextlib.suppress(Exception):
-                worker.log_event(topic, sink_message)
+                worker.log_event(self.topic, message)
 
     def teardown(self, worker: Any) -> None:
-        climnorm_worker.configure(None)
+        global _sink_users
+        with _sink_lock:
+            _sink_users = max(0, _sink_users - 1)
+            if _sink_users == 0:  # the last run using this worker is over
+                climnorm_worker.configure(None)
+
+
+# ---- in the worker processes: which run the task on this thread belongs to ----------------------------------
+_current = threading.local()
+_sink_lock = threading.Lock()
+_sink_users = 0
+
+
+class _Tagged:
+    """A task function called with its run's progress topic, so that each event reaches the run it belongs to
+    (runs may share a cluster, and a worker may run several tasks at once). Dask names the task after ``fn``."""
+
+    def __init__(self, fn: Any, topic: str | None) -> None:
+        self.fn = fn
+        self.topic = topic
+        self.__name__ = getattr(fn, "__name__", "task")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        worker = None
+        if self.topic is not None:
+            from distributed import get_worker
+
+            with contextlib.suppress(ValueError):
+                worker = get_worker()
+        _current.route = (self.topic, worker) if worker is not None else None
+        try:
+            return self.fn(*args, **kwargs)
+        finally:
+            _current.route = None
+
+
+def _forward_event(event: T_Event) -> None:
+    """The event sink of climnorm's code on a dask worker: to the topic of the run of the task on this thread."""
+    route = getattr(_current, "route", None)
+    if route is None:
+        return
+    topic, worker = route
+    try:
+        worker.log_event(topic, encode_event(event, str(worker.address)))
+    except Exception:  # progress must never fail the work
+        log.debug("progress event dropped: %s", event)
 
 
 def _flush(topic: str, token: str, dask_worker: Any = None) -> str:
@@ -369,9 +415,9 @@ def _why_missing(path: str) -> str:
     return "not a directory"
 
 
-def _check_worker(check: _SharedCheck) -> tuple[str | None, str, str]:
-    """Run on each worker before the run: (problem or None, climnorm version, host name)."""
-    return check.run(), __version__, socket.gethostname()
+def _check_worker(check: _SharedCheck) -> tuple[str | None, str, str, str | None]:
+    """Run on each worker before the run: (problem or None, climnorm version, host name, MALLOC_TRIM_THRESHOLD_)."""
+    return check.run(), __version__, socket.gethostname(), os.environ.get(_TRIM)
 
 
 def _sample_inputs(input_dirs: list[Path], per_dir: int) -> tuple[tuple[str, int], ...]:
@@ -399,6 +445,7 @@ def _preflight(client: Client, check: _SharedCheck) -> None:
     """Every connected worker must see the inputs and the output directory; raise one line if one does not."""
     results = client.run(_check_worker, check, on_error="return")
     problems: list[str] = []
+    trimmed = 0
     for address, result in sorted(results.items()):
         if isinstance(result, BaseException):
             problems.append(
@@ -406,7 +453,8 @@ def _preflight(client: Client, check: _SharedCheck) -> None:
                 f"install climnorm {__version__} in the workers' environment"
             )
             continue
-        problem, version, host = result
+        problem, version, host, trim = result
+        trimmed += trim is not None
         if problem is not None:
             problems.append(
                 f"dask worker {address} (host {host}) {problem}: inputs and outputs must be on a filesystem every "
@@ -417,6 +465,16 @@ def _preflight(client: Client, check: _SharedCheck) -> None:
     if problems:
         more = f" (and {len(problems) - 1} more worker(s) with problems)" if len(problems) > 1 else ""
         raise ClimnormError(problems[0] + more)
+    if trimmed:
+        log.warning(
+            "%d of %d dask workers run with %s set (dask's default), which about doubles the CPU a read costs; "
+            "start them with distributed.nanny.pre-spawn-environ.%s: null in their dask configuration "
+            "(docs/cluster.md)",
+            trimmed,
+            len(results),
+            _TRIM,
+            _TRIM,
+        )
 
 
 # ---- cluster lifecycle -----------------------------------------------------------------------------------------
@@ -452,15 +510,16 @@ def _client(config: Config) -> Iterator[Client]:
                 ) from None
         else:
             memory = int(config.max_memory_per_worker_gb * 2**30)
-            cluster = LocalCluster(
-                n_workers=config.multiprocessing_workers,
-                threads_per_worker=1,
-                processes=True,
-                memory_limit=memory,
-                host="127.0.0.1",
-                dashboard_address=":0",
-                silence_logs=logging.ERROR,  # climnorm reports lost workers itself, in one line
-            )
+            with dask.config.set({f"distributed.nanny.pre-spawn-environ.{_TRIM}": None}):  # see _TRIM
+                cluster = LocalCluster(
+                    n_workers=config.multiprocessing_workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    memory_limit=memory,
+                    host="127.0.0.1",
+                    dashboard_address=":0",
+                    silence_logs=logging.ERROR,  # climnorm reports lost workers itself, in one line
+                )
             stack.callback(cluster.close)
             client = Client(cluster, set_as_default=False)
             stack.callback(client.close)
@@ -548,12 +607,12 @@ def _start(
     stack.callback(_quietly, client.unsubscribe_topic, "all")
     limit = int(config.max_memory_per_worker_gb * 2**30)
     plugin_name = f"climnorm-{token}"
-    plugin = ClimnormWorkerPlugin(topic, limit, check, channel.active, not config.scheduler_address)
+    plugin = ClimnormWorkerPlugin(topic, limit, check, not config.scheduler_address)
     client.register_plugin(plugin, name=plugin_name)
     if config.scheduler_address:  # a shared cluster outlives this run: leave its workers as they were
         stack.callback(_quietly, client.unregister_worker_plugin, plugin_name)
     # the pipeline keeps 2 read tasks per worker thread in flight, counted now (docs/cluster.md)
-    return DaskExecutor(client, threads, link, forwarder.lost), forwarder
+    return DaskExecutor(client, threads, link, forwarder.lost, topic if channel.active else None), forwarder
 
 
 def _topic(token: str) -> str:

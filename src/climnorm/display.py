@@ -101,6 +101,8 @@ def summary_table(summary: RunSummary, console: Console) -> None:
         f"{rate:,.0f} MiB/s) in {summary.seconds:,.1f} s with {summary.workers} worker(s); "
         f"peak memory {summary.peak_memory / 2**30:.2f} GiB"
     )
+    if summary.files_read:
+        console.print(f"fast read path: {summary.fast_reads} of {summary.files_read} files (the rest through netCDF4)")
     if summary.worker_crashes:
         console.print(f"[yellow]{summary.worker_crashes} worker process(es) died; their tasks were retried[/]")
     if summary.log_file is not None:

@@ -57,6 +57,7 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     files_read: int = 0
+    fast_reads: int = 0  # files decompressed by the direct chunk reader (climnorm.fastread) rather than netCDF4
     bytes_read: int = 0
     seconds: float = 0.0
     removed_leftovers: int = 0
@@ -497,6 +498,7 @@ class _Scheduler:
                 outcomes[e.path] = None
             else:
                 self.summary.files_read += 1
+                self.summary.fast_reads += int(result.fast_path)
                 self.summary.bytes_read += result.bytes_read
                 outcomes[e.path] = result.unspill()
         return outcomes
