@@ -9,8 +9,9 @@ built on `Client.get_executor()`: the pipeline submits exactly the tasks it give
   sample of input files, with their sizes) and the output directory (it reads a marker file written by this
   process and creates a file beside it). A worker that cannot is reported in one line and nothing is done.
 * Progress: a `WorkerPlugin` points each worker's event sink (`climnorm.worker.configure`) at
-  `Worker.log_event` on a topic of this run; this process subscribes to it and feeds the events to the run's
-  `ProgressChannel`, so remote workers drive the same display as local ones.
+  `Worker.log_event`; each task carries the topic of its run (`_Tagged`), this process subscribes to the topic
+  and feeds the events to the run's `ProgressChannel`, so remote workers drive the same display as local ones,
+  and runs sharing a cluster each see only their own events.
 * Lost workers: dask reruns the tasks a dead worker was running (tasks are pure; writes go to a temporary name
   and are renamed); the executor counts workers that left unexpectedly as ``crashes``.
 """
