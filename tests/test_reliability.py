@@ -437,8 +437,12 @@ def _interrupted_then_resumed(big: tuple, tmp_path: Path, sig: int, after: float
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     time.sleep(after)
     if sig == signal.SIGKILL:
-        os.kill(proc.pid, sig)  # only the main process, as `kill -9 PID` does; then its orphans, as a reboot would
+        os.kill(proc.pid, sig)  # only the main process, as `kill -9 PID` does
         proc.wait(timeout=60)
+        deadline = time.monotonic() + 20
+        while _orphan_workers(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _orphan_workers(proc.pid), "pool workers outlived their killed run"
         if _group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
     else:
@@ -452,6 +456,23 @@ def _interrupted_then_resumed(big: tuple, tmp_path: Path, sig: int, after: float
     assert not list((tmp_path / "out").rglob(f"*{TMP_MARK}"))
     assert _snapshot(tmp_path / "out") == big[2]
     return first
+
+
+def _orphan_workers(pgid: int) -> list[int]:
+    """Pool workers (children of the run's forkserver) still alive in the killed run's process group."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if os.getpgid(proc.pid) != pgid or "forkserver" not in " ".join(proc.info["cmdline"] or []):
+                continue
+            parent = proc.parent()
+            if parent is not None and "forkserver" in " ".join(parent.cmdline()):
+                found.append(proc.pid)
+        except (psutil.Error, ProcessLookupError):
+            continue
+    return found
 
 
 def _group_alive(pgid: int) -> bool:

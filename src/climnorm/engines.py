@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -185,10 +187,23 @@ def _context() -> mp.context.BaseContext:
         return mp.get_context("spawn")
 
 
-def _init_worker(*args: Any) -> None:
-    """Worker start-up: Ctrl-C is the main process's to handle (it stops the pool), then configure the worker."""
+def _init_worker(main_pid: int, *args: Any) -> None:
+    """Worker start-up: Ctrl-C is the main process's to handle (it stops the pool); a worker whose run was
+    killed (kill -9) exits instead of waiting forever for work; then configure the worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(main_pid,), name="climnorm-orphan-watch", daemon=True).start()
     worker.configure(*args)
+
+
+def _exit_with(pid: int, interval: float = 2.0) -> None:
+    while True:
+        time.sleep(interval)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:
+            continue
 
 
 def local_pool(
@@ -196,4 +211,6 @@ def local_pool(
 ) -> RetryingProcessPool:
     """The local engine: `workers` processes reporting events to ``sink``, capped at the memory limit, handing
     their read results back through files in ``spill_dir``."""
-    return RetryingProcessPool(workers, initializer=_init_worker, initargs=(sink, memory_limit_bytes, spill_dir))
+    return RetryingProcessPool(
+        workers, initializer=_init_worker, initargs=(os.getpid(), sink, memory_limit_bytes, spill_dir)
+    )
