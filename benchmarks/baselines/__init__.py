@@ -1,0 +1,1 @@
+"""Baselines climnorm is measured against (run as scripts by benchmarks/run.py)."""
