@@ -315,11 +315,12 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path, monkey
     absolute = tmp_path / "absolute-archive"
     path = _write(
         tmp_path / "jobs" / "job.yaml",
-        f"input_dirs: [archive, ../shared/archive, {absolute}]\noutput_dir: out\n",
+        f"input_dirs: [archive, ../shared/archive, {absolute}]\noutput_dir: out\nscratch_dir: ../scratch\n",
     )
     config = load_config(path)
     assert config.input_dirs == [tmp_path / "jobs" / "archive", tmp_path / "shared" / "archive", absolute]
     assert config.output_dir == tmp_path / "jobs" / "out"
+    assert config.scratch_dir == tmp_path / "scratch"
 
 
 def test_relative_config_path_resolves_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -328,6 +329,7 @@ def test_relative_config_path_resolves_too(tmp_path: Path, monkeypatch: pytest.M
     config = load_config("jobs/job.yaml")
     assert config.input_dirs == [tmp_path / "jobs" / "archive"]
     assert config.output_dir == tmp_path / "jobs" / "output"
+    assert config.scratch_dir is None  # the output directory then
 
 
 def test_parse_config_without_base_dir_keeps_paths() -> None:

@@ -169,10 +169,14 @@ def _start_cluster(base: Path, workers: int = 2) -> Iterator[tuple[ExternalClust
             "scheduler",
             [
                 *_dask_command("scheduler"),
-                "--host", "127.0.0.1",
-                "--port", "0",  # the OS picks a free port; the scheduler file says which
-                "--dashboard-address", "127.0.0.1:0",
-                "--scheduler-file", str(scheduler_file),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",  # the OS picks a free port; the scheduler file says which
+                "--dashboard-address",
+                "127.0.0.1:0",
+                "--scheduler-file",
+                str(scheduler_file),
             ],
             base,
         )
@@ -188,11 +192,15 @@ def _start_cluster(base: Path, workers: int = 2) -> Iterator[tuple[ExternalClust
                 [
                     *_dask_command("worker"),
                     address,
-                    "--host", "127.0.0.1",
-                    "--nthreads", "1",
-                    "--memory-limit", "2GiB",
+                    "--host",
+                    "127.0.0.1",
+                    "--nthreads",
+                    "1",
+                    "--memory-limit",
+                    "2GiB",
                     "--no-dashboard",
-                    "--name", f"external-{i}",
+                    "--name",
+                    f"external-{i}",
                 ],
                 worker_cwd,
             )
@@ -277,9 +285,15 @@ def test_external_cluster_through_the_cli(
         config_path.write_text(yaml.safe_dump(data))
         procs[name] = subprocess.Popen(
             [
-                sys.executable, "-m", "climnorm.cli", "run", str(config_path),
-                "--scheduler", external_cluster.address,
-                "--progress", "plain",
+                sys.executable,
+                "-m",
+                "climnorm.cli",
+                "run",
+                str(config_path),
+                "--scheduler",
+                external_cluster.address,
+                "--progress",
+                "plain",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -194,3 +194,28 @@ def test_plain_progress_lines_report_exact_counts(archive: Path, tmp_path: Path)
     assert all(a <= b for a, b in zip([c[0] for c in counts], [c[0] for c in counts[1:]], strict=False))
     assert "written 33" in proc.stdout
     assert list((tmp_path / "out" / "logs").glob("run-*.log"))
+
+
+def test_a_finished_task_releases_its_arguments_at_once() -> None:
+    """The pool keeps nothing of a settled task: a normal handed to a write must not wait for the cyclic
+    garbage collector (which frees by object count, not size) to leave the main process."""
+    import gc
+    import weakref
+
+    from climnorm.engines import RetryingProcessPool
+
+    pool = RetryingProcessPool(1)
+    gc.disable()
+    try:
+        normal = np.ones((366, 100, 100), dtype=np.float32)
+        alive = weakref.ref(normal)
+        future = pool.submit(np.sum, normal)
+        del normal
+        assert future.result(timeout=60) == 366 * 100 * 100
+        deadline = time.monotonic() + 10
+        while alive() is not None and time.monotonic() < deadline:
+            time.sleep(0.02)  # the supervisor thread settles the task just after the result arrives
+        assert alive() is None, "the pool still holds the task's argument"
+    finally:
+        gc.enable()
+        pool.shutdown()

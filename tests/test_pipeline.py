@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from climnorm.config import Config, parse_config
+from climnorm.errors import OutputError
 from climnorm.manifest import MANIFEST_NAME, TMP_MARK
 from climnorm.pipeline import prepare, run
 from climnorm.synth import SynthSpec, write_archive
@@ -58,10 +59,7 @@ def workdir(archive: Path, tmp_path: Path) -> Path:
 
 
 def _outputs(config: Config) -> dict[str, float]:
-    return {
-        str(p.relative_to(config.output_dir)): p.stat().st_mtime_ns
-        for p in config.output_dir.rglob("*.nc")
-    }
+    return {str(p.relative_to(config.output_dir)): p.stat().st_mtime_ns for p in config.output_dir.rglob("*.nc")}
 
 
 def test_run_writes_every_output_with_manifest(workdir: Path) -> None:
@@ -79,8 +77,18 @@ def test_run_writes_every_output_with_manifest(workdir: Path) -> None:
     entry = entries["tas/AK/ssp245/tas_AK_ssp245_hybrid_2016_6yr_normal.nc"]
     assert entry["years"] == list(range(2011, 2017))
     assert [Path(i["path"]).name[-7:-3] for i in entry["inputs"]] == [str(y) for y in range(2011, 2017)]
-    assert {k for k in entry} >= {"path", "variable", "region", "scenario", "period", "target_year", "window_years",
-                                  "years", "inputs", "checksum"}
+    assert {k for k in entry} >= {
+        "path",
+        "variable",
+        "region",
+        "scenario",
+        "period",
+        "target_year",
+        "window_years",
+        "years",
+        "inputs",
+        "checksum",
+    }
     # historical files were read once although three streams use them
     assert summary.files_read == 2 * (8 + 6)  # 2007-2014 once for both scenarios, 2015-2020
     checked, problems = verify_outputs(config.output_dir)
@@ -132,8 +140,13 @@ def test_touching_one_input_recomputes_exactly_its_windows(workdir: Path) -> Non
     expected = {
         f"tas/{r}/{s}/tas_{r}_{s}_{p}_{t}_6yr_normal.nc"
         for r in ("CONUS", "AK", "DATELINE")
-        for s, p, t in [("historical", "historical", 2013), ("historical", "historical", 2014),
-                        ("ssp245", "hybrid", 2015), ("ssp245", "hybrid", 2016), ("ssp245", "hybrid", 2017)]
+        for s, p, t in [
+            ("historical", "historical", 2013),
+            ("historical", "historical", 2014),
+            ("ssp245", "hybrid", 2015),
+            ("ssp245", "hybrid", 2016),
+            ("ssp245", "hybrid", 2017),
+        ]
     }
     assert changed == expected
     assert again.written == len(expected)
@@ -187,8 +200,9 @@ def test_missing_years_shorten_or_skip_windows(workdir: Path, tmp_path: Path) ->
         dst = root / src.relative_to(workdir / "archive")
         dst.parent.mkdir(parents=True, exist_ok=True)
         dst.symlink_to(src)
-    config = _config(tmp_path, input_dirs=[str(root)], output_dir=str(tmp_path / "out2"), variables=["tas"],
-                     min_years_for_normal=5)
+    config = _config(
+        tmp_path, input_dirs=[str(root)], output_dir=str(tmp_path / "out2"), variables=["tas"], min_years_for_normal=5
+    )
     summary = run(config)
     assert summary.exit_code == 0
     # window 2009-2014 lacks 2012, 2013 -> 4 years < 5: skipped, naming the missing years
@@ -211,8 +225,9 @@ def test_unreadable_input_fails_only_its_windows(workdir: Path, tmp_path: Path) 
             dst.write_bytes(b"this is not netcdf")
         else:
             dst.symlink_to(src)
-    config = _config(tmp_path, input_dirs=[str(root)], output_dir=str(tmp_path / "out3"), variables=["tas"],
-                     min_years_for_normal=6)
+    config = _config(
+        tmp_path, input_dirs=[str(root)], output_dir=str(tmp_path / "out3"), variables=["tas"], min_years_for_normal=6
+    )
     summary = run(config)
     assert summary.exit_code == 1
     assert any("_2016.nc" in f and "not a NetCDF" in f for f in summary.failures)
@@ -240,3 +255,28 @@ def test_fast_read_path_is_used_counted_and_changes_nothing(workdir: Path, tmp_p
     a = json.loads((workdir / "out" / MANIFEST_NAME).read_text())["outputs"]
     b = json.loads((tmp_path / "slow" / MANIFEST_NAME).read_text())["outputs"]
     assert [r["checksum"] for r in a] == [r["checksum"] for r in b]
+
+
+def test_window_years_are_parked_in_scratch_dir_without_changing_outputs(workdir: Path, tmp_path: Path) -> None:
+    default = run(_config(workdir))
+    scratch = tmp_path / "scratch"
+    elsewhere = run(_config(workdir, output_dir=str(tmp_path / "other"), scratch_dir=str(scratch)))
+    assert default.written == elsewhere.written > 0
+    a = json.loads((workdir / "out" / MANIFEST_NAME).read_text())["outputs"]
+    b = json.loads((tmp_path / "other" / MANIFEST_NAME).read_text())["outputs"]
+    assert [r["checksum"] for r in a] == [r["checksum"] for r in b]
+    assert list(scratch.iterdir()) == []  # the scratch file has no name and is gone with the run
+    assert elsewhere.log_file is not None
+    parked = [line for line in elsewhere.log_file.read_text().splitlines() if "parked on disk" in line]
+    assert len(parked) == 1 and not parked[0].endswith("at most 0 MB at once")
+
+
+def test_unusable_scratch_dir_is_one_clear_error(workdir: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    with pytest.raises(OutputError) as info:
+        run(_config(workdir, scratch_dir=str(blocker / "scratch")))
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(blocker / "scratch") in message and "scratch_dir" in message
+    assert not list((workdir / "out").rglob("*.nc"))

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import cftime
@@ -235,13 +235,18 @@ def test_tolerated_oddities_give_the_same_normals(variant: str, tmp_path: Path, 
         if variant == "dimension order":
             return write_year(root, year, order=("time", "lon", "lat"))
         if variant == "unsorted steps":
-            times = cftime.date2num(cftime.datetime(year, 1, 1, 12, calendar="noleap"), "days since 2000-01-01",
-                                    "noleap") + np.arange(365.0)
+            times = cftime.date2num(
+                cftime.datetime(year, 1, 1, 12, calendar="noleap"), "days since 2000-01-01", "noleap"
+            ) + np.arange(365.0)
             perm = np.random.default_rng(year).permutation(365)
             return write_year(root, year, time_values=times[perm], data=VALUES[year][perm])
         if variant == "time units":
-            return write_year(root, year, time_units=f"hours since {year - 3}-07-01 06:00:00",
-                              time_values=None if False else _hours(year))
+            return write_year(
+                root,
+                year,
+                time_units=f"hours since {year - 3}-07-01 06:00:00",
+                time_values=None if False else _hours(year),
+            )
         if variant == "missing_value only":
             return write_year(root, year, fill="missing_value")
         if variant == "fill only":
@@ -334,10 +339,15 @@ def test_second_run_on_the_same_output_refuses_and_stale_locks_are_taken_over(tm
     out = tmp_path / "out"
     out.mkdir()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import fcntl,os,sys,time,json; fd=os.open(sys.argv[1], os.O_RDWR|os.O_CREAT);"
-         "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, json.dumps({'pid': os.getpid(), 'host': os.uname()[1],"
-         "'started': 'now', 'command': 'climnorm run other.yaml'}).encode()); print('locked', flush=True);"
-         "time.sleep(60)", str(out / LOCK_NAME)],
+        [
+            sys.executable,
+            "-c",
+            "import fcntl,os,sys,time,json; fd=os.open(sys.argv[1], os.O_RDWR|os.O_CREAT);"
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, json.dumps({'pid': os.getpid(), 'host': os.uname()[1],"
+            "'started': 'now', 'command': 'climnorm run other.yaml'}).encode()); print('locked', flush=True);"
+            "time.sleep(60)",
+            str(out / LOCK_NAME),
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -356,25 +366,22 @@ def test_second_run_on_the_same_output_refuses_and_stale_locks_are_taken_over(tm
         pass
 
 
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 96 KiB filesystem (tmpfs) to fill up."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount)], check=True)
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
-
-
 def test_disk_full_stops_cleanly_with_a_consistent_manifest(tmp_path: Path, small_disk: Path) -> None:
     root = make_archive(tmp_path / "in")
     out = small_disk / "out"
     cfg_path = tmp_path / "run.yaml"
-    cfg = {"input_dirs": [str(root)], "output_dir": str(out), "variables": ["tas"],
-           "regions": [{"name": "BOX", "lat_min": 25, "lat_max": 55, "lon_min": 245, "lon_max": 285}],
-           "scenarios": ["historical"], "window_years": 4, "min_years_for_normal": 3,
-           "periods": {"historical": [2010, 2014]}, "multiprocessing_workers": 1,
-           "compression": {"zlib": False}}
+    cfg = {
+        "input_dirs": [str(root)],
+        "output_dir": str(out),
+        "variables": ["tas"],
+        "regions": [{"name": "BOX", "lat_min": 25, "lat_max": 55, "lon_min": 245, "lon_max": 285}],
+        "scenarios": ["historical"],
+        "window_years": 4,
+        "min_years_for_normal": 3,
+        "periods": {"historical": [2010, 2014]},
+        "multiprocessing_workers": 1,
+        "compression": {"zlib": False},
+    }
     cfg_path.write_text(yaml.safe_dump(cfg))
     cmd = [sys.executable, "-m", "climnorm.cli", "run", str(cfg_path), "--progress", "none"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -403,16 +410,39 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str,
     from climnorm.synth import SynthSpec, write_archive
 
     root = tmp_path_factory.mktemp("big")
-    write_archive(root / "in", SynthSpec(variables=("tas", "pr"), historical_years=(1996, 2014), calendar="standard",
-                                         resolution=2.0, box=(10, 75, 140, 300), holes=0.01))
+    write_archive(
+        root / "in",
+        SynthSpec(
+            variables=("tas", "pr"),
+            historical_years=(1996, 2014),
+            calendar="standard",
+            resolution=2.0,
+            box=(10, 75, 140, 300),
+            holes=0.01,
+        ),
+    )
     cfg_path = root / "run.yaml"
-    cfg_path.write_text(yaml.safe_dump({
-        "input_dirs": [str(root / "in")], "output_dir": str(root / "out"), "variables": ["tas", "pr"],
-        "regions": ["CONUS", "AK", "HI"], "scenarios": ["historical"], "window_years": 10,
-        "min_years_for_normal": 8, "periods": {"historical": [2005, 2014]}, "multiprocessing_workers": 2,
-    }))
-    subprocess.run([sys.executable, "-m", "climnorm.cli", "run", str(cfg_path), "--progress", "none"], check=True,
-                   capture_output=True, timeout=600)
+    cfg_path.write_text(
+        yaml.safe_dump(
+            {
+                "input_dirs": [str(root / "in")],
+                "output_dir": str(root / "out"),
+                "variables": ["tas", "pr"],
+                "regions": ["CONUS", "AK", "HI"],
+                "scenarios": ["historical"],
+                "window_years": 10,
+                "min_years_for_normal": 8,
+                "periods": {"historical": [2005, 2014]},
+                "multiprocessing_workers": 2,
+            }
+        )
+    )
+    subprocess.run(
+        [sys.executable, "-m", "climnorm.cli", "run", str(cfg_path), "--progress", "none"],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return root, cfg_path, _snapshot(root / "out")
 
 
@@ -449,8 +479,9 @@ def _interrupted_then_resumed(big: tuple, tmp_path: Path, sig: int, after: float
         os.killpg(proc.pid, sig)  # Ctrl-C in a terminal reaches the whole foreground process group
     out, err = proc.communicate(timeout=120)
     first = subprocess.CompletedProcess(cmd, proc.returncode, out, err)
-    assert not any(p.suffix == ".nc" and TMP_MARK not in p.name and _unreadable(p) for p in (tmp_path / "out").rglob(
-        "*.nc")), "a half-written output is visible"
+    assert not any(
+        p.suffix == ".nc" and TMP_MARK not in p.name and _unreadable(p) for p in (tmp_path / "out").rglob("*.nc")
+    ), "a half-written output is visible"
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     assert not list((tmp_path / "out").rglob(f"*{TMP_MARK}"))

@@ -81,12 +81,14 @@ def default_workers() -> int:
 class Config(_Strict):
     """Everything a run needs; the seed's keys keep their meaning, the rest are climnorm's.
 
+    ``scratch_dir`` (default: ``output_dir``) holds the window's yearly fields on disk while a run needs them.
     ``fast_read`` (default on) reads deflate/shuffle-compressed float variables through ``climnorm.fastread``
     (bit-identical to netCDF4, several times faster), with ``fast_read_threads`` threads inflating chunks.
     """
 
     input_dirs: Annotated[list[Path], Field(min_length=1)]
     output_dir: Path = Path("output")
+    scratch_dir: Path | None = None
     model: str | None = None
     variant: str | None = None
     variables: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = [
@@ -275,6 +277,7 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None, source: 
             update={
                 "input_dirs": [_resolve(p, base_dir) for p in config.input_dirs],
                 "output_dir": _resolve(config.output_dir, base_dir),
+                "scratch_dir": None if config.scratch_dir is None else _resolve(config.scratch_dir, base_dir),
             }
         )
     return config

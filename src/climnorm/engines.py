@@ -107,7 +107,12 @@ class RetryingProcessPool(Executor):
 
     def _supervise(self) -> None:
         while (attempt := self._done.get()) is not None:
-            self._settle(attempt)
+            try:
+                self._settle(attempt)
+            finally:
+                # the inner future's callback and the attempt refer to each other: without this the task's
+                # arguments (a normal of tens of MB) would wait for the cyclic garbage collector
+                attempt.release()
 
     def _settle(self, attempt: _Attempt) -> None:
         inner, outer = attempt.inner, attempt.outer
@@ -175,6 +180,10 @@ class _Attempt:
 
     def retry(self) -> _Attempt:
         return _Attempt(self.outer, self.fn, self.args, self.kwargs, self.number + 1)
+
+    def release(self) -> None:
+        """Drop the arguments and the inner future once settled (a retry holds its own references)."""
+        self.args, self.kwargs, self.inner, self.pool = (), {}, None, None
 
 
 def _context() -> mp.context.BaseContext:

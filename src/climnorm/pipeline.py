@@ -38,6 +38,7 @@ from climnorm.manifest import Manifest, input_record, remove_leftovers
 from climnorm.plan import OutputPlan, Plan, make_plan
 from climnorm.progress import ProgressChannel, T_Mode, TreeStats
 from climnorm.reduce import WindowSums
+from climnorm.scratch import Scratch
 from climnorm.units import convert, converter
 from climnorm.worker import WriteTask, read_batch, write_output
 from climnorm.write import NormalMeta, inputs_digest
@@ -99,7 +100,7 @@ def run(
     start = time.perf_counter()
     summary = RunSummary(workers=config.multiprocessing_workers)
     check_output_dir(config)
-    with OutputLock(config.output_dir), _run_log(config.output_dir) as log_file:
+    with OutputLock(config.output_dir), _run_log(config.output_dir) as log_file, open_scratch(config) as scratch:
         summary.log_file = log_file
         removed = remove_leftovers(config.output_dir)
         if removed:
@@ -114,7 +115,7 @@ def run(
         try:
             with _engine(config, executor, channel) as engine:
                 summary.workers = getattr(engine, "workers", summary.workers)
-                scheduler = _Scheduler(plan, manifest, engine, summary, channel.emit)
+                scheduler = _Scheduler(plan, manifest, engine, summary, channel.emit, scratch)
                 channel.emit(scheduler.started_event())
                 try:
                     scheduler.run()
@@ -136,6 +137,7 @@ def run(
             summary.peak_memory = monitor.stop()
             channel.emit(RunFinished(summary.seconds, summary.exit_code))
             channel.close()
+        log.info("window years parked on disk: at most %.0f MB at once", scratch.peak_bytes / 1e6)
         log.info(
             "run finished in %.1f s: %d written, %d up to date, %d skipped, %d failed",
             summary.seconds,
@@ -164,6 +166,19 @@ def check_output_dir(config: Config) -> None:
     except OSError as err:
         raise OutputError(
             f"{config.output_dir}: the output directory is not writable ({err.strerror or err})"
+        ) from None
+
+
+def open_scratch(config: Config) -> Scratch:
+    """The run's scratch file for window years (in ``scratch_dir``, by default the output directory)."""
+    directory = config.scratch_dir or config.output_dir
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        return Scratch(directory)
+    except OSError as err:
+        raise OutputError(
+            f"{directory}: cannot create the scratch file for window years here ({err.strerror or err}); "
+            "set scratch_dir to a writable local directory"
         ) from None
 
 
@@ -410,8 +425,17 @@ class _VariableJob:
 class _Scheduler:
     """Keeps the executor busy across all variables, a bounded number of tasks ahead, and writes in parallel."""
 
-    def __init__(self, plan: Plan, manifest: Manifest, executor: Executor, summary: RunSummary, emit: T_EventSink):
+    def __init__(
+        self,
+        plan: Plan,
+        manifest: Manifest,
+        executor: Executor,
+        summary: RunSummary,
+        emit: T_EventSink,
+        scratch: Scratch | None = None,
+    ):
         self.plan = plan
+        self.scratch = scratch
         self.config = plan.config
         self.manifest = manifest
         self.executor = executor
@@ -549,7 +573,7 @@ class _Scheduler:
         for region, values in fields.items():
             window = sums.get(region)
             if window is None:
-                window = sums[region] = WindowSums(values.shape)
+                window = sums[region] = WindowSums(values.shape, self.scratch.park if self.scratch else None)
             window.drop_before(year - self.config.window_years + 1)
             window.add(year, values)
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 
 @dataclass
@@ -17,13 +19,17 @@ class WindowSums:
     kept exactly as double-double numbers (``sums + residue``, Knuth's two-sum), so subtracting a year that
     leaves restores the exact sum of the others: a window of near-zero precipitation after a wet year comes
     out as its own mean, not as the wet year's rounding noise.
+
+    ``park`` (optional) stores a member until it leaves and returns a stand-in that ``np.asarray`` turns back
+    into the array (`climnorm.scratch` keeps them on disk), so memory holds the sums, not the window.
     """
 
     shape: tuple[int, ...]
+    park: Callable[[np.ndarray], ArrayLike] | None = None
     sums: np.ndarray = field(init=False)
     residue: np.ndarray = field(init=False)
     counts: np.ndarray = field(init=False)
-    members: deque[tuple[int, np.ndarray]] = field(init=False)
+    members: deque[tuple[int, ArrayLike]] = field(init=False)
 
     def __post_init__(self) -> None:
         self.sums = np.zeros(self.shape, dtype=np.float64)
@@ -37,12 +43,18 @@ class WindowSums:
 
     def _accumulate(self, values: np.ndarray, sign: int) -> None:
         valid = ~np.isnan(values)
-        x = np.where(valid, values, 0).astype(np.float64)
+        x = values.astype(np.float64)
+        np.copyto(x, 0.0, where=~valid)
         if sign < 0:
             np.negative(x, out=x)
+        # two-sum: residue += (sums - (total - back)) + (x - back), in place to keep three temporaries
         total = self.sums + x
         back = total - self.sums
-        self.residue += (self.sums - (total - back)) + (x - back)
+        np.subtract(x, back, out=x)
+        np.subtract(total, back, out=back)
+        np.subtract(self.sums, back, out=back)
+        np.add(back, x, out=back)
+        self.residue += back
         self.sums = total
         self.counts += valid if sign > 0 else -valid.astype(np.int32)
 
@@ -53,13 +65,13 @@ class WindowSums:
         if self.members and year <= self.members[-1][0]:
             raise ValueError(f"year {year} added after year {self.members[-1][0]}")
         self._accumulate(values, +1)
-        self.members.append((year, values))
+        self.members.append((year, values if self.park is None else self.park(values)))
 
     def drop_before(self, first_year: int) -> None:
         """Remove the years older than ``first_year``."""
         while self.members and self.members[0][0] < first_year:
             _, values = self.members.popleft()
-            self._accumulate(values, -1)
+            self._accumulate(np.asarray(values), -1)
 
     def mean(self, thresholds: np.ndarray) -> np.ndarray:
         """The window mean as float32; NaN where fewer valid years than ``thresholds`` (per leading slot)."""
@@ -71,7 +83,7 @@ class WindowSums:
 
     def fork(self) -> WindowSums:
         """An independent copy sharing the (read-only) member arrays: a scenario continues a historical run."""
-        twin = WindowSums(self.shape)
+        twin = WindowSums(self.shape, self.park)
         twin.sums = self.sums.copy()
         twin.residue = self.residue.copy()
         twin.counts = self.counts.copy()
