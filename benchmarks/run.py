@@ -232,7 +232,7 @@ class Bench:
             f"{len(job.regions)} regions x {n} targets), {len(job.years)} input years, window {job.window}, "
             f"{job.workers} workers; cheap contenders x{repeat}, fastest counts"
         )
-        for r in range(repeat):
+        for _ in range(repeat):
             for entry, run in cheap:
                 entry.runs.append(run())
                 if len(entry.runs) > 1 and entry.kind == "climnorm":  # keep one run's normals to compare
