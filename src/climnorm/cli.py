@@ -408,5 +408,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         logger.handlers[:], logger.level, logger.propagate = saved
 
 
+def entry_point() -> None:
+    """The `climnorm` command: once the work is done, a late Ctrl-C must not turn a finished run into a
+    traceback or a signal exit while the interpreter shuts its workers down."""
+    code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry_point()
