@@ -250,12 +250,8 @@ class Bench:
                 )
             )
             entries.append(cdo)
-            naive = Entry(
-                "cdo (naive)",
-                "baseline",
-                factor=n / naive_k,
-                note="ydaymean -selyear -sellonlatbox -mergetime per region and target"
-                + (f"; measured {naive_k} of {n} targets per region, extrapolated" if naive_k < n else ""),
+            naive = _subset_baseline(
+                "cdo (naive)", "ydaymean -selyear -sellonlatbox -mergetime per region and target", naive_k, n
             )
             naive.runs.append(
                 self.run_script(
@@ -272,12 +268,8 @@ class Bench:
             )
             entries.append(naive)
         if "seed" in args.contenders:
-            seed = Entry(
-                "seed algorithm",
-                "baseline",
-                factor=n / seed_k,
-                note="xarray groupby per target and region, pool over 2-year batches"
-                + (f"; measured {seed_k} of {n} targets per region, extrapolated" if seed_k < n else ""),
+            seed = _subset_baseline(
+                "seed algorithm", "xarray groupby per target and region, pool over 2-year batches", seed_k, n
             )
             seed.runs.append(
                 self.run_script(
@@ -519,6 +511,13 @@ def _verdict(name: str, rows: list[dict[str, Any]]) -> str:
     if name == "regions":
         return f"5 regions / 1 region: {walls[-1] / walls[0]:.2f}"
     return f"speed-up {rows[0]['workers']} -> {rows[-1]['workers']} workers: {walls[0] / walls[-1]:.2f}"
+
+
+def _subset_baseline(label: str, note: str, measured: int, targets: int) -> Entry:
+    """A baseline run on the first ``measured`` of ``targets`` targets per region, extrapolated linearly."""
+    if measured < targets:
+        note += f"; measured {measured} of {targets} targets per region, extrapolated"
+    return Entry(label, "baseline", factor=targets / measured, note=note)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,45 +24,13 @@ import psutil
 import pytest
 import yaml
 
-from climnorm.config import Config, parse_config
 from climnorm.errors import ClimnormError
 from climnorm.events import FileRead, NormalWritten, RunStarted, T_Event, TaskFinished, TaskStarted
 from climnorm.pipeline import run
-from climnorm.synth import SynthSpec, write_archive
+from climnorm.synth import write_archive
+from parallel_job import N_FILES, N_NORMALS, SPEC, job_config, job_config_dict
 
 distributed = pytest.importorskip("distributed")
-
-SPEC = SynthSpec(
-    variables=("tas", "pr"),
-    scenarios=("historical", "ssp245"),
-    historical_years=(2003, 2014),
-    scenario_years=(2015, 2020),
-    calendar="standard",
-    resolution=2.5,
-    box=(10.0, 75.0, 140.0, 300.0),
-    holes=0.02,
-)
-N_FILES, N_NORMALS = 36, 66
-
-
-def _config_dict(archive: Path | str, out: Path | str, **extra: object) -> dict[str, object]:
-    data: dict[str, object] = {
-        "input_dirs": [str(archive)],
-        "output_dir": str(out),
-        "variables": ["tas", "pr"],
-        "regions": ["CONUS", "AK", "HI"],
-        "scenarios": ["historical", "ssp245"],
-        "window_years": 8,
-        "min_years_for_normal": 6,
-        "periods": {"historical": [2010, 2014], "hybrid": [2015, 2017], "future": [2018, 2020]},
-        "multiprocessing_workers": 2,
-    }
-    data.update(extra)
-    return data
-
-
-def _config(archive: Path | str, out: Path | str, **extra: object) -> Config:
-    return parse_config(_config_dict(archive, out, **extra))
 
 
 def _data(out: Path) -> dict[str, np.ndarray]:
@@ -99,7 +67,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def local_outputs(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, np.ndarray], dict]:
     """The reference: the local engine's outputs (data and manifest checksums)."""
     out = tmp_path_factory.mktemp("local") / "out"
-    summary = run(_config(archive, out, engine="local"))
+    summary = run(job_config(archive, out, engine="local"))
     assert summary.exit_code == 0, summary.failures
     return _data(out), _checksums(out)
 
@@ -250,7 +218,7 @@ def test_local_cluster_outputs_equal_the_local_engine(archive: Path, tmp_path: P
             events.append(event)
 
     out = tmp_path / "out"
-    summary = run(_config(archive, out, engine="dask", batch_size_years=2), on_event=collect)
+    summary = run(job_config(archive, out, engine="dask", batch_size_years=2), on_event=collect)
     assert summary.exit_code == 0, summary.failures
     assert summary.workers == 2 and summary.worker_crashes == 0
     _assert_same_outputs(out, local_outputs)
@@ -276,8 +244,11 @@ def test_external_cluster_through_the_cli(
     """Two runs at once on the same workers, through the CLI: each gets its own outputs and exactly its own
     progress (the second run: tas over HI only, 18 files and 11 normals)."""
     runs = {
-        "full": (_config_dict(archive, tmp_path / "full"), (N_FILES, N_FILES, N_NORMALS, N_NORMALS, 0, 0)),
-        "small": (_config_dict(archive, tmp_path / "small", variables=["tas"], regions=["HI"]), (18, 18, 11, 11, 0, 0)),
+        "full": (job_config_dict(archive, tmp_path / "full"), (N_FILES, N_FILES, N_NORMALS, N_NORMALS, 0, 0)),
+        "small": (
+            job_config_dict(archive, tmp_path / "small", variables=["tas"], regions=["HI"]),
+            (18, 18, 11, 11, 0, 0),
+        ),
     }
     procs = {}
     for name, (data, _) in runs.items():
@@ -348,7 +319,7 @@ def test_a_worker_killed_mid_run_and_the_run_still_completes(
                 pass
 
     out = tmp_path / "out"
-    summary = run(_config(archive, out, engine="dask", batch_size_years=1), on_event=on_event)
+    summary = run(job_config(archive, out, engine="dask", batch_size_years=1), on_event=on_event)
     assert killed, "no worker was killed"
     assert not psutil.pid_exists(killed[0]) or psutil.Process(killed[0]).status() == psutil.STATUS_ZOMBIE
     assert summary.worker_crashes >= 1
@@ -365,7 +336,7 @@ def test_a_worker_that_does_not_share_the_filesystem_is_refused_in_one_line(
     # relative paths: this process finds the archive from its working directory, the workers (started in
     # another directory) do not, as on a cluster whose nodes do not mount the archive
     monkeypatch.chdir(archive.parent)
-    config = _config("archive", tmp_path / "out", engine="dask", scheduler_address=external_cluster.address)
+    config = job_config("archive", tmp_path / "out", engine="dask", scheduler_address=external_cluster.address)
     with pytest.raises(ClimnormError) as info:
         run(config)
     message = str(info.value)
@@ -387,7 +358,7 @@ def test_an_unreachable_scheduler_is_one_line_and_exit_code_2(archive: Path, tmp
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     config_path = tmp_path / "run.yaml"
-    config_path.write_text(yaml.safe_dump(_config_dict(archive, tmp_path / "out")))
+    config_path.write_text(yaml.safe_dump(job_config_dict(archive, tmp_path / "out")))
     env = {**os.environ, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
     proc = subprocess.run(
         [sys.executable, "-m", "climnorm.cli", "run", str(config_path), "--scheduler", f"tcp://127.0.0.1:{port}"],
@@ -413,7 +384,7 @@ def test_losing_the_scheduler_stops_the_run_with_one_message(archive: Path, tmp_
                 scheduler.kill()
 
         start = time.monotonic()
-        config = _config(archive, tmp_path / "out", engine="dask", scheduler_address=cluster.address)
+        config = job_config(archive, tmp_path / "out", engine="dask", scheduler_address=cluster.address)
         summary = run(config, on_event=on_event)
         assert time.monotonic() - start < 60
     assert scheduler.returncode is not None, "the scheduler was not killed"

@@ -19,41 +19,10 @@ import psutil
 import pytest
 import yaml
 
-from climnorm.config import Config, parse_config
 from climnorm.events import FileRead, NormalWritten, RunFinished, RunStarted, T_Event
 from climnorm.pipeline import run
-from climnorm.synth import SynthSpec, write_archive
-
-SPEC = SynthSpec(
-    variables=("tas", "pr"),
-    scenarios=("historical", "ssp245"),
-    historical_years=(2003, 2014),
-    scenario_years=(2015, 2020),
-    calendar="standard",
-    resolution=2.5,
-    box=(10.0, 75.0, 140.0, 300.0),
-    holes=0.02,
-)
-
-
-def _config_dict(archive: Path, out: Path, **extra: object) -> dict[str, object]:
-    data: dict[str, object] = {
-        "input_dirs": [str(archive)],
-        "output_dir": str(out),
-        "variables": ["tas", "pr"],
-        "regions": ["CONUS", "AK", "HI"],
-        "scenarios": ["historical", "ssp245"],
-        "window_years": 8,
-        "min_years_for_normal": 6,
-        "periods": {"historical": [2010, 2014], "hybrid": [2015, 2017], "future": [2018, 2020]},
-        "multiprocessing_workers": 2,
-    }
-    data.update(extra)
-    return data
-
-
-def _config(archive: Path, out: Path, **extra: object) -> Config:
-    return parse_config(_config_dict(archive, out, **extra))
+from climnorm.synth import write_archive
+from parallel_job import N_FILES, N_NORMALS, SPEC, job_config, job_config_dict
 
 
 @pytest.fixture(scope="module")
@@ -75,14 +44,14 @@ def _data(out: Path) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def one_worker(archive: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, np.ndarray]]:
     out = tmp_path_factory.mktemp("one") / "out"
-    summary = run(_config(archive, out, multiprocessing_workers=1, batch_size_years=1))
+    summary = run(job_config(archive, out, multiprocessing_workers=1, batch_size_years=1))
     assert summary.exit_code == 0
     return out, _data(out)
 
 
 def test_outputs_identical_for_one_and_two_workers(archive: Path, tmp_path: Path, one_worker: tuple) -> None:
     _, expected = one_worker
-    summary = run(_config(archive, tmp_path / "out", multiprocessing_workers=2, batch_size_years=3))
+    summary = run(job_config(archive, tmp_path / "out", multiprocessing_workers=2, batch_size_years=3))
     assert summary.exit_code == 0
     got = _data(tmp_path / "out")
     assert got.keys() == expected.keys() and len(got) == 2 * 3 * 11
@@ -98,7 +67,7 @@ def test_event_counts_are_exact(archive: Path, tmp_path: Path) -> None:
         with lock:
             events.append(event)
 
-    summary = run(_config(archive, tmp_path / "out", cores_per_variable=1), on_event=collect)
+    summary = run(job_config(archive, tmp_path / "out", cores_per_variable=1), on_event=collect)
     kinds = Counter(type(e).__name__ for e in events)
     started = [e for e in events if isinstance(e, RunStarted)]
     assert len(started) == 1 and kinds["RunFinished"] == 1
@@ -108,9 +77,9 @@ def test_event_counts_are_exact(archive: Path, tmp_path: Path) -> None:
     assert started[0].normals_total == {"tas": 33, "pr": 33}
     reads = [e for e in events if isinstance(e, FileRead)]
     written = [e for e in events if isinstance(e, NormalWritten)]
-    assert len(reads) == summary.files_read == 36 and len({e.path for e in reads}) == 36
-    assert len(written) == summary.written == 66 and len({e.path for e in written}) == 66
-    assert kinds["TaskStarted"] == kinds["TaskFinished"] == 36 + 66
+    assert len(reads) == summary.files_read == N_FILES and len({e.path for e in reads}) == N_FILES
+    assert len(written) == summary.written == N_NORMALS and len({e.path for e in written}) == N_NORMALS
+    assert kinds["TaskStarted"] == kinds["TaskFinished"] == N_FILES + N_NORMALS
     assert Counter(e.variable for e in reads) == {"tas": 18, "pr": 18}
 
 
@@ -152,7 +121,7 @@ def test_killed_worker_is_retried_and_the_run_completes(archive: Path, tmp_path:
 
     thread = threading.Thread(target=killer)
     thread.start()
-    summary = run(_config(archive, tmp_path / "out", batch_size_years=1), on_event=on_event)
+    summary = run(job_config(archive, tmp_path / "out", batch_size_years=1), on_event=on_event)
     thread.join()
     assert killed, "no worker process was found to kill"
     assert summary.worker_crashes >= 1
@@ -164,7 +133,7 @@ def test_killed_worker_is_retried_and_the_run_completes(archive: Path, tmp_path:
 
 
 def test_memory_limit_fails_the_task_with_a_clear_error(archive: Path, tmp_path: Path) -> None:
-    summary = run(_config(archive, tmp_path / "out", max_memory_per_worker_gb=0.001, variables=["tas"]))
+    summary = run(job_config(archive, tmp_path / "out", max_memory_per_worker_gb=0.001, variables=["tas"]))
     assert summary.exit_code == 1
     read_failures = [f for f in summary.failures if ".nc: " in f and "max_memory_per_worker_gb" in f]
     assert len(read_failures) == 18, summary.failures
@@ -178,7 +147,7 @@ def test_memory_limit_fails_the_task_with_a_clear_error(archive: Path, tmp_path:
 
 def test_plain_progress_lines_report_exact_counts(archive: Path, tmp_path: Path) -> None:
     config_path = tmp_path / "run.yaml"
-    config_path.write_text(yaml.safe_dump(_config_dict(archive, tmp_path / "out", variables=["tas"])))
+    config_path.write_text(yaml.safe_dump(job_config_dict(archive, tmp_path / "out", variables=["tas"])))
     proc = subprocess.run(
         [sys.executable, "-m", "climnorm.cli", "run", str(config_path), "--progress", "plain"],
         capture_output=True,

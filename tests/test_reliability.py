@@ -106,7 +106,7 @@ def make_archive(root: Path, years: range = YEARS, **special: Callable[[Path, in
     return root
 
 
-def config(root: Path, out: Path, **extra: object) -> Config:
+def config_dict(root: Path, out: Path, **extra: object) -> dict[str, object]:
     data: dict[str, object] = {
         "input_dirs": [str(root)],
         "output_dir": str(out),
@@ -120,7 +120,11 @@ def config(root: Path, out: Path, **extra: object) -> Config:
         "multiprocessing_workers": 1,
     }
     data.update(extra)
-    return parse_config(data)
+    return data
+
+
+def config(root: Path, out: Path, **extra: object) -> Config:
+    return parse_config(config_dict(root, out, **extra))
 
 
 def run_serial(cfg: Config) -> RunSummary:
@@ -370,18 +374,7 @@ def test_disk_full_stops_cleanly_with_a_consistent_manifest(tmp_path: Path, smal
     root = make_archive(tmp_path / "in")
     out = small_disk / "out"
     cfg_path = tmp_path / "run.yaml"
-    cfg = {
-        "input_dirs": [str(root)],
-        "output_dir": str(out),
-        "variables": ["tas"],
-        "regions": [{"name": "BOX", "lat_min": 25, "lat_max": 55, "lon_min": 245, "lon_max": 285}],
-        "scenarios": ["historical"],
-        "window_years": 4,
-        "min_years_for_normal": 3,
-        "periods": {"historical": [2010, 2014]},
-        "multiprocessing_workers": 1,
-        "compression": {"zlib": False},
-    }
+    cfg = config_dict(root, out, compression={"zlib": False})
     cfg_path.write_text(yaml.safe_dump(cfg))
     cmd = [sys.executable, "-m", "climnorm.cli", "run", str(cfg_path), "--progress", "none"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)

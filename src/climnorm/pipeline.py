@@ -432,7 +432,7 @@ class _Scheduler:
         executor: Executor,
         summary: RunSummary,
         emit: T_EventSink,
-        scratch: Scratch | None = None,
+        scratch: Scratch,
     ):
         self.plan = plan
         self.scratch = scratch
@@ -573,7 +573,7 @@ class _Scheduler:
         for region, values in fields.items():
             window = sums.get(region)
             if window is None:
-                window = sums[region] = WindowSums(values.shape, self.scratch.park if self.scratch else None)
+                window = sums[region] = WindowSums(values.shape, self.scratch.park)
             window.drop_before(year - self.config.window_years + 1)
             window.add(year, values)
 
