@@ -10,19 +10,11 @@ import netCDF4
 import numpy as np
 import pytest
 
-from climnorm.catalog import (
-    Catalog,
-    ChainKey,
-    FileEntry,
-    build_catalog,
-    check_files,
-    format_ranges,
-    make_chain,
-    parse_filename,
-    unparsed_reason,
-    year_ranges,
-)
+from climnorm._ranges import format_ranges, year_ranges
+from climnorm.catalog import Catalog, build_catalog, make_chain
 from climnorm.errors import CatalogError
+from climnorm.filenames import ChainKey, FileEntry, parse_filename, unparsed_reason
+from climnorm.headers import check_files
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"real data folder {REAL} is absent")
@@ -515,7 +507,7 @@ def test_many_files_are_discovered(tmp_path: Path) -> None:
 def test_year_ranges_helpers() -> None:
     assert year_ranges([]) == []
     assert year_ranges([1952, 1950, 1951, 1951, 1960]) == [(1950, 1952), (1960, 1960)]
-    assert format_ranges([(1950, 1979), (1981, 2014)]) == "1950-1979, 1981-2014"
+    assert format_ranges([*range(1950, 1980), *range(1981, 2015)]) == "1950-1979, 1981-2014"
     assert format_ranges(range(1950, 2015)) == "1950-2014"
     assert format_ranges([]) == ""
 
@@ -611,7 +603,7 @@ def test_check_files_on_a_vanished_file(tmp_path: Path) -> None:
 
 
 def test_fast_path_agrees_with_the_general_parser() -> None:
-    from climnorm.catalog import _parse_any, _parse_fast
+    from climnorm.filenames import _parse_any, _parse_fast
 
     names = [
         nex("tas", 2050),

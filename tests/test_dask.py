@@ -194,7 +194,7 @@ def external_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Exter
 def test_events_survive_the_trip_through_dask() -> None:
     import msgpack
 
-    from climnorm.dask_engine import decode_event, encode_event
+    from climnorm.engines._dask_events import decode_event, encode_event
 
     events: list[T_Event] = [
         TaskStarted(12, "tas", "tas_2010.nc"),
@@ -293,7 +293,7 @@ def test_external_cluster_through_the_cli(
     # the cluster outlives the run: its workers no longer carry this run's plugin and event sink
     with distributed.Client(external_cluster.address, timeout=30) as client:
         # lambdas travel by value (this test module is not importable on the workers)
-        sinks = client.run(lambda: __import__("climnorm.worker", fromlist=["_sink"])._sink is not None)
+        sinks = client.run(lambda: __import__("climnorm.tasks", fromlist=["_sink"])._sink is not None)
         plugins = client.run(lambda dask_worker: list(dask_worker.plugins))
     assert set(sinks.values()) == {False}
     assert not any(name.startswith("climnorm-") for names in plugins.values() for name in names)

@@ -13,9 +13,10 @@ import pytest
 
 from climnorm import fastread
 from climnorm.errors import InputFileError
-from climnorm.extract import ReadTask, _read_block, read_file
+from climnorm.extract import _read_block, read_file
 from climnorm.regions import BUILTIN_REGIONS, Region
 from climnorm.synth import SynthSpec, file_path, write_year
+from climnorm.types import ReadTask
 
 NT, NY, NX = 7, 12, 16
 FILL = 1e20

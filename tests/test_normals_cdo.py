@@ -21,7 +21,8 @@ import pytest
 
 from climnorm import synth
 from climnorm.config import parse_config
-from climnorm.pipeline import SerialExecutor, run
+from climnorm.engines import SerialExecutor
+from climnorm.pipeline import run
 from reference import read_output
 
 CDO = shutil.which("cdo")

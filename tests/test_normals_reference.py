@@ -18,7 +18,8 @@ import pytest
 
 from climnorm import synth
 from climnorm.config import parse_config
-from climnorm.pipeline import RunSummary, SerialExecutor, run
+from climnorm.engines import SerialExecutor
+from climnorm.pipeline import RunSummary, run
 from reference import (
     Box,
     RandomArchive,

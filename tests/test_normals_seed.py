@@ -15,7 +15,8 @@ import numpy as np
 
 from climnorm import synth
 from climnorm.config import parse_config
-from climnorm.pipeline import SerialExecutor, run
+from climnorm.engines import SerialExecutor
+from climnorm.pipeline import run
 from climnorm.regions import BUILTIN_REGIONS
 from reference import assert_close_with_same_nans, read_output, seed_normal
 

@@ -171,7 +171,7 @@ def test_a_finished_task_releases_its_arguments_at_once() -> None:
     import gc
     import weakref
 
-    from climnorm.engines import RetryingProcessPool
+    from climnorm.engines.local import RetryingProcessPool
 
     pool = RetryingProcessPool(1)
     gc.disable()

@@ -10,9 +10,10 @@ import netCDF4
 import numpy as np
 import pytest
 
+from climnorm._atomic import TMP_MARK
 from climnorm.config import Config, parse_config
 from climnorm.errors import OutputError
-from climnorm.manifest import MANIFEST_NAME, TMP_MARK
+from climnorm.manifest import MANIFEST_NAME
 from climnorm.pipeline import prepare, run
 from climnorm.synth import SynthSpec, write_archive
 from climnorm.verify import verify_outputs

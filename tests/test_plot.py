@@ -19,7 +19,9 @@ from climnorm.synth import SynthSpec, write_archive
 matplotlib = pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
 from matplotlib.image import imread  # noqa: E402
 
-from climnorm import plot  # noqa: E402
+from climnorm.errors import PlotError  # noqa: E402
+from climnorm.pictures import outputs, plots  # noqa: E402
+from climnorm.units import display  # noqa: E402
 
 SPEC = SynthSpec(
     variables=("tas", "pr"),
@@ -110,9 +112,9 @@ def _cos_mean(values: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 # ---- maps ----------------------------------------------------------------------------------------------------
 def test_map_of_one_day(out_dir: Path, tmp_path: Path) -> None:
-    path = plot.plot_map(out_dir, tmp_path / "map.png", "tas", "CONUS", scenario="ssp245", target=2019, day=196)
+    path = plots.plot_map(out_dir, tmp_path / "map.png", "tas", "CONUS", scenario="ssp245", target=2019, day=196)
     assert_picture(path, 900, 600)
-    fig = plot.map_figure(out_dir, "tas", "CONUS", scenario="ssp245", target=2019, day=196)
+    fig = plots.map_figure(out_dir, "tas", "CONUS", scenario="ssp245", target=2019, day=196)
     ax = fig.axes[0]
     assert "2014-2019" in ax.get_title() and "day 196 (15 Jul)" in ax.get_title()
     assert ax.get_xlabel() == "longitude" and ax.get_ylabel() == "latitude"
@@ -124,9 +126,9 @@ def test_map_of_one_day(out_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("season", ["DJF", "MAM", "JJA", "SON", "annual"])
 def test_map_of_a_season_uses_the_month_coordinate(out_dir: Path, season: str) -> None:
-    fig = plot.map_figure(out_dir, "pr", "AK", scenario="ssp585", target=2021, season=season, size=(600, 400))
+    fig = plots.map_figure(out_dir, "pr", "AK", scenario="ssp585", target=2021, season=season, size=(600, 400))
     values, _, month = _read(out_dir, _record(out_dir, "pr", "AK", "ssp585", 2021))
-    chosen = np.isin(month, plot.SEASONS[season])
+    chosen = np.isin(month, plots.SEASONS[season])
     assert chosen.sum() == (365 if season == "annual" else {"DJF": 90, "MAM": 92, "JJA": 92, "SON": 91}[season])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells
@@ -140,29 +142,29 @@ def test_map_of_a_season_uses_the_month_coordinate(out_dir: Path, season: str) -
 
 def test_map_defaults_and_choices(out_dir: Path) -> None:
     # the latest target by default; a historical target is found under a future scenario (it is shared)
-    latest = plot.pick_record(plot.load_records(out_dir), "tas", "AK", scenario="ssp245")
+    latest = outputs.pick_record(outputs.load_records(out_dir), "tas", "AK", scenario="ssp245")
     assert latest["target_year"] == 2021
-    shared = plot.pick_record(plot.load_records(out_dir), "tas", "AK", scenario="ssp245", target=2013)
+    shared = outputs.pick_record(outputs.load_records(out_dir), "tas", "AK", scenario="ssp245", target=2013)
     assert shared["scenario"] == "historical"
-    with pytest.raises(plot.PlotError, match="choose one with --scenario"):
-        plot.map_figure(out_dir, "tas", "AK", target=2019)
-    with pytest.raises(plot.PlotError, match=r"targets: 2015-2017, 2019-2021"):
-        plot.map_figure(out_dir, "tas", "AK", scenario="ssp245", target=2030)
-    with pytest.raises(plot.PlotError, match=r"region 'HI' \(the manifest has: AK, CONUS\)"):
-        plot.map_figure(out_dir, "tas", "HI")
-    with pytest.raises(plot.PlotError, match="variable 'tasmax'"):
-        plot.map_figure(out_dir, "tasmax", "AK")
-    with pytest.raises(plot.PlotError, match=r"outside the normal's day slots 1\.\.365"):
-        plot.map_figure(out_dir, "tas", "AK", scenario="ssp245", day=366)
-    with pytest.raises(plot.PlotError, match="no outputs listed"):
-        plot.map_figure(out_dir / "nowhere", "tas", "AK")
+    with pytest.raises(PlotError, match="choose one with --scenario"):
+        plots.map_figure(out_dir, "tas", "AK", target=2019)
+    with pytest.raises(PlotError, match=r"targets: 2015-2017, 2019-2021"):
+        plots.map_figure(out_dir, "tas", "AK", scenario="ssp245", target=2030)
+    with pytest.raises(PlotError, match=r"region 'HI' \(the manifest has: AK, CONUS\)"):
+        plots.map_figure(out_dir, "tas", "HI")
+    with pytest.raises(PlotError, match="variable 'tasmax'"):
+        plots.map_figure(out_dir, "tasmax", "AK")
+    with pytest.raises(PlotError, match=r"outside the normal's day slots 1\.\.365"):
+        plots.map_figure(out_dir, "tas", "AK", scenario="ssp245", day=366)
+    with pytest.raises(PlotError, match="no outputs listed"):
+        plots.map_figure(out_dir / "nowhere", "tas", "AK")
 
 
 # ---- cycle and change ----------------------------------------------------------------------------------------
 def test_cycle_default_targets(out_dir: Path, tmp_path: Path) -> None:
-    path = plot.plot_cycle(out_dir, tmp_path / "cycle.png", "tas", "CONUS")
+    path = plots.plot_cycle(out_dir, tmp_path / "cycle.png", "tas", "CONUS")
     assert_picture(path, 900, 550)
-    fig = plot.cycle_figure(out_dir, "tas", "CONUS")
+    fig = plots.cycle_figure(out_dir, "tas", "CONUS")
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     # the first and last target of each scenario
     assert labels == [
@@ -181,19 +183,19 @@ def test_cycle_default_targets(out_dir: Path, tmp_path: Path) -> None:
 
 
 def test_cycle_chosen_targets_and_scenario(out_dir: Path) -> None:
-    fig = plot.cycle_figure(out_dir, "pr", "AK", scenarios=["ssp585"], targets=[2016, 2020])
+    fig = plots.cycle_figure(out_dir, "pr", "AK", scenarios=["ssp585"], targets=[2016, 2020])
     assert [line.get_label() for line in fig.axes[0].get_lines()] == [
         "ssp585 2016 (2011-2016)",
         "ssp585 2020 (2015-2020)",
     ]
-    with pytest.raises(plot.PlotError, match="targets: 2015-2017, 2019-2021"):
-        plot.cycle_figure(out_dir, "pr", "AK", scenarios=["ssp585"], targets=[1999])
+    with pytest.raises(PlotError, match="targets: 2015-2017, 2019-2021"):
+        plots.cycle_figure(out_dir, "pr", "AK", scenarios=["ssp585"], targets=[1999])
 
 
 def test_change_lines_and_periods(out_dir: Path, tmp_path: Path) -> None:
-    path = plot.plot_change(out_dir, tmp_path / "change.png", "tas", "CONUS", size=(800, 500))
+    path = plots.plot_change(out_dir, tmp_path / "change.png", "tas", "CONUS", size=(800, 500))
     assert_picture(path, 800, 500)
-    fig = plot.change_figure(out_dir, "tas", "CONUS")
+    fig = plots.change_figure(out_dir, "tas", "CONUS")
     ax = fig.axes[0]
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert set(lines) == {"historical", "ssp245", "ssp585"}
@@ -209,7 +211,7 @@ def test_change_lines_and_periods(out_dir: Path, tmp_path: Path) -> None:
     shaded = {t.get_text() for t in ax.texts}
     assert shaded == {"historical", "hybrid", "future"} and len(ax.patches) == 3
     assert "cos(lat)-weighted" in ax.get_ylabel() and "(°C)" in ax.get_ylabel()
-    only = plot.change_figure(out_dir, "pr", "AK", scenarios=["ssp245"])
+    only = plots.change_figure(out_dir, "pr", "AK", scenarios=["ssp245"])
     assert [line.get_label() for line in only.axes[0].get_lines()] == ["ssp245"]
 
 
@@ -217,24 +219,24 @@ def test_change_lines_and_periods(out_dir: Path, tmp_path: Path) -> None:
 def test_region_mean_is_area_weighted_and_skips_missing() -> None:
     lat = np.array([0.0, 60.0])
     values = np.array([[[1.0, 1.0], [4.0, np.nan]], [[np.nan, np.nan], [np.nan, np.nan]]])
-    mean = plot.region_mean(values, lat)
+    mean = outputs.region_mean(values, lat)
     # weights cos(0) = 1 (two cells), cos(60) = 0.5 (one valid cell)
     assert mean[0] == pytest.approx((1 + 1 + 0.5 * 4) / 2.5)
     assert np.isnan(mean[1])
 
 
 def test_display_units_and_slot_weights() -> None:
-    assert plot.to_display(np.array([273.15]), "K")[1] == "°C"
-    assert plot.to_display(np.array([273.15]), "K")[0][0] == pytest.approx(0.0)
-    values, units = plot.to_display(np.array([1.0 / 86400]), "kg m-2 s-1")
+    assert display(np.array([273.15]), "K")[1] == "°C"
+    assert display(np.array([273.15]), "K")[0][0] == pytest.approx(0.0)
+    values, units = display(np.array([1.0 / 86400]), "kg m-2 s-1")
     assert units == "mm/day" and values[0] == pytest.approx(1.0)
-    assert plot.to_display(np.array([5.0]), "m s-1")[1] == "m s-1"
+    assert display(np.array([5.0]), "m s-1")[1] == "m s-1"
     month = np.array([1] * 31 + [2] * 29 + [3] * 306)
     day = np.concatenate([np.arange(1, 32), np.arange(1, 30), np.ones(306, int)])
-    weights = plot.slot_weights(month, day, "standard", "calendar_day")
+    weights = outputs.slot_weights(month, day, "standard", "calendar_day")
     assert weights.sum() == pytest.approx(365.25) and weights[59] == 0.25
-    assert plot.slot_weights(month, day, "all_leap", "calendar_day").sum() == 366
-    assert plot.slot_weights(month, day, "standard", "dayofyear")[-1] == 0.25
+    assert outputs.slot_weights(month, day, "all_leap", "calendar_day").sum() == 366
+    assert outputs.slot_weights(month, day, "standard", "dayofyear")[-1] == 0.25
 
 
 # ---- command line --------------------------------------------------------------------------------------------
@@ -317,9 +319,9 @@ def test_cli_without_matplotlib_names_the_extra(
 
 
 def test_region_series_in_processes_match_serial(out_dir: Path) -> None:
-    records = plot.select_records(plot.load_records(out_dir), "tas", "CONUS")
-    serial = plot.region_series_many(out_dir, records)
-    parallel = plot.region_series_many(out_dir, records, workers=2)
+    records = outputs.select_records(outputs.load_records(out_dir), "tas", "CONUS")
+    serial = outputs.region_series_many(out_dir, records)
+    parallel = outputs.region_series_many(out_dir, records, workers=2)
     assert [s.record["path"] for s in parallel] == [r["path"] for r in records]
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a.series, b.series)

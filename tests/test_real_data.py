@@ -41,7 +41,8 @@ import pytest
 
 from climnorm.catalog import build_catalog
 from climnorm.config import parse_config
-from climnorm.pipeline import RunSummary, SerialExecutor, run
+from climnorm.engines import SerialExecutor
+from climnorm.pipeline import RunSummary, run
 
 HERE = Path(__file__).resolve().parent
 LOCAL = HERE / "data" / "real"

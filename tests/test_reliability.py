@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 import yaml
 
+from climnorm._atomic import TMP_MARK
+from climnorm._locking import LOCK_NAME, OutputLock
 from climnorm.config import Config, parse_config
 from climnorm.engines import SerialExecutor
-from climnorm.errors import OutputError
-from climnorm.locking import LOCK_NAME, OutputLock, RunLocked
-from climnorm.manifest import TMP_MARK
+from climnorm.errors import OutputError, RunLocked
 from climnorm.pipeline import RunSummary, run
 from climnorm.verify import verify_outputs
 

@@ -18,7 +18,7 @@ from climnorm.cli import main
 pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
 from matplotlib.image import imread
 
-from climnorm.report import newest_log, parse_log, write_report
+from climnorm.pictures.report import newest_log, parse_log, write_report
 from test_plot import assert_picture, shared_run
 
 
@@ -148,7 +148,7 @@ def test_cli_report(out_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_long_logs_list_errors_first_and_count_the_rest(tmp_path: Path) -> None:
-    from climnorm.report import MAX_ROWS, _problems_section
+    from climnorm.pictures.report import MAX_ROWS, _problems_section
 
     log = tmp_path / "run-20240101-000000.log"
     lines = [f"2024-01-01 00:00:00,000 WARNING climnorm.plan: warning {i}" for i in range(MAX_ROWS + 50)]

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from climnorm._scratch import Parked, Scratch
 from climnorm.reduce import WindowSums
-from climnorm.scratch import Parked, Scratch
 
 SHAPE = (366, 7, 5)
 ALL_SLOTS = np.ones(SHAPE[0], dtype=np.int64)

@@ -87,8 +87,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
-    from climnorm.catalog import build_catalog, check_files
-    from climnorm.display import catalog_table
+    from climnorm.catalog import build_catalog
+    from climnorm.headers import check_files
+    from climnorm.tables import catalog_table
 
     catalog = build_catalog(args.dirs, model=args.model, variables=args.variables, scenarios=args.scenarios)
     problems = check_files(catalog, workers=args.workers) if args.check else []
@@ -110,16 +111,18 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from climnorm.config import load_config
-    from climnorm.display import plan_table
     from climnorm.pipeline import prepare
+    from climnorm.tables import plan_table
 
     plan, _ = prepare(load_config(args.config), force=args.force)
     if args.json:
         data = {
             "model": plan.model,
             "variant": plan.variant,
-            "rows": plan.summary_rows(),
+            "rows": [asdict(r) for r in plan.summary_rows()],
             "problems": plan.problems,
             "pending": [o.path for o in plan.pending],
         }
@@ -131,8 +134,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from climnorm.config import load_config
-    from climnorm.display import summary_table
     from climnorm.pipeline import run
+    from climnorm.tables import summary_table
 
     config = load_config(args.config, multiprocessing_workers=args.workers, **_engine_overrides(args))
     summary = run(config, force=args.force, progress=args.progress)
@@ -153,9 +156,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from climnorm.config import default_workers, load_config
-    from climnorm.demo import prepare_demo, show_demo_result
-    from climnorm.display import summary_table
     from climnorm.pipeline import run
+    from climnorm.synth.demo import prepare_demo, show_demo_result
+    from climnorm.tables import summary_table
 
     console = _console()
     directory = Path(args.directory)
@@ -175,8 +178,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    """`climnorm plot map|cycle|change`: one picture via climnorm.plot (matplotlib imported only there)."""
-    from climnorm import plot
+    """`climnorm plot map|cycle|change`: one picture via climnorm.pictures.plots (matplotlib imported only there)."""
+    from climnorm.pictures import plots as plot
 
     common: dict[str, object] = {"window_years": args.window_years, "size": args.size, "dpi": args.dpi}
     if args.kind == "map":
@@ -195,7 +198,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from climnorm.report import write_report
+    from climnorm.pictures.report import write_report
 
     console = _console()
     with console.status(f"reading the normals listed in {args.output_dir}/manifest.json"):
@@ -392,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return func(args)
     except RunInterrupted as err:
-        from climnorm.display import summary_table
+        from climnorm.tables import summary_table
 
         summary_table(err.summary, _console())
         _console(stderr=True).print(f"interrupted: {err}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import os
 import string
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,18 +17,20 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from climnorm.errors import ConfigError
-from climnorm.regions import ALL_REGION, BUILTIN_REGIONS, Region
+from climnorm.regions import ALL_REGION, BUILTIN_REGIONS
+from climnorm.types import HISTORICAL, Region, T_LeapDay, T_LonConvention
 
 DEFAULT_OUTPUT_TEMPLATE = (
     "{variable}/{region}/{scenario}/{variable}_{region}_{scenario}_{period}_{target}_{window}yr_normal.nc"
 )
 TEMPLATE_FIELDS = frozenset({"variable", "region", "scenario", "period", "target", "window", "model"})
-HISTORICAL = "historical"
+_SKIP_RULES = "climnorm: skip the cross-field rules"
 
 
 class _Strict(BaseModel):
@@ -112,7 +115,7 @@ class Config(_Strict):
         "future": (2045, 2100),
     }
     data_years: tuple[int, int] | None = None
-    leap_day: Literal["calendar_day", "dayofyear", "drop"] = "calendar_day"
+    leap_day: T_LeapDay = "calendar_day"
     engine: Literal["local", "dask"] = "local"
     scheduler_address: str | None = None
     multiprocessing_workers: Annotated[int, Field(strict=True, ge=1)] = Field(default_factory=default_workers)
@@ -121,7 +124,7 @@ class Config(_Strict):
     max_memory_per_worker_gb: Annotated[float, Field(gt=0)] = 6.0
     compression: Compression = Compression()
     output_template: str = DEFAULT_OUTPUT_TEMPLATE
-    lon_convention: Literal["input", "0_360", "-180_180"] = "input"
+    lon_convention: T_LonConvention = "input"
     mask_impossible: bool = False
     fast_read: Annotated[bool, Field(strict=True)] = True
     fast_read_threads: Annotated[int, Field(strict=True, ge=1, le=64)] = 2
@@ -184,29 +187,12 @@ class Config(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> Config:
-        if self.min_years_for_normal > self.window_years:
-            raise ValueError(
-                f"min_years_for_normal ({self.min_years_for_normal}) is greater than window_years "
-                f"({self.window_years}): no window could ever qualify"
-            )
-        if self.data_years is not None:
-            first, last = self.data_years
-            if first > last:
-                raise ValueError(f"data_years starts after it ends ({first} > {last})")
-            if self.window_years > last - first + 1:
-                raise ValueError(
-                    f"window_years ({self.window_years}) is longer than the data range data_years "
-                    f"{first}-{last} ({last - first + 1} years)"
-                )
-            outside = [n for n, (s, e) in self.periods.items() if s < first or e > last]
-            if outside:
-                raise ValueError(f"period(s) {', '.join(outside)} reach outside data_years {first}-{last}")
-        if self.engine != "dask" and self.scheduler_address:
-            raise ValueError(
-                f"scheduler_address ({self.scheduler_address!r}) is only used with engine: dask "
-                f"(engine is {self.engine!r})"
-            )
+    def _consistent(self, info: ValidationInfo) -> Config:
+        if info.context is not None and info.context.get(_SKIP_RULES):
+            return self
+        problems = cross_field_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     @property
@@ -216,15 +202,56 @@ class Config(_Strict):
             for r in self.regions
         ]
 
-    @property
-    def workers_per_variable(self) -> int:
-        return self.cores_per_variable or self.multiprocessing_workers
-
     def to_yaml(self) -> str:
         """The effective configuration, defaults filled in, as YAML."""
         data = self.model_dump(mode="json")
         data["periods"] = {k: list(v) for k, v in self.periods.items()}
         return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+
+
+def _min_years(c: Config) -> str | None:
+    if c.min_years_for_normal > c.window_years:
+        return (
+            f"min_years_for_normal ({c.min_years_for_normal}) is greater than window_years "
+            f"({c.window_years}): no window could ever qualify"
+        )
+    return None
+
+
+def _data_years(c: Config) -> str | None:
+    if c.data_years is None:
+        return None
+    first, last = c.data_years
+    if first > last:
+        return f"data_years starts after it ends ({first} > {last})"
+    if c.window_years > last - first + 1:
+        return (
+            f"window_years ({c.window_years}) is longer than the data range data_years "
+            f"{first}-{last} ({last - first + 1} years)"
+        )
+    outside = [n for n, (s, e) in c.periods.items() if s < first or e > last]
+    if outside:
+        return f"period(s) {', '.join(outside)} reach outside data_years {first}-{last}"
+    return None
+
+
+def _scheduler(c: Config) -> str | None:
+    if c.engine != "dask" and c.scheduler_address:
+        return f"scheduler_address ({c.scheduler_address!r}) is only used with engine: dask (engine is {c.engine!r})"
+    return None
+
+
+#: Rules between fields, each with the fields it reads: checked when those fields are valid on their own.
+CROSS_FIELD_RULES: tuple[tuple[frozenset[str], Callable[[Config], str | None]], ...] = (
+    (frozenset({"min_years_for_normal", "window_years"}), _min_years),
+    (frozenset({"data_years", "window_years", "periods"}), _data_years),
+    (frozenset({"engine", "scheduler_address"}), _scheduler),
+)
+
+
+def cross_field_problems(config: Config, skip: frozenset[str] = frozenset()) -> list[str]:
+    """What the rules between fields find wrong, leaving out the rules that read a field in ``skip``."""
+    return [p for fields, rule in CROSS_FIELD_RULES if not fields & skip and (p := rule(config)) is not None]
 
 
 _UNION_TAGS = frozenset({"key", "box"})
@@ -235,7 +262,7 @@ def _closest(word: str, choices: Any) -> str:
     return f" (did you mean {match[0]!r}?)" if match else ""
 
 
-def _format_errors(err: ValidationError, source: str) -> str:
+def _format_errors(err: ValidationError, source: str, data: dict[str, Any]) -> str:
     lines = [f"{source}: invalid configuration"]
     fields = list(Config.model_fields)
     for e in err.errors():
@@ -248,7 +275,24 @@ def _format_errors(err: ValidationError, source: str) -> str:
             continue
         msg = e["msg"].removeprefix("Value error, ")
         lines.append(f"  {loc}: {msg} (got {_short(value)})" if loc else f"  {msg}")
+    lines += [f"  {p}" for p in _problems_between_valid_fields(err, data)]
     return "\n".join(lines)
+
+
+def _problems_between_valid_fields(err: ValidationError, data: dict[str, Any]) -> list[str]:
+    """The cross-field problems among the fields that are valid, so that a user sees them with the field errors
+    (one round of fixes, not two)."""
+    failing = frozenset(str(e["loc"][0]) for e in err.errors() if e["loc"])
+    if not failing:
+        return []  # the error is the cross-field one itself, already listed
+    valid = {k: v for k, v in data.items() if k not in failing}
+    if "input_dirs" in failing:
+        valid["input_dirs"] = ["."]  # required: any valid value, no rule reads it
+    try:
+        config = Config.model_validate(valid, context={_SKIP_RULES: True})
+    except ValidationError:
+        return []
+    return cross_field_problems(config, skip=failing)
 
 
 def _nested_fields(loc: tuple[Any, ...]) -> list[str]:
@@ -271,7 +315,7 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None, source: 
     try:
         config = Config.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_format_errors(err, source)) from None
+        raise ConfigError(_format_errors(err, source, data)) from None
     if base_dir is not None:
         config = config.model_copy(
             update={

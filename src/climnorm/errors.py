@@ -1,4 +1,4 @@
-"""The exceptions climnorm raises; each message names the thing at fault and, where possible, the fix."""
+"""Every exception climnorm raises on purpose; each message names the thing at fault and, where possible, the fix."""
 
 from __future__ import annotations
 
@@ -33,9 +33,33 @@ class OutputError(ClimnormError):
     """An output cannot be written or verified."""
 
 
+class ClusterLost(OutputError):
+    """The dask scheduler went away (or cancelled the run's tasks) mid-run.
+
+    Handled as a full disk is: the run stops, the outputs written so far stay recorded in the manifest, the
+    summary says why, exit code 1; running again resumes.
+    """
+
+
+class RunLocked(ClimnormError):
+    """Another climnorm run holds the output directory."""
+
+
 class RunInterrupted(ClimnormError):
     """The run was stopped (Ctrl-C); what finished is recorded and the next run resumes from there."""
 
     def __init__(self, summary: Any) -> None:
         self.summary = summary
         super().__init__(f"interrupted after {summary.written} normals were written; run again to resume")
+
+
+class WorkerCrashed(ClimnormError):
+    """A worker process died each time it ran the same task (killed, or out of memory)."""
+
+
+class TaskMemoryError(ClimnormError):
+    """A task needed more memory than `max_memory_per_worker_gb` allows."""
+
+
+class PlotError(ClimnormError):
+    """A picture cannot be made (no such output, missing matplotlib, bad choice of day or season)."""

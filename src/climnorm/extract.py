@@ -5,14 +5,9 @@ This is the only stage that decompresses data; everything after it works on smal
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
-import pickle
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cftime
@@ -20,77 +15,17 @@ import netCDF4
 import numpy as np
 
 from climnorm import fastread
-from climnorm.catalog import classic_problem
-from climnorm.dayslots import SlotScheme, normalise_calendar
+from climnorm._memory import address_space_cap, check_estimate
+from climnorm.calendars import SlotScheme, normalise_calendar
 from climnorm.errors import InputFileError
-from climnorm.grids import Layout, RegionCut, cut_region, layout_of
-from climnorm.memory import address_space_cap, check_estimate
+from climnorm.grids import Layout, cut_region, layout_of
+from climnorm.headers import classic_problem
 from climnorm.reduce import day_means
-from climnorm.regions import Region
+from climnorm.types import FileResult, ReadTask, RegionCut, YearPiece
 
 log = logging.getLogger(__name__)
 
 BLOCK_BYTES = 256 * 2**20  # read this much at a time, so memory stays bounded on global grids
-
-
-@dataclass(frozen=True)
-class ReadTask:
-    """One file to read, with everything needed to extract it (picklable: it travels to worker processes)."""
-
-    path: str
-    variable: str
-    regions: tuple[Region, ...]
-    leap_day: str
-    years: tuple[int, ...]
-    lon_convention: str = "input"
-    mask_impossible: bool = False
-    fast_read: bool = True  # read qualifying variables through climnorm.fastread (bit-identical, faster)
-    fast_read_threads: int = fastread.DEFAULT_THREADS
-
-
-@dataclass
-class YearPiece:
-    """One year's day-slot field for one region from one file, and how many time steps fed each slot."""
-
-    values: np.ndarray
-    steps: np.ndarray
-
-
-@dataclass
-class FileResult:
-    """What a read produced: regional year pieces plus the metadata later stages check and record."""
-
-    path: str
-    calendar: str
-    units: str | None
-    attrs: dict[str, str]
-    grids: dict[str, RegionCut] = field(default_factory=dict)
-    pieces: dict[tuple[int, str], YearPiece] = field(default_factory=dict)
-    empty_regions: list[str] = field(default_factory=list)
-    bytes_read: int = 0
-    seconds: float = 0.0
-    impossible: int = 0
-    impossible_rule: str = ""
-    fast_path: bool = False  # read through climnorm.fastread rather than netCDF4
-    spill: str | None = None
-    verdict: bool | None = None  # set by the reducer: does the file agree with its chain
-
-    def spill_to(self, directory: str) -> FileResult:
-        """Move the arrays to a file in ``directory`` so that what travels back from a worker is a few hundred
-        bytes: a pipe write that small is atomic, so a worker killed mid-send cannot wedge the pool."""
-        fd, name = tempfile.mkstemp(dir=directory, suffix=".pickle")
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump((self.grids, self.pieces), fh, protocol=pickle.HIGHEST_PROTOCOL)
-        return dataclasses.replace(self, pieces={}, grids={}, spill=name)
-
-    def unspill(self) -> FileResult:
-        """Load the arrays back (in the main process) and delete the spill file."""
-        if self.spill is None:
-            return self
-        with open(self.spill, "rb") as fh:
-            grids, pieces = pickle.load(fh)  # our own worker wrote it moments ago
-        os.unlink(self.spill)
-        return dataclasses.replace(self, pieces=pieces, grids=grids, spill=None)
 
 
 _KEPT_ATTRS = ("standard_name", "long_name", "units")
@@ -114,7 +49,7 @@ def read_file(task: ReadTask, memory_limit: int | None = None) -> FileResult:
     try:
         if ds.data_model.startswith("NETCDF3") and (problem := classic_problem(Path(path), Path(path).stat().st_size)):
             raise InputFileError(path, problem)
-        result = _read_open_dataset(ds, task, memory_limit)
+        return _read_open_dataset(ds, task, start, memory_limit)
     except InputFileError:
         raise
     except RuntimeError as err:
@@ -125,8 +60,6 @@ def read_file(task: ReadTask, memory_limit: int | None = None) -> FileResult:
         raise InputFileError(path, f"read failed: {type(err).__name__}: {err}") from None
     finally:
         ds.close()
-    result.seconds = time.perf_counter() - start
-    return result
 
 
 def _describe_open_error(path: str, err: OSError) -> str:
@@ -143,7 +76,11 @@ def _describe_open_error(path: str, err: OSError) -> str:
     return f"truncated or corrupt: {err.strerror or err}"
 
 
-def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask, memory_limit: int | None = None) -> FileResult:
+T_Rule = tuple[str, Callable[[np.ndarray], np.ndarray]]
+"""A plausibility rule: its description and a test returning True where values are impossible."""
+
+
+def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask, start: float, memory_limit: int | None) -> FileResult:
     path = task.path
     if task.variable not in ds.variables:
         present = [n for n, v in ds.variables.items() if v.ndim >= 2 and n not in ds.dimensions]
@@ -151,23 +88,6 @@ def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask, memory_limit: int | 
     var = ds.variables[task.variable]
     layout = layout_of(ds, var, path)
     calendar, years, slots_in = _decode_time(ds, layout.time_dim, path)
-    scheme = SlotScheme(calendar, task.leap_day)  # type: ignore[arg-type]
-    slots = scheme.slots(*slots_in)
-    units = getattr(var, "units", None)
-    result = FileResult(
-        path=path,
-        calendar=calendar,
-        units=units,
-        attrs={k: str(getattr(var, k)) for k in _KEPT_ATTRS if k in var.ncattrs()},
-    )
-    for region in task.regions:
-        cut = cut_region(layout, region, task.lon_convention)
-        if cut is None:
-            result.empty_regions.append(region.key)
-        else:
-            result.grids[region.key] = cut
-
-    wanted = np.isin(years, np.asarray(task.years, dtype=np.int64))
     absent = sorted(set(task.years) - set(np.unique(years).tolist()))
     if absent and years.size:
         first, last = _date_range(ds, layout.time_dim)
@@ -175,86 +95,132 @@ def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask, memory_limit: int | 
             path,
             f"no time steps in {', '.join(map(str, absent))}, which its name claims (its dates run {first} to {last})",
         )
-    if not result.grids or not wanted.any():
-        return result
-    steps = np.nonzero(wanted)[0]
-    t0, t1 = int(steps[0]), int(steps[-1]) + 1
-
-    # on regular grids read only the rows the regions need (chunks are inflated whole either way)
-    row_dim = layout.horizontal[0]
-    r0, r1 = 0, len(ds.dimensions[row_dim])
-    if layout.kind == "regular":
-        rows = np.concatenate([c.index[0] for c in result.grids.values()])
-        r0, r1 = int(rows.min()), int(rows.max()) + 1
-    time_axis = layout.file_dims.index(layout.time_dim)
-    cells = int(np.prod([len(ds.dimensions[d]) for d in layout.file_dims if d not in (layout.time_dim, row_dim)]))
-    blocks = _blocks(var, time_axis, t0, t1, (r1 - r0) * cells)
-    block_bytes = max(b1 - b0 for b0, b1 in blocks) * (r1 - r0) * cells * 4
-    region_bytes = sum(int(np.prod(c.shape)) for c in result.grids.values()) * 4
-    need = 2 * block_bytes + 3 * region_bytes * (scheme.nslots * len(set(years[wanted].tolist())) + t1 - t0)
-    check_estimate("reading it", need, memory_limit)
-    fast = fastread.reader_for(path, task.variable, var.shape, task.fast_read_threads) if task.fast_read else None
-    with address_space_cap("reading it", memory_limit):
-        collected = _collect(var, task, layout, result, years, wanted, blocks, (r0, r1), fast)
-    for (year, key), parts in collected.items():
-        in_year = np.nonzero(years[t0:t1] == year)[0] + t0
-        values = parts[0] if len(parts) == 1 else np.concatenate(parts)
-        means, counts = day_means(values, slots[in_year], scheme.nslots)
-        result.pieces[(year, key)] = YearPiece(means, counts)
-    result.fast_path = fast is not None and not fast.failed
-    return result
+    reading = _Reading(ds, var, task, layout, SlotScheme(calendar, task.leap_day), years, slots_in)
+    if reading.grids and reading.wanted.any():
+        reading.read(memory_limit)
+    return FileResult(
+        path=path,
+        calendar=calendar,
+        units=reading.units,
+        attrs=reading.attrs,
+        grids=reading.grids,
+        pieces=reading.pieces,
+        empty_regions=tuple(reading.empty_regions),
+        bytes_read=reading.bytes_read,
+        seconds=time.perf_counter() - start,
+        impossible=reading.impossible,
+        impossible_rule=reading.impossible_rule,
+        fast_path=reading.fast is not None and not reading.fast.failed,
+    )
 
 
-def _collect(
-    var: netCDF4.Variable,
-    task: ReadTask,
-    layout: Layout,
-    result: FileResult,
-    years: np.ndarray,
-    wanted: np.ndarray,
-    blocks: list[tuple[int, int]],
-    rows: tuple[int, int],
-    fast: fastread.FastReader | None,
-) -> dict[tuple[int, str], list[np.ndarray]]:
-    """Decompress the wanted time steps block by block; every region's steps, grouped by (year, region)."""
-    path = task.path
-    r0, r1 = rows
-    row_dim = layout.horizontal[0]
-    check = _impossible_rule(task.variable, result.attrs, result.units)
-    collected: dict[tuple[int, str], list[np.ndarray]] = {}
-    for b0, b1 in blocks:
-        index = tuple(
-            slice(b0, b1) if d == layout.time_dim else slice(r0, r1) if d == row_dim else slice(None)
-            for d in layout.file_dims
-        )
-        try:
-            block = _read_block(var, index, path, fast)
-        except (RuntimeError, OSError) as err:
-            if "can't start new thread" in str(err):  # no address space left for a thread stack
-                raise MemoryError(str(err)) from None
-            raise InputFileError(path, f"corrupt or unreadable data in time steps {b0}-{b1 - 1} ({err})") from None
-        result.bytes_read += block.nbytes
-        block = np.transpose(block, layout.transpose)
-        block_years = years[b0:b1]
-        for key, cut in result.grids.items():
-            sub = cut.cut(block, first_row=r0)
-            if check is not None:
-                bad = check[1](sub)
-                nbad = int(np.count_nonzero(bad))
-                if nbad:
-                    result.impossible += nbad
-                    result.impossible_rule = check[0]
-                    if task.mask_impossible:
-                        sub = np.where(bad, np.float32(np.nan), sub)
-            for year in np.unique(block_years[wanted[b0:b1]]):
-                take = block_years == year
-                collected.setdefault((int(year), key), []).append(sub[take])
-    return collected
+class _Reading:
+    """One read of one open file: which regions and steps it wants, and what it has gathered so far."""
+
+    def __init__(
+        self,
+        ds: netCDF4.Dataset,
+        var: netCDF4.Variable,
+        task: ReadTask,
+        layout: Layout,
+        scheme: SlotScheme,
+        years: np.ndarray,
+        slots_in: tuple[np.ndarray, ...],
+    ) -> None:
+        self.ds, self.var, self.task, self.layout, self.scheme, self.years = ds, var, task, layout, scheme, years
+        self.slots = scheme.slots(*slots_in)
+        self.wanted = np.isin(years, np.asarray(task.years, dtype=np.int64))
+        self.attrs = {k: str(getattr(var, k)) for k in _KEPT_ATTRS if k in var.ncattrs()}
+        self.units: str | None = getattr(var, "units", None)
+        self.grids: dict[str, RegionCut] = {}
+        self.empty_regions: list[str] = []
+        for region in task.regions:
+            cut = cut_region(layout, region, task.lon_convention)
+            if cut is None:
+                self.empty_regions.append(region.key)
+            else:
+                self.grids[region.key] = cut
+        self.pieces: dict[tuple[int, str], YearPiece] = {}
+        self.bytes_read = 0
+        self.impossible = 0
+        self.impossible_rule = ""
+        self.fast: fastread.FastReader | None = None
+
+    def read(self, memory_limit: int | None) -> None:
+        """Decompress the wanted steps (refused first if they would need more memory than allowed) and turn each
+        (year, region) into its day-slot piece."""
+        task, layout, years = self.task, self.layout, self.years
+        steps = np.nonzero(self.wanted)[0]
+        t0, t1 = int(steps[0]), int(steps[-1]) + 1
+        # on regular grids read only the rows the regions need (chunks are inflated whole either way)
+        row_dim = layout.horizontal[0]
+        r0, r1 = 0, len(self.ds.dimensions[row_dim])
+        if layout.kind == "regular":
+            rows = np.concatenate([c.index[0] for c in self.grids.values()])
+            r0, r1 = int(rows.min()), int(rows.max()) + 1
+        time_axis = layout.file_dims.index(layout.time_dim)
+        dims = self.ds.dimensions
+        cells = int(np.prod([len(dims[d]) for d in layout.file_dims if d not in (layout.time_dim, row_dim)]))
+        blocks = _blocks(self.var, time_axis, t0, t1, (r1 - r0) * cells)
+        block_bytes = max(b1 - b0 for b0, b1 in blocks) * (r1 - r0) * cells * 4
+        region_bytes = sum(int(np.prod(c.shape)) for c in self.grids.values()) * 4
+        nyears = len(set(years[self.wanted].tolist()))
+        need = 2 * block_bytes + 3 * region_bytes * (self.scheme.nslots * nyears + t1 - t0)
+        check_estimate("reading it", need, memory_limit)
+        if task.fast_read:
+            self.fast = fastread.reader_for(task.path, task.variable, self.var.shape, task.fast_read_threads)
+        with address_space_cap("reading it", memory_limit):
+            collected = self._collect(blocks, (r0, r1))
+        for (year, key), parts in collected.items():
+            in_year = np.nonzero(years[t0:t1] == year)[0] + t0
+            values = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            means, counts = day_means(values, self.slots[in_year], self.scheme.nslots)
+            self.pieces[(year, key)] = YearPiece(means, counts)
+
+    def _collect(self, blocks: list[tuple[int, int]], rows: tuple[int, int]) -> dict[tuple[int, str], list[np.ndarray]]:
+        """Decompress the wanted time steps block by block; every region's steps, grouped by (year, region)."""
+        task, layout = self.task, self.layout
+        r0, r1 = rows
+        row_dim = layout.horizontal[0]
+        rule = _impossible_rule(task.variable, self.attrs, self.units)
+        collected: dict[tuple[int, str], list[np.ndarray]] = {}
+        for b0, b1 in blocks:
+            index = tuple(
+                slice(b0, b1) if d == layout.time_dim else slice(r0, r1) if d == row_dim else slice(None)
+                for d in layout.file_dims
+            )
+            try:
+                block = _read_block(self.var, index, task.path, self.fast)
+            except (RuntimeError, OSError) as err:
+                if "can't start new thread" in str(err):  # no address space left for a thread stack
+                    raise MemoryError(str(err)) from None
+                problem = f"corrupt or unreadable data in time steps {b0}-{b1 - 1} ({err})"
+                raise InputFileError(task.path, problem) from None
+            self.bytes_read += block.nbytes
+            block = np.transpose(block, layout.transpose)
+            block_years = self.years[b0:b1]
+            for key, cut in self.grids.items():
+                sub = self._checked(cut.cut(block, first_row=r0), rule)
+                for year in np.unique(block_years[self.wanted[b0:b1]]):
+                    take = block_years == year
+                    collected.setdefault((int(year), key), []).append(sub[take])
+        return collected
+
+    def _checked(self, sub: np.ndarray, rule: T_Rule | None) -> np.ndarray:
+        """Count impossible values (and mask them when asked)."""
+        if rule is None:
+            return sub
+        bad = rule[1](sub)
+        nbad = int(np.count_nonzero(bad))
+        if nbad:
+            self.impossible += nbad
+            self.impossible_rule = rule[0]
+            if self.task.mask_impossible:
+                return np.where(bad, np.float32(np.nan), sub)
+        return sub
 
 
-def _impossible_rule(
-    variable: str, attrs: dict[str, str], units: str | None
-) -> tuple[str, Callable[[np.ndarray], np.ndarray]] | None:
+def _impossible_rule(variable: str, attrs: dict[str, str], units: str | None) -> T_Rule | None:
     """A physical-plausibility test for temperatures and precipitation (others: none)."""
     standard = attrs.get("standard_name", "")
     u = (units or "").replace(" ", "").lower()

@@ -16,28 +16,12 @@ import netCDF4
 import numpy as np
 
 from climnorm.errors import InputFileError
-from climnorm.regions import ALL_REGION, Region, select_cells
+from climnorm.regions import ALL_REGION, select_cells
+from climnorm.types import Coord, Region, RegionCut
 
 T_Kind = Literal["regular", "curvilinear", "points"]
 _TOL = 1e-6
 _COPIED_ATTRS = ("standard_name", "long_name", "units", "axis", "positive", "calendar", "grid_mapping_name")
-
-
-@dataclass(frozen=True)
-class Coord:
-    """A coordinate variable to write beside a region's data (dims () for a scalar coordinate)."""
-
-    name: str
-    dims: tuple[str, ...]
-    values: np.ndarray
-    attrs: tuple[tuple[str, Any], ...] = ()
-
-    def same_as(self, other: Coord) -> bool:
-        if (self.name, self.dims, self.values.shape) != (other.name, other.dims, other.values.shape):
-            return False
-        if np.issubdtype(self.values.dtype, np.number) and np.issubdtype(other.values.dtype, np.number):
-            return bool(np.allclose(self.values, other.values, equal_nan=True))
-        return bool(np.array_equal(self.values, other.values))
 
 
 @dataclass(frozen=True)
@@ -62,46 +46,6 @@ class Layout:
     def transpose(self) -> tuple[int, ...]:
         """Axis order that turns an array in file order into canonical order."""
         return tuple(self.file_dims.index(d) for d in self.canonical)
-
-
-@dataclass(frozen=True)
-class RegionCut:
-    """How one region is taken from a canonical block, and the coordinates its output carries."""
-
-    key: str
-    index: tuple[np.ndarray, ...]
-    mask: np.ndarray | None
-    dims: tuple[str, ...]
-    coords: tuple[Coord, ...]
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        sizes: dict[str, int] = {}
-        for c in self.coords:
-            sizes.update(zip(c.dims, c.values.shape, strict=True))
-        return tuple(sizes[d] for d in self.dims)
-
-    def cut(self, block: np.ndarray, first_row: int = 0) -> np.ndarray:
-        """Take the region from ``block`` (time, *extra, *horizontal); rows counted from ``first_row``."""
-        out = block
-        n = len(self.index)
-        for i, idx in enumerate(self.index):
-            axis = out.ndim - n + i
-            out = np.take(out, idx - first_row if i == 0 else idx, axis=axis)
-        if self.mask is not None:
-            out = out.copy() if out is block else out
-            out[..., self.mask] = np.nan
-        return out
-
-    def same_as(self, other: RegionCut) -> bool:
-        return (
-            self.dims == other.dims
-            and len(self.coords) == len(other.coords)
-            and all(a.same_as(b) for a, b in zip(self.coords, other.coords, strict=True))
-        )
-
-    def describe(self) -> str:
-        return " x ".join(f"{d}={n}" for d, n in zip(self.dims, self.shape, strict=True))
 
 
 def _attrs(var: netCDF4.Variable | None) -> tuple[tuple[str, Any], ...]:

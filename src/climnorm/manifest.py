@@ -13,51 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from climnorm.catalog import FileEntry
+from climnorm._atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 
 MANIFEST_NAME = "manifest.json"
 JOURNAL_NAME = "manifest.journal.jsonl"
-TMP_MARK = ".climnorm-tmp"
-
-
-def input_record(entry: FileEntry) -> dict[str, Any]:
-    """How an input is identified for resume: path, size and modification time."""
-    return {"path": str(entry.path), "size": entry.size, "mtime": entry.mtime}
-
-
-def temporary_path(final: Path) -> Path:
-    """A temporary name beside ``final`` (same folder, so the rename is atomic), recognisable as a leftover."""
-    return final.with_name(f".{final.name}.{os.getpid()}{TMP_MARK}")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` all at once: readers see the old file or the new one, never a part."""
-    tmp = temporary_path(path)
-    try:
-        with open(tmp, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def remove_leftovers(output_dir: Path) -> list[Path]:
-    """Delete temporary files an interrupted run left behind; returns what was removed."""
-    removed: list[Path] = []
-    if not output_dir.is_dir():
-        return removed
-    for path in output_dir.rglob(f"*{TMP_MARK}"):
-        try:
-            path.unlink()
-            removed.append(path)
-        except OSError as err:
-            log.warning("%s: cannot remove leftover temporary file (%s)", path, err)
-    return removed
 
 
 @dataclass

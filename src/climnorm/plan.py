@@ -11,14 +11,17 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from climnorm.catalog import Catalog, ChainKey, FileEntry, format_ranges
-from climnorm.config import HISTORICAL, Config
+from climnorm._ranges import format_ranges
+from climnorm.catalog import Catalog
+from climnorm.config import Config
 from climnorm.errors import ConfigError
-from climnorm.manifest import Manifest, input_record
-from climnorm.regions import Region
+from climnorm.filenames import ChainKey, FileEntry
+from climnorm.types import HISTORICAL, Region
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +76,6 @@ class Stream:
     scenario: str
     targets: list[Target] = field(default_factory=list)
 
-    @property
-    def is_historical(self) -> bool:
-        return self.scenario == HISTORICAL
-
 
 @dataclass
 class Plan:
@@ -114,29 +113,28 @@ class Plan:
     def pending(self) -> list[OutputPlan]:
         return [o for o in self.outputs if o.target.computable and not o.up_to_date]
 
-    def summary_rows(self) -> list[dict[str, object]]:
-        """Counts per variable × scenario × period × region, for `climnorm plan`."""
+    def summary_rows(self) -> list[PlanRow]:
+        """Counts per variable × region × scenario × period, for `climnorm plan`."""
         counts: Counter[tuple[str, str, str, str, str]] = Counter()
         for out in self.outputs:
             t = out.target
             state = "skip" if not t.computable else ("done" if out.up_to_date else "todo")
             counts[(t.variable, out.region.key, t.scenario, t.period, state)] += 1
-        rows: dict[tuple[str, str, str, str], dict[str, object]] = {}
-        for (var, region, scen, period, state), n in sorted(counts.items()):
-            row = rows.setdefault(
-                (var, region, scen, period),
-                {
-                    "variable": var,
-                    "region": region,
-                    "scenario": scen,
-                    "period": period,
-                    "todo": 0,
-                    "done": 0,
-                    "skip": 0,
-                },
-            )
-            row[state] = n
-        return list(rows.values())
+        groups = sorted({k[:4] for k in counts})
+        return [PlanRow(*g, counts[(*g, "todo")], counts[(*g, "done")], counts[(*g, "skip")]) for g in groups]
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """How many normals of one variable × region × scenario × period are to compute, up to date, impossible."""
+
+    variable: str
+    region: str
+    scenario: str
+    period: str
+    todo: int
+    done: int
+    skip: int
 
 
 def _pick(kind: str, wanted: str | None, found: set[str], key: str) -> str:
@@ -157,8 +155,12 @@ def _pick(kind: str, wanted: str | None, found: set[str], key: str) -> str:
     raise ConfigError(f"the archive holds several {kind}s ({', '.join(sorted(found))}); choose one with `{key}:`")
 
 
-def make_plan(config: Config, catalog: Catalog, manifest: Manifest | None = None) -> Plan:
-    """Build the plan; `manifest` (from a previous run) marks outputs that are already up to date."""
+T_Records = Mapping[str, Mapping[str, Any]]
+"""A previous run's manifest records, by output path."""
+
+
+def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = None) -> Plan:
+    """Build the plan; ``previous`` (a manifest's records) marks outputs that are already up to date."""
     runs = set(config.scenarios) | {HISTORICAL}
     keys = [k for k in catalog.chains if k.variable in config.variables and k.scenario in runs]
     model = _pick("model", config.model, {k.model for k in keys}, "model")
@@ -196,7 +198,6 @@ def make_plan(config: Config, catalog: Catalog, manifest: Manifest | None = None
                 stream.targets.sort(key=lambda t: t.year)
                 plan.streams.append(stream)
 
-    previous = manifest.records if manifest is not None else {}
     for stream in plan.streams:
         for target in stream.targets:
             if not target.computable:
@@ -205,7 +206,7 @@ def make_plan(config: Config, catalog: Catalog, manifest: Manifest | None = None
                     f"{target.reason}"
                 )
             for region in plan.regions:
-                plan.outputs.append(_output(plan, target, region, previous))
+                plan.outputs.append(_output(plan, target, region, previous or {}))
     return plan
 
 
@@ -250,7 +251,7 @@ def output_path(config: Config, target: Target, region: Region, model: str) -> s
     )
 
 
-def _output(plan: Plan, target: Target, region: Region, previous: dict[str, dict[str, object]]) -> OutputPlan:
+def _output(plan: Plan, target: Target, region: Region, previous: T_Records) -> OutputPlan:
     inputs = plan.window_inputs(target, target.available)
     path = output_path(plan.config, target, region, plan.model)
     fingerprint = output_fingerprint(plan.config, plan.model, plan.variant, region)
@@ -258,13 +259,13 @@ def _output(plan: Plan, target: Target, region: Region, previous: dict[str, dict
     up_to_date = (
         record is not None
         and record.get("fingerprint") == fingerprint
-        and record.get("inputs") == [input_record(e) for e in inputs]
+        and record.get("inputs") == [e.record for e in inputs]
         and _file_matches(plan.config.output_dir / path, record)
     )
     return OutputPlan(target, region, path, tuple(inputs), fingerprint, up_to_date)
 
 
-def _file_matches(path: Path, record: dict[str, object]) -> bool:
+def _file_matches(path: Path, record: Mapping[str, Any]) -> bool:
     try:
         return path.stat().st_size == record.get("size")
     except OSError:

@@ -1,13 +1,18 @@
-"""Rolling-window sums: the pure numerical core of a normal (numpy in, numpy out; no files, no logging)."""
+"""The pure numerical core of a normal: day means of a year, a year assembled from its files, rolling window sums.
+
+numpy in, numpy out: no files, no logging, no configuration.
+"""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
+
+from climnorm.types import YearPiece
 
 
 @dataclass
@@ -21,7 +26,7 @@ class WindowSums:
     out as its own mean, not as the wet year's rounding noise.
 
     ``park`` (optional) stores a member until it leaves and returns a stand-in that ``np.asarray`` turns back
-    into the array (`climnorm.scratch` keeps them on disk), so memory holds the sums, not the window.
+    into the array (`climnorm._scratch` keeps them on disk), so memory holds the sums, not the window.
     """
 
     shape: tuple[int, ...]
@@ -113,3 +118,49 @@ def day_means(values: np.ndarray, slots: np.ndarray, nslots: int) -> tuple[np.nd
     with np.errstate(invalid="ignore", divide="ignore"):
         out[...] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
     return out, steps
+
+
+@dataclass(frozen=True)
+class YearFields:
+    """One year's day-slot field per region, assembled from the pieces of its files.
+
+    ``overlap``: two files hold the same day (the year is refused: values are never averaged across files);
+    ``missing_days``: days of the year no file holds (the year is refused as incomplete). ``fields`` is empty
+    when either is set.
+    """
+
+    fields: dict[str, np.ndarray]
+    overlap: bool = False
+    missing_days: int = 0
+
+
+def assemble_year(pieces: Mapping[str, Sequence[YearPiece]], expected: np.ndarray) -> YearFields:
+    """Combine each region's pieces of one year (one per file) and check that every ``expected`` slot is there."""
+    fields: dict[str, np.ndarray] = {}
+    for region, parts in pieces.items():
+        if not parts:
+            continue
+        merged = merge_pieces(parts)
+        if merged is None:
+            return YearFields({}, overlap=True)
+        values, steps = merged
+        present = steps > 0
+        if not present[expected].all():
+            return YearFields({}, missing_days=int((~present[expected]).sum()))
+        fields[region] = values
+    return YearFields(fields)
+
+
+def merge_pieces(pieces: Sequence[YearPiece]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Combine one year's pieces from several files; None when two files hold the same day."""
+    if len(pieces) == 1:
+        return pieces[0].values, pieces[0].steps
+    values = pieces[0].values.copy()
+    steps = pieces[0].steps.copy()
+    for p in pieces[1:]:
+        has = p.steps > 0
+        if (steps[has] > 0).any():
+            return None
+        values[has] = p.values[has]
+        steps += p.steps
+    return values, steps

@@ -6,37 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from climnorm.types import Region
+
+__all__ = ["ALL_REGION", "BUILTIN_REGIONS", "GridSelection", "Region", "select_cells"]
+
 _TOL = 1e-6
-
-
-@dataclass(frozen=True)
-class Region:
-    """A named lat/lon box; edges inclusive on cell centres, longitudes in either convention."""
-
-    key: str
-    name: str
-    lat_min: float
-    lat_max: float
-    lon_min: float
-    lon_max: float
-
-    @property
-    def lon_width(self) -> float:
-        """Eastward extent in degrees from lon_min to lon_max (a box may cross 0° or 180°)."""
-        width = (self.lon_max - self.lon_min) % 360.0
-        if width == 0.0 and self.lon_max != self.lon_min:
-            return 360.0
-        return width
-
-    def as_dict(self) -> dict[str, float | str]:
-        return {
-            "key": self.key,
-            "name": self.name,
-            "lat_min": self.lat_min,
-            "lat_max": self.lat_max,
-            "lon_min": self.lon_min,
-            "lon_max": self.lon_max,
-        }
 
 
 BUILTIN_REGIONS: dict[str, Region] = {

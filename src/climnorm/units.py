@@ -56,3 +56,13 @@ def convert(values: np.ndarray, scale: float, offset: float) -> np.ndarray:
     if scale == 1.0 and offset == 0.0:
         return values
     return (values.astype(np.float64) * scale + offset).astype(np.float32)
+
+
+def display(values: np.ndarray, units: str) -> tuple[np.ndarray, str]:
+    """Values in the units people read: K → °C, kg m-2 s-1 → mm/day; anything else unchanged."""
+    unit = canonical(units)
+    if unit == "K":
+        return values - 273.15, "°C"
+    if unit == "kg m-2 s-1":
+        return values * 86400.0, "mm/day"
+    return values, units

@@ -8,7 +8,7 @@ from typing import Any
 import netCDF4
 import numpy as np
 
-from climnorm.dayslots import SlotScheme
+from climnorm.calendars import SlotScheme
 from climnorm.errors import OutputError
 from climnorm.manifest import MANIFEST_NAME, Manifest
 from climnorm.write import CELL_METHODS, data_checksum

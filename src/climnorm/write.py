@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import cftime
@@ -13,39 +11,13 @@ import netCDF4
 import numpy as np
 
 from climnorm import __version__
-from climnorm.catalog import format_ranges
-from climnorm.dayslots import SlotScheme, is_leap
-from climnorm.grids import RegionCut
-from climnorm.manifest import temporary_path
-from climnorm.regions import Region
+from climnorm._atomic import atomic_file
+from climnorm._ranges import format_ranges
+from climnorm.calendars import SlotScheme, is_leap
+from climnorm.types import NormalMeta, RegionCut
 
 FILL_VALUE = np.float32(1e20)
 CELL_METHODS = "time: mean within years time: mean over years"
-
-
-@dataclass(frozen=True)
-class NormalMeta:
-    """What an output file says about itself (and what `climnorm verify` checks)."""
-
-    variable: str
-    region: Region
-    scenario: str
-    period: str
-    target_year: int
-    window_years: int
-    years: tuple[int, ...]
-    source_scenarios: tuple[str, ...]
-    model: str
-    variant: str
-    calendar: str
-    leap_day: str
-    min_years_for_normal: int
-    var_attrs: tuple[tuple[str, str], ...]
-    inputs_digest: str
-
-    @property
-    def window(self) -> range:
-        return range(self.target_year - self.window_years + 1, self.target_year + 1)
 
 
 def data_checksum(values: np.ndarray) -> str:
@@ -91,19 +63,11 @@ def write_normal(
     shuffle: bool = True,
 ) -> tuple[int, str]:
     """Write ``normal`` (slot, lat, lon) to ``path`` via a temporary file and rename; returns (size, checksum)."""
-    scheme = SlotScheme(meta.calendar, meta.leap_day)  # type: ignore[arg-type]
+    scheme = SlotScheme(meta.calendar, meta.leap_day)
     if normal.shape[0] != scheme.nslots or normal.ndim != 1 + len(grid.dims):
         raise ValueError(f"normal shape {normal.shape} does not match {scheme.nslots} slots x {grid.dims}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temporary_path(path)
-    try:
+    with atomic_file(path) as tmp:
         _write(tmp, normal, grid, meta, scheme, zlib=zlib, complevel=complevel, shuffle=shuffle)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path.stat().st_size, data_checksum(normal)
 
 

@@ -13,15 +13,11 @@ from pathlib import Path
 
 import psutil
 
-from climnorm.errors import ClimnormError
+from climnorm.errors import RunLocked
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = ".climnorm.lock"
-
-
-class RunLocked(ClimnormError):
-    """Another climnorm run holds the output directory."""
 
 
 class OutputLock:

@@ -1,8 +1,7 @@
 """Pictures of the normals: a map of one day or season, the seasonal cycle and the climate-change signal.
 
-Outputs are found through ``{output_dir}/manifest.json`` (never by globbing). Region means are area-weighted by
-cos(latitude) and skip missing cells; an annual mean weights the 29 February slot (or day 366) by the share of
-years that have it. Values are shown in display units (K → °C, kg m-2 s-1 → mm/day).
+What is shown comes from `climnorm.pictures.outputs`; values are shown in display units (K → °C,
+kg m-2 s-1 → mm/day, `climnorm.units.display`).
 
 matplotlib (the ``plot`` extra) is imported only when a figure is drawn, always with the Agg canvas: no display,
 no network, no map downloads (plain latitude/longitude axes).
@@ -15,16 +14,25 @@ import io
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import netCDF4
 import numpy as np
 
-from climnorm.errors import ClimnormError
-from climnorm.manifest import MANIFEST_NAME, Manifest
+from climnorm.errors import PlotError
+from climnorm.pictures.outputs import (
+    Record,
+    RegionSeries,
+    load_records,
+    pick_record,
+    read_normal,
+    region_series_many,
+    select_records,
+    target_ranges,
+    weighted_nanmean,
+)
+from climnorm.types import HISTORICAL
+from climnorm.units import display
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,7 +49,6 @@ SEASONS: dict[str, tuple[int, ...]] = {
     "annual": tuple(range(1, 13)),
 }
 MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-HISTORICAL = "historical"
 PERIOD_COLOURS = {"historical": "#e8e8e8", "hybrid": "#fbeccb", "future": "#fbdcd6"}
 SCENARIO_COLOURS = {
     "historical": ("black", "Greys"),
@@ -68,15 +75,9 @@ _STYLE = {
     "grid.linewidth": 0.6,
     "savefig.facecolor": "white",
 }
-Record = dict[str, Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class PlotError(ClimnormError):
-    """A picture cannot be made (no such output, missing matplotlib, bad choice of day or season)."""
-
-
-# ---- finding outputs ---------------------------------------------------------------------------------------
 def require_matplotlib() -> None:
     """Raise PlotError naming the ``plot`` extra when matplotlib is not installed."""
     try:
@@ -85,244 +86,6 @@ def require_matplotlib() -> None:
         raise PlotError(f"pictures need matplotlib, which is not installed: {PLOT_EXTRA_HINT}") from None
 
 
-def load_records(output_dir: Path) -> list[Record]:
-    """Every output the manifest of ``output_dir`` lists (with the journal of an interrupted run replayed)."""
-    output_dir = Path(output_dir)
-    records = Manifest.load(output_dir).records
-    if not records:
-        raise PlotError(f"{output_dir}: no outputs listed in {MANIFEST_NAME} (is it a climnorm output directory?)")
-    return sorted(records.values(), key=lambda r: (r["variable"], r["region"], r["scenario"], r["target_year"]))
-
-
-def _choices(records: Iterable[Record], key: str) -> str:
-    return ", ".join(sorted({str(r[key]) for r in records})) or "none"
-
-
-def select_records(
-    records: Sequence[Record],
-    variable: str,
-    region: str,
-    scenarios: Sequence[str] | None = None,
-    window_years: int | None = None,
-) -> list[Record]:
-    """The records of one variable and region (optionally some scenarios and one window length).
-
-    When the directory holds normals of several window lengths and none is asked for, the most common wins.
-    """
-    chosen = [r for r in records if r["variable"] == variable]
-    if not chosen:
-        raise PlotError(f"no outputs of variable {variable!r} (the manifest has: {_choices(records, 'variable')})")
-    by_var = chosen
-    chosen = [r for r in by_var if r["region"] == region]
-    if not chosen:
-        raise PlotError(f"no {variable} outputs for region {region!r} (the manifest has: {_choices(by_var, 'region')})")
-    by_region = chosen
-    if scenarios:
-        chosen = [r for r in by_region if r["scenario"] in set(scenarios)]
-        if not chosen:
-            raise PlotError(
-                f"no {variable} {region} outputs for scenario(s) {', '.join(scenarios)} "
-                f"(the manifest has: {_choices(by_region, 'scenario')})"
-            )
-    windows = sorted({int(r["window_years"]) for r in chosen})
-    if window_years is not None:
-        if window_years not in windows:
-            raise PlotError(f"no {variable} {region} {window_years}-year normals (window lengths: {windows})")
-    elif len(windows) > 1:
-        window_years = max(windows, key=lambda w: (sum(int(r["window_years"]) == w for r in chosen), w))
-        log.warning(
-            "%s %s: normals of %s-year windows found; showing the %d-year ones", variable, region, windows, window_years
-        )
-    if window_years is not None:
-        chosen = [r for r in chosen if int(r["window_years"]) == window_years]
-    return chosen
-
-
-def _target_ranges(records: Iterable[Record]) -> str:
-    from climnorm.catalog import format_ranges
-
-    return format_ranges(sorted({int(r["target_year"]) for r in records}))
-
-
-def pick_record(
-    records: Sequence[Record],
-    variable: str,
-    region: str,
-    scenario: str | None = None,
-    target: int | None = None,
-    window_years: int | None = None,
-) -> Record:
-    """The one output a map shows. Without a target, the latest; a historical target is found under a future
-    scenario too (historical normals are shared by every scenario)."""
-    candidates = select_records(records, variable, region, window_years=window_years)
-    if scenario is not None:
-        own = [r for r in candidates if r["scenario"] == scenario]
-        if not own and scenario != HISTORICAL:
-            raise PlotError(
-                f"no {variable} {region} outputs for scenario {scenario!r} "
-                f"(the manifest has: {_choices(candidates, 'scenario')})"
-            )
-        if target is not None and not any(r["target_year"] == target for r in own):
-            shared = [r for r in candidates if r["scenario"] == HISTORICAL and r["target_year"] == target]
-            if shared:
-                log.info("target %d is historical (shared by every scenario): showing the historical normal", target)
-                own = shared
-        candidates = own
-    if target is None:
-        target = max(int(r["target_year"]) for r in candidates)
-    found = [r for r in candidates if int(r["target_year"]) == target]
-    if not found:
-        raise PlotError(
-            f"no {variable} {region}{' ' + scenario if scenario else ''} normal for target {target} "
-            f"(targets: {_target_ranges(candidates)})"
-        )
-    if len(found) > 1:
-        raise PlotError(
-            f"{len(found)} {variable} {region} normals for target {target} "
-            f"(scenarios {_choices(found, 'scenario')}): choose one with --scenario"
-        )
-    return found[0]
-
-
-# ---- reading and reducing ----------------------------------------------------------------------------------
-def to_display(values: np.ndarray, units: str) -> tuple[np.ndarray, str]:
-    """Values in the units people read: K → °C, kg m-2 s-1 → mm/day; anything else unchanged."""
-    compact = units.replace(" ", "").replace("**", "").replace("^", "")
-    if compact == "K":
-        return values - 273.15, "°C"
-    if compact in ("kgm-2s-1", "kg/m2/s", "kgm-2/s", "kg/(m2s)", "mm/s", "mms-1"):
-        return values * 86400.0, "mm/day"
-    return values, units
-
-
-def slot_weights(month: np.ndarray, day: np.ndarray, calendar: str, leap_day: str) -> np.ndarray:
-    """Weight of each day slot in a year's mean: 1, or 0.25 for the slot only leap years have."""
-    weights = np.ones(month.size)
-    if month.size == 366 and calendar not in ("all_leap", "366_day"):
-        if leap_day == "dayofyear":
-            weights[-1] = 0.25
-        else:
-            weights[(month == 2) & (day == 29)] = 0.25
-    return weights
-
-
-def region_mean(values: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Mean over the last two axes (lat, lon), area-weighted by cos(latitude), missing cells skipped.
-
-    NaN where a slot has no valid cell.
-    """
-    weights = np.broadcast_to(np.cos(np.deg2rad(lat))[:, None], values.shape[-2:])
-    valid = np.isfinite(values)
-    total = np.where(valid, values, 0.0).astype(np.float64) * weights
-    norm = (valid * weights).sum(axis=(-2, -1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norm > 0, total.sum(axis=(-2, -1)) / norm, np.nan)
-
-
-def weighted_nanmean(values: np.ndarray, weights: np.ndarray, axis: int = 0) -> np.ndarray:
-    """Mean along ``axis`` with ``weights`` along it, NaN skipped; NaN where nothing is valid."""
-    shape = [1] * values.ndim
-    shape[axis] = weights.size
-    w = weights.reshape(shape)
-    valid = np.isfinite(values)
-    norm = (valid * w).sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norm > 0, (np.where(valid, values, 0.0) * w).sum(axis=axis) / norm, np.nan)
-
-
-@dataclass
-class Normal:
-    """One output's field (slot, lat, lon; NaN where missing) with what a picture says about it."""
-
-    record: Record
-    values: np.ndarray
-    lat: np.ndarray
-    lon: np.ndarray
-    month: np.ndarray
-    day: np.ndarray
-    weights: np.ndarray
-    units: str
-    long_name: str
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-
-def read_normal(output_dir: Path, record: Record) -> Normal:
-    """Read one output listed in the manifest."""
-    path = Path(output_dir) / record["path"]
-    variable = record["variable"]
-    try:
-        with netCDF4.Dataset(path) as ds:
-            var = ds.variables[variable]
-            var.set_auto_maskandscale(True)
-            values = np.ma.filled(np.ma.asarray(var[:], dtype=np.float32), np.nan)
-            lat = np.asarray(ds.variables["lat"][:], dtype=np.float64)
-            lon = np.asarray(ds.variables["lon"][:], dtype=np.float64)
-            month = np.asarray(ds.variables["month"][:], dtype=np.int64)
-            day = np.asarray(ds.variables["day"][:], dtype=np.int64)
-            units = str(getattr(var, "units", ""))
-            long_name = str(getattr(var, "long_name", variable))
-            attrs = {k: ds.getncattr(k) for k in ds.ncattrs()}
-    except (OSError, KeyError) as err:
-        raise PlotError(f"{path}: cannot read the normal ({err})") from None
-    weights = slot_weights(
-        month,
-        day,
-        str(attrs.get("calendar", record.get("calendar", ""))),
-        str(attrs.get("leap_day", record.get("leap_day", "calendar_day"))),
-    )
-    return Normal(record, values, lat, lon, month, day, weights, units, long_name, attrs)
-
-
-@dataclass
-class RegionSeries:
-    """The region-mean normal of one output against day slot, in the file's units."""
-
-    record: Record
-    series: np.ndarray
-    month: np.ndarray
-    day: np.ndarray
-    weights: np.ndarray
-    units: str
-    long_name: str
-    region_name: str
-
-    @property
-    def annual(self) -> float:
-        """The annual mean of the region-mean daily normal."""
-        return float(weighted_nanmean(self.series, self.weights))
-
-
-def region_series(output_dir: Path, record: Record) -> RegionSeries:
-    """Read one output and reduce it to its area-weighted region mean per day slot."""
-    normal = read_normal(output_dir, record)
-    return RegionSeries(
-        record,
-        region_mean(normal.values, normal.lat),
-        normal.month,
-        normal.day,
-        normal.weights,
-        normal.units,
-        normal.long_name,
-        str(normal.attrs.get("region_name", record["region"])),
-    )
-
-
-def _region_series_task(args: tuple[Path, Record]) -> RegionSeries:
-    return region_series(*args)
-
-
-def region_series_many(output_dir: Path, records: Sequence[Record], *, workers: int = 1) -> list[RegionSeries]:
-    """``region_series`` of many outputs, in order; ``workers`` > 1 reads them in that many processes."""
-    tasks = [(Path(output_dir), r) for r in records]
-    if workers <= 1 or len(tasks) < 8:
-        return [_region_series_task(t) for t in tasks]
-    import multiprocessing
-
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_region_series_task, tasks, chunksize=max(1, len(tasks) // (4 * workers))))
-
-
-# ---- drawing helpers ---------------------------------------------------------------------------------------
 def _new_figure(size: tuple[int, int], dpi: int) -> Figure:
     """A figure of ``size`` pixels on an Agg canvas (no pyplot state, no display)."""
     require_matplotlib()
@@ -477,7 +240,7 @@ def map_figure(
         chosen = np.isin(normal.month, SEASONS[season])
         field2d = weighted_nanmean(normal.values[chosen].astype(np.float64), normal.weights[chosen])
         when = "annual mean" if season == "annual" else f"{season} mean"
-    shown, units = to_display(field2d, normal.units)
+    shown, units = display(field2d, normal.units)
 
     fig = _new_figure(size, dpi)
     ax = fig.add_subplot()
@@ -538,7 +301,7 @@ def cycle_figure(
         if not chosen:
             raise PlotError(
                 f"no {variable} {region} normals for target(s) {', '.join(map(str, targets))} "
-                f"(targets: {_target_ranges(records)})"
+                f"(targets: {target_ranges(records)})"
             )
     else:
         chosen = _default_cycle_targets(records)
@@ -556,7 +319,7 @@ def cycle_figure(
         cmap = matplotlib.colormaps[colours[scenario][1]]
         for i, s in enumerate(own):
             shade = 0.95 if len(own) == 1 else 0.5 + 0.45 * i / (len(own) - 1)
-            values, units = to_display(s.series, s.units)
+            values, units = display(s.series, s.units)
             x = np.arange(1, values.size + 1)
             ax.plot(
                 x,
@@ -632,9 +395,9 @@ def change_figure(
     points: dict[str, list[tuple[int, float]]] = {}
     units = series[0].units
     for s in series:
-        value = float(to_display(np.array(s.annual), s.units)[0])
+        value = float(display(np.array(s.annual), s.units)[0])
         points.setdefault(s.record["scenario"], []).append((int(s.record["target_year"]), value))
-    shown_units = to_display(np.zeros(1), units)[1]
+    shown_units = display(np.zeros(1), units)[1]
     history = sorted(points.get(HISTORICAL, []))
     futures = iter(_LINE_STYLES * (1 + len(order)))
     for scenario in order:

@@ -7,11 +7,7 @@ import os
 import resource
 from collections.abc import Iterator
 
-from climnorm.errors import ClimnormError
-
-
-class TaskMemoryError(ClimnormError):
-    """A task needed more memory than `max_memory_per_worker_gb` allows."""
+from climnorm.errors import TaskMemoryError
 
 
 def limit_text(limit: int) -> str:

@@ -1,18 +1,20 @@
-"""Rich renderings of catalogs, plans, run summaries and verification reports for the terminal."""
+"""Rich tables for the terminal: catalogs, plans and run summaries."""
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
 
-from climnorm.catalog import Catalog, FileProblem, format_ranges
-from climnorm.pipeline import RunSummary
+from climnorm._ranges import format_range, format_ranges
+from climnorm.catalog import Catalog
+from climnorm.headers import FileProblem
 from climnorm.plan import Plan
+from climnorm.summary import RunSummary
 
 
 def catalog_table(catalog: Catalog, console: Console, problems: list[FileProblem] | None = None) -> None:
     """One row per chain: files, complete years, gaps, partial years, shadowed versions, duplicates."""
-    table = Table(title=f"{catalog.n_files} files in {len(catalog.chains)} chains", title_justify="left")
+    table = Table(title=catalog.summary_line(), title_justify="left")
     for col in ("model", "variant", "variable", "scenario", "files", "complete years", "n", "gaps", "notes"):
         table.add_column(col, justify="right" if col in ("files", "n") else "left")
     for chain in catalog.chains.values():
@@ -32,7 +34,7 @@ def catalog_table(catalog: Catalog, console: Console, problems: list[FileProblem
             str(len(chain.files)),
             format_ranges(chain.complete_years) or "-",
             str(len(chain.complete_years)),
-            ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in chain.gaps) or "-",
+            ", ".join(format_range(g) for g in chain.gaps) or "-",
             "; ".join(notes),
         )
     console.print(table)
@@ -62,11 +64,9 @@ def plan_table(plan: Plan, console: Console) -> None:
         table.add_column(col, justify="right" if col[0] in "tuc" and col != "cannot" else "left")
     totals = [0, 0, 0]
     for row in plan.summary_rows():
-        counts = [int(row["todo"]), int(row["done"]), int(row["skip"])]  # type: ignore[call-overload]
+        counts = [row.todo, row.done, row.skip]
         totals = [a + b for a, b in zip(totals, counts, strict=True)]
-        table.add_row(
-            str(row["variable"]), str(row["region"]), str(row["scenario"]), str(row["period"]), *map(str, counts)
-        )
+        table.add_row(row.variable, row.region, row.scenario, row.period, *map(str, counts))
     table.add_section()
     table.add_row("total", "", "", "", *map(str, totals))
     console.print(table)

@@ -11,7 +11,8 @@ from pathlib import Path
 from rich.console import Console
 
 from climnorm.config import Config, load_config
-from climnorm.synth import SynthSpec, write_archive
+from climnorm.synth.archive import write_archive
+from climnorm.synth.spec import SynthSpec
 
 log = logging.getLogger(__name__)
 

@@ -20,17 +20,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 from climnorm import __version__
-from climnorm.catalog import format_ranges
-from climnorm.manifest import MANIFEST_NAME, atomic_write_text
-from climnorm.plot import (
-    Record,
-    RegionSeries,
-    change_figure,
-    figure_png,
-    load_records,
-    region_series_many,
-    require_matplotlib,
-)
+from climnorm._atomic import atomic_write_text
+from climnorm._ranges import format_ranges
+from climnorm.manifest import MANIFEST_NAME
+from climnorm.pictures.outputs import Record, RegionSeries, load_records, region_series_many
+from climnorm.pictures.plots import change_figure, figure_png, require_matplotlib
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Tests of climnorm.dayslots: slots of every date of every CF calendar under every leap-day policy."""
+"""Tests of climnorm.calendars: slots of every date of every CF calendar under every leap-day policy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import cftime
 import numpy as np
 import pytest
 
-from climnorm.dayslots import SlotScheme, T_Policy, days_in_year, is_leap, normalise_calendar
+from climnorm.calendars import SlotScheme, days_in_year, is_leap, normalise_calendar
+from climnorm.types import T_LeapDay
 
 CALENDARS = (
     "standard",
@@ -22,7 +23,7 @@ CALENDARS = (
     "366_day",
     "360_day",
 )
-POLICIES: tuple[T_Policy, ...] = ("calendar_day", "dayofyear", "drop")
+POLICIES: tuple[T_LeapDay, ...] = ("calendar_day", "dayofyear", "drop")
 WITH_LEAP_YEARS = ("standard", "gregorian", "proleptic_gregorian", "julian")
 LEAP, COMMON = 2000, 2001  # a leap and a non-leap year in every calendar that has both
 
@@ -60,7 +61,7 @@ def calendar(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(params=POLICIES)
-def policy(request: pytest.FixtureRequest) -> T_Policy:
+def policy(request: pytest.FixtureRequest) -> T_LeapDay:
     return request.param  # type: ignore[no-any-return]
 
 
@@ -114,7 +115,7 @@ def test_scheme_normalises_its_calendar() -> None:
     assert SlotScheme("365_day", "drop") == SlotScheme("noleap", "drop")
 
 
-def test_nslots(calendar: str, policy: T_Policy) -> None:
+def test_nslots(calendar: str, policy: T_LeapDay) -> None:
     scheme = SlotScheme(calendar, policy)
     if calendar == "360_day":
         expected = 360
@@ -130,7 +131,7 @@ def test_nslots(calendar: str, policy: T_Policy) -> None:
 
 
 @pytest.mark.parametrize("year", [LEAP, COMMON, 1900])
-def test_complete_year_fills_exactly_its_slots(calendar: str, policy: T_Policy, year: int) -> None:
+def test_complete_year_fills_exactly_its_slots(calendar: str, policy: T_LeapDay, year: int) -> None:
     scheme = SlotScheme(calendar, policy)
     dates = _year_dates(year, calendar)
     slots = _slots(scheme, dates)
@@ -212,7 +213,7 @@ def test_drop_removes_feb29_only(calendar: str) -> None:
 
 
 @pytest.mark.parametrize("policy_", POLICIES)
-def test_360_day_slots(policy_: T_Policy) -> None:
+def test_360_day_slots(policy_: T_LeapDay) -> None:
     scheme = SlotScheme("360_day", policy_)
     dates = _year_dates(LEAP, "360_day")
     month, day, _ = _fields(dates)
@@ -225,7 +226,7 @@ def test_360_day_slots(policy_: T_Policy) -> None:
 # ------------------------------------------------------------------------------------------------ labels
 
 
-def test_labels_agree_with_slots(calendar: str, policy: T_Policy) -> None:
+def test_labels_agree_with_slots(calendar: str, policy: T_LeapDay) -> None:
     scheme = SlotScheme(calendar, policy)
     month, day = scheme.labels()
     assert month.shape == day.shape == (scheme.nslots,)
@@ -284,7 +285,7 @@ def test_thresholds_julian_vs_proleptic_gregorian_1900() -> None:
     assert julian[60] == gregorian[60] == 25
 
 
-def test_thresholds_every_calendar_and_policy(calendar: str, policy: T_Policy) -> None:
+def test_thresholds_every_calendar_and_policy(calendar: str, policy: T_LeapDay) -> None:
     window = range(1991, 2021)
     min_years = 20
     scheme = SlotScheme(calendar, policy)

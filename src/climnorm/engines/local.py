@@ -1,54 +1,57 @@
-"""Executors that run the stage tasks: in this process, or on a local process pool that survives crashes.
+"""The local engine: a process pool on this machine whose tasks survive a dead worker.
 
-Every engine is a `concurrent.futures.Executor`; the pipeline only submits `worker.read_batch` and
-`worker.write_output` to it. The dask engine (`climnorm.dask_engine`) plugs in the same way.
+Workers start from a preloaded fork server. A task result bigger than a pipe's atomic write travels back through
+a file in ``/dev/shm`` (see :func:`_run_spilling`), so a worker killed mid-send cannot wedge the pool.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import queue
-import signal
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from climnorm import worker
-from climnorm.errors import ClimnormError
+from climnorm.config import Config
+from climnorm.engines._workers import describe_task, memory_limit_bytes, start_worker, worker_crashed
+from climnorm.events import T_Event
+from climnorm.progress.channel import ProgressChannel
 
 log = logging.getLogger(__name__)
 
-_PRELOAD = ["climnorm.worker", "climnorm.extract", "climnorm.write", "netCDF4", "numpy"]
+_PRELOAD = ["climnorm.tasks", "climnorm.extract", "climnorm.write", "netCDF4", "numpy"]
+_PIPE_ATOMIC = 4096  # bytes a pipe writes at once (PIPE_BUF on Linux): smaller results travel inline
 
 
-class WorkerCrashed(ClimnormError):
-    """A worker process died twice running the same task (killed, or out of memory)."""
-
-
-class SerialExecutor(Executor):
-    """Runs each task when it is submitted, in this process: one-process runs and debugging."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
+@contextlib.contextmanager
+def local_engine(config: Config, channel: ProgressChannel) -> Iterator[RetryingProcessPool]:
+    """The local engine of a run: ``multiprocessing_workers`` processes reporting to ``channel``, each task
+    capped at the memory limit; on any exception (Ctrl-C included) running tasks are killed."""
+    shm = Path("/dev/shm")
+    with tempfile.TemporaryDirectory(prefix="climnorm-", dir=shm if shm.is_dir() else None) as spill:
+        sink = channel.queue.put if channel.active else None
+        pool = RetryingProcessPool(
+            config.multiprocessing_workers,
+            initializer=_init_worker,
+            initargs=(os.getpid(), sink, memory_limit_bytes(config)),
+            spill_dir=spill,
+        )
         try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as err:
-            future.set_exception(err)
-        return future
-
-
-def describe_task(args: tuple[Any, ...]) -> str:
-    """A short name of a task for messages: its file(s) or output."""
-    if args and isinstance(args[0], tuple):
-        paths = [getattr(t, "path", "?") for t in args[0]]
-        return paths[0] if len(paths) == 1 else f"{paths[0]} (+{len(paths) - 1} more files)"
-    return str(getattr(args[0], "path", args[0])) if args else "task"
+            yield pool
+        except BaseException:
+            pool.close(kill=True)
+            raise
+        pool.close()
 
 
 class RetryingProcessPool(Executor):
@@ -65,11 +68,13 @@ class RetryingProcessPool(Executor):
         initializer: Callable[..., None] | None = None,
         initargs: tuple[Any, ...] = (),
         context: mp.context.BaseContext | None = None,
+        spill_dir: str | None = None,
     ) -> None:
         self.workers = workers
         self.initializer = initializer
         self.initargs = initargs
         self.context = context or _context()
+        self.spill_dir = spill_dir
         self.crashes = 0
         self._lock = threading.Lock()
         self._shutdown = False
@@ -95,8 +100,9 @@ class RetryingProcessPool(Executor):
                 return
             pool = self._pool if attempt.number == 0 else self._new_pool(1)
         attempt.pool = pool
+        call = (_run_spilling, self.spill_dir, attempt.fn) if self.spill_dir else (attempt.fn,)
         try:
-            attempt.inner = pool.submit(attempt.fn, *attempt.args, **attempt.kwargs)
+            attempt.inner = pool.submit(*call, *attempt.args, **attempt.kwargs)
         except BrokenProcessPool as err:
             failed: Future[Any] = Future()
             failed.set_exception(err)
@@ -124,23 +130,23 @@ class RetryingProcessPool(Executor):
             return
         err = inner.exception()
         if isinstance(err, BrokenProcessPool) and not self._shutdown:
-            what = describe_task(attempt.args)
             if attempt.number == 0:
                 self._replace(attempt.pool)
                 log.warning(
                     "a worker process died (killed or out of memory) running %s; retrying it alone on a fresh worker",
-                    what,
+                    describe_task(attempt.args),
                 )
                 self._launch(attempt.retry())
             else:
-                outer.set_exception(
-                    WorkerCrashed(f"{what}: the worker process died twice running this task (killed, or out of memory)")
-                )
+                outer.set_exception(worker_crashed(attempt.args, tries=2))
             return
         if err is not None:
             outer.set_exception(err)
-        else:
-            outer.set_result(inner.result())
+            return
+        try:
+            outer.set_result(_unspill(inner.result()))
+        except OSError as err:  # the spill file vanished (the spill folder was removed at shutdown)
+            outer.set_exception(err)
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         with self._lock:
@@ -164,6 +170,13 @@ class RetryingProcessPool(Executor):
         self._done.put(None)
         if wait:
             self._supervisor.join(timeout=60)
+
+    def close(self, *, kill: bool = False) -> None:
+        """The engine's end: wait for the running tasks, or (``kill``) end them at once."""
+        if kill:
+            self.shutdown(wait=False, cancel_futures=True, kill=True)
+        else:
+            self.shutdown(wait=True)
 
 
 @dataclass
@@ -196,12 +209,10 @@ def _context() -> mp.context.BaseContext:
         return mp.get_context("spawn")
 
 
-def _init_worker(main_pid: int, *args: Any) -> None:
-    """Worker start-up: Ctrl-C is the main process's to handle (it stops the pool); a worker whose run was
-    killed (kill -9) exits instead of waiting forever for work; then configure the worker."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+def _init_worker(main_pid: int, sink: Callable[[T_Event], None] | None, memory_limit: int | None) -> None:
+    """Worker start-up: a worker whose run was killed (kill -9) exits instead of waiting forever for work."""
     threading.Thread(target=_exit_with, args=(main_pid,), name="climnorm-orphan-watch", daemon=True).start()
-    worker.configure(*args)
+    start_worker(sink, memory_limit)
 
 
 def _exit_with(pid: int, interval: float = 2.0) -> None:
@@ -215,11 +226,30 @@ def _exit_with(pid: int, interval: float = 2.0) -> None:
             continue
 
 
-def local_pool(
-    workers: int, sink: Callable[..., None] | None, memory_limit_bytes: int | None, spill_dir: str
-) -> RetryingProcessPool:
-    """The local engine: `workers` processes reporting events to ``sink``, capped at the memory limit, handing
-    their read results back through files in ``spill_dir``."""
-    return RetryingProcessPool(
-        workers, initializer=_init_worker, initargs=(os.getpid(), sink, memory_limit_bytes, spill_dir)
-    )
+@dataclass(frozen=True)
+class _Spilled:
+    """A task result waiting in a file (written by the worker, read and deleted by this process)."""
+
+    path: str
+
+
+def _run_spilling(spill_dir: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run a task in a worker; a result bigger than a pipe's atomic write goes to a file in ``spill_dir``."""
+    result = fn(*args, **kwargs)
+    data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    if len(data) <= _PIPE_ATOMIC:
+        return result
+    fd, name = tempfile.mkstemp(dir=spill_dir, suffix=".pickle")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    return _Spilled(name)
+
+
+def _unspill(result: Any) -> Any:
+    """The task result itself, loaded back from its spill file if it travelled through one."""
+    if not isinstance(result, _Spilled):
+        return result
+    with open(result.path, "rb") as fh:
+        value = pickle.load(fh)  # our own worker wrote it moments ago
+    os.unlink(result.path)
+    return value

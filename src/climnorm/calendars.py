@@ -8,12 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 import cftime
 import numpy as np
 
-T_Policy = Literal["calendar_day", "dayofyear", "drop"]
+from climnorm.types import T_LeapDay
 
 _CALENDAR_ALIASES = {
     "gregorian": "standard",
@@ -62,7 +61,7 @@ class SlotScheme:
     """Maps dates of one calendar to day slots under one leap-day policy."""
 
     calendar: str
-    policy: T_Policy
+    policy: T_LeapDay
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "calendar", normalise_calendar(self.calendar))

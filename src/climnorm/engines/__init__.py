@@ -1,0 +1,100 @@
+"""Engines run the stage tasks (`climnorm.tasks`): a local process pool by default, a Dask cluster, or this process.
+
+Every engine is an :class:`Engine`: a `concurrent.futures.Executor` that also says how many tasks it runs at once
+(``workers``) and how many of its worker processes died (``crashes``), and that :meth:`Engine.close` ends. The
+pipeline opens one with :func:`open_engine` and only submits tasks to it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from concurrent.futures import Executor, Future
+from typing import Any, Protocol, runtime_checkable
+
+from climnorm import tasks
+from climnorm.config import Config
+from climnorm.progress.channel import ProgressChannel
+
+__all__ = ["Engine", "SerialExecutor", "open_engine"]
+
+
+@runtime_checkable
+class Engine(Protocol):
+    """What runs a run's tasks."""
+
+    @property
+    def workers(self) -> int:
+        """Tasks it runs at once (the scheduler keeps twice as many in flight)."""
+        ...
+
+    @property
+    def crashes(self) -> int:
+        """Worker processes that died during the run (their tasks were retried)."""
+        ...
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]: ...
+
+    def close(self, *, kill: bool = False) -> None:
+        """Wait for the running tasks and free the workers; ``kill``: end the running tasks at once."""
+        ...
+
+
+class SerialExecutor(Executor):
+    """Runs each task when it is submitted, in this process: one-process runs and debugging."""
+
+    workers = 1
+    crashes = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:
+            future.set_exception(err)
+        return future
+
+    def close(self, *, kill: bool = False) -> None:
+        """Nothing runs in the background."""
+
+
+class _Borrowed:
+    """An executor the caller passed in: used as it is, and the caller's to shut down."""
+
+    crashes = 0
+
+    def __init__(self, executor: Executor, workers: int) -> None:
+        self.executor = executor
+        self.workers = workers
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
+        return self.executor.submit(fn, *args, **kwargs)
+
+    def close(self, *, kill: bool = False) -> None:
+        """Left to its owner."""
+
+
+@contextlib.contextmanager
+def open_engine(config: Config, channel: ProgressChannel, executor: Executor | None = None) -> Iterator[Engine]:
+    """The engine of a run: ``executor`` if given (the caller's to shut down), else the configured one."""
+    if executor is not None:
+        engine = executor if isinstance(executor, Engine) else _Borrowed(executor, config.multiprocessing_workers)
+        in_process = isinstance(executor, SerialExecutor)
+        if in_process:  # its tasks run here: their events go straight to the channel
+            tasks.configure(channel.send if channel.active else None)
+        try:
+            yield engine
+        finally:
+            if in_process:
+                tasks.configure(None)
+        return
+    if config.engine == "dask":
+        from climnorm.engines.dask import dask_engine
+
+        with dask_engine(config, channel) as dask:
+            yield dask
+        return
+    from climnorm.engines.local import local_engine
+
+    with local_engine(config, channel) as local:
+        yield local

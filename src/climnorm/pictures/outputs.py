@@ -1,0 +1,250 @@
+"""What pictures and reports show, found through ``{output_dir}/manifest.json`` (never by globbing) and read back.
+
+Region means are area-weighted by cos(latitude) and skip missing cells; an annual mean weights the 29 February
+slot (or day 366) by the share of years that have it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+
+from climnorm._ranges import format_ranges
+from climnorm.errors import PlotError
+from climnorm.manifest import MANIFEST_NAME, Manifest
+from climnorm.types import HISTORICAL
+
+log = logging.getLogger(__name__)
+
+Record = dict[str, Any]
+
+
+def load_records(output_dir: Path) -> list[Record]:
+    """Every output the manifest of ``output_dir`` lists (with the journal of an interrupted run replayed)."""
+    output_dir = Path(output_dir)
+    records = Manifest.load(output_dir).records
+    if not records:
+        raise PlotError(f"{output_dir}: no outputs listed in {MANIFEST_NAME} (is it a climnorm output directory?)")
+    return sorted(records.values(), key=lambda r: (r["variable"], r["region"], r["scenario"], r["target_year"]))
+
+
+def _choices(records: Iterable[Record], key: str) -> str:
+    return ", ".join(sorted({str(r[key]) for r in records})) or "none"
+
+
+def select_records(
+    records: Sequence[Record],
+    variable: str,
+    region: str,
+    scenarios: Sequence[str] | None = None,
+    window_years: int | None = None,
+) -> list[Record]:
+    """The records of one variable and region (optionally some scenarios and one window length).
+
+    When the directory holds normals of several window lengths and none is asked for, the most common wins.
+    """
+    chosen = [r for r in records if r["variable"] == variable]
+    if not chosen:
+        raise PlotError(f"no outputs of variable {variable!r} (the manifest has: {_choices(records, 'variable')})")
+    by_var = chosen
+    chosen = [r for r in by_var if r["region"] == region]
+    if not chosen:
+        raise PlotError(f"no {variable} outputs for region {region!r} (the manifest has: {_choices(by_var, 'region')})")
+    by_region = chosen
+    if scenarios:
+        chosen = [r for r in by_region if r["scenario"] in set(scenarios)]
+        if not chosen:
+            raise PlotError(
+                f"no {variable} {region} outputs for scenario(s) {', '.join(scenarios)} "
+                f"(the manifest has: {_choices(by_region, 'scenario')})"
+            )
+    windows = sorted({int(r["window_years"]) for r in chosen})
+    if window_years is not None:
+        if window_years not in windows:
+            raise PlotError(f"no {variable} {region} {window_years}-year normals (window lengths: {windows})")
+    elif len(windows) > 1:
+        window_years = max(windows, key=lambda w: (sum(int(r["window_years"]) == w for r in chosen), w))
+        log.warning(
+            "%s %s: normals of %s-year windows found; showing the %d-year ones", variable, region, windows, window_years
+        )
+    if window_years is not None:
+        chosen = [r for r in chosen if int(r["window_years"]) == window_years]
+    return chosen
+
+
+def target_ranges(records: Iterable[Record]) -> str:
+    return format_ranges(sorted({int(r["target_year"]) for r in records}))
+
+
+def pick_record(
+    records: Sequence[Record],
+    variable: str,
+    region: str,
+    scenario: str | None = None,
+    target: int | None = None,
+    window_years: int | None = None,
+) -> Record:
+    """The one output a map shows. Without a target, the latest; a historical target is found under a future
+    scenario too (historical normals are shared by every scenario)."""
+    candidates = select_records(records, variable, region, window_years=window_years)
+    if scenario is not None:
+        own = [r for r in candidates if r["scenario"] == scenario]
+        if not own and scenario != HISTORICAL:
+            raise PlotError(
+                f"no {variable} {region} outputs for scenario {scenario!r} "
+                f"(the manifest has: {_choices(candidates, 'scenario')})"
+            )
+        if target is not None and not any(r["target_year"] == target for r in own):
+            shared = [r for r in candidates if r["scenario"] == HISTORICAL and r["target_year"] == target]
+            if shared:
+                log.info("target %d is historical (shared by every scenario): showing the historical normal", target)
+                own = shared
+        candidates = own
+    if target is None:
+        target = max(int(r["target_year"]) for r in candidates)
+    found = [r for r in candidates if int(r["target_year"]) == target]
+    if not found:
+        raise PlotError(
+            f"no {variable} {region}{' ' + scenario if scenario else ''} normal for target {target} "
+            f"(targets: {target_ranges(candidates)})"
+        )
+    if len(found) > 1:
+        raise PlotError(
+            f"{len(found)} {variable} {region} normals for target {target} "
+            f"(scenarios {_choices(found, 'scenario')}): choose one with --scenario"
+        )
+    return found[0]
+
+
+def slot_weights(month: np.ndarray, day: np.ndarray, calendar: str, leap_day: str) -> np.ndarray:
+    """Weight of each day slot in a year's mean: 1, or 0.25 for the slot only leap years have."""
+    weights = np.ones(month.size)
+    if month.size == 366 and calendar not in ("all_leap", "366_day"):
+        if leap_day == "dayofyear":
+            weights[-1] = 0.25
+        else:
+            weights[(month == 2) & (day == 29)] = 0.25
+    return weights
+
+
+def region_mean(values: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Mean over the last two axes (lat, lon), area-weighted by cos(latitude), missing cells skipped.
+
+    NaN where a slot has no valid cell.
+    """
+    weights = np.broadcast_to(np.cos(np.deg2rad(lat))[:, None], values.shape[-2:])
+    valid = np.isfinite(values)
+    total = np.where(valid, values, 0.0).astype(np.float64) * weights
+    norm = (valid * weights).sum(axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, total.sum(axis=(-2, -1)) / norm, np.nan)
+
+
+def weighted_nanmean(values: np.ndarray, weights: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Mean along ``axis`` with ``weights`` along it, NaN skipped; NaN where nothing is valid."""
+    shape = [1] * values.ndim
+    shape[axis] = weights.size
+    w = weights.reshape(shape)
+    valid = np.isfinite(values)
+    norm = (valid * w).sum(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, (np.where(valid, values, 0.0) * w).sum(axis=axis) / norm, np.nan)
+
+
+@dataclass
+class Normal:
+    """One output's field (slot, lat, lon; NaN where missing) with what a picture says about it."""
+
+    record: Record
+    values: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    month: np.ndarray
+    day: np.ndarray
+    weights: np.ndarray
+    units: str
+    long_name: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def read_normal(output_dir: Path, record: Record) -> Normal:
+    """Read one output listed in the manifest."""
+    path = Path(output_dir) / record["path"]
+    variable = record["variable"]
+    try:
+        with netCDF4.Dataset(path) as ds:
+            var = ds.variables[variable]
+            var.set_auto_maskandscale(True)
+            values = np.ma.filled(np.ma.asarray(var[:], dtype=np.float32), np.nan)
+            lat = np.asarray(ds.variables["lat"][:], dtype=np.float64)
+            lon = np.asarray(ds.variables["lon"][:], dtype=np.float64)
+            month = np.asarray(ds.variables["month"][:], dtype=np.int64)
+            day = np.asarray(ds.variables["day"][:], dtype=np.int64)
+            units = str(getattr(var, "units", ""))
+            long_name = str(getattr(var, "long_name", variable))
+            attrs = {k: ds.getncattr(k) for k in ds.ncattrs()}
+    except (OSError, KeyError) as err:
+        raise PlotError(f"{path}: cannot read the normal ({err})") from None
+    weights = slot_weights(
+        month,
+        day,
+        str(attrs.get("calendar", record.get("calendar", ""))),
+        str(attrs.get("leap_day", record.get("leap_day", "calendar_day"))),
+    )
+    return Normal(record, values, lat, lon, month, day, weights, units, long_name, attrs)
+
+
+@dataclass
+class RegionSeries:
+    """The region-mean normal of one output against day slot, in the file's units."""
+
+    record: Record
+    series: np.ndarray
+    month: np.ndarray
+    day: np.ndarray
+    weights: np.ndarray
+    units: str
+    long_name: str
+    region_name: str
+
+    @property
+    def annual(self) -> float:
+        """The annual mean of the region-mean daily normal."""
+        return float(weighted_nanmean(self.series, self.weights))
+
+
+def region_series(output_dir: Path, record: Record) -> RegionSeries:
+    """Read one output and reduce it to its area-weighted region mean per day slot."""
+    normal = read_normal(output_dir, record)
+    return RegionSeries(
+        record,
+        region_mean(normal.values, normal.lat),
+        normal.month,
+        normal.day,
+        normal.weights,
+        normal.units,
+        normal.long_name,
+        str(normal.attrs.get("region_name", record["region"])),
+    )
+
+
+def _region_series_task(args: tuple[Path, Record]) -> RegionSeries:
+    return region_series(*args)
+
+
+def region_series_many(output_dir: Path, records: Sequence[Record], *, workers: int = 1) -> list[RegionSeries]:
+    """``region_series`` of many outputs, in order; ``workers`` > 1 reads them in that many processes."""
+    tasks = [(Path(output_dir), r) for r in records]
+    if workers <= 1 or len(tasks) < 8:
+        return [_region_series_task(t) for t in tasks]
+    import multiprocessing
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_region_series_task, tasks, chunksize=max(1, len(tasks) // (4 * workers))))

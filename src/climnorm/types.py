@@ -1,0 +1,190 @@
+"""The value types stages hand to each other: regions and their cuts, read and write tasks, what a read produced.
+
+All frozen and picklable: they travel to worker processes (local pool or dask) and back. Stages import from
+here; nothing here imports a stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+HISTORICAL = "historical"
+"""The scenario name of the historical run, whose years every future scenario's early windows share."""
+
+T_LeapDay = Literal["calendar_day", "dayofyear", "drop"]
+"""How dates map to day slots (docs/normals.md): by (month, day), by ordinal day, or with 29 Feb dropped."""
+
+T_LonConvention = Literal["input", "0_360", "-180_180"]
+
+
+@dataclass(frozen=True)
+class Region:
+    """A named lat/lon box; edges inclusive on cell centres, longitudes in either convention."""
+
+    key: str
+    name: str
+    lat_min: float
+    lat_max: float
+    lon_min: float
+    lon_max: float
+
+    @property
+    def lon_width(self) -> float:
+        """Eastward extent in degrees from lon_min to lon_max (a box may cross 0° or 180°)."""
+        width = (self.lon_max - self.lon_min) % 360.0
+        if width == 0.0 and self.lon_max != self.lon_min:
+            return 360.0
+        return width
+
+    def as_dict(self) -> dict[str, float | str]:
+        return {
+            "key": self.key,
+            "name": self.name,
+            "lat_min": self.lat_min,
+            "lat_max": self.lat_max,
+            "lon_min": self.lon_min,
+            "lon_max": self.lon_max,
+        }
+
+
+@dataclass(frozen=True)
+class Coord:
+    """A coordinate variable to write beside a region's data (dims () for a scalar coordinate)."""
+
+    name: str
+    dims: tuple[str, ...]
+    values: np.ndarray
+    attrs: tuple[tuple[str, Any], ...] = ()
+
+    def same_as(self, other: Coord) -> bool:
+        if (self.name, self.dims, self.values.shape) != (other.name, other.dims, other.values.shape):
+            return False
+        if np.issubdtype(self.values.dtype, np.number) and np.issubdtype(other.values.dtype, np.number):
+            return bool(np.allclose(self.values, other.values, equal_nan=True))
+        return bool(np.array_equal(self.values, other.values))
+
+
+@dataclass(frozen=True)
+class RegionCut:
+    """How one region is taken from a canonical block, and the coordinates its output carries."""
+
+    key: str
+    index: tuple[np.ndarray, ...]
+    mask: np.ndarray | None
+    dims: tuple[str, ...]
+    coords: tuple[Coord, ...]
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        sizes: dict[str, int] = {}
+        for c in self.coords:
+            sizes.update(zip(c.dims, c.values.shape, strict=True))
+        return tuple(sizes[d] for d in self.dims)
+
+    def cut(self, block: np.ndarray, first_row: int = 0) -> np.ndarray:
+        """Take the region from ``block`` (time, *extra, *horizontal); rows counted from ``first_row``."""
+        out = block
+        n = len(self.index)
+        for i, idx in enumerate(self.index):
+            axis = out.ndim - n + i
+            out = np.take(out, idx - first_row if i == 0 else idx, axis=axis)
+        if self.mask is not None:
+            out = out.copy() if out is block else out
+            out[..., self.mask] = np.nan
+        return out
+
+    def same_as(self, other: RegionCut) -> bool:
+        return (
+            self.dims == other.dims
+            and len(self.coords) == len(other.coords)
+            and all(a.same_as(b) for a, b in zip(self.coords, other.coords, strict=True))
+        )
+
+    def describe(self) -> str:
+        return " x ".join(f"{d}={n}" for d, n in zip(self.dims, self.shape, strict=True))
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    """One file to read, with everything needed to extract it."""
+
+    path: str
+    variable: str
+    regions: tuple[Region, ...]
+    leap_day: T_LeapDay
+    years: tuple[int, ...]
+    lon_convention: T_LonConvention = "input"
+    mask_impossible: bool = False
+    fast_read: bool = True  # read qualifying variables through climnorm.fastread (bit-identical, faster)
+    fast_read_threads: int = 2
+
+
+@dataclass(frozen=True)
+class YearPiece:
+    """One year's day-slot field for one region from one file, and how many time steps fed each slot."""
+
+    values: np.ndarray
+    steps: np.ndarray
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What a read produced: regional year pieces plus the metadata later stages check and record."""
+
+    path: str
+    calendar: str
+    units: str | None
+    attrs: dict[str, str]
+    grids: dict[str, RegionCut] = field(default_factory=dict)
+    pieces: dict[tuple[int, str], YearPiece] = field(default_factory=dict)
+    empty_regions: tuple[str, ...] = ()
+    bytes_read: int = 0
+    seconds: float = 0.0
+    impossible: int = 0
+    impossible_rule: str = ""
+    fast_path: bool = False  # read through climnorm.fastread rather than netCDF4
+
+
+@dataclass(frozen=True)
+class NormalMeta:
+    """What an output file says about itself (and what `climnorm verify` checks)."""
+
+    variable: str
+    region: Region
+    scenario: str
+    period: str
+    target_year: int
+    window_years: int
+    years: tuple[int, ...]
+    source_scenarios: tuple[str, ...]
+    model: str
+    variant: str
+    calendar: str
+    leap_day: T_LeapDay
+    min_years_for_normal: int
+    var_attrs: tuple[tuple[str, str], ...]
+    inputs_digest: str
+
+    @property
+    def window(self) -> range:
+        return range(self.target_year - self.window_years + 1, self.target_year + 1)
+
+
+@dataclass(frozen=True)
+class WriteTask:
+    """One normal to write."""
+
+    path: str
+    normal: np.ndarray
+    grid: RegionCut
+    meta: NormalMeta
+    zlib: bool
+    complevel: int
+    shuffle: bool
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.normal.nbytes)
