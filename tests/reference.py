@@ -1,4 +1,5 @@
-"""Slow, obvious reference implementations of a daily climate normal, for the tests that check climnorm's.
+"""The one reference implementation of a daily climate normal (slow, obvious, float64), for the tests that check
+climnorm's, and the readers and writers those tests share.
 
 Nothing here imports climnorm's day slots, reduction or region extraction: the point is to compute the same
 numbers a second, independent way and compare.
@@ -7,6 +8,8 @@ numbers a second, independent way and compare.
   masked), decode dates with cftime (``time_bnds`` midpoints when the file has them), select the cells whose
   centres are in the box, group the time steps by day key in Python, average over the window's years and
   apply the min-years rule (with the Feb 29 rule scaled to the leap years of the window).
+- :func:`reference_normals`: the same rules on whole multi-year files of any layout (grid or points), for every
+  target at once; a year counts when every one of its days is present.
 - :func:`seed_normal`: the seed's algorithm with xarray: per target, per window file, ``.sel`` the region,
   ``groupby('time.dayofyear').mean()``, concatenate over years and ``.mean('year')``.
 - :func:`write_random_archive`: NEX-named NetCDF files of random data with NaN and 1e20 holes.
@@ -176,11 +179,10 @@ def reference_normal(
     if len(years) < min_years:
         return None
     keys = slot_keys(policy, calendar)
-    position = {k: i for i, k in enumerate(keys)}
     lat = lon = np.empty(0)
     per_year: list[np.ndarray] = []
     for year in years:
-        steps: dict[int, list[np.ndarray]] = defaultdict(list)
+        steps: dict[DayKey, list[np.ndarray]] = defaultdict(list)
         for path in files_by_year[year]:
             f = read_year_file(Path(path), variable)
             rows, cols = select_box(f.lat, f.lon, region_box)
@@ -189,27 +191,111 @@ def reference_normal(
             for t, (y, month, day, doy) in enumerate(f.dates):
                 key = day_key(policy, calendar, month, day, doy)
                 if y == year and key is not None:
-                    steps[position[key]].append(regional[t])
-        field_ = np.full((len(keys), lat.size, lon.size), np.nan)
-        for slot, arrays in steps.items():
-            if len(arrays) == 1:  # one step that day: its values as they are
-                field_[slot] = arrays[0]
-                continue
-            stack = np.stack(arrays)  # several steps that day: their NaN-skipping mean
-            valid = ~np.isnan(stack)
-            n = valid.sum(axis=0)
-            total = np.where(valid, stack, 0.0).sum(axis=0)
-            field_[slot] = np.where(n > 0, total / np.maximum(n, 1), np.nan)
-        per_year.append(field_)
-    stack = np.stack(per_year)  # (year, slot, lat, lon)
+                    steps[key].append(regional[t])
+        per_year.append(year_field(steps, keys, (lat.size, lon.size)))
+    values, counts, thresholds = window_mean(per_year, keys, window, min_years, policy, calendar)
+    return ReferenceNormal(target, values, counts, thresholds, lat, lon, years, keys)
+
+
+def year_field(
+    steps: Mapping[DayKey, Sequence[np.ndarray]], keys: Sequence[DayKey], shape: tuple[int, ...]
+) -> np.ndarray:
+    """One year's field per day key: a day's one step as it is, several steps by their NaN-skipping mean."""
+    field_ = np.full((len(keys), *shape), np.nan)
+    for slot, key in enumerate(keys):
+        arrays = steps.get(key)
+        if not arrays:
+            continue
+        if len(arrays) == 1:
+            field_[slot] = arrays[0]
+            continue
+        stack = np.stack(arrays)
+        valid = ~np.isnan(stack)
+        n = valid.sum(axis=0)
+        field_[slot] = np.where(n > 0, np.where(valid, stack, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan)
+    return field_
+
+
+def window_mean(
+    per_year: Sequence[np.ndarray],
+    keys: Sequence[DayKey],
+    window: Sequence[int],
+    min_years: int,
+    policy: str,
+    calendar: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values, valid years, years needed) per cell and day key: the NaN-skipping mean over the years, NaN where
+    fewer than ``ceil(min_years * H / len(window))`` years are valid, H = window years having that day."""
+    stack = np.stack(per_year)  # (year, slot, ...)
     valid = ~np.isnan(stack)
     counts = valid.sum(axis=0)
     sums = np.where(valid, stack, 0.0).sum(axis=0)
     having = np.array([sum(1 for y in window if k in year_keys(policy, calendar, y)) for k in keys])
-    thresholds = np.array([-(-min_years * h // window_years) if h else 1 for h in having])
-    ok = counts >= thresholds[:, None, None]
+    thresholds = np.array([-(-min_years * h // len(window)) if h else 1 for h in having])
+    ok = counts >= thresholds.reshape((-1,) + (1,) * (counts.ndim - 1))
     values = np.where(ok & (counts > 0), sums / np.maximum(counts, 1), np.nan)
-    return ReferenceNormal(target, values, counts, thresholds, lat, lon, years, keys)
+    return values, counts, thresholds
+
+
+@dataclass
+class Field:
+    """A normal (climnorm's, CDO's or the reference's) as float64 arrays, slots first, NaN where missing."""
+
+    values: np.ndarray
+    month: np.ndarray
+    day: np.ndarray
+    coords: dict[str, np.ndarray] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+    dims: tuple[str, ...] = ()
+
+
+def filled(var: netCDF4.Variable) -> np.ndarray:
+    """The raw values as float64 with _FillValue and missing_value (as the variable's type) made NaN."""
+    assert not {"scale_factor", "add_offset"} & set(var.ncattrs()), "packed data: not in these files"
+    var.set_auto_maskandscale(False)
+    data = np.asarray(var[...]).astype(np.float64)
+    for name in ("_FillValue", "missing_value"):
+        if name in var.ncattrs():
+            data[data == np.float64(np.asarray(var.getncattr(name)).astype(var.dtype))] = np.nan
+    return data
+
+
+def reference_normals(
+    files: Sequence[Path], variable: str, window: int, min_years: int, targets: Iterable[int]
+) -> dict[int, Field]:
+    """Calendar-day normals of whole files (any layout: time first after reading, other dimensions as in the
+    file) for every target whose window has ``min_years`` complete years (every day present)."""
+    steps: dict[int, dict[DayKey, list[np.ndarray]]] = defaultdict(lambda: defaultdict(list))
+    calendar = "standard"
+    shape: tuple[int, ...] = ()
+    for path in files:
+        with netCDF4.Dataset(path) as ds:
+            var = ds.variables[variable]
+            t = ds.variables["time"]
+            data = np.moveaxis(filled(var), var.dimensions.index("time"), 0)
+            stamps = np.asarray(t[:], dtype=np.float64)
+            bounds = getattr(t, "bounds", None)
+            if bounds and bounds in ds.variables:
+                stamps = np.asarray(ds.variables[bounds][:], dtype=np.float64).mean(axis=1)
+            calendar = getattr(t, "calendar", "standard")
+            dates = cftime.num2date(stamps, t.units, calendar, only_use_cftime_datetimes=True)
+        shape = data.shape[1:]
+        for i, d in enumerate(dates):
+            steps[d.year][(d.month, d.day)].append(data[i])
+    keys = slot_keys("calendar_day", calendar)
+    complete = {y for y, days in steps.items() if year_keys("calendar_day", calendar, y) <= set(days)}
+    out: dict[int, Field] = {}
+    for target in targets:
+        window_years = list(range(target - window + 1, target + 1))
+        used = [y for y in window_years if y in complete]
+        if len(used) < min_years:
+            continue
+        per_year = [year_field(steps[y], keys, shape) for y in used]
+        values, _, _ = window_mean(per_year, keys, window_years, min_years, "calendar_day", calendar)
+        month = np.array([k[0] for k in keys])
+        day = np.array([k[1] for k in keys])
+        out[target] = Field(values, month, day, attrs={"years": used})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------- seed
@@ -395,6 +481,38 @@ def read_output(path: Path, variable: str) -> OutputFile:
             attrs={k: ds.getncattr(k) for k in ds.ncattrs()},
             dtype=dtype,
         )
+
+
+def read_field(path: Path, variable: str) -> Field:
+    """A climnorm output of any layout (regular, rotated-pole, points) as a Field."""
+    with netCDF4.Dataset(path) as ds:
+        var = ds.variables[variable]
+        coords = {n: np.asarray(ds.variables[n][:]) for n in ("lat", "lon", "rlat", "rlon") if n in ds.variables}
+        return Field(
+            values=filled(var),
+            month=np.asarray(ds.variables["month"][:]).astype(int),
+            day=np.asarray(ds.variables["day"][:]).astype(int),
+            coords=coords,
+            attrs={k: ds.getncattr(k) for k in ds.ncattrs()},
+            dims=tuple(var.dimensions),
+        )
+
+
+def assert_same_normal(ours: Field, ref: Field, what: str, rtol: float = 1e-6) -> None:
+    """Same values (``rtol``) and NaN mask on every (month, day) of the reference; our other slots all NaN
+    (Feb 29 when the window has no leap year: CDO writes only the days it saw)."""
+    position = {(m, d): i for i, (m, d) in enumerate(zip(ours.month.tolist(), ours.day.tolist(), strict=True))}
+    rows = [position[(m, d)] for m, d in zip(ref.month.tolist(), ref.day.tolist(), strict=True)]
+    extra = sorted(set(range(ours.values.shape[0])) - set(rows))
+    assert np.isnan(ours.values[extra]).all(), f"{what}: slots the reference does not have hold values"
+    mine = ours.values[rows]
+    assert mine.shape == ref.values.shape, f"{what}: shape {mine.shape} vs reference {ref.values.shape}"
+    nan_mine, nan_ref = np.isnan(mine), np.isnan(ref.values)
+    assert np.array_equal(nan_mine, nan_ref), (
+        f"{what}: NaN masks differ in {int((nan_mine != nan_ref).sum())} of {mine.size} values"
+    )
+    ok = ~nan_ref
+    np.testing.assert_allclose(mine[ok], ref.values[ok], rtol=rtol, atol=0, err_msg=what)
 
 
 def assert_close_with_same_nans(actual: np.ndarray, expected: np.ndarray, rtol: float = 1e-6, what: str = "") -> None:

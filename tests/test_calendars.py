@@ -11,20 +11,10 @@ import pytest
 
 from climnorm.calendars import SlotScheme, days_in_year, is_leap, normalise_calendar
 from climnorm.types import T_LeapDay
+from helpers import CALENDARS, LEAP_CALENDARS
 
-CALENDARS = (
-    "standard",
-    "gregorian",
-    "proleptic_gregorian",
-    "julian",
-    "noleap",
-    "365_day",
-    "all_leap",
-    "366_day",
-    "360_day",
-)
 POLICIES: tuple[T_LeapDay, ...] = ("calendar_day", "dayofyear", "drop")
-WITH_LEAP_YEARS = ("standard", "gregorian", "proleptic_gregorian", "julian")
+WITH_LEAP_YEARS = tuple(sorted(LEAP_CALENDARS))
 LEAP, COMMON = 2000, 2001  # a leap and a non-leap year in every calendar that has both
 
 

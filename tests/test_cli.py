@@ -203,6 +203,14 @@ def test_catalog_table(synth_archive: Path, capsys: pytest.CaptureFixture[str]) 
         assert (files, years, n) == expected, line
 
 
+def test_catalog_says_its_counts_once(synth_archive: Path) -> None:
+    done = _run_cli("catalog", str(synth_archive))
+    assert done.returncode == 0, done.stderr
+    text = done.stdout + done.stderr
+    assert text.count("12 files in 4 chains") == 1, text
+    assert f"catalogued 12 files in 4 chains under {synth_archive}" in text
+
+
 def test_catalog_check_clean_archive(synth_archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-q", "catalog", str(synth_archive), "--check", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["problems"] == []

@@ -132,6 +132,23 @@ def test_min_years_greater_than_window() -> None:
     assert "25" in message and "20" in message
 
 
+def test_cross_field_problems_come_with_the_field_errors() -> None:
+    """One round of fixes: a rule between valid fields is reported beside the errors of other fields."""
+    message = _error(_config(window_years=20, min_years_for_normal=25, leap_day="sometimes", workers=3))
+    lines = message.splitlines()
+    assert any(line.strip().startswith("leap_day:") for line in lines)
+    assert any("unknown key 'workers'" in line for line in lines)
+    assert any("min_years_for_normal (25) is greater than window_years (20)" in line for line in lines)
+    both = _error(_config(min_years_for_normal=40, scheduler_address="tcp://h:8786", input_dirs=5))
+    assert "min_years_for_normal (40)" in both and "scheduler_address" in both and "input_dirs:" in both
+
+
+def test_a_rule_is_left_out_when_one_of_its_fields_is_invalid() -> None:
+    message = _error(_config(window_years="thirty", min_years_for_normal=25))
+    assert "window_years: Input should be a valid integer" in message
+    assert "greater than window_years" not in message  # the rule cannot be judged on an invalid window_years
+
+
 def test_window_longer_than_data_years() -> None:
     message = _error(_config(data_years=[2000, 2010], periods={"historical": [2005, 2010]}))
     assert "window_years" in message

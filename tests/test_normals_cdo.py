@@ -1,4 +1,4 @@
-"""climnorm's calendar_day normals against CDO's ``ydaymean`` (design.md §6).
+"""climnorm's calendar_day normals against CDO's ``ydaymean``.
 
 ``cdo -s ydaymean -selyear,A/B -sellonlatbox,lon1,lon2,lat1,lat2 -mergetime <files> out.nc`` computes the
 plain mean per (month, day) over the window, Feb 29 over the leap years only. CDO has no min-years rule, so
@@ -9,13 +9,9 @@ edge rules cannot disagree; time stamps are at noon, so every step's calendar da
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import cftime
-import netCDF4
 import numpy as np
 import pytest
 
@@ -23,13 +19,8 @@ from climnorm import synth
 from climnorm.config import parse_config
 from climnorm.engines import SerialExecutor
 from climnorm.pipeline import run
+from helpers import cdo_ydaymean, needs_cdo
 from reference import read_output
-
-CDO = shutil.which("cdo")
-pytestmark = [
-    pytest.mark.cdo,
-    pytest.mark.skipif(CDO is None, reason="cdo is not installed (apt-get install -y cdo); CDO comparison skipped"),
-]
 
 W, MIN_YEARS, HIST_END = 4, 3, 2014
 # target -> scenario whose windows it belongs to; 2017 takes 2014 from the historical run
@@ -65,27 +56,7 @@ def _spec(calendar: str, convention: str, descending: bool) -> synth.SynthSpec:
     )
 
 
-def _cdo_normal(files: list[Path], first: int, last: int, lonlatbox: str, out: Path) -> dict[str, Any]:
-    """Run CDO; return its (lat ascending) values, lat, lon and the (month, day) of each step."""
-    assert CDO is not None
-    cmd = [CDO, "-s", "ydaymean", f"-selyear,{first}/{last}", f"-sellonlatbox,{lonlatbox}", "-mergetime"]
-    subprocess.run([*cmd, *map(str, files), str(out)], check=True, capture_output=True, text=True, timeout=120)
-    with netCDF4.Dataset(out) as ds:
-        values = np.ma.filled(np.ma.asarray(ds["tas"][:]).astype(np.float64), np.nan)
-        lat = np.asarray(ds["lat"][:], dtype=np.float64)
-        lon = np.asarray(ds["lon"][:], dtype=np.float64)
-        t = ds["time"]
-        dates = cftime.num2date(t[:], t.units, getattr(t, "calendar", "standard"))
-    order = np.argsort(lat)
-    return {
-        "values": values[:, order, :],
-        "lat": lat[order],
-        "lon": lon,
-        "keys": [(d.month, d.day) for d in dates],
-        "hours": {d.hour for d in dates},
-    }
-
-
+@needs_cdo
 @pytest.mark.parametrize("archive", list(ARCHIVES))
 def test_calendar_day_matches_cdo_ydaymean(archive: str, tmp_path: Path) -> None:
     calendar, convention, descending = ARCHIVES[archive]
@@ -120,16 +91,19 @@ def test_calendar_day_matches_cdo_ydaymean(archive: str, tmp_path: Path) -> None
         period = "historical" if target <= HIST_END else "hybrid"
         for region, (_, lonlatbox) in REGIONS.items():
             what = f"{archive} {region} {target}"
-            cdo = _cdo_normal(files, first, target, lonlatbox, tmp_path / f"cdo_{region}_{target}.nc")
+            cdo = cdo_ydaymean(
+                files, "tas", first, target, tmp_path / f"cdo_{region}_{target}.nc", box=lonlatbox, sort_lon=False
+            )
             name = f"tas_{region}_{scenario}_{period}_{target}_{W}yr_normal.nc"
             got = read_output(tmp_path / "out" / "tas" / region / scenario / name, "tas")
 
-            assert cdo["hours"] == {12}, f"{what}: CDO stamps {cdo['hours']}"
-            assert len(cdo["keys"]) == nslots == got.values.shape[0], f"{what}: number of time steps"
+            assert cdo.attrs["hours"] == {12}, f"{what}: CDO stamps {cdo.attrs['hours']}"
+            assert cdo.month.size == nslots == got.values.shape[0], f"{what}: number of time steps"
             ours = list(zip(got.month.tolist(), got.day.tolist(), strict=True))
-            assert cdo["keys"] == ours, f"{what}: CDO's days differ from the output's month/day coordinates"
-            np.testing.assert_allclose(got.lat, cdo["lat"], atol=1e-9, err_msg=what)
-            assert got.lon.size == cdo["lon"].size, f"{what}: lon {got.lon} vs CDO {cdo['lon']}"
-            np.testing.assert_allclose((got.lon - cdo["lon"]) % 360.0, 0.0, atol=1e-9, err_msg=what)
-            assert not np.isnan(cdo["values"]).any() and not np.isnan(got.values).any(), what
-            np.testing.assert_allclose(got.values, cdo["values"], rtol=1e-6, atol=0, err_msg=what)
+            keys = list(zip(cdo.month.tolist(), cdo.day.tolist(), strict=True))
+            assert keys == ours, f"{what}: CDO's days differ from the output's month/day coordinates"
+            np.testing.assert_allclose(got.lat, cdo.coords["lat"], atol=1e-9, err_msg=what)
+            assert got.lon.size == cdo.coords["lon"].size, f"{what}: lon {got.lon} vs CDO {cdo.coords['lon']}"
+            np.testing.assert_allclose((got.lon - cdo.coords["lon"]) % 360.0, 0.0, atol=1e-9, err_msg=what)
+            assert not np.isnan(cdo.values).any() and not np.isnan(got.values).any(), what
+            np.testing.assert_allclose(got.values, cdo.values, rtol=1e-6, atol=0, err_msg=what)

@@ -20,6 +20,7 @@ from climnorm import synth
 from climnorm.config import parse_config
 from climnorm.engines import SerialExecutor
 from climnorm.pipeline import RunSummary, run
+from helpers import DISTINCT_CALENDARS, LEAP_CALENDARS
 from reference import (
     Box,
     RandomArchive,
@@ -31,8 +32,7 @@ from reference import (
     write_random_archive,
 )
 
-CALENDARS = ["standard", "proleptic_gregorian", "noleap", "360_day", "julian"]
-LEAP_CALENDARS = {"standard", "proleptic_gregorian", "julian"}
+CALENDARS = [c for c in DISTINCT_CALENDARS if c != "all_leap"]
 POLICIES = ["calendar_day", "dayofyear", "drop"]
 # grid variant -> (lon convention of the file, latitude descending, time stamps)
 GRIDS: dict[str, tuple[str, bool, str]] = {

@@ -1,4 +1,4 @@
-"""Pictures of the normals (climnorm.plot and `climnorm plot`): each made from a small run, read back as images."""
+"""Pictures of the normals (climnorm.pictures and `climnorm plot`): each made from a small run, read back as images."""
 
 from __future__ import annotations
 
@@ -11,77 +11,19 @@ import numpy as np
 import pytest
 
 from climnorm.cli import main
-from climnorm.config import parse_config
 from climnorm.manifest import Manifest
-from climnorm.pipeline import run
-from climnorm.synth import SynthSpec, write_archive
 
 matplotlib = pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
-from matplotlib.image import imread  # noqa: E402
 
 from climnorm.errors import PlotError  # noqa: E402
 from climnorm.pictures import outputs, plots  # noqa: E402
 from climnorm.units import display  # noqa: E402
-
-SPEC = SynthSpec(
-    variables=("tas", "pr"),
-    scenarios=("historical", "ssp245", "ssp585"),
-    historical_years=(2007, 2014),
-    scenario_years=(2015, 2020),
-    calendar="noleap",
-    resolution=5.0,
-    box=(15.0, 75.0, 140.0, 300.0),
-    holes=0.01,
-)
-
-
-def make_run(root: Path) -> Path:
-    """A small run: tas and pr over CONUS and AK, 6-year windows, three periods. Target 2021 is computed from
-    5 years (2021 is missing), 2022 is skipped with a warning (4 years). Returns the output directory."""
-    write_archive(root / "archive", SPEC)
-    config = parse_config(
-        {
-            "input_dirs": [str(root / "archive")],
-            "output_dir": str(root / "out"),
-            "variables": ["tas", "pr"],
-            "regions": ["CONUS", "AK"],
-            "scenarios": ["historical", "ssp245", "ssp585"],
-            "window_years": 6,
-            "min_years_for_normal": 5,
-            "periods": {"historical": [2012, 2014], "hybrid": [2015, 2017], "future": [2019, 2022]},
-            "multiprocessing_workers": 1,
-        }
-    )
-    summary = run(config)
-    assert summary.written == 2 * 2 * (3 + 2 * 6), summary
-    return config.output_dir
-
-
-_RUNS: dict[Path, Path] = {}
-
-
-def shared_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One small run per test session, shared by test_plot and test_report (it takes a few seconds)."""
-    base = tmp_path_factory.getbasetemp()
-    if base not in _RUNS:
-        _RUNS[base] = make_run(tmp_path_factory.mktemp("plotrun"))
-    return _RUNS[base]
+from helpers import assert_picture  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_run(tmp_path_factory)
-
-
-def assert_picture(path: Path, width: int, height: int) -> np.ndarray:
-    """A readable PNG of the given size whose pixels are not all alike; returns its pixels."""
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    pixels = imread(path)
-    assert pixels.shape[:2] == (height, width)
-    rgb = pixels[..., :3]
-    assert float(rgb.std()) > 0.05, "the picture is (nearly) blank"
-    assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50, "too few colours for a plot"
-    return pixels
+def out_dir(pictures_run: Path) -> Path:
+    return pictures_run
 
 
 def _record(out_dir: Path, variable: str, region: str, scenario: str, target: int) -> dict:

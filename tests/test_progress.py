@@ -44,9 +44,10 @@ def test_counts_are_exact_and_retries_do_not_double_count() -> None:
     tracker.handle(NormalSkipped("pr", "AK", "ssp245", "future", 2050, "only 3 readable years"))
     tracker.handle(Failure("pr", "/a/pr_2.nc", "not a NetCDF or HDF5 file"))
     clock.now += 10
-    assert tracker.files_done == 3 and tracker.files_total == 14
-    assert tracker.normals_done == 1 and tracker.normals_total == 28
-    assert tracker.skipped == 1 and tracker.failures == ["/a/pr_2.nc: not a NetCDF or HDF5 file"]
+    totals = tracker.totals()
+    assert totals.files_done == 3 and totals.files_total == 14
+    assert totals.normals_done == 1 and totals.normals_total == 28
+    assert totals.skipped == 1 and tracker.failures == ["/a/pr_2.nc: not a NetCDF or HDF5 file"]
     assert tracker.bytes_read == 3 * 2**20
     assert tracker.eta == 11 * 10 / 3
     line = tracker.counts_line()

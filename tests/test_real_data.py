@@ -10,8 +10,8 @@ Two references:
 - CDO's ``ydaymean`` (``cdo -s ydaymean -selyear,A/B -selname,VAR -mergetime files out.nc``) for gridded sets;
   with ``-shifttime,-12hour`` for CESM2's end-of-day stamps (00:00 at the END of the day, so the shifted stamp
   is the midpoint of ``time_bnds``, which is what climnorm uses); CORDEX rotated-pole sets with region ``all``.
-- :func:`reference_normals`, a float64 computation written here (netCDF4 + cftime, Python loops, nothing from
-  climnorm) for the point series (a ``location`` dimension), where CDO does not apply.
+- :func:`reference.reference_normals`, the tests' float64 reference (netCDF4 + cftime, Python loops, nothing
+  from climnorm) for the point series (a ``location`` dimension), where CDO does not apply.
 
 Every compared window is made of complete years only (CDO's ``selyear`` would also take the days of a partial
 year), and in these files a cell is either always missing (the HadGEM2-ES ocean cell, the NaN frame of the
@@ -21,16 +21,12 @@ float32 rounding (rtol 1e-6) with identical NaN masks.
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import json
-import math
 import os
 import shutil
-import subprocess
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +39,14 @@ from climnorm.catalog import build_catalog
 from climnorm.config import parse_config
 from climnorm.engines import SerialExecutor
 from climnorm.pipeline import RunSummary, run
+from helpers import cdo_ydaymean, needs_cdo
+from reference import Field, assert_same_normal, filled, reference_normals
+from reference import read_field as read_normal
 
 HERE = Path(__file__).resolve().parent
+RTOL = 1e-6
 LOCAL = HERE / "data" / "real"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-CDO = shutil.which("cdo")
-RTOL = 1e-6
-
-_NO_CDO = pytest.mark.skipif(CDO is None, reason="cdo is not installed (apt-get install -y cdo); comparison skipped")
-
-
-def needs_cdo(test: Any) -> Any:
-    """Mark a test as a CDO comparison (``-m cdo``), skipped with the reason when cdo is not installed."""
-    return pytest.mark.cdo(_NO_CDO(test))
-
 
 needs_shared = pytest.mark.skipif(
     not SHARED.is_dir(),
@@ -170,87 +160,6 @@ def by_target(outputs: list[dict[str, Any]], variable: str, region: str = "all")
 # ------------------------------------------------------------------------------------------------- reading
 
 
-@dataclass
-class Field:
-    """A normal (climnorm's or a reference) as float64 arrays, slots first, NaN where missing."""
-
-    values: np.ndarray
-    month: np.ndarray
-    day: np.ndarray
-    coords: dict[str, np.ndarray] = field(default_factory=dict)
-    attrs: dict[str, Any] = field(default_factory=dict)
-    dims: tuple[str, ...] = ()
-
-
-def _filled(var: netCDF4.Variable) -> np.ndarray:
-    """The raw values as float64 with _FillValue and missing_value (as the variable's type) made NaN."""
-    assert not {"scale_factor", "add_offset"} & set(var.ncattrs()), "packed data: not in these files"
-    var.set_auto_maskandscale(False)
-    data = np.asarray(var[...]).astype(np.float64)
-    for name in ("_FillValue", "missing_value"):
-        if name in var.ncattrs():
-            data[data == np.float64(np.asarray(var.getncattr(name)).astype(var.dtype))] = np.nan
-    return data
-
-
-def read_normal(path: Path, variable: str) -> Field:
-    with netCDF4.Dataset(path) as ds:
-        var = ds.variables[variable]
-        coords = {n: np.asarray(ds.variables[n][:]) for n in ("lat", "lon", "rlat", "rlon") if n in ds.variables}
-        return Field(
-            values=_filled(var),
-            month=np.asarray(ds.variables["month"][:]).astype(int),
-            day=np.asarray(ds.variables["day"][:]).astype(int),
-            coords=coords,
-            attrs={k: ds.getncattr(k) for k in ds.ncattrs()},
-            dims=tuple(var.dimensions),
-        )
-
-
-def cdo_normal(
-    files: Sequence[Path], variable: str, first: int, last: int, out: Path, shift: str = "", box: str = ""
-) -> Field:
-    """``cdo ydaymean`` of the years first..last (``box``: sellonlatbox arguments); regular grids are sorted to
-    ascending lat and lon, as climnorm writes them."""
-    assert CDO is not None
-    cmd = [CDO, "-s", "-O", "ydaymean", f"-selyear,{first}/{last}"]
-    cmd += [f"-shifttime,{shift}"] if shift else []
-    cmd += [f"-sellonlatbox,{box}"] if box else []
-    cmd += [f"-selname,{variable}", "-mergetime", *map(str, files), str(out)]
-    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
-    with netCDF4.Dataset(out) as ds:
-        var = ds.variables[variable]
-        values = _filled(var)
-        t = ds.variables["time"]
-        dates = cftime.num2date(t[:], t.units, getattr(t, "calendar", "standard"))
-        coords = {n: np.asarray(ds.variables[n][:], dtype=np.float64) for n in ("lat", "lon") if n in ds.variables}
-        dims = tuple(var.dimensions)
-    if dims[-2:] == ("lat", "lon") and coords["lat"].ndim == 1:
-        lat_order, lon_order = np.argsort(coords["lat"]), np.argsort(coords["lon"])
-        values = values[..., lat_order, :][..., lon_order]
-        coords = {"lat": coords["lat"][lat_order], "lon": coords["lon"][lon_order]}
-    month = np.array([d.month for d in dates])
-    day = np.array([d.day for d in dates])
-    return Field(values, month, day, coords, dims=dims)
-
-
-def assert_same_normal(ours: Field, ref: Field, what: str) -> None:
-    """Same values (rtol 1e-6) and NaN mask on every (month, day) of the reference; our other slots all NaN
-    (Feb 29 when the window has no leap year: CDO writes only the days it saw)."""
-    position = {(m, d): i for i, (m, d) in enumerate(zip(ours.month.tolist(), ours.day.tolist(), strict=True))}
-    rows = [position[(m, d)] for m, d in zip(ref.month.tolist(), ref.day.tolist(), strict=True)]
-    extra = sorted(set(range(ours.values.shape[0])) - set(rows))
-    assert np.isnan(ours.values[extra]).all(), f"{what}: slots the reference does not have hold values"
-    mine = ours.values[rows]
-    assert mine.shape == ref.values.shape, f"{what}: shape {mine.shape} vs reference {ref.values.shape}"
-    nan_mine, nan_ref = np.isnan(mine), np.isnan(ref.values)
-    assert np.array_equal(nan_mine, nan_ref), (
-        f"{what}: NaN masks differ in {int((nan_mine != nan_ref).sum())} of {mine.size} values"
-    )
-    ok = ~nan_ref
-    np.testing.assert_allclose(mine[ok], ref.values[ok], rtol=RTOL, atol=0, err_msg=what)
-
-
 def assert_matches_cdo(
     tmp: Path,
     output: Path,
@@ -262,90 +171,10 @@ def assert_matches_cdo(
 ) -> None:
     """climnorm's output equals CDO's ydaymean of the same files and years: coordinates, values, NaN mask."""
     ours = read_normal(output, variable)
-    ref = cdo_normal(files, variable, years[0], years[-1], tmp / f"cdo_{output.stem}.nc", shift, box)
+    ref = cdo_ydaymean(files, variable, years[0], years[-1], tmp / f"cdo_{output.stem}.nc", shift, box)
     for name, values in ref.coords.items():
         np.testing.assert_allclose(ours.coords[name], values, rtol=0, atol=1e-5, err_msg=f"{output.name}: {name}")
     assert_same_normal(ours, ref, output.name)
-
-
-# ------------------------------------------------------------------------------------------ float64 reference
-
-
-@functools.cache
-def year_keys_of(calendar: str, year: int) -> frozenset[tuple[int, int]]:
-    return frozenset(calendar_days(calendar, year))
-
-
-@functools.cache
-def calendar_days(calendar: str, year: int) -> tuple[tuple[int, int], ...]:
-    """Every (month, day) of ``year`` in ``calendar``, stepping one day at a time."""
-    out = []
-    date = cftime.datetime(year, 1, 1, calendar=calendar)
-    while date.year == year:
-        out.append((date.month, date.day))
-        date += dt.timedelta(days=1)
-    return tuple(out)
-
-
-def reference_normals(
-    files: Sequence[Path], variable: str, window: int, min_years: int, targets: Iterable[int]
-) -> dict[int, Field]:
-    """Float64 calendar-day normals from whole files, independently of climnorm.
-
-    Each step's date is its ``time_bnds`` midpoint when the file has them; a year counts when every one of its
-    days is present; per (month, day) the valid yearly values are averaged; a cell-day needs
-    ``ceil(min_years * H / window)`` valid years, H = window years having that day; a target needs
-    ``min_years`` complete years. Spatial dimensions stay in file order.
-    """
-    days: dict[tuple[int, int, int], list[np.ndarray]] = defaultdict(list)
-    calendar = "standard"
-    for path in files:
-        with netCDF4.Dataset(path) as ds:
-            var = ds.variables[variable]
-            t = ds.variables["time"]
-            data = np.moveaxis(_filled(var), var.dimensions.index("time"), 0)
-            stamps = np.asarray(t[:], dtype=np.float64)
-            bounds = getattr(t, "bounds", None)
-            if bounds and bounds in ds.variables:
-                stamps = np.asarray(ds.variables[bounds][:], dtype=np.float64).mean(axis=1)
-            calendar = getattr(t, "calendar", "standard")
-            dates = cftime.num2date(stamps, t.units, calendar, only_use_cftime_datetimes=True)
-        for i, d in enumerate(dates):
-            days[(d.year, d.month, d.day)].append(data[i])
-    ref_year = 2000 if calendar not in ("noleap", "365_day", "360_day") else 2001
-    keys = calendar_days(calendar, ref_year)
-    year_keys = {y: set(calendar_days(calendar, y)) for y in {k[0] for k in days}}
-    complete = {y for y, ks in year_keys.items() if all((y, m, d) in days for m, d in ks)}
-    shape = next(iter(days.values()))[0].shape
-    out: dict[int, Field] = {}
-    for target in targets:
-        window_years = list(range(target - window + 1, target + 1))
-        used = [y for y in window_years if y in complete]
-        if len(used) < min_years:
-            continue
-        values = np.full((len(keys), *shape), np.nan)
-        for k, (m, d) in enumerate(keys):
-            having = sum(1 for y in window_years if (m, d) in year_keys_of(calendar, y))
-            need = math.ceil(min_years * having / window)
-            yearly = []
-            for y in used:
-                steps = days.get((y, m, d))
-                if steps:
-                    stack = np.stack(steps)
-                    valid = ~np.isnan(stack)
-                    n = valid.sum(axis=0)
-                    yearly.append(np.where(n > 0, np.where(valid, stack, 0.0).sum(axis=0) / np.maximum(n, 1), np.nan))
-            if not yearly:
-                continue
-            stack = np.stack(yearly)
-            valid = ~np.isnan(stack)
-            n = valid.sum(axis=0)
-            mean = np.where(valid, stack, 0.0).sum(axis=0) / np.maximum(n, 1)
-            values[k] = np.where(n >= need, mean, np.nan)
-        month = np.array([m for m, _ in keys])
-        day = np.array([d for _, d in keys])
-        out[target] = Field(values, month, day, attrs={"years": used})
-    return out
 
 
 # ------------------------------------------------------------------------------------------ the local copy
@@ -485,7 +314,7 @@ def test_cesm2_end_of_day_stamps_put_each_value_on_its_true_day(tmp_path: Path) 
         t = ds.variables["time"]
         stamps = cftime.num2date(t[:], t.units, t.calendar)
         bounds = cftime.num2date(ds.variables["time_bnds"][:], t.units, t.calendar)
-        raw = _filled(ds.variables["tas"])
+        raw = filled(ds.variables["tas"])
     index = {(d.year, d.month, d.day, d.hour): i for i, d in enumerate(stamps)}
     i = index[(2000, 1, 2, 0)]
     assert (bounds[i][0].month, bounds[i][0].day, bounds[i][1].day) == (1, 1, 2)

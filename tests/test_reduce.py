@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from climnorm.reduce import WindowSums, day_means
+from climnorm.reduce import WindowSums, YearFields, assemble_year, day_means, merge_pieces
+from climnorm.types import YearPiece
 
 settings.register_profile(
     "climnorm-reduce",
@@ -310,3 +311,35 @@ def test_day_means_matches_a_loop(data: tuple[np.ndarray, np.ndarray]) -> None:
                 assert np.isnan(out[slot, cell])
             else:
                 assert out[slot, cell] == np.float32(column.sum() / column.size)
+
+
+# ---- a year assembled from the pieces of its files ---------------------------------------------------------
+
+
+def _piece(values: list[float], steps: list[int]) -> YearPiece:
+    return YearPiece(np.array(values, dtype=np.float32)[:, None], np.array(steps))
+
+
+def test_assemble_year_joins_files_that_share_a_year() -> None:
+    first = _piece([1.0, 2.0, np.nan, np.nan], [1, 1, 0, 0])  # Jan-Feb of a file ending in February
+    second = _piece([np.nan, np.nan, 3.0, np.nan], [0, 0, 1, 1])  # the rest, one value missing
+    year = assemble_year({"R": [first, second]}, np.ones(4, dtype=bool))
+    assert not year.overlap and year.missing_days == 0
+    np.testing.assert_array_equal(year.fields["R"][:, 0], np.array([1.0, 2.0, 3.0, np.nan], dtype=np.float32))
+    assert np.isnan(first.values[2, 0]), "the pieces themselves are not modified"
+
+
+def test_assemble_year_refuses_days_held_twice_and_missing_days() -> None:
+    a = _piece([1.0, 2.0, 3.0], [1, 1, 0])
+    b = _piece([9.0, 9.0, 9.0], [0, 1, 1])
+    assert assemble_year({"R": [a, b]}, np.ones(3, dtype=bool)) == YearFields({}, overlap=True)
+    short = assemble_year({"R": [a]}, np.ones(3, dtype=bool))
+    assert short.fields == {} and short.missing_days == 1
+    # a slot the year does not have (Feb 29 of a common year) is not missing
+    assert assemble_year({"R": [a]}, np.array([True, True, False])).missing_days == 0
+
+
+def test_merge_of_one_piece_is_the_piece() -> None:
+    a = _piece([1.0, 2.0], [1, 1])
+    merged = merge_pieces([a])
+    assert merged is not None and merged[0] is a.values

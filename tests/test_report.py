@@ -19,7 +19,7 @@ pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not ins
 from matplotlib.image import imread
 
 from climnorm.pictures.report import newest_log, parse_log, write_report
-from test_plot import assert_picture, shared_run
+from helpers import assert_picture
 
 
 def _chromium() -> str | None:
@@ -27,8 +27,8 @@ def _chromium() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def out_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return shared_run(tmp_path_factory)
+def out_dir(pictures_run: Path) -> Path:
+    return pictures_run
 
 
 @pytest.fixture(scope="module")

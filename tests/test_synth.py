@@ -50,7 +50,7 @@ def _assert_values_match(path: Path, spec: SynthSpec, variable: str, version: st
         expected = synth.expected_value(
             variable, spec.calendar, date.year, date.month, date.day, lat, lon, version=version
         )
-        holes = synth.hole_mask(spec, variable, date.year, i, lat, lon)
+        holes = synth.hole_codes(spec, variable, date.year, i, lat, lon) != synth.HOLE_VALID
         np.testing.assert_array_equal(np.isnan(data[i]), holes, err_msg=f"holes of {date}")
         np.testing.assert_allclose(
             data[i][~holes], expected[~holes], rtol=1e-6, atol=1e-9 * scale, err_msg=f"values of {date}"
@@ -333,7 +333,9 @@ def test_holes_are_fill_or_nan_and_masked_on_read(tmp_path: Path) -> None:
 def test_no_holes_by_default() -> None:
     spec = _spec()
     lat, lon = synth.grid(spec)
-    assert not synth.hole_mask(spec, "pr", 2000, np.arange(5)[:, None, None], lat[:, None], lon).any()
+    assert (
+        synth.hole_codes(spec, "pr", 2000, np.arange(5)[:, None, None], lat[:, None], lon) == synth.HOLE_VALID
+    ).all()
 
 
 # --------------------------------------------------------------------------------------- archive / layout

@@ -29,14 +29,15 @@ def address_space_cap(what: str, limit: int | None) -> Iterator[None]:
     previous = resource.getrlimit(resource.RLIMIT_AS)
     try:
         resource.setrlimit(resource.RLIMIT_AS, (_address_space() + limit, previous[1]))
+        capped = True
     except (OSError, ValueError):
-        previous = None  # type: ignore[assignment]
+        capped = False
     try:
         yield
     except MemoryError:
         raise TaskMemoryError(f"{what} ran out of memory, {limit_text(limit)}") from None
     finally:
-        if previous is not None:
+        if capped:
             resource.setrlimit(resource.RLIMIT_AS, previous)
 
 

@@ -80,7 +80,7 @@ class Scratch:
                 disk = os.statvfs(self._fd)
                 if disk.f_bavail * disk.f_frsize < nbytes + self.reserve_bytes:
                     raise OSError(f"less than {self.reserve_bytes / 2**20:.0f} MiB would remain free on its disk")
-            _pwrite_all(self._fd, memoryview(data).cast("B"), offset)
+            _pwrite_all(self._fd, data.data.cast("B"), offset)
         except OSError as err:
             self._disabled = err.strerror or str(err)
             log.warning(
@@ -98,7 +98,7 @@ class Scratch:
         return parked
 
     def read_into(self, out: np.ndarray, offset: int) -> None:
-        view = memoryview(out).cast("B")
+        view = out.data.cast("B")
         done = 0
         while done < len(view):
             n = os.preadv(self._fd, [view[done : done + _IO_MAX]], offset + done)

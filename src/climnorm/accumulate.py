@@ -26,11 +26,11 @@ from climnorm.units import convert
 
 @dataclass(frozen=True)
 class Skipped:
-    """An output that cannot be computed, and why (``fail``: because something failed, not merely missing)."""
+    """An output that cannot be computed, and why."""
 
     out: OutputPlan
     reason: str
-    fail: bool
+    fail: bool  # something failed (a file, a year), rather than years merely missing
 
 
 @dataclass(frozen=True)

@@ -149,12 +149,12 @@ def _select_versions(
         by_year: dict[int, list[FileEntry]] = defaultdict(list)
         for f in files:
             by_year[f.start[0]].append(f)
-        rank = {id(f): r for r, level in by_rank.items() for f in level}
+        rank_of = {id(f): r for r, level in by_rank.items() for f in level}
         for year_files in by_year.values():
-            top = max(rank[id(f)] for f in year_files)
-            winners = [f for f in year_files if rank[id(f)] == top]
+            top = max(rank_of[id(f)] for f in year_files)
+            winners = [f for f in year_files if rank_of[id(f)] == top]
             kept.extend(winners)
-            shadowed.extend((f, winners[0]) for f in year_files if rank[id(f)] != top)
+            shadowed.extend((f, winners[0]) for f in year_files if rank_of[id(f)] != top)
         shadowed.sort(key=lambda p: (p[0].start, str(p[0].path)))
         return kept, shadowed
     higher_by_year: dict[int, list[FileEntry]] = defaultdict(list)

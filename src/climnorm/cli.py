@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -22,6 +23,9 @@ from climnorm import __version__
 from climnorm.errors import ClimnormError, ConfigError, RunInterrupted
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
+
+if TYPE_CHECKING:
+    T_Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 log = logging.getLogger("climnorm")
 
 
@@ -52,7 +56,7 @@ def _setup_logging(verbosity: int) -> None:
 def cmd_synth(args: argparse.Namespace) -> int:
     from climnorm.synth import SynthSpec, write_archive
 
-    spec_args: dict[str, object] = {
+    spec_args: dict[str, Any] = {
         "model": args.model,
         "variant": args.variant,
         "variables": tuple(args.variables),
@@ -72,7 +76,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         "lat_descending": args.lat_descending,
     }
     try:
-        spec = SynthSpec(**spec_args)  # type: ignore[arg-type]
+        spec = SynthSpec(**spec_args)
     except ValueError as err:
         raise ConfigError(f"synth: {err}") from None
     console = _console()
@@ -217,7 +221,7 @@ def _pixels(value: str) -> tuple[int, int]:
     return width, height
 
 
-def _add_picture_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_picture_commands(sub: T_Subcommands) -> None:
     """`plot map|cycle|change` and `report` (need the plot extra: pip install 'climnorm[plot]')."""
     p = sub.add_parser("plot", help="pictures of the normals in OUTPUT_DIR: map, cycle, change (needs the plot extra)")
     psub = p.add_subparsers(dest="kind", required=True, metavar="PICTURE")
@@ -308,7 +312,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=1, help="more log output (-vv for debug)")
     parser.add_argument("-q", "--quiet", action="store_const", const=0, dest="verbose", help="only warnings")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_synth_command(sub)
+    _add_archive_commands(sub)
+    _add_run_commands(sub)
+    _add_picture_commands(sub)
+    return parser
 
+
+def _add_synth_command(sub: T_Subcommands) -> None:
     p = sub.add_parser("synth", help="write a synthetic NEX-GDDP-CMIP6-style archive with closed-form values")
     p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
     p.add_argument("--model", default="SYNTH-ESM")
@@ -338,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_workers, default=1)
     p.set_defaults(func=cmd_synth)
 
+
+def _add_archive_commands(sub: T_Subcommands) -> None:
+    """`catalog`, `config show` and `plan`: what is there and what a run would do (no data read)."""
     p = sub.add_parser("catalog", help="list the chains, years, gaps and problems of an archive (by file name)")
     p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
     p.add_argument("--json", action="store_true", help="machine-readable output")
@@ -360,6 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_plan)
 
+
+def _add_run_commands(sub: T_Subcommands) -> None:
+    """`run`, `verify` and `demo`."""
     p = sub.add_parser("run", help="compute the normals of a configuration (resumes by default)")
     p.add_argument("config", type=Path, metavar="CONFIG")
     p.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
@@ -379,8 +396,6 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_options(p)
     _progress_option(p)
     p.set_defaults(func=cmd_demo)
-    _add_picture_commands(sub)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

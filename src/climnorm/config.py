@@ -132,9 +132,8 @@ class Config(_Strict):
     @field_validator("variables", "scenarios")
     @classmethod
     def _unique(cls, value: list[str]) -> list[str]:
-        dupes = sorted({v for v in value if value.count(v) > 1})
-        if dupes:
-            raise ValueError(f"listed more than once: {', '.join(dupes)}")
+        if dupes := _listed_twice(value):
+            raise ValueError(f"listed more than once: {dupes}")
         return value
 
     @field_validator("regions")
@@ -153,9 +152,8 @@ class Config(_Strict):
                 names.append(item)
             else:
                 names.append(item.name)
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"region names must be unique: {', '.join(dupes)} given twice")
+        if dupes := _listed_twice(names):
+            raise ValueError(f"region names must be unique: {dupes} given twice")
         return value
 
     @field_validator("periods")
@@ -206,7 +204,12 @@ class Config(_Strict):
         """The effective configuration, defaults filled in, as YAML."""
         data = self.model_dump(mode="json")
         data["periods"] = {k: list(v) for k, v in self.periods.items()}
-        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+        return str(yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+
+
+def _listed_twice(names: list[str]) -> str:
+    """The names that occur more than once, as text ("" when none does)."""
+    return ", ".join(sorted({n for n in names if names.count(n) > 1}))
 
 
 def _min_years(c: Config) -> str | None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RunStarted:
+    """The run has planned its work: what it will read and write, per variable."""
+
     model: str
     variables: tuple[str, ...]
     scenarios: tuple[str, ...]
@@ -18,6 +20,8 @@ class RunStarted:
 
 @dataclass(frozen=True)
 class FileRead:
+    """A worker has read (and decompressed) one input file."""
+
     variable: str
     path: str
     bytes_read: int
@@ -28,53 +32,60 @@ class FileRead:
 class TaskStarted:
     """A worker began a task (for the display's 'workers busy' and 'now processing')."""
 
-    pid: int
+    pid: int  # the worker's process
     variable: str
-    what: str
+    what: str  # the file or output it works on
 
 
 @dataclass(frozen=True)
 class TaskFinished:
+    """A worker is free again."""
+
     pid: int
 
 
 @dataclass(frozen=True)
-class NormalWritten:
+class _OutputEvent:
+    """Something that happened to one output: which one."""
+
     variable: str
     region: str
     scenario: str
     period: str
     target_year: int
+
+
+@dataclass(frozen=True)
+class NormalWritten(_OutputEvent):
+    """An output file has landed (before the manifest records it)."""
+
     path: str
     seconds: float
 
 
 @dataclass(frozen=True)
-class NormalSkipped:
-    variable: str
-    region: str
-    scenario: str
-    period: str
-    target_year: int
+class NormalSkipped(_OutputEvent):
+    """An output will not be written, and why."""
+
     reason: str
 
 
 @dataclass(frozen=True)
 class Failure:
+    """Something failed (a file, a year, a write); the run goes on without it."""
+
     variable: str
-    what: str
+    what: str  # the file(s) or output at fault
     message: str
 
 
 @dataclass(frozen=True)
 class RunFinished:
+    """The run is over."""
+
     seconds: float
     exit_code: int
 
 
 T_Event = RunStarted | TaskStarted | TaskFinished | FileRead | NormalWritten | NormalSkipped | Failure | RunFinished
 T_EventSink = Callable[[T_Event], None]
-
-
-def ignore(_event: T_Event) -> None:
-    """The sink used when nobody listens."""

@@ -9,6 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import cftime
 import netCDF4
@@ -120,7 +121,7 @@ class _Reading:
     def __init__(
         self,
         ds: netCDF4.Dataset,
-        var: netCDF4.Variable,
+        var: netCDF4.Variable[Any],
         task: ReadTask,
         layout: Layout,
         scheme: SlotScheme,
@@ -242,7 +243,7 @@ def _date_range(ds: netCDF4.Dataset, dim: str) -> tuple[str, str]:
     return dates[0].strftime("%Y-%m-%d"), dates[1].strftime("%Y-%m-%d")
 
 
-def _blocks(var: netCDF4.Variable, time_axis: int, t0: int, t1: int, cells: int) -> list[tuple[int, int]]:
+def _blocks(var: netCDF4.Variable[Any], time_axis: int, t0: int, t1: int, cells: int) -> list[tuple[int, int]]:
     """Time ranges aligned to the file's time chunks, each about BLOCK_BYTES, so no chunk is inflated twice."""
     chunking = var.chunking()
     tchunk = chunking[time_axis] if isinstance(chunking, list) else 1
@@ -253,7 +254,7 @@ def _blocks(var: netCDF4.Variable, time_axis: int, t0: int, t1: int, cells: int)
 
 
 def _read_block(
-    var: netCDF4.Variable, index: tuple[slice, ...], path: str, fast: fastread.FastReader | None = None
+    var: netCDF4.Variable[Any], index: tuple[slice, ...], path: str, fast: fastread.FastReader | None = None
 ) -> np.ndarray:
     """Read a hyperslab as float32 with every fill/missing value (and NaN) as NaN (raw values via ``fast`` if
     given and it succeeds, else netCDF4)."""
@@ -275,9 +276,9 @@ def _read_block(
     return data
 
 
-def _fill_values(var: netCDF4.Variable) -> list[float]:
+def _fill_values(var: netCDF4.Variable[Any]) -> list[float]:
     attrs = var.ncattrs()
-    values: list[float] = []
+    values: list[Any] = []  # as the attributes hold them (float32 values compare exactly with the data)
     for name in ("_FillValue", "missing_value"):
         if name in attrs:
             values.extend(np.atleast_1d(np.asarray(var.getncattr(name))).tolist())

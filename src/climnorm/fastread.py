@@ -23,6 +23,8 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import deflate
+import h5py
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -33,13 +35,6 @@ DEFAULT_THREADS = 2
 _FILTER_DEFLATE = 1  # H5Z_FILTER_DEFLATE
 _FILTER_SHUFFLE = 2  # H5Z_FILTER_SHUFFLE
 _PACKING_ATTRS = ("scale_factor", "add_offset")
-
-try:  # the fast path is optional: without these packages every read takes the netCDF4 path
-    import deflate
-    import h5py
-except ImportError:  # pragma: no cover - both are runtime dependencies
-    deflate = None  # type: ignore[assignment]
-    h5py = None  # type: ignore[assignment]
 
 
 class NotEligible(Exception):
@@ -219,8 +214,6 @@ def reader_for(
 
 
 def _probe(path: str, variable: str, threads: int) -> FastReader:
-    if deflate is None or h5py is None:
-        raise NotEligible("the deflate or h5py package is not installed")
     with open(path, "rb") as fh:
         if fh.read(8) != b"\x89HDF\r\n\x1a\n":
             raise NotEligible("not an HDF5-based (NetCDF4) file")

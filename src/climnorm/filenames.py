@@ -215,7 +215,6 @@ def parse_entry(path: Path, name: str | None = None, size: int = 0, mtime: float
 
 def _parse_any(path: Path, name: str, size: int, mtime: float) -> FileEntry | str:
     """Parse any recognised form, token by token; return the reason when the name is not one."""
-    common: dict[str, Any] = {"path": path, "size": size, "mtime": mtime}
     low = name.lower()
     suffix = next((s for s in NC_SUFFIXES if low.endswith(s)), None)
     if suffix is None:
@@ -239,68 +238,72 @@ def _parse_any(path: Path, name: str, size: int, mtime: float) -> FileEntry | st
         return f"date range '{tokens[-1]}' ends before it starts"
     head = tokens[:-1]
     single_year = dates.group(2) is None and len(dates.group(1)) == 4
-    common.update(start=start, end=end, version=version)
-
+    common: dict[str, Any] = dict(path=path, size=size, mtime=mtime, start=start, end=end, version=version)
     if len(head) == 8 and _DOMAIN_RE.fullmatch(head[1]):
-        var, domain, driving, exp, ens, rcm, rcm_version, freq = head
-        problem = _bad_tokens(
-            variable=var, driving_model=driving, experiment=exp, rcm=rcm, rcm_version=rcm_version, frequency=freq
-        )
-        if problem is None and not _ENSEMBLE_RE.fullmatch(ens):
-            problem = f"invalid CORDEX ensemble member '{ens}'"
-        problem = problem or _table_problem(freq)
-        if problem:
-            return f"CORDEX-like name: {problem}"
-        return FileEntry(
-            naming="cordex",
-            variable=var,
-            model=f"{driving}_{rcm}",
-            scenario=exp,
-            variant=ens,
-            grid=domain,
-            table=freq,
-            rcm_version=rcm_version,
-            **common,
-        )
-
+        return _parse_cordex(head, common)
     if len(head) == 6 and head[1] == "day" and head[2] == "BCSD" and _ENSEMBLE_RE.fullmatch(head[4]):
-        var, table, _method, exp, ens, model = head  # NEX-GDDP (CMIP5): tasmax_day_BCSD_rcp85_r1i1p1_inmcm4_2099
-        problem = _bad_tokens(variable=var, model=model, experiment=exp)
-        if problem:
-            return f"NEX-GDDP-like name: {problem}"
-        return FileEntry(
-            naming="nex" if single_year else "cmip5",
-            variable=var,
-            model=model,
-            scenario=exp,
-            variant=ens,
-            grid=None,
-            table=table,
-            **common,
-        )
-
+        return _parse_nex_cmip5(head, common, single_year)
     if len(head) >= 5 and _VARIANT_RE.fullmatch(head[4]):
-        var, table, model, exp, variant, *labels = head
-        if len(head) == 5 and not _ENSEMBLE_RE.fullmatch(variant):
-            return f"no grid label after the CMIP6 variant '{variant}' ({_EXPECTED})"
-        problem = _bad_tokens(variable=var, table=table, model=model, experiment=exp)
-        problem = problem or next((f"invalid grid label '{g}'" for g in labels if not _NAME_RE.fullmatch(g)), None)
-        problem = problem or _table_problem(table)
-        if problem:
-            return f"CMIP-like name: {problem}"
-        naming = "nex" if single_year and labels else ("cmip6" if labels else "cmip5")
-        return FileEntry(
-            naming=naming,
-            variable=var,
-            model=model,
-            scenario=exp,
-            variant=variant,
-            grid="_".join(labels) or None,
-            table=table,
-            **common,
-        )
-
+        return _parse_cmip(head, common, single_year)
     return f"dates, but not the NEX/CMIP/CORDEX fields before them ({len(head)} found; {_EXPECTED})"
+
+
+def _parse_cordex(head: list[str], common: dict[str, Any]) -> FileEntry | str:
+    var, domain, driving, exp, ens, rcm, rcm_version, freq = head
+    problem = _bad_tokens(
+        variable=var, driving_model=driving, experiment=exp, rcm=rcm, rcm_version=rcm_version, frequency=freq
+    )
+    if problem is None and not _ENSEMBLE_RE.fullmatch(ens):
+        problem = f"invalid CORDEX ensemble member '{ens}'"
+    problem = problem or _table_problem(freq)
+    if problem:
+        return f"CORDEX-like name: {problem}"
+    return _entry("cordex", var, f"{driving}_{rcm}", exp, ens, domain, freq, common, rcm_version)
+
+
+def _parse_nex_cmip5(head: list[str], common: dict[str, Any], single_year: bool) -> FileEntry | str:
+    var, table, _method, exp, ens, model = head  # NEX-GDDP (CMIP5): tasmax_day_BCSD_rcp85_r1i1p1_inmcm4_2099
+    problem = _bad_tokens(variable=var, model=model, experiment=exp)
+    if problem:
+        return f"NEX-GDDP-like name: {problem}"
+    return _entry("nex" if single_year else "cmip5", var, model, exp, ens, None, table, common)
+
+
+def _parse_cmip(head: list[str], common: dict[str, Any], single_year: bool) -> FileEntry | str:
+    var, table, model, exp, variant, *labels = head
+    if len(head) == 5 and not _ENSEMBLE_RE.fullmatch(variant):
+        return f"no grid label after the CMIP6 variant '{variant}' ({_EXPECTED})"
+    problem = _bad_tokens(variable=var, table=table, model=model, experiment=exp)
+    problem = problem or next((f"invalid grid label '{g}'" for g in labels if not _NAME_RE.fullmatch(g)), None)
+    problem = problem or _table_problem(table)
+    if problem:
+        return f"CMIP-like name: {problem}"
+    naming = "nex" if single_year and labels else ("cmip6" if labels else "cmip5")
+    return _entry(naming, var, model, exp, variant, "_".join(labels) or None, table, common)
+
+
+def _entry(
+    naming: str,
+    variable: str,
+    model: str,
+    scenario: str,
+    variant: str,
+    grid: str | None,
+    table: str | None,
+    common: dict[str, Any],
+    rcm_version: str | None = None,
+) -> FileEntry:
+    return FileEntry(
+        naming=naming,
+        variable=variable,
+        model=model,
+        scenario=scenario,
+        variant=variant,
+        grid=grid,
+        table=table,
+        rcm_version=rcm_version,
+        **common,
+    )
 
 
 def parse_filename(path: Path | str) -> FileEntry | None:

@@ -48,7 +48,7 @@ class Layout:
         return tuple(self.file_dims.index(d) for d in self.canonical)
 
 
-def _attrs(var: netCDF4.Variable | None) -> tuple[tuple[str, Any], ...]:
+def _attrs(var: netCDF4.Variable[Any] | None) -> tuple[tuple[str, Any], ...]:
     if var is None:
         return ()
     return tuple((k, var.getncattr(k)) for k in _COPIED_ATTRS if k in var.ncattrs())
@@ -69,7 +69,7 @@ def _coord(ds: netCDF4.Dataset, name: str) -> Coord | None:
     return Coord(name, tuple(var.dimensions), np.asarray(values), _attrs(var))
 
 
-def _kind(var: netCDF4.Variable | None, name: str) -> str | None:
+def _kind(var: netCDF4.Variable[Any] | None, name: str) -> str | None:
     """What a coordinate is: time, lat, lon (true geographic), y/x (projected, e.g. rotated-pole), or None."""
     if var is None:
         return "time" if name == "time" else None
@@ -98,7 +98,7 @@ def _kind(var: netCDF4.Variable | None, name: str) -> str | None:
     return None
 
 
-def _aux(ds: netCDF4.Dataset, var: netCDF4.Variable, want: str) -> netCDF4.Variable | None:
+def _aux(ds: netCDF4.Dataset, var: netCDF4.Variable[Any], want: str) -> netCDF4.Variable[Any] | None:
     """The auxiliary lat or lon variable of ``var``: named in its `coordinates`, else any lat/lon-like variable
     whose dimensions are all dimensions of ``var``."""
     names = str(getattr(var, "coordinates", "")).split()
@@ -111,7 +111,7 @@ def _aux(ds: netCDF4.Dataset, var: netCDF4.Variable, want: str) -> netCDF4.Varia
     return None
 
 
-def layout_of(ds: netCDF4.Dataset, var: netCDF4.Variable, path: str) -> Layout:
+def layout_of(ds: netCDF4.Dataset, var: netCDF4.Variable[Any], path: str) -> Layout:
     """Recognise the data variable's layout from its coordinates; refuse what cannot be cut by lat/lon boxes."""
     kinds = {d: _kind(ds.variables.get(d), d) for d in var.dimensions}
     times = [d for d, k in kinds.items() if k == "time"]
@@ -121,7 +121,7 @@ def layout_of(ds: netCDF4.Dataset, var: netCDF4.Variable, path: str) -> Layout:
     lat_dims = [d for d, k in kinds.items() if k == "lat"]
     lon_dims = [d for d, k in kinds.items() if k == "lon"]
     if lat_dims and lon_dims:
-        horizontal = (lat_dims[0], lon_dims[0])
+        horizontal: tuple[str, ...] = (lat_dims[0], lon_dims[0])
         lat = np.asarray(ds.variables[lat_dims[0]][:], dtype=np.float64)
         lon = np.asarray(ds.variables[lon_dims[0]][:], dtype=np.float64)
         kind: T_Kind = "regular"
@@ -194,8 +194,8 @@ def cut_region(layout: Layout, region: Region, lon_convention: str = "input") ->
             lat_idx, lon_idx, lat, lon = sel.lat_index, sel.lon_index, sel.lat, sel.lon
         if lat_idx.size == 0 or lon_idx.size == 0:
             return None
-        coords = (*extra_coords, _standard("lat", ("lat",), lat, "lat"), _standard("lon", ("lon",), lon, "lon"))
-        return RegionCut(region.key, (lat_idx, lon_idx), None, (*extra_dims, "lat", "lon"), coords)
+        regular = (*extra_coords, _standard("lat", ("lat",), lat, "lat"), _standard("lon", ("lon",), lon, "lon"))
+        return RegionCut(region.key, (lat_idx, lon_idx), None, (*extra_dims, "lat", "lon"), regular)
 
     lat, lon = layout.lat, layout.lon
     if whole:

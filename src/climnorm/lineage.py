@@ -27,7 +27,9 @@ class Problem:
     what: str  # the file(s) at fault
     message: str
 
-    def __str__(self) -> str:
+    @property
+    def text(self) -> str:
+        """The one line the run reports: what, then the problem."""
         return f"{self.what}: {self.message}"
 
 

@@ -21,39 +21,11 @@ from climnorm.catalog import Catalog
 from climnorm.config import Config
 from climnorm.errors import ConfigError
 from climnorm.filenames import ChainKey, FileEntry
-from climnorm.types import HISTORICAL, Region
+from climnorm.types import HISTORICAL, Region, Target
 
 log = logging.getLogger(__name__)
 
 OUTPUT_FORMAT = 1  # bump when the output layout changes, so resume recomputes
-
-
-@dataclass(frozen=True)
-class Target:
-    """One normal of one variable under one scenario, for every region: the window ending at ``year``."""
-
-    variable: str
-    scenario: str
-    period: str
-    year: int
-    window: tuple[int, ...]
-    available: tuple[int, ...]
-    missing: tuple[int, ...]
-    min_years: int
-
-    @property
-    def computable(self) -> bool:
-        return len(self.available) >= self.min_years
-
-    @property
-    def reason(self) -> str:
-        """Why the target cannot be computed (empty when it can)."""
-        if self.computable:
-            return ""
-        return (
-            f"only {len(self.available)} of {len(self.window)} window years available "
-            f"(minimum {self.min_years}); missing {format_ranges(self.missing)}"
-        )
 
 
 @dataclass(frozen=True)
@@ -166,38 +138,14 @@ def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = Non
     model = _pick("model", config.model, {k.model for k in keys}, "model")
     variant = _pick("variant", config.variant, {k.variant for k in keys if k.model == model}, "variant")
     plan = Plan(config, catalog, model, variant, config.region_objects, [], [], [])
-    for key in keys:
-        chain = catalog.chains[key]
-        if key.model != model or key.variant != variant:
-            continue
-        for a, b in chain.duplicates:
-            plan.problems.append(
-                f"{a.path} and {b.path} cover the same days with the same version: years "
-                f"{format_ranges(sorted(set(a.years) & set(b.years)))} refused (never averaged)"
-            )
-        for old, new in chain.shadowed:
-            log.info("%s is shadowed by the newer version %s", old.path, new.path.name)
-    if catalog.unparsed:
-        log.warning(
-            "%d file(s) under the input directories have names climnorm does not recognise and are not used "
-            "(`climnorm catalog` lists them with the reason)",
-            len(catalog.unparsed),
-        )
-
+    _chain_problems(plan, [k for k in keys if (k.model, k.variant) == (model, variant)])
     for variable in config.variables:
         for scenario in config.scenarios:
             if not any(k.variable == variable and k.scenario == scenario for k in keys):
                 plan.problems.append(f"{variable}/{scenario}: no input files for model {model} {variant}")
-            stream = Stream(variable, scenario)
-            for period, (first, last) in config.periods.items():
-                for year in range(first, last + 1):
-                    if (year <= config.historical_end) != (scenario == HISTORICAL):
-                        continue
-                    stream.targets.append(_target(plan, variable, scenario, period, year))
+            stream = _stream(plan, variable, scenario)
             if stream.targets:
-                stream.targets.sort(key=lambda t: t.year)
                 plan.streams.append(stream)
-
     for stream in plan.streams:
         for target in stream.targets:
             if not target.computable:
@@ -208,6 +156,38 @@ def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = Non
             for region in plan.regions:
                 plan.outputs.append(_output(plan, target, region, previous or {}))
     return plan
+
+
+def _chain_problems(plan: Plan, keys: list[ChainKey]) -> None:
+    """What the chains of the run say about themselves: duplicates (refused), shadowed versions, unknown names."""
+    for key in keys:
+        chain = plan.catalog.chains[key]
+        for a, b in chain.duplicates:
+            plan.problems.append(
+                f"{a.path} and {b.path} cover the same days with the same version: years "
+                f"{format_ranges(sorted(set(a.years) & set(b.years)))} refused (never averaged)"
+            )
+        for old, new in chain.shadowed:
+            log.info("%s is shadowed by the newer version %s", old.path, new.path.name)
+    if plan.catalog.unparsed:
+        log.warning(
+            "%d file(s) under the input directories have names climnorm does not recognise and are not used "
+            "(`climnorm catalog` lists them with the reason)",
+            len(plan.catalog.unparsed),
+        )
+
+
+def _stream(plan: Plan, variable: str, scenario: str) -> Stream:
+    """The targets of one variable under one scenario, in year order (targets up to `historical_end` belong to
+    the historical scenario, later ones to each future scenario)."""
+    config = plan.config
+    stream = Stream(variable, scenario)
+    for period, (first, last) in config.periods.items():
+        for year in range(first, last + 1):
+            if (year <= config.historical_end) == (scenario == HISTORICAL):
+                stream.targets.append(_target(plan, variable, scenario, period, year))
+    stream.targets.sort(key=lambda t: t.year)
+    return stream
 
 
 def _target(plan: Plan, variable: str, scenario: str, period: str, year: int) -> Target:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from climnorm.accumulate import ChainAccumulator, Computed
+from climnorm.engines import Engine
 from climnorm.errors import InputFileError
 from climnorm.events import RunStarted
 from climnorm.filenames import FileEntry
@@ -208,7 +209,7 @@ class Scheduler:
     def __init__(
         self,
         plan: Plan,
-        executor: Executor,
+        executor: Engine,
         workers: int,
         reporter: Reporter,
         writes: WriteQueue,

@@ -91,6 +91,6 @@ class Reporter:
             if p.severity == "failure":
                 self.fail(variable, p.what, p.message)
             elif p.severity == "problem":
-                self.problem(str(p))
+                self.problem(p.text)
             else:
-                log.warning("%s", p)
+                log.warning("%s", p.text)

@@ -86,7 +86,6 @@ def write_output(task: WriteTask) -> tuple[int, str, float]:
     finally:
         send(TaskFinished(os.getpid()))
     seconds = time.perf_counter() - start
-    send(
-        NormalWritten(meta.variable, meta.region.key, meta.scenario, meta.period, meta.target_year, task.path, seconds)
-    )
+    t = meta.target
+    send(NormalWritten(t.variable, meta.region.key, t.scenario, t.period, t.year, task.path, seconds))
     return size, checksum, seconds

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from climnorm._ranges import format_ranges
+
 HISTORICAL = "historical"
 """The scenario name of the historical run, whose years every future scenario's early windows share."""
 
@@ -149,28 +151,55 @@ class FileResult:
 
 
 @dataclass(frozen=True)
+class Target:
+    """One normal of one variable under one scenario, for every region: the window ending at ``year``."""
+
+    variable: str
+    scenario: str
+    period: str
+    year: int
+    window: tuple[int, ...]
+    available: tuple[int, ...]
+    missing: tuple[int, ...]
+    min_years: int
+
+    @property
+    def computable(self) -> bool:
+        return len(self.available) >= self.min_years
+
+    @property
+    def reason(self) -> str:
+        """Why the target cannot be computed (empty when it can)."""
+        if self.computable:
+            return ""
+        return (
+            f"only {len(self.available)} of {len(self.window)} window years available "
+            f"(minimum {self.min_years}); missing {format_ranges(self.missing)}"
+        )
+
+
+@dataclass(frozen=True)
 class NormalMeta:
     """What an output file says about itself (and what `climnorm verify` checks)."""
 
-    variable: str
+    target: Target
     region: Region
-    scenario: str
-    period: str
-    target_year: int
-    window_years: int
     years: tuple[int, ...]
     source_scenarios: tuple[str, ...]
     model: str
     variant: str
     calendar: str
     leap_day: T_LeapDay
-    min_years_for_normal: int
     var_attrs: tuple[tuple[str, str], ...]
     inputs_digest: str
 
     @property
+    def variable(self) -> str:
+        return self.target.variable
+
+    @property
     def window(self) -> range:
-        return range(self.target_year - self.window_years + 1, self.target_year + 1)
+        return range(self.target.window[0], self.target.window[-1] + 1)
 
 
 @dataclass(frozen=True)

@@ -41,31 +41,8 @@ def _check(path: Path, record: dict[str, Any]) -> list[str]:
         if variable not in ds.variables:
             return [f"variable {variable!r} not in the file"]
         var = ds.variables[variable]
-        scheme = SlotScheme(record["calendar"], record["leap_day"])
-        if not var.dimensions or var.dimensions[0] != "time":
-            problems.append(f"dimensions {var.dimensions}: the first should be 'time'")
-        if len(ds.dimensions["time"]) != scheme.nslots:
-            problems.append(f"{len(ds.dimensions['time'])} day slots, expected {scheme.nslots}")
-        for name in ("lat", "lon"):
-            coord = ds.variables.get(name)
-            if coord is not None and coord.dimensions == (name,) and name in var.dimensions:
-                values = np.asarray(coord[:])
-                if values.size > 1 and not np.all(np.diff(values) > 0):
-                    problems.append(f"{name} is not monotonic increasing")
-        doy = np.asarray(ds.variables["dayofyear"][:])
-        if not np.array_equal(doy, np.arange(1, scheme.nslots + 1)):
-            problems.append("dayofyear coordinate is not 1..n")
-        if getattr(ds.variables["time"], "climatology", None) != "climatology_bnds":
-            problems.append("time has no climatology bounds")
-        if getattr(var, "cell_methods", None) != CELL_METHODS:
-            problems.append(f"cell_methods is {getattr(var, 'cell_methods', None)!r}")
-        for key in _ATTRS_FROM_RECORD:
-            have = ds.getncattr(key) if key in ds.ncattrs() else None
-            want = record.get(key)
-            if have is None or str(have) != str(want):
-                problems.append(f"attribute {key}={have!r}, manifest says {want!r}")
-        if int(getattr(ds, "number_of_years", -1)) != len(record.get("years", [])):
-            problems.append("number_of_years differs from the manifest's years")
+        problems += _layout_problems(ds, var, SlotScheme(record["calendar"], record["leap_day"]))
+        problems += _attribute_problems(ds, record)
         var.set_auto_maskandscale(True)
         data = np.ma.filled(np.ma.asarray(var[:]).astype(np.float32), np.nan)
         if data_checksum(data) != record.get("checksum"):
@@ -74,4 +51,40 @@ def _check(path: Path, record: dict[str, Any]) -> list[str]:
         problems.append(f"unreadable: {err}")
     finally:
         ds.close()
+    return problems
+
+
+def _layout_problems(ds: netCDF4.Dataset, var: netCDF4.Variable[Any], scheme: SlotScheme) -> list[str]:
+    """Dimensions, day slots, monotonic coordinates and the CF climatology encoding."""
+    problems: list[str] = []
+    if not var.dimensions or var.dimensions[0] != "time":
+        problems.append(f"dimensions {var.dimensions}: the first should be 'time'")
+    if len(ds.dimensions["time"]) != scheme.nslots:
+        problems.append(f"{len(ds.dimensions['time'])} day slots, expected {scheme.nslots}")
+    for name in ("lat", "lon"):
+        coord = ds.variables.get(name)
+        if coord is not None and coord.dimensions == (name,) and name in var.dimensions:
+            values = np.asarray(coord[:])
+            if values.size > 1 and not np.all(np.diff(values) > 0):
+                problems.append(f"{name} is not monotonic increasing")
+    doy = np.asarray(ds.variables["dayofyear"][:])
+    if not np.array_equal(doy, np.arange(1, scheme.nslots + 1)):
+        problems.append("dayofyear coordinate is not 1..n")
+    if getattr(ds.variables["time"], "climatology", None) != "climatology_bnds":
+        problems.append("time has no climatology bounds")
+    if getattr(var, "cell_methods", None) != CELL_METHODS:
+        problems.append(f"cell_methods is {getattr(var, 'cell_methods', None)!r}")
+    return problems
+
+
+def _attribute_problems(ds: netCDF4.Dataset, record: dict[str, Any]) -> list[str]:
+    """Global attributes that disagree with the manifest's record."""
+    problems: list[str] = []
+    for key in _ATTRS_FROM_RECORD:
+        have = ds.getncattr(key) if key in ds.ncattrs() else None
+        want = record.get(key)
+        if have is None or str(have) != str(want):
+            problems.append(f"attribute {key}={have!r}, manifest says {want!r}")
+    if int(getattr(ds, "number_of_years", -1)) != len(record.get("years", [])):
+        problems.append("number_of_years differs from the manifest's years")
     return problems

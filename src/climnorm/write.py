@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import cftime
 import netCDF4
@@ -32,7 +33,9 @@ def inputs_digest(records: list[dict[str, object]]) -> str:
     return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
-def _slot_dates(scheme: SlotScheme, window: range) -> tuple[list[cftime.datetime], list[cftime.datetime], list]:
+def _slot_dates(
+    scheme: SlotScheme, window: range
+) -> tuple[list[cftime.datetime], list[cftime.datetime], list[cftime.datetime]]:
     """Per slot: a representative date (mid-window, a leap year where the slot needs one) and the climatology
     bounds, from the slot's first day in the window to the day after its last."""
     years = list(window)
@@ -82,94 +85,100 @@ def _write(
     complevel: int,
     shuffle: bool,
 ) -> None:
-    window = meta.window
-    dates, lower, upper = _slot_dates(scheme, window)
-    units = f"days since {window.start:04d}-01-01 00:00:00"
-    month, day = scheme.labels()
     with netCDF4.Dataset(target, "w", format="NETCDF4") as ds:
         ds.createDimension("time", scheme.nslots)
         ds.createDimension("nv", 2)
         for dim, size in zip(grid.dims, normal.shape[1:], strict=True):
             ds.createDimension(dim, size)
-
-        t = ds.createVariable("time", "f8", ("time",))
-        t.setncatts(
-            {
-                "standard_name": "time",
-                "long_name": "time (climatological)",
-                "units": units,
-                "calendar": scheme.calendar,
-                "axis": "T",
-                "climatology": "climatology_bnds",
-            }
-        )
-        t[:] = cftime.date2num(dates, units, scheme.calendar)
-        b = ds.createVariable("climatology_bnds", "f8", ("time", "nv"))
-        b[:, 0] = cftime.date2num(lower, units, scheme.calendar)
-        b[:, 1] = cftime.date2num(upper, units, scheme.calendar)
-
-        doy = ds.createVariable("dayofyear", "i2", ("time",))
-        doy.setncatts({"long_name": f"day slot of the climatological year ({meta.leap_day} policy)", "units": "1"})
-        doy[:] = np.arange(1, scheme.nslots + 1)
-        for name, values, long in (("month", month, "calendar month of the slot"), ("day", day, "day of month")):
-            v = ds.createVariable(name, "i1", ("time",))
-            v.long_name = long
-            v[:] = values
-
-        aux = ["dayofyear", "month", "day"]
-        mapping = None
-        for coord in grid.coords:
-            for dim, size in zip(coord.dims, coord.values.shape, strict=True):
-                if dim not in ds.dimensions:
-                    ds.createDimension(dim, size)
-            values = coord.values
-            dtype = str if values.dtype.kind in "US" else values.dtype
-            c = ds.createVariable(coord.name, dtype, coord.dims)
-            c.setncatts(dict(coord.attrs))
-            c[...] = values
-            if coord.dims != (coord.name,):
-                if dict(coord.attrs).get("grid_mapping_name"):
-                    mapping = coord.name
-                else:
-                    aux.append(coord.name)
-
-        kwargs: dict[str, object] = {"zlib": zlib, "fill_value": FILL_VALUE}
+        _write_day_slots(ds, scheme, meta)
+        aux, mapping = _write_grid(ds, grid)
+        kwargs: dict[str, Any] = {"zlib": zlib, "fill_value": FILL_VALUE}
         if zlib:
             kwargs.update(complevel=complevel, shuffle=shuffle, chunksizes=(1, *normal.shape[1:]))
-        v = ds.createVariable(meta.variable, "f4", ("time", *grid.dims), **kwargs)  # type: ignore[arg-type]
-        attrs = dict(meta.var_attrs)
+        v = ds.createVariable(meta.variable, "f4", ("time", *grid.dims), **kwargs)
+        attrs: dict[str, Any] = dict(meta.var_attrs)
         attrs["cell_methods"] = CELL_METHODS
         attrs["missing_value"] = FILL_VALUE
-        attrs["coordinates"] = " ".join(aux)
+        attrs["coordinates"] = " ".join(["dayofyear", "month", "day", *aux])
         if mapping:
             attrs["grid_mapping"] = mapping
         v.setncatts(attrs)
         v[:] = np.ma.masked_invalid(normal)
-
         ds.setncatts(global_attributes(meta))
 
 
+def _write_day_slots(ds: netCDF4.Dataset, scheme: SlotScheme, meta: NormalMeta) -> None:
+    """The climatological time axis of day slots (CF-1.8 climatology bounds) and its dayofyear/month/day labels."""
+    window = meta.window
+    dates, lower, upper = _slot_dates(scheme, window)
+    units = f"days since {window.start:04d}-01-01 00:00:00"
+    t = ds.createVariable("time", "f8", ("time",))
+    t.setncatts(
+        {
+            "standard_name": "time",
+            "long_name": "time (climatological)",
+            "units": units,
+            "calendar": scheme.calendar,
+            "axis": "T",
+            "climatology": "climatology_bnds",
+        }
+    )
+    t[:] = cftime.date2num(dates, units, scheme.calendar)
+    b = ds.createVariable("climatology_bnds", "f8", ("time", "nv"))
+    b[:, 0] = cftime.date2num(lower, units, scheme.calendar)
+    b[:, 1] = cftime.date2num(upper, units, scheme.calendar)
+    doy = ds.createVariable("dayofyear", "i2", ("time",))
+    doy.setncatts({"long_name": f"day slot of the climatological year ({meta.leap_day} policy)", "units": "1"})
+    doy[:] = np.arange(1, scheme.nslots + 1)
+    month, day = scheme.labels()
+    for name, values, long in (("month", month, "calendar month of the slot"), ("day", day, "day of month")):
+        v = ds.createVariable(name, "i1", ("time",))
+        v.long_name = long
+        v[:] = values
+
+
+def _write_grid(ds: netCDF4.Dataset, grid: RegionCut) -> tuple[list[str], str | None]:
+    """The region's coordinates; returns the auxiliary coordinate names and the grid mapping's, if any."""
+    aux: list[str] = []
+    mapping = None
+    for coord in grid.coords:
+        for dim, size in zip(coord.dims, coord.values.shape, strict=True):
+            if dim not in ds.dimensions:
+                ds.createDimension(dim, size)
+        values = coord.values
+        dtype = str if values.dtype.kind in "US" else values.dtype
+        c = ds.createVariable(coord.name, dtype, coord.dims)
+        c.setncatts(dict(coord.attrs))
+        c[...] = values
+        if coord.dims != (coord.name,):
+            if dict(coord.attrs).get("grid_mapping_name"):
+                mapping = coord.name
+            else:
+                aux.append(coord.name)
+    return aux, mapping
+
+
 def global_attributes(meta: NormalMeta) -> dict[str, object]:
-    """The file's global attributes (design.md §4)."""
-    region = meta.region
+    """The file's global attributes: what was computed, from which years and inputs, by which software."""
+    region, target = meta.region, meta.target
     missing = [y for y in meta.window if y not in meta.years]
     return {
         "Conventions": "CF-1.8",
-        "title": f"{meta.window_years}-year daily climate normal of {meta.variable} for {region.name}",
-        "variable": meta.variable,
+        "title": f"{len(target.window)}-year daily climate normal of {target.variable} for {region.name}",
+        "variable": target.variable,
         "region": region.key,
         "region_name": region.name,
         "region_box": f"lat {region.lat_min}..{region.lat_max}, lon {region.lon_min}..{region.lon_max}",
-        "scenario": meta.scenario,
+        "scenario": target.scenario,
         "scenarios": " ".join(meta.source_scenarios),
-        "period": meta.period,
-        "target_year": np.int32(meta.target_year),
-        "window_years": np.int32(meta.window_years),
+        "period": target.period,
+        "target_year": np.int32(target.year),
+        "window_years": np.int32(len(target.window)),
         "window": f"{meta.window.start}-{meta.window.stop - 1}",
         "source_years": format_ranges(list(meta.years)),
         "missing_years": format_ranges(missing) if missing else "none",
         "number_of_years": np.int32(len(meta.years)),
-        "min_years_for_normal": np.int32(meta.min_years_for_normal),
+        "min_years_for_normal": np.int32(target.min_years),
         "model": meta.model,
         "variant_label": meta.variant,
         "calendar": meta.calendar,

@@ -8,11 +8,12 @@ import errno
 import logging
 import os
 import shutil
-from concurrent.futures import Executor, Future
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from climnorm.accumulate import Computed
+from climnorm.engines import Engine
 from climnorm.errors import ClimnormError, OutputError
 from climnorm.manifest import Manifest
 from climnorm.plan import Plan
@@ -41,19 +42,14 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, dict[str, Any]]
     t = out.target
     inputs = [e.record for e in plan.window_inputs(t, used)]
     meta = NormalMeta(
-        variable=t.variable,
+        target=t,
         region=out.region,
-        scenario=t.scenario,
-        period=t.period,
-        target_year=t.year,
-        window_years=config.window_years,
         years=used,
         source_scenarios=tuple(dict.fromkeys(plan.source_scenario(t.scenario, y) for y in used)),
         model=plan.model,
         variant=plan.variant,
         calendar=computed.scheme.calendar,
         leap_day=config.leap_day,
-        min_years_for_normal=config.min_years_for_normal,
         var_attrs=computed.var_attrs,
         inputs_digest=inputs_digest(inputs),
     )
@@ -84,7 +80,7 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, dict[str, Any]]
 class WriteQueue:
     """Writes in flight, at most a budget of them; finished ones are recorded in the manifest in order."""
 
-    def __init__(self, plan: Plan, manifest: Manifest, executor: Executor, reporter: Reporter, budget: int) -> None:
+    def __init__(self, plan: Plan, manifest: Manifest, executor: Engine, reporter: Reporter, budget: int) -> None:
         self.plan = plan
         self.manifest = manifest
         self.executor = executor

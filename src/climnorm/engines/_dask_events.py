@@ -43,7 +43,8 @@ def decode_event(message: dict[str, Any]) -> T_Event:
     """The event of `encode_event` (msgpack turns tuples into lists: they are turned back)."""
     cls = _EVENT_TYPES[message["kind"]]
     fields = {k: tuple(v) if isinstance(v, list) else v for k, v in message["fields"].items()}
-    return cls(**fields)  # type: ignore[no-any-return]
+    event: T_Event = cls(**fields)
+    return event
 
 
 class EventForwarder:

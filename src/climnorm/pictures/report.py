@@ -17,14 +17,16 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from climnorm import __version__
 from climnorm._atomic import atomic_write_text
 from climnorm._ranges import format_ranges
 from climnorm.manifest import MANIFEST_NAME
+from climnorm.pictures._style import figure_png, require_matplotlib
 from climnorm.pictures.outputs import Record, RegionSeries, load_records, region_series_many
-from climnorm.pictures.plots import change_figure, figure_png, require_matplotlib
+from climnorm.pictures.plots import change_figure
 
 log = logging.getLogger(__name__)
 
@@ -197,16 +199,16 @@ def _short_windows(records: Sequence[Record]) -> str:
 
 
 def _inputs_section(records: Sequence[Record]) -> str:
-    inputs: dict[str, dict[str, object]] = {}
+    inputs: dict[str, dict[str, Any]] = {}
     for r in records:
         for item in r.get("inputs", []):
             inputs[str(item["path"])] = item
-    folders: dict[str, list[dict[str, object]]] = defaultdict(list)
+    folders: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for path, item in inputs.items():
         folders[str(Path(path).parent)].append(item)
-    total = sum(int(i.get("size", 0)) for i in inputs.values())  # type: ignore[call-overload]
+    total = sum(int(i.get("size", 0)) for i in inputs.values())
     rows = [
-        [_e(folder), str(len(items)), _size(sum(int(i.get("size", 0)) for i in items))]  # type: ignore[call-overload]
+        [_e(folder), str(len(items)), _size(sum(int(i.get("size", 0)) for i in items))]
         for folder, items in sorted(folders.items())
     ]
     return (

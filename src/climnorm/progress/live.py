@@ -47,15 +47,16 @@ def render(tracker: Tracker, stats: TreeStats | None = None, workers: int | None
         )
     elapsed = tracker.elapsed
     eta = tracker.eta
+    totals = tracker.totals()
     stat = Table.grid(padding=(0, 2))
     stat.add_row(
-        f"files {tracker.files_done}/{tracker.files_total}",
-        f"normals {tracker.normals_done}/{tracker.normals_total}",
+        f"files {totals.files_done}/{totals.files_total}",
+        f"normals {totals.normals_done}/{totals.normals_total}",
         Text(f"failures {len(tracker.failures)}", style="red" if tracker.failures else ""),
         f"elapsed {clock_text(elapsed)}",
         f"ETA {clock_text(eta) if eta is not None else '?'}",
     )
-    rate = tracker.files_done / elapsed if elapsed > 0 else 0.0
+    rate = totals.files_done / elapsed if elapsed > 0 else 0.0
     mbs = tracker.bytes_read / 2**20 / elapsed if elapsed > 0 else 0.0
     row = [f"{rate:.1f} files/s", f"{mbs:.0f} MB/s read"]
     if stats is not None:

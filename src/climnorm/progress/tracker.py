@@ -25,13 +25,26 @@ from climnorm.events import (
 
 @dataclass
 class VariableState:
+    """One variable's progress: files and normals planned and done, the file being read now."""
+
     files_total: int = 0
     normals_total: int = 0
-    files: set[str] = field(default_factory=set)
+    files: set[str] = field(default_factory=set)  # paths: a file read again after a crash counts once
     normals: set[str] = field(default_factory=set)
     skipped: int = 0
     failed: int = 0
     current: str = ""
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Counts over all variables, as the display shows them."""
+
+    files_done: int
+    files_total: int
+    normals_done: int
+    normals_total: int
+    skipped: int
 
 
 @dataclass
@@ -83,41 +96,34 @@ class Tracker:
     def elapsed(self) -> float:
         return 0.0 if self.started is None else self.clock() - self.started
 
-    @property
-    def files_done(self) -> int:
-        return sum(len(v.files) for v in self.variables.values())
-
-    @property
-    def files_total(self) -> int:
-        return sum(v.files_total for v in self.variables.values())
-
-    @property
-    def normals_done(self) -> int:
-        return sum(len(v.normals) for v in self.variables.values())
-
-    @property
-    def normals_total(self) -> int:
-        return sum(v.normals_total for v in self.variables.values())
-
-    @property
-    def skipped(self) -> int:
-        return sum(v.skipped for v in self.variables.values())
+    def totals(self) -> Totals:
+        """Files and normals planned and done, over all variables."""
+        states = list(self.variables.values())
+        return Totals(
+            files_done=sum(len(v.files) for v in states),
+            files_total=sum(v.files_total for v in states),
+            normals_done=sum(len(v.normals) for v in states),
+            normals_total=sum(v.normals_total for v in states),
+            skipped=sum(v.skipped for v in states),
+        )
 
     @property
     def eta(self) -> float | None:
         """Seconds left, from the rate of files read so far (reading dominates a run)."""
-        done, total = self.files_done, self.files_total
+        t = self.totals()
+        done, total = t.files_done, t.files_total
         if done == 0 or self.elapsed <= 0 or total == 0:
             return None
         return max(0.0, (total - done) * self.elapsed / done)
 
     def counts_line(self) -> str:
-        rate = self.files_done / self.elapsed if self.elapsed > 0 else 0.0
+        t = self.totals()
+        rate = t.files_done / self.elapsed if self.elapsed > 0 else 0.0
         mbs = self.bytes_read / 2**20 / self.elapsed if self.elapsed > 0 else 0.0
         eta = clock_text(self.eta) if self.eta is not None else "?"
         return (
-            f"files {self.files_done}/{self.files_total}, normals {self.normals_done}/{self.normals_total}, "
-            f"skipped {self.skipped}, failed {len(self.failures)}, {rate:.1f} files/s, {mbs:.0f} MB/s, "
+            f"files {t.files_done}/{t.files_total}, normals {t.normals_done}/{t.normals_total}, "
+            f"skipped {t.skipped}, failed {len(self.failures)}, {rate:.1f} files/s, {mbs:.0f} MB/s, "
             f"elapsed {clock_text(self.elapsed)}, ETA {eta}"
         )
 

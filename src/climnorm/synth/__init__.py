@@ -34,7 +34,7 @@ from climnorm.synth.spec import (
     scenario_years,
     time_axis,
 )
-from climnorm.synth.values import closed_form, expected_value, hole_codes, hole_mask
+from climnorm.synth.values import closed_form, expected_value, hole_codes
 
 __all__ = [
     "CALENDARS",
@@ -60,7 +60,6 @@ __all__ = [
     "file_path",
     "grid",
     "hole_codes",
-    "hole_mask",
     "scenario_years",
     "time_axis",
     "write_archive",

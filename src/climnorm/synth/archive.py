@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import netCDF4
 import numpy as np
@@ -32,6 +33,8 @@ from climnorm.synth.values import closed_form, hole_codes
 
 log = logging.getLogger(__name__)
 
+T_Path = str | os.PathLike[str]
+
 #: Called after each file of :func:`write_archive` with (path written, files done, files in total).
 ProgressCallback = Callable[[Path, int, int], None]
 
@@ -44,14 +47,7 @@ def file_name(spec: SynthSpec, variable: str, scenario: str, year: int, version:
     return f"{variable}_day_{spec.model}_{scenario}_{spec.variant}_{spec.grid_label}_{int(year)}{suffix}.nc"
 
 
-def file_path(
-    out_dir: str | os.PathLike[str],
-    spec: SynthSpec,
-    variable: str,
-    scenario: str,
-    year: int,
-    version: str = "v1.0",
-) -> Path:
+def file_path(out_dir: T_Path, spec: SynthSpec, variable: str, scenario: str, year: int, version: str = "v1.0") -> Path:
     """Where the file goes under ``out_dir`` in the spec's layout."""
     root = Path(out_dir)
     if spec.layout == "var":
@@ -138,14 +134,7 @@ def _global_attrs(spec: SynthSpec, variable: str, scenario: str, year: int, vers
     }
 
 
-def write_year(
-    path: str | os.PathLike[str],
-    spec: SynthSpec,
-    variable: str,
-    scenario: str,
-    year: int,
-    version: str = "v1.0",
-) -> Path:
+def write_year(path: T_Path, spec: SynthSpec, variable: str, scenario: str, year: int, version: str = "v1.0") -> Path:
     """Write one year of ``variable`` to ``path`` (via a temporary file and rename) and return the path."""
     check_variable(variable)
     if version not in VERSION_CHANGES:
@@ -157,16 +146,14 @@ def write_year(
         ds.set_fill_off()
         ds.setncatts(_global_attrs(spec, variable, scenario, year, version))
         _write_axes(ds, spec, stamps, bounds, lat, lon)
-        var = ds.createVariable(
-            variable,
-            "f4",
-            ("time", "lat", "lon"),
-            zlib=spec.complevel > 0,
-            complevel=max(spec.complevel, 1),
-            shuffle=spec.shuffle,
-            chunksizes=(1, lat.size, lon.size),
-            fill_value=FILL_VALUE,
-        )
+        encoding: dict[str, Any] = {
+            "zlib": spec.complevel > 0,
+            "complevel": max(spec.complevel, 1),
+            "shuffle": spec.shuffle,
+            "chunksizes": (1, lat.size, lon.size),
+            "fill_value": FILL_VALUE,
+        }
+        var = ds.createVariable(variable, "f4", ("time", "lat", "lon"), **encoding)
         var.missing_value = FILL_VALUE
         var.setncatts(VARIABLE_ATTRS[variable])
         var.set_auto_maskandscale(False)
@@ -200,7 +187,7 @@ def _write_axes(
 
 
 def _write_data(
-    var: netCDF4.Variable,
+    var: netCDF4.Variable[Any],
     spec: SynthSpec,
     variable: str,
     year: int,
@@ -229,7 +216,7 @@ def _write_one(out_dir: Path, spec: SynthSpec, item: ArchiveFile) -> Path:
 
 
 def write_archive(
-    out_dir: str | os.PathLike[str],
+    out_dir: T_Path,
     spec: SynthSpec,
     progress: ProgressCallback | None = None,
     workers: int = 1,

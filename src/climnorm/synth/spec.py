@@ -132,6 +132,15 @@ def _validate(spec: SynthSpec) -> None:
         first, last = getattr(spec, name)
         if int(first) > int(last):
             raise ValueError(f"SynthSpec.{name} = ({first}, {last}) is an empty range (first year > last year)")
+    _validate_encoding(spec)
+    for year in spec.version_years:
+        if not any(year in scenario_years(spec, s) for s in spec.scenarios):
+            raise ValueError(f"version year {year} is in no scenario's years of this spec")
+    grid(spec)  # raises when the box holds no cell
+
+
+def _validate_encoding(spec: SynthSpec) -> None:
+    """Raise ValueError naming the first invalid layout, grid or encoding setting of ``spec``."""
     if spec.layout not in LAYOUTS:
         raise ValueError(f"unknown layout {spec.layout!r}; expected one of {', '.join(LAYOUTS)}")
     if spec.lon_convention not in ("0_360", "-180_180"):
@@ -148,10 +157,6 @@ def _validate(spec: SynthSpec) -> None:
         raise ValueError(f"complevel must be 0..9, got {spec.complevel}")
     if spec.box is not None and len(spec.box) != 4:
         raise ValueError(f"box must be (lat_min, lat_max, lon_min, lon_max), got {spec.box!r}")
-    for year in spec.version_years:
-        if not any(year in scenario_years(spec, s) for s in spec.scenarios):
-            raise ValueError(f"version year {year} is in no scenario's years of this spec")
-    grid(spec)  # raises when the box holds no cell
 
 
 def check_variable(variable: str) -> None:

@@ -160,15 +160,3 @@ def hole_codes(
     codes = np.where(u < spec.holes, np.int8(HOLE_FILL), np.int8(HOLE_VALID))
     codes[u < spec.holes * HOLE_NAN_SHARE] = HOLE_NAN
     return codes
-
-
-def hole_mask(
-    spec: SynthSpec,
-    variable: str,
-    year: int,
-    day_index: np.ndarray | int,
-    lat: np.ndarray | float,
-    lon: np.ndarray | float,
-) -> np.ndarray:
-    """True where the value is missing (fill value or NaN) — see :func:`hole_codes`."""
-    return hole_codes(spec, variable, year, day_index, lat, lon) != HOLE_VALID

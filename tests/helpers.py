@@ -1,0 +1,119 @@
+"""What several test modules share: the calendar list, the CDO reference, and the pictures' checks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cftime
+import netCDF4
+import numpy as np
+import pytest
+
+from reference import Field, filled
+
+#: Every CF calendar name climnorm reads (aliases included), as flox's tests draw them.
+CALENDARS: tuple[str, ...] = (
+    "standard",
+    "gregorian",
+    "proleptic_gregorian",
+    "julian",
+    "noleap",
+    "365_day",
+    "all_leap",
+    "366_day",
+    "360_day",
+)
+#: One name per distinct calendar (the aliases left out): what the slower comparisons run on.
+DISTINCT_CALENDARS: tuple[str, ...] = ("standard", "proleptic_gregorian", "julian", "noleap", "all_leap", "360_day")
+LEAP_CALENDARS = frozenset({"standard", "gregorian", "proleptic_gregorian", "julian"})
+
+#: The real climate files beside the repository (../shared/data/real; MANIFEST.md there lists them).
+REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
+needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"real data folder {REAL} is absent")
+#: Names in the real folder that are no archive naming scheme (station files, CMIP3 dotted names).
+REAL_UNPARSED = frozenset(
+    {
+        "CanESM2_1950-2100.nc",
+        "ahccd_1950-2013.nc",
+        "nrcan_1950-2013.nc",
+        "daily_surface_cancities_1990-1993.nc",
+        "tas.sresb1.giss_model_e_r.run1.atm.da.nc",
+    }
+)
+
+
+def touch(path: Path, content: bytes = b"") -> Path:
+    """Create a file (and its folders); the catalog works by name, so empty files are enough."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def nex(var: str, year: int, version: str = "", model: str = "NorESM2-LM", scenario: str = "ssp245") -> str:
+    """A NEX-GDDP-CMIP6 file name."""
+    suffix = f"_{version}" if version else ""
+    return f"{var}_day_{model}_{scenario}_r1i1p1f1_gn_{year}{suffix}.nc"
+
+
+CDO = shutil.which("cdo")
+_NO_CDO = pytest.mark.skipif(CDO is None, reason="cdo is not installed (apt-get install -y cdo); comparison skipped")
+
+
+def needs_cdo(test: Any) -> Any:
+    """Mark a test as a CDO comparison (``-m cdo``), skipped with the reason when cdo is not installed."""
+    return pytest.mark.cdo(_NO_CDO(test))
+
+
+def cdo_ydaymean(
+    files: Sequence[Path],
+    variable: str,
+    first: int,
+    last: int,
+    out: Path,
+    shift: str = "",
+    box: str = "",
+    *,
+    sort_lon: bool = True,
+) -> Field:
+    """``cdo ydaymean`` of the years first..last (``box``: sellonlatbox arguments, ``shift``: shifttime); regular
+    grids are sorted to ascending lat (and lon unless ``sort_lon`` is off: a box across the antimeridian comes
+    out of CDO eastward already), as climnorm writes them."""
+    assert CDO is not None
+    cmd = [CDO, "-s", "-O", "ydaymean", f"-selyear,{first}/{last}"]
+    cmd += [f"-shifttime,{shift}"] if shift else []
+    cmd += [f"-sellonlatbox,{box}"] if box else []
+    cmd += [f"-selname,{variable}", "-mergetime", *map(str, files), str(out)]
+    subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120)
+    with netCDF4.Dataset(out) as ds:
+        var = ds.variables[variable]
+        values = filled(var)
+        t = ds.variables["time"]
+        dates = cftime.num2date(t[:], t.units, getattr(t, "calendar", "standard"))
+        coords = {n: np.asarray(ds.variables[n][:], dtype=np.float64) for n in ("lat", "lon") if n in ds.variables}
+        dims = tuple(var.dimensions)
+    if dims[-2:] == ("lat", "lon") and coords["lat"].ndim == 1:
+        lat_order = np.argsort(coords["lat"])
+        lon_order = np.argsort(coords["lon"]) if sort_lon else np.arange(coords["lon"].size)
+        values = values[..., lat_order, :][..., lon_order]
+        coords = {"lat": coords["lat"][lat_order], "lon": coords["lon"][lon_order]}
+    month = np.array([d.month for d in dates])
+    day = np.array([d.day for d in dates])
+    hours = {d.hour for d in dates}
+    return Field(values, month, day, coords, attrs={"hours": hours}, dims=dims)
+
+
+def assert_picture(path: Path, width: int, height: int) -> np.ndarray:
+    """A readable PNG of the given size whose pixels are not all alike; returns its pixels."""
+    from matplotlib.image import imread
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pixels = imread(path)
+    assert pixels.shape[:2] == (height, width)
+    rgb = pixels[..., :3]
+    assert float(rgb.std()) > 0.05, "the picture is (nearly) blank"
+    assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50, "too few colours for a plot"
+    return pixels
