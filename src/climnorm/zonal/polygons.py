@@ -51,6 +51,26 @@ class PolygonSet:
         """All parts of one polygon as a single (unwrapped, lon/lat) multipolygon."""
         return MultiPolygon([self.parts[k] for k in np.flatnonzero(self.owner == index)])
 
+    def subset(self, ids: list[str]) -> PolygonSet:
+        """The polygons with these ids, in this order (same source and fingerprint base, so cached apart)."""
+        index = {pid: i for i, pid in enumerate(self.ids)}
+        missing = [pid for pid in ids if pid not in index]
+        if missing:
+            raise ZonalError(f"{self.source}: no polygon with id {', '.join(missing[:5])}")
+        chosen = [index[pid] for pid in ids]
+        keep = [k for i in chosen for k in np.flatnonzero(self.owner == i)]
+        owner = np.concatenate([np.full(int((self.owner == i).sum()), n) for n, i in enumerate(chosen)])
+        return PolygonSet(
+            source=self.source,
+            id_field=self.id_field,
+            ids=tuple(ids),
+            names=tuple(self.names[i] for i in chosen),
+            states=tuple(self.states[i] for i in chosen),
+            parts=tuple(self.parts[k] for k in keep),
+            owner=owner.astype(np.int64),
+            fingerprint=hashlib.blake2b(f"{self.fingerprint}|{'|'.join(ids)}".encode(), digest_size=16).hexdigest(),
+        )
+
     def representative_points(self, indices: np.ndarray) -> np.ndarray:
         """A point inside each listed polygon (shapely's point_on_surface), as (n, 2) lon/lat degrees."""
         points = shapely.point_on_surface([self.geometry(int(i)) for i in indices])
