@@ -49,15 +49,17 @@ def select_records(
     products: Iterable[str] | None = None,
     scenarios: Iterable[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Manifest records matching the filters (None = all), sorted by path; missing files are an error."""
+    """Manifest records matching the filters (None = all), sorted by path; missing files are an error.
+
+    A record without a ``product`` field passes the product filter here: its file says which product it is.
+    """
     if not (output_dir / "manifest.json").exists() and not (output_dir / "manifest.journal.jsonl").exists():
         raise ZonalError(f"{output_dir}: no manifest.json; is this a climnorm output directory?")
     wanted = {"variable": variables, "region": regions, "product": products, "scenario": scenarios}
     filters = {k: {str(x) for x in v} for k, v in wanted.items() if v is not None}
     records = []
     for path, record in sorted(Manifest.load(output_dir).records.items()):
-        keyed = {**record, "product": record.get("product") or "daily"}
-        if all(str(keyed.get(k)) in allowed for k, allowed in filters.items()):
+        if all(str(record[k]) in allowed for k, allowed in filters.items() if record.get(k) is not None):
             if not (output_dir / path).is_file():
                 raise ZonalError(f"{output_dir / path}: listed in the manifest but missing")
             records.append(record)

@@ -138,7 +138,7 @@ def zonal_stats(
         for record in members:
             region_rows = rows[str(record["region"])]
             assigned.update({shapes.ids[i]: str(record["region"]) for i in region_rows})
-            _add_file(builder, output_dir, record, grids[record["path"]], store, region_rows)
+            _add_file(builder, output_dir, record, grids[record["path"]], store, region_rows, products)
     table = builder.frame()
     ids = tuple(sorted(shapes.ids[i] for i in outside))
     if ids:
@@ -157,14 +157,22 @@ def zonal_stats(
 
 
 def _add_file(
-    builder: TableBuilder, output_dir: Path, record: dict[str, Any], grid: Grid, store: _WeightStore, rows: np.ndarray
+    builder: TableBuilder,
+    output_dir: Path,
+    record: dict[str, Any],
+    grid: Grid,
+    store: _WeightStore,
+    rows: np.ndarray,
+    products: list[str] | None,
 ) -> None:
-    """Aggregate every field of one output file for the polygon rows its region serves."""
+    """Aggregate every field of one output file (of the wanted products) for the polygon rows its region serves."""
     if not rows.size:
         return
     attrs, fields = read_fields(output_dir / record["path"], str(record["variable"]))
     weights = store.get(grid)
     for field in fields:
+        if products is not None and _field_meta(record, attrs, field).product not in products:
+            continue
         values = apply_weights(weights, grid, field.data, rows, store.polygons)
         builder.add(_field_meta(record, attrs, field), field.slots, field.labels, values)
 
