@@ -1,0 +1,160 @@
+"""climnorm's outputs as the zonal table sees them: manifest records, and the (slot, lat, lon) fields in a file.
+
+Every data variable shaped (slot, lat, lon) is a field: ``{variable}`` itself (one model), or
+``{variable}_{statistic}`` (an ensemble statistic). The slot is labelled by a ``season`` coordinate, else
+``dayofyear`` (daily files, labelled MM-DD from ``month``/``day``), else ``month``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+
+from climnorm.manifest import Manifest
+from climnorm.zonal.errors import ZonalError
+from climnorm.zonal.grid import Grid, read_grid
+
+log = logging.getLogger(__name__)
+
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+PRODUCT_OF_SLOTS = {"dayofyear": "daily", "month": "monthly", "season": "seasonal", "index": "unknown"}
+SET_KEYS = ("variable", "scenario", "period", "target_year", "window_years", "model", "variant", "product")
+
+
+@dataclass(frozen=True, eq=False)
+class Field:
+    """One (slot, lat, lon) data variable of an output file, with its slot labels; data float32, NaN = missing."""
+
+    name: str
+    variable: str
+    statistic: str
+    units: str
+    slot_kind: str
+    slots: np.ndarray
+    labels: tuple[str, ...]
+    data: np.ndarray
+
+
+def select_records(
+    output_dir: Path,
+    *,
+    variables: Iterable[str] | None = None,
+    regions: Iterable[str] | None = None,
+    products: Iterable[str] | None = None,
+    scenarios: Iterable[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Manifest records matching the filters (None = all), sorted by path; missing files are an error.
+
+    A record without a ``product`` field passes the product filter here: its file says which product it is.
+    """
+    if not (output_dir / "manifest.json").exists() and not (output_dir / "manifest.journal.jsonl").exists():
+        raise ZonalError(f"{output_dir}: no manifest.json; is this a climnorm output directory?")
+    wanted = {"variable": variables, "region": regions, "product": products, "scenario": scenarios}
+    filters = {k: {str(x) for x in v} for k, v in wanted.items() if v is not None}
+    records = []
+    for path, record in sorted(Manifest.load(output_dir).records.items()):
+        if all(str(record[k]) in allowed for k, allowed in filters.items() if record.get(k) is not None):
+            if not (output_dir / path).is_file():
+                raise ZonalError(f"{output_dir / path}: listed in the manifest but missing")
+            records.append(record)
+    if not records:
+        shown = ", ".join(f"{k} in {sorted(v)}" for k, v in filters.items()) or "any"
+        raise ZonalError(f"{output_dir}: no outputs in the manifest match ({shown})")
+    return records
+
+
+def set_key(record: dict[str, Any]) -> tuple[str, ...]:
+    """What makes outputs one set across regions (same variable, scenario, period, target year, model...)."""
+    return tuple(str(record.get(k, "")) for k in SET_KEYS)
+
+
+def _horizontal_dims(ds: netCDF4.Dataset, source: str) -> tuple[str, str]:
+    """Names of the latitude and longitude dimensions (from 1-D ``lat``/``lon`` coordinate variables)."""
+    for lat, lon in (("lat", "lon"), ("latitude", "longitude")):
+        if lat in ds.variables and lon in ds.variables:
+            if ds.variables[lat].ndim != 1 or ds.variables[lon].ndim != 1:
+                raise ZonalError(
+                    f"{source}: 2-D latitude/longitude (a curvilinear grid) is not supported; "
+                    "regrid to a regular lat/lon grid"
+                )
+            return ds.variables[lat].dimensions[0], ds.variables[lon].dimensions[0]
+    raise ZonalError(f"{source}: no lat/lon coordinate variables")
+
+
+def open_output(path: Path) -> netCDF4.Dataset:
+    """An output file opened for reading; failure is a one-line ZonalError naming it."""
+    try:
+        return netCDF4.Dataset(path)
+    except OSError as err:
+        raise ZonalError(f"{path}: cannot read ({err})") from err
+
+
+def read_output_grid(path: Path) -> Grid:
+    """The grid of an output file (coordinates only; the data are not read)."""
+    with open_output(path) as ds:
+        return read_grid(ds, *_horizontal_dims(ds, str(path)), source=str(path))
+
+
+def _coord_along(ds: netCDF4.Dataset, name: str, dim: str) -> np.ndarray | None:
+    """A coordinate variable along the slot dimension, or None."""
+    var = ds.variables.get(name)
+    if var is None or var.dimensions[:1] != (dim,):
+        return None
+    values = var[:]
+    if var.dtype == "S1" and values.ndim == 2:
+        values = netCDF4.chartostring(values)
+    return np.ma.filled(values, 0) if np.ma.isMaskedArray(values) else np.asarray(values)
+
+
+def slot_labels(ds: netCDF4.Dataset, dim: str) -> tuple[str, np.ndarray, tuple[str, ...]]:
+    """How the slots are labelled: (kind, numbers, labels) from ``season``, ``dayofyear`` or ``month``."""
+    size = len(ds.dimensions[dim])
+    season = _coord_along(ds, "season", dim)
+    if season is not None:
+        return "season", np.arange(1, size + 1), tuple(str(s) for s in season)
+    doy = _coord_along(ds, "dayofyear", dim)
+    month = _coord_along(ds, "month", dim)
+    if doy is not None:
+        day = _coord_along(ds, "day", dim)
+        if month is not None and day is not None:
+            labels = tuple(f"{int(m):02d}-{int(d):02d}" for m, d in zip(month, day, strict=True))
+        else:
+            labels = tuple(str(int(d)) for d in doy)
+        return "dayofyear", doy.astype(np.int64), labels
+    if month is not None:
+        return "month", month.astype(np.int64), tuple(MONTHS[int(m) - 1] for m in month)
+    return "index", np.arange(1, size + 1), tuple(str(i) for i in range(1, size + 1))
+
+
+def _naming(name: str, variable: str) -> tuple[str, str]:
+    """(variable, statistic) of a data variable: ``pr`` -> (pr, ''), ``pr_p90`` -> (pr, p90)."""
+    if name == variable or not name.startswith(f"{variable}_"):
+        return name, ""
+    return variable, name[len(variable) + 1 :]
+
+
+def read_fields(path: Path, variable: str) -> tuple[dict[str, Any], list[Field]]:
+    """The global attributes and every (slot, lat, lon) field of an output file."""
+    with open_output(path) as ds:
+        lat_dim, lon_dim = _horizontal_dims(ds, str(path))
+        fields: list[Field] = []
+        for name, var in ds.variables.items():
+            if var.ndim != 3 or set(var.dimensions[1:]) != {lat_dim, lon_dim} or name.endswith("_bnds"):
+                continue
+            kind, slots, labels = slot_labels(ds, var.dimensions[0])
+            data = np.ma.filled(np.ma.asarray(var[:], dtype=np.float32), np.nan)
+            if var.dimensions[1:] == (lon_dim, lat_dim):
+                data = np.ascontiguousarray(data.transpose(0, 2, 1))
+            var_name, statistic = _naming(name, variable)
+            units = str(getattr(var, "units", ""))
+            fields.append(Field(name, var_name, statistic, units, kind, slots, labels, data))
+        attrs = {k: ds.getncattr(k) for k in ds.ncattrs()}
+    if not fields:
+        raise ZonalError(f"{path}: no data variable shaped (slot, lat, lon)")
+    return attrs, fields

@@ -1,0 +1,145 @@
+"""The zonal table end to end: real output files and manifest, polygons in a GeoPackage, against the reference."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point, box
+
+from climnorm.zonal import ZonalError, zonal_stats, zonal_table
+from climnorm.zonal.frame import COLUMNS
+from zonal_files import record, write_manifest, write_output, write_vector
+from zonal_reference import bounds_from_centres, reference_mean, reference_nearest, reference_weights
+
+LAT = np.arange(10.5, 15.0, 1.0)
+WEST_LON = np.arange(0.5, 5.0, 1.0)
+EAST_LON = np.arange(5.5, 10.0, 1.0)
+NSLOTS = 6
+SHAPES = {
+    "full": box(1.0, 11.0, 3.0, 13.0),
+    "coast": box(3.2, 10.2, 4.8, 12.7),
+    "sea": box(1.2, 13.2, 1.8, 13.8),
+    "straddle": box(4.0, 11.0, 6.5, 12.0),
+    "island": Point(7.3, 12.6).buffer(0.05),
+    "far": box(100.0, 40.0, 101.0, 41.0),
+}
+
+
+def _fields(lon: np.ndarray, seed: int) -> np.ndarray:
+    data = np.random.default_rng(seed).normal(280.0, 5.0, (NSLOTS, LAT.size, lon.size))
+    return data.astype(np.float32).astype(np.float64)
+
+
+def _west_data() -> np.ndarray:
+    data = _fields(WEST_LON, 1)
+    data[:, 3:, :3] = np.nan  # a sea in the north-west: "sea" lies in it
+    data[:, 1, 4] = np.nan  # a coastal cell under "coast"
+    data[2, 0, 3] = np.nan  # a hole in one slot only
+    return data
+
+
+@pytest.fixture
+def outputs(tmp_path: Path) -> Path:
+    out = tmp_path / "out"
+    west, east = "tas/WEST/tas_WEST.nc", "tas/EAST/tas_EAST.nc"
+    write_output(out, west, LAT, WEST_LON, {"tas": _west_data()})
+    write_output(out, east, LAT, EAST_LON, {"tas": _fields(EAST_LON, 2)})
+    write_manifest(out, [record(west, "WEST"), record(east, "EAST")])
+    return out
+
+
+@pytest.fixture
+def shapes(tmp_path: Path) -> Path:
+    return write_vector(tmp_path / "shapes.gpkg", list(SHAPES.values()), list(SHAPES), [k.title() for k in SHAPES])
+
+
+def _rows(table: pd.DataFrame, pid: str) -> pd.DataFrame:
+    return table[table["id"] == pid].sort_values("slot")
+
+
+def test_values_and_coverage_match_the_reference(outputs: Path, shapes: Path) -> None:
+    result = zonal_stats(outputs, shapes, "id", "name")
+    table = result.table
+    assert list(table.columns) == list(COLUMNS)
+    grids = {"WEST": (WEST_LON, _west_data()), "EAST": (EAST_LON, _fields(EAST_LON, 2))}
+    for pid, region in (("full", "WEST"), ("coast", "WEST"), ("straddle", "EAST"), ("island", "EAST")):
+        lon, data = grids[region]
+        ref = reference_weights(SHAPES[pid], bounds_from_centres(LAT), bounds_from_centres(lon))
+        rows = _rows(table, pid)
+        assert set(rows["region"]) == {region} and len(rows) == NSLOTS
+        want = [reference_mean(ref, data[s]) for s in range(NSLOTS)]
+        np.testing.assert_allclose(rows["value"], want, rtol=1e-6)
+        valid = ~np.isnan(data)
+        np.testing.assert_array_equal(rows["n_cells"], [np.count_nonzero((ref > 0) & valid[s]) for s in range(NSLOTS)])
+        assert set(rows["flag"]) == {""}
+        assert rows["nearest_km"].isna().all()
+    full, coast = _rows(table, "full"), _rows(table, "coast")
+    np.testing.assert_allclose(full["covered_fraction"], 1.0, rtol=1e-12)
+    ref = reference_weights(SHAPES["coast"], bounds_from_centres(LAT), bounds_from_centres(WEST_LON))
+    valid = ~np.isnan(_west_data())
+    want = [ref[valid[s]].sum() / ref.sum() for s in range(NSLOTS)]
+    np.testing.assert_allclose(coast["covered_fraction"], want, rtol=1e-9)
+    assert coast["covered_fraction"].iloc[2] < coast["covered_fraction"].iloc[0] < 1.0
+    assert _rows(table, "straddle")["covered_fraction"].iloc[0] == pytest.approx(1.5 / 2.5, rel=1e-3)
+
+
+def test_polygon_over_all_nan_cells_takes_the_nearest_valid_cell(outputs: Path, shapes: Path) -> None:
+    rows = _rows(zonal_table(outputs, shapes, "id"), "sea")
+    data = _west_data()
+    for s, (_, row) in enumerate(rows.iterrows()):
+        value, km, lat, lon = reference_nearest(1.5, 13.5, LAT, WEST_LON, data[s])
+        assert row["flag"] == "nearest" and row["n_cells"] == 1 and row["covered_fraction"] == 0.0
+        assert row["value"] == pytest.approx(value, rel=1e-6)
+        assert row["nearest_km"] == pytest.approx(km, rel=1e-9)
+        assert (row["nearest_lat"], row["nearest_lon"]) == (lat, lon)
+    assert 100.0 < rows["nearest_km"].iloc[0] < 200.0
+
+
+def test_polygon_outside_every_region_is_listed_once(outputs: Path, shapes: Path, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="climnorm.zonal"):
+        result = zonal_stats(outputs, shapes, "id")
+    assert result.outside == ("far",)
+    assert result.table.attrs["outside"] == ["far"]
+    assert "far" not in set(result.table["id"])
+    warnings = [r for r in caplog.records if "outside every region" in r.getMessage()]
+    assert len(warnings) == 1 and "far" in warnings[0].getMessage()
+    assert result.assigned["straddle"] == "EAST" and result.assigned["full"] == "WEST"
+
+
+def test_daily_slots_and_record_columns(outputs: Path, shapes: Path) -> None:
+    table = zonal_table(outputs, shapes, "id", "name")
+    row = table.iloc[0]
+    assert (row["variable"], row["units"], row["scenario"], row["period"]) == ("tas", "K", "historical", "historical")
+    assert (row["model"], row["statistic"], row["product"], row["slot_kind"]) == ("SYNTH-ESM", "", "daily", "dayofyear")
+    assert row["target_year"] == 2010
+    full = _rows(table, "full")
+    assert list(full["slot"]) == list(range(1, NSLOTS + 1))
+    assert list(full["slot_label"])[:2] == ["01-01", "01-02"]
+    assert set(full["name"]) == {"Full"}
+    assert len(table) == (len(SHAPES) - 1) * NSLOTS
+
+
+def test_region_filter_leaves_the_others_outside(outputs: Path, shapes: Path) -> None:
+    result = zonal_stats(outputs, shapes, "id", regions=["EAST"])
+    assert set(result.table["region"]) == {"EAST"}
+    assert set(result.table["id"]) == {"straddle", "island"}
+    assert set(result.outside) == {"full", "coast", "sea", "far"}
+    with pytest.raises(ZonalError, match="no outputs in the manifest match"):
+        zonal_stats(outputs, shapes, "id", regions=["MARS"])
+
+
+def test_weights_are_cached_in_the_output_directory(outputs: Path, shapes: Path) -> None:
+    first = zonal_table(outputs, shapes, "id")
+    cached = sorted((outputs / "zonal-cache").glob("weights-*.npz"))
+    assert len(cached) == 2
+    stamps = [p.stat().st_mtime_ns for p in cached]
+    second = zonal_table(outputs, shapes, "id")
+    assert [p.stat().st_mtime_ns for p in cached] == stamps
+    pd.testing.assert_frame_equal(first, second)
+    write_vector(shapes, [box(1.0, 11.0, 2.0, 12.0)], ["one"])
+    assert set(zonal_table(outputs, shapes, "id")["id"]) == {"one"}
+    assert len(list((outputs / "zonal-cache").glob("weights-*.npz"))) == 4
