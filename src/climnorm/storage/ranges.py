@@ -28,31 +28,22 @@ def check_ranges(ranges: Sequence[tuple[int, int]]) -> None:
 
 
 def plan_requests(ranges: Sequence[tuple[int, int]], gap: int, max_request: int) -> list[Span]:
-    """The requests that cover `ranges` (offset, length): ranges at most `gap` bytes apart share a request unless
-    it would grow past `max_request`; a negative `gap` turns coalescing off; no request exceeds `max_request`."""
-    wanted = sorted({(o, o + n) for o, n in ranges if n > 0})
+    """Sorted, disjoint requests that cover `ranges` (offset, length): ranges at most `gap` bytes apart share a
+    request unless it would grow past `max_request`; a negative `gap` turns coalescing off (overlaps are still
+    fetched once); no request exceeds `max_request`."""
+    limit = max(1, max_request)
     merged: list[list[int]] = []
-    for start, end in wanted:
-        if merged and gap >= 0 and start - merged[-1][1] <= gap and max(end, merged[-1][1]) - merged[-1][0] <= max(
-                max_request, 1):
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    spans: list[Span] = []
-    step = max(1, max_request)
-    for start, end in merged:
-        spans.extend(Span(s, min(s + step, end)) for s in range(start, end, step))
-    return _dedupe(spans)
-
-
-def _dedupe(spans: list[Span]) -> list[Span]:
-    """Drop spans wholly inside the previous one (overlapping ranges with coalescing off)."""
-    out: list[Span] = []
-    for span in spans:
-        if out and span.start >= out[-1].start and span.end <= out[-1].end:
-            continue
-        out.append(span)
-    return out
+    for start, end in sorted({(o, o + n) for o, n in ranges if n > 0}):
+        if merged:
+            last = merged[-1]
+            if end <= last[1]:
+                continue  # already covered
+            if gap >= 0 and start - last[1] <= gap and end - last[0] <= limit:
+                last[1] = end
+                continue
+            start = max(start, last[1])
+        merged.append([start, end])
+    return [Span(s, min(s + limit, end)) for start, end in merged for s in range(start, end, limit)]
 
 
 def cut(ranges: Sequence[tuple[int, int]], spans: Sequence[Span], data: Sequence[bytes]) -> list[bytes]:
