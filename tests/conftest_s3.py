@@ -11,18 +11,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip("obstore", reason="the s3 extra (obstore) is not installed")
 pytest.importorskip("moto.server", reason="the test-s3 extra (moto[server]) is not installed")
 
-from s3server import FaultProxy, MotoServer  # noqa: E402
-
-from climnorm.storage import RetryPolicy, StorageOptions  # noqa: E402
+from climnorm.storage import RetryPolicy, StorageOptions
+from s3server import TEST_KEY, TEST_SECRET, FaultProxy, MotoServer, write_netcdf
 
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, request_timeout=3.0, connect_timeout=1.0)
-TEST_KEY, TEST_SECRET = "AKIACLIMNORMTEST", "s3cr3t/CLIMNORM+never-shown"
 
 
 @pytest.fixture(scope="session")
@@ -77,29 +74,6 @@ def signed_options(proxy: FaultProxy) -> StorageOptions:
     return StorageOptions.from_config({"endpoint_url": proxy.endpoint, "key": TEST_KEY, "secret": TEST_SECRET,
                                        "retry": {"max_attempts": 4, "base_delay": 0.01, "max_delay": 0.05,
                                                  "request_timeout": 3.0, "connect_timeout": 1.0}}, environ={})
-
-
-def write_netcdf(path: Path, steps: int = 200, lat: int = 60, lon: int = 120, shuffle: bool = False) -> Path:
-    """A NetCDF4 file shaped like a NEX-GDDP-CMIP6 one: float32 `tas` (time, lat, lon), zlib, one step per chunk."""
-    import netCDF4
-
-    rng = np.random.default_rng(7)
-    with netCDF4.Dataset(path, "w", format="NETCDF4") as ds:
-        ds.createDimension("time", None)
-        ds.createDimension("lat", lat)
-        ds.createDimension("lon", lon)
-        t = ds.createVariable("time", "f8", ("time",))
-        t.units, t.calendar = "days since 1950-01-01", "standard"
-        ds.createVariable("lat", "f8", ("lat",))[:] = np.linspace(-59.875, 89.875, lat)
-        ds.createVariable("lon", "f8", ("lon",))[:] = np.linspace(0.125, 359.875, lon)
-        tas = ds.createVariable("tas", "f4", ("time", "lat", "lon"), zlib=True, complevel=1, shuffle=shuffle,
-                                chunksizes=(1, lat, lon), fill_value=np.float32(1e20))
-        tas.units = "K"
-        base = 250 + 40 * np.cos(np.radians(np.linspace(-60, 90, lat)))[:, None] * np.ones((1, lon))
-        for i in range(steps):
-            t[i] = 20000 + i
-            tas[i] = (base + rng.normal(0, 2, (lat, lon))).astype("f4")
-    return path
 
 
 @pytest.fixture(scope="session")

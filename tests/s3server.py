@@ -1,9 +1,11 @@
 """A real S3-compatible server (moto, as a subprocess) and a fault-injecting HTTP proxy for the storage tests.
 
 `MotoServer` runs `python -m moto.server` on 127.0.0.1 so a test can stop it mid-run; its admin calls (create a
-bucket, upload, delete) are plain unsigned HTTP, which moto accepts. `FaultProxy` sits in front of it and can answer
-503/500/429, reset connections, truncate bodies, deny access (403, S3's own XML), stall, or stop listening, for the
-first N requests that match a key pattern. The pytest fixtures that use these live in `tests/conftest_s3.py`.
+bucket, set a policy, upload, delete) are plain HTTP with a dummy signature, which moto accepts. Moto enforces bucket
+policies and object ACLs on reads: unsigned reads of a private object, and any read under a Deny, get 403.
+`FaultProxy` sits in front of it and can answer 503/500/429, reset connections, truncate bodies, deny access (403,
+S3's own XML), stall, or stop listening, for the first N requests that match a key pattern.
+The pytest fixtures that use these live in `tests/conftest_s3.py`.
 """
 
 from __future__ import annotations
@@ -24,9 +26,16 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
+
 HOST = "127.0.0.1"
+TEST_KEY, TEST_SECRET = "AKIACLIMNORMTEST", "s3cr3t/CLIMNORM+never-shown"  # test credentials: must never be shown
 # moto checks a HEAD against "s3:HeadObject" (AWS itself checks s3:GetObject), so policies name both
 _READ_ACTIONS = ["s3:GetObject", "s3:HeadObject"]
+# moto does not check signatures, only whether a request is signed: admin calls look signed so that they may
+# overwrite objects that anonymous requests could not
+_ADMIN_AUTH = ("AWS4-HMAC-SHA256 Credential=admin/20260101/us-east-1/s3/aws4_request, "
+               "SignedHeaders=host, Signature=0")
 
 
 def free_port() -> int:
@@ -47,7 +56,7 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
 
 
 class MotoServer:
-    """`moto_server` in a subprocess on 127.0.0.1, with unsigned admin calls for the test set-up."""
+    """`moto_server` in a subprocess on 127.0.0.1, with admin calls for the test set-up."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
@@ -76,7 +85,7 @@ class MotoServer:
     def _call(self, method: str, path: str, body: object = None, size: int | None = None,
               headers: dict[str, str] | None = None) -> bytes:
         conn = http.client.HTTPConnection(HOST, self.port, timeout=120)
-        headers = dict(headers or {})
+        headers = {"Authorization": _ADMIN_AUTH, **(headers or {})}
         if size is not None:
             headers["Content-Length"] = str(size)
         try:
@@ -353,3 +362,26 @@ def running_moto() -> Iterator[MotoServer]:
         yield server
     finally:
         server.stop()
+
+
+def write_netcdf(path: Path, steps: int = 200, lat: int = 60, lon: int = 120, shuffle: bool = False) -> Path:
+    """A NetCDF4 file shaped like a NEX-GDDP-CMIP6 one: float32 `tas` (time, lat, lon), zlib, one step per chunk."""
+    import netCDF4
+
+    rng = np.random.default_rng(7)
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as ds:
+        ds.createDimension("time", None)
+        ds.createDimension("lat", lat)
+        ds.createDimension("lon", lon)
+        t = ds.createVariable("time", "f8", ("time",))
+        t.units, t.calendar = "days since 1950-01-01", "standard"
+        ds.createVariable("lat", "f8", ("lat",))[:] = np.linspace(-59.875, 89.875, lat)
+        ds.createVariable("lon", "f8", ("lon",))[:] = np.linspace(0.125, 359.875, lon)
+        tas = ds.createVariable("tas", "f4", ("time", "lat", "lon"), zlib=True, complevel=1, shuffle=shuffle,
+                                chunksizes=(1, lat, lon), fill_value=np.float32(1e20))
+        tas.units = "K"
+        base = 250 + 40 * np.cos(np.radians(np.linspace(-60, 90, lat)))[:, None] * np.ones((1, lon))
+        for i in range(steps):
+            t[i] = 20000 + i
+            tas[i] = (base + rng.normal(0, 2, (lat, lon))).astype("f4")
+    return path

@@ -79,7 +79,11 @@ class ByteSource(Protocol):
         ...
 
     def read_all(self) -> bytes:
-        """The whole file (refused above the size limit)."""
+        """The whole file (refused above the size limit).
+
+        For `netCDF4.Dataset(name, memory=data)` give a plain `name` (e.g. the file name), not the s3:// URL:
+        libnetcdf takes a URL-like name as a remote dataset to fetch by itself, even with `memory=`.
+        """
         ...
 
     def open(self) -> IO[bytes]:
