@@ -153,4 +153,6 @@ def test_classify_words_the_problem() -> None:
     bad = classify(GenericError("Server returned non-2xx status code: 400 Bad Request"))
     assert bad is not None and not bad.transient
     assert classify(ValueError("not ours")) is None
+    moved = classify(GenericError("status code: 301 Moved Permanently: <Code>PermanentRedirect</Code>"))
+    assert moved is not None and "set storage.region" in RequestFailed(moved, 1).problem()
     assert RequestFailed(slow, 5).problem() == "server busy after 5 attempts (HTTP 503 SlowDown)"

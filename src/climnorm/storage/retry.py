@@ -102,6 +102,8 @@ def classify(exc: BaseException) -> Failure | None:
             return Failure("missing", reason, code)
         if value == 412:
             return Failure("changed", reason, code)
+        if value == 301:
+            return Failure("other", f"{reason}: the bucket is in another region; set storage.region", code)
         return Failure(_TRANSIENT_STATUS.get(value, "other"), reason, code)
     for needle, reason in _NETWORK:
         if needle in text:
