@@ -71,9 +71,21 @@ def anon_options(proxy: FaultProxy) -> StorageOptions:
 @pytest.fixture
 def signed_options(proxy: FaultProxy) -> StorageOptions:
     """Signed access (test credentials) through the proxy, quick retries."""
-    return StorageOptions.from_config({"endpoint_url": proxy.endpoint, "key": TEST_KEY, "secret": TEST_SECRET,
-                                       "retry": {"max_attempts": 4, "base_delay": 0.01, "max_delay": 0.05,
-                                                 "request_timeout": 3.0, "connect_timeout": 1.0}}, environ={})
+    return StorageOptions.from_config(
+        {
+            "endpoint_url": proxy.endpoint,
+            "key": TEST_KEY,
+            "secret": TEST_SECRET,
+            "retry": {
+                "max_attempts": 4,
+                "base_delay": 0.01,
+                "max_delay": 0.05,
+                "request_timeout": 3.0,
+                "connect_timeout": 1.0,
+            },
+        },
+        environ={},
+    )
 
 
 @pytest.fixture(scope="session")

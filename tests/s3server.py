@@ -34,8 +34,7 @@ TEST_KEY, TEST_SECRET = "AKIACLIMNORMTEST", "s3cr3t/CLIMNORM+never-shown"  # tes
 _READ_ACTIONS = ["s3:GetObject", "s3:HeadObject"]
 # moto does not check signatures, only whether a request is signed: admin calls look signed so that they may
 # overwrite objects that anonymous requests could not
-_ADMIN_AUTH = ("AWS4-HMAC-SHA256 Credential=admin/20260101/us-east-1/s3/aws4_request, "
-               "SignedHeaders=host, Signature=0")
+_ADMIN_AUTH = "AWS4-HMAC-SHA256 Credential=admin/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0"
 
 
 def free_port() -> int:
@@ -82,8 +81,14 @@ class MotoServer:
                 self._proc.wait()
         self._proc = None
 
-    def _call(self, method: str, path: str, body: object = None, size: int | None = None,
-              headers: dict[str, str] | None = None) -> bytes:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        size: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> bytes:
         conn = http.client.HTTPConnection(HOST, self.port, timeout=120)
         headers = {"Authorization": _ADMIN_AUTH, **(headers or {})}
         if size is not None:
@@ -119,11 +124,18 @@ class MotoServer:
         """
         statements: list[dict[str, object]] = []
         if public_read:
-            statements.append({"Effect": "Allow", "Principal": "*", "Action": _READ_ACTIONS,
-                               "Resource": f"arn:aws:s3:::{bucket}/*"})
+            statements.append(
+                {"Effect": "Allow", "Principal": "*", "Action": _READ_ACTIONS, "Resource": f"arn:aws:s3:::{bucket}/*"}
+            )
         for prefix in deny_prefixes:
-            statements.append({"Effect": "Deny", "Principal": "*", "Action": _READ_ACTIONS,
-                               "Resource": f"arn:aws:s3:::{bucket}/{prefix}*"})
+            statements.append(
+                {
+                    "Effect": "Deny",
+                    "Principal": "*",
+                    "Action": _READ_ACTIONS,
+                    "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
+                }
+            )
         body = json.dumps({"Version": "2012-10-17", "Statement": statements}).encode()
         self._call("PUT", f"/{bucket}?policy", body, len(body))
 
@@ -170,14 +182,23 @@ class Seen:
     outcome: str
 
 
-_ERROR_CODES = {403: "AccessDenied", 404: "NoSuchKey", 429: "SlowDown", 500: "InternalError", 502: "BadGateway",
-                503: "SlowDown", 504: "GatewayTimeout"}
+_ERROR_CODES = {
+    403: "AccessDenied",
+    404: "NoSuchKey",
+    429: "SlowDown",
+    500: "InternalError",
+    502: "BadGateway",
+    503: "SlowDown",
+    504: "GatewayTimeout",
+}
 
 
 def _s3_error(status: int) -> bytes:
     code = _ERROR_CODES.get(status, "Error")
-    return (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-            f"<Message>injected {status}</Message></Error>").encode()
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        f"<Message>injected {status}</Message></Error>"
+    ).encode()
 
 
 @dataclass
@@ -225,8 +246,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._upstream = None
             raise
         data = resp.read()
-        dropped = ("transfer-encoding", "connection") if self.command == "HEAD" else (
-            "transfer-encoding", "connection", "content-length")
+        dropped = (
+            ("transfer-encoding", "connection")
+            if self.command == "HEAD"
+            else ("transfer-encoding", "connection", "content-length")
+        )
         kept = [(k, v) for k, v in resp.getheaders() if k.lower() not in dropped]
         return resp.status, kept, data
 
@@ -377,8 +401,16 @@ def write_netcdf(path: Path, steps: int = 200, lat: int = 60, lon: int = 120, sh
         t.units, t.calendar = "days since 1950-01-01", "standard"
         ds.createVariable("lat", "f8", ("lat",))[:] = np.linspace(-59.875, 89.875, lat)
         ds.createVariable("lon", "f8", ("lon",))[:] = np.linspace(0.125, 359.875, lon)
-        tas = ds.createVariable("tas", "f4", ("time", "lat", "lon"), zlib=True, complevel=1, shuffle=shuffle,
-                                chunksizes=(1, lat, lon), fill_value=np.float32(1e20))
+        tas = ds.createVariable(
+            "tas",
+            "f4",
+            ("time", "lat", "lon"),
+            zlib=True,
+            complevel=1,
+            shuffle=shuffle,
+            chunksizes=(1, lat, lon),
+            fill_value=np.float32(1e20),
+        )
         tas.units = "K"
         base = 250 + 40 * np.cos(np.radians(np.linspace(-60, 90, lat)))[:, None] * np.ones((1, lon))
         for i in range(steps):

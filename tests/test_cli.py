@@ -353,7 +353,7 @@ def _plan_config(tmp_path: Path, archive: Path, **extra: object) -> Path:
         "output_dir": "out",
         "variables": ["tas"],
         "regions": ["CONUS", "GU"],
-        "scenarios": ["historical", "ssp245", "ssp585"],  # ssp585 has no files
+        "scenarios": ["historical", "ssp245"],
         "window_years": 3,
         "min_years_for_normal": 2,
         "periods": {"historical": [2010, 2014], "hybrid": [2015, 2017]},
@@ -362,12 +362,10 @@ def _plan_config(tmp_path: Path, archive: Path, **extra: object) -> Path:
     return _write_config(tmp_path / "job.yaml", data)
 
 
-# (scenario, period) -> (todo, done, skip) per region:
-# historical 2010 has one window year (2010) of the two needed; ssp585 windows only reach 2013-2014.
+# (scenario, period) -> (todo, done, skip) per region: historical 2010 has one window year (2010) of the two needed
 EXPECTED_PLAN = {
     ("historical", "historical"): (4, 0, 1),
     ("ssp245", "hybrid"): (3, 0, 0),
-    ("ssp585", "hybrid"): (1, 0, 2),
 }
 
 
@@ -379,22 +377,34 @@ def test_plan_json_counts(tmp_path: Path, plan_archive: Path, capsys: pytest.Cap
     expected = {(region, *key): counts for region in ("CONUS", "GU") for key, counts in EXPECTED_PLAN.items()}
     assert got == expected
     assert all(r["variable"] == "tas" for r in data["rows"])
-    assert len(data["pending"]) == 2 * (4 + 3 + 1)
+    assert len(data["pending"]) == 2 * (4 + 3)
     assert "tas/CONUS/historical/tas_CONUS_historical_historical_2011_3yr_normal.nc" in data["pending"]
     assert not any("_2010_" in p for p in data["pending"])  # cannot be computed
-    assert any(p.startswith("tas/CONUS/ssp585/") and "_2015_3yr" in p for p in data["pending"])
-    assert any("ssp585" in p and "no input files" in p for p in data["problems"])
     assert any("2010" in p and "cannot be computed" in p for p in data["problems"])
+    assert data["members"] == [{"model": MODEL, "variant": VARIANT}] and data["ensembles"] == []
     assert not (tmp_path / "out" / "manifest.json").exists()  # planning writes nothing
 
 
 def test_plan_table(tmp_path: Path, plan_archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["-q", "plan", str(_plan_config(tmp_path, plan_archive))]) == 0
     out = capsys.readouterr().out
-    # 8 files: historical 2010-2014 and ssp245 2015-2017; the one computable ssp585 target reuses 2013-2014
-    assert "8 input files to read for 16 normals" in _words(out)
+    # 8 files: historical 2010-2014 and ssp245 2015-2017
+    assert "8 input files to read for 14 normals" in _words(out)
     total = next(line for line in out.splitlines() if "total" in line)
-    assert re.findall(r"\d+", total) == ["16", "0", "6"]
+    assert re.findall(r"\d+", total) == ["14", "0", "2"]
+
+
+def test_plan_refuses_a_scenario_no_member_has(
+    tmp_path: Path, plan_archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing is computed from historical years alone under a scenario's name: exit 2 before reading data."""
+    config = _plan_config(tmp_path, plan_archive, scenarios=["historical", "ssp245", "ssp370"])
+    assert main(["-q", "plan", str(config)]) == 2
+    err = _words(capsys.readouterr().err)
+    assert "scenarios: ssp370 has no files for any member" in err
+    assert "the archive has historical, ssp245" in err
+    assert main(["-q", "run", str(config)]) == 2
+    assert not list((tmp_path / "out").rglob("*.nc")) and not (tmp_path / "out" / "manifest.json").exists()
 
 
 def test_plan_with_an_absent_model_exits_2(

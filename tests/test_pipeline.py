@@ -244,7 +244,9 @@ def test_demo_command_runs_the_whole_job(tmp_path: Path) -> None:
 
     assert main(["demo", str(tmp_path / "demo"), "--workers", "2"]) == 0
     outputs = list((tmp_path / "demo" / "output").rglob("*.nc"))
-    assert len(outputs) == 4 * 5 * (5 + 2 * 10)
+    per_member = 4 * 5 * (3 + 2 * (3 + 3))  # variables x regions x targets
+    assert len(outputs) == 3 * per_member + per_member  # three members and their ensemble
+    assert len(list((tmp_path / "demo" / "output" / "ensemble").rglob("*.nc"))) == per_member
     assert verify_outputs(tmp_path / "demo" / "output")[1] == []
 
 

@@ -74,7 +74,7 @@ def test_steps_add_each_year_before_the_targets_that_need_it_and_fork_per_scenar
 
 def test_a_step_waits_for_its_reads_and_batches_are_released_when_used_up(tmp_path: Path) -> None:
     plan = _plan(tmp_path, batch_size_years=2)
-    job = make_job(plan, "tas", _pending(plan), park=None)
+    job = make_job(plan, plan.members[0], "tas", _pending(plan), park=None)
     assert job.n_files == 7 and [len(b.entries) for b in job.batches] == [2, 2, 2, 1]
     assert not job.ready()  # nothing submitted yet
     first = job.take_batch()

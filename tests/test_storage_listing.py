@@ -29,8 +29,9 @@ def _fill(server: MotoServer, bucket: str, keys: list[str]) -> None:
         server.put(bucket, key, key.encode())
 
 
-def test_pagination_returns_every_key_over_many_pages(moto_server: MotoServer, make_bucket: Callable[..., str],
-                                                      proxy: FaultProxy, anon_options: StorageOptions) -> None:
+def test_pagination_returns_every_key_over_many_pages(
+    moto_server: MotoServer, make_bucket: Callable[..., str], proxy: FaultProxy, anon_options: StorageOptions
+) -> None:
     bucket = make_bucket()
     keys = [f"data/f{i:03d}.nc" for i in range(23)]
     _fill(moto_server, bucket, keys)
@@ -42,14 +43,20 @@ def test_pagination_returns_every_key_over_many_pages(moto_server: MotoServer, m
     assert found[0].url == f"s3://{bucket}/data/f000.nc" and found[0].size == len(b"data/f000.nc")
 
 
-def test_only_the_given_prefix_is_listed(moto_server: MotoServer, make_bucket: Callable[..., str],
-                                         anon_options: StorageOptions) -> None:
+def test_only_the_given_prefix_is_listed(
+    moto_server: MotoServer, make_bucket: Callable[..., str], anon_options: StorageOptions
+) -> None:
     bucket = make_bucket()
     _fill(moto_server, bucket, ["data/a.nc", "data/sub/b.nc4", "data/c.txt", "data2/x.nc", "datum.nc", "other/y.nc"])
     assert [o.key for o in list_objects(f"s3://{bucket}/data", anon_options)] == [
-        "data/a.nc", "data/c.txt", "data/sub/b.nc4"]
+        "data/a.nc",
+        "data/c.txt",
+        "data/sub/b.nc4",
+    ]
     assert [o.key for o in list_objects(f"s3://{bucket}/data/", anon_options, suffixes=NETCDF_SUFFIXES)] == [
-        "data/a.nc", "data/sub/b.nc4"]
+        "data/a.nc",
+        "data/sub/b.nc4",
+    ]
     assert len(list_objects(f"s3://{bucket}", anon_options)) == 6
     assert list_objects(f"s3://{bucket}/nothing-here", anon_options) == []
     assert list_folders(f"s3://{bucket}", anon_options) == ["data", "data2", "other"]
@@ -61,15 +68,17 @@ def _nex_layout(server: MotoServer, bucket: str) -> list[str]:
         for scenario in ("historical", "ssp245", "ssp585"):
             for var in ("pr", "tas", "tasmax"):
                 for year in (2014, 2015):
-                    keys.append(f"NEX/{model}/{scenario}/r1i1p1f1/{var}/{var}_day_{model}_{scenario}_r1i1p1f1_gn_"
-                                f"{year}.nc")
+                    keys.append(
+                        f"NEX/{model}/{scenario}/r1i1p1f1/{var}/{var}_day_{model}_{scenario}_r1i1p1f1_gn_{year}.nc"
+                    )
     keys.append("NEX/README.txt")
     _fill(server, bucket, keys)
     return keys
 
 
-def test_pruned_walk_lists_only_the_wanted_folders(moto_server: MotoServer, make_bucket: Callable[..., str],
-                                                   proxy: FaultProxy, anon_options: StorageOptions) -> None:
+def test_pruned_walk_lists_only_the_wanted_folders(
+    moto_server: MotoServer, make_bucket: Callable[..., str], proxy: FaultProxy, anon_options: StorageOptions
+) -> None:
     bucket = make_bucket()
     keys = _nex_layout(moto_server, bucket)
     levels = ("model", "scenario", "variant", "variable")
@@ -90,9 +99,9 @@ def test_layout_filter_rejects_unknown_levels() -> None:
         layout_filter(("model",), {"variable": {"tas"}})
 
 
-def test_listing_info_matches_head_and_changes_when_overwritten(moto_server: MotoServer,
-                                                                make_bucket: Callable[..., str],
-                                                                anon_options: StorageOptions) -> None:
+def test_listing_info_matches_head_and_changes_when_overwritten(
+    moto_server: MotoServer, make_bucket: Callable[..., str], anon_options: StorageOptions
+) -> None:
     bucket = make_bucket()
     moto_server.put(bucket, "k.nc", b"first version")
     [info] = list_objects(f"s3://{bucket}", anon_options)
@@ -113,8 +122,9 @@ def test_missing_bucket_is_a_storage_error(anon_options: StorageOptions) -> None
     assert str(err.value) == "s3://no-such-bucket-here/NEX: cannot list: bucket 'no-such-bucket-here' not found"
 
 
-def test_access_denied_listing_is_not_retried(make_bucket: Callable[..., str], proxy: FaultProxy,
-                                              anon_options: StorageOptions) -> None:
+def test_access_denied_listing_is_not_retried(
+    make_bucket: Callable[..., str], proxy: FaultProxy, anon_options: StorageOptions
+) -> None:
     bucket = make_bucket()
     proxy.add(rf"/{bucket}\?", "deny")
     with pytest.raises(StorageError, match=r": cannot list: access denied$"):
@@ -122,8 +132,9 @@ def test_access_denied_listing_is_not_retried(make_bucket: Callable[..., str], p
     assert len(proxy.seen(rf"/{bucket}\?")) == 1
 
 
-def test_transient_listing_errors_are_retried(moto_server: MotoServer, make_bucket: Callable[..., str],
-                                              proxy: FaultProxy, anon_options: StorageOptions) -> None:
+def test_transient_listing_errors_are_retried(
+    moto_server: MotoServer, make_bucket: Callable[..., str], proxy: FaultProxy, anon_options: StorageOptions
+) -> None:
     bucket = make_bucket()
     _fill(moto_server, bucket, [f"d/{i}.nc" for i in range(9)])
     proxy.set_page_size(4)
@@ -136,8 +147,9 @@ def test_unreachable_endpoint_is_a_storage_error_after_bounded_retries() -> None
     from s3server import free_port
 
     opts = StorageOptions(endpoint_url=f"http://127.0.0.1:{free_port()}", anon=True)
-    opts = replace(opts, retry=replace(opts.retry, max_attempts=3, base_delay=0.01, max_delay=0.02,
-                                       connect_timeout=0.5))
+    opts = replace(
+        opts, retry=replace(opts.retry, max_attempts=3, base_delay=0.01, max_delay=0.02, connect_timeout=0.5)
+    )
     t0 = time.monotonic()
     with pytest.raises(StorageError) as err:
         list_objects("s3://bucket/NEX", opts)

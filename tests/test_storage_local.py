@@ -28,7 +28,7 @@ def test_pread_ranges_identity_and_counters(data_file: tuple[Path, bytes]) -> No
     source = open_source(path)
     assert isinstance(source, LocalSource) and source.name == str(path) and source.size == len(data)
     ranges = [(0, 10), (99_990, 10), (500, 0), (40_000, 25_000)]
-    assert source.read_ranges(ranges) == [data[o:o + n] for o, n in ranges]
+    assert source.read_ranges(ranges) == [data[o : o + n] for o, n in ranges]
     assert source.stats().requests == 4 and source.stats().bytes_fetched == 25_020
     before = source.identity
     os.utime(path, ns=(before.mtime_ns + 10**9, before.mtime_ns + 10**9))  # type: ignore[operator]

@@ -25,9 +25,9 @@ def _chunk_index(f: h5py.File) -> list[tuple[tuple[int, ...], int, int, int]]:
     return [(i.chunk_offset, i.filter_mask, i.byte_offset, i.size) for i in infos]
 
 
-def test_h5py_opens_the_object_and_its_chunk_index_equals_the_local_one(nc_on_s3: str, netcdf_file: Path,
-                                                                        anon_options: StorageOptions,
-                                                                        proxy: FaultProxy) -> None:
+def test_h5py_opens_the_object_and_its_chunk_index_equals_the_local_one(
+    nc_on_s3: str, netcdf_file: Path, anon_options: StorageOptions, proxy: FaultProxy
+) -> None:
     source = S3Source(f"s3://{nc_on_s3}", anon_options)
     with h5py.File(netcdf_file, "r") as local, h5py.File(source.open(), "r") as remote:
         assert _chunk_index(remote) == _chunk_index(local)
@@ -53,8 +53,9 @@ def test_small_blocks_fetch_fewer_bytes_for_the_same_index(nc_on_s3: str, anon_o
     assert little.stats().cache_hits > 0
 
 
-def test_netcdf4_from_memory_equals_the_local_read(nc_on_s3: str, netcdf_file: Path,
-                                                   anon_options: StorageOptions) -> None:
+def test_netcdf4_from_memory_equals_the_local_read(
+    nc_on_s3: str, netcdf_file: Path, anon_options: StorageOptions
+) -> None:
     source = open_source(f"s3://{nc_on_s3}", anon_options)
     data = source.read_all()
     assert len(data) == source.size == netcdf_file.stat().st_size
@@ -67,9 +68,9 @@ def test_netcdf4_from_memory_equals_the_local_read(nc_on_s3: str, netcdf_file: P
         assert remote["tas"].units == "K"
 
 
-def test_chunks_read_by_coalesced_ranges_decompress_to_the_data(nc_on_s3: str, netcdf_file: Path,
-                                                                anon_options: StorageOptions,
-                                                                proxy: FaultProxy) -> None:
+def test_chunks_read_by_coalesced_ranges_decompress_to_the_data(
+    nc_on_s3: str, netcdf_file: Path, anon_options: StorageOptions, proxy: FaultProxy
+) -> None:
     with h5py.File(netcdf_file, "r") as local:
         index = _chunk_index(local)
         expected = local["tas"][:]
@@ -87,8 +88,9 @@ def test_chunks_read_by_coalesced_ranges_decompress_to_the_data(nc_on_s3: str, n
 
 
 @pytest.mark.parametrize("kind", ["local", "s3"])
-def test_one_interface_for_both_kinds(kind: str, nc_on_s3: str, netcdf_file: Path,
-                                      anon_options: StorageOptions) -> None:
+def test_one_interface_for_both_kinds(
+    kind: str, nc_on_s3: str, netcdf_file: Path, anon_options: StorageOptions
+) -> None:
     location = str(netcdf_file) if kind == "local" else f"s3://{nc_on_s3}"
     source = open_source(location, anon_options)
     assert source.name == location and source.size == netcdf_file.stat().st_size

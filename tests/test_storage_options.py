@@ -18,21 +18,34 @@ SECRET, TOKEN = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRET", "FwoGZXIvYXdzTOKEN"
 
 
 def test_config_beats_environment() -> None:
-    env = {"AWS_ENDPOINT_URL": "http://env:9000", "AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "ENVKEY",
-           "AWS_SECRET_ACCESS_KEY": "envsecret"}
-    opts = StorageOptions.from_config({"endpoint_url": "http://cfg:9000/", "region": "us-west-2", "key": "CFGKEY",
-                                       "secret": SECRET}, environ=env)
-    assert (opts.endpoint_url, opts.region, opts.key, opts.secret) == ("http://cfg:9000", "us-west-2", "CFGKEY",
-                                                                       SECRET)
+    env = {
+        "AWS_ENDPOINT_URL": "http://env:9000",
+        "AWS_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": "ENVKEY",
+        "AWS_SECRET_ACCESS_KEY": "envsecret",
+    }
+    opts = StorageOptions.from_config(
+        {"endpoint_url": "http://cfg:9000/", "region": "us-west-2", "key": "CFGKEY", "secret": SECRET}, environ=env
+    )
+    assert (opts.endpoint_url, opts.region, opts.key, opts.secret) == ("http://cfg:9000", "us-west-2", "CFGKEY", SECRET)
     assert opts.credential_source == "config" and not opts.anonymous
 
 
 def test_environment_fills_what_config_leaves_out() -> None:
-    env = {"AWS_ENDPOINT_URL": "http://minio:9000", "AWS_DEFAULT_REGION": "eu-central-1",
-           "AWS_ACCESS_KEY_ID": "ENVKEY", "AWS_SECRET_ACCESS_KEY": SECRET, "AWS_SESSION_TOKEN": TOKEN}
+    env = {
+        "AWS_ENDPOINT_URL": "http://minio:9000",
+        "AWS_DEFAULT_REGION": "eu-central-1",
+        "AWS_ACCESS_KEY_ID": "ENVKEY",
+        "AWS_SECRET_ACCESS_KEY": SECRET,
+        "AWS_SESSION_TOKEN": TOKEN,
+    }
     opts = StorageOptions.from_config({}, environ=env)
-    assert (opts.endpoint_url, opts.region, opts.key, opts.session_token) == ("http://minio:9000", "eu-central-1",
-                                                                              "ENVKEY", TOKEN)
+    assert (opts.endpoint_url, opts.region, opts.key, opts.session_token) == (
+        "http://minio:9000",
+        "eu-central-1",
+        "ENVKEY",
+        TOKEN,
+    )
     assert opts.credential_source == "environment"
     assert StorageOptions.from_config({}, environ={**env, "AWS_REGION": "ap-south-1"}).region == "ap-south-1"
 
@@ -53,9 +66,11 @@ def _aws_files(home: Path) -> None:
     (home / ".aws").mkdir()
     (home / ".aws" / "credentials").write_text(
         f"[default]\naws_access_key_id = DEFKEY\naws_secret_access_key = {SECRET}\n"
-        f"[ceph]\naws_access_key_id = CEPHKEY\naws_secret_access_key = {SECRET}\naws_session_token = {TOKEN}\n")
-    (home / ".aws" / "config").write_text("[default]\nregion = eu-north-1\n"
-                                          "[profile ceph]\nregion = local\nendpoint_url = http://ceph:7480\n")
+        f"[ceph]\naws_access_key_id = CEPHKEY\naws_secret_access_key = {SECRET}\naws_session_token = {TOKEN}\n"
+    )
+    (home / ".aws" / "config").write_text(
+        "[default]\nregion = eu-north-1\n[profile ceph]\nregion = local\nendpoint_url = http://ceph:7480\n"
+    )
 
 
 def test_profiles_from_the_shared_files(tmp_path: Path) -> None:
@@ -63,27 +78,33 @@ def test_profiles_from_the_shared_files(tmp_path: Path) -> None:
     default = StorageOptions.from_config({}, environ={"HOME": str(tmp_path)})
     assert (default.key, default.region, default.profile) == ("DEFKEY", "eu-north-1", "default")
     ceph = StorageOptions.from_config({}, environ={"HOME": str(tmp_path), "AWS_PROFILE": "ceph"})
-    assert (ceph.key, ceph.session_token, ceph.endpoint_url, ceph.region) == ("CEPHKEY", TOKEN, "http://ceph:7480",
-                                                                              "local")
+    assert (ceph.key, ceph.session_token, ceph.endpoint_url, ceph.region) == (
+        "CEPHKEY",
+        TOKEN,
+        "http://ceph:7480",
+        "local",
+    )
     assert ceph.credential_source == "profile ceph"
 
 
 def test_environment_keys_beat_aws_profile_but_not_an_explicit_profile(tmp_path: Path) -> None:
     _aws_files(tmp_path)
-    env = {"HOME": str(tmp_path), "AWS_PROFILE": "ceph", "AWS_ACCESS_KEY_ID": "ENVKEY",
-           "AWS_SECRET_ACCESS_KEY": SECRET}
+    env = {"HOME": str(tmp_path), "AWS_PROFILE": "ceph", "AWS_ACCESS_KEY_ID": "ENVKEY", "AWS_SECRET_ACCESS_KEY": SECRET}
     assert StorageOptions.from_config({}, environ=env).key == "ENVKEY"
     assert StorageOptions.from_config({"profile": "ceph"}, environ=env).key == "CEPHKEY"
 
 
-@pytest.mark.parametrize(("config", "message"), [
-    ({"profile": "nope"}, "AWS profile 'nope' not found"),
-    ({"secret": SECRET}, "give both key and secret"),
-    ({"scret": SECRET}, "unknown keys ['scret']"),
-    ({"endpoint_url": "minio:9000"}, "must start with http"),
-    ({"retry": {"attempts": 3}}, "storage.retry: unknown keys ['attempts']"),
-    ({"anon": "yes"}, "storage.anon must be true or false"),
-])
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"profile": "nope"}, "AWS profile 'nope' not found"),
+        ({"secret": SECRET}, "give both key and secret"),
+        ({"scret": SECRET}, "unknown keys ['scret']"),
+        ({"endpoint_url": "minio:9000"}, "must start with http"),
+        ({"retry": {"attempts": 3}}, "storage.retry: unknown keys ['attempts']"),
+        ({"anon": "yes"}, "storage.anon must be true or false"),
+    ],
+)
 def test_bad_config_is_a_config_error_without_values(tmp_path: Path, config: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=None) as err:
         StorageOptions.from_config(config, environ={"HOME": str(tmp_path)})
@@ -92,8 +113,9 @@ def test_bad_config_is_a_config_error_without_values(tmp_path: Path, config: dic
 
 
 def test_secrets_never_in_repr_describe_fingerprint_but_survive_pickling() -> None:
-    opts = StorageOptions.from_config({"endpoint_url": "http://s3.local", "key": "AKIAEXAMPLE", "secret": SECRET,
-                                       "session_token": TOKEN}, environ={})
+    opts = StorageOptions.from_config(
+        {"endpoint_url": "http://s3.local", "key": "AKIAEXAMPLE", "secret": SECRET, "session_token": TOKEN}, environ={}
+    )
     public = [repr(opts), str(opts), str(opts.describe()), opts.fingerprint(), f"{opts!r}", f"{[opts]}"]
     for text in public:
         assert SECRET not in text and TOKEN not in text and "AKIAEXAMPLE" not in text
@@ -101,16 +123,18 @@ def test_secrets_never_in_repr_describe_fingerprint_but_survive_pickling() -> No
     clone = pickle.loads(pickle.dumps(opts))
     assert clone == opts and clone.secret == SECRET
     assert clone.fingerprint() == opts.fingerprint()
-    rotated = StorageOptions.from_config({"endpoint_url": "http://s3.local", "key": "OTHER", "secret": "x"},
-                                         environ={})
+    rotated = StorageOptions.from_config({"endpoint_url": "http://s3.local", "key": "OTHER", "secret": "x"}, environ={})
     assert rotated.fingerprint() == opts.fingerprint()  # new keys, same store: same public fingerprint
     assert StorageOptions(endpoint_url="http://other").fingerprint() != opts.fingerprint()
 
 
 def test_s3_urls() -> None:
     url = S3Url.parse("s3://nex-gddp-cmip6/NEX-GDDP-CMIP6/ACCESS-CM2/")
-    assert (url.bucket, url.key, url.folder) == ("nex-gddp-cmip6", "NEX-GDDP-CMIP6/ACCESS-CM2/",
-                                                 "NEX-GDDP-CMIP6/ACCESS-CM2/")
+    assert (url.bucket, url.key, url.folder) == (
+        "nex-gddp-cmip6",
+        "NEX-GDDP-CMIP6/ACCESS-CM2/",
+        "NEX-GDDP-CMIP6/ACCESS-CM2/",
+    )
     assert S3Url.parse("s3://b").folder == "" and S3Url.parse("s3://b/x").folder == "x/"
     assert str(url.child("k.nc")) == "s3://nex-gddp-cmip6/k.nc"
     assert is_s3_url("s3://b/k") and not is_s3_url("/data/s3://x") and not is_s3_url(Path("s3:/b"))
@@ -128,8 +152,8 @@ def test_plan_requests_coalesces_splits_and_cut_gives_back_every_range() -> None
         spans = plan_requests(ranges, gap, max_request)
         assert all(s.length <= max_request for s in spans)
         assert all(a.end <= b.start for a, b in itertools.pairwise(spans))  # sorted, disjoint
-        got = cut(ranges, spans, [data[s.start:s.end] for s in spans])
-        assert got == [data[o:o + n] for o, n in ranges]
+        got = cut(ranges, spans, [data[s.start : s.end] for s in spans])
+        assert got == [data[o : o + n] for o, n in ranges]
     assert len(plan_requests([(0, 10), (10, 10), (25, 5)], 5, 100)) == 1
     assert len(plan_requests([(0, 10), (10, 10), (25, 5)], 4, 100)) == 2
     assert len(plan_requests([(0, 10), (10, 10)], -1, 100)) == 2

@@ -45,8 +45,9 @@ def _with_reads(options: StorageOptions, **reads: object) -> StorageOptions:
 
 
 @pytest.mark.parametrize("gap", [-1, 0, 64 * 1024])
-def test_ranged_reads_equal_local_pread(blob: tuple[str, Path], anon_options: StorageOptions, proxy: FaultProxy,
-                                        gap: int) -> None:
+def test_ranged_reads_equal_local_pread(
+    blob: tuple[str, Path], anon_options: StorageOptions, proxy: FaultProxy, gap: int
+) -> None:
     url, local = blob
     rng = random.Random(gap)
     ranges = [*_ranges(rng, 40), (0, 0), (SIZE - 10, 10), (100, 50), (120, 50)]
@@ -55,12 +56,14 @@ def test_ranged_reads_equal_local_pread(blob: tuple[str, Path], anon_options: St
     gets = proxy.seen("blob.nc", "GET")
     assert source.stats().requests == len(gets) + 1  # + the HEAD for the size and etag
     assert all(g.range for g in gets)
-    assert source.stats().bytes_fetched == sum(int(g.range.split("-")[1]) - int(g.range[6:].split("-")[0]) + 1
-                                               for g in gets if g.range)
+    assert source.stats().bytes_fetched == sum(
+        int(g.range.split("-")[1]) - int(g.range[6:].split("-")[0]) + 1 for g in gets if g.range
+    )
 
 
-def test_coalescing_merges_near_ranges_and_splits_big_ones(blob: tuple[str, Path], anon_options: StorageOptions,
-                                                           proxy: FaultProxy) -> None:
+def test_coalescing_merges_near_ranges_and_splits_big_ones(
+    blob: tuple[str, Path], anon_options: StorageOptions, proxy: FaultProxy
+) -> None:
     url, local = blob
     ranges = [(i * 10_000, 8_000) for i in range(50)]  # 2 KB apart
     merged = S3Source(url, _with_reads(anon_options, coalesce_gap=4096, max_request=16 << 20))
@@ -74,7 +77,10 @@ def test_coalescing_merges_near_ranges_and_splits_big_ones(blob: tuple[str, Path
     whole = S3Source(url, _with_reads(anon_options, max_request=1_000_000))
     assert whole.read_all() == local.read_bytes()
     assert sorted(g.range for g in proxy.seen("blob.nc", "GET")) == [
-        "bytes=0-999999", "bytes=1000000-1999999", "bytes=2000000-2999999"]
+        "bytes=0-999999",
+        "bytes=1000000-1999999",
+        "bytes=2000000-2999999",
+    ]
 
 
 def test_reads_are_thread_safe(blob: tuple[str, Path], anon_options: StorageOptions) -> None:
@@ -90,8 +96,9 @@ def _read_in_child(source: S3Source) -> tuple[bytes, int]:
     return source.read_ranges([(1000, 64)])[0], source.stats().requests
 
 
-def test_sources_pickle_as_configuration_and_work_in_another_process(blob: tuple[str, Path],
-                                                                     anon_options: StorageOptions) -> None:
+def test_sources_pickle_as_configuration_and_work_in_another_process(
+    blob: tuple[str, Path], anon_options: StorageOptions
+) -> None:
     url, local = blob
     source = S3Source(url, anon_options)
     source.read_ranges([(0, 10)])  # a client and counters exist now; neither is pickled
@@ -104,8 +111,9 @@ def test_sources_pickle_as_configuration_and_work_in_another_process(blob: tuple
     assert again.read_ranges([(5, 5)]) == [local.read_bytes()[5:10]]
 
 
-def test_identity_changes_on_overwrite_and_a_stale_source_says_so(moto_server: MotoServer, blob: tuple[str, Path],
-                                                                  anon_options: StorageOptions) -> None:
+def test_identity_changes_on_overwrite_and_a_stale_source_says_so(
+    moto_server: MotoServer, blob: tuple[str, Path], anon_options: StorageOptions
+) -> None:
     url, _ = blob
     bucket, key = url[5:].split("/", 1)
     old = S3Source(url, anon_options)
@@ -149,8 +157,9 @@ def test_a_body_cut_short_is_retried(blob: tuple[str, Path], anon_options: Stora
         source.read_ranges([(0, 50_000)])
 
 
-def test_not_netcdf_is_read_all_the_same(moto_server: MotoServer, make_bucket: Callable[..., str],
-                                         anon_options: StorageOptions) -> None:
+def test_not_netcdf_is_read_all_the_same(
+    moto_server: MotoServer, make_bucket: Callable[..., str], anon_options: StorageOptions
+) -> None:
     import netCDF4
 
     bucket = make_bucket()
@@ -163,15 +172,22 @@ def test_not_netcdf_is_read_all_the_same(moto_server: MotoServer, make_bucket: C
 
 def test_read_all_refuses_what_is_too_big(blob: tuple[str, Path], anon_options: StorageOptions) -> None:
     url, local = blob
-    for source in (S3Source(url, _with_reads(anon_options, max_read_all=1_000_000)),
-                   LocalSource(local, _with_reads(anon_options, max_read_all=1_000_000).reads)):
+    for source in (
+        S3Source(url, _with_reads(anon_options, max_read_all=1_000_000)),
+        LocalSource(local, _with_reads(anon_options, max_read_all=1_000_000).reads),
+    ):
         with pytest.raises(InputFileError, match=r"too large to read into memory \(3000000 bytes, limit 1000000\)"):
             source.read_all()
     assert source.stats().requests == 0
 
 
-def test_access_denied(moto_server: MotoServer, make_bucket: Callable[..., str], anon_options: StorageOptions,
-                       signed_options: StorageOptions, proxy: FaultProxy) -> None:
+def test_access_denied(
+    moto_server: MotoServer,
+    make_bucket: Callable[..., str],
+    anon_options: StorageOptions,
+    signed_options: StorageOptions,
+    proxy: FaultProxy,
+) -> None:
     bucket = make_bucket(public=False, deny=("restricted/",))
     for key in ("open/a.nc", "restricted/b.nc"):
         moto_server.put(bucket, key, b"z" * 100)
@@ -185,11 +201,19 @@ def test_access_denied(moto_server: MotoServer, make_bucket: Callable[..., str],
         assert len(proxy.seen(key)) == 1  # 403 is not retried
 
 
-@pytest.mark.parametrize(("action", "kwargs"), [("status", {"status": 503}), ("status", {"status": 500}),
-                                                ("status", {"status": 429}), ("status", {"status": 502}),
-                                                ("reset", {})])
-def test_transient_errors_are_retried(blob: tuple[str, Path], anon_options: StorageOptions, proxy: FaultProxy,
-                                      action: str, kwargs: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    ("action", "kwargs"),
+    [
+        ("status", {"status": 503}),
+        ("status", {"status": 500}),
+        ("status", {"status": 429}),
+        ("status", {"status": 502}),
+        ("reset", {}),
+    ],
+)
+def test_transient_errors_are_retried(
+    blob: tuple[str, Path], anon_options: StorageOptions, proxy: FaultProxy, action: str, kwargs: dict[str, object]
+) -> None:
     url, local = blob
     proxy.add("blob.nc", action, 2, methods=frozenset({"GET"}), **kwargs)
     source = S3Source(url, anon_options)
@@ -198,8 +222,9 @@ def test_transient_errors_are_retried(blob: tuple[str, Path], anon_options: Stor
     assert source.stats().retries == 2 and source.stats().requests == 1 + 3
 
 
-def test_persistent_503_gives_up_after_max_attempts(blob: tuple[str, Path], anon_options: StorageOptions,
-                                                    proxy: FaultProxy) -> None:
+def test_persistent_503_gives_up_after_max_attempts(
+    blob: tuple[str, Path], anon_options: StorageOptions, proxy: FaultProxy
+) -> None:
     url, _ = blob
     source = S3Source(url, anon_options)
     assert source.size == SIZE
@@ -216,8 +241,12 @@ def test_server_stopped_mid_run(tmp_path: Path) -> None:
         server.create_bucket("mid-run")
         server.put("mid-run", "a.nc", b"a" * 10_000, public=True)
         options = StorageOptions(endpoint_url=server.endpoint, anon=True)
-        options = replace(options, retry=replace(options.retry, max_attempts=5, base_delay=0.02, max_delay=0.1,
-                                                 connect_timeout=0.5, request_timeout=1.0))
+        options = replace(
+            options,
+            retry=replace(
+                options.retry, max_attempts=5, base_delay=0.02, max_delay=0.1, connect_timeout=0.5, request_timeout=1.0
+            ),
+        )
         source = S3Source("s3://mid-run/a.nc", options)
         assert source.read_ranges([(0, 5)]) == [b"aaaaa"]
     finally:
@@ -229,8 +258,9 @@ def test_server_stopped_mid_run(tmp_path: Path) -> None:
     assert str(err.value) == "s3://mid-run/a.nc: server unreachable after 5 attempts (connection refused)"
 
 
-def test_server_that_stops_answering_times_out(blob: tuple[str, Path], anon_options: StorageOptions,
-                                               proxy: FaultProxy) -> None:
+def test_server_that_stops_answering_times_out(
+    blob: tuple[str, Path], anon_options: StorageOptions, proxy: FaultProxy
+) -> None:
     url, _ = blob
     options = replace(anon_options, retry=replace(anon_options.retry, max_attempts=2, request_timeout=0.5))
     proxy.add("blob.nc", "stall", None, seconds=3.0)
@@ -241,9 +271,13 @@ def test_server_that_stops_answering_times_out(blob: tuple[str, Path], anon_opti
     assert str(err.value) == f"{url}: server unreachable after 2 attempts (timed out)"
 
 
-def test_secrets_never_in_messages_reprs_or_logs(moto_server: MotoServer, make_bucket: Callable[..., str],
-                                                 signed_options: StorageOptions, proxy: FaultProxy,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
+def test_secrets_never_in_messages_reprs_or_logs(
+    moto_server: MotoServer,
+    make_bucket: Callable[..., str],
+    signed_options: StorageOptions,
+    proxy: FaultProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     bucket = make_bucket(public=False, deny=("no/",))
     moto_server.put(bucket, "ok.nc", b"k" * 100)

@@ -29,7 +29,24 @@ from climnorm.types import HISTORICAL, Region, T_LeapDay, T_LonConvention
 DEFAULT_OUTPUT_TEMPLATE = (
     "{variable}/{region}/{scenario}/{variable}_{region}_{scenario}_{period}_{target}_{window}yr_normal.nc"
 )
-TEMPLATE_FIELDS = frozenset({"variable", "region", "scenario", "period", "target", "window", "model"})
+#: The default path when a run has several members (``{variant}`` is added when a model has several).
+MEMBERS_OUTPUT_TEMPLATE = (
+    "{model}/{variable}/{region}/{scenario}/{variable}_{model}_{region}_{scenario}_{period}_{target}_{window}yr"
+    "_normal.nc"
+)
+#: ... and when one of its models has several variants.
+MEMBER_VARIANTS_TEMPLATE = (
+    "{model}/{variant}/{variable}/{region}/{scenario}/"
+    "{variable}_{model}_{variant}_{region}_{scenario}_{period}_{target}_{window}yr_normal.nc"
+)
+#: Where ensemble outputs go when the output template is one of the defaults.
+ENSEMBLE_OUTPUT_TEMPLATE = (
+    "ensemble/{variable}/{region}/{scenario}/{variable}_ensemble_{region}_{scenario}_{period}_{target}_{window}yr"
+    "_normal.nc"
+)
+TEMPLATE_FIELDS = frozenset({"variable", "region", "scenario", "period", "target", "window", "model", "variant"})
+#: Ensemble statistics by name (and pNN: the NN-th percentile, 1 <= NN <= 99).
+STATISTICS = ("mean", "median", "min", "max", "std")
 _SKIP_RULES = "climnorm: skip the cross-field rules"
 
 
@@ -67,6 +84,29 @@ class Compression(_Strict):
     shuffle: bool = True
 
 
+class Ensemble(_Strict):
+    """Multi-model statistics of the members' normals, cell by cell and slot by slot (docs/normals.md)."""
+
+    statistics: Annotated[list[str], Field(min_length=1)] = ["mean", "median", "p10", "p90"]
+    min_members: Annotated[int, Field(strict=True, ge=1)] | None = None
+
+    @field_validator("statistics")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name not in STATISTICS and not _percentile(name):
+                raise ValueError(
+                    f"unknown statistic {name!r}; choose from {', '.join(STATISTICS)} or pNN (percentile NN, 1-99)"
+                )
+        if dupes := _listed_twice(value):
+            raise ValueError(f"listed more than once: {dupes}")
+        return value
+
+
+def _percentile(name: str) -> bool:
+    return len(name) in (2, 3) and name[0] == "p" and name[1:].isdigit() and 1 <= int(name[1:]) <= 99
+
+
 def _region_kind(value: Any) -> str:
     return "key" if isinstance(value, str) else "box"
 
@@ -93,7 +133,10 @@ class Config(_Strict):
     output_dir: Path = Path("output")
     scratch_dir: Path | None = None
     model: str | None = None
+    models: str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | None = None
     variant: str | None = None
+    variants: str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | None = None
+    ensemble: Ensemble | None = None
     variables: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = [
         "pr",
         "tas",
@@ -129,10 +172,19 @@ class Config(_Strict):
     fast_read: Annotated[bool, Field(strict=True)] = True
     fast_read_threads: Annotated[int, Field(strict=True, ge=1, le=64)] = 2
 
-    @field_validator("variables", "scenarios")
+    @field_validator("models", "variants", mode="before")
     @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        if dupes := _listed_twice(value):
+    def _keyword(cls, value: Any, info: ValidationInfo) -> Any:
+        allowed = ("all",) if info.field_name == "models" else ("first", "all")
+        if isinstance(value, str) and value not in allowed:
+            one = "model" if info.field_name == "models" else "variant"
+            raise ValueError(f"expected {' or '.join(map(repr, allowed))} or a list (for a single one use {one}:)")
+        return value
+
+    @field_validator("variables", "scenarios", "models", "variants")
+    @classmethod
+    def _unique(cls, value: list[str] | str | None) -> list[str] | str | None:
+        if isinstance(value, list) and (dupes := _listed_twice(value)):
             raise ValueError(f"listed more than once: {dupes}")
         return value
 
@@ -238,6 +290,17 @@ def _data_years(c: Config) -> str | None:
     return None
 
 
+def _one_form(c: Config) -> str | None:
+    if c.model is not None and c.models is not None:
+        return f"model ({c.model!r}) and models ({c.models!r}) are both given: use model for one, models for several"
+    if c.variant is not None and c.variants is not None:
+        return (
+            f"variant ({c.variant!r}) and variants ({c.variants!r}) are both given: use variant for one, "
+            "variants for several"
+        )
+    return None
+
+
 def _scheduler(c: Config) -> str | None:
     if c.engine != "dask" and c.scheduler_address:
         return f"scheduler_address ({c.scheduler_address!r}) is only used with engine: dask (engine is {c.engine!r})"
@@ -249,6 +312,7 @@ CROSS_FIELD_RULES: tuple[tuple[frozenset[str], Callable[[Config], str | None]], 
     (frozenset({"min_years_for_normal", "window_years"}), _min_years),
     (frozenset({"data_years", "window_years", "periods"}), _data_years),
     (frozenset({"engine", "scheduler_address"}), _scheduler),
+    (frozenset({"model", "models", "variant", "variants"}), _one_form),
 )
 
 
@@ -303,6 +367,8 @@ def _nested_fields(loc: tuple[Any, ...]) -> list[str]:
         return list(Compression.model_fields)
     if loc and loc[0] == "regions":
         return list(RegionBox.model_fields)
+    if loc and loc[0] == "ensemble":
+        return list(Ensemble.model_fields)
     return list(Config.model_fields)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -16,6 +16,7 @@ class RunStarted:
     regions: tuple[str, ...]
     files_total: dict[str, int]
     normals_total: dict[str, int]
+    member_normals: dict[str, int] = field(default_factory=dict)  # member label -> its outputs to write
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class NormalWritten(_OutputEvent):
 
     path: str
     seconds: float
+    member: str = ""  # the member's label, "ensemble" for an ensemble output
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,7 @@ class NormalSkipped(_OutputEvent):
     """An output will not be written, and why."""
 
     reason: str
+    member: str = ""
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ class Problem:
     @property
     def text(self) -> str:
         """The one line the run reports: what, then the problem."""
-        return f"{self.what}: {self.message}"
+        what, message = self.what, self.message
+        return f"{what}: {message}"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Verdict:
     """Whether a file may join its chain, the unit conversion its values need, and what to report."""
 
     usable: bool
-    conversion: tuple[float, float] = (1.0, 0.0)
+    conversion: tuple[float, float] = (1.0, 0.0)  # (scale, offset) to the chain's units
     problems: tuple[Problem, ...] = ()
 
 

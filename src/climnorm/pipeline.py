@@ -22,6 +22,7 @@ from climnorm._scratch import Scratch
 from climnorm.catalog import build_catalog
 from climnorm.config import Config
 from climnorm.engines import open_engine
+from climnorm.ensemble_queue import EnsembleQueue
 from climnorm.errors import OutputError, RunInterrupted
 from climnorm.events import RunFinished, T_EventSink
 from climnorm.manifest import Manifest
@@ -29,7 +30,6 @@ from climnorm.plan import Plan, make_plan
 from climnorm.progress import MemoryMonitor, ProgressChannel, T_Mode
 from climnorm.scheduler import Scheduler
 from climnorm.summary import Reporter, RunSummary
-from climnorm.types import HISTORICAL
 from climnorm.writes import WriteQueue
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,7 @@ __all__ = ["RunInterrupted", "RunSummary", "check_output_dir", "prepare", "run"]
 
 def prepare(config: Config, *, force: bool = False) -> tuple[Plan, Manifest]:
     """Catalog the inputs, load the manifest and build the plan (no data read)."""
-    runs = sorted(set(config.scenarios) | {HISTORICAL})
-    catalog = build_catalog(config.input_dirs, variables=config.variables, scenarios=runs)
+    catalog = build_catalog(config.input_dirs, variables=config.variables)
     log.info("%s", catalog.summary_line())
     manifest = Manifest.load(config.output_dir)
     plan = make_plan(config, catalog, None if force else manifest.records)
@@ -78,11 +77,13 @@ def run(
         try:
             with open_engine(config, channel, executor) as engine:
                 summary.workers = engine.workers
+                summary.members = len(plan.members)
                 reporter = Reporter(summary, channel.send)
                 writes = WriteQueue(plan, manifest, engine, reporter, budget=max(2, 2 * engine.workers))
-                scheduler = Scheduler(plan, engine, engine.workers, reporter, writes, scratch.park)
+                ensembles = EnsembleQueue(plan, manifest, writes, reporter, force=force) if plan.ensembles else None
+                scheduler = Scheduler(plan, engine, engine.workers, reporter, writes, scratch.park, ensembles)
                 channel.send(scheduler.started_event())
-                _run_scheduler(scheduler, writes, manifest, summary)
+                _run_scheduler(scheduler, writes, ensembles, manifest, summary)
                 summary.worker_crashes = engine.crashes
         except KeyboardInterrupt:
             raise RunInterrupted(summary) from None
@@ -103,11 +104,16 @@ def run(
     return summary
 
 
-def _run_scheduler(scheduler: Scheduler, writes: WriteQueue, manifest: Manifest, summary: RunSummary) -> None:
-    """Run every chain and land every write; whatever stops the run, what has landed is recorded."""
+def _run_scheduler(
+    scheduler: Scheduler, writes: WriteQueue, ensembles: EnsembleQueue | None, manifest: Manifest, summary: RunSummary
+) -> None:
+    """Run every chain and land every write (ensembles last, as their members land); whatever stops the run,
+    what has landed is recorded."""
     try:
         scheduler.run()
         writes.drain()
+        while ensembles is not None and ensembles.submit_ready():
+            writes.drain()
     except OutputError as err:
         log.error("%s", err)
         summary.failures.append(str(err))

@@ -1,8 +1,9 @@
 """The plan: from config and catalog, every normal to compute, the years its window needs and where they come from.
 
-Planning reads no data. It decides which run supplies each window year (historical up to `historical_end`,
-the scenario after), which years are missing, which targets cannot be computed, and which outputs are
-already up to date in the manifest (resume).
+Planning reads no data. It chooses the members (`climnorm.members`), decides which run supplies each window
+year (historical up to `historical_end`, the scenario after), which years are missing, which targets cannot be
+computed, which outputs are already up to date in the manifest (resume), and which ensemble outputs combine
+which member outputs.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +19,23 @@ from typing import Any
 
 from climnorm._ranges import format_ranges
 from climnorm.catalog import Catalog
-from climnorm.config import Config
+from climnorm.config import (
+    DEFAULT_OUTPUT_TEMPLATE,
+    ENSEMBLE_OUTPUT_TEMPLATE,
+    MEMBER_VARIANTS_TEMPLATE,
+    MEMBERS_OUTPUT_TEMPLATE,
+    Config,
+)
 from climnorm.errors import ConfigError
 from climnorm.filenames import ChainKey, FileEntry
-from climnorm.types import HISTORICAL, Region, Target
+from climnorm.members import Coverage, select_members
+from climnorm.types import HISTORICAL, Member, Region, Target
 
 log = logging.getLogger(__name__)
 
 OUTPUT_FORMAT = 1  # bump when the output layout changes, so resume recomputes
+ENSEMBLE_FORMAT = 1
+ENSEMBLE = "ensemble"  # the `model` of an ensemble output
 
 
 @dataclass(frozen=True)
@@ -39,14 +49,44 @@ class OutputPlan:
     fingerprint: str
     up_to_date: bool
 
+    @property
+    def member_label(self) -> str:
+        return self.target.member.label
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        """(variable, region, scenario, period, target year): what names the output in messages and events."""
+        t = self.target
+        return (t.variable, self.region.key, t.scenario, t.period, t.year)
+
 
 @dataclass
 class Stream:
-    """The ordered years one rolling window walks through: a variable under one scenario."""
+    """The ordered years one rolling window walks through: a member's variable under one scenario."""
 
+    member: Member
     variable: str
     scenario: str
     targets: list[Target] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EnsemblePlan:
+    """One ensemble output: a target and region of every member that has it."""
+
+    variable: str
+    region: Region
+    scenario: str
+    period: str
+    year: int
+    members: tuple[OutputPlan, ...]
+    path: str
+    fingerprint: str
+    member_label = ENSEMBLE
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        return (self.variable, self.region.key, self.scenario, self.period, self.year)
 
 
 @dataclass
@@ -55,29 +95,29 @@ class Plan:
 
     config: Config
     catalog: Catalog
-    model: str
-    variant: str
+    members: list[Member]
+    coverage: Coverage
     regions: list[Region]
-    streams: list[Stream]
-    outputs: list[OutputPlan]
-    problems: list[str]
-
-    def chain(self, variable: str, scenario: str) -> ChainKey:
-        return ChainKey(self.model, self.variant, variable, scenario)
+    streams: list[Stream] = field(default_factory=list)
+    outputs: list[OutputPlan] = field(default_factory=list)
+    ensembles: list[EnsemblePlan] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    template: str = DEFAULT_OUTPUT_TEMPLATE
 
     def source_scenario(self, scenario: str, year: int) -> str:
         """The run a window year comes from: historical up to `historical_end`, the scenario's own after."""
         return HISTORICAL if year <= self.config.historical_end or scenario == HISTORICAL else scenario
 
-    def files_for(self, variable: str, scenario: str, year: int) -> list[FileEntry]:
-        chain = self.catalog.chains.get(self.chain(variable, self.source_scenario(scenario, year)))
+    def files_for(self, member: Member, variable: str, scenario: str, year: int) -> list[FileEntry]:
+        key = ChainKey(member.model, member.variant, variable, self.source_scenario(scenario, year))
+        chain = self.catalog.chains.get(key)
         return chain.files_for_year(year) if chain else []
 
     def window_inputs(self, target: Target, years: tuple[int, ...] | list[int]) -> list[FileEntry]:
         """The input files of the given window years, in year order, each once."""
         inputs: dict[Path, FileEntry] = {}
         for y in years:
-            for entry in self.files_for(target.variable, target.scenario, y):
+            for entry in self.files_for(target.member, target.variable, target.scenario, y):
                 inputs.setdefault(entry.path, entry)
         return list(inputs.values())
 
@@ -86,7 +126,7 @@ class Plan:
         return [o for o in self.outputs if o.target.computable and not o.up_to_date]
 
     def summary_rows(self) -> list[PlanRow]:
-        """Counts per variable × region × scenario × period, for `climnorm plan`."""
+        """Counts per variable × region × scenario × period (members together), for `climnorm plan`."""
         counts: Counter[tuple[str, str, str, str, str]] = Counter()
         for out in self.outputs:
             t = out.target
@@ -109,23 +149,8 @@ class PlanRow:
     skip: int
 
 
-def _pick(kind: str, wanted: str | None, found: set[str], key: str) -> str:
-    if wanted is not None:
-        if wanted not in found:
-            raise ConfigError(
-                f"{key}: {wanted!r} has no files in the input directories "
-                f"(found: {', '.join(sorted(found)) or 'nothing'})"
-            )
-        return wanted
-    if len(found) == 1:
-        return next(iter(found))
-    if not found:
-        raise ConfigError(
-            "no input files for the requested variables and scenarios; check input_dirs (`climnorm catalog` lists "
-            "what is there)"
-        )
-    raise ConfigError(f"the archive holds several {kind}s ({', '.join(sorted(found))}); choose one with `{key}:`")
-
+T_Output = OutputPlan | EnsemblePlan
+"""An output of the run: one member's, or the ensemble's."""
 
 T_Records = Mapping[str, Mapping[str, Any]]
 """A previous run's manifest records, by output path."""
@@ -133,35 +158,57 @@ T_Records = Mapping[str, Mapping[str, Any]]
 
 def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = None) -> Plan:
     """Build the plan; ``previous`` (a manifest's records) marks outputs that are already up to date."""
-    runs = set(config.scenarios) | {HISTORICAL}
-    keys = [k for k in catalog.chains if k.variable in config.variables and k.scenario in runs]
-    model = _pick("model", config.model, {k.model for k in keys}, "model")
-    variant = _pick("variant", config.variant, {k.variant for k in keys if k.model == model}, "variant")
-    plan = Plan(config, catalog, model, variant, config.region_objects, [], [], [])
-    _chain_problems(plan, [k for k in keys if (k.model, k.variant) == (model, variant)])
-    for variable in config.variables:
-        for scenario in config.scenarios:
-            if not any(k.variable == variable and k.scenario == scenario for k in keys):
-                plan.problems.append(f"{variable}/{scenario}: no input files for model {model} {variant}")
-            stream = _stream(plan, variable, scenario)
-            if stream.targets:
-                plan.streams.append(stream)
+    members, coverage, problems = select_members(config, catalog)
+    plan = Plan(config, catalog, members, coverage, config.region_objects, problems=problems)
+    plan.template = _template(config, members)
+    _chain_problems(plan)
+    for member in members:
+        for variable in config.variables:
+            for scenario in config.scenarios:
+                if coverage.has(member, variable, scenario):
+                    plan.streams.append(_stream(plan, member, variable, scenario))
     for stream in plan.streams:
         for target in stream.targets:
             if not target.computable:
                 plan.problems.append(
-                    f"{target.variable} {target.scenario} {target.period} {target.year}: cannot be computed: "
-                    f"{target.reason}"
+                    f"{_who(plan, target)}{target.variable} {target.scenario} {target.period} {target.year}: "
+                    f"cannot be computed: {target.reason}"
                 )
             for region in plan.regions:
                 plan.outputs.append(_output(plan, target, region, previous or {}))
+    if config.ensemble is not None:
+        plan.ensembles = _ensemble_plans(plan)
     return plan
 
 
-def _chain_problems(plan: Plan, keys: list[ChainKey]) -> None:
-    """What the chains of the run say about themselves: duplicates (refused), shadowed versions, unknown names."""
-    for key in keys:
-        chain = plan.catalog.chains[key]
+def _who(plan: Plan, target: Target) -> str:
+    """How a message names a target's member: not at all when the run has one."""
+    return f"{target.member.label} " if len(plan.members) > 1 else ""
+
+
+def _template(config: Config, members: list[Member]) -> str:
+    """The output path template: the configured one, or the default for one member or for several."""
+    several_variants = len({m.model for m in members}) < len(members)
+    if "output_template" not in config.model_fields_set:
+        if len(members) == 1:
+            return DEFAULT_OUTPUT_TEMPLATE
+        return MEMBER_VARIANTS_TEMPLATE if several_variants else MEMBERS_OUTPUT_TEMPLATE
+    template = config.output_template
+    needed = ["model", "variant"] if several_variants else ["model"] if len(members) > 1 else []
+    absent = [f"{{{f}}}" for f in needed if f"{{{f}}}" not in template]
+    if absent:
+        raise ConfigError(
+            f"output_template: must contain {' and '.join(absent)} when a run has several members "
+            f"({', '.join(m.label for m in members)}), so that each member's outputs get files of their own"
+        )
+    return template
+
+
+def _chain_problems(plan: Plan) -> None:
+    """What the run's chains say about themselves: duplicates (refused), shadowed versions, unknown names."""
+    for key, chain in plan.catalog.chains.items():
+        if Member(key.model, key.variant) not in plan.members or key.variable not in plan.config.variables:
+            continue
         for a, b in chain.duplicates:
             plan.problems.append(
                 f"{a.path} and {b.path} cover the same days with the same version: years "
@@ -177,37 +224,40 @@ def _chain_problems(plan: Plan, keys: list[ChainKey]) -> None:
         )
 
 
-def _stream(plan: Plan, variable: str, scenario: str) -> Stream:
-    """The targets of one variable under one scenario, in year order (targets up to `historical_end` belong to
-    the historical scenario, later ones to each future scenario)."""
+def _stream(plan: Plan, member: Member, variable: str, scenario: str) -> Stream:
+    """The targets of one member's variable under one scenario, in year order (targets up to `historical_end`
+    belong to the historical scenario, later ones to each future scenario)."""
     config = plan.config
-    stream = Stream(variable, scenario)
+    stream = Stream(member, variable, scenario)
     for period, (first, last) in config.periods.items():
         for year in range(first, last + 1):
             if (year <= config.historical_end) == (scenario == HISTORICAL):
-                stream.targets.append(_target(plan, variable, scenario, period, year))
+                stream.targets.append(_target(plan, member, variable, scenario, period, year))
     stream.targets.sort(key=lambda t: t.year)
     return stream
 
 
-def _target(plan: Plan, variable: str, scenario: str, period: str, year: int) -> Target:
+def _target(plan: Plan, member: Member, variable: str, scenario: str, period: str, year: int) -> Target:
     config = plan.config
     window = tuple(range(year - config.window_years + 1, year + 1))
     available: list[int] = []
     for y in window:
-        chain = plan.catalog.chains.get(plan.chain(variable, plan.source_scenario(scenario, y)))
+        key = ChainKey(member.model, member.variant, variable, plan.source_scenario(scenario, y))
+        chain = plan.catalog.chains.get(key)
         if chain is not None and y in set(chain.complete_years):
             available.append(y)
     missing = tuple(y for y in window if y not in available)
-    return Target(variable, scenario, period, year, window, tuple(available), missing, config.min_years_for_normal)
+    return Target(
+        member, variable, scenario, period, year, window, tuple(available), missing, config.min_years_for_normal
+    )
 
 
-def output_fingerprint(config: Config, plan_model: str, variant: str, region: Region) -> str:
+def output_fingerprint(config: Config, member: Member, region: Region) -> str:
     """Digest of every configuration field that shapes one output's content."""
     shaping = {
         "format": OUTPUT_FORMAT,
-        "model": plan_model,
-        "variant": variant,
+        "model": member.model,
+        "variant": member.variant,
         "region": region.as_dict(),
         "window_years": config.window_years,
         "min_years_for_normal": config.min_years_for_normal,
@@ -216,25 +266,30 @@ def output_fingerprint(config: Config, plan_model: str, variant: str, region: Re
         "lon_convention": config.lon_convention,
         "compression": config.compression.model_dump(),
     }
+    return _digest(shaping)
+
+
+def _digest(shaping: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def output_path(config: Config, target: Target, region: Region, model: str) -> str:
-    return config.output_template.format(
+def output_path(template: str, config: Config, target: Target, region: Region, member: Member) -> str:
+    return template.format(
         variable=target.variable,
         region=region.key,
         scenario=target.scenario,
         period=target.period,
         target=target.year,
         window=config.window_years,
-        model=model,
+        model=member.model,
+        variant=member.variant,
     )
 
 
 def _output(plan: Plan, target: Target, region: Region, previous: T_Records) -> OutputPlan:
     inputs = plan.window_inputs(target, target.available)
-    path = output_path(plan.config, target, region, plan.model)
-    fingerprint = output_fingerprint(plan.config, plan.model, plan.variant, region)
+    path = output_path(plan.template, plan.config, target, region, target.member)
+    fingerprint = output_fingerprint(plan.config, target.member, region)
     record = previous.get(path)
     up_to_date = (
         record is not None
@@ -250,3 +305,37 @@ def _file_matches(path: Path, record: Mapping[str, Any]) -> bool:
         return path.stat().st_size == record.get("size")
     except OSError:
         return False
+
+
+def _ensemble_plans(plan: Plan) -> list[EnsemblePlan]:
+    """One ensemble output per variable × region × scenario × period × target that some member has."""
+    config, ensemble = plan.config, plan.config.ensemble
+    assert ensemble is not None
+    groups: dict[tuple[str, str, str, str, int], list[OutputPlan]] = defaultdict(list)
+    for out in plan.outputs:
+        t = out.target
+        groups[(t.variable, out.region.key, t.scenario, t.period, t.year)].append(out)
+    regions = {r.key: r for r in plan.regions}
+    shaping = {
+        "format": ENSEMBLE_FORMAT,
+        "statistics": ensemble.statistics,
+        "min_members": min_members(plan),
+        "compression": config.compression.model_dump(),
+    }
+    template = ENSEMBLE_OUTPUT_TEMPLATE
+    if "output_template" in config.model_fields_set:  # the user's layout, with an ensemble folder if it needs one
+        template = plan.template if "{model}" in plan.template else f"{ENSEMBLE}/{plan.template}"
+    plans = []
+    for (variable, region, scenario, period, year), outs in sorted(groups.items()):
+        path = output_path(template, config, outs[0].target, regions[region], Member(ENSEMBLE, ENSEMBLE))
+        digest = _digest({**shaping, "region": regions[region].as_dict(), "members": [o.path for o in outs]})
+        plans.append(EnsemblePlan(variable, regions[region], scenario, period, year, tuple(outs), path, digest))
+    return plans
+
+
+def min_members(plan: Plan) -> int:
+    """Valid members a cell-slot of an ensemble output needs: configured, or half the run's members rounded up."""
+    ensemble = plan.config.ensemble
+    if ensemble is not None and ensemble.min_members is not None:
+        return ensemble.min_members
+    return -(-len(plan.members) // 2)

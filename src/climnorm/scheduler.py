@@ -22,13 +22,14 @@ from numpy.typing import ArrayLike
 
 from climnorm.accumulate import ChainAccumulator, Computed
 from climnorm.engines import Engine
+from climnorm.ensemble_queue import EnsembleQueue
 from climnorm.errors import InputFileError
 from climnorm.events import RunStarted
 from climnorm.filenames import FileEntry
 from climnorm.plan import OutputPlan, Plan
 from climnorm.summary import Reporter
 from climnorm.tasks import read_batch
-from climnorm.types import HISTORICAL, FileResult, ReadTask
+from climnorm.types import HISTORICAL, FileResult, Member, ReadTask
 from climnorm.writes import WriteQueue
 
 
@@ -102,6 +103,7 @@ class ReadBatch:
 class ChainJob:
     """One chain's state machine: its steps, the read batches they need, and how far each has got."""
 
+    member: Member
     variable: str
     steps: list[Step]
     step_files: dict[tuple[str, int], list[FileEntry]]
@@ -164,12 +166,16 @@ class ChainJob:
         return released
 
 
-def make_job(plan: Plan, variable: str, pending: T_Pending, park: Callable[[np.ndarray], ArrayLike] | None) -> ChainJob:
+def make_job(
+    plan: Plan, member: Member, variable: str, pending: T_Pending, park: Callable[[np.ndarray], ArrayLike] | None
+) -> ChainJob:
     """A chain's job: its steps, and read batches of `batch_size_years` files in the order the steps use them."""
     config = plan.config
     steps = chain_steps(plan, pending)
     step_files = {
-        (s.scenario, s.year): plan.files_for(variable, s.scenario, s.year) for s in steps if s.kind is StepKind.ADD_YEAR
+        (s.scenario, s.year): plan.files_for(member, variable, s.scenario, s.year)
+        for s in steps
+        if s.kind is StepKind.ADD_YEAR
     }
     years_of: dict[Path, set[int]] = defaultdict(set)
     uses: Counter[Path] = Counter()
@@ -200,7 +206,7 @@ def make_job(plan: Plan, variable: str, pending: T_Pending, park: Callable[[np.n
         )
         batches.append(ReadBatch(variable, entries, tasks, sum(uses[e.path] for e in entries)))
     accumulator = ChainAccumulator(variable, config, park)
-    return ChainJob(variable, steps, step_files, batches, pending, accumulator)
+    return ChainJob(member, variable, steps, step_files, batches, pending, accumulator)
 
 
 class Scheduler:
@@ -214,8 +220,10 @@ class Scheduler:
         reporter: Reporter,
         writes: WriteQueue,
         park: Callable[[np.ndarray], ArrayLike] | None = None,
+        ensembles: EnsembleQueue | None = None,
     ) -> None:
         self.plan = plan
+        self.ensembles = ensembles
         self.executor = executor
         self.reporter = reporter
         self.writes = writes
@@ -223,36 +231,49 @@ class Scheduler:
         self.per_variable = plan.config.cores_per_variable or workers
         self.in_flight: list[ReadBatch] = []
         self.jobs: list[ChainJob] = []
-        for variable in plan.config.variables:
-            pending = self._pending(variable)
-            if pending:
-                self.jobs.append(make_job(plan, variable, pending, park))
+        pending = self._pending()
+        for member in plan.members:
+            for variable in plan.config.variables:
+                if pending.get((member, variable)):
+                    self.jobs.append(make_job(plan, member, variable, pending[(member, variable)], park))
+        # chains read at the same time: one per variable, as many as a one-member run has; with many members the
+        # next chain starts when one has submitted all its reads, so memory (window sums) stays flat in members
+        self.max_active = len(plan.config.variables)
+        self.active = self.jobs[: self.max_active]
+        self.queued = self.jobs[self.max_active :]
 
-    def _pending(self, variable: str) -> dict[tuple[str, int], list[OutputPlan]]:
-        """The variable's outputs to compute; up-to-date ones are counted, impossible ones reported."""
-        pending: dict[tuple[str, int], list[OutputPlan]] = defaultdict(list)
+    def _pending(self) -> dict[tuple[Member, str], dict[tuple[str, int], list[OutputPlan]]]:
+        """Each chain's outputs to compute; up-to-date ones are counted, impossible ones reported."""
+        pending: dict[tuple[Member, str], dict[tuple[str, int], list[OutputPlan]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         for out in self.plan.outputs:
             t = out.target
-            if t.variable != variable:
-                continue
             if out.up_to_date:
-                self.reporter.summary.up_to_date += 1
+                self.reporter.up_to_date(out)
             elif not t.computable:
                 self.reporter.skip(out, t.reason)
             else:
-                pending[(t.scenario, t.year)].append(out)
+                pending[(t.member, t.variable)][(t.scenario, t.year)].append(out)
         return pending
 
     def started_event(self) -> RunStarted:
-        normals = Counter(o.target.variable for o in self.plan.pending)
-        config = self.plan.config
+        """What the run will read and write, for the live display."""
+        plan = self.plan
+        normals = Counter(o.target.variable for o in plan.pending)
+        per_member = Counter(o.target.member.label for o in plan.pending)
+        files: Counter[str] = Counter()
+        for job in self.jobs:
+            files[job.variable] += job.n_files
+        model = plan.members[0].model if len(plan.members) == 1 else f"{len(plan.members)} members"
         return RunStarted(
-            model=self.plan.model,
-            variables=tuple(config.variables),
-            scenarios=tuple(config.scenarios),
-            regions=tuple(r.key for r in self.plan.regions),
-            files_total={j.variable: j.n_files for j in self.jobs},
+            model=model,
+            variables=tuple(plan.config.variables),
+            scenarios=tuple(plan.config.scenarios),
+            regions=tuple(r.key for r in plan.regions),
+            files_total=dict(files),
             normals_total=dict(normals),
+            member_normals=dict(per_member),
         )
 
     def run(self) -> None:
@@ -260,22 +281,34 @@ class Scheduler:
         turn = 0
         while not all(j.done for j in self.jobs):
             progressed = False
-            for job in self.jobs:
+            for job in self.active:
                 while job.ready():
                     self._run_step(job, job.advance())
                     progressed = True
+            self._activate()
             submitted, turn = self._submit_reads(turn)
             self.writes.drain(keep=self.budget, block=False)
+            if self.ensembles is not None:
+                submitted |= self.ensembles.submit_ready()
             if not progressed and not submitted:
                 waiting: list[Future[Any]] = [b.future for b in self.in_flight if b.future is not None and b.running]
                 waiting += self.writes.waiting()
                 if waiting:
                     wait(waiting, timeout=1.0, return_when=FIRST_COMPLETED)
 
+    def _activate(self) -> None:
+        """Let a queued chain start reading for each active one that is done reading."""
+        reading = [j for j in self.active if j.has_unsubmitted()]
+        while self.queued and len(reading) < self.max_active:
+            job = self.queued.pop(0)
+            self.active.append(job)
+            reading.append(job)
+        self.active = [j for j in self.active if not j.done]
+
     def _submit_reads(self, turn: int) -> tuple[bool, int]:
         """Submit read batches round-robin across chains while the budget allows; (anything submitted, turn)."""
         submitted = False
-        candidates = [j for j in self.jobs if j.has_unsubmitted()]
+        candidates = [j for j in self.active if j.has_unsubmitted()]
         while len(self.in_flight) < self.budget and candidates:
             job = candidates[turn % len(candidates)]
             turn += 1

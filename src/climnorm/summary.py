@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from climnorm.events import Failure, NormalSkipped, T_EventSink
 from climnorm.lineage import Problem
-from climnorm.plan import OutputPlan
+from climnorm.plan import T_Output
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ class RunSummary:
     workers: int = 1
     worker_crashes: int = 0
     log_file: Path | None = None
-    per_output: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
+    members: int = 1
+    per_output: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)  # member, var, region, ...
     finished_at: dict[tuple[str, str, str], float] = field(default_factory=dict)
 
     @property
@@ -52,24 +54,34 @@ class Reporter:
         self.summary = summary
         self.on_event = on_event
         self.start = time.perf_counter()
+        #: called with each output once it is settled: (output, available: written or up to date)
+        self.listeners: list[Callable[[T_Output, bool], None]] = []
 
-    def skip(self, out: OutputPlan, reason: str, *, fail: bool = False) -> None:
+    def skip(self, out: T_Output, reason: str, *, fail: bool = False) -> None:
         """An output that will not be written (``fail``: because something failed)."""
-        t = out.target
-        message = f"{t.variable} {out.region.key} {t.scenario} {t.period} {t.year}: skipped: {reason}"
+        who = out.member_label
+        head = f"{who} " if who and self.summary.members > 1 else ""
+        message = f"{head}{' '.join(map(str, out.key))}: skipped: {reason}"
         log.warning("%s", message)
         (self.summary.failures if fail else self.summary.skipped).append(message)
-        group = (t.variable, out.region.key, t.scenario)
-        self.summary.per_output[(*group, "failed" if fail else "skipped")] += 1
-        self.on_event(NormalSkipped(t.variable, out.region.key, t.scenario, t.period, t.year, reason))
+        self.summary.per_output[(who, *out.key[:3], "failed" if fail else "skipped")] += 1
+        self.on_event(NormalSkipped(*out.key, reason, who))
 
-    def written(self, out: OutputPlan) -> None:
+    def up_to_date(self, out: T_Output) -> None:
+        """An output a previous run wrote and nothing changed since: kept as it is."""
+        self.summary.up_to_date += 1
+        self._settled(out, True)
+
+    def written(self, out: T_Output) -> None:
         """An output that has landed and is recorded."""
-        t = out.target
         self.summary.written += 1
-        group = (t.variable, out.region.key, t.scenario)
-        self.summary.per_output[(*group, "written")] += 1
-        self.summary.finished_at[group] = time.perf_counter() - self.start
+        self.summary.per_output[(out.member_label, *out.key[:3], "written")] += 1
+        self.summary.finished_at[out.key[:3]] = time.perf_counter() - self.start
+        self._settled(out, True)
+
+    def _settled(self, out: T_Output, available: bool) -> None:
+        for listener in self.listeners:
+            listener(out, available)
 
     def problem(self, message: str) -> None:
         """A problem that fails nothing but the user must hear of (listed once in the summary)."""

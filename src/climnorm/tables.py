@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from rich.console import Console
 from rich.table import Table
 
 from climnorm._ranges import format_range, format_ranges
 from climnorm.catalog import Catalog
 from climnorm.headers import FileProblem
-from climnorm.plan import Plan
+from climnorm.members import Coverage
+from climnorm.plan import ENSEMBLE, Plan, min_members
 from climnorm.summary import RunSummary
+from climnorm.types import HISTORICAL, Member
 
 
 def catalog_table(catalog: Catalog, console: Console, problems: list[FileProblem] | None = None) -> None:
@@ -38,6 +42,8 @@ def catalog_table(catalog: Catalog, console: Console, problems: list[FileProblem
             "; ".join(notes),
         )
     console.print(table)
+    if (coverage := catalog_members(catalog)) is not None:
+        members_table(coverage, console, "members (complete years per variable and scenario)")
     for chain in catalog.chains.values():
         for old, new in chain.shadowed:
             console.print(f"[dim]shadowed:[/] {old.path} (by {new.path.name})")
@@ -51,14 +57,44 @@ def catalog_table(catalog: Catalog, console: Console, problems: list[FileProblem
         console.print(f"[red]unreadable:[/] {problem}")
 
 
+def members_table(coverage: Coverage, console: Console, title: str = "members") -> None:
+    """Which member has which variable under which scenario: complete years, or "-" for no files."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("model")
+    table.add_column("variant")
+    combos = [(v, s) for v in coverage.variables for s in coverage.scenarios]
+    for variable, scenario in combos:
+        table.add_column(f"{variable} {scenario}", justify="right")
+    for m in coverage.members:
+        cells = [str(coverage.years[(m, v, s)]) if coverage.has(m, v, s) else "-" for v, s in combos]
+        table.add_row(m.model, m.variant, *cells)
+    console.print(table)
+
+
+def catalog_members(catalog: Catalog) -> Coverage | None:
+    """The coverage of every member of a catalog, or None when it holds one member."""
+    members = sorted({Member(k.model, k.variant) for k in catalog.chains})
+    if len(members) < 2:
+        return None
+    variables = tuple(sorted({k.variable for k in catalog.chains}))
+    scenarios = tuple(sorted({k.scenario for k in catalog.chains}, key=lambda s: (s != HISTORICAL, s)))
+    years = {
+        (Member(k.model, k.variant), k.variable, k.scenario): len(c.complete_years) for k, c in catalog.chains.items()
+    }
+    return Coverage(tuple(members), variables, scenarios, years)
+
+
 def plan_table(plan: Plan, console: Console) -> None:
-    """Counts of normals per variable × region × scenario × period, then missing years and impossible targets."""
+    """Members, then counts of normals per variable × region × scenario × period, then what cannot be computed."""
     config = plan.config
+    who = plan.members[0].label if len(plan.members) == 1 else f"{len(plan.members)} members"
     console.print(
-        f"[bold]model[/] {plan.model} {plan.variant}   [bold]window[/] {config.window_years} years "
+        f"[bold]model[/] {who}   [bold]window[/] {config.window_years} years "
         f"(minimum {config.min_years_for_normal})   [bold]leap_day[/] {config.leap_day}   "
         f"[bold]output[/] {config.output_dir}"
     )
+    if len(plan.members) > 1:
+        members_table(plan.coverage, console, "members (complete years per variable and scenario)")
     table = Table(title="normals", title_justify="left")
     for col in ("variable", "region", "scenario", "period", "to compute", "up to date", "cannot compute"):
         table.add_column(col, justify="right" if col[0] in "tuc" and col != "cannot" else "left")
@@ -72,27 +108,65 @@ def plan_table(plan: Plan, console: Console) -> None:
     console.print(table)
     files = {e.path for out in plan.pending for e in out.inputs}
     console.print(f"{len(files)} input files to read for {totals[0]} normals")
+    if plan.ensembles and config.ensemble is not None:
+        console.print(
+            f"{len(plan.ensembles)} ensemble outputs ({', '.join(config.ensemble.statistics)}; at least "
+            f"{min_members(plan)} valid members per cell-slot), written as their members land"
+        )
     for problem in plan.problems:
         console.print(f"[yellow]![/] {problem}")
 
 
 def summary_table(summary: RunSummary, console: Console) -> None:
-    """Per variable × region × scenario counts, then totals and every problem once."""
-    keys = sorted({k[:3] for k in summary.per_output})
-    if keys:
-        table = Table(title="run summary", title_justify="left")
-        for col in ("variable", "region", "scenario", "written", "skipped", "failed", "done at"):
-            table.add_column(col, justify="left" if col in ("variable", "region", "scenario") else "right")
-        for var, region, scen in keys:
-            done_at = summary.finished_at.get((var, region, scen))
-            table.add_row(
-                var,
-                region,
-                scen,
-                *(str(summary.per_output[(var, region, scen, s)]) for s in ("written", "skipped", "failed")),
-                f"{done_at:.1f} s" if done_at is not None else "-",
-            )
-        console.print(table)
+    """Counts per variable × region × scenario (or, for many members, per member × variable), then totals and
+    every problem once."""
+    if summary.members > 1:
+        _members_summary(summary, console)
+    else:
+        _outputs_summary(summary, console)
+    _totals(summary, console)
+
+
+def _outputs_summary(summary: RunSummary, console: Console) -> None:
+    keys = sorted({k[1:4] for k in summary.per_output})
+    if not keys:
+        return
+    table = Table(title="run summary", title_justify="left")
+    for col in ("variable", "region", "scenario", "written", "skipped", "failed", "done at"):
+        table.add_column(col, justify="left" if col in ("variable", "region", "scenario") else "right")
+    counts: Counter[tuple[str, str, str, str]] = Counter()
+    for (_, *group, state), n in summary.per_output.items():
+        counts[(group[0], group[1], group[2], state)] += n
+    for var, region, scen in keys:
+        done_at = summary.finished_at.get((var, region, scen))
+        table.add_row(
+            var,
+            region,
+            scen,
+            *(str(counts[(var, region, scen, s)]) for s in ("written", "skipped", "failed")),
+            f"{done_at:.1f} s" if done_at is not None else "-",
+        )
+    console.print(table)
+
+
+def _members_summary(summary: RunSummary, console: Console) -> None:
+    """Written/skipped/failed outputs per member and variable (the ensemble last)."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for (member, var, _, _, state), n in summary.per_output.items():
+        counts[(member, var, state)] += n
+    members = sorted({k[0] for k in counts}, key=lambda m: (m == ENSEMBLE, m))
+    variables = sorted({k[1] for k in counts})
+    table = Table(title="run summary: outputs written / skipped / failed", title_justify="left")
+    table.add_column("member")
+    for var in variables:
+        table.add_column(var, justify="right")
+    for member in members:
+        cells = ["/".join(str(counts[(member, v, s)]) for s in ("written", "skipped", "failed")) for v in variables]
+        table.add_row(member, *cells)
+    console.print(table)
+
+
+def _totals(summary: RunSummary, console: Console) -> None:
     mb = summary.bytes_read / 2**20
     rate = mb / summary.seconds if summary.seconds > 0 else 0.0
     console.print(

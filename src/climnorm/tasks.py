@@ -14,10 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from climnorm._memory import address_space_cap, check_estimate
+from climnorm.ensemble_files import write_ensemble
 from climnorm.errors import InputFileError, TaskMemoryError
 from climnorm.events import FileRead, NormalWritten, T_Event, TaskFinished, TaskStarted
 from climnorm.extract import read_file
-from climnorm.types import FileResult, ReadTask, WriteTask
+from climnorm.types import EnsembleTask, FileResult, ReadTask, WriteTask
 from climnorm.write import write_normal
 
 log = logging.getLogger(__name__)
@@ -74,18 +75,29 @@ def write_output(task: WriteTask) -> tuple[int, str, float]:
     try:
         check_estimate("writing it", 3 * task.nbytes, _memory_limit)
         with address_space_cap("writing it", _memory_limit):
-            size, checksum = write_normal(
-                Path(task.path),
-                task.normal,
-                task.grid,
-                meta,
-                zlib=task.zlib,
-                complevel=task.complevel,
-                shuffle=task.shuffle,
-            )
+            size, checksum = write_normal(Path(task.path), task.normal, task.grid, meta, task.encoding)
     finally:
         send(TaskFinished(os.getpid()))
     seconds = time.perf_counter() - start
     t = meta.target
-    send(NormalWritten(t.variable, meta.region.key, t.scenario, t.period, t.year, task.path, seconds))
+    send(NormalWritten(t.variable, meta.region.key, t.scenario, t.period, t.year, task.path, seconds, t.member.label))
+    return size, checksum, seconds
+
+
+def write_ensemble_output(task: EnsembleTask) -> tuple[int, str, float]:
+    """Compute one ensemble output from its members' files and write it; returns (size, checksum, seconds)."""
+    send(TaskStarted(os.getpid(), task.variable, Path(task.path).name))
+    start = time.perf_counter()
+    try:
+        with address_space_cap("computing the ensemble", _memory_limit):
+            size, checksum = write_ensemble(task)
+    finally:
+        send(TaskFinished(os.getpid()))
+    seconds = time.perf_counter() - start
+    a = dict(task.attrs)
+    send(
+        NormalWritten(
+            task.variable, a["region"], a["scenario"], a["period"], a["target_year"], task.path, seconds, "ensemble"
+        )
+    )
     return size, checksum, seconds

@@ -52,12 +52,25 @@ class Region:
         }
 
 
+@dataclass(frozen=True, order=True)
+class Member:
+    """One run of one model: the unit an ensemble is made of."""
+
+    model: str
+    variant: str  # r1i1p1f1, ...
+
+    @property
+    def label(self) -> str:
+        """How outputs, attributes and tables name the member: "ACCESS-CM2 r1i1p1f1"."""
+        return f"{self.model} {self.variant}"
+
+
 @dataclass(frozen=True)
 class Coord:
     """A coordinate variable to write beside a region's data (dims () for a scalar coordinate)."""
 
     name: str
-    dims: tuple[str, ...]
+    dims: tuple[str, ...]  # () for a scalar coordinate (a grid mapping, a height)
     values: np.ndarray
     attrs: tuple[tuple[str, Any], ...] = ()
 
@@ -152,8 +165,9 @@ class FileResult:
 
 @dataclass(frozen=True)
 class Target:
-    """One normal of one variable under one scenario, for every region: the window ending at ``year``."""
+    """One normal of one member's variable under one scenario, for every region: the window ending at ``year``."""
 
+    member: Member
     variable: str
     scenario: str
     period: str
@@ -184,10 +198,8 @@ class NormalMeta:
 
     target: Target
     region: Region
-    years: tuple[int, ...]
+    years: tuple[int, ...]  # the window years the normal was computed from
     source_scenarios: tuple[str, ...]
-    model: str
-    variant: str
     calendar: str
     leap_day: T_LeapDay
     var_attrs: tuple[tuple[str, str], ...]
@@ -203,6 +215,21 @@ class NormalMeta:
 
 
 @dataclass(frozen=True)
+class Encoding:
+    """How output variables are stored: zlib (with shuffle) at a level, one day slot per chunk."""
+
+    zlib: bool = True
+    complevel: int = 1
+    shuffle: bool = True
+
+    def variable(self, shape: tuple[int, ...]) -> dict[str, Any]:
+        """``createVariable`` keywords for a variable of ``shape`` (slots first)."""
+        if not self.zlib:
+            return {"zlib": False}
+        return {"zlib": True, "complevel": self.complevel, "shuffle": self.shuffle, "chunksizes": (1, *shape[1:])}
+
+
+@dataclass(frozen=True)
 class WriteTask:
     """One normal to write."""
 
@@ -210,10 +237,32 @@ class WriteTask:
     normal: np.ndarray
     grid: RegionCut
     meta: NormalMeta
-    zlib: bool
-    complevel: int
-    shuffle: bool
+    encoding: Encoding
 
     @property
     def nbytes(self) -> int:
         return int(self.normal.nbytes)
+
+
+@dataclass(frozen=True)
+class EnsembleMember:
+    """One member output an ensemble output is computed from."""
+
+    label: str
+    path: str  # the member's output file
+    calendar: str
+    leap_day: T_LeapDay
+
+
+@dataclass(frozen=True)
+class EnsembleTask:
+    """One ensemble output to compute from its members' output files and write."""
+
+    path: str
+    variable: str
+    members: tuple[EnsembleMember, ...]
+    statistics: tuple[str, ...]
+    min_members: int
+    window: tuple[int, int]  # first and last year of the window
+    attrs: tuple[tuple[str, Any], ...]  # the file's global attributes besides the common ones
+    encoding: Encoding

@@ -9,8 +9,10 @@ import netCDF4
 import numpy as np
 
 from climnorm.calendars import SlotScheme
+from climnorm.ensemble_files import ensemble_checksum, ensemble_variables
 from climnorm.errors import OutputError
 from climnorm.manifest import MANIFEST_NAME, Manifest
+from climnorm.plan import ENSEMBLE
 from climnorm.write import CELL_METHODS, data_checksum
 
 _ATTRS_FROM_RECORD = ("variable", "region", "scenario", "period", "target_year", "window_years", "calendar", "leap_day")
@@ -37,15 +39,15 @@ def _check(path: Path, record: dict[str, Any]) -> list[str]:
         return [f"cannot open ({err})"]
     problems: list[str] = []
     try:
+        if record.get("model") == ENSEMBLE:
+            return _ensemble_problems(ds, record)
         variable = record["variable"]
         if variable not in ds.variables:
             return [f"variable {variable!r} not in the file"]
         var = ds.variables[variable]
-        problems += _layout_problems(ds, var, SlotScheme(record["calendar"], record["leap_day"]))
+        problems += _layout_problems(ds, var, SlotScheme(record["calendar"], record["leap_day"]), CELL_METHODS)
         problems += _attribute_problems(ds, record)
-        var.set_auto_maskandscale(True)
-        data = np.ma.filled(np.ma.asarray(var[:]).astype(np.float32), np.nan)
-        if data_checksum(data) != record.get("checksum"):
+        if data_checksum(_values(var)) != record.get("checksum"):
             problems.append("data checksum does not match the manifest")
     except (OSError, RuntimeError, KeyError, ValueError) as err:
         problems.append(f"unreadable: {err}")
@@ -54,7 +56,35 @@ def _check(path: Path, record: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _layout_problems(ds: netCDF4.Dataset, var: netCDF4.Variable[Any], scheme: SlotScheme) -> list[str]:
+def _values(var: netCDF4.Variable[Any]) -> np.ndarray:
+    var.set_auto_maskandscale(True)
+    if var.dtype.kind == "f":
+        return np.ma.filled(np.ma.asarray(var[:]).astype(np.float32), np.nan)
+    return np.asarray(var[:])
+
+
+def _ensemble_problems(ds: netCDF4.Dataset, record: dict[str, Any]) -> list[str]:
+    """An ensemble output: every statistic and n_members there, the noleap layout, the members and the checksum."""
+    names = ensemble_variables(record["variable"], record.get("statistics", []))
+    absent = [n for n in names if n not in ds.variables]
+    if absent:
+        return [f"variable(s) {', '.join(absent)} not in the file"]
+    problems: list[str] = []
+    scheme = SlotScheme("noleap", "calendar_day")
+    for name in names[:-1]:
+        problems += _layout_problems(ds, ds.variables[name], scheme, None)
+    problems += _attribute_problems(ds, record, years=False)
+    members = str(getattr(ds, "ensemble_members", ""))
+    if members != ", ".join(record.get("members", [])):
+        problems.append(f"ensemble_members {members!r} differ from the manifest's {record.get('members')}")
+    if ensemble_checksum({n: _values(ds.variables[n]) for n in names}) != record.get("checksum"):
+        problems.append("data checksum does not match the manifest")
+    return problems
+
+
+def _layout_problems(
+    ds: netCDF4.Dataset, var: netCDF4.Variable[Any], scheme: SlotScheme, cell_methods: str | None
+) -> list[str]:
     """Dimensions, day slots, monotonic coordinates and the CF climatology encoding."""
     problems: list[str] = []
     if not var.dimensions or var.dimensions[0] != "time":
@@ -72,12 +102,12 @@ def _layout_problems(ds: netCDF4.Dataset, var: netCDF4.Variable[Any], scheme: Sl
         problems.append("dayofyear coordinate is not 1..n")
     if getattr(ds.variables["time"], "climatology", None) != "climatology_bnds":
         problems.append("time has no climatology bounds")
-    if getattr(var, "cell_methods", None) != CELL_METHODS:
+    if cell_methods is not None and getattr(var, "cell_methods", None) != cell_methods:
         problems.append(f"cell_methods is {getattr(var, 'cell_methods', None)!r}")
     return problems
 
 
-def _attribute_problems(ds: netCDF4.Dataset, record: dict[str, Any]) -> list[str]:
+def _attribute_problems(ds: netCDF4.Dataset, record: dict[str, Any], *, years: bool = True) -> list[str]:
     """Global attributes that disagree with the manifest's record."""
     problems: list[str] = []
     for key in _ATTRS_FROM_RECORD:
@@ -85,6 +115,6 @@ def _attribute_problems(ds: netCDF4.Dataset, record: dict[str, Any]) -> list[str
         want = record.get(key)
         if have is None or str(have) != str(want):
             problems.append(f"attribute {key}={have!r}, manifest says {want!r}")
-    if int(getattr(ds, "number_of_years", -1)) != len(record.get("years", [])):
+    if years and int(getattr(ds, "number_of_years", -1)) != len(record.get("years", [])):
         problems.append("number_of_years differs from the manifest's years")
     return problems

@@ -15,9 +15,10 @@ from climnorm import __version__
 from climnorm._atomic import atomic_file
 from climnorm._ranges import format_ranges
 from climnorm.calendars import SlotScheme, is_leap
-from climnorm.types import NormalMeta, RegionCut
+from climnorm.types import Encoding, NormalMeta, RegionCut
 
 FILL_VALUE = np.float32(1e20)
+DEFAULT_ENCODING = Encoding()
 CELL_METHODS = "time: mean within years time: mean over years"
 
 
@@ -60,17 +61,14 @@ def write_normal(
     normal: np.ndarray,
     grid: RegionCut,
     meta: NormalMeta,
-    *,
-    zlib: bool = True,
-    complevel: int = 1,
-    shuffle: bool = True,
+    encoding: Encoding = DEFAULT_ENCODING,
 ) -> tuple[int, str]:
     """Write ``normal`` (slot, lat, lon) to ``path`` via a temporary file and rename; returns (size, checksum)."""
     scheme = SlotScheme(meta.calendar, meta.leap_day)
     if normal.shape[0] != scheme.nslots or normal.ndim != 1 + len(grid.dims):
         raise ValueError(f"normal shape {normal.shape} does not match {scheme.nslots} slots x {grid.dims}")
     with atomic_file(path) as tmp:
-        _write(tmp, normal, grid, meta, scheme, zlib=zlib, complevel=complevel, shuffle=shuffle)
+        _write(tmp, normal, grid, meta, scheme, encoding)
     return path.stat().st_size, data_checksum(normal)
 
 
@@ -80,22 +78,18 @@ def _write(
     grid: RegionCut,
     meta: NormalMeta,
     scheme: SlotScheme,
-    *,
-    zlib: bool,
-    complevel: int,
-    shuffle: bool,
+    encoding: Encoding,
 ) -> None:
     with netCDF4.Dataset(target, "w", format="NETCDF4") as ds:
         ds.createDimension("time", scheme.nslots)
         ds.createDimension("nv", 2)
         for dim, size in zip(grid.dims, normal.shape[1:], strict=True):
             ds.createDimension(dim, size)
-        _write_day_slots(ds, scheme, meta)
-        aux, mapping = _write_grid(ds, grid)
-        kwargs: dict[str, Any] = {"zlib": zlib, "fill_value": FILL_VALUE}
-        if zlib:
-            kwargs.update(complevel=complevel, shuffle=shuffle, chunksizes=(1, *normal.shape[1:]))
-        v = ds.createVariable(meta.variable, "f4", ("time", *grid.dims), **kwargs)
+        write_day_slots(ds, scheme, meta.window, meta.leap_day)
+        aux, mapping = write_grid(ds, grid)
+        v = ds.createVariable(
+            meta.variable, "f4", ("time", *grid.dims), fill_value=FILL_VALUE, **encoding.variable(normal.shape)
+        )
         attrs: dict[str, Any] = dict(meta.var_attrs)
         attrs["cell_methods"] = CELL_METHODS
         attrs["missing_value"] = FILL_VALUE
@@ -107,9 +101,9 @@ def _write(
         ds.setncatts(global_attributes(meta))
 
 
-def _write_day_slots(ds: netCDF4.Dataset, scheme: SlotScheme, meta: NormalMeta) -> None:
-    """The climatological time axis of day slots (CF-1.8 climatology bounds) and its dayofyear/month/day labels."""
-    window = meta.window
+def write_day_slots(ds: netCDF4.Dataset, scheme: SlotScheme, window: range, leap_day: str) -> None:
+    """The climatological time axis of day slots (CF-1.8 climatology bounds) and its dayofyear/month/day labels
+    (dimensions ``time`` and ``nv`` must exist)."""
     dates, lower, upper = _slot_dates(scheme, window)
     units = f"days since {window.start:04d}-01-01 00:00:00"
     t = ds.createVariable("time", "f8", ("time",))
@@ -128,7 +122,7 @@ def _write_day_slots(ds: netCDF4.Dataset, scheme: SlotScheme, meta: NormalMeta) 
     b[:, 0] = cftime.date2num(lower, units, scheme.calendar)
     b[:, 1] = cftime.date2num(upper, units, scheme.calendar)
     doy = ds.createVariable("dayofyear", "i2", ("time",))
-    doy.setncatts({"long_name": f"day slot of the climatological year ({meta.leap_day} policy)", "units": "1"})
+    doy.setncatts({"long_name": f"day slot of the climatological year ({leap_day} policy)", "units": "1"})
     doy[:] = np.arange(1, scheme.nslots + 1)
     month, day = scheme.labels()
     for name, values, long in (("month", month, "calendar month of the slot"), ("day", day, "day of month")):
@@ -137,7 +131,7 @@ def _write_day_slots(ds: netCDF4.Dataset, scheme: SlotScheme, meta: NormalMeta) 
         v[:] = values
 
 
-def _write_grid(ds: netCDF4.Dataset, grid: RegionCut) -> tuple[list[str], str | None]:
+def write_grid(ds: netCDF4.Dataset, grid: RegionCut) -> tuple[list[str], str | None]:
     """The region's coordinates; returns the auxiliary coordinate names and the grid mapping's, if any."""
     aux: list[str] = []
     mapping = None
@@ -179,8 +173,8 @@ def global_attributes(meta: NormalMeta) -> dict[str, object]:
         "missing_years": format_ranges(missing) if missing else "none",
         "number_of_years": np.int32(len(meta.years)),
         "min_years_for_normal": np.int32(target.min_years),
-        "model": meta.model,
-        "variant_label": meta.variant,
+        "model": target.member.model,
+        "variant_label": target.member.variant,
         "calendar": meta.calendar,
         "leap_day": meta.leap_day,
         "software": "climnorm",

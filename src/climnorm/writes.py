@@ -8,18 +8,20 @@ import errno
 import logging
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
 from climnorm.accumulate import Computed
+from climnorm.config import Config
 from climnorm.engines import Engine
 from climnorm.errors import ClimnormError, OutputError
 from climnorm.manifest import Manifest
-from climnorm.plan import Plan
+from climnorm.plan import Plan, T_Output
 from climnorm.summary import Reporter
 from climnorm.tasks import write_output
-from climnorm.types import NormalMeta, WriteTask
+from climnorm.types import Encoding, NormalMeta, WriteTask
 from climnorm.write import inputs_digest
 
 log = logging.getLogger(__name__)
@@ -32,8 +34,14 @@ class _Pending:
     """A write submitted to the engine, with the record that goes into the manifest once it lands."""
 
     future: Future[tuple[int, str, float]]
-    computed: Computed
+    out: T_Output
     record: dict[str, Any]
+
+
+def encoding(config: Config) -> Encoding:
+    """The configured compression of the outputs."""
+    c = config.compression
+    return Encoding(c.zlib, c.complevel, c.shuffle)
 
 
 def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, dict[str, Any]]:
@@ -46,17 +54,12 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, dict[str, Any]]
         region=out.region,
         years=used,
         source_scenarios=tuple(dict.fromkeys(plan.source_scenario(t.scenario, y) for y in used)),
-        model=plan.model,
-        variant=plan.variant,
         calendar=computed.scheme.calendar,
         leap_day=config.leap_day,
         var_attrs=computed.var_attrs,
         inputs_digest=inputs_digest(inputs),
     )
-    c = config.compression
-    task = WriteTask(
-        str(config.output_dir / out.path), computed.normal, computed.grid, meta, c.zlib, c.complevel, c.shuffle
-    )
+    task = WriteTask(str(config.output_dir / out.path), computed.normal, computed.grid, meta, encoding(config))
     record: dict[str, Any] = {
         "path": out.path,
         "variable": t.variable,
@@ -67,8 +70,8 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, dict[str, Any]]
         "window_years": config.window_years,
         "years": list(used),
         "missing_years": [y for y in t.window if y not in used],
-        "model": plan.model,
-        "variant": plan.variant,
+        "model": t.member.model,
+        "variant": t.member.variant,
         "calendar": computed.scheme.calendar,
         "leap_day": config.leap_day,
         "inputs": inputs,
@@ -89,8 +92,15 @@ class WriteQueue:
         self.pending: list[_Pending] = []
 
     def submit(self, computed: Computed) -> None:
+        """Write a member's computed normal."""
         task, record = describe(self.plan, computed)
-        self.pending.append(_Pending(self.executor.submit(write_output, task), computed, record))
+        self.submit_task(write_output, task, computed.out, record)
+
+    def submit_task(
+        self, fn: Callable[[Any], tuple[int, str, float]], task: Any, out: T_Output, record: dict[str, Any]
+    ) -> None:
+        """Run a task that writes one output (returning its size, checksum and seconds) and record it when it lands."""
+        self.pending.append(_Pending(self.executor.submit(fn, task), out, record))
         if len(self.pending) > self.budget:
             self.drain(keep=self.budget // 2)
 
@@ -116,7 +126,7 @@ class WriteQueue:
 
     def _land(self, item: _Pending, final: bool) -> None:
         """Record one finished write, or report why it failed (a full disk stops the run: OutputError)."""
-        out = item.computed.out
+        out = item.out
         try:
             size, checksum, _ = item.future.result()
         except OSError as err:

@@ -19,6 +19,7 @@ import numpy as np
 from climnorm._ranges import format_ranges
 from climnorm.errors import PlotError
 from climnorm.manifest import MANIFEST_NAME, Manifest
+from climnorm.plan import ENSEMBLE
 from climnorm.types import HISTORICAL
 
 log = logging.getLogger(__name__)
@@ -39,17 +40,64 @@ def _choices(records: Iterable[Record], key: str) -> str:
     return ", ".join(sorted({str(r[key]) for r in records})) or "none"
 
 
+def record_member(record: Record) -> str:
+    """The member an output belongs to: "ensemble", or the model and variant ("ACCESS-CM2 r1i1p1f1")."""
+    if record.get("model") == ENSEMBLE:
+        return ENSEMBLE
+    return f"{record.get('model', '')} {record.get('variant', '')}".strip()
+
+
+def data_variable(record: Record, statistic: str | None = None) -> str:
+    """The variable a picture reads from an output: the normal itself, or an ensemble statistic (the mean, unless
+    another is asked for)."""
+    if record.get("model") != ENSEMBLE:
+        return str(record["variable"])
+    available = list(record.get("statistics", ["mean"]))
+    chosen = statistic or ("mean" if "mean" in available else available[0])
+    if chosen not in available:
+        raise PlotError(f"{record['path']}: no ensemble statistic {chosen!r} (the file has {', '.join(available)})")
+    return f"{record['variable']}_{chosen}"
+
+
 def select_records(
     records: Sequence[Record],
     variable: str,
     region: str,
     scenarios: Sequence[str] | None = None,
     window_years: int | None = None,
+    model: str | None = None,
 ) -> list[Record]:
-    """The records of one variable and region (optionally some scenarios and one window length).
+    """The records of one variable and region (optionally some scenarios, one window length, one member).
 
-    When the directory holds normals of several window lengths and none is asked for, the most common wins.
+    When the directory holds normals of several window lengths and none is asked for, the most common wins;
+    of several members, the ensemble when there is one (``model`` chooses: a model, a member or "ensemble").
     """
+    chosen = select_all_members(records, variable, region, scenarios, window_years)
+    return _one_member(chosen, variable, region, model)
+
+
+def _one_member(chosen: list[Record], variable: str, region: str, model: str | None) -> list[Record]:
+    members = sorted({record_member(r) for r in chosen})
+    if model is not None:
+        own = [r for r in chosen if model in (record_member(r), r.get("model"))]
+        if not own:
+            raise PlotError(f"no {variable} {region} outputs of {model!r} (the manifest has: {', '.join(members)})")
+        chosen, members = own, sorted({record_member(r) for r in own})
+    if len(members) <= 1:
+        return chosen
+    if model is None and ENSEMBLE in members:
+        return [r for r in chosen if record_member(r) == ENSEMBLE]
+    raise PlotError(f"{variable} {region}: outputs of several members ({', '.join(members)}); choose one with --model")
+
+
+def select_all_members(
+    records: Sequence[Record],
+    variable: str,
+    region: str,
+    scenarios: Sequence[str] | None = None,
+    window_years: int | None = None,
+) -> list[Record]:
+    """The records of one variable and region of every member (optionally some scenarios and one window)."""
     chosen = [r for r in records if r["variable"] == variable]
     if not chosen:
         raise PlotError(f"no outputs of variable {variable!r} (the manifest has: {_choices(records, 'variable')})")
@@ -90,10 +138,11 @@ def pick_record(
     scenario: str | None = None,
     target: int | None = None,
     window_years: int | None = None,
+    model: str | None = None,
 ) -> Record:
     """The one output a map shows. Without a target, the latest; a historical target is found under a future
     scenario too (historical normals are shared by every scenario)."""
-    candidates = select_records(records, variable, region, window_years=window_years)
+    candidates = select_records(records, variable, region, window_years=window_years, model=model)
     if scenario is not None:
         own = [r for r in candidates if r["scenario"] == scenario]
         if not own and scenario != HISTORICAL:
@@ -174,10 +223,10 @@ class Normal:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
-def read_normal(output_dir: Path, record: Record) -> Normal:
-    """Read one output listed in the manifest."""
+def read_normal(output_dir: Path, record: Record, statistic: str | None = None) -> Normal:
+    """Read one output listed in the manifest (of an ensemble output, one statistic: see `data_variable`)."""
     path = Path(output_dir) / record["path"]
-    variable = record["variable"]
+    variable = data_variable(record, statistic)
     try:
         with netCDF4.Dataset(path) as ds:
             var = ds.variables[variable]
@@ -220,9 +269,9 @@ class RegionSeries:
         return float(weighted_nanmean(self.series, self.weights))
 
 
-def region_series(output_dir: Path, record: Record) -> RegionSeries:
+def region_series(output_dir: Path, record: Record, statistic: str | None = None) -> RegionSeries:
     """Read one output and reduce it to its area-weighted region mean per day slot."""
-    normal = read_normal(output_dir, record)
+    normal = read_normal(output_dir, record, statistic)
     return RegionSeries(
         record,
         region_mean(normal.values, normal.lat),
@@ -235,13 +284,15 @@ def region_series(output_dir: Path, record: Record) -> RegionSeries:
     )
 
 
-def _region_series_task(args: tuple[Path, Record]) -> RegionSeries:
+def _region_series_task(args: tuple[Path, Record, str | None]) -> RegionSeries:
     return region_series(*args)
 
 
-def region_series_many(output_dir: Path, records: Sequence[Record], *, workers: int = 1) -> list[RegionSeries]:
+def region_series_many(
+    output_dir: Path, records: Sequence[Record], *, workers: int = 1, statistic: str | None = None
+) -> list[RegionSeries]:
     """``region_series`` of many outputs, in order; ``workers`` > 1 reads them in that many processes."""
-    tasks = [(Path(output_dir), r) for r in records]
+    tasks = [(Path(output_dir), r, statistic) for r in records]
     if workers <= 1 or len(tasks) < 8:
         return [_region_series_task(t) for t in tasks]
     import multiprocessing

@@ -45,11 +45,14 @@ from climnorm.pictures.outputs import (
     load_records,
     pick_record,
     read_normal,
+    record_member,
     region_series_many,
+    select_all_members,
     select_records,
     target_ranges,
     weighted_nanmean,
 )
+from climnorm.plan import ENSEMBLE
 from climnorm.types import HISTORICAL
 from climnorm.units import display
 
@@ -72,18 +75,21 @@ def map_figure(
     day: int | None = None,
     season: str | None = None,
     window_years: int | None = None,
+    model: str | None = None,
+    statistic: str | None = None,
     size: tuple[int, int] = (900, 600),
     dpi: int = 100,
 ) -> Figure:
     """A map of one normal: one day slot (``day``, 1-based), or the mean of a season's slots (``season``:
     DJF, MAM, JJA, SON or annual, chosen by the output's month coordinate; DJF is December, January and
-    February of the climatological year). Neither: the annual mean."""
+    February of the climatological year). Neither: the annual mean. Of several members, the ensemble (its
+    ``statistic``, the mean by default) unless ``model`` names one."""
     if day is not None and season is not None:
         raise PlotError("choose a day or a season, not both")
     if season is not None and season not in SEASONS:
         raise PlotError(f"unknown season {season!r} (choose from {', '.join(SEASONS)})")
-    record = pick_record(load_records(output_dir), variable, region, scenario, target, window_years)
-    normal = read_normal(output_dir, record)
+    record = pick_record(load_records(output_dir), variable, region, scenario, target, window_years, model)
+    normal = read_normal(output_dir, record, statistic)
     field2d, when = _map_field(normal, day, season)
     shown, units = display(field2d, normal.units)
 
@@ -129,6 +135,20 @@ def _map_field(normal: Normal, day: int | None, season: str | None) -> tuple[np.
     return field2d, "annual mean" if season == "annual" else f"{season} mean"
 
 
+def _cycle_records(records: list[Record], targets: Sequence[int] | None, variable: str, region: str) -> list[Record]:
+    """The outputs a cycle plot shows: the asked-for targets, or the first and last of each scenario."""
+    if not targets:
+        return _default_cycle_targets(records)
+    wanted = set(targets)
+    chosen = [r for r in records if int(r["target_year"]) in wanted]
+    if not chosen:
+        raise PlotError(
+            f"no {variable} {region} normals for target(s) {', '.join(map(str, targets))} "
+            f"(targets: {target_ranges(records)})"
+        )
+    return chosen
+
+
 def _default_cycle_targets(records: Sequence[Record]) -> list[Record]:
     """The first and last target of each scenario."""
     chosen: list[Record] = []
@@ -147,24 +167,17 @@ def cycle_figure(
     scenarios: Sequence[str] | None = None,
     targets: Sequence[int] | None = None,
     window_years: int | None = None,
+    model: str | None = None,
+    statistic: str | None = None,
     size: tuple[int, int] = (900, 550),
     dpi: int = 100,
 ) -> Figure:
     """The seasonal cycle: region-mean normal against day of year, one line per (scenario, target year).
 
     Default targets: the first and the last of each scenario."""
-    records = select_records(load_records(output_dir), variable, region, scenarios, window_years)
-    if targets:
-        wanted = set(targets)
-        chosen = [r for r in records if int(r["target_year"]) in wanted]
-        if not chosen:
-            raise PlotError(
-                f"no {variable} {region} normals for target(s) {', '.join(map(str, targets))} "
-                f"(targets: {target_ranges(records)})"
-            )
-    else:
-        chosen = _default_cycle_targets(records)
-    series = region_series_many(output_dir, chosen)
+    records = select_records(load_records(output_dir), variable, region, scenarios, window_years, model)
+    chosen = _cycle_records(records, targets, variable, region)
+    series = region_series_many(output_dir, chosen, statistic=statistic)
 
     fig = new_figure(size, dpi)
     ax = fig.add_subplot()
@@ -233,29 +246,36 @@ def change_figure(
     *,
     scenarios: Sequence[str] | None = None,
     window_years: int | None = None,
+    model: str | None = None,
     series: Sequence[RegionSeries] | None = None,
     size: tuple[int, int] = (900, 550),
     dpi: int = 100,
     workers: int = 1,
 ) -> Figure:
     """The climate-change signal: region-mean annual normal against target year, one line per scenario, the
-    periods (historical / hybrid / future) shaded. ``series`` skips reading when the caller has them."""
+    periods (historical / hybrid / future) shaded. With an ensemble: its mean, the band between its p10 and p90
+    (or min and max), and each member as a thin line. ``series`` skips reading when the caller has them."""
     if series is None:
-        records = select_records(load_records(output_dir), variable, region, scenarios, window_years)
+        records = select_all_members(load_records(output_dir), variable, region, scenarios, window_years)
+        if model is not None:
+            records = select_records(records, variable, region, model=model)
         series = region_series_many(output_dir, records, workers=workers)
     if not series:
         raise PlotError(f"no {variable} {region} normals to plot")
-    records = [s.record for s in series]
+    by_member: dict[str, list[RegionSeries]] = {}
+    for s in series:
+        by_member.setdefault(record_member(s.record), []).append(s)
+    main = by_member.pop(ENSEMBLE, None) or (by_member.pop(next(iter(by_member))) if len(by_member) == 1 else [])
     fig = new_figure(size, dpi)
     ax = fig.add_subplot()
-    _shade_periods(ax, records)
-    points: dict[str, list[tuple[int, float]]] = {}
-    for s in series:
-        value = float(display(np.array(s.annual), s.units)[0])
-        points.setdefault(s.record["scenario"], []).append((int(s.record["target_year"]), value))
+    _shade_periods(ax, [s.record for s in series])
+    for own in by_member.values():
+        _scenario_lines(ax, _annual_points(own), member=True)
+    if main and record_member(main[0].record) == ENSEMBLE:
+        _ensemble_band(ax, output_dir, main)
+    _scenario_lines(ax, _annual_points(main))
     shown_units = display(np.zeros(1), series[0].units)[1]
-    _scenario_lines(ax, points)
-    first = series[0]
+    first = main[0] if main else series[0]
     width = first.record["window_years"]
     ax.set_xlabel(f"target year (last year of the {width}-year window)")
     ax.set_ylabel(f"annual mean {variable} ({shown_units})\ncos(lat)-weighted region mean")
@@ -263,12 +283,39 @@ def change_figure(
         f"{short_name(variable, first.long_name)}, {first.region_name}\n"
         f"the {width}-year normal's annual mean by target year"
     )
-    ax.legend(loc="best", title="scenario")
+    who = f"ensemble of {len(main[0].record.get('members', []))} members" if main and by_member else ""
+    ax.legend(loc="best", title=f"scenario{', ' + who if who else ''}")
     return fig
 
 
-def _scenario_lines(ax: Axes, points: dict[str, list[tuple[int, float]]]) -> None:
-    """One line per scenario; a future scenario's line starts at the last historical point."""
+def _annual_points(series: Sequence[RegionSeries]) -> dict[str, list[tuple[int, float]]]:
+    """(target year, annual mean in display units) per scenario."""
+    points: dict[str, list[tuple[int, float]]] = {}
+    for s in series:
+        value = float(display(np.array(s.annual), s.units)[0])
+        points.setdefault(s.record["scenario"], []).append((int(s.record["target_year"]), value))
+    return points
+
+
+def _ensemble_band(ax: Axes, output_dir: Path, ensemble: Sequence[RegionSeries]) -> None:
+    """The members' spread around the ensemble line: p10 to p90 where the files have them, else min to max."""
+    records = [s.record for s in ensemble]
+    statistics = set(records[0].get("statistics", []))
+    low, high = next((b for b in (("p10", "p90"), ("min", "max")) if set(b) <= statistics), (None, None))
+    if low is None or high is None:
+        return
+    lows = _annual_points(region_series_many(output_dir, records, statistic=low))
+    highs = _annual_points(region_series_many(output_dir, records, statistic=high))
+    colours = scenario_colours(scenario_order(lows))
+    for scenario, line in lows.items():
+        x, y_low = _gapped(sorted(line))
+        _, y_high = _gapped(sorted(highs[scenario]))
+        ax.fill_between(x, y_low, y_high, color=colours[scenario][0], alpha=0.15, lw=0, zorder=1)
+
+
+def _scenario_lines(ax: Axes, points: dict[str, list[tuple[int, float]]], *, member: bool = False) -> None:
+    """One line per scenario (thin and unlabelled for a member behind its ensemble); a future scenario's line
+    starts at the last historical point."""
     order = scenario_order(points)
     colours = scenario_colours(order)
     history = sorted(points.get(HISTORICAL, []))
@@ -279,6 +326,9 @@ def _scenario_lines(ax: Axes, points: dict[str, list[tuple[int, float]]]) -> Non
             line = [history[-1], *line]
         style, marker = ("-", "o") if scenario == HISTORICAL else next(futures)
         x, y = _gapped(line)
+        if member:
+            ax.plot(x, y, color=colours[scenario][0], lw=0.7, ls=style, alpha=0.45, zorder=2)
+            continue
         ax.plot(
             x,
             y,

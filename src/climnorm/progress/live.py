@@ -49,16 +49,20 @@ def render(tracker: Tracker, stats: TreeStats | None = None, workers: int | None
     eta = tracker.eta
     totals = tracker.totals()
     stat = Table.grid(padding=(0, 2))
-    stat.add_row(
+    first: list[str | Text] = [
         f"files {totals.files_done}/{totals.files_total}",
         f"normals {totals.normals_done}/{totals.normals_total}",
         Text(f"failures {len(tracker.failures)}", style="red" if tracker.failures else ""),
         f"elapsed {clock_text(elapsed)}",
         f"ETA {clock_text(eta) if eta is not None else '?'}",
-    )
+    ]
     rate = totals.files_done / elapsed if elapsed > 0 else 0.0
     mbs = tracker.bytes_read / 2**20 / elapsed if elapsed > 0 else 0.0
-    row = [f"{rate:.1f} files/s", f"{mbs:.0f} MB/s read"]
+    row: list[str | Text] = [f"{rate:.1f} files/s", f"{mbs:.0f} MB/s read"]
+    if len(tracker.member_totals) > 1:
+        first.insert(0, tracker.members_line())
+        row.insert(0, "")
+    stat.add_row(*first)
     if stats is not None:
         row += [
             f"CPU {stats.cpu_percent:.0f}%",

@@ -59,6 +59,8 @@ class Tracker:
     failures: list[str] = field(default_factory=list)
     busy: dict[int, str] = field(default_factory=dict)
     finished: RunFinished | None = None
+    member_totals: dict[str, int] = field(default_factory=dict)  # member label -> outputs to write
+    member_done: dict[str, set[str]] = field(default_factory=dict)  # member label -> outputs written or skipped
 
     def handle(self, event: T_Event) -> None:
         if isinstance(event, RunStarted):
@@ -68,6 +70,7 @@ class Tracker:
                 state = self.variables.setdefault(var, VariableState())
                 state.files_total = event.files_total.get(var, 0)
                 state.normals_total = event.normals_total.get(var, 0)
+            self.member_totals = dict(event.member_normals)
         elif isinstance(event, TaskStarted):
             self.busy[event.pid] = event.what
             self._var(event.variable).current = event.what
@@ -80,8 +83,11 @@ class Tracker:
                 self.bytes_read += event.bytes_read
         elif isinstance(event, NormalWritten):
             self._var(event.variable).normals.add(event.path)
+            self.member_done.setdefault(event.member, set()).add(event.path)
         elif isinstance(event, NormalSkipped):
             self._var(event.variable).skipped += 1
+            key = f"{event.region} {event.scenario} {event.period} {event.target_year} {event.variable}"
+            self.member_done.setdefault(event.member, set()).add(key)
         elif isinstance(event, Failure):
             self._var(event.variable).failed += 1
             self.failures.append(f"{event.what}: {event.message}")
@@ -95,6 +101,11 @@ class Tracker:
     @property
     def elapsed(self) -> float:
         return 0.0 if self.started is None else self.clock() - self.started
+
+    def members_line(self) -> str:
+        """Members whose outputs are all written (or skipped), of the members with outputs to write."""
+        done = sum(1 for m, n in self.member_totals.items() if len(self.member_done.get(m, ())) >= n)
+        return f"members {done}/{len(self.member_totals)}"
 
     def totals(self) -> Totals:
         """Files and normals planned and done, over all variables."""
@@ -121,8 +132,9 @@ class Tracker:
         rate = t.files_done / self.elapsed if self.elapsed > 0 else 0.0
         mbs = self.bytes_read / 2**20 / self.elapsed if self.elapsed > 0 else 0.0
         eta = clock_text(self.eta) if self.eta is not None else "?"
+        members = f"{self.members_line()}, " if len(self.member_totals) > 1 else ""
         return (
-            f"files {t.files_done}/{t.files_total}, normals {t.normals_done}/{t.normals_total}, "
+            f"{members}files {t.files_done}/{t.files_total}, normals {t.normals_done}/{t.normals_total}, "
             f"skipped {t.skipped}, failed {len(self.failures)}, {rate:.1f} files/s, {mbs:.0f} MB/s, "
             f"elapsed {clock_text(self.elapsed)}, ETA {eta}"
         )

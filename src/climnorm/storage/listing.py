@@ -55,8 +55,13 @@ def normalize_time(when: datetime | None) -> datetime | None:
 def object_info(bucket: str, meta: Mapping[str, Any]) -> ObjectInfo:
     """An `ObjectInfo` from obstore's object metadata."""
     key = str(meta["path"])
-    return ObjectInfo(url=f"s3://{bucket}/{key}", key=key, size=int(meta["size"]),
-                      etag=normalize_etag(meta.get("e_tag")), last_modified=normalize_time(meta.get("last_modified")))
+    return ObjectInfo(
+        url=f"s3://{bucket}/{key}",
+        key=key,
+        size=int(meta["size"]),
+        etag=normalize_etag(meta.get("e_tag")),
+        last_modified=normalize_time(meta.get("last_modified")),
+    )
 
 
 def layout_filter(levels: Sequence[str], wanted: Mapping[str, Collection[str]]) -> Descend:
@@ -89,8 +94,11 @@ class _Lister:
         try:
             return with_retries(op, f"list {self.where.child(prefix)}", self.options.retry, self.options.secrets())
         except RequestFailed as exc:
-            missing = (f"bucket {self.where.bucket!r} not found" if exc.failure.code == "NoSuchBucket"
-                       else "bucket or prefix not found")
+            missing = (
+                f"bucket {self.where.bucket!r} not found"
+                if exc.failure.code == "NoSuchBucket"
+                else "bucket or prefix not found"
+            )
             raise StorageError(self.url, f"cannot list: {exc.problem(missing)}") from None
 
     def folders(self, prefix: str) -> tuple[list[str], list[ObjectInfo]]:
@@ -111,8 +119,14 @@ class _Lister:
         return [object_info(self.where.bucket, m) for m in self._call(run, prefix)]
 
 
-def iter_objects(url: str, options: StorageOptions, *, depth: int = 0, descend: Descend | None = None,
-                 suffixes: Collection[str] | None = None) -> Iterator[ObjectInfo]:
+def iter_objects(
+    url: str,
+    options: StorageOptions,
+    *,
+    depth: int = 0,
+    descend: Descend | None = None,
+    suffixes: Collection[str] | None = None,
+) -> Iterator[ObjectInfo]:
     """Every object under the folder `url` (sorted by key), walking `depth` levels with `descend` first."""
     lister = _Lister(url, options)
     pool = pool_for(options)
@@ -121,11 +135,12 @@ def iter_objects(url: str, options: StorageOptions, *, depth: int = 0, descend: 
     loose: list[ObjectInfo] = []
     for _ in range(depth):
         step: list[tuple[str, tuple[str, ...]]] = []
-        for (_prefix, parts), (subs, objects) in zip(frontier, pool.map(lister.folders, [p for p, _ in frontier]),
-                                                      strict=True):
+        for (_prefix, parts), (subs, objects) in zip(
+            frontier, pool.map(lister.folders, [p for p, _ in frontier]), strict=True
+        ):
             loose.extend(objects)
             for sub in subs:
-                child = (*parts, sub[len(_prefix):].rstrip("/"))
+                child = (*parts, sub[len(_prefix) :].rstrip("/"))
                 if descend is None or descend(child):
                     step.append((sub, child))
         log.debug("%s: %d folders kept at level %d", url, len(step), len(frontier[0][1]) + 1 if frontier else 0)
@@ -137,8 +152,14 @@ def iter_objects(url: str, options: StorageOptions, *, depth: int = 0, descend: 
             yield info
 
 
-def list_objects(url: str, options: StorageOptions, *, depth: int = 0, descend: Descend | None = None,
-                 suffixes: Collection[str] | None = None) -> list[ObjectInfo]:
+def list_objects(
+    url: str,
+    options: StorageOptions,
+    *,
+    depth: int = 0,
+    descend: Descend | None = None,
+    suffixes: Collection[str] | None = None,
+) -> list[ObjectInfo]:
     """`iter_objects` as a list."""
     return list(iter_objects(url, options, depth=depth, descend=descend, suffixes=suffixes))
 
@@ -148,4 +169,4 @@ def list_folders(url: str, options: StorageOptions) -> list[str]:
     lister = _Lister(url, options)
     root = lister.where.folder
     subs, _ = lister.folders(root)
-    return sorted(s[len(root):].rstrip("/") for s in subs)
+    return sorted(s[len(root) :].rstrip("/") for s in subs)

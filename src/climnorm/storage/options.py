@@ -69,8 +69,9 @@ class StorageOptions:
     reads: ReadPolicy = ReadPolicy()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
-                    ) -> StorageOptions:
+    def from_config(
+        cls, config: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+    ) -> StorageOptions:
         """Resolve options from `config` (keys as the field names, plus `retry`/`reads` mappings) then `environ`."""
         import os
 
@@ -104,8 +105,10 @@ class StorageOptions:
 
     def __repr__(self) -> str:
         d = self.describe()
-        return (f"StorageOptions(endpoint_url={d['endpoint_url']!r}, region={self.region!r}, "
-                f"anonymous={self.anonymous}, profile={self.profile!r}, credentials={d['credentials']!r})")
+        return (
+            f"StorageOptions(endpoint_url={d['endpoint_url']!r}, region={self.region!r}, "
+            f"anonymous={self.anonymous}, profile={self.profile!r}, credentials={d['credentials']!r})"
+        )
 
     __str__ = __repr__
 
@@ -152,8 +155,13 @@ def _read_profile(name: str, env: Mapping[str, str]) -> dict[str, str] | None:
     return found if seen else None
 
 
-def _credentials(cfg: dict[str, Any], env: Mapping[str, str], profile: dict[str, str] | None,
-                 profile_name: str | None, explicit_profile: bool) -> tuple[str | None, str | None, str | None, str]:
+def _credentials(
+    cfg: dict[str, Any],
+    env: Mapping[str, str],
+    profile: dict[str, str] | None,
+    profile_name: str | None,
+    explicit_profile: bool,
+) -> tuple[str | None, str | None, str | None, str]:
     """(key, secret, token, source) in the AWS CLI's order: config, explicit profile, environment, profile."""
     if cfg.get("key") or cfg.get("secret"):
         if not (cfg.get("key") and cfg.get("secret")):
@@ -161,8 +169,12 @@ def _credentials(cfg: dict[str, Any], env: Mapping[str, str], profile: dict[str,
         return cfg["key"], cfg["secret"], cfg.get("session_token"), "config"
     from_profile = None
     if profile and profile.get("aws_access_key_id") and profile.get("aws_secret_access_key"):
-        from_profile = (profile["aws_access_key_id"], profile["aws_secret_access_key"],
-                        profile.get("aws_session_token"), f"profile {profile_name}")
+        from_profile = (
+            profile["aws_access_key_id"],
+            profile["aws_secret_access_key"],
+            profile.get("aws_session_token"),
+            f"profile {profile_name}",
+        )
     if explicit_profile and from_profile:
         return from_profile
     if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
@@ -186,17 +198,34 @@ def _resolve(cfg: dict[str, Any], env: dict[str, str]) -> StorageOptions:
     anon = cfg.get("anon")
     if anon is not None and not isinstance(anon, bool):
         raise ConfigError("storage.anon must be true or false")
-    key, secret, token, source = (None, None, None, "none") if anon else _credentials(
-        cfg, env, profile, profile_name, explicit_profile)
+    key, secret, token, source = (
+        (None, None, None, "none") if anon else _credentials(cfg, env, profile, profile_name, explicit_profile)
+    )
     prof = profile or {}
-    endpoint = (cfg.get("endpoint_url") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-                or prof.get("endpoint_url"))
-    region = (cfg.get("region") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or prof.get("region")
-              or DEFAULT_REGION)
+    endpoint = (
+        cfg.get("endpoint_url")
+        or env.get("AWS_ENDPOINT_URL_S3")
+        or env.get("AWS_ENDPOINT_URL")
+        or prof.get("endpoint_url")
+    )
+    region = (
+        cfg.get("region")
+        or env.get("AWS_REGION")
+        or env.get("AWS_DEFAULT_REGION")
+        or prof.get("region")
+        or DEFAULT_REGION
+    )
     if endpoint and not endpoint.startswith(("http://", "https://")):
         raise ConfigError(f"storage.endpoint_url must start with http:// or https://, got {endpoint!r}")
     return StorageOptions(
-        endpoint_url=endpoint.rstrip("/") if endpoint else None, anon=anon, region=region,
-        profile=profile_name if profile is not None else None, key=key, secret=secret, session_token=token,
-        credential_source=source, retry=_policy(RetryPolicy, cfg.get("retry"), "retry"),
-        reads=_policy(ReadPolicy, cfg.get("reads"), "reads"))
+        endpoint_url=endpoint.rstrip("/") if endpoint else None,
+        anon=anon,
+        region=region,
+        profile=profile_name if profile is not None else None,
+        key=key,
+        secret=secret,
+        session_token=token,
+        credential_source=source,
+        retry=_policy(RetryPolicy, cfg.get("retry"), "retry"),
+        reads=_policy(ReadPolicy, cfg.get("reads"), "reads"),
+    )

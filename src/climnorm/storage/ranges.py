@@ -58,7 +58,7 @@ def cut(ranges: Sequence[tuple[int, int]], spans: Sequence[Span], data: Sequence
         end = offset + length
         i = bisect.bisect_right(starts, offset) - 1
         if spans[i].end >= end:  # the common case: one request holds the whole range
-            out.append(bytes(views[i][offset - spans[i].start:end - spans[i].start]))
+            out.append(bytes(views[i][offset - spans[i].start : end - spans[i].start]))
             continue
         pieces, pos = [], offset
         while pos < end:
@@ -66,7 +66,7 @@ def cut(ranges: Sequence[tuple[int, int]], spans: Sequence[Span], data: Sequence
                 i += 1
             span = spans[i]
             stop = min(end, span.end)
-            pieces.append(views[i][pos - span.start:stop - span.start])
+            pieces.append(views[i][pos - span.start : stop - span.start])
             pos = stop
         out.append(b"".join(pieces))
     return out

@@ -127,8 +127,13 @@ def backoff(policy: RetryPolicy, attempt: int, rng: random.Random | None = None)
     return (rng or random).uniform(0.0, cap)
 
 
-def with_retries(op: Callable[[], T], what: str, policy: RetryPolicy, secrets: Sequence[str] = (),
-                 on_attempt: Callable[[int], None] | None = None) -> T:
+def with_retries(
+    op: Callable[[], T],
+    what: str,
+    policy: RetryPolicy,
+    secrets: Sequence[str] = (),
+    on_attempt: Callable[[int], None] | None = None,
+) -> T:
     """Run `op` until it succeeds, fails for good, or has failed `policy.max_attempts` times (`RequestFailed`)."""
     attempts = max(1, policy.max_attempts)
     for attempt in range(1, attempts + 1):
@@ -144,7 +149,6 @@ def with_retries(op: Callable[[], T], what: str, policy: RetryPolicy, secrets: S
             if not failure.transient or attempt == attempts:
                 raise RequestFailed(failure, attempt) from None
             delay = backoff(policy, attempt)
-            log.warning("%s: %s (attempt %d of %d), retrying in %.2f s", what, failure.reason, attempt, attempts,
-                        delay)
+            log.warning("%s: %s (attempt %d of %d), retrying in %.2f s", what, failure.reason, attempt, attempts, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover

@@ -242,6 +242,7 @@ class S3Source:
 
     def _run(self, op: Any) -> Any:
         """`op()` with retries, counting requests; failures become `InputFileError` naming the URL."""
+
         def attempt(n: int) -> None:
             self._counters.add(requests=1, retries=int(n > 1))
 
@@ -258,9 +259,13 @@ class S3Source:
 
                 store = store_for(self.options, self.where.bucket)
                 meta = self._run(lambda: obstore.head(store, self.where.key))
-                self._info = ObjectInfo(url=self.url, key=self.where.key, size=int(meta["size"]),
-                                        etag=normalize_etag(meta.get("e_tag")),
-                                        last_modified=normalize_time(meta.get("last_modified")))
+                self._info = ObjectInfo(
+                    url=self.url,
+                    key=self.where.key,
+                    size=int(meta["size"]),
+                    etag=normalize_etag(meta.get("e_tag")),
+                    last_modified=normalize_time(meta.get("last_modified")),
+                )
             return self._info
 
     @property
@@ -314,16 +319,18 @@ class S3Source:
     def open(self) -> IO[bytes]:
         """A file-like view with an LRU block cache (see `BlockReader`)."""
         reads = self.options.reads
-        return BlockReader(self, reads.block_size, max(1, reads.cache_bytes // max(1, reads.block_size)),
-                           self._counters.add)
+        return BlockReader(
+            self, reads.block_size, max(1, reads.cache_bytes // max(1, reads.block_size)), self._counters.add
+        )
 
     def stats(self) -> ReadStats:
         """Counters so far (all views of this source included)."""
         return self._counters.snapshot()
 
 
-def open_source(location: str | os.PathLike[str], options: StorageOptions | None = None,
-                info: ObjectInfo | None = None) -> ByteSource:
+def open_source(
+    location: str | os.PathLike[str], options: StorageOptions | None = None, info: ObjectInfo | None = None
+) -> ByteSource:
     """An `S3Source` for an `s3://` URL (options from the environment if not given), else a `LocalSource`."""
     if is_s3_url(location):
         return S3Source(str(location), options or StorageOptions.from_config(), info)

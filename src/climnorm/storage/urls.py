@@ -26,7 +26,7 @@ class S3Url:
         """Split `s3://bucket/key`; raise `StorageError` for anything else."""
         if not is_s3_url(url):
             raise StorageError(url, "not an s3:// URL")
-        bucket, _, key = url[len(SCHEME):].partition("/")
+        bucket, _, key = url[len(SCHEME) :].partition("/")
         if not bucket or "?" in url or "#" in url:
             raise StorageError(url, "expected s3://bucket/key with no query or fragment")
         return cls(bucket, key)

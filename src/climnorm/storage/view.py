@@ -27,8 +27,9 @@ class BlockReader(io.RawIOBase):
     Like any file object it has one position, so one thread should use it at a time (the cache itself is locked).
     """
 
-    def __init__(self, source: _Ranged, block_size: int, max_blocks: int,
-                 count: Callable[..., None] | None = None) -> None:
+    def __init__(
+        self, source: _Ranged, block_size: int, max_blocks: int, count: Callable[..., None] | None = None
+    ) -> None:
         super().__init__()
         self.source = source
         self.block_size = max(1, block_size)
@@ -81,7 +82,7 @@ class BlockReader(io.RawIOBase):
         blocks = self._get_blocks(range(first, last + 1))
         data = blocks[0] if len(blocks) == 1 else b"".join(blocks)
         start = pos - first * self.block_size
-        return data[start:start + n]
+        return data[start : start + n]
 
     def _get_blocks(self, indices: range) -> list[bytes]:
         with self._lock:
@@ -97,11 +98,13 @@ class BlockReader(io.RawIOBase):
                     runs[-1].append(i)
                 else:
                     runs.append([i])
-            ranges = [(r[0] * self.block_size, min(self._size, (r[-1] + 1) * self.block_size) - r[0] * self.block_size)
-                      for r in runs]
+            ranges = [
+                (r[0] * self.block_size, min(self._size, (r[-1] + 1) * self.block_size) - r[0] * self.block_size)
+                for r in runs
+            ]
             for run, data in zip(runs, self.source.read_ranges(ranges), strict=True):
                 for j, i in enumerate(run):
-                    have[i] = data[j * self.block_size:(j + 1) * self.block_size]
+                    have[i] = data[j * self.block_size : (j + 1) * self.block_size]
             self._store(have, missing)
         return [have[i] for i in indices]
 

@@ -87,22 +87,17 @@ def _blocks(n_steps: int, n_cells: int) -> Iterator[tuple[int, int]]:
 
 
 def _block_values(
-    spec: SynthSpec,
-    variable: str,
-    year: int,
-    version: str,
-    steps: tuple[int, int],
-    n_steps: int,
-    lat: np.ndarray,
-    lon: np.ndarray,
+    spec: SynthSpec, item: ArchiveFile, steps: tuple[int, int], n_steps: int, lat: np.ndarray, lon: np.ndarray
 ) -> np.ndarray:
     """float32 data of steps [start, stop) of a file, holes written as 1e20 or NaN."""
     index = np.arange(steps[0], steps[1])[:, None, None]
     frac = (index + 0.5) / n_steps
-    values = closed_form(variable, float(year), frac, lat[None, :, None], lon[None, None, :], version=version)
+    climate = spec.climate(item.scenario)
+    grid_lat, grid_lon = lat[None, :, None], lon[None, None, :]
+    values = closed_form(item.variable, float(item.year), frac, grid_lat, grid_lon, item.version, climate)
     data = values.astype(np.float32)
     if spec.holes > 0.0:
-        codes = hole_codes(spec, variable, year, index, lat[None, :, None], lon[None, None, :])
+        codes = hole_codes(spec, item.variable, item.year, index, grid_lat, grid_lon)
         data[codes == HOLE_FILL] = FILL_VALUE
         data[codes == HOLE_NAN] = np.nan
     return data
@@ -157,7 +152,7 @@ def write_year(path: T_Path, spec: SynthSpec, variable: str, scenario: str, year
         var.missing_value = FILL_VALUE
         var.setncatts(VARIABLE_ATTRS[variable])
         var.set_auto_maskandscale(False)
-        _write_data(var, spec, variable, year, version, stamps.size, lat, lon)
+        _write_data(var, spec, ArchiveFile(variable, scenario, year, version), stamps.size, lat, lon)
     log.debug("wrote %s (%d steps, %d x %d cells)", path, stamps.size, lat.size, lon.size)
     return path
 
@@ -187,25 +182,16 @@ def _write_axes(
 
 
 def _write_data(
-    var: netCDF4.Variable[Any],
-    spec: SynthSpec,
-    variable: str,
-    year: int,
-    version: str,
-    n_steps: int,
-    lat: np.ndarray,
-    lon: np.ndarray,
+    var: netCDF4.Variable[Any], spec: SynthSpec, item: ArchiveFile, n_steps: int, lat: np.ndarray, lon: np.ndarray
 ) -> None:
     """Compute blocks of steps in a helper thread while the previous block is compressed and written."""
     blocks = list(_blocks(n_steps, lat.size * lon.size))
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending: Future[np.ndarray] = pool.submit(
-            _block_values, spec, variable, year, version, blocks[0], n_steps, lat, lon
-        )
+        pending: Future[np.ndarray] = pool.submit(_block_values, spec, item, blocks[0], n_steps, lat, lon)
         for i, (start, stop) in enumerate(blocks):
             data = pending.result()
             if i + 1 < len(blocks):
-                pending = pool.submit(_block_values, spec, variable, year, version, blocks[i + 1], n_steps, lat, lon)
+                pending = pool.submit(_block_values, spec, item, blocks[i + 1], n_steps, lat, lon)
             var[start:stop, :, :] = data
 
 

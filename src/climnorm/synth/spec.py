@@ -75,6 +75,25 @@ VARIABLE_ATTRS: dict[str, dict[str, str]] = {
 LAT_SOUTH, LAT_NORTH = -60.0, 90.0  # the real archive's latitude span (cell edges)
 
 
+#: The first year after which a scenario's own warming (SynthSpec.warming) adds up.
+WARMING_FROM = 2014
+
+
+@dataclass(frozen=True)
+class Climate:
+    """How one member under one scenario differs from the plain closed form: a steady offset in K (and a few
+    percent more precipitation per K), its own weather (``noise`` shifts the pseudo-noise phases) and a warming in
+    K per decade after :data:`WARMING_FROM`."""
+
+    offset: float = 0.0
+    noise: int = 0
+    warming: float = 0.0
+
+    def kelvin(self, years: np.ndarray) -> np.ndarray:
+        """The member's temperature difference from the plain closed form in each year."""
+        return self.offset + self.warming * np.maximum(years - WARMING_FROM, 0.0) / 10.0
+
+
 @dataclass(frozen=True)
 class SynthSpec:
     """What synthetic archive to write: model/run names, variables, years, calendar, grid and encoding.
@@ -85,7 +104,8 @@ class SynthSpec:
     values are taken as their 0..360 twins), wrapping across 0 when lon_min > lon_max. ``layout``: see
     :data:`LAYOUTS`. ``time_at_end_of_day`` stamps 00:00 of the next day (as CESM does); only ``time_bnds``
     then tells the date. ``holes``: fraction of values missing, see :func:`hole_codes`. ``version_years``:
-    years that also get a ``_v1.1`` file, its values changed as :data:`VERSION_CHANGES` says.
+    years that also get a ``_v1.1`` file, its values changed as :data:`VERSION_CHANGES` says. ``offset``,
+    ``noise`` and ``warming`` make a member and its scenarios differ the way real ones do (:class:`Climate`).
     Lists are accepted and stored as tuples; invalid settings raise ValueError on construction.
     """
 
@@ -109,6 +129,13 @@ class SynthSpec:
     lon_convention: str = "0_360"
     lat_descending: bool = False
     time_units: str = "days since 1950-01-01"
+    offset: float = 0.0
+    noise: int = 0
+    warming: tuple[tuple[str, float], ...] = ()
+
+    def climate(self, scenario: str) -> Climate:
+        """This member's climate under ``scenario`` (warming: K per decade after 2014, by scenario)."""
+        return Climate(self.offset, self.noise, dict(self.warming).get(scenario, 0.0))
 
     def __post_init__(self) -> None:
         """Turn lists into tuples (so YAML/CLI input works) and reject invalid settings early."""

@@ -19,10 +19,13 @@ from climnorm.synth.spec import (
     VARIABLES,
     VERSION_CHANGES,
     VERSIONS,
+    Climate,
     SynthSpec,
     check_variable,
     day_fraction,
 )
+
+_PLAIN = Climate()
 
 
 def _phase(years: np.ndarray, frac: np.ndarray, k: int) -> np.ndarray:
@@ -36,34 +39,34 @@ def _wave(a: np.ndarray, ka: int, pa: np.ndarray, b: np.ndarray, kb: int, pb: np
     return np.sin(ka * a + pa) * np.cos(kb * b + pb)
 
 
-def _tas(y: np.ndarray, s: np.ndarray, phi: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Daily mean temperature in K (v1.0)."""
+def _tas(y: np.ndarray, s: np.ndarray, phi: np.ndarray, lam: np.ndarray, k: int = 0) -> np.ndarray:
+    """Daily mean temperature in K (v1.0); ``k`` shifts the noise phases (a member's own weather)."""
     sin_phi, cos_phi = np.sin(phi), np.cos(phi)
     base = 288.0 - 40.0 * sin_phi**2  # 288 K at the equator, 248 K at the poles
     seasonal = -16.0 * sin_phi * np.cos(2.0 * np.pi * (s - 0.04))  # coldest mid-January in the north
     trend = 0.03 * (y - 1950.0)
     pattern = (3.0 * cos_phi) * np.sin(2.0 * lam) + (1.5 * np.sin(2.0 * phi)) * np.cos(3.0 * lam)
-    noise = 1.2 * _wave(phi, 7, _phase(y, s, 1), lam, 5, _phase(y, s, 2)) + 0.6 * _wave(
-        phi, 13, _phase(y, s, 3), lam, 11, _phase(y, s, 4)
+    noise = 1.2 * _wave(phi, 7, _phase(y, s, 1 + k), lam, 5, _phase(y, s, 2 + k)) + 0.6 * _wave(
+        phi, 13, _phase(y, s, 3 + k), lam, 11, _phase(y, s, 4 + k)
     )
     return base + seasonal + trend + pattern + noise
 
 
-def _spread(variable: str, y: np.ndarray, s: np.ndarray, phi: np.ndarray, lam: np.ndarray) -> np.ndarray:
+def _spread(variable: str, y: np.ndarray, s: np.ndarray, phi: np.ndarray, lam: np.ndarray, k: int = 0) -> np.ndarray:
     """Positive distance in K from tas to tasmax (>= 3.5 K) or to tasmin (>= 3 K)."""
     if variable == "tasmax":
-        return 4.5 + 2.0 * np.cos(phi) + _wave(phi, 3, _phase(y, s, 5), lam, 4, _phase(y, s, 6))
-    return 3.8 + 1.5 * np.cos(phi) + 0.8 * _wave(phi, 5, _phase(y, s, 7), lam, 3, _phase(y, s, 8))
+        return 4.5 + 2.0 * np.cos(phi) + _wave(phi, 3, _phase(y, s, 5 + k), lam, 4, _phase(y, s, 6 + k))
+    return 3.8 + 1.5 * np.cos(phi) + 0.8 * _wave(phi, 5, _phase(y, s, 7 + k), lam, 3, _phase(y, s, 8 + k))
 
 
-def _pr(y: np.ndarray, s: np.ndarray, phi: np.ndarray, lam: np.ndarray) -> np.ndarray:
+def _pr(y: np.ndarray, s: np.ndarray, phi: np.ndarray, lam: np.ndarray, k: int = 0) -> np.ndarray:
     """Precipitation flux in kg m-2 s-1 (v1.0): >= 0, exact zeros where the raw signal is negative."""
     cos_phi = np.cos(phi)
     wet = (1.0 + 4.0 * cos_phi**2) * (1.0 + 0.5 * np.sin(phi) * np.cos(2.0 * np.pi * (s - 0.55)))
     trend = 1.0 + 0.002 * (y - 1950.0)
     pattern = 1.0 + (0.3 * cos_phi) * np.sin(3.0 * lam)
-    noise = 3.0 * _wave(phi, 9, _phase(y, s, 9), lam, 7, _phase(y, s, 10)) + 1.5 * _wave(
-        phi, 17, _phase(y, s, 11), lam, 13, _phase(y, s, 12)
+    noise = 3.0 * _wave(phi, 9, _phase(y, s, 9 + k), lam, 7, _phase(y, s, 10 + k)) + 1.5 * _wave(
+        phi, 17, _phase(y, s, 11 + k), lam, 13, _phase(y, s, 12 + k)
     )
     return 1.5e-5 * np.maximum(wet * trend * pattern + noise - 1.5, 0.0)
 
@@ -75,6 +78,7 @@ def closed_form(
     lat: np.ndarray | float,
     lon: np.ndarray | float,
     version: str = "v1.0",
+    climate: Climate = _PLAIN,
 ) -> np.ndarray:
     """Exact (float64) value of ``variable`` for broadcastable years, day fractions, lat and lon (degrees).
 
@@ -83,7 +87,8 @@ def closed_form(
     Value = seasonal cycle (fraction, latitude) + linear trend in year + fixed spatial pattern + pseudo-noise:
     separable waves in (lat, lon) whose phases are a sin-hash of (year, fraction), so every day and year
     differ. tasmax = tas + spread > 0, tasmin = tas - spread > 0; pr = max(signal, 0) * 1.5e-5 >= 0.
-    ``version`` applies :data:`VERSION_CHANGES` (v1.1: +1 K for temperatures, pr x 1.5).
+    ``version`` applies :data:`VERSION_CHANGES` (v1.1: +1 K for temperatures, pr x 1.5); ``climate`` is the
+    member's and scenario's own (:class:`Climate`; the default changes nothing).
     """
     check_variable(variable)
     if version not in VERSION_CHANGES:
@@ -93,14 +98,20 @@ def closed_form(
     s = np.asarray(day_of_year_float, dtype=np.float64)
     phi = np.deg2rad(np.asarray(lat, dtype=np.float64))
     lam = np.deg2rad(np.asarray(lon, dtype=np.float64))
+    k = 13 * climate.noise
+    warmer = climate.kelvin(y) if climate != _PLAIN else None
     if variable == "pr":
-        out = _pr(y, s, phi, lam)
+        out = _pr(y, s, phi, lam, k)
+        if warmer is not None:
+            out = out * (1.0 + 0.03 * warmer)  # a warmer member or climate is wetter, a few percent per kelvin
         return out * pr_factor if pr_factor != 1.0 else out
-    out = _tas(y, s, phi, lam)
+    out = _tas(y, s, phi, lam, k)
     if variable == "tasmax":
-        out = out + _spread(variable, y, s, phi, lam)
+        out = out + _spread(variable, y, s, phi, lam, k)
     elif variable == "tasmin":
-        out = out - _spread(variable, y, s, phi, lam)
+        out = out - _spread(variable, y, s, phi, lam, k)
+    if warmer is not None:
+        out = out + warmer
     return out + add_kelvin if add_kelvin else out
 
 
@@ -113,9 +124,11 @@ def expected_value(
     lat: np.ndarray | float,
     lon: np.ndarray | float,
     version: str = "v1.0",
+    climate: Climate = _PLAIN,
 ) -> np.ndarray:
     """Exact value written for the date (year, month, day) of a ``calendar`` file at lat/lon (broadcast)."""
-    return closed_form(variable, year, day_fraction(calendar, year, month, day), lat, lon, version=version)
+    frac = day_fraction(calendar, year, month, day)
+    return closed_form(variable, year, frac, lat, lon, version=version, climate=climate)
 
 
 # -------------------------------------------------------------------------------------------------- holes
@@ -152,7 +165,8 @@ def hole_codes(
     code = np.uint64(VARIABLES.index(variable))
     with np.errstate(over="ignore"):
         time_key = ((np.uint64(int(year)) * np.uint64(400) + step) * np.uint64(8) + code) << np.uint64(32)
-        z = time_key + ((ilat << np.uint64(16)) | ilon) + np.uint64(0x9E3779B97F4A7C15)
+        # each member (noise) has holes of its own
+        z = time_key + ((ilat << np.uint64(16)) | ilon) + np.uint64(0x9E3779B97F4A7C15) * np.uint64(1 + spec.noise)
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))

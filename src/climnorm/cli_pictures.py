@@ -1,0 +1,106 @@
+"""The picture subcommands of `climnorm`: `plot map|cycle|change` and `report` (matplotlib: the ``plot`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from climnorm._cli import EXIT_OK, console, workers
+
+if TYPE_CHECKING:
+    T_Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """`climnorm plot map|cycle|change`: one picture via climnorm.pictures.plots (matplotlib imported only there)."""
+    from climnorm.pictures import plots as plot
+
+    common: dict[str, object] = {
+        "window_years": args.window_years,
+        "size": args.size,
+        "dpi": args.dpi,
+        "model": args.model,
+    }
+    if args.kind == "map":
+        common.update(scenario=args.scenario, target=args.target, day=args.day, season=args.season)
+        common.update(statistic=args.statistic)
+        draw = plot.plot_map
+    elif args.kind == "cycle":
+        common.update(scenarios=args.scenario, targets=args.targets, statistic=args.statistic)
+        draw = plot.plot_cycle
+    else:
+        common.update(scenarios=args.scenario, workers=args.workers)
+        draw = plot.plot_change
+    out = args.output or Path(f"{args.variable}_{args.region}_{args.kind}.png")
+    path = draw(args.output_dir, out, args.variable, args.region, **common)
+    console().print(f"wrote {path}", highlight=False)
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from climnorm.pictures.report import write_report
+
+    out = console()
+    with out.status(f"reading the normals listed in {args.output_dir}/manifest.json"):
+        path = write_report(args.output_dir, args.output, workers=args.workers)
+    out.print(f"wrote {path} ({path.stat().st_size / 2**10:,.0f} KiB): open it in a browser", highlight=False)
+    return EXIT_OK
+
+
+def _pixels(value: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected WIDTHxHEIGHT in pixels, e.g. 900x600") from None
+    if width < 100 or height < 100:
+        raise argparse.ArgumentTypeError("width and height must be at least 100 pixels")
+    return width, height
+
+
+def add_picture_commands(sub: T_Subcommands) -> None:
+    """`plot map|cycle|change` and `report` (need the plot extra: pip install 'climnorm[plot]')."""
+    p = sub.add_parser("plot", help="pictures of the normals in OUTPUT_DIR: map, cycle, change (needs the plot extra)")
+    psub = p.add_subparsers(dest="kind", required=True, metavar="PICTURE")
+    helps = {
+        "map": "map of one normal: a day (--day) or a season's mean (--season; default the annual mean)",
+        "cycle": "seasonal cycle: region-mean normal against day of year for several target years",
+        "change": "change signal: region-mean annual normal against target year, one line per scenario",
+    }
+    for kind, text in helps.items():
+        more = "" if kind == "map" else ". Region means are area-weighted by cos(latitude), missing cells skipped."
+        k = psub.add_parser(kind, help=text, description=text + more)
+        k.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="a run's output folder")
+        k.add_argument("--variable", required=True, help="e.g. tas, pr")
+        k.add_argument("--region", required=True, help="region key, e.g. CONUS")
+        if kind == "map":
+            k.add_argument("--scenario", help="needed when several scenarios have the target")
+            k.add_argument("--target", type=int, help="target year (default: the latest)")
+            when = k.add_mutually_exclusive_group()
+            when.add_argument("--day", type=int, help="day slot of the year, 1-based (196 = 15 Jul in noleap)")
+            when.add_argument("--season", choices=["DJF", "MAM", "JJA", "SON", "annual"], help="mean of a season")
+        else:
+            k.add_argument("--scenario", nargs="+", metavar="SCENARIO", help="only these scenarios (default: all)")
+        if kind == "cycle":
+            k.add_argument(
+                "--targets", nargs="+", type=int, metavar="YEAR", help="target years (default: first and last of each)"
+            )
+        if kind == "change":
+            k.add_argument("--workers", type=workers, default=1, help="processes reading the normals")
+        k.add_argument("--window-years", type=int, help="when OUTPUT_DIR holds normals of several window lengths")
+        k.add_argument(
+            "--model", help="a model (or 'MODEL VARIANT', or 'ensemble') when OUTPUT_DIR holds several members"
+        )
+        if kind != "change":
+            k.add_argument("--statistic", help="of an ensemble output: mean (default), median, p10, ...")
+        k.add_argument("-o", "--output", type=Path, help=f"image file (default: VARIABLE_REGION_{kind}.png)")
+        width, height = size = (900, 600) if kind == "map" else (900, 550)
+        k.add_argument("--size", type=_pixels, default=size, metavar="WxH", help=f"pixels (default {width}x{height})")
+        k.add_argument("--dpi", type=int, default=100, help="dots per inch: sets the size of the text (default 100)")
+        k.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("report", help="one self-contained HTML report of OUTPUT_DIR (needs the plot extra)")
+    p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
+    p.add_argument("-o", "--output", type=Path, help="HTML file (default: OUTPUT_DIR/report.html)")
+    p.add_argument("--workers", type=workers, default=1, help="processes reading the normals")
+    p.set_defaults(func=cmd_report)
