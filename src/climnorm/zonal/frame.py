@@ -53,7 +53,7 @@ class TableBuilder:
     def frame(self) -> pd.DataFrame:
         """The table, sorted by field, polygon and slot as added (polygon-major within a field)."""
         if not self.blocks:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+            return empty_frame()
         pieces: dict[str, list[np.ndarray]] = {k: [] for k in ("meta", "row", "slot", "label")}
         numbers: dict[str, list[np.ndarray]] = {k: [] for k in NUMERIC}
         label_codes: dict[str, int] = {}
@@ -88,6 +88,11 @@ class TableBuilder:
         for name in ("nearest_km", "nearest_lat", "nearest_lon"):
             columns[name] = numbers[name]
         return pd.DataFrame({c: columns[c] for c in COLUMNS})
+
+
+def empty_frame() -> pd.DataFrame:
+    """The table without rows: its columns, as text."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
 
 
 def _categorical(codes: np.ndarray, values: tuple[str, ...]) -> pd.Categorical:

@@ -16,8 +16,8 @@ from typing import Any
 import netCDF4
 import numpy as np
 
+from climnorm.errors import ZonalError
 from climnorm.manifest import Manifest
-from climnorm.zonal.errors import ZonalError
 from climnorm.zonal.grid import Grid, read_grid
 
 log = logging.getLogger(__name__)
