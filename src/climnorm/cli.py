@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.text import Text
 
-from climnorm import __version__
+from climnorm import __version__, _cli_zonal
 from climnorm.errors import ClimnormError, ConfigError, RunInterrupted
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE = 0, 1, 2
@@ -316,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_archive_commands(sub)
     _add_run_commands(sub)
     _add_picture_commands(sub)
+    _cli_zonal.add_zonal_command(sub)
     return parser
 
 
