@@ -182,12 +182,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    """`climnorm plot map|cycle|change`: one picture via climnorm.pictures.plots (matplotlib imported only there)."""
+    """`climnorm plot map|cycle|change|counties`: one picture via climnorm.pictures (matplotlib imported there)."""
+    from climnorm.pictures import counties
     from climnorm.pictures import plots as plot
 
     common: dict[str, object] = {"window_years": args.window_years, "size": args.size, "dpi": args.dpi}
-    if args.kind == "map":
+    if args.kind == "counties":
         common.update(scenario=args.scenario, target=args.target, day=args.day, season=args.season)
+        common.update(_cli_zonal.counties_options(args))
+        draw = counties.plot_counties
+    elif args.kind == "map":
+        common.update(scenario=args.scenario, target=args.target, day=args.day, season=args.season)
+        common.update(outlines=args.outlines)
         draw = plot.plot_map
     elif args.kind == "cycle":
         common.update(scenarios=args.scenario, targets=args.targets)
@@ -229,19 +235,21 @@ def _add_picture_commands(sub: T_Subcommands) -> None:
         "map": "map of one normal: a day (--day) or a season's mean (--season; default the annual mean)",
         "cycle": "seasonal cycle: region-mean normal against day of year for several target years",
         "change": "change signal: region-mean annual normal against target year, one line per scenario",
+        "counties": "choropleth of one county (or polygon) normal with state outlines (needs the zonal extra)",
     }
     for kind, text in helps.items():
-        more = "" if kind == "map" else ". Region means are area-weighted by cos(latitude), missing cells skipped."
+        more = "" if kind in ("map", "counties") else ". Region means: cos(latitude)-weighted, missing cells skipped."
         k = psub.add_parser(kind, help=text, description=text + more)
         k.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="a run's output folder")
         k.add_argument("--variable", required=True, help="e.g. tas, pr")
         k.add_argument("--region", required=True, help="region key, e.g. CONUS")
-        if kind == "map":
+        if kind in ("map", "counties"):
             k.add_argument("--scenario", help="needed when several scenarios have the target")
             k.add_argument("--target", type=int, help="target year (default: the latest)")
             when = k.add_mutually_exclusive_group()
             when.add_argument("--day", type=int, help="day slot of the year, 1-based (196 = 15 Jul in noleap)")
             when.add_argument("--season", choices=["DJF", "MAM", "JJA", "SON", "annual"], help="mean of a season")
+            _cli_zonal.add_outline_options(k, when, kind)
         else:
             k.add_argument("--scenario", nargs="+", metavar="SCENARIO", help="only these scenarios (default: all)")
         if kind == "cycle":
@@ -252,7 +260,7 @@ def _add_picture_commands(sub: T_Subcommands) -> None:
             k.add_argument("--workers", type=_workers, default=1, help="processes reading the normals")
         k.add_argument("--window-years", type=int, help="when OUTPUT_DIR holds normals of several window lengths")
         k.add_argument("-o", "--output", type=Path, help=f"image file (default: VARIABLE_REGION_{kind}.png)")
-        width, height = size = (900, 600) if kind == "map" else (900, 550)
+        width, height = size = (900, 600) if kind in ("map", "counties") else (900, 550)
         k.add_argument("--size", type=_pixels, default=size, metavar="WxH", help=f"pixels (default {width}x{height})")
         k.add_argument("--dpi", type=int, default=100, help="dots per inch: sets the size of the text (default 100)")
         k.set_defaults(func=cmd_plot)

@@ -102,6 +102,8 @@ class Aggregation:
         self.weight_seconds = 0.0
         self.assigned: dict[str, str] = {}
         self.served = np.zeros(len(polygons), dtype=bool)
+        self.only: set[str] | None = None
+        """Paths of the files to read (None: all); the other files of a set still assign polygons to regions."""
 
     def weights_of(self, grid: Grid) -> Weights:
         key = grid.fingerprint()
@@ -127,7 +129,8 @@ class Aggregation:
             self.served[rows] = True
             self.assigned.update({self.polygons.ids[k]: region for k in rows})
             for record in (r for r in members if str(r["region"]) == region):
-                self._add_file(builder, record, rows)
+                if self.only is None or record["path"] in self.only:
+                    self._add_file(builder, record, rows)
 
     def _add_file(self, builder: TableBuilder, record: Record, rows: np.ndarray) -> None:
         """Aggregate every field of one output file (of the wanted products) for the polygon rows it serves."""
