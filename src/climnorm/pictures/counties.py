@@ -111,7 +111,7 @@ def county_values(
     members = [r for r in load_records(output_dir) if set_key(r) == set_key(record)]
     work = (request or ZonalRequest()).aggregation(output_dir, members)
     work.only = {record["path"]}  # the other regions' grids only say which polygons are theirs
-    table = next(iter(each_set(work)))
+    table = next(iter(each_set(work))).frame()
     if not len(table):
         raise PlotError(f"{record['path']}: no polygon lies mostly in the output's grid")
     table = table[(table["statistic"] == table["statistic"].iloc[0]) & (table["model"] == table["model"].iloc[0])]

@@ -195,15 +195,14 @@ class ZonalRequest:
         return Aggregation(output_dir, shapes, records, products=products, cache=self.cache)
 
 
-def each_set(work: Aggregation) -> Iterator[pd.DataFrame]:
-    """The table one set at a time (what a streaming writer needs: memory of one set, not of the whole table)."""
+def each_set(work: Aggregation) -> Iterator[TableBuilder]:
+    """The table one output set at a time (what a streaming writer needs: the memory of one set's rows)."""
     rows = 0
     for members in work.sets():
         builder = TableBuilder(work.polygons)
         work.add_set(builder, members)
-        frame = builder.frame()
-        rows += len(frame)
-        yield frame
+        rows += builder.rows
+        yield builder
     work.done(rows)
 
 
