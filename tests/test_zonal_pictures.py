@@ -119,11 +119,12 @@ def test_choropleth_values_flags_and_states_from_the_zonal_table(tmp_path: Path)
 
 
 def test_plot_counties_command(pictures_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    base = ["plot", "counties", str(pictures_run), "--variable", "tas", "--region", "CONUS", "--scenario", "ssp245"]
+    base = ["plot", "counties", str(pictures_run), "--variable", "pr", "--region", "AK", "--scenario", "ssp245"]
     out = tmp_path / "counties.png"
-    assert main(["-q", *base, "--target", "2019", "--day", "196", "-o", str(out)]) == 0
+    assert main(["-q", *base, "--target", "2019", "--season", "JJA", "-o", str(out)]) == 0
     assert f"wrote {out}" in capsys.readouterr().out
-    assert_picture(out, 900, 600)
+    pixels = assert_picture(out, 900, 600)[..., :3]
+    assert (pixels.max(axis=2) < 0.25).sum() > 2000  # the state outline (Alaska's coast) drawn dark
     fig = counties.counties_figure(pictures_run, "tas", "CONUS", scenario="ssp245", target=2019, month=7)
     record = pick_record(load_records(pictures_run), "tas", "CONUS", "ssp245", 2019)
     table = stats(ZonalRequest().aggregation(pictures_run, [record])).table

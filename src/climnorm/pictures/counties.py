@@ -216,7 +216,8 @@ def counties_figure(
         f"{short_name(variable, long_name)}, {region_name}\n{record['window_years']}-year normal "
         f"{window_text(record)} ({scenario_text(record, attrs)}, {record['period']}), {found.when}, per county"
     )
-    note = f"{found.rows.size:,} polygons"
+    noun = "counties" if request is None or request.polygons is None else "polygons"
+    note = f"{found.rows.size:,} {noun}"
     if found.flagged.any():
         note += f"; hatched: {int(found.flagged.sum())} from the nearest valid cell"
     if np.isnan(found.values).any():

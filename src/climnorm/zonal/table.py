@@ -154,7 +154,7 @@ class Aggregation:
         return ids
 
     def done(self, rows: int) -> None:
-        log.info(
+        log.debug(
             "zonal table: %d rows from %d files, %d polygons (weights %.2f s, total %.2f s)",
             rows,
             len(self.records),
