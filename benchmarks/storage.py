@@ -74,8 +74,9 @@ def boto3_client(endpoint: str, pool: int = 32) -> object:
     from botocore.config import Config
 
     cfg = Config(max_pool_connections=pool, retries={"max_attempts": 1}, s3={"addressing_style": "path"})
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=KEY, aws_secret_access_key=SECRET,
-                        region_name=REGION, config=cfg)
+    return boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=KEY, aws_secret_access_key=SECRET, region_name=REGION, config=cfg
+    )
 
 
 class Client:
@@ -90,6 +91,7 @@ class Client:
     def one(self, key: str, start: int, length: int) -> int:
         """Fetch one range (no thread pool in the way); returns the bytes received."""
         raise NotImplementedError
+
     def count(self, prefix: str) -> int:
         """List every key under `prefix`; returns how many."""
         raise NotImplementedError
@@ -103,8 +105,15 @@ class ObstoreClient(Client):
     def __init__(self, endpoint: str) -> None:
         from obstore.store import S3Store
 
-        self.store = S3Store(BUCKET, endpoint=endpoint, access_key_id=KEY, secret_access_key=SECRET, region=REGION,
-                             client_options={"allow_http": True}, retry_config={"max_retries": 0})
+        self.store = S3Store(
+            BUCKET,
+            endpoint=endpoint,
+            access_key_id=KEY,
+            secret_access_key=SECRET,
+            region=REGION,
+            client_options={"allow_http": True},
+            retry_config={"max_retries": 0},
+        )
 
     def ranges(self, keys: Sequence[str], starts: Sequence[int], lengths: Sequence[int], workers: int) -> int:
         import obstore
@@ -134,8 +143,14 @@ class S3fsClient(Client):
     def __init__(self, endpoint: str) -> None:
         import s3fs
 
-        self.fs = s3fs.S3FileSystem(key=KEY, secret=SECRET, endpoint_url=endpoint, skip_instance_cache=True,
-                                    use_listings_cache=False, client_kwargs={"region_name": REGION})
+        self.fs = s3fs.S3FileSystem(
+            key=KEY,
+            secret=SECRET,
+            endpoint_url=endpoint,
+            skip_instance_cache=True,
+            use_listings_cache=False,
+            client_kwargs={"region_name": REGION},
+        )
 
     def ranges(self, keys: Sequence[str], starts: Sequence[int], lengths: Sequence[int], workers: int) -> int:
         paths = [f"{BUCKET}/{k}" for k in keys]
@@ -170,7 +185,8 @@ class Boto3Client(Client):
 
     def count(self, prefix: str) -> int:
         pages = self.s3.get_paginator("list_objects_v2").paginate(  # type: ignore[attr-defined]
-            Bucket=BUCKET, Prefix=prefix, PaginationConfig={"PageSize": 1000})
+            Bucket=BUCKET, Prefix=prefix, PaginationConfig={"PageSize": 1000}
+        )
         return sum(len(page.get("Contents", [])) for page in pages)
 
 
@@ -182,8 +198,7 @@ class ClimnormClient(Client):
     def __init__(self, endpoint: str) -> None:
         from climnorm.storage import S3Source, StorageOptions
 
-        self.options = StorageOptions.from_config({"endpoint_url": endpoint, "key": KEY, "secret": SECRET},
-                                                  environ={})
+        self.options = StorageOptions.from_config({"endpoint_url": endpoint, "key": KEY, "secret": SECRET}, environ={})
         self.sources = {k: S3Source(f"s3://{BUCKET}/{k}", self.options) for k in (f"big/obj{i}.nc" for i in range(9))}
 
     def _source(self, key: str) -> object:
@@ -205,8 +220,12 @@ class ClimnormClient(Client):
         return len(list_objects(f"s3://{BUCKET}/{prefix}", self.options))
 
 
-CLIENTS: dict[str, Callable[[str], Client]] = {"obstore": ObstoreClient, "s3fs": S3fsClient, "boto3": Boto3Client,
-                                               "climnorm": ClimnormClient}
+CLIENTS: dict[str, Callable[[str], Client]] = {
+    "obstore": ObstoreClient,
+    "s3fs": S3fsClient,
+    "boto3": Boto3Client,
+    "climnorm": ClimnormClient,
+}
 
 
 def upload_fixtures(endpoint: str, objects: int, object_mb: int, list_keys: int) -> list[str]:
@@ -238,8 +257,13 @@ def measure(client: Client, big: Sequence[str], object_size: int, args: argparse
         t = time.perf_counter()
         client.one(rng.choice(big), rng.randrange(0, object_size - 8192), 8192)
         lat.append((time.perf_counter() - t) * 1000)
-    out = {"ranged_MBps": got / MB / wall, "ranged_s": wall, "cpu_s_per_GB": cpu / (got / 1e9),
-           "small_read_ms_p50": statistics.median(lat), "small_read_ms_p90": statistics.quantiles(lat, n=10)[-1]}
+    out = {
+        "ranged_MBps": got / MB / wall,
+        "ranged_s": wall,
+        "cpu_s_per_GB": cpu / (got / 1e9),
+        "small_read_ms_p50": statistics.median(lat),
+        "small_read_ms_p90": statistics.quantiles(lat, n=10)[-1],
+    }
     if args.list_keys:
         t0 = time.perf_counter()
         n = client.count("list/")
@@ -250,8 +274,12 @@ def measure(client: Client, big: Sequence[str], object_size: int, args: argparse
 
 def run_clients(args: argparse.Namespace) -> dict[str, object]:
     """`clients`: every library against one server, same workload, same order of requests."""
-    results: dict[str, object] = {"server": args.server, "requests": args.requests, "workers": args.workers,
-                                  "object_MB": args.object_mb}
+    results: dict[str, object] = {
+        "server": args.server,
+        "requests": args.requests,
+        "workers": args.workers,
+        "object_MB": args.object_mb,
+    }
     with running_server(args.server, args.s3rver_bin) as server:
         big = upload_fixtures(server.endpoint, args.objects, args.object_mb, args.list_keys)
         for name in args.libs.split(","):
@@ -268,8 +296,11 @@ def nex_like_file(path: Path, shape: tuple[int, int, int]) -> Path:
 
     steps, nlat, nlon = shape
     lat, lon = np.linspace(-59.875, 89.875, nlat), np.linspace(0.125, 359.875, nlon)
-    land = (np.sin(np.radians(lat))[:, None] * 2 + np.cos(np.radians(3 * lon))[None, :]
-            + np.sin(np.radians(5 * lon + 40))[None, :]) > 0.9
+    land = (
+        np.sin(np.radians(lat))[:, None] * 2
+        + np.cos(np.radians(3 * lon))[None, :]
+        + np.sin(np.radians(5 * lon + 40))[None, :]
+    ) > 0.9
     base = (250 + 40 * np.cos(np.radians(lat)))[:, None] * np.ones((1, nlon))
     rng = np.random.default_rng(1)
     with netCDF4.Dataset(path, "w", format="NETCDF4") as ds:
@@ -277,8 +308,16 @@ def nex_like_file(path: Path, shape: tuple[int, int, int]) -> Path:
             ds.createDimension(name, n)
         ds.createVariable("lat", "f8", ("lat",))[:] = lat
         ds.createVariable("lon", "f8", ("lon",))[:] = lon
-        tas = ds.createVariable("tas", "f4", ("time", "lat", "lon"), zlib=True, complevel=1, shuffle=False,
-                                chunksizes=(1, nlat, nlon), fill_value=np.float32(1e20))
+        tas = ds.createVariable(
+            "tas",
+            "f4",
+            ("time", "lat", "lon"),
+            zlib=True,
+            complevel=1,
+            shuffle=False,
+            chunksizes=(1, nlat, nlon),
+            fill_value=np.float32(1e20),
+        )
         for i in range(steps):
             tas[i] = np.where(land, base + rng.normal(0, 2, (nlat, nlon)), 1e20).astype("f4")
     return path
@@ -295,8 +334,9 @@ def _open_index(fileobj: object) -> tuple[int, float]:
     return n, time.perf_counter() - t0
 
 
-def _band(source: object, index: list[tuple[int, int]], shape: tuple[int, int, int], rows: slice
-          ) -> tuple[float, float]:
+def _band(
+    source: object, index: list[tuple[int, int]], shape: tuple[int, int, int], rows: slice
+) -> tuple[float, float]:
     """Fetch every chunk with one `read_ranges`, then inflate each and keep the latitude rows `rows`;
     returns (seconds fetching, seconds in all)."""
     import zlib
@@ -329,21 +369,27 @@ def run_netcdf(args: argparse.Namespace) -> dict[str, object]:
         out["file_MB"], out["chunks_MB"] = round(path.stat().st_size / MB, 1), round(stored / MB, 1)
         _, t_open = _open_index(str(path))
         fetch, total = _band(LocalSource(path), index, shape, rows)  # type: ignore[arg-type]
-        out["local"] = {"open_index_s": round(t_open, 4), "band_fetch_s": round(fetch, 3),
-                        "band_fetch_MBps": round(stored / MB / fetch, 1), "band_with_inflate_s": round(total, 3)}
+        out["local"] = {
+            "open_index_s": round(t_open, 4),
+            "band_fetch_s": round(fetch, 3),
+            "band_fetch_MBps": round(stored / MB / fetch, 1),
+            "band_with_inflate_s": round(total, 3),
+        }
         with running_server(args.server, args.s3rver_bin) as server:
             s3 = boto3_client(server.endpoint)
             with path.open("rb") as fh:
                 s3.put_object(Bucket=BUCKET, Key=path.name, Body=fh)  # type: ignore[attr-defined]
-            base = StorageOptions.from_config({"endpoint_url": server.endpoint, "key": KEY, "secret": SECRET},
-                                              environ={})
+            base = StorageOptions.from_config(
+                {"endpoint_url": server.endpoint, "key": KEY, "secret": SECRET}, environ={}
+            )
             url = f"s3://{BUCKET}/{path.name}"
             out["s3"] = _s3_figures(url, base, index, shape, rows, stored)
     return out
 
 
-def _s3_figures(url: str, base: object, index: list[tuple[int, int]], shape: tuple[int, int, int], rows: slice,
-                stored: int) -> dict[str, object]:
+def _s3_figures(
+    url: str, base: object, index: list[tuple[int, int]], shape: tuple[int, int, int], rows: slice, stored: int
+) -> dict[str, object]:
     """The S3 side of `run_netcdf`: the index with three block sizes, the band by batch and through h5py."""
     from dataclasses import replace
 
@@ -357,24 +403,34 @@ def _s3_figures(url: str, base: object, index: list[tuple[int, int]], shape: tup
         source = S3Source(url, options)
         n, seconds = _open_index(source.open())
         st = source.stats()
-        figures[f"open_index_block_{block // 1024}KiB"] = {"chunks": n, "requests": st.requests,
-                                                          "MB_fetched": round(st.bytes_fetched / MB, 2),
-                                                          "s": round(seconds, 4)}
+        figures[f"open_index_block_{block // 1024}KiB"] = {
+            "chunks": n,
+            "requests": st.requests,
+            "MB_fetched": round(st.bytes_fetched / MB, 2),
+            "s": round(seconds, 4),
+        }
     source = S3Source(url, base)  # type: ignore[arg-type]
     source.size  # noqa: B018 - the HEAD, outside the timing
     fetch, total = _band(source, index, shape, rows)
     st = source.stats()
-    figures["band_batched"] = {"requests": st.requests - 1, "fetched_over_stored": round(st.bytes_fetched / stored, 3),
-                               "fetch_s": round(fetch, 3), "fetch_MBps": round(stored / MB / fetch, 1),
-                               "with_inflate_s": round(total, 3)}
+    figures["band_batched"] = {
+        "requests": st.requests - 1,
+        "fetched_over_stored": round(st.bytes_fetched / stored, 3),
+        "fetch_s": round(fetch, 3),
+        "fetch_MBps": round(stored / MB / fetch, 1),
+        "with_inflate_s": round(total, 3),
+    }
     source = S3Source(url, base)  # type: ignore[arg-type]
     t0 = time.perf_counter()
     with h5py.File(source.open(), "r") as f:
         f["tas"][:, rows, :]
     seconds = time.perf_counter() - t0
     st = source.stats()
-    figures["band_h5py_file_view"] = {"requests": st.requests, "s": round(seconds, 3),
-                                      "fetched_over_stored": round(st.bytes_fetched / stored, 3)}
+    figures["band_h5py_file_view"] = {
+        "requests": st.requests,
+        "s": round(seconds, 3),
+        "fetched_over_stored": round(st.bytes_fetched / stored, 3),
+    }
     return figures
 
 

@@ -1,10 +1,17 @@
-"""Zonal (county) aggregation benchmark: 3,221 counties against a synthetic 0.25° CONUS+AK+HI+PRVI output set.
+"""Zonal (county) aggregation benchmark: the 3,221 built-in counties against synthetic 0.25° climnorm outputs.
 
 Writes climnorm-shaped daily normals (float32, 365 slots, lat/lon increasing, zlib 1 + shuffle, NaN outside
-the counties' land, optionally random holes), then times: loading the counties, the weights per region grid,
-reading and applying per file, and zonal_stats end to end (cold, then with the weights cache); peak memory.
+the counties' land, optionally random holes) and a manifest, then measures (time, and peak memory of this
+process; the files are written by a child process):
+
+- default: one output set, CONUS+AK+HI+PRVI (4 files): loading the counties, the weights per region grid,
+  reading and applying per file, and zonal_stats end to end (cold, then with the weights cache);
+- ``--full-set``: all of one variable's CONUS outputs of a real run (the default periods 1980-2014, 2015-2044,
+  2045-2100, historical + ssp245 + ssp585: 35 + 2 x (30 + 56) = 207 files), streamed to one Parquet table with
+  `write_zonal_table` (cold, then with the weights cache), the table's size on disk.
 
     python benchmarks/zonal.py [--out /tmp/zonal-bench] [--targets 1] [--holes 0.0] [--exactextract]
+    python benchmarks/zonal.py --full-set [--out /tmp/zonal-bench-full]
 """
 
 from __future__ import annotations
@@ -24,27 +31,22 @@ import netCDF4
 import numpy as np
 import shapely
 
-from climnorm.zonal import compute_weights, load_counties, zonal_stats
+from climnorm.regions import BUILTIN_REGIONS, select_cells
+from climnorm.zonal import compute_weights, load_counties, write_zonal_table, zonal_stats
 from climnorm.zonal.apply import apply_weights
 from climnorm.zonal.outputs import read_fields, read_output_grid
 from climnorm.zonal.table import assign_regions
 
-# climnorm's built-in boxes (inclusive on cell centres), NEX-GDDP-CMIP6 0.25° centres.
-REGIONS = {
-    "CONUS": (24.0, 50.0, 234.0, 294.0),
-    "AK": (50.0, 72.0, 170.0, 235.0),
-    "HI": (18.92, 28.45, 181.63, 205.20),
-    "PRVI": (17.62, 18.57, 292.03, 295.49),
-}
-LAT = np.arange(-59.875, 90.0, 0.25)
+REGIONS = ("CONUS", "AK", "HI", "PRVI")  # climnorm's built-in boxes with U.S. counties (GU has none)
+LAT = np.arange(-59.875, 90.0, 0.25)  # NEX-GDDP-CMIP6 0.25° cell centres
 LON = np.arange(0.125, 360.0, 0.25)
+PERIODS = {"historical": (1980, 2014), "hybrid": (2015, 2044), "future": (2045, 2100)}  # climnorm's defaults
 
 
-def region_axes(box: tuple[float, float, float, float]) -> tuple[np.ndarray, np.ndarray]:
-    tol = 1e-6
-    lat = LAT[(box[0] - tol <= LAT) & (box[1] + tol >= LAT)]
-    lon = LON[(box[2] - tol <= LON) & (box[3] + tol >= LON)]
-    return lat, lon
+def region_axes(region: str) -> tuple[np.ndarray, np.ndarray]:
+    """The region's cell centres as climnorm cuts them (`climnorm.regions.select_cells`)."""
+    cut = select_cells(BUILTIN_REGIONS[region], LAT, LON)
+    return cut.lat, cut.lon
 
 
 def land_mask(lat: np.ndarray, lon: np.ndarray, parts: np.ndarray) -> np.ndarray:
@@ -82,26 +84,51 @@ def write_normal(path: Path, variable: str, lat: np.ndarray, lon: np.ndarray, da
         ds.setncatts({"Conventions": "CF-1.8", **{k: str(x) for k, x in meta.items()}})
 
 
+def synthetic_field(region: str, parts: np.ndarray, holes: float, rng: np.random.Generator) -> tuple:
+    """(lat, lon, field): a smooth seasonal tas field, NaN off the counties' land (and in random holes)."""
+    lat, lon = region_axes(region)
+    land = land_mask(lat, lon, parts)
+    season = np.cos(2 * np.pi * (np.arange(365) - 200) / 365.0)[:, None, None]
+    field = (280.0 + 10.0 * season + 0.1 * lat[None, :, None] + 0.01 * lon[None, None, :]).astype(np.float32)
+    field = np.where(land[None], field, np.nan)
+    if holes:
+        field[rng.random(field.shape) < holes] = np.nan
+    return lat, lon, field
+
+
+def _target(out: Path, region: str, scenario: str, period: str, year: int, data: tuple) -> dict:
+    """Write one output file and return its manifest record."""
+    rel = f"tas/{region}/{scenario}/tas_{region}_{scenario}_{period}_{year}_30yr_normal.nc"
+    meta = {"variable": "tas", "region": region, "scenario": scenario, "period": period, "target_year": year,
+            "window_years": 30, "model": "SYNTH-ESM", "variant": "r1i1p1f1"}  # fmt: skip
+    write_normal(out / rel, "tas", *data, meta)
+    return {"path": rel, **meta, "calendar": "noleap", "leap_day": "calendar_day"}
+
+
 def write_outputs(out: Path, targets: int, holes: float) -> list[dict]:
-    """The synthetic output set and its manifest.json; returns the records."""
+    """One set per target year (2014 back), every region; and its manifest.json; returns the records."""
     parts = np.asarray(load_counties().parts)
     rng = np.random.default_rng(1)
     records = []
-    for region, box in REGIONS.items():
-        lat, lon = region_axes(box)
-        land = land_mask(lat, lon, parts)
-        season = np.cos(2 * np.pi * (np.arange(365) - 200) / 365.0)[:, None, None]
-        field = (280.0 + 10.0 * season + 0.1 * lat[None, :, None] + 0.01 * lon[None, None, :]).astype(np.float32)
-        field = np.where(land[None], field, np.nan)
-        if holes:
-            field[rng.random(field.shape) < holes] = np.nan
+    for region in REGIONS:
+        lat, lon, field = synthetic_field(region, parts, holes, rng)
         for k in range(targets):
-            year = 2014 - k
-            rel = f"tas/{region}/historical/tas_{region}_historical_historical_{year}_30yr_normal.nc"
-            meta = {"variable": "tas", "region": region, "scenario": "historical", "period": "historical",
-                    "target_year": year, "window_years": 30, "model": "SYNTH-ESM", "variant": "r1i1p1f1"}  # fmt: skip
-            write_normal(out / rel, "tas", lat, lon, field, meta)
-            records.append({"path": rel, **meta, "calendar": "noleap", "leap_day": "calendar_day"})
+            records.append(_target(out, region, "historical", "historical", 2014 - k, (lat, lon, field)))
+    (out / "manifest.json").write_text(json.dumps({"format": 1, "outputs": records}, indent=1))
+    return records
+
+
+def write_full_set(out: Path, region: str = "CONUS") -> list[dict]:
+    """All of one variable's outputs of a real run over one region: 35 historical targets, 30 hybrid and 56
+    future ones under each of ssp245 and ssp585 (207 files; values shifted a little per file)."""
+    lat, lon, field = synthetic_field(region, np.asarray(load_counties().parts), 0.0, np.random.default_rng(1))
+    jobs = [("historical", "historical", y) for y in range(PERIODS["historical"][0], PERIODS["historical"][1] + 1)]
+    for scenario in ("ssp245", "ssp585"):
+        for period in ("hybrid", "future"):
+            jobs += [(scenario, period, y) for y in range(PERIODS[period][0], PERIODS[period][1] + 1)]
+    records = []
+    for k, (scenario, period, year) in enumerate(jobs):
+        records.append(_target(out, region, scenario, period, year, (lat, lon, field + np.float32(0.01 * k))))
     (out / "manifest.json").write_text(json.dumps({"format": 1, "outputs": records}, indent=1))
     return records
 
@@ -163,28 +190,49 @@ def measure_exactextract(records: list[dict], out: Path) -> None:
         print(f"exactextract {record['region']:5s}: {time.perf_counter() - start:.2f} s")
 
 
+def measure_full_set(out: Path) -> None:
+    """The whole set streamed to one Parquet table, cold then with the cached weights."""
+    size = sum(p.stat().st_size for p in out.rglob("*.nc"))
+    print(f"inputs: {size / 2**30:.2f} GiB of NetCDF")
+    for label in ("cold (weights computed)", "warm (weights cached)"):
+        start = time.perf_counter()
+        written = write_zonal_table(out, out / "tables" / "counties.parquet")
+        print(f"write_zonal_table {label}: {time.perf_counter() - start:.1f} s; {written.summary()}")
+        print(f"  table: {written.path.stat().st_size / 2**20:,.0f} MiB, "
+              f"{written.path.stat().st_size / max(written.rows, 1):.2f} bytes per row; "
+              f"peak RSS so far {peak_mib():.0f} MiB")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("/tmp/zonal-bench"))
+    parser.add_argument("--out", type=Path, default=None, help="scratch folder (default /tmp/zonal-bench[-full])")
     parser.add_argument("--targets", type=int, default=1, help="target years (files) per region")
     parser.add_argument("--holes", type=float, default=0.0, help="fraction of land cells set NaN at random")
     parser.add_argument("--exactextract", action="store_true", help="also time exactextract's coverage fractions")
+    parser.add_argument("--full-set", action="store_true", help="all 207 CONUS files of one variable, one table")
     args = parser.parse_args(argv)
+    out = args.out or Path("/tmp/zonal-bench-full" if args.full_set else "/tmp/zonal-bench")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    shutil.rmtree(args.out, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
     start = time.perf_counter()
     with ProcessPoolExecutor(1) as pool:  # written by a child, so this process's peak memory is the zonal work's
-        records = pool.submit(write_outputs, args.out, args.targets, args.holes).result()
-    print(f"wrote {len(records)} files in {time.perf_counter() - start:.1f} s under {args.out}")
-    measure_steps(args.out, records)
+        if args.full_set:
+            records = pool.submit(write_full_set, out).result()
+        else:
+            records = pool.submit(write_outputs, out, args.targets, args.holes).result()
+    print(f"wrote {len(records)} files in {time.perf_counter() - start:.1f} s under {out}")
+    if args.full_set:
+        measure_full_set(out)
+        return 0
+    measure_steps(out, records)
     print(f"peak RSS after the steps: {peak_mib():.0f} MiB")
     for label in ("zonal_stats cold (no cache)", "zonal_stats warm (cached weights)"):
         start = time.perf_counter()
-        result = zonal_stats(args.out)
+        result = zonal_stats(out)
         print(f"{label}: {time.perf_counter() - start:.2f} s, {len(result.table)} rows, "
               f"{len(result.outside)} outside")  # fmt: skip
     if args.exactextract:
-        measure_exactextract(records, args.out)
+        measure_exactextract(records, out)
     print(f"peak RSS of the zonal work (this process): {peak_mib():.0f} MiB")
     return 0
 

@@ -24,6 +24,21 @@ PICTURES_SPEC = SynthSpec(
 )
 
 
+def pictures_config(archive: Path, out: Path) -> dict[str, object]:
+    """The configuration of `pictures_run` (a run of it on its archive and outputs has nothing left to do)."""
+    return {
+        "input_dirs": [str(archive)],
+        "output_dir": str(out),
+        "variables": ["tas", "pr"],
+        "regions": ["CONUS", "AK"],
+        "scenarios": ["historical", "ssp245", "ssp585"],
+        "window_years": 6,
+        "min_years_for_normal": 5,
+        "periods": {"historical": [2012, 2014], "hybrid": [2015, 2017], "future": [2019, 2022]},
+        "multiprocessing_workers": 1,
+    }
+
+
 @pytest.fixture(scope="session")
 def pictures_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One small run for the picture and report tests: tas and pr over CONUS and AK, 6-year windows, three
@@ -31,19 +46,7 @@ def pictures_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     Returns the output directory."""
     root = tmp_path_factory.mktemp("plotrun")
     write_archive(root / "archive", PICTURES_SPEC)
-    config = parse_config(
-        {
-            "input_dirs": [str(root / "archive")],
-            "output_dir": str(root / "out"),
-            "variables": ["tas", "pr"],
-            "regions": ["CONUS", "AK"],
-            "scenarios": ["historical", "ssp245", "ssp585"],
-            "window_years": 6,
-            "min_years_for_normal": 5,
-            "periods": {"historical": [2012, 2014], "hybrid": [2015, 2017], "future": [2019, 2022]},
-            "multiprocessing_workers": 1,
-        }
-    )
+    config = parse_config(pictures_config(root / "archive", root / "out"))
     summary = run(config)
     assert summary.written == 2 * 2 * (3 + 2 * 6), summary
     return config.output_dir

@@ -321,3 +321,35 @@ def test_summary_and_progress_count_members(ensemble_run: tuple[Path, Any]) -> N
     tracker.handle(NormalSkipped("tas", "AK", "historical", "historical", 2001, "short", "A x"))
     tracker.handle(NormalWritten("tas", "AK", "historical", "historical", 2000, "b/1.nc", 0.1, "B x"))
     assert tracker.members_line() == "members 2/2" and tracker.counts_line().startswith("members 2/2, files")
+
+
+def test_county_tables_and_pictures_of_ensemble_statistics(ensemble_run: tuple[Path, Any], tmp_path: Path) -> None:
+    """The zonal table of an ensemble output has a row per statistic (not n_members); the choropleth shows the
+    asked-for statistic, the ensemble mean by default, or a member's own normal."""
+    pytest.importorskip("pyogrio", reason="the zonal extra is not installed")
+    from shapely.geometry import box
+
+    from climnorm.errors import PlotError
+    from climnorm.pictures import counties
+    from climnorm.zonal import zonal_table
+    from climnorm.zonal.table import ZonalRequest
+    from zonal_files import write_vector
+
+    out, _ = ensemble_run
+    shapes = write_vector(tmp_path / "s.geojson", [box(-105, 35, -95, 45), box(-90, 30, -80, 40)], ["a", "b"])
+    table = zonal_table(out, shapes, "id", scenarios=["ssp245"], regions=["CONUS"], variables=["tas"])
+    assert set(table.loc[table["model"] == "ensemble", "statistic"]) == set(STATISTICS)
+    assert set(table.loc[table["model"] == "ESM-B", "statistic"]) == {""}
+    assert set(table["variable"]) == {"tas"}
+    request = ZonalRequest(shapes, "id")
+    one = table[(table["target_year"] == 2017) & (table["period"] == "hybrid")]
+    for model, statistic in (("ensemble", "p90"), ("ensemble", "mean"), ("ESM-B", "")):
+        fig = counties.counties_figure(
+            out, "tas", "CONUS", scenario="ssp245", target=2017, request=request,
+            model=None if model == "ensemble" else model, statistic=None if statistic == "mean" else statistic or None,
+        )  # fmt: skip
+        rows = one[(one["model"] == model) & (one["statistic"] == statistic)].groupby("id", observed=True, sort=True)
+        shown = next(iter(fig.axes[0].collections)).get_array()
+        np.testing.assert_allclose(shown, rows["value"].mean().to_numpy() - 273.15, rtol=1e-9)
+    with pytest.raises(PlotError, match=r"no 'q5' statistic \(it has: max, mean, median, min, p10, p90, std\)"):
+        counties.counties_figure(out, "tas", "CONUS", scenario="ssp245", target=2017, request=request, statistic="q5")

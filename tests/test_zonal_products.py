@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
+from climnorm._atomic import TMP_MARK
 from climnorm.zonal import ZonalError, write_table, zonal_stats, zonal_table
 from zonal_files import record, write_manifest, write_output, write_vector
 from zonal_reference import reference_mean, reference_weights
@@ -86,7 +87,7 @@ def test_write_table_parquet_and_csv_round_trip(tmp_path: Path, shapes: Path) ->
     csv = pd.read_csv(write_table(table, tmp_path / "sub" / "t.csv"), keep_default_na=False, na_values=[""])
     np.testing.assert_array_equal(csv["value"].to_numpy(), table["value"].to_numpy())
     assert list(csv["id"]) == list(table["id"])
-    assert not list(tmp_path.rglob("*.tmp*"))
+    assert not list(tmp_path.rglob(f"*{TMP_MARK}"))
     with pytest.raises(ZonalError, match=r"t\.xlsx: unknown table format"):
         write_table(table, tmp_path / "t.xlsx")
 

@@ -8,53 +8,33 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from shapely.geometry import Point, box
+from shapely.geometry import box
 
 from climnorm.zonal import ZonalError, zonal_stats, zonal_table
 from climnorm.zonal.frame import COLUMNS
-from zonal_files import record, write_manifest, write_output, write_vector
+from zonal_files import (
+    EAST_LON,
+    LAT,
+    NSLOTS,
+    SHAPES,
+    WEST_LON,
+    region_data,
+    west_data,
+    write_shapes,
+    write_two_regions,
+    write_vector,
+)  # fmt: skip
 from zonal_reference import bounds_from_centres, reference_mean, reference_nearest, reference_weights
-
-LAT = np.arange(10.5, 15.0, 1.0)
-WEST_LON = np.arange(0.5, 5.0, 1.0)
-EAST_LON = np.arange(5.5, 10.0, 1.0)
-NSLOTS = 6
-SHAPES = {
-    "full": box(1.0, 11.0, 3.0, 13.0),
-    "coast": box(3.2, 10.2, 4.8, 12.7),
-    "sea": box(1.2, 13.2, 1.8, 13.8),
-    "straddle": box(4.0, 11.0, 6.5, 12.0),
-    "island": Point(7.3, 12.6).buffer(0.05),
-    "far": box(100.0, 40.0, 101.0, 41.0),
-}
-
-
-def _fields(lon: np.ndarray, seed: int) -> np.ndarray:
-    data = np.random.default_rng(seed).normal(280.0, 5.0, (NSLOTS, LAT.size, lon.size))
-    return data.astype(np.float32).astype(np.float64)
-
-
-def _west_data() -> np.ndarray:
-    data = _fields(WEST_LON, 1)
-    data[:, 3:, :3] = np.nan  # a sea in the north-west: "sea" lies in it
-    data[:, 1, 4] = np.nan  # a coastal cell under "coast"
-    data[2, 0, 3] = np.nan  # a hole in one slot only
-    return data
 
 
 @pytest.fixture
 def outputs(tmp_path: Path) -> Path:
-    out = tmp_path / "out"
-    west, east = "tas/WEST/tas_WEST.nc", "tas/EAST/tas_EAST.nc"
-    write_output(out, west, LAT, WEST_LON, {"tas": _west_data()})
-    write_output(out, east, LAT, EAST_LON, {"tas": _fields(EAST_LON, 2)})
-    write_manifest(out, [record(west, "WEST"), record(east, "EAST")])
-    return out
+    return write_two_regions(tmp_path / "out")
 
 
 @pytest.fixture
 def shapes(tmp_path: Path) -> Path:
-    return write_vector(tmp_path / "shapes.gpkg", list(SHAPES.values()), list(SHAPES), [k.title() for k in SHAPES])
+    return write_shapes(tmp_path / "shapes.gpkg")
 
 
 def _rows(table: pd.DataFrame, pid: str) -> pd.DataFrame:
@@ -65,7 +45,7 @@ def test_values_and_coverage_match_the_reference(outputs: Path, shapes: Path) ->
     result = zonal_stats(outputs, shapes, "id", "name")
     table = result.table
     assert list(table.columns) == list(COLUMNS)
-    grids = {"WEST": (WEST_LON, _west_data()), "EAST": (EAST_LON, _fields(EAST_LON, 2))}
+    grids = {"WEST": (WEST_LON, west_data()), "EAST": (EAST_LON, region_data(EAST_LON, 2))}
     for pid, region in (("full", "WEST"), ("coast", "WEST"), ("straddle", "EAST"), ("island", "EAST")):
         lon, data = grids[region]
         ref = reference_weights(SHAPES[pid], bounds_from_centres(LAT), bounds_from_centres(lon))
@@ -80,7 +60,7 @@ def test_values_and_coverage_match_the_reference(outputs: Path, shapes: Path) ->
     full, coast = _rows(table, "full"), _rows(table, "coast")
     np.testing.assert_allclose(full["covered_fraction"], 1.0, rtol=1e-12)
     ref = reference_weights(SHAPES["coast"], bounds_from_centres(LAT), bounds_from_centres(WEST_LON))
-    valid = ~np.isnan(_west_data())
+    valid = ~np.isnan(west_data())
     want = [ref[valid[s]].sum() / ref.sum() for s in range(NSLOTS)]
     np.testing.assert_allclose(coast["covered_fraction"], want, rtol=1e-9)
     assert coast["covered_fraction"].iloc[2] < coast["covered_fraction"].iloc[0] < 1.0
@@ -89,7 +69,7 @@ def test_values_and_coverage_match_the_reference(outputs: Path, shapes: Path) ->
 
 def test_polygon_over_all_nan_cells_takes_the_nearest_valid_cell(outputs: Path, shapes: Path) -> None:
     rows = _rows(zonal_table(outputs, shapes, "id"), "sea")
-    data = _west_data()
+    data = west_data()
     for s, (_, row) in enumerate(rows.iterrows()):
         value, km, lat, lon = reference_nearest(1.5, 13.5, LAT, WEST_LON, data[s])
         assert row["flag"] == "nearest" and row["n_cells"] == 1 and row["covered_fraction"] == 0.0

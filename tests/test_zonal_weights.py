@@ -9,6 +9,7 @@ import pytest
 import shapely
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
+from climnorm._atomic import TMP_MARK
 from climnorm.zonal import ZonalError, compute_weights, make_grid, read_polygons
 from climnorm.zonal.cache import cache_path, cached_weights, weights_key
 from zonal_files import write_vector
@@ -182,6 +183,6 @@ def test_cache_is_reused_and_invalidated_by_a_changed_file(tmp_path: Path) -> No
     third = cached_weights(read_polygons(path), grid, cache)
     assert not third.from_cache and third.matrix.nnz == 2
     assert len(list(cache.glob("weights-*.npz"))) == 2
-    assert not list(cache.glob(".*tmp"))
+    assert not list(cache.glob(f"*{TMP_MARK}"))
     other_grid = cached_weights(read_polygons(path), make_grid(LAT + 0.25, LON), cache)
     assert not other_grid.from_cache

@@ -16,16 +16,22 @@ DRIVERS = {".gpkg": "GPKG", ".geojson": "GeoJSON", ".shp": "ESRI Shapefile"}
 
 
 def write_vector(
-    path: Path, geoms: list[BaseGeometry | None], ids: list[str], names: list[str] | None = None, crs: str = "EPSG:4326"
+    path: Path,
+    geoms: list[BaseGeometry | None],
+    ids: list[str],
+    names: list[str] | None = None,
+    crs: str = "EPSG:4326",
+    states: list[str] | None = None,
 ) -> Path:
-    """A vector file (driver by suffix) with fields id and name and one (multi)polygon per feature."""
+    """A vector file (driver by suffix) with fields id, name (and state) and one (multi)polygon per feature."""
     names = names or [f"name {i}" for i in ids]
     multi = [shapely.MultiPolygon([g]) if isinstance(g, shapely.Polygon) else g for g in geoms]
+    columns = {"id": ids, "name": names, **({"state": states} if states is not None else {})}
     pyogrio.raw.write(
         path,
         np.array([None if g is None else shapely.to_wkb(g) for g in multi], dtype=object),
-        [np.array(ids, dtype=object), np.array(names, dtype=object)],
-        ["id", "name"],
+        [np.array(v, dtype=object) for v in columns.values()],
+        list(columns),
         driver=DRIVERS[path.suffix],
         geometry_type="MultiPolygon",
         crs=crs,
@@ -97,3 +103,48 @@ def record(rel: str, region: str, variable: str = "tas", **extra: object) -> dic
 
 def write_manifest(out: Path, records: list[dict[str, object]]) -> None:
     (out / "manifest.json").write_text(json.dumps({"format": 1, "outputs": records}, indent=1))
+
+
+# ---- two regions side by side, and polygons with known answers (a coast, a sea, an island, one far away) -----
+LAT = np.arange(10.5, 15.0, 1.0)
+WEST_LON = np.arange(0.5, 5.0, 1.0)
+EAST_LON = np.arange(5.5, 10.0, 1.0)
+NSLOTS = 6
+SHAPES = {
+    "full": shapely.box(1.0, 11.0, 3.0, 13.0),
+    "coast": shapely.box(3.2, 10.2, 4.8, 12.7),
+    "sea": shapely.box(1.2, 13.2, 1.8, 13.8),
+    "straddle": shapely.box(4.0, 11.0, 6.5, 12.0),
+    "island": shapely.Point(7.3, 12.6).buffer(0.05),
+    "far": shapely.box(100.0, 40.0, 101.0, 41.0),
+}
+STATES = {"full": "W", "coast": "W", "sea": "W", "straddle": "E", "island": "E", "far": "X"}
+
+
+def region_data(lon: np.ndarray, seed: int) -> np.ndarray:
+    data = np.random.default_rng(seed).normal(280.0, 5.0, (NSLOTS, LAT.size, lon.size))
+    return data.astype(np.float32).astype(np.float64)
+
+
+def west_data() -> np.ndarray:
+    data = region_data(WEST_LON, 1)
+    data[:, 3:, :3] = np.nan  # a sea in the north-west: "sea" lies in it
+    data[:, 1, 4] = np.nan  # a coastal cell under "coast"
+    data[2, 0, 3] = np.nan  # a hole in one slot only
+    return data
+
+
+def write_two_regions(out: Path, **extra: object) -> Path:
+    """WEST and EAST outputs of one set (daily slots) and their manifest; returns ``out``."""
+    west, east = "tas/WEST/tas_WEST.nc", "tas/EAST/tas_EAST.nc"
+    write_output(out, west, LAT, WEST_LON, {"tas": west_data()})
+    write_output(out, east, LAT, EAST_LON, {"tas": region_data(EAST_LON, 2)})
+    write_manifest(out, [record(west, "WEST", **extra), record(east, "EAST", **extra)])
+    return out
+
+
+def write_shapes(path: Path) -> Path:
+    """SHAPES in a vector file with fields id, name (the id titled) and state."""
+    return write_vector(
+        path, list(SHAPES.values()), list(SHAPES), [k.title() for k in SHAPES], states=list(STATES.values())
+    )

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.logging import RichHandler
 from rich.text import Text
 
-from climnorm import __version__
+from climnorm import __version__, _cli_zonal
 from climnorm._cli import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 from climnorm._cli import console as _console
 from climnorm._cli import workers as _workers
@@ -226,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_archive_commands(sub)
     _add_run_commands(sub)
     add_picture_commands(sub)
+    _cli_zonal.add_zonal_command(sub)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""The picture subcommands of `climnorm`: `plot map|cycle|change` and `report` (matplotlib: the ``plot`` extra)."""
+"""The picture subcommands of `climnorm`: `plot map|cycle|change|counties` and `report` (matplotlib: the ``plot``
+extra; counties: the ``zonal`` extra too)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from climnorm import _cli_zonal
 from climnorm._cli import EXIT_OK, console, workers
 
 if TYPE_CHECKING:
@@ -13,7 +15,8 @@ if TYPE_CHECKING:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    """`climnorm plot map|cycle|change`: one picture via climnorm.pictures.plots (matplotlib imported only there)."""
+    """`climnorm plot map|cycle|change|counties`: one picture (matplotlib imported only in climnorm.pictures)."""
+    from climnorm.pictures import counties
     from climnorm.pictures import plots as plot
 
     common: dict[str, object] = {
@@ -22,9 +25,14 @@ def cmd_plot(args: argparse.Namespace) -> int:
         "dpi": args.dpi,
         "model": args.model,
     }
-    if args.kind == "map":
+    if args.kind in ("map", "counties"):
         common.update(scenario=args.scenario, target=args.target, day=args.day, season=args.season)
         common.update(statistic=args.statistic)
+    if args.kind == "counties":
+        common.update(_cli_zonal.counties_options(args))
+        draw = counties.plot_counties
+    elif args.kind == "map":
+        common.update(outlines=args.outlines)
         draw = plot.plot_map
     elif args.kind == "cycle":
         common.update(scenarios=args.scenario, targets=args.targets, statistic=args.statistic)
@@ -66,19 +74,21 @@ def add_picture_commands(sub: T_Subcommands) -> None:
         "map": "map of one normal: a day (--day) or a season's mean (--season; default the annual mean)",
         "cycle": "seasonal cycle: region-mean normal against day of year for several target years",
         "change": "change signal: region-mean annual normal against target year, one line per scenario",
+        "counties": "choropleth of one county (or polygon) normal with state outlines (needs the zonal extra)",
     }
     for kind, text in helps.items():
-        more = "" if kind == "map" else ". Region means are area-weighted by cos(latitude), missing cells skipped."
+        more = "" if kind in ("map", "counties") else ". Region means: cos(latitude)-weighted, missing cells skipped."
         k = psub.add_parser(kind, help=text, description=text + more)
         k.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="a run's output folder")
         k.add_argument("--variable", required=True, help="e.g. tas, pr")
         k.add_argument("--region", required=True, help="region key, e.g. CONUS")
-        if kind == "map":
+        if kind in ("map", "counties"):
             k.add_argument("--scenario", help="needed when several scenarios have the target")
             k.add_argument("--target", type=int, help="target year (default: the latest)")
             when = k.add_mutually_exclusive_group()
             when.add_argument("--day", type=int, help="day slot of the year, 1-based (196 = 15 Jul in noleap)")
             when.add_argument("--season", choices=["DJF", "MAM", "JJA", "SON", "annual"], help="mean of a season")
+            _cli_zonal.add_outline_options(k, when, kind)
         else:
             k.add_argument("--scenario", nargs="+", metavar="SCENARIO", help="only these scenarios (default: all)")
         if kind == "cycle":
@@ -94,7 +104,7 @@ def add_picture_commands(sub: T_Subcommands) -> None:
         if kind != "change":
             k.add_argument("--statistic", help="of an ensemble output: mean (default), median, p10, ...")
         k.add_argument("-o", "--output", type=Path, help=f"image file (default: VARIABLE_REGION_{kind}.png)")
-        width, height = size = (900, 600) if kind == "map" else (900, 550)
+        width, height = size = (900, 600) if kind in ("map", "counties") else (900, 550)
         k.add_argument("--size", type=_pixels, default=size, metavar="WxH", help=f"pixels (default {width}x{height})")
         k.add_argument("--dpi", type=int, default=100, help="dots per inch: sets the size of the text (default 100)")
         k.set_defaults(func=cmd_plot)

@@ -25,6 +25,7 @@ from pydantic import (
 from climnorm.errors import ConfigError
 from climnorm.regions import ALL_REGION, BUILTIN_REGIONS
 from climnorm.types import HISTORICAL, Region, T_LeapDay, T_LonConvention
+from climnorm.zonal_step import BASE_DIR, ZonalSection, ZonalTable
 
 DEFAULT_OUTPUT_TEMPLATE = (
     "{variable}/{region}/{scenario}/{variable}_{region}_{scenario}_{period}_{target}_{window}yr_normal.nc"
@@ -171,6 +172,7 @@ class Config(_Strict):
     mask_impossible: bool = False
     fast_read: Annotated[bool, Field(strict=True)] = True
     fast_read_threads: Annotated[int, Field(strict=True, ge=1, le=64)] = 2
+    zonal: ZonalSection = []  # tables per polygon (county) written at the end of a run: climnorm.zonal_step
 
     @field_validator("models", "variants", mode="before")
     @classmethod
@@ -369,6 +371,8 @@ def _nested_fields(loc: tuple[Any, ...]) -> list[str]:
         return list(RegionBox.model_fields)
     if loc and loc[0] == "ensemble":
         return list(Ensemble.model_fields)
+    if loc and loc[0] == "zonal":
+        return list(ZonalTable.model_fields)
     return list(Config.model_fields)
 
 
@@ -382,7 +386,7 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None, source: 
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the configuration must be a mapping of keys to values, not {type(data).__name__}")
     try:
-        config = Config.model_validate(data)
+        config = Config.model_validate(data, context={BASE_DIR: base_dir})
     except ValidationError as err:
         raise ConfigError(_format_errors(err, source, data)) from None
     if base_dir is not None:

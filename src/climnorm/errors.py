@@ -63,3 +63,12 @@ class TaskMemoryError(ClimnormError):
 
 class PlotError(ClimnormError):
     """A picture cannot be made (no such output, missing matplotlib, bad choice of day or season)."""
+
+
+class ZonalError(ClimnormError):
+    """Polygons, a grid or an output cannot be aggregated to polygons; the message says which and why, in one line."""
+
+
+class ZonalExtraMissing(ZonalError, ImportError):
+    """The zonal extra (shapely, pyogrio, pyproj, scipy, pandas, pyarrow) is not installed; the message says how
+    to install it. Also an ImportError, so optional uses (outlines on a map) can skip quietly."""

@@ -31,6 +31,7 @@ from climnorm.progress import MemoryMonitor, ProgressChannel, T_Mode
 from climnorm.scheduler import Scheduler
 from climnorm.summary import Reporter, RunSummary
 from climnorm.writes import WriteQueue
+from climnorm.zonal_step import write_zonal_tables
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def run(
                 channel.send(scheduler.started_event())
                 _run_scheduler(scheduler, writes, ensembles, manifest, summary)
                 summary.worker_crashes = engine.crashes
+            write_zonal_tables(config, summary)  # the `zonal:` tables, from the saved manifest
         except KeyboardInterrupt:
             raise RunInterrupted(summary) from None
         finally:

@@ -38,6 +38,7 @@ from climnorm.pictures._style import (
     styled,
     window_text,
 )
+from climnorm.pictures.outlines import map_outlines
 from climnorm.pictures.outputs import (
     Normal,
     Record,
@@ -79,11 +80,13 @@ def map_figure(
     statistic: str | None = None,
     size: tuple[int, int] = (900, 600),
     dpi: int = 100,
+    outlines: str | None = None,
 ) -> Figure:
     """A map of one normal: one day slot (``day``, 1-based), or the mean of a season's slots (``season``:
     DJF, MAM, JJA, SON or annual, chosen by the output's month coordinate; DJF is December, January and
     February of the climatological year). Neither: the annual mean. Of several members, the ensemble (its
-    ``statistic``, the mean by default) unless ``model`` names one."""
+    ``statistic``, the mean by default) unless ``model`` names one. ``outlines``: "states", "counties" or
+    "none" (`climnorm.pictures.outlines`; None: states when the zonal extra is installed)."""
     if day is not None and season is not None:
         raise PlotError("choose a day or a season, not both")
     if season is not None and season not in SEASONS:
@@ -100,6 +103,7 @@ def map_figure(
     ax.set_facecolor("#d9d9d9")
     ax.grid(False)
     mesh = ax.pcolormesh(lon_edges, lat_edges, np.ma.masked_invalid(shown), cmap=colour_map(variable), shading="flat")
+    map_outlines(ax, outlines, (lon_edges[0], lon_edges[-1], lat_edges[0], lat_edges[-1]))
     fig.colorbar(mesh, ax=ax, label=f"{variable} ({units})", shrink=0.9)
     ax.set_aspect(1.0 / max(math.cos(math.radians(float(np.mean(normal.lat)))), 0.05), adjustable="box")
     ax.set_xlim(lon_edges[0], lon_edges[-1])

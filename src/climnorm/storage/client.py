@@ -11,9 +11,12 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from climnorm.storage.options import StorageOptions
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, S3Config
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +30,11 @@ def _build(options: StorageOptions, bucket: str) -> Any:
     from obstore.store import S3Store
 
     retry = options.retry
-    client_options: dict[str, Any] = {
+    client_options: ClientConfig = {
         "timeout": timedelta(seconds=retry.request_timeout),
         "connect_timeout": timedelta(seconds=retry.connect_timeout),
     }
-    config: dict[str, Any] = {"region": options.region}
+    config: S3Config = {"region": options.region}
     if options.endpoint_url:
         config["endpoint"] = options.endpoint_url
         client_options["allow_http"] = options.endpoint_url.startswith("http://")

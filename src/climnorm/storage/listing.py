@@ -12,13 +12,16 @@ import logging
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from climnorm.storage.client import pool_for, store_for
 from climnorm.storage.errors import StorageError
 from climnorm.storage.options import StorageOptions
 from climnorm.storage.retry import RequestFailed, with_retries
 from climnorm.storage.urls import S3Url
+
+if TYPE_CHECKING:
+    from obstore import ObjectMeta
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +116,7 @@ class _Lister:
         """Every object under `prefix`, all pages (a transient failure restarts this prefix's listing)."""
         import obstore
 
-        def run() -> list[dict[str, Any]]:
+        def run() -> list[ObjectMeta]:
             return [m for batch in obstore.list(self.store, prefix=prefix or None, chunk_size=1000) for m in batch]
 
         return [object_info(self.where.bucket, m) for m in self._call(run, prefix)]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, Protocol, runtime_checkable
+from typing import IO, TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from climnorm.errors import InputFileError
 from climnorm.storage.client import pool_for, store_for
@@ -24,6 +24,9 @@ from climnorm.storage.ranges import check_ranges, cut, plan_requests
 from climnorm.storage.retry import RequestFailed, with_retries
 from climnorm.storage.urls import S3Url, is_s3_url
 from climnorm.storage.view import BlockReader
+
+if TYPE_CHECKING:
+    from obstore import GetOptions
 
 log = logging.getLogger(__name__)
 
@@ -285,14 +288,14 @@ class S3Source:
 
         store = store_for(self.options, self.where.bucket)
         etag = self.info().etag
-        options: dict[str, Any] = {"range": (start, end)}
+        options: GetOptions = {"range": (start, end)}
         if etag and self.options.reads.if_match:
             options["if_match"] = f'"{etag}"'
         data = self._run(lambda: obstore.get(store, self.where.key, options=options).bytes())
         self._counters.add(bytes_fetched=len(data))
         if len(data) != end - start:
             raise _truncated(self.url, len(data), end - start, start)
-        return data  # type: ignore[no-any-return]
+        return data
 
     def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         """Coalesce near ranges, fetch the requests concurrently (bounded per process), cut the answers back."""
@@ -319,9 +322,10 @@ class S3Source:
     def open(self) -> IO[bytes]:
         """A file-like view with an LRU block cache (see `BlockReader`)."""
         reads = self.options.reads
-        return BlockReader(
+        view = BlockReader(
             self, reads.block_size, max(1, reads.cache_bytes // max(1, reads.block_size)), self._counters.add
         )
+        return cast("IO[bytes]", view)
 
     def stats(self) -> ReadStats:
         """Counters so far (all views of this source included)."""

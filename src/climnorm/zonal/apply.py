@@ -105,7 +105,7 @@ def _fallback(
         near[1][i, slots[ok]] = lats[cells[ok]]
         near[2][i, slots[ok]] = lons[cells[ok]]
         if ok.any():
-            log.info(
+            log.debug(
                 "%s: no valid covered cell in %d slots; nearest valid cell %.1f..%.1f km away",
                 polygons.ids[rows[i]],
                 slots.size,

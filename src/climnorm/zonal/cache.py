@@ -1,4 +1,5 @@
-"""Weights cached on disk per (polygon set, grid): ``{cache_dir}/weights-<fingerprint>.npz``, written atomically.
+"""Weights cached on disk per (polygon set, grid): ``{cache_dir}/weights-<fingerprint>.npz``, written atomically
+(`climnorm._atomic`).
 
 The fingerprint hashes the polygon file's bytes (with a shapefile's sidecars), its path, id field and layer,
 and the grid's cell edges; any change to them gives a new name, so a stale cache is never read.
@@ -10,12 +11,12 @@ import hashlib
 import io
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
 
+from climnorm._atomic import atomic_write_bytes
 from climnorm.zonal.grid import Grid
 from climnorm.zonal.polygons import PolygonSet
 from climnorm.zonal.weights import Weights, compute_weights
@@ -49,17 +50,7 @@ def save_weights(path: Path, weights: Weights) -> None:
         polygon_area=weights.polygon_area,
         key=np.asarray(weights.key),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(buffer.getvalue())
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_weights(path: Path, key: str) -> Weights | None:
@@ -86,7 +77,7 @@ def cached_weights(polygons: PolygonSet, grid: Grid, cache_dir: Path | None) -> 
     path = cache_path(cache_dir, key)
     weights = load_weights(path, key)
     if weights is not None:
-        log.info("%s: reusing cached weights", path)
+        log.debug("%s: reusing cached weights", path)
         return weights
     weights = compute_weights(polygons, grid, key)
     try:

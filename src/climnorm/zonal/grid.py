@@ -1,7 +1,8 @@
 """The cells of a regular (1-D lat/lon) grid: their edges, areas on the sphere and centres, as read from a file.
 
 Cell edges come from the ``bounds`` variables (``lat_bnds``/``lon_bnds``) when the file has them, otherwise
-from the midpoints between centres (the outer edges half a spacing out). Curvilinear grids (2-D lat/lon) are
+from the midpoints between centres (the outer edges half a spacing out); an axis with a single cell and no
+bounds (a narrow region on a coarse grid) takes the other axis's spacing. Curvilinear grids (2-D lat/lon) are
 refused: regrid them to a regular lat/lon grid first.
 """
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 import netCDF4
 import numpy as np
 
-from climnorm.zonal.errors import ZonalError
+from climnorm.errors import ZonalError
 
 EARTH_RADIUS_KM = 6371.0072  # radius of the sphere of equal area (authalic) of WGS 84
 _LAT_NAMES = ("lat", "latitude", "y", "rlat")
@@ -25,17 +27,21 @@ class Grid:
     """A rectilinear lon/lat grid; arrays in the file's order, cell c = row * nlon + column (C order)."""
 
     lat: np.ndarray
+    """Latitudes of the cell centres, (nlat,)."""
     lon: np.ndarray
+    """Longitudes of the cell centres, (nlon,): any convention, continued past 180 where the file does."""
     lat_bounds: np.ndarray
+    """Southern and northern edge of each row, (nlat, 2) in either order."""
     lon_bounds: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.lat.size, self.lon.size)
+    """Western and eastern edge of each column, (nlon, 2) in either order."""
 
     @property
     def size(self) -> int:
         return self.lat.size * self.lon.size
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.lat.size, self.lon.size)
 
     @property
     def lon_span(self) -> tuple[float, float]:
@@ -63,14 +69,26 @@ class Grid:
         return digest.hexdigest()
 
 
-def edges_from_centres(centres: np.ndarray) -> np.ndarray:
-    """(n, 2) cell bounds from 1-D centres: midpoints inside, half a spacing beyond the first and last."""
+def edges_from_centres(centres: np.ndarray, single: float | None = None) -> np.ndarray:
+    """(n, 2) cell bounds from 1-D centres: midpoints inside, half a spacing beyond the first and last.
+
+    A single centre needs the cell's width ``single`` (the other axis's spacing); without it, an error.
+    """
     c = np.asarray(centres, dtype=np.float64)
     if c.size == 1:
-        raise ZonalError("a grid with a single cell along an axis needs bounds to know the cell's size")
+        if single is None:
+            raise ValueError("a single centre needs the cell's width")
+        return np.array([[c[0] - single / 2.0, c[0] + single / 2.0]])
     mid = (c[1:] + c[:-1]) / 2.0
     edges = np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
     return np.column_stack([edges[:-1], edges[1:]])
+
+
+def _spacing(centres: np.ndarray, bounds: np.ndarray | None) -> float | None:
+    """Typical cell width along an axis (from its bounds, else its centres); None for one cell without bounds."""
+    if bounds is not None:
+        return float(np.median(np.abs(np.diff(np.asarray(bounds, dtype=np.float64), axis=1))))
+    return float(np.median(np.abs(np.diff(centres)))) if centres.size > 1 else None
 
 
 def make_grid(
@@ -92,8 +110,10 @@ def make_grid(
         steps = np.diff(values)
         if values.size > 1 and not (np.all(steps > 0) or np.all(steps < 0)):
             raise ZonalError(f"{source}: {name} is not strictly monotonic; cannot build cells")
-    lat_b = edges_from_centres(lat) if lat_bounds is None else np.asarray(lat_bounds, dtype=np.float64)
-    lon_b = edges_from_centres(lon) if lon_bounds is None else np.asarray(lon_bounds, dtype=np.float64)
+    if lat.size == 1 and lon.size == 1 and lat_bounds is None and lon_bounds is None:
+        raise ZonalError(f"{source}: a grid of a single cell needs lat/lon bounds to know the cell's size")
+    lat_b = _edges(lat, lat_bounds, _spacing(lon, lon_bounds))
+    lon_b = _edges(lon, lon_bounds, _spacing(lat, lat_bounds))
     if lat_b.shape != (lat.size, 2) or lon_b.shape != (lon.size, 2):
         raise ZonalError(f"{source}: bounds of shape {lat_b.shape}/{lon_b.shape} do not match {lat.size}x{lon.size}")
     lat_b = np.clip(lat_b, -90.0, 90.0)
@@ -104,7 +124,13 @@ def make_grid(
     return Grid(lat, lon, lat_b, lon_b)
 
 
-def _coordinate(ds: netCDF4.Dataset, dim: str, names: tuple[str, ...], source: str) -> netCDF4.Variable:
+def _edges(centres: np.ndarray, bounds: np.ndarray | None, other_spacing: float | None) -> np.ndarray:
+    if bounds is not None:
+        return np.asarray(bounds, dtype=np.float64)
+    return edges_from_centres(centres, other_spacing)
+
+
+def _coordinate(ds: netCDF4.Dataset, dim: str, names: tuple[str, ...], source: str) -> netCDF4.Variable[Any]:
     """The coordinate variable of one horizontal dimension (by dimension name, else a known name along it)."""
     if dim in ds.variables:
         return ds.variables[dim]
@@ -114,7 +140,7 @@ def _coordinate(ds: netCDF4.Dataset, dim: str, names: tuple[str, ...], source: s
     raise ZonalError(f"{source}: no coordinate variable for dimension {dim!r}")
 
 
-def _bounds(ds: netCDF4.Dataset, coord: netCDF4.Variable) -> np.ndarray | None:
+def _bounds(ds: netCDF4.Dataset, coord: netCDF4.Variable[Any]) -> np.ndarray | None:
     """The (n, 2) bounds named by the coordinate's ``bounds`` attribute, or ``{name}_bnds`` if present."""
     name = getattr(coord, "bounds", None) or f"{coord.name}_bnds"
     if name in ds.variables and ds.variables[name].ndim == 2:

@@ -13,7 +13,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
-from climnorm.zonal.errors import ZonalError
+from climnorm.errors import ZonalError
 
 TURN = 360.0
 

@@ -16,8 +16,8 @@ from typing import Any
 import netCDF4
 import numpy as np
 
+from climnorm.errors import ZonalError
 from climnorm.manifest import Manifest
-from climnorm.zonal.errors import ZonalError
 from climnorm.zonal.grid import Grid, read_grid
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def slot_labels(ds: netCDF4.Dataset, dim: str) -> tuple[str, np.ndarray, tuple[s
 
 def _naming(name: str, variable: str) -> tuple[str, str]:
     """(variable, statistic) of a data variable: ``pr`` -> (pr, ''), ``pr_p90`` -> (pr, p90)."""
-    if name == variable or not name.startswith(f"{variable}_"):
+    if name == variable:
         return name, ""
     return variable, name[len(variable) + 1 :]
 
@@ -147,6 +147,8 @@ def read_fields(path: Path, variable: str) -> tuple[dict[str, Any], list[Field]]
         for name, var in ds.variables.items():
             if var.ndim != 3 or set(var.dimensions[1:]) != {lat_dim, lon_dim} or name.endswith("_bnds"):
                 continue
+            if name != variable and not name.startswith(f"{variable}_"):
+                continue  # e.g. an ensemble's n_members
             kind, slots, labels = slot_labels(ds, var.dimensions[0])
             data = np.ma.filled(np.ma.asarray(var[:], dtype=np.float32), np.nan)
             if var.dimensions[1:] == (lon_dim, lat_dim):

@@ -7,11 +7,13 @@ antimeridian (`climnorm.zonal.lonlat`), so one set serves grids in 0..360 and -1
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyogrio
@@ -21,7 +23,7 @@ import pyproj
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from climnorm.zonal.errors import ZonalError
+from climnorm.errors import ZonalError
 from climnorm.zonal.lonlat import canonical_parts
 
 log = logging.getLogger(__name__)
@@ -87,7 +89,7 @@ def file_fingerprint(path: Path, *extra: str) -> str:
         if item.is_file():
             digest.update(item.name.encode())
             with open(item, "rb") as fh:
-                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                for block in iter(functools.partial(fh.read, 1 << 20), b""):
                     digest.update(block)
     for text in extra:
         digest.update(b"\0" + text.encode())
@@ -111,7 +113,7 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def _read_raw(path: Path, layer: str | int | None) -> tuple[dict, np.ndarray, list[str], list[np.ndarray]]:
+def _read_raw(path: Path, layer: str | int | None) -> tuple[dict[str, Any], np.ndarray, list[str], list[np.ndarray]]:
     """The file's metadata, WKB geometries and fields; any failure to read becomes one ZonalError line."""
     if not path.exists():
         raise ZonalError(f"{path}: no such polygon file")
@@ -134,7 +136,7 @@ def _to_lonlat(geoms: np.ndarray, crs: str | None, path: Path) -> np.ndarray:
     source = pyproj.CRS.from_user_input(crs)
     if source.equals(_LONLAT, ignore_axis_order=True) or source.equals(pyproj.CRS("OGC:CRS84")):
         return geoms
-    log.info("%s: reprojecting from %s to EPSG:4326", path, source.name)
+    log.debug("%s: reprojecting from %s to EPSG:4326", path, source.name)
     transformer = pyproj.Transformer.from_crs(source, _LONLAT, always_xy=True)
     return shapely.transform(geoms, lambda xy: np.column_stack(transformer.transform(xy[:, 0], xy[:, 1])))
 

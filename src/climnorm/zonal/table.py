@@ -2,17 +2,19 @@
 
 Outputs form sets across regions (same variable, scenario, period, target year, model, product); within a
 set each polygon is assigned to ONE region: the one whose grid covers most of its area (ties: the region
-listed first in key order). Polygons that no region's grid touches are listed once (warning, and
+listed first in key order). Polygons that no region's grid touches in any set are listed once (warning, and
 `ZonalResult.outside`), not silently dropped.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec
 
 import numpy as np
 import pandas as pd
@@ -27,6 +29,8 @@ from climnorm.zonal.polygons import PolygonSet, read_polygons
 from climnorm.zonal.weights import Weights
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+Record = dict[str, Any]
 
 
 @dataclass(frozen=True, eq=False)
@@ -57,25 +61,7 @@ def assign_regions(grid_areas: dict[str, np.ndarray]) -> np.ndarray:
     return np.where(stacked.max(axis=0) > 0.0, best, -1)
 
 
-class _WeightStore:
-    """Weights per grid, computed (or read from the cache) once per run whatever the number of files."""
-
-    def __init__(self, polygons: PolygonSet, cache_dir: Path | None) -> None:
-        self.polygons = polygons
-        self.cache_dir = cache_dir
-        self.by_grid: dict[str, Weights] = {}
-        self.seconds = 0.0
-
-    def get(self, grid: Grid) -> Weights:
-        key = grid.fingerprint()
-        if key not in self.by_grid:
-            start = time.perf_counter()
-            self.by_grid[key] = cached_weights(self.polygons, grid, self.cache_dir)
-            self.seconds += time.perf_counter() - start
-        return self.by_grid[key]
-
-
-def _field_meta(record: dict[str, Any], attrs: dict[str, Any], field: Field) -> FieldMeta:
+def _field_meta(record: Record, attrs: dict[str, Any], field: Field) -> FieldMeta:
     """The shared columns of one field's rows, from its manifest record, file attributes and variable."""
     model = str(record.get("model") or attrs.get("model") or "")
     if field.statistic and not model:
@@ -95,15 +81,141 @@ def _field_meta(record: dict[str, Any], attrs: dict[str, Any], field: Field) -> 
     )
 
 
-def _set_assignment(
-    records: list[dict[str, Any]], grids: dict[str, Grid], store: _WeightStore
-) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per region of one output set: the polygon rows it serves; and the rows no region's grid touches."""
-    areas = {str(r["region"]): store.get(grids[r["path"]]).grid_area for r in records}
-    choice = assign_regions(areas)
-    keys = sorted(areas)
-    rows = {key: np.flatnonzero(choice == i) for i, key in enumerate(keys)}
-    return rows, np.flatnonzero(choice < 0)
+class Aggregation:
+    """Outputs of one directory aggregated to one polygon set, set by set (`sets`, then `add_set` each).
+
+    Each grid's weights are computed (or read from the cache) once, whatever the number of files; what every
+    polygon was given, and which polygons no set could serve, is collected for `outside` and `result`.
+    """
+
+    def __init__(
+        self, output_dir: Path, polygons: PolygonSet, records: list[Record], *, products: list[str] | None, cache: bool
+    ) -> None:
+        self.start = time.perf_counter()
+        self.output_dir = output_dir
+        self.polygons = polygons
+        self.records = records
+        self.products = products
+        self.cache_dir = output_dir / CACHE_DIR_NAME if cache else None
+        self.grids = {str(r["path"]): read_output_grid(output_dir / r["path"]) for r in records}
+        self.weights: dict[str, Weights] = {}
+        self.weight_seconds = 0.0
+        self.assigned: dict[str, str] = {}
+        self.served = np.zeros(len(polygons), dtype=bool)
+        self.only: set[str] | None = None
+        """Paths of the files to read (None: all); the other files of a set still assign polygons to regions."""
+
+    def weights_of(self, grid: Grid) -> Weights:
+        key = grid.fingerprint()
+        if key not in self.weights:
+            start = time.perf_counter()
+            self.weights[key] = cached_weights(self.polygons, grid, self.cache_dir)
+            self.weight_seconds += time.perf_counter() - start
+        return self.weights[key]
+
+    def sets(self) -> list[list[Record]]:
+        """The records grouped into sets across regions, in manifest path order."""
+        sets: dict[tuple[str, ...], list[Record]] = {}
+        for record in self.records:
+            sets.setdefault(set_key(record), []).append(record)
+        return list(sets.values())
+
+    def add_set(self, builder: TableBuilder, members: list[Record]) -> None:
+        """Aggregate one set: every polygon from the region that covers most of it."""
+        areas = {str(r["region"]): self.weights_of(self.grids[r["path"]]).grid_area for r in members}
+        choice = assign_regions(areas)
+        for i, region in enumerate(sorted(areas)):
+            rows = np.flatnonzero(choice == i)
+            self.served[rows] = True
+            self.assigned.update({self.polygons.ids[k]: region for k in rows})
+            for record in (r for r in members if str(r["region"]) == region):
+                if self.only is None or record["path"] in self.only:
+                    self._add_file(builder, record, rows)
+
+    def _add_file(self, builder: TableBuilder, record: Record, rows: np.ndarray) -> None:
+        """Aggregate every field of one output file (of the wanted products) for the polygon rows it serves."""
+        if not rows.size:
+            return
+        attrs, fields = read_fields(self.output_dir / record["path"], str(record["variable"]))
+        grid = self.grids[record["path"]]
+        for field in fields:
+            meta = _field_meta(record, attrs, field)
+            if self.products is not None and meta.product not in self.products:
+                continue
+            values = apply_weights(self.weights_of(grid), grid, field.data, rows, self.polygons)
+            builder.add(meta, field.slots, field.labels, values)
+
+    def outside(self) -> tuple[str, ...]:
+        """Ids of the polygons no set could serve, sorted; warned about once."""
+        ids = tuple(sorted(self.polygons.ids[i] for i in np.flatnonzero(~self.served)))
+        if ids:
+            shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
+            log.warning("%d polygons are outside every region's grid and have no values: %s", len(ids), shown)
+        return ids
+
+    def done(self, rows: int) -> None:
+        log.debug(
+            "zonal table: %d rows from %d files, %d polygons (weights %.2f s, total %.2f s)",
+            rows,
+            len(self.records),
+            len(self.polygons),
+            self.weight_seconds,
+            time.perf_counter() - self.start,
+        )
+
+
+@dataclass(frozen=True)
+class ZonalRequest:
+    """What to aggregate: which polygons and which outputs of the manifest (what the CLI and config give)."""
+
+    polygons: PolygonSet | str | Path | None = None
+    """A polygon set, a vector file, or None for the built-in U.S. counties."""
+    id_field: str | None = None
+    """For a file: the field of unique ids (default ``id``); the name and state fields are optional."""
+    name_field: str | None = None
+    state_field: str | None = None
+    variables: Sequence[str] | None = None
+    """Filters on the manifest records (None: all); a product is also checked against each file's slots."""
+    regions: Sequence[str] | None = None
+    products: Sequence[str] | None = None
+    scenarios: Sequence[str] | None = None
+    cache: bool = True
+    """Keep the weights in ``{output_dir}/zonal-cache`` (computed once per grid and polygon set)."""
+
+    def aggregation(self, output_dir: str | Path, records: list[Record] | None = None) -> Aggregation:
+        """The work for ``output_dir``: ``records`` as given, else the manifest's records matching the filters."""
+        output_dir = Path(output_dir)
+        if records is None:
+            records = select_records(
+                output_dir, variables=self.variables, regions=self.regions, products=self.products,
+                scenarios=self.scenarios,
+            )  # fmt: skip
+        shapes = resolve_polygons(self.polygons, self.id_field, self.name_field, self.state_field)
+        products = list(self.products) if self.products is not None else None
+        return Aggregation(output_dir, shapes, records, products=products, cache=self.cache)
+
+
+def each_set(work: Aggregation) -> Iterator[TableBuilder]:
+    """The table one output set at a time (what a streaming writer needs: the memory of one set's rows)."""
+    rows = 0
+    for members in work.sets():
+        builder = TableBuilder(work.polygons)
+        work.add_set(builder, members)
+        rows += builder.rows
+        yield builder
+    work.done(rows)
+
+
+def stats(work: Aggregation) -> ZonalResult:
+    """The whole table in memory, with the polygons outside every region and the region of each."""
+    builder = TableBuilder(work.polygons)
+    for members in work.sets():
+        work.add_set(builder, members)
+    table = builder.frame()
+    outside = work.outside()
+    table.attrs["outside"] = list(outside)
+    work.done(len(table))
+    return ZonalResult(table, outside, work.assigned)
 
 
 def zonal_stats(
@@ -113,97 +225,28 @@ def zonal_stats(
     name_field: str | None = None,
     state_field: str | None = None,
     *,
-    variables: list[str] | None = None,
-    regions: list[str] | None = None,
-    products: list[str] | None = None,
-    scenarios: list[str] | None = None,
+    variables: Sequence[str] | None = None,
+    regions: Sequence[str] | None = None,
+    products: Sequence[str] | None = None,
+    scenarios: Sequence[str] | None = None,
     cache: bool = True,
 ) -> ZonalResult:
-    """Aggregate the outputs listed in ``output_dir``'s manifest to polygons; see `zonal_table` for the columns."""
-    start = time.perf_counter()
-    output_dir = Path(output_dir)
-    records = select_records(output_dir, variables=variables, regions=regions, products=products, scenarios=scenarios)
-    shapes = resolve_polygons(polygons, id_field, name_field, state_field)
-    store = _WeightStore(shapes, output_dir / CACHE_DIR_NAME if cache else None)
-    grids = {r["path"]: read_output_grid(output_dir / r["path"]) for r in records}
-    sets: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for record in records:
-        sets.setdefault(set_key(record), []).append(record)
-    builder = TableBuilder(shapes)
-    outside: set[int] = set()
-    assigned: dict[str, str] = {}
-    for members in sets.values():
-        rows, missing = _set_assignment(members, grids, store)
-        outside.update(int(i) for i in missing)
-        for record in members:
-            region_rows = rows[str(record["region"])]
-            assigned.update({shapes.ids[i]: str(record["region"]) for i in region_rows})
-            _add_file(builder, output_dir, record, grids[record["path"]], store, region_rows, products)
-    table = builder.frame()
-    ids = tuple(sorted(shapes.ids[i] for i in outside))
-    if ids:
-        shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "")
-        log.warning("%d polygons are outside every region's grid and have no values: %s", len(ids), shown)
-    table.attrs["outside"] = list(ids)
-    log.info(
-        "zonal table: %d rows from %d files, %d polygons (weights %.2f s, total %.2f s)",
-        len(table),
-        len(records),
-        len(shapes),
-        store.seconds,
-        time.perf_counter() - start,
-    )
-    return ZonalResult(table, ids, assigned)
+    """Aggregate the outputs listed in ``output_dir``'s manifest to polygons (arguments: `ZonalRequest`).
 
-
-def _add_file(
-    builder: TableBuilder,
-    output_dir: Path,
-    record: dict[str, Any],
-    grid: Grid,
-    store: _WeightStore,
-    rows: np.ndarray,
-    products: list[str] | None,
-) -> None:
-    """Aggregate every field of one output file (of the wanted products) for the polygon rows its region serves."""
-    if not rows.size:
-        return
-    attrs, fields = read_fields(output_dir / record["path"], str(record["variable"]))
-    weights = store.get(grid)
-    for field in fields:
-        if products is not None and _field_meta(record, attrs, field).product not in products:
-            continue
-        values = apply_weights(weights, grid, field.data, rows, store.polygons)
-        builder.add(_field_meta(record, attrs, field), field.slots, field.labels, values)
-
-
-def zonal_table(
-    output_dir: str | Path,
-    polygons: PolygonSet | str | Path | None = None,
-    id_field: str | None = None,
-    name_field: str | None = None,
-    state_field: str | None = None,
-    *,
-    variables: list[str] | None = None,
-    regions: list[str] | None = None,
-    products: list[str] | None = None,
-    scenarios: list[str] | None = None,
-    cache: bool = True,
-) -> pd.DataFrame:
-    """Long table, one row per polygon × field × slot (columns in `climnorm.zonal.frame.COLUMNS`).
-
-    ``polygons`` None = built-in U.S. counties; a path is read with ``id_field`` (default "id"), ``name_field``
-    and ``state_field``. The ids of polygons outside every region are in ``table.attrs["outside"]``.
+    The table has one row per polygon × field × slot (columns in `climnorm.zonal.frame.COLUMNS`); the ids of
+    polygons outside every region are in ``.outside`` and ``table.attrs["outside"]``.
     """
-    return zonal_stats(
-        output_dir,
-        polygons,
-        id_field,
-        name_field,
-        state_field,
-        variables=variables,
-        regions=regions,
-        products=products,
-        scenarios=scenarios,
-        cache=cache,
-    ).table
+    request = ZonalRequest(polygons, id_field, name_field, state_field, variables, regions, products, scenarios, cache)
+    return stats(request.aggregation(output_dir))
+
+
+def _table_of(run: Callable[P, ZonalResult]) -> Callable[P, pd.DataFrame]:
+    @functools.wraps(run)
+    def table(*args: P.args, **kwargs: P.kwargs) -> pd.DataFrame:
+        return run(*args, **kwargs).table
+
+    table.__doc__ = "`zonal_stats`'s table alone: a pandas DataFrame (same arguments)."
+    return table
+
+
+zonal_table = _table_of(zonal_stats)

@@ -53,8 +53,8 @@ def cell_fractions(
     geom: Polygon, south: np.ndarray, north: np.ndarray, west: np.ndarray, east: np.ndarray
 ) -> np.ndarray:
     """Fraction (in lon/lat degrees) of each cell of the rows × columns block that ``geom`` covers, C order."""
-    rows, cols = np.meshgrid(np.arange(south.size), np.arange(west.size), indexing="ij")
-    rows, cols = rows.ravel(), cols.ravel()
+    grid_rows, grid_cols = np.meshgrid(np.arange(south.size), np.arange(west.size), indexing="ij")
+    rows, cols = grid_rows.ravel(), grid_cols.ravel()
     boxes = shapely.box(west[cols], south[rows], east[cols], north[rows])
     shapely.prepare(geom)
     inside = shapely.contains_properly(geom, boxes)
@@ -116,7 +116,7 @@ def compute_weights(polygons: PolygonSet, grid: Grid, key: str = "") -> Weights:
         outside[owner] += _outside_area(part, box, shifts)
     matrix = _assemble(rows, cols, vals, (len(polygons), grid.size))
     weights = Weights(matrix, np.asarray(matrix.sum(axis=1)).ravel() + outside, key)
-    log.info(
+    log.debug(
         "weights of %d polygons on a %dx%d grid: %d cell pairs in %.2f s",
         len(polygons),
         *grid.shape,

@@ -1,0 +1,258 @@
+"""A choropleth of one normal per county (or per polygon of any set), computed through `climnorm.zonal`.
+
+The output is found as a map's is (`pictures.outputs.pick_record`); its county values come from the zonal
+table (exact area weights, the nearest-cell fallback); a day (``day``), a month (``month``), a season
+(``season``) or the annual mean (default) is the mean of the county's daily normals over those slots (29 February
+weighted by the share of years that have it). Counties whose value came from the nearest valid cell are hatched;
+state outlines are the same polygons dissolved by state (`pictures.outlines`). Needs the plot and zonal extras.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from climnorm.errors import PlotError
+from climnorm.pictures._style import (
+    MONTH_ABBR,
+    SEASONS,
+    colour_map,
+    lat_label,
+    lon_label,
+    new_figure,
+    save_figure,
+    scenario_text,
+    short_name,
+    styled,
+    window_text,
+)
+from climnorm.pictures.outlines import Extent, draw_outlines
+from climnorm.pictures.outputs import Record, load_records, pick_record, slot_weights, weighted_nanmean
+from climnorm.units import display
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from matplotlib.path import Path as MplPath
+
+    from climnorm.zonal.polygons import PolygonSet
+    from climnorm.zonal.table import ZonalRequest
+
+NO_VALUE = "#d9d9d9"
+
+
+@dataclass(frozen=True, eq=False)
+class CountyValues:
+    """One value per polygon of the picture (display units), which were flagged, and what the picture says."""
+
+    rows: np.ndarray
+    """Indices into ``polygons`` of the polygons with a value (the others lie outside the output's region)."""
+    values: np.ndarray
+    flagged: np.ndarray
+    units: str
+    when: str
+    polygons: PolygonSet
+    extent: Extent
+
+
+@dataclass(frozen=True)
+class SlotChoice:
+    """Which slots a picture averages: one day (1-based), a month (1-12), a season, or the year (all None)."""
+
+    day: int | None = None
+    month: int | None = None
+    season: str | None = None
+
+    def __post_init__(self) -> None:
+        if sum(x is not None for x in (self.day, self.month, self.season)) > 1:
+            raise PlotError("choose one of a day, a month or a season")
+        if self.season is not None and self.season not in SEASONS:
+            raise PlotError(f"unknown season {self.season!r} (choose from {', '.join(SEASONS)})")
+
+    def slots(self, table: pd.DataFrame, record: Record) -> tuple[np.ndarray, np.ndarray, str]:
+        """(slot numbers, weights, text) of the slots to average: daily slots labelled MM-DD, or months."""
+        slots = table.drop_duplicates("slot").sort_values("slot")
+        numbers = slots["slot"].to_numpy()
+        labels = [str(s) for s in slots["slot_label"]]
+        kind = str(slots["slot_kind"].iloc[0])
+        if kind == "month":
+            months, days, weights = numbers, np.ones_like(numbers), np.ones(numbers.size)
+        elif kind == "dayofyear" and all(len(x) == 5 and x[2] == "-" for x in labels):
+            months = np.array([int(x[:2]) for x in labels])
+            days = np.array([int(x[3:]) for x in labels])
+            weights = slot_weights(months, days, str(record.get("calendar", "")), str(record.get("leap_day", "")))
+        else:
+            raise PlotError(f"{record['path']}: its slots ({kind}) have no months to choose a day, month or season by")
+        if (day := self.day) is not None:
+            if kind != "dayofyear" or not 1 <= day <= numbers.size:
+                raise PlotError(f"day {day} is outside the normal's day slots 1..{numbers.size}")
+            return numbers[day - 1 : day], np.ones(1), f"day {day} ({days[day - 1]} {MONTH_ABBR[months[day - 1] - 1]})"
+        if self.month is not None:
+            chosen, when = np.isin(months, [self.month]), f"{MONTH_ABBR[self.month - 1]} mean"
+        else:
+            season = self.season or "annual"
+            chosen, when = np.isin(months, SEASONS[season]), "annual mean" if season == "annual" else f"{season} mean"
+        return numbers[chosen], weights[chosen], when
+
+
+def county_values(
+    output_dir: Path,
+    record: Record,
+    request: ZonalRequest | None = None,
+    choice: SlotChoice | None = None,
+    statistic: str | None = None,
+) -> CountyValues:
+    """The polygons' values of one output for a day, month, season or the year, through the zonal table: the
+    polygons its region serves (as in the table, each polygon from the region of its set covering most of it).
+    Of an ensemble output, its ``statistic`` (the mean by default)."""
+    from climnorm.zonal.outputs import set_key
+    from climnorm.zonal.table import ZonalRequest, each_set
+
+    members = [r for r in load_records(output_dir) if set_key(r) == set_key(record)]
+    work = (request or ZonalRequest()).aggregation(output_dir, members)
+    work.only = {record["path"]}  # the other regions' grids only say which polygons are theirs
+    table = next(iter(each_set(work))).frame()
+    if not len(table):
+        raise PlotError(f"{record['path']}: no polygon lies mostly in the output's grid")
+    table = table[table["statistic"] == _statistic(table, record, statistic)]
+    numbers, weights, when = (choice or SlotChoice()).slots(table, record)
+    picked = table[table["slot"].isin(numbers)]  # polygon-major, slots in order (`climnorm.zonal.frame`)
+    index = {pid: i for i, pid in enumerate(work.polygons.ids)}
+    ids = picked["id"].to_numpy(dtype=object)[:: numbers.size]
+    rows = np.array([index[str(pid)] for pid in ids], dtype=np.int64)
+    values = picked["value"].to_numpy(dtype=np.float64).reshape(rows.size, numbers.size)
+    mean = weighted_nanmean(values, weights, axis=1)
+    flags = (picked["flag"] != "").to_numpy().reshape(rows.size, numbers.size)
+    shown, units = display(mean, str(table["units"].iloc[0]))
+    g = work.grids[record["path"]]
+    extent = (
+        float(g.lon_bounds.min()),
+        float(g.lon_bounds.max()),
+        float(g.lat_bounds.min()),
+        float(g.lat_bounds.max()),
+    )
+    return CountyValues(rows, shown, flags.any(axis=1), units, when, work.polygons, extent)
+
+
+def _statistic(table: pd.DataFrame, record: Record, wanted: str | None) -> str:
+    """The statistic a picture shows: the one asked for, else the ensemble mean, else the output's only one."""
+    have = sorted(set(table["statistic"]))
+    if wanted is not None and wanted not in have:
+        raise PlotError(f"{record['path']}: no {wanted!r} statistic (it has: {', '.join(have) or 'none'})")
+    return wanted or ("mean" if "mean" in have else have[0])
+
+
+def polygon_paths(polygons: PolygonSet, rows: np.ndarray, extent: Extent) -> list[MplPath]:
+    """A matplotlib path per polygon (every part and hole), shifted by whole turns onto the extent's longitudes."""
+    import shapely
+    from matplotlib.path import Path as MplPath
+
+    from climnorm.zonal.lonlat import shifts_onto
+
+    paths = []
+    for row in rows:
+        rings: list[np.ndarray] = []
+        for k in np.flatnonzero(polygons.owner == row):
+            part = polygons.parts[k]
+            w, _, e, _ = shapely.bounds(part)
+            for shift in shifts_onto(float(w), float(e), extent[0], extent[1]) or [0.0]:
+                for ring in (part.exterior, *part.interiors):
+                    rings.append(np.asarray(ring.coords)[:, :2] + np.array([shift, 0.0]))
+        codes = [np.r_[MplPath.MOVETO, np.full(len(r) - 2, MplPath.LINETO), MplPath.CLOSEPOLY] for r in rings]
+        paths.append(MplPath(np.concatenate(rings), np.concatenate(codes).astype(np.uint8)))
+    return paths
+
+
+def _lonlat_axes(ax: Axes, extent: Extent) -> None:
+    """Plain lon/lat axes over the extent, shaped for its middle latitude."""
+    from matplotlib.ticker import FuncFormatter
+
+    west, east, south, north = extent
+    ax.set(xlim=(west, east), ylim=(south, north), xlabel="longitude", ylabel="latitude", facecolor="#f4f4f4")
+    ax.set_aspect(1.0 / max(math.cos(math.radians((south + north) / 2.0)), 0.05), adjustable="box")
+    ax.xaxis.set_major_formatter(FuncFormatter(lon_label))
+    ax.yaxis.set_major_formatter(FuncFormatter(lat_label))
+    ax.grid(False)
+
+
+def _draw(ax: Axes, found: CountyValues, variable: str) -> Any:
+    """The filled polygons (grey where NaN), hatching over the flagged ones; returns the coloured collection."""
+    import matplotlib
+    from matplotlib.collections import PathCollection
+
+    paths = polygon_paths(found.polygons, found.rows, found.extent)
+    cmap = matplotlib.colormaps[colour_map(variable)].with_extremes(bad=NO_VALUE)
+    filled = PathCollection(paths, array=np.ma.masked_invalid(found.values), cmap=cmap, zorder=2)
+    filled.set(edgecolor="face", linewidth=0.05)
+    ax.add_collection(filled, autolim=False)
+    hatched = [p for p, flag in zip(paths, found.flagged, strict=True) if flag]
+    if hatched:
+        marks = PathCollection(hatched, facecolor="none", edgecolor="#202020", hatch="////", linewidth=0.0, zorder=3)
+        ax.add_collection(marks, autolim=False)
+    return filled
+
+
+@styled
+def counties_figure(
+    output_dir: Path,
+    variable: str,
+    region: str,
+    *,
+    scenario: str | None = None,
+    target: int | None = None,
+    day: int | None = None,
+    month: int | None = None,
+    season: str | None = None,
+    request: ZonalRequest | None = None,
+    window_years: int | None = None,
+    model: str | None = None,
+    statistic: str | None = None,
+    size: tuple[int, int] = (900, 600),
+    dpi: int = 100,
+) -> Figure:
+    """A choropleth of one normal: each county's (polygon's) area-weighted value for a day, month, season or
+    the year, flagged counties hatched, state outlines (and county edges) drawn from the same polygons. Of
+    several members, the ensemble (its ``statistic``, the mean by default) unless ``model`` names one."""
+    choice = SlotChoice(day, month, season)
+    record = pick_record(load_records(output_dir), variable, region, scenario, target, window_years, model)
+    found = county_values(output_dir, record, request, choice, statistic)
+    fig = new_figure(size, dpi)
+    ax = fig.add_subplot()
+    _lonlat_axes(ax, found.extent)
+    filled = _draw(ax, found, variable)
+    fig.colorbar(filled, ax=ax, label=f"{variable} ({found.units})", shrink=0.9)
+    draw_outlines(ax, "states", found.extent, found.polygons)
+    long_name, region_name, attrs = _names(output_dir / record["path"], variable)
+    ax.set_title(
+        f"{short_name(variable, long_name)}, {region_name}\n{record['window_years']}-year normal "
+        f"{window_text(record)} ({scenario_text(record, attrs)}, {record['period']}), {found.when}, per county"
+    )
+    noun = "counties" if request is None or request.polygons is None else "polygons"
+    note = f"{found.rows.size:,} {noun}"
+    if found.flagged.any():
+        note += f"; hatched: {int(found.flagged.sum())} from the nearest valid cell"
+    if np.isnan(found.values).any():
+        note += "; grey: no value"
+    fig.text(0.01, 0.01, note, fontsize=8, color="#555555")
+    return fig
+
+
+def _names(path: Path, variable: str) -> tuple[str, str, dict[str, Any]]:
+    """The variable's long name, the region's name and the file's attributes, for the title."""
+    import netCDF4
+
+    with netCDF4.Dataset(path) as ds:
+        attrs = {k: ds.getncattr(k) for k in ds.ncattrs()}
+        var = ds.variables.get(variable)
+        long_name = str(getattr(var, "long_name", variable)) if var is not None else variable
+    return long_name, str(attrs.get("region_name", attrs.get("region", ""))), attrs
+
+
+def plot_counties(output_dir: Path, out: Path, variable: str, region: str, **options: Any) -> Path:
+    """Draw ``counties_figure`` and write it to ``out``."""
+    return save_figure(counties_figure(output_dir, variable, region, **options), out)
