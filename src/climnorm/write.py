@@ -19,6 +19,13 @@ from climnorm.types import NormalMeta, RegionCut
 
 FILL_VALUE = np.float32(1e20)
 CELL_METHODS = "time: mean within years time: mean over years"
+_PRODUCT_TITLES = {
+    "daily": "daily climate normal",
+    "daily_smoothed": "smoothed daily climate normal",
+    "monthly": "monthly climate normal",
+    "seasonal": "seasonal climate normal",
+    "annual": "annual climate normal",
+}
 
 
 def data_checksum(values: np.ndarray) -> str:
@@ -86,25 +93,49 @@ def _write(
     shuffle: bool,
 ) -> None:
     with netCDF4.Dataset(target, "w", format="NETCDF4") as ds:
-        ds.createDimension("time", scheme.nslots)
-        ds.createDimension("nv", 2)
-        for dim, size in zip(grid.dims, normal.shape[1:], strict=True):
-            ds.createDimension(dim, size)
+        create_dimensions(ds, scheme.nslots, grid, normal)
         _write_day_slots(ds, scheme, meta)
-        aux, mapping = _write_grid(ds, grid)
-        kwargs: dict[str, Any] = {"zlib": zlib, "fill_value": FILL_VALUE}
-        if zlib:
-            kwargs.update(complevel=complevel, shuffle=shuffle, chunksizes=(1, *normal.shape[1:]))
-        v = ds.createVariable(meta.variable, "f4", ("time", *grid.dims), **kwargs)
         attrs: dict[str, Any] = dict(meta.var_attrs)
         attrs["cell_methods"] = CELL_METHODS
-        attrs["missing_value"] = FILL_VALUE
-        attrs["coordinates"] = " ".join(["dayofyear", "month", "day", *aux])
-        if mapping:
-            attrs["grid_mapping"] = mapping
-        v.setncatts(attrs)
-        v[:] = np.ma.masked_invalid(normal)
-        ds.setncatts(global_attributes(meta))
+        if meta.smoothing:
+            attrs["comment"] = f"smoothed: {meta.smoothing}"
+        write_data(ds, normal, grid, meta, attrs, ["dayofyear", "month", "day"], zlib, complevel, shuffle)
+
+
+def create_dimensions(ds: netCDF4.Dataset, steps: int, grid: RegionCut, values: np.ndarray) -> None:
+    """The climatological ``time`` of ``steps`` steps, its bounds' ``nv`` and the region's dimensions."""
+    ds.createDimension("time", steps)
+    ds.createDimension("nv", 2)
+    for dim, size in zip(grid.dims, values.shape[1:], strict=True):
+        ds.createDimension(dim, size)
+
+
+def write_data(
+    ds: netCDF4.Dataset,
+    values: np.ndarray,
+    grid: RegionCut,
+    meta: NormalMeta,
+    attrs: dict[str, Any],
+    labels: list[str],
+    zlib: bool,
+    complevel: int,
+    shuffle: bool,
+) -> None:
+    """The region's coordinates, the (time, *grid) variable with ``attrs`` and the ``labels`` of its time steps
+    as coordinates (one chunk per step), and the global attributes."""
+    aux, mapping = _write_grid(ds, grid)
+    kwargs: dict[str, Any] = {"zlib": zlib, "fill_value": FILL_VALUE}
+    if zlib:
+        kwargs.update(complevel=complevel, shuffle=shuffle, chunksizes=(1, *values.shape[1:]))
+    v = ds.createVariable(meta.variable, "f4", ("time", *grid.dims), **kwargs)
+    attrs = dict(attrs)
+    attrs["missing_value"] = FILL_VALUE
+    attrs["coordinates"] = " ".join([*labels, *aux])
+    if mapping:
+        attrs["grid_mapping"] = mapping
+    v.setncatts(attrs)
+    v[:] = np.ma.masked_invalid(values)
+    ds.setncatts(global_attributes(meta))
 
 
 def _write_day_slots(ds: netCDF4.Dataset, scheme: SlotScheme, meta: NormalMeta) -> None:
@@ -162,9 +193,9 @@ def global_attributes(meta: NormalMeta) -> dict[str, object]:
     """The file's global attributes: what was computed, from which years and inputs, by which software."""
     region, target = meta.region, meta.target
     missing = [y for y in meta.window if y not in meta.years]
-    return {
+    attrs: dict[str, object] = {
         "Conventions": "CF-1.8",
-        "title": f"{len(target.window)}-year daily climate normal of {target.variable} for {region.name}",
+        "title": f"{len(target.window)}-year {_PRODUCT_TITLES[meta.product]} of {target.variable} for {region.name}",
         "variable": target.variable,
         "region": region.key,
         "region_name": region.name,
@@ -188,3 +219,10 @@ def global_attributes(meta: NormalMeta) -> dict[str, object]:
         "creation_time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "input_files_digest": meta.inputs_digest,
     }
+    if meta.product != "daily":  # a daily file says nothing of products: its layout predates them
+        attrs["product"] = meta.product
+    if meta.smoothing:
+        attrs["smoothing"] = meta.smoothing
+    if meta.completeness:
+        attrs["monthly_completeness"] = meta.completeness
+    return attrs
