@@ -63,3 +63,7 @@ class TaskMemoryError(ClimnormError):
 
 class PlotError(ClimnormError):
     """A picture cannot be made (no such output, missing matplotlib, bad choice of day or season)."""
+
+
+class DatasetError(ClimnormError):
+    """The normals asked of an output directory are not there, or cannot be put together (`climnorm.datasets`)."""
