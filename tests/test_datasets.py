@@ -20,14 +20,14 @@ import xarray as xr
 
 from climnorm._atomic import TMP_MARK, atomic_directory, remove_leftovers
 from climnorm.config import parse_config
-from climnorm.datasets import _open_target, chain_records, lazy_available, open_normals
+from climnorm.datasets import Chain, _open_target, chain_records, lazy_available, open_normals
 from climnorm.errors import DatasetError
 from climnorm.export import export, store_name
 from climnorm.manifest import Manifest
 from climnorm.pipeline import run
 from climnorm.products import Smoothing, product_path
 from climnorm.synth import SynthSpec, write_archive
-from climnorm.types import Coord, NormalMeta, Region, RegionCut, T_Product, Target
+from climnorm.types import Coord, NormalMeta, Region, RegionCut, T_Product, Target, WriteTask
 from climnorm.write_periods import write_product
 from helpers import CDO, needs_cdo
 
@@ -77,7 +77,7 @@ def _add_product(out: Path, manifest: Manifest, record: dict[str, Any], product:
     else:
         values = Smoothing("harmonic", harmonics=3).apply(daily)
     path = product_path(record["path"], product)
-    size, checksum = write_product(out / path, values, grid, meta)
+    size, checksum = write_product(WriteTask(str(out / path), values, grid, meta, True, 1, True))
     manifest.add({**record, "path": path, "product": product, "size": size, "checksum": checksum})
 
 
@@ -192,8 +192,8 @@ def test_several_models_must_be_chosen_between() -> None:
         for m in ("A", "B")
     ]
     with pytest.raises(DatasetError, match=r"several model values \(A, B\); choose one with model="):
-        chain_records(records, variable="tas", region="R", scenario="historical")
-    assert [r["model"] for r in chain_records(records, variable="tas", region="R", scenario="historical", model="B")]
+        chain_records(records, Chain("tas", "R", "historical"))
+    assert [r["model"] for r in chain_records(records, Chain("tas", "R", "historical", model="B"))] == ["B"]
 
 
 @pytest.fixture(scope="module")
@@ -215,8 +215,7 @@ def test_zarr_export_writes_a_v3_store_per_chain_and_product(out: Path, zarr_sto
 
 @pytest.mark.parametrize("product", ["daily", "daily_smoothed", "monthly"])
 def test_zarr_store_equals_the_files_bit_for_bit(out: Path, zarr_stores: list[Path], product: str) -> None:
-    chain = {"variable": "tas", "region": "CONUS", "scenario": "ssp585", "product": product}
-    name = store_name({**chain, "model": "SYNTH-ESM", "variant": "r1i1p1f1", "window_years": 4}) + ".zarr"
+    name = store_name(Chain("tas", "CONUS", "ssp585", product, "SYNTH-ESM", "r1i1p1f1", 4)) + ".zarr"
     coder = xr.coders.CFDatetimeCoder(use_cftime=True)
     with xr.open_zarr(zarr_stores[0].parent / name, decode_times=coder) as ds:
         files = _files(out, "tas", "ssp585", product)

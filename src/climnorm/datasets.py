@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Iterable
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,36 +52,43 @@ def _narrow(records: list[Record], key: str, wanted: object, what: str) -> list[
     return chosen
 
 
-def chain_records(
-    records: Iterable[Record],
-    *,
-    variable: str,
-    region: str,
-    scenario: str,
-    product: str = "daily",
-    model: str | None = None,
-    variant: str | None = None,
-    window_years: int | None = None,
-) -> list[Record]:
+@dataclass(frozen=True)
+class Chain:
+    """One chain and product of an output directory: what :func:`open_normals` selects and :func:`export` writes
+    as one store. ``model``, ``variant``, ``window_years`` None: the only one there is."""
+
+    variable: str
+    region: str
+    scenario: str
+    product: str = "daily"
+    model: str | None = None
+    variant: str | None = None
+    window_years: int | None = None
+
+
+def chain_records(records: Iterable[Record], chain: Chain) -> list[Record]:
     """The manifest records of one chain and product, by target year; DatasetError naming what exists."""
-    if product not in PRODUCTS:
-        raise DatasetError(f"unknown product {product!r}: one of {', '.join(PRODUCTS)}")
+    c = chain
+    if c.product not in PRODUCTS:
+        raise DatasetError(f"unknown product {c.product!r}: one of {', '.join(PRODUCTS)}")
     chosen = list(records)
     if not chosen:
         raise DatasetError(f"no outputs are listed in {MANIFEST_NAME}")
-    chosen = _narrow(chosen, "variable", variable, "outputs")
-    chosen = _narrow(chosen, "region", region, variable)
-    what = f"{variable} {region}"
-    products = [r for r in chosen if product_of(r) == product]
+    chosen = _narrow(chosen, "variable", c.variable, "outputs")
+    chosen = _narrow(chosen, "region", c.region, c.variable)
+    what = f"{c.variable} {c.region}"
+    products = [r for r in chosen if product_of(r) == c.product]
     if not products:
-        raise DatasetError(f"{what}: no {product} normals (products: {_names(map(_with_product, chosen), 'product')})")
-    own = [r for r in products if r["scenario"] == scenario]
+        found = _names(map(_with_product, chosen), "product")
+        raise DatasetError(f"{what}: no {c.product} normals (products: {found})")
+    own = [r for r in products if r["scenario"] == c.scenario]
     if not own:
-        raise DatasetError(f"{what} {product}: no scenario {scenario!r} (there are: {_names(products, 'scenario')})")
-    chosen = own + ([r for r in products if r["scenario"] == HISTORICAL] if scenario != HISTORICAL else [])
-    what = f"{what} {scenario} {product}"
-    for key, wanted in zip(_EXTRA_KEYS, (model, variant, window_years), strict=True):
-        chosen = _narrow(chosen, key, wanted, what)
+        found = _names(products, "scenario")
+        raise DatasetError(f"{what} {c.product}: no scenario {c.scenario!r} (there are: {found})")
+    chosen = own + ([r for r in products if r["scenario"] == HISTORICAL] if c.scenario != HISTORICAL else [])
+    what = f"{what} {c.scenario} {c.product}"
+    for key in _EXTRA_KEYS:
+        chosen = _narrow(chosen, key, getattr(c, key), what)
     chosen.sort(key=lambda r: int(r["target_year"]))
     years = [int(r["target_year"]) for r in chosen]
     twice = sorted({y for y in years if years.count(y) > 1})
@@ -139,38 +147,35 @@ def open_normals(
     Values are the per-target files' exactly; ``period``, ``target_year_scenario`` and the other per-target
     attributes are coordinates along ``target_year``, the climatological time of each target is
     ``climatology_time`` (target_year, time). Lazy (dask, one chunk per target) when dask is installed.
+    ``model``, ``variant`` and ``window_years`` need only be given when the directory holds several.
     """
+    return open_chain(output_dir, Chain(variable, region, scenario, product, model, variant, window_years))
+
+
+def open_chain(output_dir: Path | str, chain: Chain) -> xr.Dataset:
+    """:func:`open_normals` of a :class:`Chain`."""
     output_dir = Path(output_dir)
-    records = chain_records(
-        Manifest.load(output_dir).records.values(),
-        variable=variable,
-        region=region,
-        scenario=scenario,
-        product=product,
-        model=model,
-        variant=variant,
-        window_years=window_years,
-    )
+    records = chain_records(Manifest.load(output_dir).records.values(), chain)
     lazy = lazy_available()
     try:
         parts = [_open_target(output_dir / r["path"], r, lazy) for r in records]
     except (OSError, KeyError) as err:
-        raise DatasetError(
-            f"{output_dir}: a {product} normal listed in {MANIFEST_NAME} cannot be read ({err})"
-        ) from None
+        raise DatasetError(f"{output_dir}: a normal listed in {MANIFEST_NAME} cannot be read ({err})") from None
     per_target = ["climatology_time", "climatology_bnds", "target_year_scenario", *PER_TARGET]
     try:
         ds = xr.concat(
             parts, dim="target_year", data_vars="all", coords=per_target, join="exact", combine_attrs="drop_conflicts"
         )
     except ValueError as err:
-        raise DatasetError(f"{variable} {region} {scenario} {product}: the targets' files differ ({err})") from None
-    ds.attrs.update(scenario=scenario, product=product)
+        raise DatasetError(f"{chain}: the targets' files differ ({err})") from None
+    ds.attrs.update(scenario=chain.scenario, product=chain.product)
     return ds
 
 
-def chains(records: Iterable[Record]) -> list[dict[str, Any]]:
-    """Every chain and product a store can be made of, as ``open_normals`` keywords (historical included)."""
-    names = ("variable", "region", "scenario", "product", "model", "variant", "window_years")
-    keys = {tuple(product_of(r) if n == "product" else r.get(n) for n in names) for r in records}
-    return [dict(zip(names, key, strict=True)) for key in sorted(keys, key=lambda k: tuple(map(str, k)))]
+def chains(records: Iterable[Record]) -> list[Chain]:
+    """Every chain and product a store can be made of (the historical chain included)."""
+    keys = {
+        Chain(r["variable"], r["region"], r["scenario"], product_of(r), *(r.get(k) for k in _EXTRA_KEYS))
+        for r in records
+    }
+    return sorted(keys, key=lambda c: tuple(map(str, astuple(c))))

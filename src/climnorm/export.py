@@ -15,14 +15,14 @@ from __future__ import annotations
 import importlib.util
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import cftime
 import numpy as np
 import xarray as xr
 
 from climnorm._atomic import atomic_directory, atomic_file
-from climnorm.datasets import chains, lazy_available, open_normals
+from climnorm.datasets import Chain, chains, lazy_available, open_chain
 from climnorm.errors import DatasetError
 from climnorm.manifest import MANIFEST_NAME, Manifest
 
@@ -31,10 +31,10 @@ _KEEP = ("units", "calendar", "dtype", "_FillValue", "missing_value")
 _SUFFIX = {"zarr": ".zarr", "netcdf": ".nc"}
 
 
-def store_name(chain: dict[str, Any]) -> str:
+def store_name(chain: Chain) -> str:
     """The file name (without suffix) of one chain's and product's store."""
-    keys = ("variable", "region", "scenario", "model", "variant")
-    return "_".join([*(str(chain[k]) for k in keys), f"{chain['window_years']}yr", str(chain["product"])])
+    c = chain
+    return f"{c.variable}_{c.region}_{c.scenario}_{c.model}_{c.variant}_{c.window_years}yr_{c.product}"
 
 
 def _encodings(ds: xr.Dataset, chunks: dict[str, tuple[int, ...]], netcdf: bool) -> xr.Dataset:
@@ -126,7 +126,7 @@ def export(output_dir: Path | str, *, format: T_Format, out_dir: Path | str | No
     written: list[Path] = []
     for chain in chains(records):
         path = target_dir / (store_name(chain) + _SUFFIX[format])
-        with open_normals(output_dir, **chain) as ds:
+        with open_chain(output_dir, chain) as ds:
             (_write_zarr if format == "zarr" else _write_netcdf)(ds, path)
         written.append(path)
     return written

@@ -141,23 +141,8 @@ def write_data(
 def _write_day_slots(ds: netCDF4.Dataset, scheme: SlotScheme, meta: NormalMeta) -> None:
     """The climatological time axis of day slots (CF-1.8 climatology bounds) and its dayofyear/month/day labels."""
     window = meta.window
-    dates, lower, upper = _slot_dates(scheme, window)
     units = f"days since {window.start:04d}-01-01 00:00:00"
-    t = ds.createVariable("time", "f8", ("time",))
-    t.setncatts(
-        {
-            "standard_name": "time",
-            "long_name": "time (climatological)",
-            "units": units,
-            "calendar": scheme.calendar,
-            "axis": "T",
-            "climatology": "climatology_bnds",
-        }
-    )
-    t[:] = cftime.date2num(dates, units, scheme.calendar)
-    b = ds.createVariable("climatology_bnds", "f8", ("time", "nv"))
-    b[:, 0] = cftime.date2num(lower, units, scheme.calendar)
-    b[:, 1] = cftime.date2num(upper, units, scheme.calendar)
+    write_climatological_time(ds, *_slot_dates(scheme, window), units, scheme.calendar)
     doy = ds.createVariable("dayofyear", "i2", ("time",))
     doy.setncatts({"long_name": f"day slot of the climatological year ({meta.leap_day} policy)", "units": "1"})
     doy[:] = np.arange(1, scheme.nslots + 1)
@@ -166,6 +151,32 @@ def _write_day_slots(ds: netCDF4.Dataset, scheme: SlotScheme, meta: NormalMeta) 
         v = ds.createVariable(name, "i1", ("time",))
         v.long_name = long
         v[:] = values
+
+
+def write_climatological_time(
+    ds: netCDF4.Dataset,
+    dates: list[cftime.datetime],
+    lower: list[cftime.datetime],
+    upper: list[cftime.datetime],
+    units: str,
+    calendar: str,
+) -> None:
+    """The ``time`` coordinate of climatological steps at ``dates`` and their CF-1.8 ``climatology_bnds``."""
+    t = ds.createVariable("time", "f8", ("time",))
+    t.setncatts(
+        {
+            "standard_name": "time",
+            "long_name": "time (climatological)",
+            "units": units,
+            "calendar": calendar,
+            "axis": "T",
+            "climatology": "climatology_bnds",
+        }
+    )
+    t[:] = cftime.date2num(dates, units, calendar)
+    b = ds.createVariable("climatology_bnds", "f8", ("time", "nv"))
+    b[:, 0] = cftime.date2num(lower, units, calendar)
+    b[:, 1] = cftime.date2num(upper, units, calendar)
 
 
 def _write_grid(ds: netCDF4.Dataset, grid: RegionCut) -> tuple[list[str], str | None]:

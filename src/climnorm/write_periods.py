@@ -17,8 +17,8 @@ import numpy as np
 
 from climnorm._atomic import atomic_file
 from climnorm.products.periods import SEASONS, total_units
-from climnorm.types import NormalMeta, RegionCut
-from climnorm.write import create_dimensions, data_checksum, write_data, write_normal
+from climnorm.types import NormalMeta, WriteTask
+from climnorm.write import create_dimensions, data_checksum, write_climatological_time, write_data, write_normal
 
 # per product, its steps: (label, first month, number of months, year of the first month relative to the year)
 _STEPS: dict[str, tuple[tuple[str, int, int, int], ...]] = {
@@ -67,23 +67,8 @@ def _step_dates(
 def _write_steps(ds: netCDF4.Dataset, meta: NormalMeta) -> list[str]:
     """The climatological time axis and its bounds, and the step labels; returns the label coordinates' names."""
     window = meta.window
-    dates, lower, upper = _step_dates(meta.product, window, meta.calendar)
     units = f"days since {window.start - 1:04d}-12-01 00:00:00"
-    t = ds.createVariable("time", "f8", ("time",))
-    t.setncatts(
-        {
-            "standard_name": "time",
-            "long_name": "time (climatological)",
-            "units": units,
-            "calendar": meta.calendar,
-            "axis": "T",
-            "climatology": "climatology_bnds",
-        }
-    )
-    t[:] = cftime.date2num(dates, units, meta.calendar)
-    b = ds.createVariable("climatology_bnds", "f8", ("time", "nv"))
-    b[:, 0] = cftime.date2num(lower, units, meta.calendar)
-    b[:, 1] = cftime.date2num(upper, units, meta.calendar)
+    write_climatological_time(ds, *_step_dates(meta.product, window, meta.calendar), units, meta.calendar)
     if meta.product == "monthly":
         v = ds.createVariable("month", "i1", ("time",))
         v.long_name = "calendar month"
@@ -111,17 +96,9 @@ def _variable_attributes(meta: NormalMeta) -> dict[str, Any]:
     return attrs
 
 
-def write_period_normal(
-    path: Path,
-    normal: np.ndarray,
-    grid: RegionCut,
-    meta: NormalMeta,
-    *,
-    zlib: bool = True,
-    complevel: int = 1,
-    shuffle: bool = True,
-) -> tuple[int, str]:
-    """Write a (12|4|1, *grid) normal of ``meta.product`` via a temporary file and rename; (size, checksum)."""
+def write_period_normal(task: WriteTask) -> tuple[int, str]:
+    """Write a (12|4|1, *grid) normal of ``task.meta.product`` via a temporary file and rename; (size, checksum)."""
+    path, normal, grid, meta = Path(task.path), task.normal, task.grid, task.meta
     if meta.product not in _STEPS:
         raise ValueError(f"{path}: {meta.product!r} is not a monthly, seasonal or annual product")
     steps = period_steps(meta.product)
@@ -130,20 +107,15 @@ def write_period_normal(
     with atomic_file(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
         create_dimensions(ds, steps, grid, normal)
         labels = _write_steps(ds, meta)
-        write_data(ds, normal, grid, meta, _variable_attributes(meta), labels, zlib, complevel, shuffle)
+        attrs = _variable_attributes(meta)
+        write_data(ds, normal, grid, meta, attrs, labels, task.zlib, task.complevel, task.shuffle)
     return path.stat().st_size, data_checksum(normal)
 
 
-def write_product(
-    path: Path,
-    normal: np.ndarray,
-    grid: RegionCut,
-    meta: NormalMeta,
-    *,
-    zlib: bool = True,
-    complevel: int = 1,
-    shuffle: bool = True,
-) -> tuple[int, str]:
-    """Write any product's normal (``meta.product``): daily and daily_smoothed as day slots, the others by period."""
-    writer = write_normal if meta.product in ("daily", "daily_smoothed") else write_period_normal
-    return writer(path, normal, grid, meta, zlib=zlib, complevel=complevel, shuffle=shuffle)
+def write_product(task: WriteTask) -> tuple[int, str]:
+    """Write any product's normal (``task.meta.product``): daily and daily_smoothed as day slots (``write_normal``),
+    the others by period; returns (size, checksum)."""
+    if task.meta.product not in ("daily", "daily_smoothed"):
+        return write_period_normal(task)
+    t = task
+    return write_normal(Path(t.path), t.normal, t.grid, t.meta, zlib=t.zlib, complevel=t.complevel, shuffle=t.shuffle)
