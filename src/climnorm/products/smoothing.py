@@ -13,7 +13,7 @@ from typing import Literal
 import numpy as np
 
 _GROUP = 8  # cells sharing a missing-slot pattern at least this often are fitted together
-_CHUNK = 1024  # cells fitted at once one by one (bounds the memory of the stacked design matrices)
+_CHUNK = 8192  # cells fitted one by one at once (bounds the memory of their normal equations)
 _CONDITION = 1e3  # a QR whose diagonal spans more than this is refitted by SVD (numpy.linalg.lstsq)
 
 
@@ -78,48 +78,63 @@ def harmonic_design(nslots: int, harmonics: int) -> np.ndarray:
 def harmonic_smooth(normal: np.ndarray, harmonics: int) -> np.ndarray:
     """Per cell, the least-squares fit of ``harmonic_design`` to its valid slots, evaluated at every slot.
 
-    A cell with fewer than 2K+1 valid slots stays NaN. Cells with the same valid slots share one
-    ``numpy.linalg.lstsq``; the others are fitted by a stacked QR factorisation of their own rows.
+    A cell with fewer than 2K+1 valid slots stays NaN. Cells with the same valid slots share one SVD of their
+    design rows; the others by the normal equations of their own rows (ill-conditioned ones, by
+    ``numpy.linalg.lstsq``).
     """
     nslots = normal.shape[0]
     design = harmonic_design(nslots, harmonics)
-    flat = normal.reshape(nslots, -1).astype(np.float64)
-    valid = ~np.isnan(flat)
-    out = np.full(flat.shape, np.nan, dtype=np.float64)
-    fit = np.flatnonzero(valid.sum(axis=0) >= design.shape[1])
-    packed = np.packbits(valid[:, fit], axis=0).T.copy()
-    _, inverse, counts = np.unique(packed, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    shared = counts[inverse] >= _GROUP
-    order = np.argsort(inverse[shared], kind="stable")
-    groups = np.split(fit[shared][order], np.cumsum(np.bincount(inverse[shared])[:-1]))
-    for cells in groups:
-        if cells.size:
-            rows = valid[:, cells[0]]
-            coef = np.linalg.lstsq(design[rows], flat[rows][:, cells], rcond=None)[0]
-            out[:, cells] = design @ coef
-    single = fit[~shared]
+    values = np.ascontiguousarray(normal.reshape(nslots, -1).T, dtype=np.float64)  # (cells, slots): rows gather fast
+    valid = ~np.isnan(values)
+    out = np.full(values.shape, np.nan, dtype=np.float64)
+    fit = np.flatnonzero(valid.sum(axis=1) >= design.shape[1])
+    done = np.zeros(values.shape[0], dtype=bool)
+    for cells in _shared_patterns(valid, fit):
+        rows = valid[cells[0]]
+        out[cells] = _fit_shared(design[rows], values[cells][:, rows].T).T @ design.T
+        done[cells] = True
+    single = fit[~done[fit]]
     for start in range(0, single.size, _CHUNK):
         cells = single[start : start + _CHUNK]
-        out[:, cells] = _fit_each(design, flat[:, cells], valid[:, cells])
-    return out.astype(np.float32).reshape(normal.shape)
+        out[cells] = _fit_each(design, values[cells], valid[cells])
+    return np.ascontiguousarray(out.T, dtype=np.float32).reshape(normal.shape)
+
+
+def _shared_patterns(valid: np.ndarray, cells: np.ndarray) -> list[np.ndarray]:
+    """The ``cells`` (rows of ``valid``) whose valid slots are those of at least ``_GROUP`` cells, by group."""
+    packed = np.packbits(valid[cells], axis=1)
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()  # one bytes key per cell: a fast unique
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse.ravel(), kind="stable")
+    groups = np.split(cells[order], np.cumsum(counts)[:-1])
+    return [g for g in groups if g.size >= _GROUP]
+
+
+def _fit_shared(design: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients of many columns on one design, from its SVD (``numpy.linalg.lstsq``'s
+    solution); an ill-conditioned design goes to ``numpy.linalg.lstsq`` itself."""
+    u, sv, vt = np.linalg.svd(design, full_matrices=False)
+    if sv.min() * _CONDITION <= sv.max():
+        return np.linalg.lstsq(design, values, rcond=None)[0]
+    return vt.T @ ((u.T @ values) / sv[:, np.newaxis])
 
 
 def _fit_each(design: np.ndarray, values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Least squares per column of ``values`` on its valid rows: QR of the design with the other rows zeroed;
-    an ill-conditioned column (valid slots bunched together) goes to ``numpy.linalg.lstsq`` instead."""
-    stacked = design[np.newaxis] * valid.T[:, :, np.newaxis]  # (cells, slots, 2K+1)
-    q, r = np.linalg.qr(stacked)
-    y = np.where(valid, values, 0.0).T  # (cells, slots)
-    qty = np.einsum("csp,cs->cp", q, y)
-    diagonal = np.abs(np.diagonal(r, axis1=1, axis2=2))
-    good = diagonal.min(axis=1) * _CONDITION > diagonal.max(axis=1)
-    coef = np.zeros((values.shape[1], design.shape[1]))
-    coef[good] = np.linalg.solve(r[good], qty[good][:, :, np.newaxis])[:, :, 0]
+    """Per row of ``values`` (cells, slots), the least-squares fit on its own valid slots by its normal
+    equations (one matrix product for all), evaluated at every slot; an ill-conditioned row (valid slots
+    bunched together) goes to ``numpy.linalg.lstsq`` instead, as squaring its condition would cost accuracy."""
+    nslots, p = design.shape
+    outer = (design[:, :, np.newaxis] * design[:, np.newaxis, :]).reshape(nslots, p * p)
+    gram = (valid.astype(np.float64) @ outer).reshape(-1, p, p)  # (cells, 2K+1, 2K+1)
+    rhs = np.where(valid, values, 0.0) @ design  # (cells, 2K+1)
+    eigen = np.linalg.eigvalsh(gram)  # ascending
+    good = eigen[:, 0] * _CONDITION**2 > eigen[:, -1]
+    coef = np.zeros((values.shape[0], p))
+    coef[good] = np.linalg.solve(gram[good], rhs[good][:, :, np.newaxis])[:, :, 0]
     for cell in np.flatnonzero(~good):
-        rows = valid[:, cell]
-        coef[cell] = np.linalg.lstsq(design[rows], values[rows, cell], rcond=None)[0]
-    return design @ coef.T
+        rows = valid[cell]
+        coef[cell] = np.linalg.lstsq(design[rows], values[cell, rows], rcond=None)[0]
+    return coef @ design.T
 
 
 def running_smooth(normal: np.ndarray, days: int) -> np.ndarray:
