@@ -25,11 +25,8 @@ from climnorm.errors import DatasetError
 from climnorm.export import export, store_name
 from climnorm.manifest import Manifest
 from climnorm.pipeline import run
-from climnorm.products import Smoothing, product_path
 from climnorm.synth import SynthSpec, write_archive
-from climnorm.types import Coord, NormalMeta, Region, RegionCut, T_Product, Target, WriteTask
-from climnorm.write_periods import write_product
-from helpers import CDO, needs_cdo
+from helpers import CDO, add_product_file, needs_cdo
 
 SPEC = SynthSpec(
     variables=("tas", "pr"),
@@ -50,35 +47,6 @@ def _read(path: Path, variable: str) -> np.ndarray:
         var = ds.variables[variable]
         var.set_auto_maskandscale(True)
         return np.ma.filled(np.ma.asarray(var[:], dtype=np.float32), np.nan)
-
-
-def _add_product(out: Path, manifest: Manifest, record: dict[str, Any], product: T_Product) -> None:
-    """Write ``product`` of a daily output with climnorm's writer and record it beside the daily record."""
-    daily = _read(out / record["path"], record["variable"])
-    with netCDF4.Dataset(out / record["path"]) as ds:
-        coords = tuple(
-            Coord(n, (n,), ds.variables[n][:].data, tuple((k, ds.variables[n].getncattr(k)) for k in ("units",)))
-            for n in ("lat", "lon")
-        )
-        attrs = tuple((k, str(ds.variables[record["variable"]].getncattr(k))) for k in ("units", "long_name"))
-    grid = RegionCut(record["region"], (), None, ("lat", "lon"), coords)
-    window = tuple(range(record["target_year"] - record["window_years"] + 1, record["target_year"] + 1))
-    target = Target(
-        record["variable"], record["scenario"], record["period"], record["target_year"], window, window, (), 3
-    )
-    region = Region(record["region"], record["region"], 24.0, 50.0, 234.0, 294.0)
-    meta = NormalMeta(
-        target, region, tuple(record["years"]), ("historical",), record["model"], record["variant"],
-        record["calendar"], record["leap_day"], attrs, "sha256:x", product=product,
-    )  # fmt: skip
-    if product == "monthly":
-        month = np.asarray(netCDF4.Dataset(out / record["path"]).variables["month"][:])
-        values = np.stack([np.nanmean(daily[month == m], axis=0) for m in range(1, 13)]).astype(np.float32)
-    else:
-        values = Smoothing("harmonic", harmonics=3).apply(daily)
-    path = product_path(record["path"], product)
-    size, checksum = write_product(WriteTask(str(out / path), values, grid, meta, True, 1, True))
-    manifest.add({**record, "path": path, "product": product, "size": size, "checksum": checksum})
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +74,7 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for record in list(manifest.records.values()):
         if record["variable"] == "tas":
             for product in ("daily_smoothed", "monthly"):
-                _add_product(config.output_dir, manifest, record, product)
+                add_product_file(config.output_dir, manifest, record, product)
     manifest.save()
     return config.output_dir
 

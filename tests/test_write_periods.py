@@ -170,3 +170,18 @@ def test_cdo_reads_the_product_files(tmp_path: Path, product: T_Product) -> None
     assert done.returncode == 0, done.stderr
     assert " pr" in done.stdout and f"time : {steps} step" in " ".join(done.stdout.split())
     assert "Bounds = true" in done.stdout and "skipped variable pr" not in done.stderr
+
+
+def test_the_zonal_tables_read_the_product_slots(tmp_path: Path) -> None:
+    """climnorm.zonal labels a file's slots by its ``season`` or ``month`` coordinate: the product files have them."""
+    from climnorm.zonal.outputs import read_fields
+
+    expected = {"monthly": ("month", "Jan"), "seasonal": ("season", "DJF")}
+    for product, (kind, first) in expected.items():
+        path = tmp_path / f"{product}.nc"
+        data = values(STEPS[product])
+        write(path, data, meta(product))
+        attrs, fields = read_fields(path, "pr")
+        assert attrs["product"] == product and [f.slot_kind for f in fields] == [kind]
+        assert fields[0].labels[0] == first
+        np.testing.assert_array_equal(fields[0].data, data)

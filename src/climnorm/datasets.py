@@ -19,7 +19,7 @@ import cftime
 import xarray as xr
 
 from climnorm.errors import DatasetError
-from climnorm.manifest import MANIFEST_NAME, Manifest
+from climnorm.manifest import MANIFEST_NAME, Manifest, product_of
 from climnorm.types import HISTORICAL, PRODUCTS
 
 Record = dict[str, Any]
@@ -28,11 +28,6 @@ Record = dict[str, Any]
 PER_TARGET = ("period", "scenarios", "window", "source_years", "missing_years", "number_of_years")
 _DROPPED = ("creation_time", "target_year", "scenario", "input_files_digest")
 _EXTRA_KEYS = ("model", "variant", "window_years")
-
-
-def product_of(record: Record) -> str:
-    """A record's product; records written before products existed are daily."""
-    return str(record.get("product", "daily"))
 
 
 def _names(records: Iterable[Record], key: str) -> str:

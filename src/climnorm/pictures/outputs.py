@@ -18,7 +18,7 @@ import numpy as np
 
 from climnorm._ranges import format_ranges
 from climnorm.errors import PlotError
-from climnorm.manifest import MANIFEST_NAME, Manifest
+from climnorm.manifest import MANIFEST_NAME, Manifest, product_of
 from climnorm.types import HISTORICAL
 
 log = logging.getLogger(__name__)
@@ -45,12 +45,13 @@ def select_records(
     region: str,
     scenarios: Sequence[str] | None = None,
     window_years: int | None = None,
+    product: str = "daily",
 ) -> list[Record]:
-    """The records of one variable and region (optionally some scenarios and one window length).
+    """The records of one variable, region and product (optionally some scenarios and one window length).
 
     When the directory holds normals of several window lengths and none is asked for, the most common wins.
     """
-    chosen = [r for r in records if r["variable"] == variable]
+    chosen = [r for r in records if r["variable"] == variable and product_of(r) == product]
     if not chosen:
         raise PlotError(f"no outputs of variable {variable!r} (the manifest has: {_choices(records, 'variable')})")
     by_var = chosen
