@@ -26,6 +26,7 @@ from climnorm.products import (
     total_units,
     year_periods,
 )
+from climnorm.products.periods import annual_values, seasonal_values
 from helpers import DISTINCT_CALENDARS
 from products_reference import (
     YearData,
@@ -367,3 +368,30 @@ def test_a_missing_previous_december_makes_djf_missing() -> None:
     np.testing.assert_allclose(got.seasonal[0], [(270.0 + 280.0 + 280.0) / 3, np.nan])
     with pytest.raises(ValueError, match="slots"):
         year_periods(field[:300], scheme, 2001, kind="mean")
+
+
+def test_the_worked_examples_of_docs_normals() -> None:
+    """docs/normals.md: January 2001 with 10, 11 and 5-in-a-row missing days; a March total; DJF 2015."""
+    jan = np.array([271.4, 270.9, 272.3, 273.0, 272.2, 271.8, 270.1, 269.5, 270.7, 271.9, 272.6, 273.4, 272.8,
+                    271.3, 270.6, 269.9, 270.4, 271.7, 272.9, 273.5, 274.0, 273.1, 272.4, 271.6, 270.8, 270.2,
+                    271.1, 272.0, 272.7, 273.3, 272.5], dtype=np.float32)  # fmt: skip
+    field = np.full((365, 3), 275.0, dtype=np.float32)
+    field[:31] = jan[:, None]
+    ten = [0, 1, 2, 3, 9, 10, 11, 12, 20, 21]
+    field[ten, 0] = np.nan
+    field[[*ten, 25], 1] = np.nan
+    field[14:19, 2] = np.nan
+    scheme = SlotScheme("noleap", "calendar_day")
+    january = year_periods(field, scheme, 2001, kind="mean").monthly[0]
+    assert round(float(january[0]), 2) == 271.49 and np.isnan(january[1:]).all()
+    rain = np.full((365, 2), 3.0e-5, dtype=np.float32)
+    rain[70, 1] = np.nan  # 12 March
+    march = year_periods(rain, scheme, 2001, kind="sum", scale=86400.0).monthly[2]
+    assert round(float(march[0]), 2) == 80.35 and np.isnan(march[1])
+    months = np.full((12, 1), 275.0)
+    months[:2, 0] = 269.1, 271.0
+    assert round(float(seasonal_values(months, np.array([270.4]), "mean")[0, 0]), 2) == 270.17
+    totals = np.full((12, 1), 50.0)
+    totals[:2, 0] = 75.0, 61.5
+    assert round(float(seasonal_values(totals, np.array([88.2]), "sum")[0, 0]), 1) == 224.7
+    assert round(float(annual_values(totals, "sum")[0, 0]), 1) == 75.0 + 61.5 + 500.0
