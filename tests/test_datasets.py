@@ -26,6 +26,7 @@ from climnorm.export import export, store_name
 from climnorm.manifest import Manifest
 from climnorm.pipeline import run
 from climnorm.synth import SynthSpec, write_archive
+from climnorm.verify import verify_outputs
 from helpers import CDO, add_product_file, needs_cdo
 
 SPEC = SynthSpec(
@@ -225,9 +226,10 @@ def test_netcdf_export_is_one_cf_time_axis_cdo_reads(out: Path, tmp_path: Path) 
 
 
 def test_export_replaces_a_store_atomically(out: Path, zarr_stores: list[Path]) -> None:
-    (zarr_stores[0] / "stale").write_text("old")
-    again = export(out, format="zarr", out_dir=zarr_stores[0].parent)
-    assert again == zarr_stores and not (zarr_stores[0] / "stale").exists()
+    monthly = [p for p in zarr_stores if p.name.endswith("_monthly.zarr")]
+    (monthly[0] / "stale").write_text("old")
+    again = export(out, format="zarr", out_dir=zarr_stores[0].parent, products=["monthly"])
+    assert again == monthly and len(monthly) == 3 and not (monthly[0] / "stale").exists()
     assert sorted(p.name for p in zarr_stores[0].parent.iterdir()) == sorted(p.name for p in zarr_stores)
 
 
@@ -252,6 +254,22 @@ def test_a_listed_file_that_is_gone_is_named(out: Path, tmp_path: Path) -> None:
     (copy / gone).unlink()
     with pytest.raises(DatasetError, match="cannot be read"):
         open_normals(copy, variable="pr", region="CONUS", scenario="ssp245")
+
+
+def test_verify_checks_the_product_files(out: Path, tmp_path: Path) -> None:
+    checked, problems = verify_outputs(out)
+    assert checked == 18 + 9 + 9 and problems == []
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    monthly = next(p for p in Manifest.load(copy).records if p.endswith("_2016_4yr_monthly_normal.nc"))
+    with netCDF4.Dataset(copy / monthly, "a") as ds:
+        ds.product = "seasonal"
+        ds.variables["tas"].cell_methods = "time: mean"
+    _, problems = verify_outputs(copy)
+    assert sorted(problems) == [
+        f"{monthly}: attribute product='seasonal', manifest says 'monthly'",
+        f"{monthly}: cell_methods is 'time: mean'",
+    ]
 
 
 def test_export_errors(tmp_path: Path, out: Path) -> None:

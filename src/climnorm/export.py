@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -111,9 +112,16 @@ def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
         netcdf_layout(ds).to_netcdf(tmp, engine="netcdf4", format="NETCDF4")
 
 
-def export(output_dir: Path | str, *, format: T_Format, out_dir: Path | str | None = None) -> list[Path]:
-    """One consolidated store per chain and product of ``output_dir`` in ``out_dir`` (default
-    ``{output_dir}/export``): Zarr v3 (the ``export`` extra) or NetCDF-4. Returns the stores' paths."""
+def export(
+    output_dir: Path | str,
+    *,
+    format: T_Format,
+    out_dir: Path | str | None = None,
+    products: Iterable[str] | None = None,
+) -> list[Path]:
+    """One consolidated store per chain and product of ``output_dir`` (only ``products`` when given) in
+    ``out_dir`` (default ``{output_dir}/export``): Zarr v3 (the ``export`` extra) or NetCDF-4. Returns the
+    stores' paths."""
     output_dir = Path(output_dir)
     if format not in _SUFFIX:
         raise DatasetError(f"unknown export format {format!r}: zarr or netcdf")
@@ -124,7 +132,10 @@ def export(output_dir: Path | str, *, format: T_Format, out_dir: Path | str | No
         raise DatasetError(f"{output_dir}: no outputs listed in {MANIFEST_NAME} (is it a climnorm output directory?)")
     target_dir = Path(out_dir) if out_dir is not None else output_dir / "export"
     written: list[Path] = []
+    wanted = set(products) if products is not None else None
     for chain in chains(records):
+        if wanted is not None and chain.product not in wanted:
+            continue
         path = target_dir / (store_name(chain) + _SUFFIX[format])
         with open_chain(output_dir, chain) as ds:
             (_write_zarr if format == "zarr" else _write_netcdf)(ds, path)
