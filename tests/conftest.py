@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from climnorm.config import parse_config
+from climnorm.manifest import Manifest
 from climnorm.pipeline import run
 from climnorm.synth import SynthSpec, write_archive
+from helpers import add_product_file
 
 PICTURES_SPEC = SynthSpec(
     variables=("tas", "pr"),
@@ -50,6 +53,22 @@ def pictures_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     summary = run(config)
     assert summary.written == 2 * 2 * (3 + 2 * 6), summary
     return config.output_dir
+
+
+@pytest.fixture(scope="session")
+def products_run(pictures_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of ``pictures_run`` with smoothed daily normals of every tas output and monthly normals of the tas
+    CONUS ones beside the daily files (written by climnorm's writers, recorded in the manifest)."""
+    out = tmp_path_factory.mktemp("productsrun") / "out"
+    shutil.copytree(pictures_run, out)
+    manifest = Manifest.load(out)
+    for record in list(manifest.records.values()):
+        if record["variable"] == "tas":
+            add_product_file(out, manifest, record, "daily_smoothed")
+            if record["region"] == "CONUS":
+                add_product_file(out, manifest, record, "monthly")
+    manifest.save()
+    return out
 
 
 @pytest.fixture

@@ -134,6 +134,34 @@ def test_cycle_chosen_targets_and_scenario(out_dir: Path) -> None:
         plots.cycle_figure(out_dir, "pr", "AK", scenarios=["ssp585"], targets=[1999])
 
 
+def test_cycle_draws_the_smoothed_normal_over_the_raw_one(products_run: Path) -> None:
+    fig = plots.cycle_figure(products_run, "tas", "CONUS")
+    lines = fig.axes[0].get_lines()
+    assert [line.get_label() for line in lines[:4]] == [
+        "historical 2012 (2007-2012)",
+        "historical 2012 (2007-2012), smoothed",
+        "historical 2014 (2009-2014)",
+        "historical 2014 (2009-2014), smoothed",
+    ]
+    assert len(lines) == 12 and lines[1].get_linewidth() > lines[0].get_linewidth()
+    assert "thick: smoothed, thin: raw" in fig.axes[0].get_title()
+    records = Manifest.load(products_run).records
+    raw = records["tas/CONUS/historical/tas_CONUS_historical_historical_2012_6yr_normal.nc"]
+    smoothed = records["tas/CONUS/historical/tas_CONUS_historical_historical_2012_6yr_daily_smoothed_normal.nc"]
+    values, lat, _ = _read(products_run, smoothed)
+    np.testing.assert_allclose(lines[1].get_ydata(), _cos_mean(values, lat) - 273.15, rtol=1e-6)
+    values, lat, _ = _read(products_run, raw)
+    np.testing.assert_allclose(lines[0].get_ydata(), _cos_mean(values, lat) - 273.15, rtol=1e-6)
+    # without a smoothed normal, the cycle is as it was; maps and changes show the daily normals only
+    pr = plots.cycle_figure(products_run, "pr", "CONUS")
+    assert len(pr.axes[0].get_lines()) == 6 and "smoothed" not in pr.axes[0].get_title()
+    change = plots.change_figure(products_run, "tas", "CONUS")
+    assert [line.get_label() for line in change.axes[0].get_lines()] == [
+        line.get_label() for line in plots.change_figure(products_run, "pr", "CONUS").axes[0].get_lines()
+    ]
+    assert "smoothed" not in plots.map_figure(products_run, "tas", "CONUS", scenario="ssp245").axes[0].get_title()
+
+
 def test_change_lines_and_periods(out_dir: Path, tmp_path: Path) -> None:
     path = plots.plot_change(out_dir, tmp_path / "change.png", "tas", "CONUS", size=(800, 500))
     assert_picture(path, 800, 500)

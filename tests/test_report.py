@@ -114,6 +114,13 @@ def test_report_in_a_real_browser(report: Path, tmp_path: Path) -> None:
     assert coloured.mean() > 0.005, "no coloured pixels: the embedded plots did not render"
 
 
+def test_report_lists_the_products(products_run: Path, tmp_path: Path) -> None:
+    text = " ".join(write_report(products_run, tmp_path / "report.html").read_text().split())
+    assert "<th>products</th><td>daily, daily_smoothed, monthly</td>" in text
+    assert "<td>tas</td><td>CONUS</td><td>ssp245</td><td>monthly</td>" in text
+    assert len(re.findall(r'\bsrc="data:image/png', text)) == 2 * 2  # the change plots: daily normals
+
+
 def test_parse_log(tmp_path: Path) -> None:
     log = tmp_path / "run-20240101-000000.log"
     log.write_text(

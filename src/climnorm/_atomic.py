@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,27 @@ def atomic_file(final: Path, *, durable: bool = True) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_directory(final: Path) -> Iterator[Path]:
+    """Yield a temporary directory path to build ``final`` in (a Zarr store); on success it takes ``final``'s
+    place (an older ``final`` is moved aside first and then deleted), on any failure it is removed."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temporary_path(final)
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        yield tmp
+        if final.exists():
+            old = final.with_name(f".{final.name}.{os.getpid()}.old{TMP_MARK}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` all at once."""
     with atomic_file(path) as tmp:
@@ -56,9 +78,12 @@ def remove_leftovers(directory: Path) -> list[Path]:
     removed: list[Path] = []
     if not directory.is_dir():
         return removed
-    for path in directory.rglob(f"*{TMP_MARK}"):
+    for path in sorted(directory.rglob(f"*{TMP_MARK}")):
         try:
-            path.unlink()
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)  # a store left by an interrupted export
+            else:
+                path.unlink(missing_ok=True)
             removed.append(path)
         except OSError as err:
             log.warning("%s: cannot remove leftover temporary file (%s)", path, err)

@@ -72,3 +72,7 @@ class ZonalError(ClimnormError):
 class ZonalExtraMissing(ZonalError, ImportError):
     """The zonal extra (shapely, pyogrio, pyproj, scipy, pandas, pyarrow) is not installed; the message says how
     to install it. Also an ImportError, so optional uses (outlines on a map) can skip quietly."""
+
+
+class DatasetError(ClimnormError):
+    """The normals asked of an output directory are not there, or cannot be put together (`climnorm.datasets`)."""

@@ -21,6 +21,11 @@ MANIFEST_NAME = "manifest.json"
 JOURNAL_NAME = "manifest.journal.jsonl"
 
 
+def product_of(record: dict[str, Any]) -> str:
+    """What an output record holds (``types.PRODUCTS``); records without a ``product`` field are daily normals."""
+    return str(record.get("product", "daily"))
+
+
 @dataclass
 class Manifest:
     """Output records keyed by their path relative to the output directory."""

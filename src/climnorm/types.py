@@ -21,6 +21,16 @@ T_LeapDay = Literal["calendar_day", "dayofyear", "drop"]
 
 T_LonConvention = Literal["input", "0_360", "-180_180"]
 
+T_Product = Literal["daily", "daily_smoothed", "monthly", "seasonal", "annual"]
+"""What an output holds (docs/normals.md): the daily normal, its smoothed form, or normals of monthly, seasonal or
+annual values."""
+
+PRODUCTS: tuple[T_Product, ...] = ("daily", "daily_smoothed", "monthly", "seasonal", "annual")
+
+T_Aggregation = Literal["mean", "sum"]
+"""How a month's days (and a season's or year's months) combine: the mean (temperatures) or the total
+(precipitation)."""
+
 
 @dataclass(frozen=True)
 class Region:
@@ -204,6 +214,10 @@ class NormalMeta:
     leap_day: T_LeapDay
     var_attrs: tuple[tuple[str, str], ...]
     inputs_digest: str
+    product: T_Product = "daily"
+    aggregation: T_Aggregation = "mean"  # monthly, seasonal, annual: mean of the days, or their total
+    smoothing: str = ""  # daily_smoothed: how (products.smoothing.Smoothing.describe)
+    completeness: str = ""  # monthly, seasonal, annual: the rule a month's days follow (Completeness.name)
 
     @property
     def variable(self) -> str:

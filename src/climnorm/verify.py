@@ -11,9 +11,11 @@ import numpy as np
 from climnorm.calendars import SlotScheme
 from climnorm.ensemble_files import ensemble_checksum, ensemble_variables
 from climnorm.errors import OutputError
-from climnorm.manifest import MANIFEST_NAME, Manifest
+from climnorm.manifest import MANIFEST_NAME, Manifest, product_of
 from climnorm.plan import ENSEMBLE
+from climnorm.products.windows import PERIOD_PRODUCTS
 from climnorm.write import CELL_METHODS, data_checksum
+from climnorm.write_periods import period_steps
 
 _ATTRS_FROM_RECORD = ("variable", "region", "scenario", "period", "target_year", "window_years", "calendar", "leap_day")
 
@@ -45,8 +47,14 @@ def _check(path: Path, record: dict[str, Any]) -> list[str]:
         if variable not in ds.variables:
             return [f"variable {variable!r} not in the file"]
         var = ds.variables[variable]
-        problems += _layout_problems(ds, var, SlotScheme(record["calendar"], record["leap_day"]), CELL_METHODS)
+        product = product_of(record)
+        if product in ("daily", "daily_smoothed"):
+            problems += _layout_problems(ds, var, SlotScheme(record["calendar"], record["leap_day"]), CELL_METHODS)
+        else:
+            problems += _period_layout_problems(ds, var, product)
         problems += _attribute_problems(ds, record)
+        if product != "daily" and getattr(ds, "product", None) != product:
+            problems.append(f"attribute product={getattr(ds, 'product', None)!r}, manifest says {product!r}")
         if data_checksum(_values(var)) != record.get("checksum"):
             problems.append("data checksum does not match the manifest")
     except (OSError, RuntimeError, KeyError, ValueError) as err:
@@ -103,6 +111,25 @@ def _layout_problems(
     if getattr(ds.variables["time"], "climatology", None) != "climatology_bnds":
         problems.append("time has no climatology bounds")
     if cell_methods is not None and getattr(var, "cell_methods", None) != cell_methods:
+        problems.append(f"cell_methods is {getattr(var, 'cell_methods', None)!r}")
+    return problems
+
+
+def _period_layout_problems(ds: netCDF4.Dataset, var: netCDF4.Variable[Any], product: str) -> list[str]:
+    """A monthly, seasonal or annual normal: its steps, labels, climatology bounds and cell methods."""
+    if product not in PERIOD_PRODUCTS:
+        return [f"unknown product {product!r}"]
+    problems: list[str] = []
+    steps = period_steps(product)
+    if var.dimensions[:1] != ("time",) or len(ds.dimensions["time"]) != steps:
+        problems.append(f"{var.dimensions} with {len(ds.dimensions.get('time', ()))} steps, expected {steps}")
+    label = {"monthly": "month", "seasonal": "season"}.get(product)
+    if label is not None and label not in ds.variables:
+        problems.append(f"no {label} coordinate")
+    if getattr(ds.variables["time"], "climatology", None) != "climatology_bnds":
+        problems.append("time has no climatology bounds")
+    methods = {f"time: {how} within years time: mean over years" for how in ("mean", "sum")}
+    if getattr(var, "cell_methods", None) not in methods:
         problems.append(f"cell_methods is {getattr(var, 'cell_methods', None)!r}")
     return problems
 

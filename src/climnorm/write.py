@@ -20,6 +20,13 @@ from climnorm.types import Encoding, NormalMeta, RegionCut
 FILL_VALUE = np.float32(1e20)
 DEFAULT_ENCODING = Encoding()
 CELL_METHODS = "time: mean within years time: mean over years"
+_PRODUCT_TITLES = {
+    "daily": "daily climate normal",
+    "daily_smoothed": "smoothed daily climate normal",
+    "monthly": "monthly climate normal",
+    "seasonal": "seasonal climate normal",
+    "annual": "annual climate normal",
+}
 
 
 def data_checksum(values: np.ndarray) -> str:
@@ -81,46 +88,53 @@ def _write(
     encoding: Encoding,
 ) -> None:
     with netCDF4.Dataset(target, "w", format="NETCDF4") as ds:
-        ds.createDimension("time", scheme.nslots)
-        ds.createDimension("nv", 2)
-        for dim, size in zip(grid.dims, normal.shape[1:], strict=True):
-            ds.createDimension(dim, size)
+        create_dimensions(ds, scheme.nslots, grid, normal)
         write_day_slots(ds, scheme, meta.window, meta.leap_day)
-        aux, mapping = write_grid(ds, grid)
-        v = ds.createVariable(
-            meta.variable, "f4", ("time", *grid.dims), fill_value=FILL_VALUE, **encoding.variable(normal.shape)
-        )
         attrs: dict[str, Any] = dict(meta.var_attrs)
         attrs["cell_methods"] = CELL_METHODS
-        attrs["missing_value"] = FILL_VALUE
-        attrs["coordinates"] = " ".join(["dayofyear", "month", "day", *aux])
-        if mapping:
-            attrs["grid_mapping"] = mapping
-        v.setncatts(attrs)
-        v[:] = np.ma.masked_invalid(normal)
-        ds.setncatts(global_attributes(meta))
+        if meta.smoothing:
+            attrs["comment"] = f"smoothed: {meta.smoothing}"
+        write_data(ds, normal, grid, meta, attrs, ["dayofyear", "month", "day"], encoding)
+
+
+def create_dimensions(ds: netCDF4.Dataset, steps: int, grid: RegionCut, values: np.ndarray) -> None:
+    """The climatological ``time`` of ``steps`` steps, its bounds' ``nv`` and the region's dimensions."""
+    ds.createDimension("time", steps)
+    ds.createDimension("nv", 2)
+    for dim, size in zip(grid.dims, values.shape[1:], strict=True):
+        ds.createDimension(dim, size)
+
+
+def write_data(
+    ds: netCDF4.Dataset,
+    values: np.ndarray,
+    grid: RegionCut,
+    meta: NormalMeta,
+    attrs: dict[str, Any],
+    labels: list[str],
+    encoding: Encoding,
+) -> None:
+    """The region's coordinates, the (time, *grid) variable with ``attrs`` and the ``labels`` of its time steps
+    as coordinates (one chunk per step), and the global attributes."""
+    aux, mapping = write_grid(ds, grid)
+    v = ds.createVariable(
+        meta.variable, "f4", ("time", *grid.dims), fill_value=FILL_VALUE, **encoding.variable(values.shape)
+    )
+    attrs = dict(attrs)
+    attrs["missing_value"] = FILL_VALUE
+    attrs["coordinates"] = " ".join([*labels, *aux])
+    if mapping:
+        attrs["grid_mapping"] = mapping
+    v.setncatts(attrs)
+    v[:] = np.ma.masked_invalid(values)
+    ds.setncatts(global_attributes(meta))
 
 
 def write_day_slots(ds: netCDF4.Dataset, scheme: SlotScheme, window: range, leap_day: str) -> None:
     """The climatological time axis of day slots (CF-1.8 climatology bounds) and its dayofyear/month/day labels
     (dimensions ``time`` and ``nv`` must exist)."""
-    dates, lower, upper = _slot_dates(scheme, window)
     units = f"days since {window.start:04d}-01-01 00:00:00"
-    t = ds.createVariable("time", "f8", ("time",))
-    t.setncatts(
-        {
-            "standard_name": "time",
-            "long_name": "time (climatological)",
-            "units": units,
-            "calendar": scheme.calendar,
-            "axis": "T",
-            "climatology": "climatology_bnds",
-        }
-    )
-    t[:] = cftime.date2num(dates, units, scheme.calendar)
-    b = ds.createVariable("climatology_bnds", "f8", ("time", "nv"))
-    b[:, 0] = cftime.date2num(lower, units, scheme.calendar)
-    b[:, 1] = cftime.date2num(upper, units, scheme.calendar)
+    write_climatological_time(ds, *_slot_dates(scheme, window), units, scheme.calendar)
     doy = ds.createVariable("dayofyear", "i2", ("time",))
     doy.setncatts({"long_name": f"day slot of the climatological year ({leap_day} policy)", "units": "1"})
     doy[:] = np.arange(1, scheme.nslots + 1)
@@ -129,6 +143,32 @@ def write_day_slots(ds: netCDF4.Dataset, scheme: SlotScheme, window: range, leap
         v = ds.createVariable(name, "i1", ("time",))
         v.long_name = long
         v[:] = values
+
+
+def write_climatological_time(
+    ds: netCDF4.Dataset,
+    dates: list[cftime.datetime],
+    lower: list[cftime.datetime],
+    upper: list[cftime.datetime],
+    units: str,
+    calendar: str,
+) -> None:
+    """The ``time`` coordinate of climatological steps at ``dates`` and their CF-1.8 ``climatology_bnds``."""
+    t = ds.createVariable("time", "f8", ("time",))
+    t.setncatts(
+        {
+            "standard_name": "time",
+            "long_name": "time (climatological)",
+            "units": units,
+            "calendar": calendar,
+            "axis": "T",
+            "climatology": "climatology_bnds",
+        }
+    )
+    t[:] = cftime.date2num(dates, units, calendar)
+    b = ds.createVariable("climatology_bnds", "f8", ("time", "nv"))
+    b[:, 0] = cftime.date2num(lower, units, calendar)
+    b[:, 1] = cftime.date2num(upper, units, calendar)
 
 
 def write_grid(ds: netCDF4.Dataset, grid: RegionCut) -> tuple[list[str], str | None]:
@@ -156,9 +196,9 @@ def global_attributes(meta: NormalMeta) -> dict[str, object]:
     """The file's global attributes: what was computed, from which years and inputs, by which software."""
     region, target = meta.region, meta.target
     missing = [y for y in meta.window if y not in meta.years]
-    return {
+    attrs: dict[str, object] = {
         "Conventions": "CF-1.8",
-        "title": f"{len(target.window)}-year daily climate normal of {target.variable} for {region.name}",
+        "title": f"{len(target.window)}-year {_PRODUCT_TITLES[meta.product]} of {target.variable} for {region.name}",
         "variable": target.variable,
         "region": region.key,
         "region_name": region.name,
@@ -182,3 +222,10 @@ def global_attributes(meta: NormalMeta) -> dict[str, object]:
         "creation_time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "input_files_digest": meta.inputs_digest,
     }
+    if meta.product != "daily":  # a daily file says nothing of products: its layout predates them
+        attrs["product"] = meta.product
+    if meta.smoothing:
+        attrs["smoothing"] = meta.smoothing
+    if meta.completeness:
+        attrs["monthly_completeness"] = meta.completeness
+    return attrs

@@ -18,7 +18,7 @@ import numpy as np
 
 from climnorm._ranges import format_ranges
 from climnorm.errors import PlotError
-from climnorm.manifest import MANIFEST_NAME, Manifest
+from climnorm.manifest import MANIFEST_NAME, Manifest, product_of
 from climnorm.plan import ENSEMBLE
 from climnorm.types import HISTORICAL
 
@@ -66,13 +66,14 @@ def select_records(
     scenarios: Sequence[str] | None = None,
     window_years: int | None = None,
     model: str | None = None,
+    product: str = "daily",
 ) -> list[Record]:
-    """The records of one variable and region (optionally some scenarios, one window length, one member).
+    """The records of one variable, region and product (optionally some scenarios, one window length, one member).
 
     When the directory holds normals of several window lengths and none is asked for, the most common wins;
     of several members, the ensemble when there is one (``model`` chooses: a model, a member or "ensemble").
     """
-    chosen = select_all_members(records, variable, region, scenarios, window_years)
+    chosen = select_all_members(records, variable, region, scenarios, window_years, product)
     return _one_member(chosen, variable, region, model)
 
 
@@ -96,9 +97,10 @@ def select_all_members(
     region: str,
     scenarios: Sequence[str] | None = None,
     window_years: int | None = None,
+    product: str = "daily",
 ) -> list[Record]:
-    """The records of one variable and region of every member (optionally some scenarios and one window)."""
-    chosen = [r for r in records if r["variable"] == variable]
+    """The records of one variable, region and product of every member (optionally some scenarios, one window)."""
+    chosen = [r for r in records if r["variable"] == variable and product_of(r) == product]
     if not chosen:
         raise PlotError(f"no outputs of variable {variable!r} (the manifest has: {_choices(records, 'variable')})")
     by_var = chosen

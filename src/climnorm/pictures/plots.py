@@ -176,34 +176,20 @@ def cycle_figure(
     size: tuple[int, int] = (900, 550),
     dpi: int = 100,
 ) -> Figure:
-    """The seasonal cycle: region-mean normal against day of year, one line per (scenario, target year).
+    """The seasonal cycle: region-mean normal against day of year, one line per (scenario, target year); where a
+    smoothed daily normal of the same output exists, it is drawn over the raw one (thin).
 
     Default targets: the first and the last of each scenario."""
-    records = select_records(load_records(output_dir), variable, region, scenarios, window_years, model)
+    every = load_records(output_dir)
+    records = select_records(every, variable, region, scenarios, window_years, model)
     chosen = _cycle_records(records, targets, variable, region)
     series = region_series_many(output_dir, chosen, statistic=statistic)
+    twins = _smoothed_twins(every, chosen)
+    smooth = dict(zip(twins, region_series_many(output_dir, list(twins.values()), statistic=statistic), strict=True))
 
     fig = new_figure(size, dpi)
     ax = fig.add_subplot()
-    import matplotlib
-
-    order = scenario_order(r["scenario"] for r in chosen)
-    colours = scenario_colours(order)
-    units = ""
-    for scenario in order:
-        own = sorted((s for s in series if s.record["scenario"] == scenario), key=lambda s: s.record["target_year"])
-        shades = matplotlib.colormaps[colours[scenario][1]]
-        for i, s in enumerate(own):
-            shade = 0.95 if len(own) == 1 else 0.5 + 0.45 * i / (len(own) - 1)
-            values, units = display(s.series, s.units)
-            x = np.arange(1, values.size + 1)
-            ax.plot(
-                x,
-                values,
-                color=shades(shade),
-                lw=1.4,
-                label=f"{scenario} {s.record['target_year']} ({window_text(s.record)})",
-            )
+    units = _cycle_lines(ax, series, smooth)
     month_axis(ax, series[0].month)
     first = series[0]
     ax.set_xlabel("day of the year")
@@ -211,9 +197,43 @@ def cycle_figure(
     ax.set_title(
         f"{short_name(variable, first.long_name)}, {first.region_name}\n"
         f"seasonal cycle of the {first.record['window_years']}-year normal"
+        + (" (thick: smoothed, thin: raw)" if smooth else "")
     )
     ax.legend(title="scenario, target (window)", ncols=2 if len(series) > 6 else 1, loc="best")
     return fig
+
+
+_TWIN_KEYS = ("variable", "region", "scenario", "target_year", "window_years", "model", "variant")
+
+
+def _smoothed_twins(records: Sequence[Record], chosen: Sequence[Record]) -> dict[str, Record]:
+    """Per chosen daily output (by path), the smoothed daily normal of the same chain and target, if any."""
+    smoothed = {tuple(r.get(k) for k in _TWIN_KEYS): r for r in records if r.get("product") == "daily_smoothed"}
+    twins = {r["path"]: smoothed.get(tuple(r.get(k) for k in _TWIN_KEYS)) for r in chosen}
+    return {path: twin for path, twin in twins.items() if twin is not None}
+
+
+def _cycle_lines(ax: Axes, series: Sequence[RegionSeries], smooth: dict[str, RegionSeries]) -> str:
+    """One line per series, coloured by scenario and shaded by target; its smoothed twin over it. Returns the
+    display units."""
+    import matplotlib
+
+    order = scenario_order(s.record["scenario"] for s in series)
+    colours = scenario_colours(order)
+    units = ""
+    for scenario in order:
+        own = sorted((s for s in series if s.record["scenario"] == scenario), key=lambda s: s.record["target_year"])
+        shades = matplotlib.colormaps[colours[scenario][1]]
+        for i, s in enumerate(own):
+            colour = shades(0.95 if len(own) == 1 else 0.5 + 0.45 * i / (len(own) - 1))
+            values, units = display(s.series, s.units)
+            label = f"{scenario} {s.record['target_year']} ({window_text(s.record)})"
+            twin = smooth.get(s.record["path"])
+            x = np.arange(1, values.size + 1)
+            ax.plot(x, values, color=colour, lw=0.8 if twin else 1.4, alpha=0.55 if twin else 1.0, label=label)
+            if twin is not None:
+                ax.plot(x, display(twin.series, twin.units)[0], color=colour, lw=2.0, label=f"{label}, smoothed")
+    return units
 
 
 def _gapped(points: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:

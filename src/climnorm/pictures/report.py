@@ -23,10 +23,11 @@ from urllib.parse import quote
 from climnorm import __version__
 from climnorm._atomic import atomic_write_text
 from climnorm._ranges import format_ranges
-from climnorm.manifest import MANIFEST_NAME
+from climnorm.manifest import MANIFEST_NAME, product_of
 from climnorm.pictures._style import figure_png, require_matplotlib
 from climnorm.pictures.outputs import Record, RegionSeries, load_records, region_series_many
 from climnorm.pictures.plots import change_figure
+from climnorm.types import PRODUCTS
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +144,11 @@ def _summary_section(records: Sequence[Record]) -> str:
     def values(key: str) -> str:
         return ", ".join(sorted({str(r.get(key, "?")) for r in records}))
 
-    groups: dict[tuple[str, str, str], list[Record]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str], list[Record]] = defaultdict(list)
     for r in records:
-        groups[(r["variable"], r["region"], r["scenario"])].append(r)
+        groups[(r["variable"], r["region"], r["scenario"], product_of(r))].append(r)
     rows = []
-    for (variable, region, scenario), own in sorted(groups.items()):
+    for (variable, region, scenario, product), own in sorted(groups.items()):
         years = sorted({int(y) for r in own for y in r.get("years", [])})
         short = sum(1 for r in own if r.get("missing_years"))
         rows.append(
@@ -155,14 +156,18 @@ def _summary_section(records: Sequence[Record]) -> str:
                 _e(variable),
                 _e(region),
                 _e(scenario),
+                _e(product),
                 _e(_periods_text(own)),
                 str(len(own)),
                 _e(format_ranges(years)),
                 f'<span class="warning">{short}</span>' if short else "0",
             ]
         )
+    products = [p for p in PRODUCTS if any(product_of(r) == p for r in records)]
+    listed = [["products", _e(", ".join(products))]] if products != ["daily"] else []  # said when there are others
     facts = _facts(
         [
+            *listed,
             ["normals", f"{len(records):,}"],
             ["model", _e(values("model"))],
             ["variant", _e(values("variant"))],
@@ -174,8 +179,8 @@ def _summary_section(records: Sequence[Record]) -> str:
             ["scenarios", _e(values("scenario"))],
         ],
     )
-    header = ["variable", "region", "scenario", "target years by period", "normals", "years used"]
-    detail = _table([*header, "from fewer years than the window"], rows, numeric=(4, 6))
+    header = ["variable", "region", "scenario", "product", "target years by period", "normals", "years used"]
+    detail = _table([*header, "from fewer years than the window"], rows, numeric=(5, 7))
     return (
         "<h2>What was computed</h2>"
         + facts
@@ -303,7 +308,8 @@ def render_report(
     output_dir = Path(output_dir)
     records = load_records(output_dir)
     run_log = newest_log(output_dir)
-    series = region_series_many(output_dir, records, workers=workers)
+    daily = [r for r in records if product_of(r) == "daily"]  # the change pictures show the daily normals
+    series = region_series_many(output_dir, daily, workers=workers)
     by_pair: dict[tuple[str, str], list[RegionSeries]] = defaultdict(list)
     for s in series:
         by_pair[(s.record["variable"], s.record["region"])].append(s)
