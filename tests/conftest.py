@@ -10,10 +10,8 @@ from pathlib import Path
 import pytest
 
 from climnorm.config import parse_config
-from climnorm.manifest import Manifest
 from climnorm.pipeline import run
 from climnorm.synth import SynthSpec, write_archive
-from helpers import add_product_file
 
 PICTURES_SPEC = SynthSpec(
     variables=("tas", "pr"),
@@ -57,17 +55,14 @@ def pictures_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def products_run(pictures_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A copy of ``pictures_run`` with smoothed daily normals of every tas output and monthly normals of the tas
-    CONUS ones beside the daily files (written by climnorm's writers, recorded in the manifest)."""
+    """A copy of ``pictures_run`` run again for tas with smoothed daily and monthly normals too: its daily
+    normals are up to date, the products are written beside them (pr keeps its daily normals only)."""
     out = tmp_path_factory.mktemp("productsrun") / "out"
     shutil.copytree(pictures_run, out)
-    manifest = Manifest.load(out)
-    for record in list(manifest.records.values()):
-        if record["variable"] == "tas":
-            add_product_file(out, manifest, record, "daily_smoothed")
-            if record["region"] == "CONUS":
-                add_product_file(out, manifest, record, "monthly")
-    manifest.save()
+    archive = pictures_run.parent / "archive"
+    config = {**pictures_config(archive, out), "variables": ["tas"], "products": ["daily", "daily_smoothed", "monthly"]}
+    summary = run(parse_config(config))
+    assert (summary.written, summary.up_to_date) == (2 * 2 * (3 + 2 * 6), 2 * (3 + 2 * 6)), summary
     return out
 
 

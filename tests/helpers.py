@@ -13,10 +13,6 @@ import netCDF4
 import numpy as np
 import pytest
 
-from climnorm.manifest import Manifest
-from climnorm.products import Smoothing, product_path
-from climnorm.types import Coord, Encoding, Member, NormalMeta, Region, RegionCut, T_Product, Target, WriteTask
-from climnorm.write_periods import write_product
 from reference import Field, filled
 
 #: Every CF calendar name climnorm reads (aliases included), as flox's tests draw them.
@@ -121,34 +117,3 @@ def assert_picture(path: Path, width: int, height: int) -> np.ndarray:
     assert float(rgb.std()) > 0.05, "the picture is (nearly) blank"
     assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50, "too few colours for a plot"
     return pixels
-
-
-def add_product_file(out: Path, manifest: Manifest, record: dict[str, Any], product: T_Product) -> None:
-    """Write ``product`` (daily_smoothed: harmonic, 3 harmonics; monthly: means of the daily normal's months) of
-    a daily output with climnorm's writer, and record it in ``manifest`` beside the daily record."""
-    with netCDF4.Dataset(out / record["path"]) as ds:
-        var = ds.variables[record["variable"]]
-        daily = np.ma.filled(np.ma.asarray(var[:], dtype=np.float32), np.nan)
-        month = np.asarray(ds.variables["month"][:])
-        coords = tuple(
-            Coord(n, (n,), np.asarray(ds.variables[n][:]), (("units", ds.variables[n].units),)) for n in ("lat", "lon")
-        )
-        attrs = tuple((k, str(var.getncattr(k))) for k in ("units", "long_name"))
-    grid = RegionCut(record["region"], (), None, ("lat", "lon"), coords)
-    year, width = int(record["target_year"]), int(record["window_years"])
-    window = tuple(range(year - width + 1, year + 1))
-    member = Member(record["model"], record["variant"])
-    target = Target(member, record["variable"], record["scenario"], record["period"], year, window, window, (), 1)
-    region = Region(record["region"], record["region"], -90.0, 90.0, 0.0, 360.0)
-    meta = NormalMeta(
-        target, region, tuple(record["years"]), (record["scenario"],), record["calendar"], record["leap_day"], attrs,
-        "sha256:test", product=product,
-        smoothing=Smoothing("harmonic").describe() if product == "daily_smoothed" else "",
-    )  # fmt: skip
-    if product == "monthly":
-        values = np.stack([np.nanmean(daily[month == m], axis=0) for m in range(1, 13)]).astype(np.float32)
-    else:
-        values = Smoothing("harmonic", harmonics=3).apply(daily)
-    path = product_path(record["path"], product)
-    size, checksum = write_product(WriteTask(str(out / path), values, grid, meta, Encoding()))
-    manifest.add({**record, "path": path, "product": product, "size": size, "checksum": checksum})

@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from climnorm.config import DEFAULT_OUTPUT_TEMPLATE, Config, load_config, parse_config
+from climnorm.config_sections import CompletenessLimits
 from climnorm.errors import ClimnormError, ConfigError
+from climnorm.products import Smoothing
 from climnorm.regions import BUILTIN_REGIONS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -425,3 +427,32 @@ def test_examples_load(name: str) -> None:
 def test_seed_job_example_names_every_key() -> None:
     data = yaml.safe_load((EXAMPLES / "seed-job.yaml").read_text())
     assert set(data) == set(Config.model_fields)
+
+
+def test_products_and_their_rules() -> None:
+    config = parse_config(
+        _config(products=["daily", "monthly"], monthly_completeness={"max_missing": 5, "max_consecutive": 3})
+    )
+    assert config.products == ["daily", "monthly"] and config.monthly_completeness == CompletenessLimits(
+        max_missing=5, max_consecutive=3
+    )
+    assert parse_config(_config(smoothing={"method": "running"})).smoothing.rule() == Smoothing("running", days=31)
+    shown = yaml.safe_load(parse_config(_config(smoothing={"method": "running", "days": 15})).to_yaml())
+    assert shown["smoothing"] == {"method": "running", "days": 15}
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"products": ["weekly"]}, "products.0: Input should be 'daily', 'daily_smoothed', 'monthly', 'seasonal'"),
+        ({"products": ["daily", "daily"]}, "products: listed more than once: daily"),
+        ({"products": []}, "products: List should have at least 1 item"),
+        ({"monthly_completeness": "11/5"}, "monthly_completeness: Input should be 'wmo' or 'strict' (got '11/5')"),
+        ({"monthly_completeness": {"max_missing": 3}}, "monthly_completeness.max_consecutive: Field required"),
+        ({"smoothing": {"method": "running", "days": 30}}, "a centred running mean needs an odd number of days"),
+        ({"smoothing": {"method": "harmonic", "days": 15}}, "days is not a parameter of harmonic smoothing"),
+        ({"smoothing": {"method": "loess"}}, "smoothing.method: Input should be 'harmonic' or 'running'"),
+    ],
+)
+def test_product_keys_refuse_what_cannot_be_made(extra: dict[str, Any], message: str) -> None:
+    assert message in _error(_config(**extra))

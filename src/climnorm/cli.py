@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from rich.logging import RichHandler
 from rich.text import Text
 
-from climnorm import __version__, _cli_zonal
+from climnorm import __version__, _cli_export, _cli_zonal
 from climnorm._cli import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
 from climnorm._cli import console as _console
 from climnorm._cli import workers as _workers
@@ -125,6 +125,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 {"model": m.model, "variant": m.variant, "variable": v, "scenario": s, "complete_years": n}
                 for (m, v, s), n in sorted(plan.coverage.years.items())
             ],
+            "products": plan.config.products,
             "ensembles": [e.path for e in plan.ensembles],
             "rows": [asdict(r) for r in plan.summary_rows()],
             "problems": plan.problems,
@@ -227,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_commands(sub)
     add_picture_commands(sub)
     _cli_zonal.add_zonal_command(sub)
+    _cli_export.add_export_command(sub)
     return parser
 
 

@@ -11,8 +11,6 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -22,9 +20,20 @@ from pydantic import (
     model_validator,
 )
 
+from climnorm.config_sections import (
+    UNION_TAGS,
+    Completeness,
+    CompletenessLimits,
+    Compression,
+    Ensemble,
+    RegionBox,
+    SmoothingSection,
+    Strict,
+    listed_twice,
+)
 from climnorm.errors import ConfigError
 from climnorm.regions import ALL_REGION, BUILTIN_REGIONS
-from climnorm.types import HISTORICAL, Region, T_LeapDay, T_LonConvention
+from climnorm.types import HISTORICAL, Region, T_LeapDay, T_LonConvention, T_Product
 from climnorm.zonal_step import BASE_DIR, ZonalSection, ZonalTable
 
 DEFAULT_OUTPUT_TEMPLATE = (
@@ -46,66 +55,7 @@ ENSEMBLE_OUTPUT_TEMPLATE = (
     "_normal.nc"
 )
 TEMPLATE_FIELDS = frozenset({"variable", "region", "scenario", "period", "target", "window", "model", "variant"})
-#: Ensemble statistics by name (and pNN: the NN-th percentile, 1 <= NN <= 99).
-STATISTICS = ("mean", "median", "min", "max", "std")
 _SKIP_RULES = "climnorm: skip the cross-field rules"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-
-class RegionBox(_Strict):
-    """A custom region: a lat/lon box, longitudes in either convention (-180..180 or 0..360)."""
-
-    name: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-    long_name: str | None = None
-    lat_min: Annotated[float, Field(ge=-90.0, le=90.0)]
-    lat_max: Annotated[float, Field(ge=-90.0, le=90.0)]
-    lon_min: Annotated[float, Field(ge=-180.0, le=360.0)]
-    lon_max: Annotated[float, Field(ge=-180.0, le=360.0)]
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RegionBox:
-        if self.lat_min > self.lat_max:
-            raise ValueError(f"lat_min ({self.lat_min}) is greater than lat_max ({self.lat_max})")
-        if self.lon_min == self.lon_max:
-            raise ValueError(f"lon_min equals lon_max ({self.lon_min}): the box has no width")
-        return self
-
-    def to_region(self) -> Region:
-        return Region(self.name, self.long_name or self.name, self.lat_min, self.lat_max, self.lon_min, self.lon_max)
-
-
-class Compression(_Strict):
-    """NetCDF compression of the outputs."""
-
-    zlib: bool = True
-    complevel: Annotated[int, Field(ge=1, le=9)] = 1
-    shuffle: bool = True
-
-
-class Ensemble(_Strict):
-    """Multi-model statistics of the members' normals, cell by cell and slot by slot (docs/normals.md)."""
-
-    statistics: Annotated[list[str], Field(min_length=1)] = ["mean", "median", "p10", "p90"]
-    min_members: Annotated[int, Field(strict=True, ge=1)] | None = None
-
-    @field_validator("statistics")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if name not in STATISTICS and not _percentile(name):
-                raise ValueError(
-                    f"unknown statistic {name!r}; choose from {', '.join(STATISTICS)} or pNN (percentile NN, 1-99)"
-                )
-        if dupes := _listed_twice(value):
-            raise ValueError(f"listed more than once: {dupes}")
-        return value
-
-
-def _percentile(name: str) -> bool:
-    return len(name) in (2, 3) and name[0] == "p" and name[1:].isdigit() and 1 <= int(name[1:]) <= 99
 
 
 def _region_kind(value: Any) -> str:
@@ -122,7 +72,7 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
 
-class Config(_Strict):
+class Config(Strict):
     """Everything a run needs; the seed's keys keep their meaning, the rest are climnorm's.
 
     ``scratch_dir`` (default: ``output_dir``) holds the window's yearly fields on disk while a run needs them.
@@ -173,6 +123,9 @@ class Config(_Strict):
     fast_read: Annotated[bool, Field(strict=True)] = True
     fast_read_threads: Annotated[int, Field(strict=True, ge=1, le=64)] = 2
     zonal: ZonalSection = []  # tables per polygon (county) written at the end of a run: climnorm.zonal_step
+    products: Annotated[list[T_Product], Field(min_length=1)] = ["daily"]  # docs/normals.md
+    monthly_completeness: Completeness = "wmo"
+    smoothing: SmoothingSection = SmoothingSection()
 
     @field_validator("models", "variants", mode="before")
     @classmethod
@@ -183,10 +136,10 @@ class Config(_Strict):
             raise ValueError(f"expected {' or '.join(map(repr, allowed))} or a list (for a single one use {one}:)")
         return value
 
-    @field_validator("variables", "scenarios", "models", "variants")
+    @field_validator("variables", "scenarios", "models", "variants", "products")
     @classmethod
     def _unique(cls, value: list[str] | str | None) -> list[str] | str | None:
-        if isinstance(value, list) and (dupes := _listed_twice(value)):
+        if isinstance(value, list) and (dupes := listed_twice(value)):
             raise ValueError(f"listed more than once: {dupes}")
         return value
 
@@ -206,7 +159,7 @@ class Config(_Strict):
                 names.append(item)
             else:
                 names.append(item.name)
-        if dupes := _listed_twice(names):
+        if dupes := listed_twice(names):
             raise ValueError(f"region names must be unique: {dupes} given twice")
         return value
 
@@ -259,11 +212,6 @@ class Config(_Strict):
         data = self.model_dump(mode="json")
         data["periods"] = {k: list(v) for k, v in self.periods.items()}
         return str(yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
-
-
-def _listed_twice(names: list[str]) -> str:
-    """The names that occur more than once, as text ("" when none does)."""
-    return ", ".join(sorted({n for n in names if names.count(n) > 1}))
 
 
 def _min_years(c: Config) -> str | None:
@@ -323,9 +271,6 @@ def cross_field_problems(config: Config, skip: frozenset[str] = frozenset()) -> 
     return [p for fields, rule in CROSS_FIELD_RULES if not fields & skip and (p := rule(config)) is not None]
 
 
-_UNION_TAGS = frozenset({"key", "box"})
-
-
 def _closest(word: str, choices: Any) -> str:
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
@@ -335,7 +280,7 @@ def _format_errors(err: ValidationError, source: str, data: dict[str, Any]) -> s
     lines = [f"{source}: invalid configuration"]
     fields = list(Config.model_fields)
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if p not in _UNION_TAGS)
+        loc = ".".join(str(p) for p in e["loc"] if p not in UNION_TAGS)
         value = e.get("input")
         if e["type"] == "extra_forbidden":
             key = str(e["loc"][-1])
@@ -373,6 +318,10 @@ def _nested_fields(loc: tuple[Any, ...]) -> list[str]:
         return list(Ensemble.model_fields)
     if loc and loc[0] == "zonal":
         return list(ZonalTable.model_fields)
+    if loc and loc[0] == "smoothing":
+        return list(SmoothingSection.model_fields)
+    if loc and loc[0] == "monthly_completeness":
+        return list(CompletenessLimits.model_fields)
     return list(Config.model_fields)
 
 

@@ -1,5 +1,6 @@
-"""Ensemble output files: the members' output files read a block of slots at a time, aligned on the noleap axis,
-combined by `climnorm.ensemble` in float64, and written as one CF-1.8 file of float32 statistics (atomically).
+"""Ensemble output files: the members' output files read a block of slots at a time, aligned on the noleap axis
+(daily products; monthly, seasonal and annual steps align as they are), combined by `climnorm.ensemble` in
+float64, and written as one CF-1.8 file of float32 statistics (atomically).
 
 Every member file is read once; memory holds one block of slots of every member, never whole normals.
 """
@@ -19,15 +20,18 @@ import numpy as np
 from climnorm import __version__
 from climnorm._atomic import atomic_file
 from climnorm.calendars import SlotScheme
-from climnorm.ensemble import NOLEAP_SLOTS, member_statistics, noleap_slots, percentile_of
+from climnorm.ensemble import member_statistics, noleap_slots, percentile_of
 from climnorm.errors import OutputError
-from climnorm.types import Coord, EnsembleTask, RegionCut
+from climnorm.types import Coord, EnsembleMember, EnsembleTask, RegionCut
 from climnorm.write import FILL_VALUE, write_day_slots, write_grid
+from climnorm.write_periods import period_steps, write_period_steps
 
 BLOCK_BYTES = 128 * 2**20  # float64 members x slots x cells read and combined at a time
 N_MEMBERS = "n_members"
-_LABELS = ("dayofyear", "month", "day")
+_LABELS = ("dayofyear", "month", "day", "season")
+_PRODUCT_ATTRS = ("product", "smoothing", "monthly_completeness")  # said by every member file alike
 _METHODS = {"mean": "mean", "median": "median", "min": "minimum", "max": "maximum", "std": "standard_deviation"}
+PERIOD_ALIGNMENT = "members' monthly, seasonal or annual steps as they are (each member's own calendar months)"
 ALIGNMENT = (
     "members on a 365-day noleap (month, day) axis: 366-slot members without 29 February (day 366 under the "
     "dayofyear policy), 360_day members' slot floor(s * 360 / 365) for noleap slot s (0-based)"
@@ -72,15 +76,16 @@ def write_ensemble(task: EnsembleTask) -> tuple[int, str]:
     with contextlib.ExitStack() as stack:
         files = [stack.enter_context(netCDF4.Dataset(m.path)) for m in task.members]
         grid = _common_grid(task, files)
-        slots = [noleap_slots(len(f.dimensions["time"]), m.leap_day) for f, m in zip(files, task.members, strict=True)]
+        slots = [_member_steps(task, f, m) for f, m in zip(files, task.members, strict=True)]
+        steps = len(slots[0])
         cells = int(np.prod(grid.shape))
         block = max(1, BLOCK_BYTES // (len(files) * max(cells, 1) * 8))
         names = ensemble_variables(task.variable, task.statistics)
         check = _Checksum(names)
         with atomic_file(Path(task.path)) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as out:
-            outputs = _layout(out, task, grid, files[0].variables[task.variable])
-            for a in range(0, NOLEAP_SLOTS, block):
-                b = min(NOLEAP_SLOTS, a + block)
+            outputs = _layout(out, task, grid, files[0], steps)
+            for a in range(0, steps, block):
+                b = min(steps, a + block)
                 data = np.stack(
                     [_read_slots(f.variables[task.variable], idx[a:b]) for f, idx in zip(files, slots, strict=True)]
                 )
@@ -92,6 +97,16 @@ def write_ensemble(task: EnsembleTask) -> tuple[int, str]:
                 outputs[N_MEMBERS][a:b] = n.astype(np.int16)
                 check.update(N_MEMBERS, n)
     return Path(task.path).stat().st_size, check.digest()
+
+
+def _member_steps(task: EnsembleTask, ds: netCDF4.Dataset, member: EnsembleMember) -> np.ndarray:
+    """For each step of the ensemble, the member file's step that stands for it."""
+    n = len(ds.dimensions["time"])
+    if task.product in ("daily", "daily_smoothed"):
+        return noleap_slots(n, member.leap_day)
+    if n != period_steps(task.product):
+        raise OutputError(f"{member.path}: {n} steps, a {task.product} normal has {period_steps(task.product)}")
+    return np.arange(n)
 
 
 def _read_slots(var: netCDF4.Variable[Any], index: np.ndarray) -> np.ndarray:
@@ -134,26 +149,32 @@ def _common_grid(task: EnsembleTask, files: list[netCDF4.Dataset]) -> RegionCut:
 
 
 def _layout(
-    ds: netCDF4.Dataset, task: EnsembleTask, grid: RegionCut, template: netCDF4.Variable[Any]
+    ds: netCDF4.Dataset, task: EnsembleTask, grid: RegionCut, first_member: netCDF4.Dataset, steps: int
 ) -> dict[str, netCDF4.Variable[Any]]:
     """Dimensions, the noleap climatological time axis, coordinates and the (empty) data variables."""
-    ds.createDimension("time", NOLEAP_SLOTS)
+    ds.createDimension("time", steps)
     ds.createDimension("nv", 2)
     for dim, size in zip(grid.dims, grid.shape, strict=True):
         ds.createDimension(dim, size)
     first, last = task.window
-    write_day_slots(ds, SlotScheme("noleap", "calendar_day"), range(first, last + 1), "calendar_day")
+    if task.product in ("daily", "daily_smoothed"):
+        write_day_slots(ds, SlotScheme("noleap", "calendar_day"), range(first, last + 1), "calendar_day")
+        labels = list(_LABELS[:3])
+    else:
+        labels = write_period_steps(ds, task.product, range(first, last + 1), "noleap")
     aux, mapping = write_grid(ds, grid)
-    kwargs = task.encoding.variable((NOLEAP_SLOTS, *grid.shape))
+    kwargs = task.encoding.variable((steps, *grid.shape))
+    template = first_member.variables[task.variable]
     base: dict[str, Any] = {k: template.getncattr(k) for k in ("standard_name", "units") if k in template.ncattrs()}
     long_name = str(getattr(template, "long_name", task.variable))
+    within = str(getattr(template, "cell_methods", "time: mean within years time: mean over years"))
     out: dict[str, netCDF4.Variable[Any]] = {}
-    coordinates = " ".join([*_LABELS, *aux])
+    coordinates = " ".join([*labels, *aux])
     for name in task.statistics:
         v = ds.createVariable(f"{task.variable}_{name}", "f4", ("time", *grid.dims), fill_value=FILL_VALUE, **kwargs)
         attrs: dict[str, Any] = {**base, "long_name": f"ensemble {name} of {long_name}", "coordinates": coordinates}
         attrs["missing_value"] = FILL_VALUE
-        attrs["cell_methods"] = _cell_methods(name)
+        attrs["cell_methods"] = f"{within} realization: {_METHODS.get(name, 'percentile')}"
         if (q := percentile_of(name)) is not None and name != "median":
             attrs["percentile"] = np.float32(q)
         if mapping:
@@ -164,12 +185,8 @@ def _layout(
     n.setncatts({"long_name": "members with a valid normal in the cell-slot", "units": "1", "coordinates": coordinates})
     out[N_MEMBERS] = n
     ds.setncatts(_global_attributes(task))
+    ds.setncatts({k: first_member.getncattr(k) for k in _PRODUCT_ATTRS if k in first_member.ncattrs()})
     return out
-
-
-def _cell_methods(statistic: str) -> str:
-    over = _METHODS.get(statistic, "percentile")
-    return f"time: mean within years time: mean over years realization: {over}"
 
 
 def _global_attributes(task: EnsembleTask) -> dict[str, Any]:
@@ -184,7 +201,7 @@ def _global_attributes(task: EnsembleTask) -> dict[str, Any]:
         "ensemble_statistics": " ".join(task.statistics),
         "min_members": np.int32(task.min_members),
         "calendar": "noleap",
-        "ensemble_calendar_alignment": ALIGNMENT,
+        "ensemble_calendar_alignment": ALIGNMENT if task.product in ("daily", "daily_smoothed") else PERIOD_ALIGNMENT,
         "software": "climnorm",
         "software_version": __version__,
         "creation_time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -15,6 +15,7 @@ from climnorm.plan import ENSEMBLE, EnsemblePlan, OutputPlan, Plan, T_Output, mi
 from climnorm.summary import Reporter
 from climnorm.tasks import write_ensemble_output
 from climnorm.types import EnsembleMember, EnsembleTask
+from climnorm.write import PRODUCT_TITLES
 from climnorm.writes import WriteQueue, encoding
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def describe_ensemble(
     attrs = (
         (
             "title",
-            f"{config.window_years}-year daily climate normal of {ens.variable} for {ens.region.name}: "
+            f"{config.window_years}-year {PRODUCT_TITLES[ens.product]} of {ens.variable} for {ens.region.name}: "
             f"ensemble of {len(members)} members",
         ),
         ("variable", ens.variable),
@@ -130,6 +131,7 @@ def describe_ensemble(
         window=window,
         attrs=attrs,
         encoding=encoding(config),
+        product=ens.product,
     )
     return task, _record(config, ens, members, records, refs, need)
 
@@ -166,4 +168,5 @@ def _record(
         "member_outputs": refs,
         "inputs": [],
         "fingerprint": ens.fingerprint,
+        **({} if ens.product == "daily" else {"product": ens.product}),
     }

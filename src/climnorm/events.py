@@ -71,6 +71,7 @@ class NormalSkipped(_OutputEvent):
 
     reason: str
     member: str = ""
+    product: str = "daily"
 
 
 @dataclass(frozen=True)

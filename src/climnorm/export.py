@@ -133,9 +133,12 @@ def export(
     target_dir = Path(out_dir) if out_dir is not None else output_dir / "export"
     written: list[Path] = []
     wanted = set(products) if products is not None else None
-    for chain in chains(records):
-        if wanted is not None and chain.product not in wanted:
-            continue
+    every = chains(records)
+    chosen = [c for c in every if wanted is None or c.product in wanted]
+    if not chosen:
+        have = ", ".join(sorted({c.product for c in every}))
+        raise DatasetError(f"{output_dir}: no {', '.join(sorted(wanted or ()))} normals to export (products: {have})")
+    for chain in chosen:
         path = target_dir / (store_name(chain) + _SUFFIX[format])
         with open_chain(output_dir, chain) as ds:
             (_write_zarr if format == "zarr" else _write_netcdf)(ds, path)

@@ -29,7 +29,8 @@ from climnorm.config import (
 from climnorm.errors import ConfigError
 from climnorm.filenames import ChainKey, FileEntry
 from climnorm.members import Coverage, select_members
-from climnorm.types import HISTORICAL, Member, Region, Target
+from climnorm.products import product_path
+from climnorm.types import HISTORICAL, Member, Region, T_Product, Target
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,9 @@ ENSEMBLE = "ensemble"  # the `model` of an ensemble output
 
 @dataclass(frozen=True)
 class OutputPlan:
-    """One output file: a target cut to one region, with the inputs of its window and its up-to-date status."""
+    """One output file: a product of a target cut to one region, with the years it reads, their inputs and its
+    up-to-date status. ``reads`` are the window's available years, and for the seasonal product also the year
+    before the window when the archive has it (its December begins the first DJF)."""
 
     target: Target
     region: Region
@@ -48,6 +51,8 @@ class OutputPlan:
     inputs: tuple[FileEntry, ...]
     fingerprint: str
     up_to_date: bool
+    product: T_Product
+    reads: tuple[int, ...]
 
     @property
     def member_label(self) -> str:
@@ -58,6 +63,10 @@ class OutputPlan:
         """(variable, region, scenario, period, target year): what names the output in messages and events."""
         t = self.target
         return (t.variable, self.region.key, t.scenario, t.period, t.year)
+
+    @property
+    def label(self) -> str:
+        return output_label(self.key, self.product)
 
 
 @dataclass
@@ -82,11 +91,21 @@ class EnsemblePlan:
     members: tuple[OutputPlan, ...]
     path: str
     fingerprint: str
+    product: T_Product = "daily"
     member_label = ENSEMBLE
 
     @property
     def key(self) -> tuple[str, str, str, str, int]:
         return (self.variable, self.region.key, self.scenario, self.period, self.year)
+
+    @property
+    def label(self) -> str:
+        return output_label(self.key, self.product)
+
+
+def output_label(key: tuple[str, str, str, str, int], product: str) -> str:
+    """How messages name an output: "tas CONUS ssp245 hybrid 2016", the product after it unless daily."""
+    return " ".join(map(str, key)) + ("" if product == "daily" else f" {product}")
 
 
 @dataclass
@@ -175,7 +194,8 @@ def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = Non
                     f"cannot be computed: {target.reason}"
                 )
             for region in plan.regions:
-                plan.outputs.append(_output(plan, target, region, previous or {}))
+                for product in config.products:
+                    plan.outputs.append(_output(plan, target, region, product, previous or {}))
     if config.ensemble is not None:
         plan.ensembles = _ensemble_plans(plan)
     return plan
@@ -240,21 +260,23 @@ def _stream(plan: Plan, member: Member, variable: str, scenario: str) -> Stream:
 def _target(plan: Plan, member: Member, variable: str, scenario: str, period: str, year: int) -> Target:
     config = plan.config
     window = tuple(range(year - config.window_years + 1, year + 1))
-    available: list[int] = []
-    for y in window:
-        key = ChainKey(member.model, member.variant, variable, plan.source_scenario(scenario, y))
-        chain = plan.catalog.chains.get(key)
-        if chain is not None and y in set(chain.complete_years):
-            available.append(y)
+    available = [y for y in window if _complete(plan, member, variable, scenario, y)]
     missing = tuple(y for y in window if y not in available)
     return Target(
         member, variable, scenario, period, year, window, tuple(available), missing, config.min_years_for_normal
     )
 
 
-def output_fingerprint(config: Config, member: Member, region: Region) -> str:
-    """Digest of every configuration field that shapes one output's content."""
-    shaping = {
+def _complete(plan: Plan, member: Member, variable: str, scenario: str, year: int) -> bool:
+    """Whether the archive has all of ``year`` for the member's variable under the scenario (or its source)."""
+    key = ChainKey(member.model, member.variant, variable, plan.source_scenario(scenario, year))
+    chain = plan.catalog.chains.get(key)
+    return chain is not None and year in chain.complete_years
+
+
+def output_fingerprint(config: Config, member: Member, region: Region, product: T_Product = "daily") -> str:
+    """Digest of every configuration field that shapes one output's content (a daily normal's as before products)."""
+    shaping: dict[str, Any] = {
         "format": OUTPUT_FORMAT,
         "model": member.model,
         "variant": member.variant,
@@ -266,6 +288,13 @@ def output_fingerprint(config: Config, member: Member, region: Region) -> str:
         "lon_convention": config.lon_convention,
         "compression": config.compression.model_dump(),
     }
+    if product != "daily":
+        shaping["product"] = product
+    if product == "daily_smoothed":
+        shaping["smoothing"] = config.smoothing.model_dump()
+    elif product != "daily":
+        rule = config.monthly_completeness
+        shaping["monthly_completeness"] = rule if isinstance(rule, str) else rule.model_dump()
     return _digest(shaping)
 
 
@@ -286,10 +315,14 @@ def output_path(template: str, config: Config, target: Target, region: Region, m
     )
 
 
-def _output(plan: Plan, target: Target, region: Region, previous: T_Records) -> OutputPlan:
-    inputs = plan.window_inputs(target, target.available)
-    path = output_path(plan.template, plan.config, target, region, target.member)
-    fingerprint = output_fingerprint(plan.config, target.member, region)
+def _output(plan: Plan, target: Target, region: Region, product: T_Product, previous: T_Records) -> OutputPlan:
+    reads = target.available
+    before = target.window[0] - 1
+    if product == "seasonal" and _complete(plan, target.member, target.variable, target.scenario, before):
+        reads = (before, *reads)
+    inputs = plan.window_inputs(target, reads)
+    path = product_path(output_path(plan.template, plan.config, target, region, target.member), product)
+    fingerprint = output_fingerprint(plan.config, target.member, region, product)
     record = previous.get(path)
     up_to_date = (
         record is not None
@@ -297,7 +330,7 @@ def _output(plan: Plan, target: Target, region: Region, previous: T_Records) -> 
         and record.get("inputs") == [e.record for e in inputs]
         and _file_matches(plan.config.output_dir / path, record)
     )
-    return OutputPlan(target, region, path, tuple(inputs), fingerprint, up_to_date)
+    return OutputPlan(target, region, path, tuple(inputs), fingerprint, up_to_date, product, reads)
 
 
 def _file_matches(path: Path, record: Mapping[str, Any]) -> bool:
@@ -311,10 +344,10 @@ def _ensemble_plans(plan: Plan) -> list[EnsemblePlan]:
     """One ensemble output per variable × region × scenario × period × target that some member has."""
     config, ensemble = plan.config, plan.config.ensemble
     assert ensemble is not None
-    groups: dict[tuple[str, str, str, str, int], list[OutputPlan]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str, int, T_Product], list[OutputPlan]] = defaultdict(list)
     for out in plan.outputs:
         t = out.target
-        groups[(t.variable, out.region.key, t.scenario, t.period, t.year)].append(out)
+        groups[(t.variable, out.region.key, t.scenario, t.period, t.year, out.product)].append(out)
     regions = {r.key: r for r in plan.regions}
     shaping = {
         "format": ENSEMBLE_FORMAT,
@@ -326,10 +359,15 @@ def _ensemble_plans(plan: Plan) -> list[EnsemblePlan]:
     if "output_template" in config.model_fields_set:  # the user's layout, with an ensemble folder if it needs one
         template = plan.template if "{model}" in plan.template else f"{ENSEMBLE}/{plan.template}"
     plans = []
-    for (variable, region, scenario, period, year), outs in sorted(groups.items()):
+    for (variable, region, scenario, period, year, product), outs in sorted(groups.items()):
         path = output_path(template, config, outs[0].target, regions[region], Member(ENSEMBLE, ENSEMBLE))
         digest = _digest({**shaping, "region": regions[region].as_dict(), "members": [o.path for o in outs]})
-        plans.append(EnsemblePlan(variable, regions[region], scenario, period, year, tuple(outs), path, digest))
+        plans.append(
+            EnsemblePlan(
+                variable, regions[region], scenario, period, year, tuple(outs), product_path(path, product), digest,
+                product,
+            )
+        )  # fmt: skip
     return plans
 
 

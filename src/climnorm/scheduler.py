@@ -46,6 +46,7 @@ class Step:
     kind: StepKind
     scenario: str
     year: int = 0
+    carry: bool = False  # ADD_YEAR of a year in no pending window: only its December is kept (for DJF)
 
 
 T_Pending = Mapping[tuple[str, int], list[OutputPlan]]
@@ -55,29 +56,29 @@ T_Pending = Mapping[tuple[str, int], list[OutputPlan]]
 def chain_steps(plan: Plan, pending: T_Pending) -> list[Step]:
     """The ordered steps of one chain: historical years and targets in year order, then for each future
     scenario a fork and its own years and targets (each year is added before the targets that need it)."""
-    hist_years: set[int] = set()
-    scen_years: dict[str, set[int]] = defaultdict(set)
+    reads: dict[str, set[int]] = defaultdict(set)  # by the run the years come from
+    windows: dict[str, set[int]] = defaultdict(set)
     for (scenario, _), outs in pending.items():
-        for y in outs[0].target.available:
-            if plan.source_scenario(scenario, y) == HISTORICAL:
-                hist_years.add(y)
-            else:
-                scen_years[scenario].add(y)
+        for out in outs:
+            for y in out.reads:
+                reads[HISTORICAL if plan.source_scenario(scenario, y) == HISTORICAL else scenario].add(y)
+            for y in out.target.available:
+                windows[HISTORICAL if plan.source_scenario(scenario, y) == HISTORICAL else scenario].add(y)
     hist_targets = {y for (s, y) in pending if s == HISTORICAL}
-    steps = _year_steps(HISTORICAL, hist_years, hist_targets)
+    steps = _year_steps(HISTORICAL, reads[HISTORICAL], windows[HISTORICAL], hist_targets)
     for scenario in plan.config.scenarios:
         targets = {y for (s, y) in pending if s == scenario and s != HISTORICAL}
         if targets:
             steps.append(Step(StepKind.FORK, scenario))
-            steps += _year_steps(scenario, scen_years[scenario], targets)
+            steps += _year_steps(scenario, reads[scenario], windows[scenario], targets)
     return steps
 
 
-def _year_steps(scenario: str, years: set[int], targets: set[int]) -> list[Step]:
+def _year_steps(scenario: str, years: set[int], windows: set[int], targets: set[int]) -> list[Step]:
     steps: list[Step] = []
     for y in sorted(years | targets):
         if y in years:
-            steps.append(Step(StepKind.ADD_YEAR, scenario, y))
+            steps.append(Step(StepKind.ADD_YEAR, scenario, y, carry=y not in windows))
         if y in targets:
             steps.append(Step(StepKind.COMPUTE, scenario, y))
     return steps
@@ -330,7 +331,7 @@ class Scheduler:
         elif step.kind is StepKind.ADD_YEAR:
             entries = job.step_files[(step.scenario, step.year)]
             results = [(e, self._outcome(job, e)) for e in entries]
-            self.reporter.report(job.variable, acc.add_year(step.scenario, step.year, results))
+            self.reporter.report(job.variable, acc.add_year(step.scenario, step.year, results, carry=step.carry))
             for batch in job.files_used(entries):
                 if batch in self.in_flight:
                     self.in_flight.remove(batch)

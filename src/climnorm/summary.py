@@ -61,11 +61,11 @@ class Reporter:
         """An output that will not be written (``fail``: because something failed)."""
         who = out.member_label
         head = f"{who} " if who and self.summary.members > 1 else ""
-        message = f"{head}{' '.join(map(str, out.key))}: skipped: {reason}"
+        message = f"{head}{out.label}: skipped: {reason}"
         log.warning("%s", message)
         (self.summary.failures if fail else self.summary.skipped).append(message)
         self.summary.per_output[(who, *out.key[:3], "failed" if fail else "skipped")] += 1
-        self.on_event(NormalSkipped(*out.key, reason, who))
+        self.on_event(NormalSkipped(*out.key, reason, who, out.product))
 
     def up_to_date(self, out: T_Output) -> None:
         """An output a previous run wrote and nothing changed since: kept as it is."""

@@ -92,6 +92,7 @@ def plan_table(plan: Plan, console: Console) -> None:
         f"[bold]model[/] {who}   [bold]window[/] {config.window_years} years "
         f"(minimum {config.min_years_for_normal})   [bold]leap_day[/] {config.leap_day}   "
         f"[bold]output[/] {config.output_dir}"
+        + ("" if config.products == ["daily"] else f"   [bold]products[/] {', '.join(config.products)}")
     )
     if len(plan.members) > 1:
         members_table(plan.coverage, console, "members (complete years per variable and scenario)")

@@ -11,6 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from climnorm._memory import address_space_cap, check_estimate
@@ -19,7 +20,7 @@ from climnorm.errors import InputFileError, TaskMemoryError
 from climnorm.events import FileRead, NormalWritten, T_Event, TaskFinished, TaskStarted
 from climnorm.extract import read_file
 from climnorm.types import EnsembleTask, FileResult, ReadTask, WriteTask
-from climnorm.write import write_normal
+from climnorm.write_periods import write_product
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,16 @@ def read_batch(tasks: tuple[ReadTask, ...]) -> list[T_ReadOutcome]:
 
 
 def write_output(task: WriteTask) -> tuple[int, str, float]:
-    """Write one normal; returns (size, checksum, seconds)."""
+    """Write one normal of any product (smoothing it first when asked); returns (size, checksum, seconds)."""
     meta = task.meta
     send(TaskStarted(os.getpid(), meta.variable, Path(task.path).name))
     start = time.perf_counter()
     try:
         check_estimate("writing it", 3 * task.nbytes, _memory_limit)
         with address_space_cap("writing it", _memory_limit):
-            size, checksum = write_normal(Path(task.path), task.normal, task.grid, meta, task.encoding)
+            if task.smoothing is not None:
+                task = replace(task, normal=task.smoothing.apply(task.normal), smoothing=None)
+            size, checksum = write_product(task)
     finally:
         send(TaskFinished(os.getpid()))
     seconds = time.perf_counter() - start

@@ -7,11 +7,14 @@ here; nothing here imports a stage.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from climnorm._ranges import format_ranges
+
+if TYPE_CHECKING:
+    from climnorm.products.smoothing import Smoothing
 
 HISTORICAL = "historical"
 """The scenario name of the historical run, whose years every future scenario's early windows share."""
@@ -245,13 +248,14 @@ class Encoding:
 
 @dataclass(frozen=True)
 class WriteTask:
-    """One normal to write."""
+    """One normal to write (``smoothing``: a raw daily normal the writer smooths first, in the worker)."""
 
     path: str
     normal: np.ndarray
     grid: RegionCut
     meta: NormalMeta
     encoding: Encoding
+    smoothing: Smoothing | None = None
 
     @property
     def nbytes(self) -> int:
@@ -280,3 +284,4 @@ class EnsembleTask:
     window: tuple[int, int]  # first and last year of the window
     attrs: tuple[tuple[str, Any], ...]  # the file's global attributes besides the common ones
     encoding: Encoding
+    product: T_Product = "daily"

@@ -47,14 +47,8 @@ def _check(path: Path, record: dict[str, Any]) -> list[str]:
         if variable not in ds.variables:
             return [f"variable {variable!r} not in the file"]
         var = ds.variables[variable]
-        product = product_of(record)
-        if product in ("daily", "daily_smoothed"):
-            problems += _layout_problems(ds, var, SlotScheme(record["calendar"], record["leap_day"]), CELL_METHODS)
-        else:
-            problems += _period_layout_problems(ds, var, product)
+        problems += _product_problems(ds, var, record, SlotScheme(record["calendar"], record["leap_day"]), False)
         problems += _attribute_problems(ds, record)
-        if product != "daily" and getattr(ds, "product", None) != product:
-            problems.append(f"attribute product={getattr(ds, 'product', None)!r}, manifest says {product!r}")
         if data_checksum(_values(var)) != record.get("checksum"):
             problems.append("data checksum does not match the manifest")
     except (OSError, RuntimeError, KeyError, ValueError) as err:
@@ -80,13 +74,27 @@ def _ensemble_problems(ds: netCDF4.Dataset, record: dict[str, Any]) -> list[str]
     problems: list[str] = []
     scheme = SlotScheme("noleap", "calendar_day")
     for name in names[:-1]:
-        problems += _layout_problems(ds, ds.variables[name], scheme, None)
+        problems += _product_problems(ds, ds.variables[name], record, scheme, True)
     problems += _attribute_problems(ds, record, years=False)
     members = str(getattr(ds, "ensemble_members", ""))
     if members != ", ".join(record.get("members", [])):
         problems.append(f"ensemble_members {members!r} differ from the manifest's {record.get('members')}")
     if ensemble_checksum({n: _values(ds.variables[n]) for n in names}) != record.get("checksum"):
         problems.append("data checksum does not match the manifest")
+    return problems
+
+
+def _product_problems(
+    ds: netCDF4.Dataset, var: netCDF4.Variable[Any], record: dict[str, Any], scheme: SlotScheme, ensemble: bool
+) -> list[str]:
+    """The layout of the record's product (day slots of ``scheme``, or periods) and the file's product attribute."""
+    product = product_of(record)
+    if product in ("daily", "daily_smoothed"):
+        problems = _layout_problems(ds, var, scheme, None if ensemble else CELL_METHODS)
+    else:
+        problems = _period_layout_problems(ds, var, product, ensemble)
+    if product != "daily" and getattr(ds, "product", None) != product:
+        problems.append(f"attribute product={getattr(ds, 'product', None)!r}, manifest says {product!r}")
     return problems
 
 
@@ -115,7 +123,9 @@ def _layout_problems(
     return problems
 
 
-def _period_layout_problems(ds: netCDF4.Dataset, var: netCDF4.Variable[Any], product: str) -> list[str]:
+def _period_layout_problems(
+    ds: netCDF4.Dataset, var: netCDF4.Variable[Any], product: str, ensemble: bool = False
+) -> list[str]:
     """A monthly, seasonal or annual normal: its steps, labels, climatology bounds and cell methods."""
     if product not in PERIOD_PRODUCTS:
         return [f"unknown product {product!r}"]
@@ -129,7 +139,8 @@ def _period_layout_problems(ds: netCDF4.Dataset, var: netCDF4.Variable[Any], pro
     if getattr(ds.variables["time"], "climatology", None) != "climatology_bnds":
         problems.append("time has no climatology bounds")
     methods = {f"time: {how} within years time: mean over years" for how in ("mean", "sum")}
-    if getattr(var, "cell_methods", None) not in methods:
+    said = str(getattr(var, "cell_methods", None))
+    if (said.split(" realization: ")[0] if ensemble else said) not in methods:
         problems.append(f"cell_methods is {getattr(var, 'cell_methods', None)!r}")
     return problems
 

@@ -20,7 +20,7 @@ from climnorm.types import Encoding, NormalMeta, RegionCut
 FILL_VALUE = np.float32(1e20)
 DEFAULT_ENCODING = Encoding()
 CELL_METHODS = "time: mean within years time: mean over years"
-_PRODUCT_TITLES = {
+PRODUCT_TITLES = {
     "daily": "daily climate normal",
     "daily_smoothed": "smoothed daily climate normal",
     "monthly": "monthly climate normal",
@@ -198,7 +198,7 @@ def global_attributes(meta: NormalMeta) -> dict[str, object]:
     missing = [y for y in meta.window if y not in meta.years]
     attrs: dict[str, object] = {
         "Conventions": "CF-1.8",
-        "title": f"{len(target.window)}-year {_PRODUCT_TITLES[meta.product]} of {target.variable} for {region.name}",
+        "title": f"{len(target.window)}-year {PRODUCT_TITLES[meta.product]} of {target.variable} for {region.name}",
         "variable": target.variable,
         "region": region.key,
         "region_name": region.name,

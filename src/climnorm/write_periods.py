@@ -64,17 +64,17 @@ def _step_dates(
     return dates, lower, upper
 
 
-def _write_steps(ds: netCDF4.Dataset, meta: NormalMeta) -> list[str]:
-    """The climatological time axis and its bounds, and the step labels; returns the label coordinates' names."""
-    window = meta.window
+def write_period_steps(ds: netCDF4.Dataset, product: str, window: range, calendar: str) -> list[str]:
+    """The climatological time axis of a monthly, seasonal or annual normal, its bounds, and the step labels
+    (dimensions ``time`` and ``nv`` must exist); returns the label coordinates' names."""
     units = f"days since {window.start - 1:04d}-12-01 00:00:00"
-    write_climatological_time(ds, *_step_dates(meta.product, window, meta.calendar), units, meta.calendar)
-    if meta.product == "monthly":
+    write_climatological_time(ds, *_step_dates(product, window, calendar), units, calendar)
+    if product == "monthly":
         v = ds.createVariable("month", "i1", ("time",))
         v.long_name = "calendar month"
         v[:] = np.arange(1, 13)
         return ["month"]
-    if meta.product == "seasonal":
+    if product == "seasonal":
         v = ds.createVariable("season", str, ("time",))
         v.long_name = "season (DJF: December of the previous year, January and February)"
         v[:] = np.array([name for name, *_ in _STEPS["seasonal"]], dtype=object)
@@ -106,7 +106,7 @@ def write_period_normal(task: WriteTask) -> tuple[int, str]:
         raise ValueError(f"{meta.product} normal shape {normal.shape} does not match {steps} steps x {grid.dims}")
     with atomic_file(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
         create_dimensions(ds, steps, grid, normal)
-        labels = _write_steps(ds, meta)
+        labels = write_period_steps(ds, meta.product, meta.window, meta.calendar)
         attrs = _variable_attributes(meta)
         write_data(ds, normal, grid, meta, attrs, labels, task.encoding)
     return path.stat().st_size, data_checksum(normal)

@@ -15,10 +15,12 @@ from typing import Any
 
 from climnorm.accumulate import Computed
 from climnorm.config import Config
+from climnorm.config_sections import completeness_rule
 from climnorm.engines import Engine
 from climnorm.errors import ClimnormError, OutputError
 from climnorm.manifest import Manifest
 from climnorm.plan import Plan, T_Output
+from climnorm.products import PERIOD_PRODUCTS
 from climnorm.summary import Reporter
 from climnorm.tasks import write_output
 from climnorm.types import Encoding, NormalMeta, WriteTask
@@ -48,7 +50,9 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, dict[str, Any]]
     """The write task of a computed normal (what its file says about itself) and its manifest record."""
     config, out, used = plan.config, computed.out, computed.years
     t = out.target
-    inputs = [e.record for e in plan.window_inputs(t, used)]
+    inputs = [e.record for e in plan.window_inputs(t, computed.input_years)]
+    smoothing = computed.smoothing
+    periodic = out.product in PERIOD_PRODUCTS
     meta = NormalMeta(
         target=t,
         region=out.region,
@@ -58,8 +62,13 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, dict[str, Any]]
         leap_day=config.leap_day,
         var_attrs=computed.var_attrs,
         inputs_digest=inputs_digest(inputs),
+        product=out.product,
+        aggregation=computed.aggregation,
+        smoothing=smoothing.describe() if smoothing is not None else "",
+        completeness=completeness_rule(config.monthly_completeness).name if periodic else "",
     )
-    task = WriteTask(str(config.output_dir / out.path), computed.normal, computed.grid, meta, encoding(config))
+    path = str(config.output_dir / out.path)
+    task = WriteTask(path, computed.normal, computed.grid, meta, encoding(config), smoothing)
     record: dict[str, Any] = {
         "path": out.path,
         "variable": t.variable,
@@ -77,6 +86,8 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, dict[str, Any]]
         "inputs": inputs,
         "fingerprint": out.fingerprint,
     }
+    if out.product != "daily":  # a daily record is as it was before products
+        record["product"] = out.product
     return task, record
 
 

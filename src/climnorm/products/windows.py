@@ -32,6 +32,7 @@ class PeriodWindows:
     park: Callable[[np.ndarray], ArrayLike] | None = None
     sums: dict[str, WindowSums] = field(default_factory=dict)
     december: tuple[int, np.ndarray] | None = None  # (year, that year's monthly December)
+    with_december: set[int] = field(default_factory=set)  # the years whose DJF had the previous December
 
     @property
     def years(self) -> list[int]:
@@ -42,9 +43,9 @@ class PeriodWindows:
     def add_year(self, year: int, values: np.ndarray) -> YearPeriods:
         """Add one complete year's (slot, *cells) day-slot field; DJF uses the December of ``year`` - 1 if added."""
         previous = self.december[1] if self.december is not None and self.december[0] == year - 1 else None
-        periods = year_periods(
-            values, self.scheme, year, kind=self.kind, scale=self.scale, rule=self.rule, previous_december=previous
-        )
+        periods = self._year(year, values, previous)
+        if previous is not None:
+            self.with_december.add(year)
         for name, array in periods.by_product().items():
             window = self.sums.get(name)
             if window is None:
@@ -53,16 +54,27 @@ class PeriodWindows:
         self.december = (year, periods.december.copy())
         return periods
 
+    def carry(self, year: int, values: np.ndarray) -> None:
+        """Keep only the December of ``year`` (a year before the window) for the next year's DJF."""
+        self.december = (year, self._year(year, values, None).december.copy())
+
+    def _year(self, year: int, values: np.ndarray, previous: np.ndarray | None) -> YearPeriods:
+        return year_periods(
+            values, self.scheme, year, kind=self.kind, scale=self.scale, rule=self.rule, previous_december=previous
+        )
+
     def drop_before(self, first_year: int) -> None:
         """Remove the years older than ``first_year`` from every product's window (December stays carried)."""
         for window in self.sums.values():
             window.drop_before(first_year)
+        self.with_december = {y for y in self.with_december if y >= first_year}
 
     def fork(self) -> PeriodWindows:
         """An independent continuation (a future scenario after the historical run), December included."""
         twin = PeriodWindows(self.scheme, self.kind, self.scale, self.rule, self.park)
         twin.sums = {name: window.fork() for name, window in self.sums.items()}
         twin.december = self.december
+        twin.with_december = set(self.with_december)
         return twin
 
     def normals(self, min_years: int) -> dict[str, np.ndarray]:

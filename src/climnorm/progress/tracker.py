@@ -86,7 +86,7 @@ class Tracker:
             self.member_done.setdefault(event.member, set()).add(event.path)
         elif isinstance(event, NormalSkipped):
             self._var(event.variable).skipped += 1
-            key = f"{event.region} {event.scenario} {event.period} {event.target_year} {event.variable}"
+            key = f"{event.region} {event.scenario} {event.period} {event.target_year} {event.variable} {event.product}"
             self.member_done.setdefault(event.member, set()).add(key)
         elif isinstance(event, Failure):
             self._var(event.variable).failed += 1
