@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -343,3 +345,54 @@ def test_merge_of_one_piece_is_the_piece() -> None:
     a = _piece([1.0, 2.0], [1, 1])
     merged = merge_pieces([a])
     assert merged is not None and merged[0] is a.values
+
+
+# ------------------------------------------------------------------------------------------------ exact blocks
+
+
+def _field(rng: np.random.Generator, regime: str, shape: tuple[int, ...]) -> np.ndarray:
+    if regime == "tas":
+        values = rng.normal(285.0, 12.0, shape)
+    else:  # dry days, drizzle twelve orders of magnitude below the storms: the two-sum's case
+        values = np.where(rng.random(shape) < 0.4, 0.0, rng.lognormal(-11.0, 3.0, shape))
+    values = values.astype(np.float32)
+    values[rng.random(shape) < 0.1] = np.nan
+    return values
+
+
+@pytest.mark.parametrize("regime", ["tas", "pr"])
+def test_exact_blocks_and_threads_give_the_two_sums_bits(regime: str) -> None:
+    """The masked one-pass update of exact blocks, and blocks shared out to threads, leave sums, residue and
+    counts bit for bit as the two-sum alone does, through adds, drops and forks."""
+    rng = np.random.default_rng(7)
+    shape = (40, 3, 5)  # three blocks of slots, the last one short
+    plain, fast = WindowSums(shape), WindowSums(shape, pool=ThreadPoolExecutor(3))
+    for block in plain.blocks:
+        block.exact = False  # the two-sum everywhere, as before exact blocks
+    forks: list[tuple[WindowSums, WindowSums]] = []
+    for year in range(2000, 2040):
+        values = _field(rng, regime, shape)
+        for a, b in [(plain, fast), *forks]:
+            a.drop_before(year - 9)
+            b.drop_before(year - 9)
+            a.add(year, values)
+            b.add(year, values)
+        if year == 2015:
+            forks.append((plain.fork(), fast.fork()))
+    for a, b in [(plain, fast), *forks]:
+        for name in ("sums", "residue", "counts"):
+            np.testing.assert_array_equal(getattr(a, name).view(np.uint8), getattr(b, name).view(np.uint8))
+        thresholds = np.full(shape[0], 8)
+        np.testing.assert_array_equal(a.mean(thresholds).view(np.uint32), b.mean(thresholds).view(np.uint32))
+    exact = [block.exact for block in fast.blocks]
+    assert all(exact) if regime == "tas" else not any(exact)
+
+
+def test_a_block_stops_being_exact_when_its_values_spread() -> None:
+    sums = WindowSums((2,))
+    sums.add(2000, np.array([300.0, 1.0], dtype=np.float32))
+    assert sums.blocks[0].exact
+    sums.add(2001, np.array([np.float32(2.0**-40), np.nan], dtype=np.float32))  # 2**-63 ulps beside 300
+    assert not sums.blocks[0].exact
+    sums.add(2002, np.array([-1.0, 1.0], dtype=np.float32))
+    np.testing.assert_array_equal(sums.mean(np.array([1, 1])), np.float32([(300.0 + 2.0**-40 - 1.0) / 3, 1.0]))

@@ -10,6 +10,7 @@ daily sums it keeps, when the run makes them, the monthly, seasonal and annual s
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,6 +72,7 @@ class ChainAccumulator:
     variable: str
     config: Config
     park: Callable[[np.ndarray], ArrayLike] | None = None
+    pool: Executor | None = None  # reducer threads for the window sums' blocks
     lineage: Lineage = field(init=False)
     historical: dict[str, WindowSums] = field(default_factory=dict)
     historical_periods: dict[str, PeriodWindows] = field(default_factory=dict)
@@ -141,7 +143,7 @@ class ChainAccumulator:
             if self.daily and not carry:
                 window = self.sums.get(region)
                 if window is None:
-                    window = self.sums[region] = WindowSums(values.shape, self.park)
+                    window = self.sums[region] = WindowSums(values.shape, self.park, self.pool)
                 window.drop_before(first)
                 window.add(year, values)
         return problems

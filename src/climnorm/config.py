@@ -69,7 +69,12 @@ RegionSpec = Annotated[
 
 
 def default_workers() -> int:
+    """The cores this process may run on."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
+def _reducer_threads() -> int:
+    return min(4, default_workers())
 
 
 class Config(Strict):
@@ -78,6 +83,8 @@ class Config(Strict):
     ``scratch_dir`` (default: ``output_dir``) holds the window's yearly fields on disk while a run needs them.
     ``fast_read`` (default on) reads deflate/shuffle-compressed float variables through ``climnorm.fastread``
     (bit-identical to netCDF4, several times faster), with ``fast_read_threads`` threads inflating chunks.
+    ``reduce_threads`` threads of the main process share out the window sums' blocks of day slots (results are
+    the same to the bit for any number).
     """
 
     input_dirs: Annotated[list[Path], Field(min_length=1)]
@@ -122,6 +129,7 @@ class Config(Strict):
     mask_impossible: bool = False
     fast_read: Annotated[bool, Field(strict=True)] = True
     fast_read_threads: Annotated[int, Field(strict=True, ge=1, le=64)] = 2
+    reduce_threads: Annotated[int, Field(strict=True, ge=1, le=64)] = Field(default_factory=_reducer_threads)
     zonal: ZonalSection = []  # tables per polygon (county) written at the end of a run: climnorm.zonal_step
     products: Annotated[list[T_Product], Field(min_length=1)] = ["daily"]  # docs/normals.md
     monthly_completeness: Completeness = "wmo"

@@ -5,14 +5,21 @@ numpy in, numpy out: no files, no logging, no configuration.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import Executor
+from dataclasses import dataclass, field, replace
+from types import EllipsisType
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from climnorm.types import YearPiece
+
+#: Day slots one block of the window sums spans: blocks are what reducer threads share out, and the unit of the
+#: exactness test below. Fixed, so that nothing depends on the number of threads.
+BLOCK_SLOTS = 16
 
 
 @dataclass
@@ -25,43 +32,94 @@ class WindowSums:
     leaves restores the exact sum of the others: a window of near-zero precipitation after a wet year comes
     out as its own mean, not as the wet year's rounding noise.
 
+    Where float64 adds a block of float32 years exactly (positive values within 2**29 of each other in magnitude,
+    as temperatures in kelvin always are: see :meth:`_exact`), the two-sum's error term is zero, so the block is
+    added and dropped with one masked operation instead; results are the same to the bit either way.
+
     ``park`` (optional) stores a member until it leaves and returns a stand-in that ``np.asarray`` turns back
     into the array (`climnorm._scratch` keeps them on disk), so memory holds the sums, not the window.
+    ``pool`` (optional) runs the blocks of ``BLOCK_SLOTS`` slots on reducer threads (numpy releases the GIL).
     """
 
     shape: tuple[int, ...]
     park: Callable[[np.ndarray], ArrayLike] | None = None
+    pool: Executor | None = None
     sums: np.ndarray = field(init=False)
     residue: np.ndarray = field(init=False)
     counts: np.ndarray = field(init=False)
     members: deque[tuple[int, ArrayLike]] = field(init=False)
+    blocks: list[_Block] = field(init=False)
 
     def __post_init__(self) -> None:
         self.sums = np.zeros(self.shape, dtype=np.float64)
         self.residue = np.zeros(self.shape, dtype=np.float64)
         self.counts = np.zeros(self.shape, dtype=np.int32)
         self.members = deque()
+        n = self.shape[0] if self.shape else 0
+        self.blocks = [_Block(slice(a, min(n, a + BLOCK_SLOTS))) for a in range(0, n, BLOCK_SLOTS)] or [_Block(...)]
 
     @property
     def years(self) -> list[int]:
         return [y for y, _ in self.members]
 
+    def _each_block(self, work: Callable[[_Block], None]) -> None:
+        if self.pool is None or len(self.blocks) == 1:
+            for block in self.blocks:
+                work(block)
+            return
+        for _ in self.pool.map(work, self.blocks):
+            pass
+
     def _accumulate(self, values: np.ndarray, sign: int) -> None:
-        valid = ~np.isnan(values)
+        self._each_block(lambda block: self._block_update(block, values, sign))
+
+    def _block_update(self, block: _Block, values: np.ndarray, sign: int) -> None:
+        where = block.where
+        x, sums, counts = values[where], self.sums[where], self.counts[where]
+        valid = ~np.isnan(x)
+        if sign > 0:
+            block.exact = block.exact and self._exact(block, x, len(self.members) + 1)
+        if block.exact:
+            (np.add if sign > 0 else np.subtract)(sums, x, out=sums, where=valid)
+        else:
+            self._two_sum(where, x, valid, sign)
+        if sign > 0:
+            counts += valid
+        else:
+            counts -= valid
+
+    def _two_sum(self, where: T_Where, values: np.ndarray, valid: np.ndarray, sign: int) -> None:
         x = values.astype(np.float64)
         np.copyto(x, 0.0, where=~valid)
         if sign < 0:
             np.negative(x, out=x)
+        sums = self.sums[where]
         # two-sum: residue += (sums - (total - back)) + (x - back), in place to keep three temporaries
-        total = self.sums + x
-        back = total - self.sums
+        total = sums + x
+        back = total - sums
         np.subtract(x, back, out=x)
         np.subtract(total, back, out=back)
-        np.subtract(self.sums, back, out=back)
+        np.subtract(sums, back, out=back)
         np.add(back, x, out=back)
-        self.residue += back
-        self.sums = total
-        self.counts += valid if sign > 0 else -valid.astype(np.int32)
+        self.residue[where] += back
+        sums[...] = total
+
+    @staticmethod
+    def _exact(block: _Block, x: np.ndarray, members: int) -> bool:
+        """Whether adding (and later subtracting) ``x`` is exact in float64, given what the block has seen: every
+        value float32 and positive, so each is a multiple of the smallest one's ulp 2**e, and no partial sum of
+        ``members`` of them reaches 2**(e + 53)."""
+        if x.dtype != np.float32 or not x.size:
+            return x.size == 0
+        low, high = float(np.fmin.reduce(x, axis=None)), float(np.fmax.reduce(x, axis=None))
+        if low != low:  # every value NaN: nothing is added
+            return True
+        if not low > 0.0 or low < _FLOAT32_TINY:
+            return False
+        block.low = min(block.low, low)
+        block.high = max(block.high, high)
+        ulp = math.frexp(block.low)[1] - 1 - 23  # exponent of the smallest value's last mantissa bit
+        return members * block.high < math.ldexp(1.0, ulp + 53)
 
     def add(self, year: int, values: np.ndarray) -> None:
         """Include one year's day-slot field (NaN = missing); years must arrive in increasing order."""
@@ -80,20 +138,44 @@ class WindowSums:
 
     def mean(self, thresholds: np.ndarray) -> np.ndarray:
         """The window mean as float32; NaN where fewer valid years than ``thresholds`` (per leading slot)."""
+        out = np.empty(self.shape, dtype=np.float32)
         need = thresholds.reshape((-1,) + (1,) * (self.counts.ndim - 1))
-        ok = self.counts >= need
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out = np.where(ok, (self.sums + self.residue) / np.maximum(self.counts, 1), np.nan)
-        return out.astype(np.float32)
+
+        def block_mean(block: _Block) -> None:
+            where = block.where
+            counts = self.counts[where]
+            total = self.sums[where] if block.exact else self.sums[where] + self.residue[where]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                quotient = total / np.maximum(counts, 1)
+            quotient[counts < need[where]] = np.nan
+            out[where] = quotient
+
+        self._each_block(block_mean)
+        return out
 
     def fork(self) -> WindowSums:
         """An independent copy sharing the (read-only) member arrays: a scenario continues a historical run."""
-        twin = WindowSums(self.shape, self.park)
+        twin = WindowSums(self.shape, self.park, self.pool)
         twin.sums = self.sums.copy()
         twin.residue = self.residue.copy()
         twin.counts = self.counts.copy()
         twin.members = deque(self.members)
+        twin.blocks = [replace(b) for b in self.blocks]
         return twin
+
+
+T_Where = slice | EllipsisType  # a block's slots; the whole of a scalar window
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # below it float32 values are subnormal: no 24-bit mantissa
+
+
+@dataclass
+class _Block:
+    """A block of slots of the window sums, and what its values have been so far (for the exactness test)."""
+
+    where: T_Where
+    exact: bool = True  # every addition so far exact: the residue is zero
+    low: float = math.inf
+    high: float = 0.0
 
 
 def day_means(values: np.ndarray, slots: np.ndarray, nslots: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,7 +168,12 @@ class ChainJob:
 
 
 def make_job(
-    plan: Plan, member: Member, variable: str, pending: T_Pending, park: Callable[[np.ndarray], ArrayLike] | None
+    plan: Plan,
+    member: Member,
+    variable: str,
+    pending: T_Pending,
+    park: Callable[[np.ndarray], ArrayLike] | None,
+    reducers: Executor | None = None,
 ) -> ChainJob:
     """A chain's job: its steps, and read batches of `batch_size_years` files in the order the steps use them."""
     config = plan.config
@@ -206,7 +211,7 @@ def make_job(
             for e in entries
         )
         batches.append(ReadBatch(variable, entries, tasks, sum(uses[e.path] for e in entries)))
-    accumulator = ChainAccumulator(variable, config, park)
+    accumulator = ChainAccumulator(variable, config, park, reducers)
     return ChainJob(member, variable, steps, step_files, batches, pending, accumulator)
 
 
@@ -232,11 +237,14 @@ class Scheduler:
         self.per_variable = plan.config.cores_per_variable or workers
         self.in_flight: list[ReadBatch] = []
         self.jobs: list[ChainJob] = []
+        threads = plan.config.reduce_threads
+        self.reducers = ThreadPoolExecutor(threads, thread_name_prefix="reduce") if threads > 1 else None
         pending = self._pending()
         for member in plan.members:
             for variable in plan.config.variables:
                 if pending.get((member, variable)):
-                    self.jobs.append(make_job(plan, member, variable, pending[(member, variable)], park))
+                    job = make_job(plan, member, variable, pending[(member, variable)], park, self.reducers)
+                    self.jobs.append(job)
         # chains read at the same time: one per variable, as many as a one-member run has; with many members the
         # next chain starts when one has submitted all its reads, so memory (window sums) stays flat in members
         self.max_active = len(plan.config.variables)
@@ -279,6 +287,13 @@ class Scheduler:
 
     def run(self) -> None:
         """Run every chain to its end (the writes it submitted may still be in flight)."""
+        try:
+            self._run()
+        finally:
+            if self.reducers is not None:
+                self.reducers.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self) -> None:
         turn = 0
         while not all(j.done for j in self.jobs):
             progressed = False

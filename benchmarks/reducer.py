@@ -1,0 +1,161 @@
+"""The reduction alone: pre-extracted years replayed through a chain's accumulator, to measure how many workers
+one run's reduction keeps busy (file-years per second per core against one worker's file rate).
+
+    python benchmarks/reducer.py                      # 0.25-degree grid, the five U.S. regions, 40 years
+    python benchmarks/reducer.py --grid 1.0 --years 20 --window 10
+
+One synthetic NEX-shaped file is written and read once with climnorm's own reader (`climnorm.extract.read_file`,
+the worker's task: its CPU time is one worker's cost per file); its regional pieces are then replayed as
+``--years`` consecutive years through `climnorm.accumulate.ChainAccumulator` exactly as the scheduler feeds it
+(unit check, year assembly, window sums with the years parked on disk and dropped when they leave), and every
+target's normals are taken (`ChainAccumulator.normals`, all five regions). The replay runs with 1 and 2 reducer
+threads (``--threads``); the bound is the number of workers whose reads the reduction keeps up with, and the
+series says how busy the reduction would be at 8, 16 and 32 workers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from climnorm._scratch import Scratch
+from climnorm.accumulate import ChainAccumulator
+from climnorm.config import parse_config
+from climnorm.extract import read_file
+from climnorm.filenames import parse_filename
+from climnorm.plan import OutputPlan
+from climnorm.regions import BUILTIN_REGIONS
+from climnorm.synth import SynthSpec, file_path, write_year
+from climnorm.types import FileResult, Member, ReadTask, Target
+
+REGIONS = ("CONUS", "AK", "HI", "PRVI", "GU")
+
+
+def one_file(directory: Path, grid: float, year: int) -> tuple[Path, SynthSpec]:
+    """A NEX-shaped tas file of ``year`` on the global grid of ``grid`` degrees (written once, then reused)."""
+    spec = SynthSpec(variables=("tas",), historical_years=(year, year), resolution=grid, holes=0.0)
+    path = file_path(directory, spec, "tas", "historical", year)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_year(path, spec, "tas", "historical", year)
+    return path, spec
+
+
+def worker_seconds(path: Path, year: int, repeat: int) -> tuple[float, FileResult]:
+    """CPU seconds of one worker's read task (the fastest of ``repeat``), and its result."""
+    task = ReadTask(str(path), "tas", tuple(BUILTIN_REGIONS[r] for r in REGIONS), "calendar_day", (year,))
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.process_time()
+        result = read_file(task)
+        best = min(best, time.process_time() - start)
+    assert result is not None
+    return best, result
+
+
+def replay(result: FileResult, path: Path, years: int, window: int, threads: int, scratch_dir: Path) -> dict[str, Any]:
+    """Feed ``years`` copies of one file's result through a chain's accumulator; CPU and wall per file-year."""
+    first = 2000
+    config = parse_config(
+        {
+            "input_dirs": ["."],
+            "variables": ["tas"],
+            "regions": list(REGIONS),
+            "window_years": window,
+            "min_years_for_normal": max(1, window - 5),
+        }
+    )
+    entry = parse_filename(path)
+    assert entry is not None
+    (only,) = {y for y, _ in result.pieces}
+    member = Member("SYNTH-ESM", "r1i1p1f1")
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="reduce") if threads > 1 else None
+    with Scratch(scratch_dir) as scratch:
+        acc = ChainAccumulator("tas", config, scratch.park, pool)
+        add_cpu = add_wall = normal_cpu = normal_wall = 0.0
+        normals = 0
+        for y in range(first, first + years):
+            pieces = {(y, region): piece for (_, region), piece in result.pieces.items()}
+            one = replace(result, pieces=pieces, path=f"{result.path}#{y}")
+            t, c = time.perf_counter(), time.process_time()
+            problems = acc.add_year("historical", y, [(replace(entry, path=Path(one.path)), one)])
+            add_wall += time.perf_counter() - t
+            add_cpu += time.process_time() - c
+            assert not [p for p in problems if p.level != "notice"], problems
+            if y - first + 1 >= window:
+                wanted = tuple(range(y - window + 1, y + 1))
+                target = Target(member, "tas", "historical", "historical", y, wanted, wanted, (), window)
+                outs = [
+                    OutputPlan(target, BUILTIN_REGIONS[r], f"{r}-{y}.nc", (), "", False, "daily", wanted)
+                    for r in REGIONS
+                ]
+                t, c = time.perf_counter(), time.process_time()
+                made = list(acc.normals(outs))
+                normal_wall += time.perf_counter() - t
+                normal_cpu += time.process_time() - c
+                normals += len(made)
+        del only
+    if pool is not None:
+        pool.shutdown()
+    return {
+        "threads": threads,
+        "file_years": years,
+        "normals": normals,
+        "add_cpu_s_per_year": add_cpu / years,
+        "add_wall_s_per_year": add_wall / years,
+        "normals_cpu_s_per_year": normal_cpu / years,
+        "normals_wall_s_per_year": normal_wall / years,
+        "wall_s_per_year": (add_wall + normal_wall) / years,
+        "cpu_s_per_year": (add_cpu + normal_cpu) / years,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--grid", type=float, default=0.25)
+    p.add_argument("--years", type=int, default=40)
+    p.add_argument("--window", type=int, default=30)
+    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    p.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "climnorm-bench-reducer")
+    p.add_argument("--json", type=Path, help="also write the figures here")
+    args = p.parse_args()
+    path, _ = one_file(args.dir, args.grid, 2000)
+    read_cpu, result = worker_seconds(path, 2000, 3)
+    cells = sum(piece.values[0].size for piece in result.pieces.values())
+    where = f"grid {args.grid} deg, regions {', '.join(REGIONS)}"
+    print(f"{where}: {cells:,} cells x {args.years} years, window {args.window}")
+    print(f"one worker's read task: {read_cpu:.3f} CPU s per file ({1 / read_cpu:.2f} files/s)")
+    rows = [replay(result, path, args.years, args.window, t, args.dir) for t in args.threads]
+    cores = os.cpu_count() or 1
+    for r in rows:
+        rate = 1.0 / r["wall_s_per_year"]
+        r["file_years_per_s"] = rate
+        r["file_years_per_cpu_s"] = 1.0 / r["cpu_s_per_year"]
+        r["workers_kept_busy"] = rate * read_cpu
+        print(
+            f"reduction, {r['threads']} thread(s): {r['wall_s_per_year'] * 1000:7.1f} ms wall, "
+            f"{r['cpu_s_per_year'] * 1000:7.1f} ms CPU per file-year (add {r['add_wall_s_per_year'] * 1000:.1f}, "
+            f"normals {r['normals_wall_s_per_year'] * 1000:.1f}); {rate:6.1f} file-years/s = the reads of "
+            f"{r['workers_kept_busy']:5.1f} workers"
+        )
+    per_core = max(r["file_years_per_cpu_s"] for r in rows)
+    print(f"per core: {per_core:.1f} file-years per CPU second = {per_core * read_cpu:.1f} workers' reads per core")
+    for workers in (1, 2, 8, 16, 32):
+        need = workers / read_cpu  # file-years per second the workers produce
+        print(
+            f"  {workers:>2} workers: {need:6.2f} file-years/s to reduce = {need / per_core:5.2f} reducer cores "
+            f"({min(cores, max(r['threads'] for r in rows))} measured here)"
+        )
+    if args.json:
+        args.json.write_text(json.dumps({"read_cpu_s": read_cpu, "cells": cells, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
