@@ -331,6 +331,7 @@ def test_county_tables_and_pictures_of_ensemble_statistics(ensemble_run: tuple[P
 
     from climnorm.errors import PlotError
     from climnorm.pictures import counties
+    from climnorm.pictures.outputs import Selection
     from climnorm.zonal import zonal_table
     from climnorm.zonal.table import ZonalRequest
     from zonal_files import write_vector
@@ -344,12 +345,13 @@ def test_county_tables_and_pictures_of_ensemble_statistics(ensemble_run: tuple[P
     request = ZonalRequest(shapes, "id")
     one = table[(table["target_year"] == 2017) & (table["period"] == "hybrid")]
     for model, statistic in (("ensemble", "p90"), ("ensemble", "mean"), ("ESM-B", "")):
-        fig = counties.counties_figure(
-            out, "tas", "CONUS", scenario="ssp245", target=2017, request=request,
+        chosen = Selection(
+            "tas", "CONUS", ("ssp245",), 2017,
             model=None if model == "ensemble" else model, statistic=None if statistic == "mean" else statistic or None,
         )  # fmt: skip
+        fig = counties.counties_figure(out, chosen, request=request)
         rows = one[(one["model"] == model) & (one["statistic"] == statistic)].groupby("id", observed=True, sort=True)
         shown = next(iter(fig.axes[0].collections)).get_array()
         np.testing.assert_allclose(shown, rows["value"].mean().to_numpy() - 273.15, rtol=1e-9)
     with pytest.raises(PlotError, match=r"no 'q5' statistic \(it has: max, mean, median, min, p10, p90, std\)"):
-        counties.counties_figure(out, "tas", "CONUS", scenario="ssp245", target=2017, request=request, statistic="q5")
+        counties.counties_figure(out, Selection("tas", "CONUS", ("ssp245",), 2017, statistic="q5"), request=request)

@@ -17,8 +17,12 @@ matplotlib = pytest.importorskip("matplotlib", reason="the plot extra (matplotli
 
 from climnorm.errors import PlotError  # noqa: E402
 from climnorm.pictures import outputs, plots  # noqa: E402
+from climnorm.pictures.outputs import Selection  # noqa: E402
 from climnorm.units import display  # noqa: E402
 from helpers import assert_picture  # noqa: E402
+
+TAS = Selection("tas", "CONUS")
+TAS_2019 = Selection("tas", "CONUS", ("ssp245",), 2019)
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +58,9 @@ def _cos_mean(values: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 # ---- maps ----------------------------------------------------------------------------------------------------
 def test_map_of_one_day(out_dir: Path, tmp_path: Path) -> None:
-    path = plots.plot_map(out_dir, tmp_path / "map.png", "tas", "CONUS", scenario="ssp245", target=2019, day=196)
+    path = plots.plot_map(out_dir, tmp_path / "map.png", TAS_2019, day=196)
     assert_picture(path, 900, 600)
-    fig = plots.map_figure(out_dir, "tas", "CONUS", scenario="ssp245", target=2019, day=196)
+    fig = plots.map_figure(out_dir, TAS_2019, day=196)
     ax = fig.axes[0]
     assert "2014-2019" in ax.get_title() and "day 196 (15 Jul)" in ax.get_title()
     assert ax.get_xlabel() == "longitude" and ax.get_ylabel() == "latitude"
@@ -68,7 +72,7 @@ def test_map_of_one_day(out_dir: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("season", ["DJF", "MAM", "JJA", "SON", "annual"])
 def test_map_of_a_season_uses_the_month_coordinate(out_dir: Path, season: str) -> None:
-    fig = plots.map_figure(out_dir, "pr", "AK", scenario="ssp585", target=2021, season=season, size=(600, 400))
+    fig = plots.map_figure(out_dir, Selection("pr", "AK", ("ssp585",), 2021), season=season, size=(600, 400))
     values, _, month = _read(out_dir, _record(out_dir, "pr", "AK", "ssp585", 2021))
     chosen = np.isin(month, plots.SEASONS[season])
     assert chosen.sum() == (365 if season == "annual" else {"DJF": 90, "MAM": 92, "JJA": 92, "SON": 91}[season])
@@ -84,29 +88,33 @@ def test_map_of_a_season_uses_the_month_coordinate(out_dir: Path, season: str) -
 
 def test_map_defaults_and_choices(out_dir: Path) -> None:
     # the latest target by default; a historical target is found under a future scenario (it is shared)
-    latest = outputs.pick_record(outputs.load_records(out_dir), "tas", "AK", scenario="ssp245")
+    latest = outputs.pick_record(outputs.load_records(out_dir), Selection("tas", "AK", ("ssp245",)))
     assert latest["target_year"] == 2021
-    shared = outputs.pick_record(outputs.load_records(out_dir), "tas", "AK", scenario="ssp245", target=2013)
+    shared = outputs.pick_record(outputs.load_records(out_dir), Selection("tas", "AK", ("ssp245",), 2013))
     assert shared["scenario"] == "historical"
     with pytest.raises(PlotError, match="choose one with --scenario"):
-        plots.map_figure(out_dir, "tas", "AK", target=2019)
+        plots.map_figure(out_dir, Selection("tas", "AK", target=2019))
     with pytest.raises(PlotError, match=r"targets: 2015-2017, 2019-2021"):
-        plots.map_figure(out_dir, "tas", "AK", scenario="ssp245", target=2030)
+        plots.map_figure(out_dir, Selection("tas", "AK", ("ssp245",), 2030))
     with pytest.raises(PlotError, match=r"region 'HI' \(the manifest has: AK, CONUS\)"):
-        plots.map_figure(out_dir, "tas", "HI")
+        plots.map_figure(out_dir, Selection("tas", "HI"))
     with pytest.raises(PlotError, match="variable 'tasmax'"):
-        plots.map_figure(out_dir, "tasmax", "AK")
+        plots.map_figure(out_dir, Selection("tasmax", "AK"))
     with pytest.raises(PlotError, match=r"outside the normal's day slots 1\.\.365"):
-        plots.map_figure(out_dir, "tas", "AK", scenario="ssp245", day=366)
+        plots.map_figure(out_dir, Selection("tas", "AK", ("ssp245",)), day=366)
     with pytest.raises(PlotError, match="no outputs listed"):
-        plots.map_figure(out_dir / "nowhere", "tas", "AK")
+        plots.map_figure(out_dir / "nowhere", Selection("tas", "AK"))
+    # a map shows one scenario; one name is a one-scenario selection
+    with pytest.raises(PlotError, match=r"tas AK: a map shows one scenario, not 2 \(ssp245, ssp585\)"):
+        plots.map_figure(out_dir, Selection("tas", "AK", ("ssp245", "ssp585")))
+    assert Selection("tas", "AK", "ssp245") == Selection("tas", "AK", ["ssp245"]) == Selection("tas", "AK", ("ssp245",))
 
 
 # ---- cycle and change ----------------------------------------------------------------------------------------
 def test_cycle_default_targets(out_dir: Path, tmp_path: Path) -> None:
-    path = plots.plot_cycle(out_dir, tmp_path / "cycle.png", "tas", "CONUS")
+    path = plots.plot_cycle(out_dir, tmp_path / "cycle.png", TAS)
     assert_picture(path, 900, 550)
-    fig = plots.cycle_figure(out_dir, "tas", "CONUS")
+    fig = plots.cycle_figure(out_dir, TAS)
     labels = [line.get_label() for line in fig.axes[0].get_lines()]
     # the first and last target of each scenario
     assert labels == [
@@ -125,17 +133,17 @@ def test_cycle_default_targets(out_dir: Path, tmp_path: Path) -> None:
 
 
 def test_cycle_chosen_targets_and_scenario(out_dir: Path) -> None:
-    fig = plots.cycle_figure(out_dir, "pr", "AK", scenarios=["ssp585"], targets=[2016, 2020])
+    fig = plots.cycle_figure(out_dir, Selection("pr", "AK", ("ssp585",)), targets=[2016, 2020])
     assert [line.get_label() for line in fig.axes[0].get_lines()] == [
         "ssp585 2016 (2011-2016)",
         "ssp585 2020 (2015-2020)",
     ]
     with pytest.raises(PlotError, match="targets: 2015-2017, 2019-2021"):
-        plots.cycle_figure(out_dir, "pr", "AK", scenarios=["ssp585"], targets=[1999])
+        plots.cycle_figure(out_dir, Selection("pr", "AK", ("ssp585",)), targets=[1999])
 
 
 def test_cycle_draws_the_smoothed_normal_over_the_raw_one(products_run: Path) -> None:
-    fig = plots.cycle_figure(products_run, "tas", "CONUS")
+    fig = plots.cycle_figure(products_run, TAS)
     lines = fig.axes[0].get_lines()
     assert [line.get_label() for line in lines[:4]] == [
         "historical 2012 (2007-2012)",
@@ -153,19 +161,19 @@ def test_cycle_draws_the_smoothed_normal_over_the_raw_one(products_run: Path) ->
     values, lat, _ = _read(products_run, raw)
     np.testing.assert_allclose(lines[0].get_ydata(), _cos_mean(values, lat) - 273.15, rtol=1e-6)
     # without a smoothed normal, the cycle is as it was; maps and changes show the daily normals only
-    pr = plots.cycle_figure(products_run, "pr", "CONUS")
+    pr = plots.cycle_figure(products_run, Selection("pr", "CONUS"))
     assert len(pr.axes[0].get_lines()) == 6 and "smoothed" not in pr.axes[0].get_title()
-    change = plots.change_figure(products_run, "tas", "CONUS")
+    change = plots.change_figure(products_run, TAS)
     assert [line.get_label() for line in change.axes[0].get_lines()] == [
-        line.get_label() for line in plots.change_figure(products_run, "pr", "CONUS").axes[0].get_lines()
+        line.get_label() for line in plots.change_figure(products_run, Selection("pr", "CONUS")).axes[0].get_lines()
     ]
-    assert "smoothed" not in plots.map_figure(products_run, "tas", "CONUS", scenario="ssp245").axes[0].get_title()
+    assert "smoothed" not in plots.map_figure(products_run, Selection("tas", "CONUS", ("ssp245",))).axes[0].get_title()
 
 
 def test_change_lines_and_periods(out_dir: Path, tmp_path: Path) -> None:
-    path = plots.plot_change(out_dir, tmp_path / "change.png", "tas", "CONUS", size=(800, 500))
+    path = plots.plot_change(out_dir, tmp_path / "change.png", TAS, size=(800, 500))
     assert_picture(path, 800, 500)
-    fig = plots.change_figure(out_dir, "tas", "CONUS")
+    fig = plots.change_figure(out_dir, TAS)
     ax = fig.axes[0]
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert set(lines) == {"historical", "ssp245", "ssp585"}
@@ -181,7 +189,7 @@ def test_change_lines_and_periods(out_dir: Path, tmp_path: Path) -> None:
     shaded = {t.get_text() for t in ax.texts}
     assert shaded == {"historical", "hybrid", "future"} and len(ax.patches) == 3
     assert "cos(lat)-weighted" in ax.get_ylabel() and "(°C)" in ax.get_ylabel()
-    only = plots.change_figure(out_dir, "pr", "AK", scenarios=["ssp245"])
+    only = plots.change_figure(out_dir, Selection("pr", "AK", ("ssp245",)))
     assert [line.get_label() for line in only.axes[0].get_lines()] == ["ssp245"]
 
 
@@ -289,7 +297,7 @@ def test_cli_without_matplotlib_names_the_extra(
 
 
 def test_region_series_in_processes_match_serial(out_dir: Path) -> None:
-    records = outputs.select_records(outputs.load_records(out_dir), "tas", "CONUS")
+    records = outputs.select_records(outputs.load_records(out_dir), TAS)
     serial = outputs.region_series_many(out_dir, records)
     parallel = outputs.region_series_many(out_dir, records, workers=2)
     assert [s.record["path"] for s in parallel] == [r["path"] for r in records]

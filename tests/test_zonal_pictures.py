@@ -18,13 +18,13 @@ pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not ins
 from matplotlib.collections import LineCollection, PathCollection
 
 from climnorm.pictures import counties, outlines, plots
-from climnorm.pictures.outputs import load_records, pick_record
+from climnorm.pictures.outputs import Selection, load_records, pick_record
 from climnorm.zonal import load_counties, zonal_table
 from climnorm.zonal.table import ZonalRequest, stats
 from helpers import assert_picture
 from zonal_files import write_shapes, write_two_regions
 
-MAP = {"scenario": "ssp245", "target": 2019, "day": 196}
+TAS_2019 = Selection("tas", "CONUS", ("ssp245",), 2019)
 
 
 def _pixels(fig) -> np.ndarray:
@@ -47,8 +47,8 @@ def _dark_along(fig, lat: float, lons: np.ndarray) -> float:
 # ---- outlines over a gridded map -----------------------------------------------------------------------------
 def test_state_outlines_are_drawn_over_the_map(pictures_run: Path, tmp_path: Path) -> None:
     border = np.linspace(-107.5, -103.5, 15) + 360.0  # Colorado / Wyoming at 41°N; the grid is in 0..360
-    with_states = plots.map_figure(pictures_run, "tas", "CONUS", **MAP)  # states by default
-    bare = plots.map_figure(pictures_run, "tas", "CONUS", **MAP, outlines="none")
+    with_states = plots.map_figure(pictures_run, TAS_2019, day=196)  # states by default
+    bare = plots.map_figure(pictures_run, TAS_2019, day=196, outlines="none")
     assert _dark_along(with_states, 41.0, border) > 0.9
     assert _dark_along(bare, 41.0, border) == 0.0
     assert _dark_along(with_states, 38.0, border) < 0.2  # no border along 38°N there
@@ -56,12 +56,12 @@ def test_state_outlines_are_drawn_over_the_map(pictures_run: Path, tmp_path: Pat
     assert len(lines) == 1 and len(lines[0].get_segments()) > 48
     west, east = with_states.axes[0].get_xlim()
     assert all(west - 1e-9 <= s[:, 0].min() and s[:, 0].max() <= east + 1e-9 for s in lines[0].get_segments())
-    path = plots.plot_map(pictures_run, tmp_path / "map.png", "tas", "CONUS", **MAP)
+    path = plots.plot_map(pictures_run, tmp_path / "map.png", TAS_2019, day=196)
     assert_picture(path, 900, 600)
 
 
 def test_county_outlines_are_lighter_than_states(pictures_run: Path) -> None:
-    fig = plots.map_figure(pictures_run, "tas", "CONUS", **MAP, outlines="counties")
+    fig = plots.map_figure(pictures_run, TAS_2019, day=196, outlines="counties")
     county, state = (c for c in fig.axes[0].collections if isinstance(c, LineCollection))
     assert len(county.get_segments()) > 3000 > len(state.get_segments())
     assert county.get_colors()[0][:3].mean() > state.get_colors()[0][:3].mean() + 0.3
@@ -76,10 +76,10 @@ def test_without_the_zonal_extra_the_map_has_no_outlines(
 
     monkeypatch.setattr(outlines, "draw_outlines", missing)
     with caplog.at_level(logging.DEBUG, logger="climnorm.pictures"):
-        fig = plots.map_figure(pictures_run, "tas", "CONUS", **MAP)
+        fig = plots.map_figure(pictures_run, TAS_2019, day=196)
         assert not [c for c in fig.axes[0].collections if isinstance(c, LineCollection)]
         assert [r.levelno for r in caplog.records if "no outlines" in r.getMessage()] == [logging.DEBUG]
-        plots.map_figure(pictures_run, "tas", "CONUS", **MAP, outlines="counties")  # asked for: a warning only
+        plots.map_figure(pictures_run, TAS_2019, day=196, outlines="counties")  # asked for: a warning only
         assert [r.levelno for r in caplog.records if "no outlines" in r.getMessage()][-1] == logging.WARNING
 
 
@@ -97,7 +97,7 @@ def test_alaska_outline_across_the_antimeridian() -> None:
 def test_choropleth_values_flags_and_states_from_the_zonal_table(tmp_path: Path) -> None:
     out = write_two_regions(tmp_path / "out")
     request = ZonalRequest(write_shapes(tmp_path / "s.gpkg"), "id", "name", "state")
-    fig = counties.counties_figure(out, "tas", "WEST", day=2, request=request)
+    fig = counties.counties_figure(out, Selection("tas", "WEST"), day=2, request=request)
     filled, hatched = (c for c in fig.axes[0].collections if isinstance(c, PathCollection))
     table = zonal_table(out, request.polygons, "id").query("region == 'WEST' and slot == 2")
     np.testing.assert_allclose(filled.get_array(), table["value"].to_numpy() - 273.15, rtol=1e-12)
@@ -106,16 +106,16 @@ def test_choropleth_values_flags_and_states_from_the_zonal_table(tmp_path: Path)
     assert "day 2 (2 Jan)" in fig.axes[0].get_title()
     states = [c for c in fig.axes[0].collections if isinstance(c, LineCollection)]
     assert len(states) == 1 and len(states[0].get_segments()) >= 1
-    annual = counties.counties_figure(out, "tas", "WEST", request=request)
+    annual = counties.counties_figure(out, Selection("tas", "WEST"), request=request)
     whole = zonal_table(out, request.polygons, "id").query("region == 'WEST'").groupby("id", observed=True, sort=False)
     assert "annual mean" in annual.axes[0].get_title()
     np.testing.assert_allclose(
         next(c for c in annual.axes[0].collections).get_array(), whole["value"].mean().to_numpy() - 273.15, rtol=1e-12
     )
     with pytest.raises(PlotError, match=r"day 7 is outside the normal's day slots 1\.\.6"):
-        counties.counties_figure(out, "tas", "WEST", day=7, request=request)
+        counties.counties_figure(out, Selection("tas", "WEST"), day=7, request=request)
     with pytest.raises(PlotError, match="choose one of a day, a month or a season"):
-        counties.counties_figure(out, "tas", "WEST", day=1, month=1, request=request)
+        counties.counties_figure(out, Selection("tas", "WEST"), day=1, month=1, request=request)
 
 
 def test_plot_counties_command(pictures_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -125,8 +125,8 @@ def test_plot_counties_command(pictures_run: Path, tmp_path: Path, capsys: pytes
     assert f"wrote {out}" in capsys.readouterr().out
     pixels = assert_picture(out, 900, 600)[..., :3]
     assert (pixels.max(axis=2) < 0.25).sum() > 2000  # the state outline (Alaska's coast) drawn dark
-    fig = counties.counties_figure(pictures_run, "tas", "CONUS", scenario="ssp245", target=2019, month=7)
-    record = pick_record(load_records(pictures_run), "tas", "CONUS", "ssp245", 2019)
+    fig = counties.counties_figure(pictures_run, TAS_2019, month=7)
+    record = pick_record(load_records(pictures_run), TAS_2019)
     table = stats(ZonalRequest().aggregation(pictures_run, [record])).table
     july = table[table["slot_label"].astype(str).str.startswith("07-")]
     expected = july.groupby("id", observed=True, sort=False)["value"].mean().to_numpy() - 273.15

@@ -11,7 +11,24 @@ from climnorm import _cli_zonal
 from climnorm._cli import EXIT_OK, console, workers
 
 if TYPE_CHECKING:
+    from climnorm.pictures.outputs import Selection
+
     T_Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def selection_from(args: argparse.Namespace) -> Selection:
+    """The normals the picture options ask for (--target and --statistic only where the picture has them)."""
+    from climnorm.pictures.outputs import Selection
+
+    return Selection(
+        args.variable,
+        args.region,
+        scenarios=args.scenario or (),
+        target=getattr(args, "target", None),
+        window_years=args.window_years,
+        model=args.model,
+        statistic=getattr(args, "statistic", None),
+    )
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -19,29 +36,23 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from climnorm.pictures import counties
     from climnorm.pictures import plots as plot
 
-    common: dict[str, object] = {
-        "window_years": args.window_years,
-        "size": args.size,
-        "dpi": args.dpi,
-        "model": args.model,
-    }
+    options: dict[str, object] = {"size": args.size, "dpi": args.dpi}
     if args.kind in ("map", "counties"):
-        common.update(scenario=args.scenario, target=args.target, day=args.day, season=args.season)
-        common.update(statistic=args.statistic)
+        options.update(day=args.day, season=args.season)
     if args.kind == "counties":
-        common.update(_cli_zonal.counties_options(args))
+        options.update(_cli_zonal.counties_options(args))
         draw = counties.plot_counties
     elif args.kind == "map":
-        common.update(outlines=args.outlines)
+        options.update(outlines=args.outlines)
         draw = plot.plot_map
     elif args.kind == "cycle":
-        common.update(scenarios=args.scenario, targets=args.targets, statistic=args.statistic)
+        options.update(targets=args.targets)
         draw = plot.plot_cycle
     else:
-        common.update(scenarios=args.scenario, workers=args.workers)
+        options.update(workers=args.workers)
         draw = plot.plot_change
     out = args.output or Path(f"{args.variable}_{args.region}_{args.kind}.png")
-    path = draw(args.output_dir, out, args.variable, args.region, **common)
+    path = draw(args.output_dir, out, selection_from(args), **options)
     console().print(f"wrote {path}", highlight=False)
     return EXIT_OK
 

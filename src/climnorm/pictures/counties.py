@@ -31,7 +31,7 @@ from climnorm.pictures._style import (
     window_text,
 )
 from climnorm.pictures.outlines import Extent, draw_outlines
-from climnorm.pictures.outputs import Record, load_records, pick_record, slot_weights, weighted_nanmean
+from climnorm.pictures.outputs import Record, Selection, load_records, pick_record, slot_weights, weighted_nanmean
 from climnorm.units import display
 
 if TYPE_CHECKING:
@@ -200,27 +200,23 @@ def _draw(ax: Axes, found: CountyValues, variable: str) -> Any:
 @styled
 def counties_figure(
     output_dir: Path,
-    variable: str,
-    region: str,
+    selection: Selection,
     *,
-    scenario: str | None = None,
-    target: int | None = None,
     day: int | None = None,
     month: int | None = None,
     season: str | None = None,
     request: ZonalRequest | None = None,
-    window_years: int | None = None,
-    model: str | None = None,
-    statistic: str | None = None,
     size: tuple[int, int] = (900, 600),
     dpi: int = 100,
 ) -> Figure:
-    """A choropleth of one normal: each county's (polygon's) area-weighted value for a day, month, season or
-    the year, flagged counties hatched, state outlines (and county edges) drawn from the same polygons. Of
-    several members, the ensemble (its ``statistic``, the mean by default) unless ``model`` names one."""
+    """A choropleth of the selection's one normal (`pick_record`): each county's (polygon's) area-weighted value
+    for a day, month, season or the year, flagged counties hatched, state outlines (and county edges) drawn from
+    the same polygons. Of several members, the ensemble (its ``statistic``, the mean by default) unless
+    ``selection.model`` names one."""
     choice = SlotChoice(day, month, season)
-    record = pick_record(load_records(output_dir), variable, region, scenario, target, window_years, model)
-    found = county_values(output_dir, record, request, choice, statistic)
+    variable = selection.variable
+    record = pick_record(load_records(output_dir), selection)
+    found = county_values(output_dir, record, request, choice, selection.statistic)
     fig = new_figure(size, dpi)
     ax = fig.add_subplot()
     _lonlat_axes(ax, found.extent)
@@ -253,6 +249,6 @@ def _names(path: Path, variable: str) -> tuple[str, str, dict[str, Any]]:
     return long_name, str(attrs.get("region_name", attrs.get("region", ""))), attrs
 
 
-def plot_counties(output_dir: Path, out: Path, variable: str, region: str, **options: Any) -> Path:
-    """Draw ``counties_figure`` and write it to ``out``."""
-    return save_figure(counties_figure(output_dir, variable, region, **options), out)
+def plot_counties(output_dir: Path, out: Path, selection: Selection, **options: Any) -> Path:
+    """Draw ``counties_figure`` of the selection and write it to ``out``."""
+    return save_figure(counties_figure(output_dir, selection, **options), out)

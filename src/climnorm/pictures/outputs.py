@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,25 +59,53 @@ def data_variable(record: Record, statistic: str | None = None) -> str:
     return f"{record['variable']}_{chosen}"
 
 
-def select_records(
-    records: Sequence[Record],
-    variable: str,
-    region: str,
-    scenarios: Sequence[str] | None = None,
-    window_years: int | None = None,
-    model: str | None = None,
-    product: str = "daily",
-) -> list[Record]:
-    """The records of one variable, region and product (optionally some scenarios, one window length, one member).
+@dataclass(frozen=True)
+class Selection:
+    """Which normals of an output folder a picture shows (the CLI's --variable/--region/--scenario/--target/
+    --window-years/--model/--statistic); a field a picture has no use for is left unread.
+
+    ``scenarios`` may be given as one name or any sequence (kept as a tuple); a map or choropleth shows at most
+    one (`scenario`). ``model``: a model, "MODEL VARIANT" or "ensemble"; ``statistic``: of an ensemble output.
+    """
+
+    variable: str
+    region: str
+    scenarios: tuple[str, ...] = ()
+    target: int | None = None
+    window_years: int | None = None
+    model: str | None = None
+    statistic: str | None = None
+    product: str = "daily"
+
+    def __post_init__(self) -> None:
+        scenarios: str | Sequence[str] | None = self.scenarios
+        object.__setattr__(self, "scenarios", (scenarios,) if isinstance(scenarios, str) else tuple(scenarios or ()))
+
+    @property
+    def scenario(self) -> str | None:
+        """The one scenario of a map or choropleth (None: any); several are a PlotError."""
+        if len(self.scenarios) > 1:
+            raise PlotError(
+                f"{self.variable} {self.region}: a map shows one scenario, not {len(self.scenarios)} "
+                f"({', '.join(self.scenarios)})"
+            )
+        return self.scenarios[0] if self.scenarios else None
+
+
+def select_records(records: Sequence[Record], selection: Selection) -> list[Record]:
+    """The records of the selection's variable, region and product (its scenarios, if any), of one window
+    length and one member.
 
     When the directory holds normals of several window lengths and none is asked for, the most common wins;
-    of several members, the ensemble when there is one (``model`` chooses: a model, a member or "ensemble").
+    of several members, the ensemble when there is one (``selection.model`` chooses: a model, a member or
+    "ensemble").
     """
-    chosen = select_all_members(records, variable, region, scenarios, window_years, product)
-    return _one_member(chosen, variable, region, model)
+    return one_member(select_all_members(records, selection), selection)
 
 
-def _one_member(chosen: list[Record], variable: str, region: str, model: str | None) -> list[Record]:
+def one_member(chosen: list[Record], selection: Selection) -> list[Record]:
+    """The records of ``selection.model`` among ``chosen``, or of the only member, or of the ensemble."""
+    variable, region, model = selection.variable, selection.region, selection.model
     members = sorted({record_member(r) for r in chosen})
     if model is not None:
         own = [r for r in chosen if model in (record_member(r), r.get("model"))]
@@ -91,16 +119,11 @@ def _one_member(chosen: list[Record], variable: str, region: str, model: str | N
     raise PlotError(f"{variable} {region}: outputs of several members ({', '.join(members)}); choose one with --model")
 
 
-def select_all_members(
-    records: Sequence[Record],
-    variable: str,
-    region: str,
-    scenarios: Sequence[str] | None = None,
-    window_years: int | None = None,
-    product: str = "daily",
-) -> list[Record]:
-    """The records of one variable, region and product of every member (optionally some scenarios, one window)."""
-    chosen = [r for r in records if r["variable"] == variable and product_of(r) == product]
+def select_all_members(records: Sequence[Record], selection: Selection) -> list[Record]:
+    """The records of the selection's variable, region and product of every member (its scenarios, if any),
+    of one window length."""
+    variable, region, scenarios = selection.variable, selection.region, selection.scenarios
+    chosen = [r for r in records if r["variable"] == variable and product_of(r) == selection.product]
     if not chosen:
         raise PlotError(f"no outputs of variable {variable!r} (the manifest has: {_choices(records, 'variable')})")
     by_var = chosen
@@ -115,6 +138,12 @@ def select_all_members(
                 f"no {variable} {region} outputs for scenario(s) {', '.join(scenarios)} "
                 f"(the manifest has: {_choices(by_region, 'scenario')})"
             )
+    return _one_window(chosen, selection)
+
+
+def _one_window(chosen: list[Record], selection: Selection) -> list[Record]:
+    """The records of the asked-for window length, else of the most common one (with a warning)."""
+    variable, region, window_years = selection.variable, selection.region, selection.window_years
     windows = sorted({int(r["window_years"]) for r in chosen})
     if window_years is not None:
         if window_years not in windows:
@@ -133,18 +162,11 @@ def target_ranges(records: Iterable[Record]) -> str:
     return format_ranges(sorted({int(r["target_year"]) for r in records}))
 
 
-def pick_record(
-    records: Sequence[Record],
-    variable: str,
-    region: str,
-    scenario: str | None = None,
-    target: int | None = None,
-    window_years: int | None = None,
-    model: str | None = None,
-) -> Record:
+def pick_record(records: Sequence[Record], selection: Selection) -> Record:
     """The one output a map shows. Without a target, the latest; a historical target is found under a future
     scenario too (historical normals are shared by every scenario)."""
-    candidates = select_records(records, variable, region, window_years=window_years, model=model)
+    variable, region, scenario, target = selection.variable, selection.region, selection.scenario, selection.target
+    candidates = select_records(records, replace(selection, scenarios=()))
     if scenario is not None:
         own = [r for r in candidates if r["scenario"] == scenario]
         if not own and scenario != HISTORICAL:

@@ -43,7 +43,9 @@ from climnorm.pictures.outputs import (
     Normal,
     Record,
     RegionSeries,
+    Selection,
     load_records,
+    one_member,
     pick_record,
     read_normal,
     record_member,
@@ -68,31 +70,26 @@ log = logging.getLogger(__name__)
 @styled
 def map_figure(
     output_dir: Path,
-    variable: str,
-    region: str,
+    selection: Selection,
     *,
-    scenario: str | None = None,
-    target: int | None = None,
     day: int | None = None,
     season: str | None = None,
-    window_years: int | None = None,
-    model: str | None = None,
-    statistic: str | None = None,
     size: tuple[int, int] = (900, 600),
     dpi: int = 100,
     outlines: str | None = None,
 ) -> Figure:
-    """A map of one normal: one day slot (``day``, 1-based), or the mean of a season's slots (``season``:
-    DJF, MAM, JJA, SON or annual, chosen by the output's month coordinate; DJF is December, January and
-    February of the climatological year). Neither: the annual mean. Of several members, the ensemble (its
-    ``statistic``, the mean by default) unless ``model`` names one. ``outlines``: "states", "counties" or
-    "none" (`climnorm.pictures.outlines`; None: states when the zonal extra is installed)."""
+    """A map of the selection's one normal (`pick_record`): one day slot (``day``, 1-based), or the mean of a
+    season's slots (``season``: DJF, MAM, JJA, SON or annual, chosen by the output's month coordinate; DJF is
+    December, January and February of the climatological year). Neither: the annual mean. Of several members,
+    the ensemble (its ``statistic``, the mean by default) unless ``selection.model`` names one. ``outlines``:
+    "states", "counties" or "none" (`climnorm.pictures.outlines`; None: states when the zonal extra is installed)."""
     if day is not None and season is not None:
         raise PlotError("choose a day or a season, not both")
     if season is not None and season not in SEASONS:
         raise PlotError(f"unknown season {season!r} (choose from {', '.join(SEASONS)})")
-    record = pick_record(load_records(output_dir), variable, region, scenario, target, window_years, model)
-    normal = read_normal(output_dir, record, statistic)
+    variable, region = selection.variable, selection.region
+    record = pick_record(load_records(output_dir), selection)
+    normal = read_normal(output_dir, record, selection.statistic)
     field2d, when = _map_field(normal, day, season)
     shown, units = display(field2d, normal.units)
 
@@ -139,7 +136,7 @@ def _map_field(normal: Normal, day: int | None, season: str | None) -> tuple[np.
     return field2d, "annual mean" if season == "annual" else f"{season} mean"
 
 
-def _cycle_records(records: list[Record], targets: Sequence[int] | None, variable: str, region: str) -> list[Record]:
+def _cycle_records(records: list[Record], targets: Sequence[int] | None, selection: Selection) -> list[Record]:
     """The outputs a cycle plot shows: the asked-for targets, or the first and last of each scenario."""
     if not targets:
         return _default_cycle_targets(records)
@@ -147,7 +144,7 @@ def _cycle_records(records: list[Record], targets: Sequence[int] | None, variabl
     chosen = [r for r in records if int(r["target_year"]) in wanted]
     if not chosen:
         raise PlotError(
-            f"no {variable} {region} normals for target(s) {', '.join(map(str, targets))} "
+            f"no {selection.variable} {selection.region} normals for target(s) {', '.join(map(str, targets))} "
             f"(targets: {target_ranges(records)})"
         )
     return chosen
@@ -165,24 +162,21 @@ def _default_cycle_targets(records: Sequence[Record]) -> list[Record]:
 @styled
 def cycle_figure(
     output_dir: Path,
-    variable: str,
-    region: str,
+    selection: Selection,
     *,
-    scenarios: Sequence[str] | None = None,
     targets: Sequence[int] | None = None,
-    window_years: int | None = None,
-    model: str | None = None,
-    statistic: str | None = None,
     size: tuple[int, int] = (900, 550),
     dpi: int = 100,
 ) -> Figure:
-    """The seasonal cycle: region-mean normal against day of year, one line per (scenario, target year); where a
-    smoothed daily normal of the same output exists, it is drawn over the raw one (thin).
+    """The seasonal cycle of the selection (`select_records`; its ``target`` unused): region-mean normal against
+    day of year, one line per (scenario, target year); where a smoothed daily normal of the same output exists,
+    it is drawn over the raw one (thin).
 
-    Default targets: the first and the last of each scenario."""
+    Default ``targets``: the first and the last of each scenario."""
+    variable, statistic = selection.variable, selection.statistic
     every = load_records(output_dir)
-    records = select_records(every, variable, region, scenarios, window_years, model)
-    chosen = _cycle_records(records, targets, variable, region)
+    records = select_records(every, selection)
+    chosen = _cycle_records(records, targets, selection)
     series = region_series_many(output_dir, chosen, statistic=statistic)
     twins = _smoothed_twins(every, chosen)
     smooth = dict(zip(twins, region_series_many(output_dir, list(twins.values()), statistic=statistic), strict=True))
@@ -265,27 +259,26 @@ def _shade_periods(ax: Axes, records: Sequence[Record]) -> None:
 @styled
 def change_figure(
     output_dir: Path,
-    variable: str,
-    region: str,
+    selection: Selection,
     *,
-    scenarios: Sequence[str] | None = None,
-    window_years: int | None = None,
-    model: str | None = None,
     series: Sequence[RegionSeries] | None = None,
     size: tuple[int, int] = (900, 550),
     dpi: int = 100,
     workers: int = 1,
 ) -> Figure:
-    """The climate-change signal: region-mean annual normal against target year, one line per scenario, the
-    periods (historical / hybrid / future) shaded. With an ensemble: its mean, the band between its p10 and p90
-    (or min and max), and each member as a thin line. ``series`` skips reading when the caller has them."""
+    """The climate-change signal of the selection (every target; its ``target`` and ``statistic`` unused):
+    region-mean annual normal against target year, one line per scenario, the periods (historical / hybrid /
+    future) shaded. With an ensemble: its mean, the band between its p10 and p90 (or min and max), and each
+    member as a thin line (one member only when ``selection.model`` names it). ``series`` skips reading when
+    the caller has them."""
+    variable = selection.variable
     if series is None:
-        records = select_all_members(load_records(output_dir), variable, region, scenarios, window_years)
-        if model is not None:
-            records = select_records(records, variable, region, model=model)
+        records = select_all_members(load_records(output_dir), selection)
+        if selection.model is not None:
+            records = one_member(records, selection)
         series = region_series_many(output_dir, records, workers=workers)
     if not series:
-        raise PlotError(f"no {variable} {region} normals to plot")
+        raise PlotError(f"no {variable} {selection.region} normals to plot")
     by_member: dict[str, list[RegionSeries]] = {}
     for s in series:
         by_member.setdefault(record_member(s.record), []).append(s)
@@ -368,16 +361,16 @@ def _scenario_lines(ax: Axes, points: dict[str, list[tuple[int, float]]], *, mem
 
 
 # ---- one call per picture (what the CLI uses) --------------------------------------------------------------
-def plot_map(output_dir: Path, out: Path, variable: str, region: str, **options: Any) -> Path:
-    """Draw ``map_figure`` and write it to ``out``."""
-    return save_figure(map_figure(output_dir, variable, region, **options), out)
+def plot_map(output_dir: Path, out: Path, selection: Selection, **options: Any) -> Path:
+    """Draw ``map_figure`` of the selection and write it to ``out``."""
+    return save_figure(map_figure(output_dir, selection, **options), out)
 
 
-def plot_cycle(output_dir: Path, out: Path, variable: str, region: str, **options: Any) -> Path:
-    """Draw ``cycle_figure`` and write it to ``out``."""
-    return save_figure(cycle_figure(output_dir, variable, region, **options), out)
+def plot_cycle(output_dir: Path, out: Path, selection: Selection, **options: Any) -> Path:
+    """Draw ``cycle_figure`` of the selection and write it to ``out``."""
+    return save_figure(cycle_figure(output_dir, selection, **options), out)
 
 
-def plot_change(output_dir: Path, out: Path, variable: str, region: str, **options: Any) -> Path:
-    """Draw ``change_figure`` and write it to ``out``."""
-    return save_figure(change_figure(output_dir, variable, region, **options), out)
+def plot_change(output_dir: Path, out: Path, selection: Selection, **options: Any) -> Path:
+    """Draw ``change_figure`` of the selection and write it to ``out``."""
+    return save_figure(change_figure(output_dir, selection, **options), out)

@@ -25,7 +25,7 @@ from climnorm._atomic import atomic_write_text
 from climnorm._ranges import format_ranges
 from climnorm.manifest import MANIFEST_NAME, product_of
 from climnorm.pictures._style import figure_png, require_matplotlib
-from climnorm.pictures.outputs import Record, RegionSeries, load_records, region_series_many
+from climnorm.pictures.outputs import Record, RegionSeries, Selection, load_records, region_series_many
 from climnorm.pictures.plots import change_figure
 from climnorm.types import PRODUCTS
 
@@ -318,7 +318,7 @@ def render_report(
         windows = Counter(int(s.record["window_years"]) for s in own)
         width = max(windows, key=lambda w: (windows[w], w))
         own = [s for s in own if int(s.record["window_years"]) == width]
-        fig = change_figure(output_dir, variable, region, series=own, size=size, dpi=dpi)
+        fig = change_figure(output_dir, Selection(variable, region), series=own, size=size, dpi=dpi)
         figures.append((variable, region, figure_png(fig)))
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     title = f"climnorm run report: {output_dir.resolve()}"
