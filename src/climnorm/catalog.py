@@ -12,7 +12,9 @@ starting Mar 1 (noleap). The engine checks the actual days when it reads the fil
 
 from __future__ import annotations
 
+import dataclasses
 import gc
+import itertools
 import logging
 import os
 from collections import defaultdict
@@ -25,6 +27,8 @@ from typing import Any
 from climnorm._ranges import format_range, format_ranges, year_ranges
 from climnorm.errors import CatalogError
 from climnorm.filenames import NC_SUFFIXES, ChainKey, Date, FileEntry, parse_entry, version_rank
+from climnorm.storage.options import StorageOptions
+from climnorm.storage.urls import ObjectPath, is_s3_url
 
 logger = logging.getLogger(__name__)
 
@@ -225,10 +229,10 @@ def make_chain(key: ChainKey, files: Iterable[FileEntry]) -> Chain:
 class Catalog:
     """Everything found under the input directories: chains, names that don't parse, what was left out."""
 
-    roots: list[Path]
+    roots: list[Path | str]  # local directories and s3:// prefixes
     chains: dict[ChainKey, Chain]  # sorted by key
-    unparsed: list[Path]  # every .nc/.nc4 file whose name is not recognised, sorted
-    unparsed_reasons: dict[Path, str] = field(default_factory=dict)  # path -> why
+    unparsed: list[Path | ObjectPath]  # every .nc/.nc4 file whose name is not recognised, sorted
+    unparsed_reasons: dict[Path | ObjectPath, str] = field(default_factory=dict)  # path -> why
     filtered_out: dict[str, int] = field(default_factory=dict)  # "model"/"variable"/"scenario" -> files
     skipped: dict[Path, str] = field(default_factory=dict)  # broken links, unreadable directories
 
@@ -326,33 +330,48 @@ def _as_set(values: str | Iterable[str] | None) -> frozenset[str] | None:
 
 
 def build_catalog(
-    dirs: Sequence[Path | str],
+    dirs: Sequence[Path | str] | Path | str,
     *,
     model: str | None = None,
     variables: str | Iterable[str] | None = None,
     scenarios: str | Iterable[str] | None = None,
+    storage: StorageOptions | None = None,
 ) -> Catalog:
     """Find every NetCDF file under ``dirs`` (recursively, by name) and group the selected ones into chains.
 
-    ``model``/``variables``/``scenarios`` keep only matching files (None keeps all; exact names; a CORDEX
-    model is ``{driving}_{rcm}``). Raises CatalogError when an input directory is missing.
+    ``dirs`` are local directories or ``s3://bucket/prefix`` URLs (listed with ``storage``, by default the
+    ``AWS_*`` environment; see `climnorm.remote_catalog`). ``model``/``variables``/``scenarios`` keep only
+    matching files (None keeps all; exact names; a CORDEX model is ``{driving}_{rcm}``). Raises CatalogError
+    when an input directory is missing or a prefix cannot be listed.
     """
     if isinstance(dirs, str | Path):
         dirs = [dirs]
     if not dirs:
         raise CatalogError("no input directories given")
-    roots: list[Path] = []
+    roots: list[Path | str] = []
     for d in dirs:
-        root = Path(d).expanduser()
-        if not root.exists():
-            raise CatalogError(f"input directory {root} does not exist")
-        if not root.is_dir():
-            raise CatalogError(f"input directory {root} is not a directory")
+        root: Path | str
+        if is_s3_url(d):
+            root = str(d).rstrip("/")
+        else:
+            root = Path(d).expanduser()
+            if not root.exists():
+                raise CatalogError(f"input directory {root} does not exist")
+            if not root.is_dir():
+                raise CatalogError(f"input directory {root} is not a directory")
         if root not in roots:
             roots.append(root)
 
+    wanted_vars = _as_set(variables)
     with _gc_paused():
-        return _build(roots, model, _as_set(variables), _as_set(scenarios))
+        found, skipped = _scan([r for r in roots if isinstance(r, Path)])
+        listed: list[tuple[ObjectPath, int, float, str | None]] = []
+        urls = [r for r in roots if isinstance(r, str)]
+        if urls:
+            from climnorm.remote_catalog import list_inputs
+
+            listed = list_inputs(urls, storage or StorageOptions.from_config(), model, wanted_vars)
+        return _build(roots, found, listed, skipped, model, wanted_vars, _as_set(scenarios))
 
 
 @contextmanager
@@ -369,16 +388,26 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _build(
-    roots: list[Path], model: str | None, wanted_vars: frozenset[str] | None, wanted_scenarios: frozenset[str] | None
+    roots: list[Path | str],
+    found: list[tuple[str, int, float]],
+    listed: list[tuple[ObjectPath, int, float, str | None]],
+    skipped: dict[Path, str],
+    model: str | None,
+    wanted_vars: frozenset[str] | None,
+    wanted_scenarios: frozenset[str] | None,
 ) -> Catalog:
-    """Scan, parse, filter and chain (build_catalog without the argument checks)."""
-    found, skipped = _scan(roots)
+    """Parse, filter and chain what the scan and the listings found (build_catalog without the argument checks)."""
     groups: dict[ChainKey, list[FileEntry]] = defaultdict(list)
-    reasons: dict[Path, str] = {}
+    reasons: dict[Path | ObjectPath, str] = {}
     filtered = {"model": 0, "variable": 0, "scenario": 0}
-    for path_str, size, mtime in found:
-        path = Path(path_str)
-        parsed = parse_entry(path, os.path.basename(path_str), size, mtime)
+    files: Iterator[tuple[Path | ObjectPath, str, int, float, str | None]] = itertools.chain(
+        ((Path(p), os.path.basename(p), size, mtime, None) for p, size, mtime in found),
+        ((url, url.name, size, mtime, etag) for url, size, mtime, etag in listed),
+    )
+    for path, name, size, mtime, etag in files:
+        parsed = parse_entry(path, name, size, mtime)
+        if not isinstance(parsed, str) and etag is not None:
+            parsed = dataclasses.replace(parsed, etag=etag)
         if isinstance(parsed, str):
             reasons[path] = parsed
             continue
@@ -395,8 +424,8 @@ def _build(
     catalog = Catalog(
         roots=roots,
         chains=chains,
-        unparsed=sorted(reasons),
-        unparsed_reasons={p: reasons[p] for p in sorted(reasons)},
+        unparsed=sorted(reasons, key=str),
+        unparsed_reasons={p: reasons[p] for p in sorted(reasons, key=str)},
         filtered_out={k: v for k, v in filtered.items() if v},
         skipped=skipped,
     )

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    BeforeValidator,
     Discriminator,
     Field,
     Tag,
@@ -33,6 +34,8 @@ from climnorm.config_sections import (
 )
 from climnorm.errors import ConfigError
 from climnorm.regions import ALL_REGION, BUILTIN_REGIONS
+from climnorm.storage.options import StorageOptions
+from climnorm.storage.urls import is_s3_url
 from climnorm.types import HISTORICAL, Region, T_LeapDay, T_LonConvention, T_Product
 from climnorm.zonal_step import BASE_DIR, ZonalSection, ZonalTable
 
@@ -68,6 +71,15 @@ RegionSpec = Annotated[
 ]
 
 
+def _input_root(value: Any) -> Any:
+    """An `s3://bucket/prefix` stays a URL; anything else is a local path."""
+    return value if is_s3_url(value) or not isinstance(value, str) else Path(value)
+
+
+InputRoot = Annotated[Path | str, BeforeValidator(_input_root)]
+_SECRET_KEYS = ("key", "secret", "session_token")
+
+
 def default_workers() -> int:
     """The cores this process may run on."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
@@ -87,7 +99,8 @@ class Config(Strict):
     the same to the bit for any number).
     """
 
-    input_dirs: Annotated[list[Path], Field(min_length=1)]
+    input_dirs: Annotated[list[InputRoot], Field(min_length=1)]  # local directories and s3:// prefixes
+    storage_options: dict[str, Any] | None = Field(default=None, repr=False)  # docs/storage.md
     output_dir: Path = Path("output")
     scratch_dir: Path | None = None
     model: str | None = None
@@ -134,6 +147,16 @@ class Config(Strict):
     products: Annotated[list[T_Product], Field(min_length=1)] = ["daily"]  # docs/normals.md
     monthly_completeness: Completeness = "wmo"
     smoothing: SmoothingSection = SmoothingSection()
+
+    @field_validator("storage_options")
+    @classmethod
+    def _storage(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            try:
+                StorageOptions.from_config(value, environ={})  # keys and kinds; names keys, never values
+            except ConfigError as err:
+                raise ValueError(str(err)) from None
+        return value
 
     @field_validator("models", "variants", mode="before")
     @classmethod
@@ -215,9 +238,22 @@ class Config(Strict):
             for r in self.regions
         ]
 
+    @property
+    def remote_inputs(self) -> bool:
+        """Whether some input root is an `s3://` prefix."""
+        return any(isinstance(root, str) for root in self.input_dirs)
+
+    def storage(self) -> StorageOptions:
+        """How to reach the object store: `storage_options`, then the `AWS_*` environment and profiles."""
+        return StorageOptions.from_config(self.storage_options)
+
     def to_yaml(self) -> str:
-        """The effective configuration, defaults filled in, as YAML."""
+        """The effective configuration, defaults filled in, as YAML (storage secrets redacted)."""
         data = self.model_dump(mode="json")
+        if data.get("storage_options"):
+            data["storage_options"] = {
+                k: "<redacted>" if k in _SECRET_KEYS and v else v for k, v in data["storage_options"].items()
+            }
         data["periods"] = {k: list(v) for k, v in self.periods.items()}
         return str(yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
 
@@ -296,6 +332,9 @@ def _format_errors(err: ValidationError, source: str, data: dict[str, Any]) -> s
             lines.append(f"  unknown key {loc!r}{_closest(key, pool)}; allowed keys: {', '.join(pool)}")
             continue
         msg = e["msg"].removeprefix("Value error, ")
+        if e["loc"] and e["loc"][0] == "storage_options":  # it may hold a secret: never echoed
+            lines.append(f"  {loc}: {msg}")
+            continue
         lines.append(f"  {loc}: {msg} (got {_short(value)})" if loc else f"  {msg}")
     lines += [f"  {p}" for p in _problems_between_valid_fields(err, data)]
     return "\n".join(lines)
@@ -350,14 +389,16 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None, source: 
         config = config.model_copy(
             update={
                 "input_dirs": [_resolve(p, base_dir) for p in config.input_dirs],
-                "output_dir": _resolve(config.output_dir, base_dir),
-                "scratch_dir": None if config.scratch_dir is None else _resolve(config.scratch_dir, base_dir),
+                "output_dir": Path(_resolve(config.output_dir, base_dir)),
+                "scratch_dir": None if config.scratch_dir is None else Path(_resolve(config.scratch_dir, base_dir)),
             }
         )
     return config
 
 
-def _resolve(path: Path, base: Path) -> Path:
+def _resolve(path: Path | str, base: Path) -> Path | str:
+    if isinstance(path, str):
+        return path  # an s3:// URL
     path = path.expanduser()
     return path if path.is_absolute() else Path(os.path.normpath(base / path))
 

@@ -70,7 +70,7 @@ class EnsembleQueue:
                 self.reporter.up_to_date(ens)
                 continue
             task, record = describe_ensemble(self.plan, ens, members, refs, self.min_members, self.manifest)
-            self.writes.submit_task(write_ensemble_output, task, ens, record)
+            self.writes.submit_task(write_ensemble_output, task, ens, record, reads_outputs=True)
             submitted = True
         return submitted
 

@@ -20,8 +20,11 @@ from climnorm._memory import address_space_cap, check_estimate
 from climnorm.calendars import SlotScheme, normalise_calendar
 from climnorm.errors import InputFileError
 from climnorm.grids import Layout, cut_region, layout_of
-from climnorm.headers import classic_problem
+from climnorm.headers import HDF5_SIGNATURE, classic_problem, classic_problem_of
+from climnorm.ncobject import open_object
 from climnorm.reduce import day_means
+from climnorm.storage.source import ByteSource, open_source
+from climnorm.storage.urls import is_s3_url
 from climnorm.types import FileResult, ReadTask, RegionCut, YearPiece
 
 log = logging.getLogger(__name__)
@@ -41,16 +44,80 @@ def read_file(task: ReadTask, memory_limit: int | None = None) -> FileResult:
     """
     start = time.perf_counter()
     path = task.path
+    if is_s3_url(path):
+        return read_object(task, open_source(path, task.storage, task.listed), memory_limit, start)
     try:
         ds = netCDF4.Dataset(path, "r")
     except FileNotFoundError:
         raise InputFileError(path, "file not found") from None
     except OSError as err:
         raise InputFileError(path, f"cannot open as NetCDF ({_describe_open_error(path, err)})") from None
+
+    def truncation() -> str | None:
+        return classic_problem(Path(path), Path(path).stat().st_size)
+
+    return _read_guarded(ds, task, start, memory_limit, truncation)
+
+
+def read_object(
+    task: ReadTask, source: ByteSource, memory_limit: int | None = None, start: float | None = None
+) -> FileResult:
+    """`read_file` for the bytes of an object: the fast path with ranged reads where the variable qualifies
+    (metadata through h5netcdf over a cached file-like view), else netCDF4 from the whole object in memory."""
+    start = time.perf_counter() if start is None else start
+    path = task.path
+    size = source.size  # missing, forbidden: InputFileError naming the object
+    if size == 0:
+        raise InputFileError(path, "cannot open as NetCDF (zero-byte object)")
+    head = source.read_ranges([(0, min(size, len(HDF5_SIGNATURE)))])[0]
+    if not (head.startswith(b"CDF") or head == HDF5_SIGNATURE):
+        raise InputFileError(path, f"cannot open as NetCDF (not a NetCDF or HDF5 file: starts with {head!r})")
+    if head == HDF5_SIGNATURE and task.fast_read:
+        opened = _open_hdf5(task, source)
+        if opened is not None:
+            return _read_guarded(opened[0], task, start, memory_limit, None, opened[1])
+    data = source.read_all()
     try:
-        if ds.data_model.startswith("NETCDF3") and (problem := classic_problem(Path(path), Path(path).stat().st_size)):
+        ds = netCDF4.Dataset(Path(path).name, "r", memory=data)  # a plain name: libnetcdf would fetch a URL itself
+    except OSError as err:
+        raise InputFileError(path, f"cannot open as NetCDF (truncated or corrupt: {err.strerror or err})") from None
+    return _read_guarded(ds, task, start, memory_limit, lambda: classic_problem_of(lambda n: data[:n], size))
+
+
+def _open_hdf5(task: ReadTask, source: ByteSource) -> tuple[Any, fastread.FastReader] | None:
+    """The object opened through h5netcdf and its fast reader, or None when the variable does not qualify."""
+    try:
+        ds = open_object(source.open())
+    except (OSError, ValueError, KeyError) as err:
+        raise InputFileError(task.path, f"cannot open as NetCDF (truncated or corrupt: {err})") from None
+    var = ds.variables.get(task.variable)
+    fast = None
+    if var is not None:
+        opened = (ds._h5file, source)
+        fast = fastread.reader_for(task.path, task.variable, var.shape, task.fast_read_threads, opened=opened)
+    if fast is None:
+        ds.close()
+        return None
+    return ds, fast
+
+
+def _read_guarded(
+    ds: Any,
+    task: ReadTask,
+    start: float,
+    memory_limit: int | None,
+    truncation: Callable[[], str | None] | None,
+    fast: fastread.FastReader | None = None,
+) -> FileResult:
+    """Read an open dataset (closing it after); its failures become one-line `InputFileError`s.
+
+    ``truncation`` says what is wrong with a classic-format file's length (the HDF5 library checks its own).
+    """
+    path = task.path
+    try:
+        if truncation is not None and ds.data_model.startswith("NETCDF3") and (problem := truncation()):
             raise InputFileError(path, problem)
-        return _read_open_dataset(ds, task, start, memory_limit)
+        return _read_open_dataset(ds, task, start, memory_limit, fast)
     except InputFileError:
         raise
     except RuntimeError as err:
@@ -81,7 +148,9 @@ T_Rule = tuple[str, Callable[[np.ndarray], np.ndarray]]
 """A plausibility rule: its description and a test returning True where values are impossible."""
 
 
-def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask, start: float, memory_limit: int | None) -> FileResult:
+def _read_open_dataset(
+    ds: netCDF4.Dataset, task: ReadTask, start: float, memory_limit: int | None, fast: fastread.FastReader | None
+) -> FileResult:
     path = task.path
     if task.variable not in ds.variables:
         present = [n for n, v in ds.variables.items() if v.ndim >= 2 and n not in ds.dimensions]
@@ -97,6 +166,7 @@ def _read_open_dataset(ds: netCDF4.Dataset, task: ReadTask, start: float, memory
             f"no time steps in {', '.join(map(str, absent))}, which its name claims (its dates run {first} to {last})",
         )
     reading = _Reading(ds, var, task, layout, SlotScheme(calendar, task.leap_day), years, slots_in)
+    reading.fast = fast
     if reading.grids and reading.wanted.any():
         reading.read(memory_limit)
     return FileResult(
@@ -168,7 +238,7 @@ class _Reading:
         nyears = len(set(years[self.wanted].tolist()))
         need = 2 * block_bytes + 3 * region_bytes * (self.scheme.nslots * nyears + t1 - t0)
         check_estimate("reading it", need, memory_limit)
-        if task.fast_read:
+        if task.fast_read and self.fast is None:
             self.fast = fastread.reader_for(task.path, task.variable, self.var.shape, task.fast_read_threads)
         with address_space_cap("reading it", memory_limit):
             collected = self._collect(blocks, (r0, r1))
@@ -246,7 +316,7 @@ def _date_range(ds: netCDF4.Dataset, dim: str) -> tuple[str, str]:
 def _blocks(var: netCDF4.Variable[Any], time_axis: int, t0: int, t1: int, cells: int) -> list[tuple[int, int]]:
     """Time ranges aligned to the file's time chunks, each about BLOCK_BYTES, so no chunk is inflated twice."""
     chunking = var.chunking()
-    tchunk = chunking[time_axis] if isinstance(chunking, list) else 1
+    tchunk = chunking[time_axis] if isinstance(chunking, list | tuple) else 1  # h5netcdf: a tuple
     per_step = max(1, cells * 4)
     length = max(tchunk, (BLOCK_BYTES // per_step) // tchunk * tchunk)
     first = t0 - t0 % tchunk
@@ -259,11 +329,12 @@ def _read_block(
     """Read a hyperslab as float32 with every fill/missing value (and NaN) as NaN (raw values via ``fast`` if
     given and it succeeds, else netCDF4)."""
     packed = any(a in var.ncattrs() for a in ("scale_factor", "add_offset"))
-    if packed:
+    if packed:  # (only netCDF4 datasets: objects with packed data are read from memory through netCDF4)
         var.set_auto_maskandscale(True)
         data = np.ma.filled(np.ma.asarray(var[index]).astype(np.float32), np.nan)
         return np.asarray(data)
-    var.set_auto_maskandscale(False)
+    if hasattr(var, "set_auto_maskandscale"):  # h5netcdf's variables give the stored values as they are
+        var.set_auto_maskandscale(False)
     raw = fast.read(index) if fast is not None else None
     if raw is None:
         raw = np.asarray(var[index])

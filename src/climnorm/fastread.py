@@ -27,6 +27,9 @@ import deflate
 import h5py
 import numpy as np
 
+from climnorm.errors import InputFileError
+from climnorm.storage.source import ByteSource
+
 log = logging.getLogger(__name__)
 
 DEFAULT_THREADS = 2
@@ -67,6 +70,7 @@ class FastReader:
     index: dict[tuple[int, ...], ChunkRef]
     threads: int = DEFAULT_THREADS
     failed: bool = False
+    source: ByteSource | None = None  # an object's bytes (ranged GETs); None: os.pread on the local path
 
     @property
     def out_dtype(self) -> np.dtype:
@@ -82,6 +86,8 @@ class FastReader:
         (the reason is logged; the caller then reads through netCDF4, and :attr:`failed` stays set)."""
         try:
             return self._read(index)
+        except InputFileError:
+            raise  # the object cannot be fetched (missing, forbidden, store unreachable): no fallback helps
         except (OSError, ValueError, NotEligible, deflate.DeflateError) as err:
             self.failed = True
             log.debug("fast read of %s:%s failed (%s); using netCDF4", self.path, self.variable, err)
@@ -93,11 +99,14 @@ class FastReader:
         if out.size == 0:
             return out
         jobs = list(self._jobs(bounds))
+        if self.source is not None:
+            return self._read_fetched(jobs, out)
         fd = os.open(self.path, os.O_RDONLY)
         try:
 
             def decode(job: _Job) -> None:
-                self._decode(fd, *job, out)
+                ref = job[0]
+                self._decode(_pread(fd, ref), *job, out)
 
             if self.threads > 1 and len(jobs) > 1:
                 try:
@@ -112,6 +121,25 @@ class FastReader:
                 decode(job)
         finally:
             os.close(fd)
+        return out
+
+    def _read_fetched(self, jobs: list[_Job], out: np.ndarray) -> np.ndarray:
+        """Fetch every chunk of the hyperslab from the byte source in one batch of (coalesced, concurrent) ranged
+        reads, then inflate them as for a local file."""
+        assert self.source is not None
+        stored = self.source.read_ranges([(ref.offset, ref.size) for ref, _, _ in jobs])
+        work = list(zip(stored, jobs, strict=True))
+
+        def decode(item: tuple[bytes, _Job]) -> None:
+            self._decode(item[0], *item[1], out)
+
+        if self.threads > 1 and len(work) > 1:
+            with ThreadPoolExecutor(min(self.threads, len(work)), thread_name_prefix="fastread") as pool:
+                for _ in pool.map(decode, work):
+                    pass
+        else:
+            for item in work:
+                decode(item)
         return out
 
     def _jobs(self, bounds: list[tuple[int, int]]) -> Iterator[_Job]:
@@ -129,11 +157,10 @@ class FastReader:
                 dst.append(slice(lo - start, hi - start))
             yield ref, tuple(src), tuple(dst)
 
-    def _decode(self, fd: int, ref: ChunkRef, src: tuple[slice, ...], dst: tuple[slice, ...], out: np.ndarray) -> None:
-        """Read, inflate and unshuffle one chunk, writing its ``src`` part into ``out[dst]``."""
-        stored = os.pread(fd, ref.size, ref.offset)
-        if len(stored) != ref.size:
-            raise OSError(f"short read at byte {ref.offset}: {len(stored)} of {ref.size} bytes")
+    def _decode(
+        self, stored: bytes, ref: ChunkRef, src: tuple[slice, ...], dst: tuple[slice, ...], out: np.ndarray
+    ) -> None:
+        """Inflate and unshuffle one chunk's stored bytes, writing its ``src`` part into ``out[dst]``."""
         nbytes = self.chunk_nbytes
         if ref.filter_mask & self.deflate_bit:
             data: bytes | bytearray = stored
@@ -146,6 +173,14 @@ class FastReader:
             _unshuffle_into(out[dst], raw, self.chunks, src, self.dtype)
         else:
             np.copyto(out[dst], raw.view(self.dtype).reshape(self.chunks)[src])
+
+
+def _pread(fd: int, ref: ChunkRef) -> bytes:
+    """One chunk's stored bytes from a local file."""
+    stored = os.pread(fd, ref.size, ref.offset)
+    if len(stored) != ref.size:
+        raise OSError(f"short read at byte {ref.offset}: {len(stored)} of {ref.size} bytes")
+    return stored
 
 
 def _bounds(index: Sequence[slice], shape: tuple[int, ...]) -> list[tuple[int, int]]:
@@ -185,15 +220,24 @@ def _unshuffle_into(
 
 
 def reader_for(
-    path: str, variable: str, shape: tuple[int, ...] | None = None, threads: int = DEFAULT_THREADS
+    path: str,
+    variable: str,
+    shape: tuple[int, ...] | None = None,
+    threads: int = DEFAULT_THREADS,
+    opened: tuple[h5py.File, ByteSource] | None = None,
 ) -> FastReader | None:
     """A :class:`FastReader` for ``variable`` in ``path`` if it qualifies, else None (reason logged at debug).
 
     ``shape`` is the variable's shape as netCDF4 sees it; a dataset shorter than its unlimited dimension
-    (netCDF4 pads it with fill values) does not qualify.
+    (netCDF4 pads it with fill values) does not qualify. ``opened``: the object's file, already open in h5py, and
+    its byte source (an object on S3: chunks are then fetched with ranged reads).
     """
     try:
-        reader = _probe(path, variable, threads)
+        if opened is None:
+            reader = _probe(path, variable, threads)
+        else:
+            reader = _inspect(opened[0], path, variable, threads)
+            reader.source = opened[1]
         if shape is not None and tuple(shape) != reader.shape:
             raise NotEligible(f"stored shape {reader.shape} differs from the NetCDF shape {tuple(shape)}")
     except NotEligible as why:
@@ -218,48 +262,53 @@ def _probe(path: str, variable: str, threads: int) -> FastReader:
         if fh.read(8) != b"\x89HDF\r\n\x1a\n":
             raise NotEligible("not an HDF5-based (NetCDF4) file")
     with h5py.File(path, "r") as f:
-        if f.id.get_create_plist().get_userblock() != 0:
-            raise NotEligible("file has an HDF5 user block")
-        ds = f.get(variable)
-        if not isinstance(ds, h5py.Dataset):
-            raise NotEligible(f"no HDF5 dataset named {variable!r}")
-        dtype = ds.dtype
-        if dtype.kind != "f" or dtype.itemsize not in (4, 8) or dtype.byteorder == "|":
-            raise NotEligible(f"data type {dtype.str} is not float32/float64")
-        packed = [a for a in _PACKING_ATTRS if a in ds.attrs]
-        if packed:
-            raise NotEligible(f"packed data ({', '.join(packed)})")
-        dcpl = ds.id.get_create_plist()
-        if dcpl.get_layout() != h5py.h5d.CHUNKED or ds.chunks is None:
-            raise NotEligible("not chunked")
-        filters = [dcpl.get_filter(i) for i in range(dcpl.get_nfilters())]
-        codes = [fil[0] for fil in filters]
-        if codes == [_FILTER_DEFLATE]:
-            shuffle_bit = None
-        elif codes == [_FILTER_SHUFFLE, _FILTER_DEFLATE]:
-            if tuple(filters[0][2][:1]) not in ((), (dtype.itemsize,)):
-                raise NotEligible(f"shuffle element size {filters[0][2]} differs from {dtype.itemsize}")
-            shuffle_bit = 1
-        else:
-            names = [fil[3].decode(errors="replace") or str(fil[0]) for fil in filters] or ["none"]
-            raise NotEligible(f"filters {' + '.join(names)} (need deflate, optionally after shuffle)")
-        if int(np.prod(ds.chunks)) * dtype.itemsize >= 2**32:
-            raise NotEligible(f"chunks {ds.chunks} hold 4 GiB or more")
-        index = _chunk_index(ds.id)
-        expected = int(np.prod([-(-s // c) for s, c in zip(ds.shape, ds.chunks, strict=True)]))
-        if len(index) != expected:
-            raise NotEligible(f"{expected - len(index)} of {expected} chunks are not allocated")
-        return FastReader(
-            path=path,
-            variable=variable,
-            shape=tuple(ds.shape),
-            chunks=tuple(ds.chunks),
-            dtype=dtype,
-            shuffle_bit=shuffle_bit,
-            deflate_bit=1 << codes.index(_FILTER_DEFLATE),
-            index=index,
-            threads=max(1, threads),
-        )
+        return _inspect(f, path, variable, threads)
+
+
+def _inspect(f: h5py.File, path: str, variable: str, threads: int) -> FastReader:
+    """The fast reader of ``variable`` in the open file ``f``, or NotEligible saying why not."""
+    if f.id.get_create_plist().get_userblock() != 0:
+        raise NotEligible("file has an HDF5 user block")
+    ds = f.get(variable)
+    if not isinstance(ds, h5py.Dataset):
+        raise NotEligible(f"no HDF5 dataset named {variable!r}")
+    dtype = ds.dtype
+    if dtype.kind != "f" or dtype.itemsize not in (4, 8) or dtype.byteorder == "|":
+        raise NotEligible(f"data type {dtype.str} is not float32/float64")
+    packed = [a for a in _PACKING_ATTRS if a in ds.attrs]
+    if packed:
+        raise NotEligible(f"packed data ({', '.join(packed)})")
+    dcpl = ds.id.get_create_plist()
+    if dcpl.get_layout() != h5py.h5d.CHUNKED or ds.chunks is None:
+        raise NotEligible("not chunked")
+    filters = [dcpl.get_filter(i) for i in range(dcpl.get_nfilters())]
+    codes = [fil[0] for fil in filters]
+    if codes == [_FILTER_DEFLATE]:
+        shuffle_bit = None
+    elif codes == [_FILTER_SHUFFLE, _FILTER_DEFLATE]:
+        if tuple(filters[0][2][:1]) not in ((), (dtype.itemsize,)):
+            raise NotEligible(f"shuffle element size {filters[0][2]} differs from {dtype.itemsize}")
+        shuffle_bit = 1
+    else:
+        names = [fil[3].decode(errors="replace") or str(fil[0]) for fil in filters] or ["none"]
+        raise NotEligible(f"filters {' + '.join(names)} (need deflate, optionally after shuffle)")
+    if int(np.prod(ds.chunks)) * dtype.itemsize >= 2**32:
+        raise NotEligible(f"chunks {ds.chunks} hold 4 GiB or more")
+    index = _chunk_index(ds.id)
+    expected = int(np.prod([-(-s // c) for s, c in zip(ds.shape, ds.chunks, strict=True)]))
+    if len(index) != expected:
+        raise NotEligible(f"{expected - len(index)} of {expected} chunks are not allocated")
+    return FastReader(
+        path=path,
+        variable=variable,
+        shape=tuple(ds.shape),
+        chunks=tuple(ds.chunks),
+        dtype=dtype,
+        shuffle_bit=shuffle_bit,
+        deflate_bit=1 << codes.index(_FILTER_DEFLATE),
+        index=index,
+        threads=max(1, threads),
+    )
 
 
 def _chunk_index(dsid: h5py.h5d.DatasetID) -> dict[tuple[int, ...], ChunkRef]:

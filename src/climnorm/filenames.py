@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from climnorm.storage.urls import ObjectPath
+
 __all__ = [
     "NAMINGS",
     "NC_SUFFIXES",
@@ -69,11 +71,15 @@ class ChainKey:
         return f"{self.model} {self.variant} {self.variable} {self.scenario}"
 
 
+InputPath = Path | ObjectPath
+"""Where an input is: a local file, or an object's s3:// URL."""
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """One input file as its name describes it (what it claims, not what it holds)."""
 
-    path: Path
+    path: InputPath
     naming: str  # one of NAMINGS
     variable: str
     model: str  # CORDEX: f"{driving_model}_{rcm}"
@@ -85,8 +91,9 @@ class FileEntry:
     end: Date  # last day the name claims, inclusive
     version: tuple[int, ...] = ()  # NEX data version: () none, (1, 1) for _v1.1, (2, 0) for _v2.0
     size: int = 0  # bytes, from stat; 0 when parsed from a name alone
-    mtime: float = 0.0
+    mtime: float = 0.0  # seconds since the epoch; an object's last-modified time
     rcm_version: str | None = None  # CORDEX only: v1, v2 ...
+    etag: str | None = None  # objects only: what the store says changes when the object is rewritten
 
     @property
     def key(self) -> ChainKey:
@@ -100,8 +107,12 @@ class FileEntry:
 
     @property
     def record(self) -> dict[str, Any]:
-        """How the input is identified in the manifest, for resume: path, size and modification time."""
-        return {"path": str(self.path), "size": self.size, "mtime": self.mtime}
+        """How the input is identified in the manifest, for resume: path, size and modification time (and an
+        object's ETag), so that a file or object that changed is read again."""
+        record: dict[str, Any] = {"path": str(self.path), "size": self.size, "mtime": self.mtime}
+        if self.etag is not None:
+            record["etag"] = self.etag
+        return record
 
     @property
     def version_label(self) -> str:
@@ -175,7 +186,7 @@ _FAST_RE = re.compile(  # the common NEX / CMIP6 forms in one match; the rest: _
 _TABLE_PROBLEMS: dict[str, str | None] = {}
 
 
-def _parse_fast(path: Path, name: str, size: int, mtime: float) -> FileEntry | None:
+def _parse_fast(path: InputPath, name: str, size: int, mtime: float) -> FileEntry | None:
     """Parse the common NEX/CMIP6 names with one regex (the catalog of a big archive is mostly these)."""
     m = _FAST_RE.fullmatch(name)
     if m is None:
@@ -207,13 +218,13 @@ def _parse_fast(path: Path, name: str, size: int, mtime: float) -> FileEntry | N
     )
 
 
-def parse_entry(path: Path, name: str | None = None, size: int = 0, mtime: float = 0.0) -> FileEntry | str:
+def parse_entry(path: InputPath, name: str | None = None, size: int = 0, mtime: float = 0.0) -> FileEntry | str:
     """Parse a file name into a FileEntry, or say why it cannot be (a one-line reason)."""
     name = path.name if name is None else name
     return _parse_fast(path, name, size, mtime) or _parse_any(path, name, size, mtime)
 
 
-def _parse_any(path: Path, name: str, size: int, mtime: float) -> FileEntry | str:
+def _parse_any(path: InputPath, name: str, size: int, mtime: float) -> FileEntry | str:
     """Parse any recognised form, token by token; return the reason when the name is not one."""
     low = name.lower()
     suffix = next((s for s in NC_SUFFIXES if low.endswith(s)), None)

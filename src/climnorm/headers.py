@@ -12,18 +12,23 @@ import os
 import re
 import struct
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from climnorm.catalog import Catalog
-from climnorm.filenames import FileEntry
+from climnorm.errors import InputFileError
+from climnorm.filenames import FileEntry, InputPath
+from climnorm.storage.options import StorageOptions
+from climnorm.storage.source import open_source
+from climnorm.storage.urls import ObjectPath
 
 logger = logging.getLogger(__name__)
 
 _NETCDF_LOCK = threading.Lock()  # the netCDF-C / HDF5 libraries are not thread-safe: one open at a time
-_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-_HDF5_SIGNATURE_OFFSETS = (0, 512, 1024, 2048, 4096, 8192)
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+HDF5_SIGNATURE_OFFSETS = (0, 512, 1024, 2048, 4096, 8192)
 _NC_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 4, 6: 8, 7: 1, 8: 2, 9: 4, 10: 8, 11: 8}
 _CLASSIC_HEADER_READ = 1 << 16
 
@@ -32,7 +37,7 @@ _CLASSIC_HEADER_READ = 1 << 16
 class FileProblem:
     """A file that cannot be used, with a one-line description of why."""
 
-    path: Path
+    path: InputPath
     problem: str
 
     def __str__(self) -> str:
@@ -110,10 +115,19 @@ class _ClassicHeader:
 
 def classic_problem(path: Path, size: int) -> str | None:
     """For a classic NetCDF file: 'truncated' when it is shorter than its header says, else None."""
+
+    def head(n: int) -> bytes:
+        with open(path, "rb") as fh:
+            return fh.read(n)
+
+    return classic_problem_of(head, size)
+
+
+def classic_problem_of(head: Callable[[int], bytes], size: int) -> str | None:
+    """`classic_problem` for any bytes: ``head(n)`` gives the first n bytes (fewer at the end)."""
     want = _CLASSIC_HEADER_READ
     while True:
-        with open(path, "rb") as fh:
-            buf = fh.read(want)
+        buf = head(want)
         try:
             needed = _ClassicHeader(buf).data_end()
         except _ShortHeader:
@@ -133,15 +147,17 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def check_file(entry: FileEntry) -> FileProblem | None:
+def check_file(entry: FileEntry, storage: StorageOptions | None = None) -> FileProblem | None:
     """Open one file's header and return what's wrong with it (unreadable, truncated, variable missing)."""
     path = entry.path
+    if isinstance(path, ObjectPath):
+        return _check_object(entry, path, storage)
     try:
         size = os.stat(path).st_size
         if size == 0:
             return FileProblem(path, "zero-byte file")
         with open(path, "rb") as fh:
-            head = fh.read(max(_HDF5_SIGNATURE_OFFSETS) + len(_HDF5_SIGNATURE))
+            head = fh.read(max(HDF5_SIGNATURE_OFFSETS) + len(HDF5_SIGNATURE))
     except FileNotFoundError:
         return FileProblem(path, "file not found")
     except OSError as err:
@@ -150,7 +166,7 @@ def check_file(entry: FileEntry) -> FileProblem | None:
         problem = classic_problem(path, size)
         if problem:
             return FileProblem(path, problem)
-    elif not any(head[o : o + 8] == _HDF5_SIGNATURE for o in _HDF5_SIGNATURE_OFFSETS):
+    elif not any(head[o : o + 8] == HDF5_SIGNATURE for o in HDF5_SIGNATURE_OFFSETS):
         return FileProblem(path, f"not a NetCDF/HDF5 file (starts with {head[:16]!r})")
 
     import netCDF4  # imported here: cataloguing never needs it
@@ -161,14 +177,50 @@ def check_file(entry: FileEntry) -> FileProblem | None:
     except Exception as err:  # netCDF4 raises OSError, RuntimeError, ... with the library's message
         message = re.sub(r":\s*'[^']*'\s*$", "", _one_line(str(err)))  # drop the repeated file name
         return FileProblem(path, f"cannot open with netCDF4: {message}")
+    return _variable_problem(entry, names)
+
+
+def _variable_problem(entry: FileEntry, names: list[str]) -> FileProblem | None:
     if entry.variable not in names:
         return FileProblem(
-            path, f"variable '{entry.variable}' not found; variables present: {', '.join(names) or 'none'}"
+            entry.path, f"variable '{entry.variable}' not found; variables present: {', '.join(names) or 'none'}"
         )
     return None
 
 
-def check_files(catalog: Catalog, workers: int = 1) -> list[FileProblem]:
+def _check_object(entry: FileEntry, path: ObjectPath, storage: StorageOptions | None) -> FileProblem | None:
+    """`check_file` for an object: HDF5 metadata through ranged reads, a classic file fetched whole."""
+    import netCDF4
+
+    from climnorm.ncobject import open_object
+
+    source = open_source(path.url, storage)
+    try:
+        size = source.size
+        if size == 0:
+            return FileProblem(path, "zero-byte object")
+        head = source.read_ranges([(0, min(size, len(HDF5_SIGNATURE)))])[0]
+        if head == HDF5_SIGNATURE:
+            try:
+                with open_object(source.open()) as h5:
+                    names = list(h5.variables)
+            except (OSError, ValueError, KeyError) as err:
+                return FileProblem(path, f"cannot open as NetCDF (truncated or corrupt: {_one_line(str(err))})")
+        elif head.startswith(b"CDF"):
+            data = source.read_all()
+            problem = classic_problem_of(lambda n: data[:n], size)
+            if problem:
+                return FileProblem(path, problem)
+            with _NETCDF_LOCK, netCDF4.Dataset(path.name, "r", memory=data) as nc:
+                names = list(nc.variables)
+        else:
+            return FileProblem(path, f"not a NetCDF/HDF5 file (starts with {head!r})")
+    except InputFileError as err:
+        return FileProblem(path, err.problem)
+    return _variable_problem(entry, names)
+
+
+def check_files(catalog: Catalog, workers: int = 1, storage: StorageOptions | None = None) -> list[FileProblem]:
     """Check every selected file of the catalog (see ``check_file``); problems sorted by path.
 
     With ``workers > 1`` a thread pool overlaps the file-system work (stat, reading headers); the
@@ -177,9 +229,9 @@ def check_files(catalog: Catalog, workers: int = 1) -> list[FileProblem]:
     entries = list(catalog.entries())
     if workers > 1 and len(entries) > 1:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="climnorm-check") as pool:
-            results = list(pool.map(check_file, entries))
+            results = list(pool.map(lambda e: check_file(e, storage), entries))
     else:
-        results = [check_file(e) for e in entries]
+        results = [check_file(e, storage) for e in entries]
     problems = sorted((p for p in results if p is not None), key=lambda p: str(p.path))
     for p in problems:
         logger.warning("%s", p)

@@ -40,10 +40,14 @@ __all__ = ["RunInterrupted", "RunSummary", "check_output_dir", "prepare", "run"]
 
 def prepare(config: Config, *, force: bool = False) -> tuple[Plan, Manifest]:
     """Catalog the inputs, load the manifest and build the plan (no data read)."""
-    catalog = build_catalog(config.input_dirs, variables=config.variables)
+    storage = config.storage() if config.remote_inputs else None
+    if storage is not None:
+        log.info("object storage: %r", storage)
+    catalog = build_catalog(config.input_dirs, variables=config.variables, storage=storage)
     log.info("%s", catalog.summary_line())
     manifest = Manifest.load(config.output_dir)
     plan = make_plan(config, catalog, None if force else manifest.records)
+    plan.storage = storage
     return plan, manifest
 
 
@@ -128,6 +132,8 @@ def check_output_dir(config: Config) -> None:
     """Refuse an output directory that cannot be written, or that lies inside an input tree, before any work."""
     out = config.output_dir.absolute()
     for root in config.input_dirs:
+        if isinstance(root, str):
+            continue  # an s3:// prefix
         root = root.absolute()
         if out == root or root in out.parents:
             raise OutputError(

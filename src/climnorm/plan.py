@@ -27,9 +27,10 @@ from climnorm.config import (
     Config,
 )
 from climnorm.errors import ConfigError
-from climnorm.filenames import ChainKey, FileEntry
+from climnorm.filenames import ChainKey, FileEntry, InputPath
 from climnorm.members import Coverage, select_members
 from climnorm.products import product_path
+from climnorm.storage.options import StorageOptions
 from climnorm.types import HISTORICAL, Member, Region, T_Product, Target
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class Plan:
     ensembles: list[EnsemblePlan] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     template: str = DEFAULT_OUTPUT_TEMPLATE
+    storage: StorageOptions | None = None  # how workers reach the s3:// inputs (None: all inputs are local)
 
     def source_scenario(self, scenario: str, year: int) -> str:
         """The run a window year comes from: historical up to `historical_end`, the scenario's own after."""
@@ -134,7 +136,7 @@ class Plan:
 
     def window_inputs(self, target: Target, years: tuple[int, ...] | list[int]) -> list[FileEntry]:
         """The input files of the given window years, in year order, each once."""
-        inputs: dict[Path, FileEntry] = {}
+        inputs: dict[InputPath, FileEntry] = {}
         for y in years:
             for entry in self.files_for(target.member, target.variable, target.scenario, y):
                 inputs.setdefault(entry.path, entry)

@@ -14,7 +14,6 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,8 +24,10 @@ from climnorm.engines import Engine
 from climnorm.ensemble_queue import EnsembleQueue
 from climnorm.errors import InputFileError
 from climnorm.events import RunStarted
-from climnorm.filenames import FileEntry
+from climnorm.filenames import FileEntry, InputPath
 from climnorm.plan import OutputPlan, Plan
+from climnorm.remote_catalog import listed_object
+from climnorm.storage.urls import ObjectPath
 from climnorm.summary import Reporter
 from climnorm.tasks import read_batch
 from climnorm.types import HISTORICAL, FileResult, Member, ReadTask
@@ -93,7 +94,7 @@ class ReadBatch:
     tasks: tuple[ReadTask, ...]
     uses: int
     future: Future[list[Any]] | None = None
-    outcomes: dict[Path, FileResult | None] | None = None
+    outcomes: dict[InputPath, FileResult | None] | None = None
 
     @property
     def running(self) -> bool:
@@ -113,7 +114,7 @@ class ChainJob:
     accumulator: ChainAccumulator
     position: int = 0
     next_batch: int = 0
-    batch_of: dict[Path, ReadBatch] = field(default_factory=dict)
+    batch_of: dict[InputPath, ReadBatch] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for batch in self.batches:
@@ -183,8 +184,8 @@ def make_job(
         for s in steps
         if s.kind is StepKind.ADD_YEAR
     }
-    years_of: dict[Path, set[int]] = defaultdict(set)
-    uses: Counter[Path] = Counter()
+    years_of: dict[InputPath, set[int]] = defaultdict(set)
+    uses: Counter[InputPath] = Counter()
     order: list[FileEntry] = []
     for (_, year), entries in step_files.items():
         for e in entries:
@@ -207,6 +208,8 @@ def make_job(
                 config.mask_impossible,
                 fast_read=config.fast_read,
                 fast_read_threads=config.fast_read_threads,
+                storage=plan.storage if isinstance(e.path, ObjectPath) else None,
+                listed=listed_object(e),
             )
             for e in entries
         )
@@ -363,10 +366,10 @@ class Scheduler:
             batch.outcomes = self._collect(batch)
         return batch.outcomes.get(entry.path)
 
-    def _collect(self, batch: ReadBatch) -> dict[Path, FileResult | None]:
+    def _collect(self, batch: ReadBatch) -> dict[InputPath, FileResult | None]:
         """The outcome of each file of a finished read task; failures reported once, as one line each."""
         assert batch.future is not None
-        outcomes: dict[Path, FileResult | None] = {}
+        outcomes: dict[InputPath, FileResult | None] = {}
         summary = self.reporter.summary
         try:
             results = batch.future.result()

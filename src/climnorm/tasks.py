@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from climnorm._memory import address_space_cap, check_estimate
 from climnorm.ensemble_files import write_ensemble
@@ -85,6 +87,26 @@ def write_output(task: WriteTask) -> tuple[int, str, float]:
     t = meta.target
     send(NormalWritten(t.variable, meta.region.key, t.scenario, t.period, t.year, task.path, seconds, t.member.label))
     return size, checksum, seconds
+
+
+@dataclass(frozen=True)
+class OutputBytes:
+    """An output written where the run's output directory is not: its file's bytes, for the client to land."""
+
+    data: bytes
+    size: int
+    checksum: str
+    seconds: float
+
+
+def write_detached(fn: Callable[[Any], tuple[int, str, float]], task: Any) -> OutputBytes:
+    """Run a write task ``fn(task)`` into a temporary directory of this worker and hand back the file's bytes (for
+    clusters that share no disk with the client: docs/cluster.md)."""
+    with tempfile.TemporaryDirectory(prefix="climnorm-output-") as scratch:
+        here = replace(task, path=os.path.join(scratch, os.path.basename(task.path)))
+        size, checksum, seconds = fn(here)
+        data = Path(here.path).read_bytes()
+    return OutputBytes(data, size, checksum, seconds)
 
 
 def write_ensemble_output(task: EnsembleTask) -> tuple[int, str, float]:

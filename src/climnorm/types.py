@@ -15,6 +15,8 @@ from climnorm._ranges import format_ranges
 
 if TYPE_CHECKING:
     from climnorm.products.smoothing import Smoothing
+    from climnorm.storage.listing import ObjectInfo
+    from climnorm.storage.options import StorageOptions
 
 HISTORICAL = "historical"
 """The scenario name of the historical run, whose years every future scenario's early windows share."""
@@ -148,6 +150,8 @@ class ReadTask:
     mask_impossible: bool = False
     fast_read: bool = True  # read qualifying variables through climnorm.fastread (bit-identical, faster)
     fast_read_threads: int = 2
+    storage: StorageOptions | None = None  # set when ``path`` is an s3:// URL ...
+    listed: ObjectInfo | None = None  # ... with the object as the catalog listed it (read If-Match its etag)
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,17 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
+from climnorm._atomic import atomic_file
 from climnorm.accumulate import Computed
 from climnorm.config import Config
 from climnorm.config_sections import completeness_rule
-from climnorm.engines import Engine
+from climnorm.engines import Engine, SerialExecutor
 from climnorm.errors import ClimnormError, OutputError
 from climnorm.manifest import Manifest
 from climnorm.plan import Plan, T_Output
 from climnorm.products import PERIOD_PRODUCTS
 from climnorm.summary import Reporter
-from climnorm.tasks import write_output
+from climnorm.tasks import OutputBytes, write_detached, write_output
 from climnorm.types import Encoding, NormalMeta, WriteTask
 from climnorm.write import inputs_digest
 
@@ -35,7 +36,7 @@ _DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 class _Pending:
     """A write submitted to the engine, with the record that goes into the manifest once it lands."""
 
-    future: Future[tuple[int, str, float]]
+    future: Future[tuple[int, str, float] | OutputBytes]
     out: T_Output
     record: dict[str, Any]
 
@@ -95,6 +96,7 @@ class WriteQueue:
     """Writes in flight, at most a budget of them; finished ones are recorded in the manifest in order."""
 
     def __init__(self, plan: Plan, manifest: Manifest, executor: Engine, reporter: Reporter, budget: int) -> None:
+        self.here = SerialExecutor()  # tasks that read outputs, when the engine's workers cannot see them
         self.plan = plan
         self.manifest = manifest
         self.executor = executor
@@ -108,10 +110,27 @@ class WriteQueue:
         self.submit_task(write_output, task, computed.out, record)
 
     def submit_task(
-        self, fn: Callable[[Any], tuple[int, str, float]], task: Any, out: T_Output, record: dict[str, Any]
+        self,
+        fn: Callable[[Any], tuple[int, str, float]],
+        task: Any,
+        out: T_Output,
+        record: dict[str, Any],
+        *,
+        reads_outputs: bool = False,
     ) -> None:
-        """Run a task that writes one output (returning its size, checksum and seconds) and record it when it lands."""
-        self.pending.append(_Pending(self.executor.submit(fn, task), out, record))
+        """Run a task that writes one output (returning its size, checksum and seconds) and record it when it lands.
+
+        On an engine whose workers do not share the output directory the task writes on the worker and hands the
+        file's bytes back, landed here; one that ``reads_outputs`` (an ensemble of written members) runs here.
+        """
+        future: Future[Any]
+        if self.executor.shares_outputs:
+            future = self.executor.submit(fn, task)
+        elif reads_outputs:
+            future = self.here.submit(fn, task)
+        else:
+            future = self.executor.submit(write_detached, fn, task)
+        self.pending.append(_Pending(future, out, record))
         if len(self.pending) > self.budget:
             self.drain(keep=self.budget // 2)
 
@@ -139,7 +158,12 @@ class WriteQueue:
         """Record one finished write, or report why it failed (a full disk stops the run: OutputError)."""
         out = item.out
         try:
-            size, checksum, _ = item.future.result()
+            result = item.future.result()
+            if isinstance(result, OutputBytes):
+                with atomic_file(self.plan.config.output_dir / out.path) as tmp:
+                    tmp.write_bytes(result.data)
+                result = (result.size, result.checksum, result.seconds)
+            size, checksum, _ = result
         except OSError as err:
             self.reporter.skip(out, f"write failed: {err.strerror or err}", fail=True)
             reason = self._disk_full(err)

@@ -33,6 +33,11 @@ class Engine(Protocol):
         """Worker processes that died during the run (their tasks were retried)."""
         ...
 
+    @property
+    def shares_outputs(self) -> bool:
+        """Whether its workers write to the run's output directory (False: they hand outputs back as bytes)."""
+        ...
+
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]: ...
 
     def close(self, *, kill: bool = False) -> None:
@@ -45,6 +50,7 @@ class SerialExecutor(Executor):
 
     workers = 1
     crashes = 0
+    shares_outputs = True
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -62,6 +68,7 @@ class _Borrowed:
     """An executor the caller passed in: used as it is, and the caller's to shut down."""
 
     crashes = 0
+    shares_outputs = True
 
     def __init__(self, executor: Executor, workers: int) -> None:
         self.executor = executor

@@ -1,5 +1,6 @@
-"""The dask engine's shared-filesystem check: every worker must see the inputs and the output directory as this
-process does, before any task runs."""
+"""The dask engine's shared-filesystem check: every worker must see the local inputs and the output directory as
+this process does, before any task runs. Inputs on object storage need no shared disk: with only those, the
+workers do not write the outputs either (the client lands them), and the check only asks that climnorm runs."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ class SharedCheck:
 
     input_dirs: tuple[str, ...]
     samples: tuple[tuple[str, int], ...]
-    output_dir: str
+    output_dir: str | None  # None: the workers never touch the output directory (outputs land through the client)
     marker: str
     token: str
 
@@ -50,6 +51,8 @@ class SharedCheck:
                 return f"cannot see input file {path} ({err.strerror or err})"
             if seen != size:
                 return f"sees input file {path} with {seen} bytes, not {size}: not the same file"
+        if self.output_dir is None:
+            return None
         if not os.path.isdir(self.output_dir):
             return f"cannot see output directory {self.output_dir} ({_why_missing(self.output_dir)})"
         try:
@@ -83,10 +86,12 @@ def _check_worker(check: SharedCheck) -> tuple[str | None, str, str, str | None]
     return check.run(), __version__, socket.gethostname(), os.environ.get(TRIM)
 
 
-def sample_inputs(input_dirs: list[Path], per_dir: int) -> tuple[tuple[str, int], ...]:
+def sample_inputs(input_dirs: list[Path | str], per_dir: int) -> tuple[tuple[str, int], ...]:
     """The first few files (in name order, depth first) under each input directory, with their sizes."""
     found: list[tuple[str, int]] = []
     for root in input_dirs:
+        if isinstance(root, str):
+            continue  # an s3:// prefix: nothing to share
         taken = 0
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames.sort()

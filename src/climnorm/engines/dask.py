@@ -5,9 +5,12 @@
 limit), or connects to a running scheduler (``scheduler_address``), and yields a `concurrent.futures.Executor`
 built on `Client.get_executor()`: the pipeline submits exactly the tasks it gives the local pool.
 
-* Shared filesystem: before any task runs, every worker checks that it sees the input directories (and a
+* Shared filesystem: before any task runs, every worker checks that it sees the local input directories (and a
   sample of input files, with their sizes) and the output directory (it reads a marker file written by this
   process and creates a file beside it). A worker that cannot is reported in one line and nothing is done.
+  When every input is on object storage the engine is *detached* (``shares_outputs`` False): workers read the
+  objects themselves and hand each output back as its file's bytes, which this process lands atomically
+  (`climnorm.writes`), so the cluster needs no shared disk at all.
 * Progress: a `WorkerPlugin` points each worker's event sink (`climnorm.tasks.configure`) at
   `Worker.log_event`; each task carries the topic of its run (`_Tagged`), this process subscribes to the topic
   and feeds the events to the run's `ProgressChannel`, so remote workers drive the same display as local ones,
@@ -26,6 +29,7 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future, InvalidStateError
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from climnorm._atomic import TMP_MARK
@@ -67,9 +71,11 @@ class DaskExecutor(Executor):
         workers: int,
         lost: list[str] | None = None,
         topic: str | None = None,
+        shares_outputs: bool = True,
     ) -> None:
         self.client = client
         self.workers = workers
+        self.shares_outputs = shares_outputs
         self.lost = lost if lost is not None else []
         self.topic = topic
         self._inner = client.get_executor(pure=False)
@@ -255,15 +261,19 @@ def _start(
     else:
         log.debug("dask engine: no dashboard (it needs bokeh where the scheduler runs)")
 
+    detached = not any(isinstance(d, Path) for d in config.input_dirs)
     output_dir = str(config.output_dir)
     marker = os.path.join(output_dir, f".dask-check-{token}{TMP_MARK}")
-    with open(marker, "w") as fh:
-        fh.write(token + "\n")
-    stack.callback(_unlink_quietly, marker)
+    if detached:
+        log.info("dask engine: every input is on object storage: workers need no shared disk, outputs land here")
+    else:
+        with open(marker, "w") as fh:
+            fh.write(token + "\n")
+        stack.callback(_unlink_quietly, marker)
     check = SharedCheck(
-        tuple(str(d) for d in config.input_dirs),
+        tuple(str(d) for d in config.input_dirs if isinstance(d, Path)),
         sample_inputs(config.input_dirs, SAMPLE_FILES_PER_DIR),
-        output_dir,
+        None if detached else output_dir,
         marker,
         token,
     )
@@ -283,7 +293,8 @@ def _start(
     if config.scheduler_address:  # a shared cluster outlives this run: leave its workers as they were
         stack.callback(_quietly, client.unregister_worker_plugin, plugin_name)
     # the pipeline keeps 2 read tasks per worker thread in flight, counted now (docs/cluster.md)
-    return DaskExecutor(client, threads, forwarder.lost, topic if channel.active else None), forwarder
+    executor = DaskExecutor(client, threads, forwarder.lost, topic if channel.active else None, not detached)
+    return executor, forwarder
 
 
 def _topic(token: str) -> str:

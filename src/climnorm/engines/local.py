@@ -62,6 +62,8 @@ class RetryingProcessPool(Executor):
     broken pool can be replaced without re-entering it.
     """
 
+    shares_outputs = True  # its workers run on this machine
+
     def __init__(
         self,
         workers: int,

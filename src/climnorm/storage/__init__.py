@@ -21,7 +21,7 @@ from climnorm.storage.listing import (
 )
 from climnorm.storage.options import ReadPolicy, RetryPolicy, StorageOptions
 from climnorm.storage.source import ByteSource, LocalSource, ReadStats, S3Source, SourceIdentity, open_source
-from climnorm.storage.urls import S3Url, is_s3_url
+from climnorm.storage.urls import ObjectPath, S3Url, is_s3_url
 from climnorm.storage.view import BlockReader
 
 NEX_LAYOUT = ("model", "scenario", "variant", "variable")
@@ -36,6 +36,7 @@ __all__ = [
     "InputFileError",
     "LocalSource",
     "ObjectInfo",
+    "ObjectPath",
     "ReadPolicy",
     "ReadStats",
     "RetryPolicy",

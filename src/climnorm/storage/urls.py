@@ -43,3 +43,22 @@ class S3Url:
 
     def __str__(self) -> str:
         return f"{SCHEME}{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True, order=True)
+class ObjectPath:
+    """An object's URL where a catalog holds a local file's `Path`: it has a `name` and prints as the URL.
+
+    A `pathlib.Path` cannot hold a URL (it folds `s3://` into `s3:/`); this is what `FileEntry.path` is for an
+    object, so messages, records and sorting treat both alike.
+    """
+
+    url: str
+
+    @property
+    def name(self) -> str:
+        """The last part of the key (the file name)."""
+        return self.url.rsplit("/", 1)[-1]
+
+    def __str__(self) -> str:
+        return self.url
