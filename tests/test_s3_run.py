@@ -296,3 +296,38 @@ def test_the_server_going_away_mid_run_fails_cleanly_and_a_later_run_resumes(
         back.stop()
     _assert_same(_outputs(out), local_outputs)
     shutil.rmtree(out)
+
+
+def test_a_signed_run_keeps_its_secret_out_of_every_record(
+    faulty: Callable[..., tuple[str, str]], moto_server: MotoServer, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    from s3server import TEST_KEY, TEST_SECRET
+
+    url, denied = faulty("_2013", deny=True)  # one object nobody may read: its error names it, not the secret
+    data = job_config_dict(url, tmp_path / "out", variables=["tas"])
+    data["storage_options"] = {"endpoint_url": proxy.endpoint, "key": TEST_KEY, "secret": TEST_SECRET, "retry": RETRY}
+    config = parse_config(data)
+    summary = run(config)
+    assert summary.written > 0 and any(denied in f and "access denied" in f for f in summary.failures)
+    assert all(s.signed for s in proxy.seen(r"\.nc"))
+    texts = [p.read_text(errors="replace") for p in (tmp_path / "out").rglob("*") if p.suffix in (".json", ".log")]
+    texts += [repr(config), config.to_yaml(), *summary.failures]
+    for path in (tmp_path / "out").rglob("*.nc"):
+        with netCDF4.Dataset(path) as ds:
+            texts.append(repr({k: ds.getncattr(k) for k in ds.ncattrs()}))
+    assert texts and not [t for t in texts if TEST_SECRET in t]
+
+
+def test_the_catalog_command_lists_a_prefix_with_the_aws_environment(remote: Remote, proxy: FaultProxy) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "AWS_ENDPOINT_URL": proxy.endpoint, "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
+    env.pop("AWS_PROFILE", None)
+    cmd = [sys.executable, "-m", "climnorm.cli", "catalog", remote.url, "--variables", "tas", "--check", "--json"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = json.loads(done.stdout)
+    assert found["n_files"] == len([f for f in remote.files if f.name.startswith("tas_")])
+    assert found["problems"] == [] and found["roots"] == [remote.url]

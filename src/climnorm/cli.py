@@ -263,10 +263,15 @@ def _add_synth_command(sub: T_Subcommands) -> None:
     p.set_defaults(func=cmd_synth)
 
 
+def _input_root(text: str) -> Path | str:
+    """A local directory, or an s3:// prefix (listed with the AWS_* environment's settings: docs/storage.md)."""
+    return text if text.startswith("s3://") else Path(text)
+
+
 def _add_archive_commands(sub: T_Subcommands) -> None:
     """`catalog`, `config show` and `plan`: what is there and what a run would do (no data read)."""
     p = sub.add_parser("catalog", help="list the chains, years, gaps and problems of an archive (by file name)")
-    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR")
+    p.add_argument("dirs", nargs="+", type=_input_root, metavar="DIR", help="directories or s3:// prefixes")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--check", action="store_true", help="also open every file header and report unreadable ones")
     p.add_argument("--model")
