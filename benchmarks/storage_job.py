@@ -26,11 +26,10 @@ import netCDF4
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from s3server import FaultProxy, MotoServer
-
 from climnorm.config import parse_config
 from climnorm.pipeline import run
 from climnorm.synth import SynthSpec, write_archive
+from s3server import FaultProxy, MotoServer
 
 log = logging.getLogger("benchmarks.storage_job")
 BUCKET, PREFIX = "bench", "NEX-GDDP-CMIP6"

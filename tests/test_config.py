@@ -456,3 +456,24 @@ def test_products_and_their_rules() -> None:
 )
 def test_product_keys_refuse_what_cannot_be_made(extra: dict[str, Any], message: str) -> None:
     assert message in _error(_config(**extra))
+
+
+def test_s3_roots_stay_urls_and_local_ones_become_paths(tmp_path: Path) -> None:
+    config = parse_config(
+        {"input_dirs": ["s3://nex-gddp-cmip6/NEX-GDDP-CMIP6", "data"], "storage_options": {"anon": True}},
+        base_dir=tmp_path,
+    )
+    assert config.input_dirs == ["s3://nex-gddp-cmip6/NEX-GDDP-CMIP6", tmp_path / "data"]
+    assert config.remote_inputs and config.storage().anonymous
+
+
+def test_storage_options_errors_never_show_a_secret() -> None:
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzzSECRET"
+    with pytest.raises(ConfigError) as err:
+        parse_config({"input_dirs": ["s3://b/p"], "storage_options": {"key": "AKIA", "secret": secret, "regoin": "x"}})
+    assert "regoin" in str(err.value) and secret not in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        parse_config({"input_dirs": ["s3://b/p"], "storage_options": {"key": "AKIA", "secret": secret, "anon": "yes"}})
+    assert "anon" in str(err.value) and secret not in str(err.value)
+    shown = parse_config({"input_dirs": ["s3://b/p"], "storage_options": {"key": "AKIA", "secret": secret}})
+    assert secret not in shown.to_yaml() and secret not in repr(shown)

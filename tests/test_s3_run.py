@@ -194,7 +194,12 @@ def test_changing_one_object_rereads_exactly_its_windows(
     time.sleep(1.1)  # last-modified times have whole seconds
     moto_server.put(remote.bucket, remote.key(changed), changed)  # same bytes, a new version of the object
     read: list[str] = []
-    again, _ = s3_run(out, on_event=lambda e: read.append(e.path) if isinstance(e, FileRead) else None, variables=["tas"])
+
+    def note(event: T_Event) -> None:
+        if isinstance(event, FileRead):
+            read.append(event.path)
+
+    again, _ = s3_run(out, on_event=note, variables=["tas"])
     assert again.exit_code == 0, again.failures
     assert again.written == len(using) and again.up_to_date == len(records) - len(using)
     assert url in read
