@@ -139,6 +139,16 @@ def test_a_run_on_s3_equals_the_local_run_with_ranged_reads_only(
     assert inputs[0]["path"].startswith("s3://") and inputs[0]["etag"]
 
 
+def test_objects_off_the_fast_path_are_read_whole_through_netcdf4_to_the_same_normals(
+    s3_run: Callable[..., Any], local_outputs: dict[str, Any], proxy: FaultProxy
+) -> None:
+    summary, out = s3_run(variables=["tas"], fast_read=False)
+    assert summary.exit_code == 0, summary.failures
+    assert summary.fast_reads == 0 < summary.files_read
+    _assert_same(_outputs(out), {k: v for k, v in local_outputs.items() if k.startswith("tas/")})
+    assert proxy.seen(r"\.nc", "GET")
+
+
 def test_the_listing_enters_only_the_requested_variables_folders(remote: Remote, proxy: FaultProxy) -> None:
     options = _config(remote.url, Path("/unused"), proxy.endpoint).storage()
     catalog = build_catalog([remote.url], variables=["tas"], storage=options)
