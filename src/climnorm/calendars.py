@@ -6,6 +6,7 @@ A slot scheme is pure arithmetic on (year, month, day) so the reader, the reduce
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass
 
@@ -114,11 +115,20 @@ class SlotScheme:
         return cftime.datetime(year, int(month[slot]), int(day[slot]), hour, calendar=self.calendar)
 
     def labels(self) -> tuple[np.ndarray, np.ndarray]:
-        """(month, day) of each slot in the slot's reference year (a leap year where slots have Feb 29)."""
-        if self.calendar == "360_day":
-            idx = np.arange(360)
-            return idx // 30 + 1, idx % 30 + 1
-        lengths = _MONTH_DAYS_LEAP if self.nslots == 366 else _MONTH_DAYS_NOLEAP
+        """(month, day) of each slot in the slot's reference year (a leap year where slots have Feb 29);
+        read-only arrays, made once per kind of slots."""
+        return _labels(self.calendar == "360_day", self.nslots)
+
+
+@functools.cache
+def _labels(thirty: bool, nslots: int) -> tuple[np.ndarray, np.ndarray]:
+    if thirty:
+        idx = np.arange(360)
+        month, day = idx // 30 + 1, idx % 30 + 1
+    else:
+        lengths = _MONTH_DAYS_LEAP if nslots == 366 else _MONTH_DAYS_NOLEAP
         month = np.repeat(np.arange(1, 13), lengths)
         day = np.concatenate([np.arange(1, n + 1) for n in lengths])
-        return month, day
+    month.setflags(write=False)
+    day.setflags(write=False)
+    return month, day

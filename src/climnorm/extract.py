@@ -11,20 +11,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import cftime
 import netCDF4
 import numpy as np
 
 from climnorm import fastread
 from climnorm._memory import address_space_cap, check_estimate
-from climnorm.calendars import SlotScheme, normalise_calendar
+from climnorm.calendars import SlotScheme
 from climnorm.errors import InputFileError
-from climnorm.grids import Layout, cut_region, layout_of
+from climnorm.grids import Box, Layout, T_Take, as_take, cut_region, layout_of, read_boxes
 from climnorm.headers import HDF5_SIGNATURE, classic_problem, classic_problem_of
 from climnorm.ncobject import open_object
 from climnorm.reduce import day_means
 from climnorm.storage.source import ByteSource, open_source
 from climnorm.storage.urls import is_s3_url
+from climnorm.timeaxis import date_range, decode_time
 from climnorm.types import FileResult, ReadTask, RegionCut, YearPiece
 
 log = logging.getLogger(__name__)
@@ -157,10 +157,10 @@ def _read_open_dataset(
         raise InputFileError(path, f"variable {task.variable!r} not found (data variables: {', '.join(present)})")
     var = ds.variables[task.variable]
     layout = layout_of(ds, var, path)
-    calendar, years, slots_in = _decode_time(ds, layout.time_dim, path)
+    calendar, years, slots_in = decode_time(ds, layout.time_dim, path)
     absent = sorted(set(task.years) - set(np.unique(years).tolist()))
     if absent and years.size:
-        first, last = _date_range(ds, layout.time_dim)
+        first, last = date_range(ds, layout.time_dim)
         raise InputFileError(
             path,
             f"no time steps in {', '.join(map(str, absent))}, which its name claims (its dates run {first} to {last})",
@@ -241,41 +241,79 @@ class _Reading:
         if task.fast_read and self.fast is None:
             self.fast = fastread.reader_for(task.path, task.variable, self.var.shape, task.fast_read_threads)
         with address_space_cap("reading it", memory_limit):
-            collected = self._collect(blocks, (r0, r1))
+            collected = self._collect(blocks, (r0, r1), (r1 - r0) * cells * 4)
         for (year, key), parts in collected.items():
             in_year = np.nonzero(years[t0:t1] == year)[0] + t0
             values = parts[0] if len(parts) == 1 else np.concatenate(parts)
             means, counts = day_means(values, self.slots[in_year], self.scheme.nslots)
             self.pieces[(year, key)] = YearPiece(means, counts)
 
-    def _collect(self, blocks: list[tuple[int, int]], rows: tuple[int, int]) -> dict[tuple[int, str], list[np.ndarray]]:
+    def _collect(
+        self, blocks: list[tuple[int, int]], rows: tuple[int, int], step_bytes: int
+    ) -> dict[tuple[int, str], list[np.ndarray]]:
         """Decompress the wanted time steps block by block; every region's steps, grouped by (year, region)."""
         task, layout = self.task, self.layout
-        r0, r1 = rows
-        row_dim = layout.horizontal[0]
         rule = _impossible_rule(task.variable, self.attrs, self.units)
+        packed = _packed(self.var)
+        fills = [] if packed else _fill_values(self.var)
+        first_row = rows[0] if layout.kind == "regular" else 0
+        in_band = {
+            key: (0, tuple(as_take(i - (first_row if n == 0 else 0)) for n, i in enumerate(c.index)))
+            for key, c in self.grids.items()
+        }
+        boxes, in_box = read_boxes(self.grids) if layout.kind == "regular" and not packed else ([], {})
         collected: dict[tuple[int, str], list[np.ndarray]] = {}
         for b0, b1 in blocks:
-            index = tuple(
-                slice(b0, b1) if d == layout.time_dim else slice(r0, r1) if d == row_dim else slice(None)
-                for d in layout.file_dims
-            )
             try:
-                block = _read_block(self.var, index, task.path, self.fast)
+                sources, where, views = self._read_boxes(boxes, b0, b1), in_box, True
+                if sources is None:  # no boxes (or the fast path failed): the rows' whole band
+                    sources, where, views = [self._read_band(b0, b1, rows, fast=not boxes)], in_band, False
             except (RuntimeError, OSError) as err:
                 if "can't start new thread" in str(err):  # no address space left for a thread stack
                     raise MemoryError(str(err)) from None
                 problem = f"corrupt or unreadable data in time steps {b0}-{b1 - 1} ({err})"
                 raise InputFileError(task.path, problem) from None
-            self.bytes_read += block.nbytes
-            block = np.transpose(block, layout.transpose)
+            self.bytes_read += (b1 - b0) * step_bytes
             block_years = self.years[b0:b1]
             for key, cut in self.grids.items():
-                sub = self._checked(cut.cut(block, first_row=r0), rule)
+                k, take = where[key]
+                sub = self._checked(_region(sources[k], take, cut.mask, fills, views), rule)
                 for year in np.unique(block_years[self.wanted[b0:b1]]):
-                    take = block_years == year
-                    collected.setdefault((int(year), key), []).append(sub[take])
+                    sel = block_years == year
+                    collected.setdefault((int(year), key), []).append(sub if sel.all() else sub[sel])
         return collected
+
+    def _read_boxes(self, boxes: list[Box], b0: int, b1: int) -> list[np.ndarray] | None:
+        """Raw values of each box for steps [b0, b1) through the fast path (canonical order), or None."""
+        if not boxes or self.fast is None:
+            return None
+        layout = self.layout
+        row_dim, col_dim = layout.horizontal
+        selections = [
+            [
+                slice(b0, b1)
+                if d == layout.time_dim
+                else slice(*box.rows)
+                if d == row_dim
+                else [slice(a, b) for a, b in box.cols]
+                if d == col_dim
+                else slice(None)
+                for d in layout.file_dims
+            ]
+            for box in boxes
+        ]
+        arrays = self.fast.read_many(selections)
+        return None if arrays is None else [np.transpose(a, layout.transpose) for a in arrays]
+
+    def _read_band(self, b0: int, b1: int, rows: tuple[int, int], fast: bool) -> np.ndarray:
+        """Raw values of steps [b0, b1) on rows [r0, r1) (every row on other layouts), canonical order."""
+        layout = self.layout
+        row_dim = layout.horizontal[0]
+        index = tuple(
+            slice(b0, b1) if d == layout.time_dim else slice(*rows) if d == row_dim else slice(None)
+            for d in layout.file_dims
+        )
+        return np.transpose(_read_raw(self.var, index, self.fast if fast else None), layout.transpose)
 
     def _checked(self, sub: np.ndarray, rule: T_Rule | None) -> np.ndarray:
         """Count impossible values (and mask them when asked)."""
@@ -305,14 +343,6 @@ def _impossible_rule(variable: str, attrs: dict[str, str], units: str | None) ->
     return None
 
 
-def _date_range(ds: netCDF4.Dataset, dim: str) -> tuple[str, str]:
-    tvar = ds.variables[dim]
-    values = np.asarray(tvar[:], dtype=np.float64)
-    calendar = getattr(tvar, "calendar", "standard")
-    dates = cftime.num2date([values.min(), values.max()], tvar.units, calendar, only_use_cftime_datetimes=True)
-    return dates[0].strftime("%Y-%m-%d"), dates[1].strftime("%Y-%m-%d")
-
-
 def _blocks(var: netCDF4.Variable[Any], time_axis: int, t0: int, t1: int, cells: int) -> list[tuple[int, int]]:
     """Time ranges aligned to the file's time chunks, each about BLOCK_BYTES, so no chunk is inflated twice."""
     chunking = var.chunking()
@@ -323,13 +353,15 @@ def _blocks(var: netCDF4.Variable[Any], time_axis: int, t0: int, t1: int, cells:
     return [(max(b, t0), min(b + length, t1)) for b in range(first, t1, length)]
 
 
-def _read_block(
-    var: netCDF4.Variable[Any], index: tuple[slice, ...], path: str, fast: fastread.FastReader | None = None
-) -> np.ndarray:
-    """Read a hyperslab as float32 with every fill/missing value (and NaN) as NaN (raw values via ``fast`` if
-    given and it succeeds, else netCDF4)."""
-    packed = any(a in var.ncattrs() for a in ("scale_factor", "add_offset"))
-    if packed:  # (only netCDF4 datasets: objects with packed data are read from memory through netCDF4)
+def _packed(var: netCDF4.Variable[Any]) -> bool:
+    return any(a in var.ncattrs() for a in ("scale_factor", "add_offset"))
+
+
+def _read_raw(var: netCDF4.Variable[Any], index: tuple[slice, ...], fast: fastread.FastReader | None) -> np.ndarray:
+    """A hyperslab's values as stored (via ``fast`` if given and it succeeds, else netCDF4); packed variables
+    unpacked to float32 with every masked value NaN (only netCDF4 datasets: packed objects are read from memory
+    through netCDF4)."""
+    if _packed(var):
         var.set_auto_maskandscale(True)
         data = np.ma.filled(np.ma.asarray(var[index]).astype(np.float32), np.nan)
         return np.asarray(data)
@@ -338,13 +370,50 @@ def _read_block(
     raw = fast.read(index) if fast is not None else None
     if raw is None:
         raw = np.asarray(var[index])
+    return raw
+
+
+def _as_float32(raw: np.ndarray, fills: list[float]) -> np.ndarray:
+    """Raw values as float32 with every fill value as NaN (in place when ``raw`` is a writable float32 array)."""
     writable = raw.dtype == np.float32 and raw.flags.writeable
     data = raw if writable else raw.astype(np.float32)
-    fills = _fill_values(var)
     if fills:
         mask = raw == fills[0] if len(fills) == 1 else np.isin(raw, fills)
         data[mask] = np.nan
     return data
+
+
+def _region(
+    source: np.ndarray, take: T_Take, mask: np.ndarray | None, fills: list[float], keep_view: bool = False
+) -> np.ndarray:
+    """One region's float32 values (fill values and cells outside it NaN) from a block's raw ``source``
+    (time, *extra, *horizontal); ``take`` counts within ``source``.
+
+    A region that is a plain slice of ``source`` gets its own copy unless ``keep_view`` (a box read for the
+    regions alone: its fill values may turn NaN in place, which is what every region holding them sees anyway).
+    """
+    n = len(take)
+    views: tuple[Any, ...] = (..., *(t if isinstance(t, slice) else slice(None) for t in take))
+    out = source[views]
+    gathered = False
+    for i, t in enumerate(take):
+        if not isinstance(t, slice):
+            out, gathered = np.take(out, t, axis=out.ndim - n + i), True
+    if not gathered and out.dtype == np.float32 and not (keep_view and mask is None):
+        out = out.copy()
+    data = _as_float32(out, fills)
+    if mask is not None:
+        data[..., mask] = np.nan
+    return data
+
+
+def _read_block(
+    var: netCDF4.Variable[Any], index: tuple[slice, ...], path: str, fast: fastread.FastReader | None = None
+) -> np.ndarray:
+    """Read a hyperslab as float32 with every fill/missing value (and NaN) as NaN (raw values via ``fast`` if
+    given and it succeeds, else netCDF4)."""
+    raw = _read_raw(var, index, fast)
+    return raw if _packed(var) else _as_float32(raw, _fill_values(var))
 
 
 def _fill_values(var: netCDF4.Variable[Any]) -> list[float]:
@@ -358,31 +427,3 @@ def _fill_values(var: netCDF4.Variable[Any]) -> list[float]:
         if default is not None:
             values.append(default)
     return sorted(set(values))
-
-
-def _decode_time(ds: netCDF4.Dataset, dim: str, path: str) -> tuple[str, np.ndarray, tuple[np.ndarray, ...]]:
-    """Calendar, year of each step, and (month, day, dayofyr) of each step's date (bounds midpoints if any)."""
-    tvar = ds.variables[dim]
-    units = getattr(tvar, "units", None)
-    if not units or " since " not in units:
-        raise InputFileError(path, f"time variable {dim!r} has no CF units ('<unit> since <date>'): {units!r}")
-    try:
-        calendar = normalise_calendar(getattr(tvar, "calendar", None))
-    except ValueError as err:
-        raise InputFileError(path, str(err)) from None
-    values = np.asarray(tvar[:], dtype=np.float64)
-    bounds_name = getattr(tvar, "bounds", None) or getattr(tvar, "climatology", None)
-    if bounds_name and bounds_name in ds.variables:
-        bounds = np.asarray(ds.variables[bounds_name][:], dtype=np.float64)
-        if bounds.shape == (values.size, 2):
-            values = bounds.mean(axis=1)
-    if values.size > 1 and np.any(np.diff(np.sort(values)) == 0):
-        dup = np.sort(values)[np.nonzero(np.diff(np.sort(values)) == 0)[0][0]]
-        raise InputFileError(path, f"duplicate time steps (value {dup:g} {units} occurs more than once)")
-    dates = cftime.num2date(values, units, calendar, only_use_cftime_datetimes=True)
-    dates = np.atleast_1d(dates)
-    years = np.fromiter((d.year for d in dates), dtype=np.int64, count=dates.size)
-    month = np.fromiter((d.month for d in dates), dtype=np.int64, count=dates.size)
-    day = np.fromiter((d.day for d in dates), dtype=np.int64, count=dates.size)
-    doy = np.fromiter((d.dayofyr for d in dates), dtype=np.int64, count=dates.size)
-    return calendar, years, (month, day, doy)

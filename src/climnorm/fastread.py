@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -53,7 +54,10 @@ class ChunkRef:
     filter_mask: int
 
 
-_Job = tuple[ChunkRef, tuple[slice, ...], tuple[slice, ...]]  # chunk, part of the chunk, part of the output
+_Part = tuple[int, tuple[slice, ...], tuple[slice, ...]]  # which output, part of the chunk, part of that output
+_Job = tuple[ChunkRef, tuple[_Part, ...]]  # one chunk (inflated once) and every part of it the outputs need
+T_Selection = Sequence[slice | Sequence[slice]]
+"""Per axis a slice, or several slices whose values are concatenated along that axis (e.g. column spans)."""
 
 
 @dataclass
@@ -79,13 +83,23 @@ class FastReader:
 
     @property
     def chunk_nbytes(self) -> int:
-        return int(np.prod(self.chunks)) * self.dtype.itemsize
+        return math.prod(self.chunks) * self.dtype.itemsize
 
     def read(self, index: Sequence[slice]) -> np.ndarray | None:
         """The values of ``var[index]`` (slices with step 1), exactly as stored, or None if the fast path failed
         (the reason is logged; the caller then reads through netCDF4, and :attr:`failed` stays set)."""
+        outs = self.read_many([index])
+        return None if outs is None else outs[0]
+
+    def read_many(self, selections: Sequence[T_Selection]) -> list[np.ndarray] | None:
+        """Several selections in one pass, every chunk read and inflated once however many of them need it.
+
+        A selection gives per axis a slice or a sequence of slices (steps 1); along such an axis its output holds
+        the slices' values one after the other, so only the parts of each chunk that are asked for are
+        unshuffled and copied. Values exactly as stored, or None if the fast path failed (as :meth:`read`).
+        """
         try:
-            return self._read(index)
+            return self._read(selections)
         except InputFileError:
             raise  # the object cannot be fetched (missing, forbidden, store unreachable): no fallback helps
         except (OSError, ValueError, NotEligible, deflate.DeflateError) as err:
@@ -93,27 +107,26 @@ class FastReader:
             log.debug("fast read of %s:%s failed (%s); using netCDF4", self.path, self.variable, err)
             return None
 
-    def _read(self, index: Sequence[slice]) -> np.ndarray:
-        bounds = _bounds(index, self.shape)
-        out = np.empty(tuple(stop - start for start, stop in bounds), dtype=self.out_dtype)
-        if out.size == 0:
-            return out
-        jobs = list(self._jobs(bounds))
+    def _read(self, selections: Sequence[T_Selection]) -> list[np.ndarray]:
+        spans = [_spans(selection, self.shape) for selection in selections]
+        outs = [np.empty(tuple(sum(b - a for a, b in axis) for axis in s), dtype=self.out_dtype) for s in spans]
+        jobs = self._jobs(spans)
+        if not jobs:
+            return outs
         if self.source is not None:
-            return self._read_fetched(jobs, out)
+            return self._read_fetched(jobs, outs)
         fd = os.open(self.path, os.O_RDONLY)
         try:
 
             def decode(job: _Job) -> None:
-                ref = job[0]
-                self._decode(_pread(fd, ref), *job, out)
+                self._decode(_pread(fd, job[0]), *job, outs)
 
             if self.threads > 1 and len(jobs) > 1:
                 try:
                     with ThreadPoolExecutor(min(self.threads, len(jobs)), thread_name_prefix="fastread") as pool:
                         for _ in pool.map(decode, jobs):
                             pass
-                    return out
+                    return outs
                 except (RuntimeError, MemoryError) as err:  # e.g. no address space for thread stacks under a cap
                     log.debug("fast read of %s: threads failed (%s); inflating on one thread", self.path, err)
                     self.threads = 1
@@ -121,17 +134,17 @@ class FastReader:
                 decode(job)
         finally:
             os.close(fd)
-        return out
+        return outs
 
-    def _read_fetched(self, jobs: list[_Job], out: np.ndarray) -> np.ndarray:
-        """Fetch every chunk of the hyperslab from the byte source in one batch of (coalesced, concurrent) ranged
-        reads, then inflate them as for a local file."""
+    def _read_fetched(self, jobs: list[_Job], outs: list[np.ndarray]) -> list[np.ndarray]:
+        """Fetch every chunk the selections need from the byte source in one batch of (coalesced, concurrent)
+        ranged reads, then inflate them as for a local file."""
         assert self.source is not None
-        stored = self.source.read_ranges([(ref.offset, ref.size) for ref, _, _ in jobs])
+        stored = self.source.read_ranges([(ref.offset, ref.size) for ref, _ in jobs])
         work = list(zip(stored, jobs, strict=True))
 
         def decode(item: tuple[bytes, _Job]) -> None:
-            self._decode(item[0], *item[1], out)
+            self._decode(item[0], *item[1], outs)
 
         if self.threads > 1 and len(work) > 1:
             with ThreadPoolExecutor(min(self.threads, len(work)), thread_name_prefix="fastread") as pool:
@@ -140,27 +153,32 @@ class FastReader:
         else:
             for item in work:
                 decode(item)
-        return out
+        return outs
 
-    def _jobs(self, bounds: list[tuple[int, int]]) -> Iterator[_Job]:
-        """(chunk, part of the chunk, part of the output) for every chunk the hyperslab touches."""
-        ranges = [range(start // c, (stop - 1) // c + 1) for (start, stop), c in zip(bounds, self.chunks, strict=True)]
-        for grid_pos in itertools.product(*ranges):
+    def _jobs(self, spans: list[list[list[tuple[int, int]]]]) -> list[_Job]:
+        """Every chunk that some selection touches (in file order), with the parts of it each selection needs.
+
+        ``spans[k][axis]`` are selection k's (start, stop) ranges along ``axis``; a part is one combination of
+        ranges intersected with one chunk, with where it goes in output k.
+        """
+        parts: dict[tuple[int, ...], list[_Part]] = {}
+        for k, selection in enumerate(spans):
+            per_axis = [_axis_parts(axis, c) for axis, c in zip(selection, self.chunks, strict=True)]
+            for combo in itertools.product(*per_axis):
+                grid_pos = tuple(p[0] for p in combo)
+                parts.setdefault(grid_pos, []).append((k, tuple(p[1] for p in combo), tuple(p[2] for p in combo)))
+        jobs = []
+        for grid_pos, chunk_parts in parts.items():
             origin = tuple(g * c for g, c in zip(grid_pos, self.chunks, strict=True))
             ref = self.index.get(origin)
             if ref is None:
                 raise NotEligible(f"chunk at {origin} is not allocated")
-            src, dst = [], []
-            for (start, stop), o, c in zip(bounds, origin, self.chunks, strict=True):
-                lo, hi = max(start, o), min(stop, o + c)
-                src.append(slice(lo - o, hi - o))
-                dst.append(slice(lo - start, hi - start))
-            yield ref, tuple(src), tuple(dst)
+            jobs.append((ref, tuple(chunk_parts)))
+        jobs.sort(key=lambda job: job[0].offset)
+        return jobs
 
-    def _decode(
-        self, stored: bytes, ref: ChunkRef, src: tuple[slice, ...], dst: tuple[slice, ...], out: np.ndarray
-    ) -> None:
-        """Inflate and unshuffle one chunk's stored bytes, writing its ``src`` part into ``out[dst]``."""
+    def _decode(self, stored: bytes, ref: ChunkRef, parts: tuple[_Part, ...], outs: list[np.ndarray]) -> None:
+        """Inflate and unshuffle one chunk's stored bytes, writing each part ``(k, src, dst)`` into ``outs[k][dst]``."""
         nbytes = self.chunk_nbytes
         if ref.filter_mask & self.deflate_bit:
             data: bytes | bytearray = stored
@@ -170,9 +188,12 @@ class FastReader:
             raise ValueError(f"chunk at byte {ref.offset} holds {len(data)} bytes, expected {nbytes}")
         raw = np.frombuffer(data, dtype=np.uint8)
         if self.shuffle_bit is not None and not ref.filter_mask & self.shuffle_bit:
-            _unshuffle_into(out[dst], raw, self.chunks, src, self.dtype)
+            for k, src, dst in parts:
+                _unshuffle_into(outs[k][dst], raw, self.chunks, src, self.dtype)
         else:
-            np.copyto(out[dst], raw.view(self.dtype).reshape(self.chunks)[src])
+            values = raw.view(self.dtype).reshape(self.chunks)
+            for k, src, dst in parts:
+                np.copyto(outs[k][dst], values[src])
 
 
 def _pread(fd: int, ref: ChunkRef) -> bytes:
@@ -183,18 +204,35 @@ def _pread(fd: int, ref: ChunkRef) -> bytes:
     return stored
 
 
-def _bounds(index: Sequence[slice], shape: tuple[int, ...]) -> list[tuple[int, int]]:
-    if len(index) != len(shape):
-        raise NotEligible(f"index {index} does not match shape {shape}")
-    bounds = []
-    for item, size in zip(index, shape, strict=True):
-        if not isinstance(item, slice):
-            raise NotEligible(f"index {item!r} is not a slice")
-        start, stop, step = item.indices(size)
-        if step != 1:
-            raise NotEligible(f"slice step {step} is not 1")
-        bounds.append((start, max(start, stop)))
-    return bounds
+def _spans(selection: T_Selection, shape: tuple[int, ...]) -> list[list[tuple[int, int]]]:
+    """Per axis, the (start, stop) ranges a selection asks for (empty ones dropped)."""
+    if len(selection) != len(shape):
+        raise NotEligible(f"index {selection} does not match shape {shape}")
+    spans = []
+    for item, size in zip(selection, shape, strict=True):
+        axis = []
+        for part in [item] if isinstance(item, slice) else item:
+            if not isinstance(part, slice):
+                raise NotEligible(f"index {part!r} is not a slice")
+            start, stop, step = part.indices(size)
+            if step != 1:
+                raise NotEligible(f"slice step {step} is not 1")
+            if stop > start:
+                axis.append((start, stop))
+        spans.append(axis)
+    return spans
+
+
+def _axis_parts(spans: list[tuple[int, int]], chunk: int) -> list[tuple[int, slice, slice]]:
+    """Along one axis: (chunk number, part of that chunk, part of the output) for ranges laid one after the other
+    in the output."""
+    parts, at = [], 0
+    for a, b in spans:
+        for g in range(a // chunk, (b - 1) // chunk + 1):
+            lo, hi = max(a, g * chunk), min(b, (g + 1) * chunk)
+            parts.append((g, slice(lo - g * chunk, hi - g * chunk), slice(at + lo - a, at + hi - a)))
+        at += b - a
+    return parts
 
 
 def _unshuffle_into(

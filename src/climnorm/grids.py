@@ -225,3 +225,85 @@ def cut_region(layout: Layout, region: Region, lon_convention: str = "input") ->
             values = to_convention(values, lon_convention)
         coords.append(Coord(c.name, c.dims, values, c.attrs))
     return RegionCut(region.key, index, mask, (*extra_dims, *layout.horizontal), tuple(coords))
+
+
+T_Take = tuple[slice | np.ndarray, ...]
+"""Per horizontal axis, a contiguous ascending range as a slice, else the indices to take."""
+
+PART_CELLS = 8192
+"""Copying one more part of a chunk (a box's column range) costs about as much as unshuffling this many cells."""
+
+
+@dataclass(frozen=True)
+class Box:
+    """A part of a regular grid read as one array: rows [start, stop) and column ranges laid side by side."""
+
+    rows: tuple[int, int]
+    cols: tuple[tuple[int, int], ...]
+
+    @property
+    def columns(self) -> np.ndarray:
+        """The grid column of each column of the box, ascending."""
+        return np.concatenate([np.arange(a, b) for a, b in self.cols])
+
+    @property
+    def cost(self) -> int:
+        """What reading the box costs per time step, in cells unshuffled."""
+        return len(self.cols) * PART_CELLS + (self.rows[1] - self.rows[0]) * sum(b - a for a, b in self.cols)
+
+    def joined(self, other: Box) -> Box:
+        """One box holding both, with column ranges closer than a part's cost joined."""
+        rows = (min(self.rows[0], other.rows[0]), max(self.rows[1], other.rows[1]))
+        gap = PART_CELLS // max(1, rows[1] - rows[0])  # columns of cells that cost as much as a part
+        cols: list[tuple[int, int]] = []
+        for a, b in sorted(self.cols + other.cols):
+            if cols and a - cols[-1][1] <= gap:
+                cols[-1] = (cols[-1][0], max(cols[-1][1], b))
+            else:
+                cols.append((a, b))
+        return Box(rows, tuple(cols))
+
+
+def as_take(idx: np.ndarray) -> slice | np.ndarray:
+    """``idx`` as a slice when it is a contiguous ascending range (a view instead of a gather)."""
+    if idx.size and np.array_equal(idx, np.arange(idx[0], idx[0] + idx.size)):
+        return slice(int(idx[0]), int(idx[0]) + idx.size)
+    return idx
+
+
+def read_boxes(cuts: dict[str, RegionCut]) -> tuple[list[Box], dict[str, tuple[int, T_Take]]]:
+    """For the cuts of a regular grid: the boxes to read, and per region its box and its rows and columns counted
+    inside that box.
+
+    Each region starts as its own box (its rows, and only the columns it needs: a region that crosses the grid's
+    first column, e.g. across 0° or 180°, takes two column ranges); boxes are then joined while that makes the
+    read cheaper (per :attr:`Box.cost`: on coarse grids a few larger copies beat many small ones).
+    """
+    own = {
+        key: Box((int(c.index[0].min()), int(c.index[0].max()) + 1), _runs(np.unique(c.index[1])))
+        for key, c in cuts.items()
+    }
+    groups = [([key], box) for key, box in own.items()]
+    while len(groups) > 1:
+        saving, i, j = max(
+            (groups[i][1].cost + groups[j][1].cost - groups[i][1].joined(groups[j][1]).cost, i, j)
+            for i in range(len(groups))
+            for j in range(i + 1, len(groups))
+        )
+        if saving <= 0:
+            break
+        groups[i] = (groups[i][0] + groups[j][0], groups[i][1].joined(groups[j][1]))
+        del groups[j]
+    boxes = [box for _, box in groups]
+    where: dict[str, tuple[int, T_Take]] = {}
+    for k, (keys, box) in enumerate(groups):
+        for key in keys:
+            rows, cols = cuts[key].index
+            where[key] = (k, (as_take(rows - box.rows[0]), as_take(np.searchsorted(box.columns, cols))))
+    return boxes, where
+
+
+def _runs(values: np.ndarray) -> tuple[tuple[int, int], ...]:
+    """Sorted distinct integers as (start, stop) ranges of consecutive values."""
+    breaks = np.nonzero(np.diff(values) != 1)[0] + 1
+    return tuple((int(run[0]), int(run[-1]) + 1) for run in np.split(values, breaks))

@@ -185,13 +185,18 @@ def day_means(values: np.ndarray, slots: np.ndarray, nslots: int) -> tuple[np.nd
     one step per slot is a plain scatter, so daily data never pays for averaging.
     """
     keep = slots >= 0
-    slots = slots[keep]
-    values = values[keep]
+    if not keep.all():
+        slots = slots[keep]
+        values = values[keep]
     steps = np.bincount(slots, minlength=nslots)[:nslots]
-    out = np.full((nslots, *values.shape[1:]), np.nan, dtype=np.float32)
     if steps.max(initial=0) <= 1:
+        if steps.min(initial=1) == 1:  # every slot once: each is written, none needs NaN first
+            out = np.empty((nslots, *values.shape[1:]), dtype=np.float32)
+        else:
+            out = np.full((nslots, *values.shape[1:]), np.nan, dtype=np.float32)
         out[slots] = values
         return out, steps
+    out = np.full((nslots, *values.shape[1:]), np.nan, dtype=np.float32)
     total = np.zeros(out.shape, dtype=np.float64)
     count = np.zeros(out.shape, dtype=np.int32)
     valid = ~np.isnan(values)

@@ -114,18 +114,6 @@ class RegionCut:
             sizes.update(zip(c.dims, c.values.shape, strict=True))
         return tuple(sizes[d] for d in self.dims)
 
-    def cut(self, block: np.ndarray, first_row: int = 0) -> np.ndarray:
-        """Take the region from ``block`` (time, *extra, *horizontal); rows counted from ``first_row``."""
-        out = block
-        n = len(self.index)
-        for i, idx in enumerate(self.index):
-            axis = out.ndim - n + i
-            out = np.take(out, idx - first_row if i == 0 else idx, axis=axis)
-        if self.mask is not None:
-            out = out.copy() if out is block else out
-            out[..., self.mask] = np.nan
-        return out
-
     def same_as(self, other: RegionCut) -> bool:
         return (
             self.dims == other.dims

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -134,7 +135,7 @@ def write_day_slots(ds: netCDF4.Dataset, scheme: SlotScheme, window: range, leap
     """The climatological time axis of day slots (CF-1.8 climatology bounds) and its dayofyear/month/day labels
     (dimensions ``time`` and ``nv`` must exist)."""
     units = f"days since {window.start:04d}-01-01 00:00:00"
-    write_climatological_time(ds, *_slot_dates(scheme, window), units, scheme.calendar)
+    _write_time(ds, *_slot_numbers(scheme, window, units), units, scheme.calendar)
     doy = ds.createVariable("dayofyear", "i2", ("time",))
     doy.setncatts({"long_name": f"day slot of the climatological year ({leap_day} policy)", "units": "1"})
     doy[:] = np.arange(1, scheme.nslots + 1)
@@ -154,6 +155,22 @@ def write_climatological_time(
     calendar: str,
 ) -> None:
     """The ``time`` coordinate of climatological steps at ``dates`` and their CF-1.8 ``climatology_bnds``."""
+    t, lo, hi = (cftime.date2num(d, units, calendar) for d in (dates, lower, upper))
+    _write_time(ds, t, lo, hi, units, calendar)
+
+
+@functools.lru_cache(maxsize=16)
+def _slot_numbers(scheme: SlotScheme, window: range, units: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The day slots' dates and climatology bounds as numbers in ``units``, once per window in a worker (every
+    region's normal of a target has the same time axis)."""
+    dates, lower, upper = _slot_dates(scheme, window)
+    t, lo, hi = (np.asarray(cftime.date2num(d, units, scheme.calendar)) for d in (dates, lower, upper))
+    return t, lo, hi
+
+
+def _write_time(
+    ds: netCDF4.Dataset, dates: np.ndarray, lower: np.ndarray, upper: np.ndarray, units: str, calendar: str
+) -> None:
     t = ds.createVariable("time", "f8", ("time",))
     t.setncatts(
         {
@@ -165,10 +182,10 @@ def write_climatological_time(
             "climatology": "climatology_bnds",
         }
     )
-    t[:] = cftime.date2num(dates, units, calendar)
+    t[:] = dates
     b = ds.createVariable("climatology_bnds", "f8", ("time", "nv"))
-    b[:, 0] = cftime.date2num(lower, units, calendar)
-    b[:, 1] = cftime.date2num(upper, units, calendar)
+    b[:, 0] = lower
+    b[:, 1] = upper
 
 
 def write_grid(ds: netCDF4.Dataset, grid: RegionCut) -> tuple[list[str], str | None]:

@@ -238,13 +238,19 @@ class _Spilled:
 def _run_spilling(spill_dir: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run a task in a worker; a result bigger than a pipe's atomic write goes to a file in ``spill_dir``."""
     result = fn(*args, **kwargs)
-    data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    if len(data) <= _PIPE_ATOMIC:
+    if _pickled_size(result) <= _PIPE_ATOMIC:
         return result
     fd, name = tempfile.mkstemp(dir=spill_dir, suffix=".pickle")
     with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
+        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)  # large arrays go to the file uncopied
     return _Spilled(name)
+
+
+def _pickled_size(value: Any) -> int:
+    """About how many bytes ``value`` pickles to, without copying its arrays (their buffers are only counted)."""
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
+    return len(head) + sum(memoryview(b).nbytes for b in buffers)
 
 
 def _unspill(result: Any) -> Any:
