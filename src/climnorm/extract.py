@@ -17,7 +17,7 @@ import numpy as np
 
 from climnorm import fastread
 from climnorm._memory import address_space_cap, check_estimate
-from climnorm.calendars import SlotScheme, normalise_calendar
+from climnorm.calendars import SlotScheme, normalise_calendar, whole_day_dates
 from climnorm.errors import InputFileError
 from climnorm.grids import Box, Layout, T_Take, as_take, cut_region, layout_of, read_boxes
 from climnorm.headers import classic_problem
@@ -384,6 +384,10 @@ def _decode_time(ds: netCDF4.Dataset, dim: str, path: str) -> tuple[str, np.ndar
     if values.size > 1 and np.any(np.diff(np.sort(values)) == 0):
         dup = np.sort(values)[np.nonzero(np.diff(np.sort(values)) == 0)[0][0]]
         raise InputFileError(path, f"duplicate time steps (value {dup:g} {units} occurs more than once)")
+    fast = whole_day_dates(values, units, calendar)
+    if fast is not None:
+        years, month, day, doy = fast
+        return calendar, years, (month, day, doy)
     dates = cftime.num2date(values, units, calendar, only_use_cftime_datetimes=True)
     dates = np.atleast_1d(dates)
     years = np.fromiter((d.year for d in dates), dtype=np.int64, count=dates.size)
