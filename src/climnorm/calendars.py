@@ -132,3 +132,61 @@ def _labels(thirty: bool, nslots: int) -> tuple[np.ndarray, np.ndarray]:
     month.setflags(write=False)
     day.setflags(write=False)
     return month, day
+
+
+_US_PER_DAY = 86_400_000_000
+_GREGORIAN_START = (1582, 10, 15)  # the standard calendar is Gregorian from this date on
+
+
+def whole_day_dates(values: np.ndarray, units: str, calendar: str) -> tuple[np.ndarray, ...] | None:
+    """(year, month, day, dayofyr) of each time value, exactly as ``cftime.num2date`` dates them, by whole-day
+    arithmetic instead of one datetime object per value; None where that is not sure (the caller asks cftime).
+
+    cftime itself parses ``units`` (the reference date and the unit's length come from dating 0 and 1), and
+    each value becomes microseconds the way cftime rounds it (``rint`` in long double, then its snapping of
+    one microsecond off a whole second), so the day of every value is an exact integer division. Covered:
+    noleap, all_leap, 360_day, proleptic_gregorian, and standard from 1582-10-15 on; years from 1 on.
+    """
+    if calendar not in ("noleap", "all_leap", "360_day", "proleptic_gregorian", "standard"):
+        return None
+    values = np.asarray(values)
+    if values.ndim != 1 or values.dtype.kind != "f" or not values.size or not np.isfinite(values).all():
+        return None
+    base, one = cftime.num2date(np.array([0.0, 1.0]), units, calendar, only_use_cftime_datetimes=True)
+    unit_us = (one - base) // dt.timedelta(microseconds=1)
+    scaled = values.astype(np.longdouble) * unit_us
+    if not (np.abs(scaled) < 2.0**62).all():
+        return None
+    us = np.rint(scaled).astype(np.int64)
+    if unit_us >= 1_000_000:  # cftime: a value 1 us off a whole second is taken as that second
+        us = np.where(us % 1_000_000 == 1, np.floor(scaled).astype(np.int64), us)
+        us = np.where(us % 1_000_000 == 999_999, np.ceil(scaled).astype(np.int64), us)
+    base_us = ((base.hour * 60 + base.minute) * 60 + base.second) * 1_000_000 + base.microsecond
+    days = (us + base_us) // _US_PER_DAY  # whole days after the reference date's midnight
+    if calendar in ("proleptic_gregorian", "standard"):
+        dates = np.datetime64(f"{base.year:04d}-{base.month:02d}-{base.day:02d}", "D") + days
+        year = dates.astype("datetime64[Y]").astype(np.int64) + 1970
+        if base.year < 1 or year.min() < 1:
+            return None
+        if calendar == "standard" and min((base.year, base.month, base.day), _first(dates)) < _GREGORIAN_START:
+            return None
+        month = dates.astype("datetime64[M]").astype(np.int64) % 12 + 1
+        day = (dates - dates.astype("datetime64[M]")).astype(np.int64) + 1
+        doy = (dates - dates.astype("datetime64[Y]")).astype(np.int64) + 1
+        return year, month, day, doy
+    length = {"noleap": 365, "all_leap": 366, "360_day": 360}[calendar]
+    ordinal = base.dayofyr - 1 + days
+    year = base.year + ordinal // length
+    doy0 = ordinal % length
+    if base.year < 1 or year.min() < 1:
+        return None
+    if calendar == "360_day":
+        return year, doy0 // 30 + 1, doy0 % 30 + 1, doy0 + 1
+    starts = _START_LEAP if calendar == "all_leap" else _START_NOLEAP
+    month = np.searchsorted(starts, doy0, side="right").astype(np.int64)
+    return year, month, doy0 - starts[month - 1] + 1, doy0 + 1
+
+
+def _first(dates: np.ndarray) -> tuple[int, int, int]:
+    first = dates.min().astype(dt.date)
+    return first.year, first.month, first.day

@@ -10,7 +10,7 @@ import cftime
 import netCDF4
 import numpy as np
 
-from climnorm.calendars import normalise_calendar
+from climnorm.calendars import normalise_calendar, whole_day_dates
 from climnorm.errors import InputFileError
 
 
@@ -33,6 +33,10 @@ def decode_time(ds: netCDF4.Dataset, dim: str, path: str) -> tuple[str, np.ndarr
     if values.size > 1 and np.any(np.diff(np.sort(values)) == 0):
         dup = np.sort(values)[np.nonzero(np.diff(np.sort(values)) == 0)[0][0]]
         raise InputFileError(path, f"duplicate time steps (value {dup:g} {units} occurs more than once)")
+    fast = whole_day_dates(values, units, calendar)
+    if fast is not None:
+        years, month, day, doy = fast
+        return calendar, years, (month, day, doy)
     dates = cftime.num2date(values, units, calendar, only_use_cftime_datetimes=True)
     dates = np.atleast_1d(dates)
     years = np.fromiter((d.year for d in dates), dtype=np.int64, count=dates.size)
