@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import netCDF4
 import numpy as np
@@ -69,11 +69,13 @@ def read_object(
     size = source.size  # missing, forbidden: InputFileError naming the object
     if size == 0:
         raise InputFileError(path, "cannot open as NetCDF (zero-byte object)")
-    head = source.read_ranges([(0, min(size, len(HDF5_SIGNATURE)))])[0]
+    view = source.open()  # cached blocks: the head read here is the block h5py then opens the file from
+    head = view.read(len(HDF5_SIGNATURE))
     if not (head.startswith(b"CDF") or head == HDF5_SIGNATURE):
         raise InputFileError(path, f"cannot open as NetCDF (not a NetCDF or HDF5 file: starts with {head!r})")
     if head == HDF5_SIGNATURE and task.fast_read:
-        opened = _open_hdf5(task, source)
+        view.seek(0)
+        opened = _open_hdf5(task, source, view)
         if opened is not None:
             return _read_guarded(opened[0], task, start, memory_limit, None, opened[1])
     data = source.read_all()
@@ -84,10 +86,11 @@ def read_object(
     return _read_guarded(ds, task, start, memory_limit, lambda: classic_problem_of(lambda n: data[:n], size))
 
 
-def _open_hdf5(task: ReadTask, source: ByteSource) -> tuple[Any, fastread.FastReader] | None:
-    """The object opened through h5netcdf and its fast reader, or None when the variable does not qualify."""
+def _open_hdf5(task: ReadTask, source: ByteSource, view: IO[bytes]) -> tuple[Any, fastread.FastReader] | None:
+    """The object opened through h5netcdf on its file view, and its fast reader; None when the variable does not
+    qualify."""
     try:
-        ds = open_object(source.open())
+        ds = open_object(view)
     except (OSError, ValueError, KeyError) as err:
         raise InputFileError(task.path, f"cannot open as NetCDF (truncated or corrupt: {err})") from None
     var = ds.variables.get(task.variable)

@@ -20,7 +20,7 @@ import itertools
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -113,47 +113,35 @@ class FastReader:
         jobs = self._jobs(spans)
         if not jobs:
             return outs
-        if self.source is not None:
-            return self._read_fetched(jobs, outs)
+        if self.source is not None:  # an object: every chunk in one batch of coalesced, concurrent ranged reads
+            stored = self.source.read_ranges([(ref.offset, ref.size) for ref, _ in jobs])
+            by_offset = {ref.offset: data for (ref, _), data in zip(jobs, stored, strict=True)}
+            self._decode_all(jobs, outs, lambda ref: by_offset[ref.offset])
+            return outs
         fd = os.open(self.path, os.O_RDONLY)
         try:
-
-            def decode(job: _Job) -> None:
-                self._decode(_pread(fd, job[0]), *job, outs)
-
-            if self.threads > 1 and len(jobs) > 1:
-                try:
-                    with ThreadPoolExecutor(min(self.threads, len(jobs)), thread_name_prefix="fastread") as pool:
-                        for _ in pool.map(decode, jobs):
-                            pass
-                    return outs
-                except (RuntimeError, MemoryError) as err:  # e.g. no address space for thread stacks under a cap
-                    log.debug("fast read of %s: threads failed (%s); inflating on one thread", self.path, err)
-                    self.threads = 1
-            for job in jobs:
-                decode(job)
+            self._decode_all(jobs, outs, lambda ref: _pread(fd, ref))
         finally:
             os.close(fd)
         return outs
 
-    def _read_fetched(self, jobs: list[_Job], outs: list[np.ndarray]) -> list[np.ndarray]:
-        """Fetch every chunk the selections need from the byte source in one batch of (coalesced, concurrent)
-        ranged reads, then inflate them as for a local file."""
-        assert self.source is not None
-        stored = self.source.read_ranges([(ref.offset, ref.size) for ref, _ in jobs])
-        work = list(zip(stored, jobs, strict=True))
+    def _decode_all(self, jobs: list[_Job], outs: list[np.ndarray], fetch: Callable[[ChunkRef], bytes]) -> None:
+        """Inflate every job's chunk (its stored bytes from ``fetch``) into ``outs``, on threads where possible."""
 
-        def decode(item: tuple[bytes, _Job]) -> None:
-            self._decode(item[0], *item[1], outs)
+        def decode(job: _Job) -> None:
+            self._decode(fetch(job[0]), *job, outs)
 
-        if self.threads > 1 and len(work) > 1:
-            with ThreadPoolExecutor(min(self.threads, len(work)), thread_name_prefix="fastread") as pool:
-                for _ in pool.map(decode, work):
-                    pass
-        else:
-            for item in work:
-                decode(item)
-        return outs
+        if self.threads > 1 and len(jobs) > 1:
+            try:
+                with ThreadPoolExecutor(min(self.threads, len(jobs)), thread_name_prefix="fastread") as pool:
+                    for _ in pool.map(decode, jobs):
+                        pass
+                return
+            except (RuntimeError, MemoryError) as err:  # e.g. no address space for thread stacks under a cap
+                log.debug("fast read of %s: threads failed (%s); inflating on one thread", self.path, err)
+                self.threads = 1
+        for job in jobs:
+            decode(job)
 
     def _jobs(self, spans: list[list[list[tuple[int, int]]]]) -> list[_Job]:
         """Every chunk that some selection touches (in file order), with the parts of it each selection needs.
