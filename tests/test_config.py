@@ -477,3 +477,14 @@ def test_storage_options_errors_never_show_a_secret() -> None:
     assert "anon" in str(err.value) and secret not in str(err.value)
     shown = parse_config({"input_dirs": ["s3://b/p"], "storage_options": {"key": "AKIA", "secret": secret}})
     assert secret not in shown.to_yaml() and secret not in repr(shown)
+
+
+def test_window_memory_budget() -> None:
+    """``window_memory_gb``: unset means a quarter of the available memory, 0 parks every year on disk, a negative
+    budget is refused naming the key."""
+    from climnorm.pipeline import window_memory_bytes
+
+    assert window_memory_bytes(parse_config(_config())) > 0
+    assert window_memory_bytes(parse_config(_config(window_memory_gb=0))) == 0
+    assert window_memory_bytes(parse_config(_config(window_memory_gb=1.5))) == 1_500_000_000
+    assert "window_memory_gb" in _error(_config(window_memory_gb=-1))

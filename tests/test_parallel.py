@@ -188,3 +188,32 @@ def test_a_finished_task_releases_its_arguments_at_once() -> None:
     finally:
         gc.enable()
         pool.shutdown()
+
+
+def test_a_large_result_comes_back_through_a_mapped_file_unchanged(tmp_path: Path) -> None:
+    """A result too big for the pipe travels through a spill file that this process maps (no copy): every array
+    comes back bit for bit, writable (copy-on-write), aligned, and the file is gone as soon as it is mapped."""
+    from climnorm.engines.local import RetryingProcessPool
+
+    rng = np.random.default_rng(5)
+    big = rng.normal(size=(366, 50, 40))
+    arrays = {
+        "f32": big.astype(np.float32),
+        "f64": big,
+        "int16": np.arange(7, dtype=np.int16),
+        "empty": np.empty((0, 3), dtype=np.float32),
+        "strided": big[:, ::2, 1::3],
+    }
+    pool = RetryingProcessPool(1, spill_dir=str(tmp_path))
+    try:
+        result = pool.submit(dict, **arrays).result(timeout=120)
+    finally:
+        pool.shutdown()
+    assert list(tmp_path.iterdir()) == []
+    for name, original in arrays.items():
+        back = result[name]
+        assert back.dtype == original.dtype and back.shape == original.shape, name
+        assert back.tobytes() == original.tobytes(), name
+    assert result["f32"].ctypes.data % 64 == 0 and result["f64"].ctypes.data % 64 == 0
+    result["f32"][0, 0, 0] = -1.0  # writable, and only this copy changes
+    assert arrays["f32"][0, 0, 0] != -1.0

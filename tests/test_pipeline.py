@@ -261,9 +261,10 @@ def test_fast_read_path_is_used_counted_and_changes_nothing(workdir: Path, tmp_p
 
 
 def test_window_years_are_parked_in_scratch_dir_without_changing_outputs(workdir: Path, tmp_path: Path) -> None:
+    """Years held in memory (the default budget) and years all parked on disk give the same outputs."""
     default = run(_config(workdir))
     scratch = tmp_path / "scratch"
-    elsewhere = run(_config(workdir, output_dir=str(tmp_path / "other"), scratch_dir=str(scratch)))
+    elsewhere = run(_config(workdir, output_dir=str(tmp_path / "other"), scratch_dir=str(scratch), window_memory_gb=0))
     assert default.written == elsewhere.written > 0
     a = json.loads((workdir / "out" / MANIFEST_NAME).read_text())["outputs"]
     b = json.loads((tmp_path / "other" / MANIFEST_NAME).read_text())["outputs"]
@@ -271,7 +272,14 @@ def test_window_years_are_parked_in_scratch_dir_without_changing_outputs(workdir
     assert list(scratch.iterdir()) == []  # the scratch file has no name and is gone with the run
     assert elsewhere.log_file is not None
     parked = [line for line in elsewhere.log_file.read_text().splitlines() if "parked on disk" in line]
-    assert len(parked) == 1 and not parked[0].endswith("at most 0 MB at once")
+    assert (
+        len(parked) == 1
+        and "at most 0 MB held in memory" in parked[0]
+        and not parked[0].endswith(" 0 MB parked on disk at once")
+    )
+    assert default.log_file is not None
+    held = [line for line in default.log_file.read_text().splitlines() if "held in memory" in line]
+    assert len(held) == 1 and "at most 0 MB held" not in held[0] and held[0].endswith(" 0 MB parked on disk at once")
 
 
 def test_unusable_scratch_dir_is_one_clear_error(workdir: Path, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -10,7 +11,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from climnorm.reduce import WindowSums, YearFields, assemble_year, day_means, merge_pieces
+from climnorm.reduce import (
+    BLOCK_SLOTS,
+    THREAD_BLOCKS,
+    THREADED_VALUES,
+    WindowSums,
+    YearFields,
+    assemble_year,
+    block_ranges,
+    day_means,
+    merge_pieces,
+)
 from climnorm.types import YearPiece
 
 settings.register_profile(
@@ -351,32 +362,37 @@ def test_merge_of_one_piece_is_the_piece() -> None:
 
 
 def _field(rng: np.random.Generator, regime: str, shape: tuple[int, ...]) -> np.ndarray:
-    if regime == "tas":
+    if regime.startswith("tas"):
         values = rng.normal(285.0, 12.0, shape)
     else:  # dry days, drizzle twelve orders of magnitude below the storms: the two-sum's case
         values = np.where(rng.random(shape) < 0.4, 0.0, rng.lognormal(-11.0, 3.0, shape))
     values = values.astype(np.float32)
-    values[rng.random(shape) < 0.1] = np.nan
+    if regime.endswith("sparse"):  # most blocks of most years complete: counted per block, not per cell
+        if rng.random() < 0.3:
+            values[rng.integers(shape[0]), rng.integers(shape[1])] = np.nan
+    else:
+        values[rng.random(shape) < 0.1] = np.nan
     return values
 
 
-@pytest.mark.parametrize("regime", ["tas", "pr"])
+@pytest.mark.parametrize("regime", ["tas", "pr", "tas-sparse", "pr-sparse"])
 def test_exact_blocks_and_threads_give_the_two_sums_bits(regime: str) -> None:
     """The masked one-pass update of exact blocks, and blocks shared out to threads, leave sums, residue and
     counts bit for bit as the two-sum alone does, through adds, drops and forks."""
     rng = np.random.default_rng(7)
-    shape = (40, 3, 5)  # three blocks of slots, the last one short
+    shape = (40, 160, 170)  # three blocks of slots, the last one short; large enough to be shared out to threads
+    assert math.prod(shape) >= THREADED_VALUES and -(-shape[0] // BLOCK_SLOTS) > THREAD_BLOCKS
     plain, fast = WindowSums(shape), WindowSums(shape, pool=ThreadPoolExecutor(3))
     for block in plain.blocks:
         block.exact = False  # the two-sum everywhere, as before exact blocks
     forks: list[tuple[WindowSums, WindowSums]] = []
+    kept: dict[int, np.ndarray] = {}
     for year in range(2000, 2040):
-        values = _field(rng, regime, shape)
+        values = kept[year] = _field(rng, regime, shape)
         for a, b in [(plain, fast), *forks]:
             a.drop_before(year - 9)
-            b.drop_before(year - 9)
             a.add(year, values)
-            b.add(year, values)
+            b.add(year, values, drop_before=year - 9)  # dropped and added block by block
         if year == 2015:
             forks.append((plain.fork(), fast.fork()))
     for a, b in [(plain, fast), *forks]:
@@ -385,7 +401,15 @@ def test_exact_blocks_and_threads_give_the_two_sums_bits(regime: str) -> None:
         thresholds = np.full(shape[0], 8)
         np.testing.assert_array_equal(a.mean(thresholds).view(np.uint32), b.mean(thresholds).view(np.uint32))
     exact = [block.exact for block in fast.blocks]
-    assert all(exact) if regime == "tas" else not any(exact)
+    assert all(exact) if regime.startswith("tas") else not any(exact)
+    if regime.startswith("tas"):  # exact sums: the slow obvious float64 mean has the same bits
+        stack = np.stack([kept[y] for y in range(2030, 2040)]).astype(np.float64)
+        count = (~np.isnan(stack)).sum(axis=0)
+        expected = (np.nansum(stack, axis=0) / np.maximum(count, 1)).astype(np.float32)
+        expected[count < 8] = np.nan
+        np.testing.assert_array_equal(fast.mean(np.full(shape[0], 8)).view(np.uint32), expected.view(np.uint32))
+    if regime.endswith("sparse"):  # both ways of counting were taken
+        assert any(b.full for b in fast.blocks) and any(b.gaps for b in fast.blocks)
 
 
 def test_a_block_stops_being_exact_when_its_values_spread() -> None:
@@ -396,3 +420,23 @@ def test_a_block_stops_being_exact_when_its_values_spread() -> None:
     assert not sums.blocks[0].exact
     sums.add(2002, np.array([-1.0, 1.0], dtype=np.float32))
     np.testing.assert_array_equal(sums.mean(np.array([1, 1])), np.float32([(300.0 + 2.0**-40 - 1.0) / 3, 1.0]))
+
+
+@pytest.mark.parametrize("regime", ["tas-sparse", "pr"])
+def test_block_ranges_from_the_worker_give_the_same_window(regime: str) -> None:
+    """A window fed the block ranges a worker took (`block_ranges`) ends bit for bit where one that takes them
+    itself does; ranges for another block layout are refused."""
+    rng = np.random.default_rng(11)
+    shape = (40, 3, 5)
+    own, given = WindowSums(shape), WindowSums(shape)
+    for year in range(2000, 2030):
+        values = _field(rng, regime, shape)
+        own.add(year, values, drop_before=year - 9)
+        given.add(year, values, drop_before=year - 9, ranges=block_ranges(values))
+    for name in ("sums", "residue", "counts"):
+        np.testing.assert_array_equal(getattr(own, name).view(np.uint8), getattr(given, name).view(np.uint8))
+    thresholds = np.full(shape[0], 8)
+    np.testing.assert_array_equal(own.mean(thresholds).view(np.uint32), given.mean(thresholds).view(np.uint32))
+    assert [b.exact for b in own.blocks] == [b.exact for b in given.blocks]
+    with pytest.raises(ValueError, match="block ranges"):
+        given.add(2030, values, ranges=block_ranges(values[:16]))

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from climnorm._scratch import Parked, Scratch
+from climnorm._scratch import Held, Parked, Scratch
 from climnorm.reduce import WindowSums
 
 SHAPE = (366, 7, 5)
@@ -85,7 +85,7 @@ def test_window_sums_on_disk_equal_window_sums_in_memory(tmp_path: Path) -> None
         for a, b in zip(*means, strict=True):
             assert a.tobytes() == b.tobytes()
         on_disk = pairs[1]
-        assert all(isinstance(m, Parked) for _, m in on_disk.members)
+        assert all(isinstance(m.values, Parked) for m in on_disk.members)
         # the historical window's 8 years, and the twin's 8 future years
         assert scratch.parked_bytes == 2 * window * fields[1990].nbytes
 
@@ -115,3 +115,32 @@ def test_the_scratch_file_leaves_room_for_outputs(small_disk: Path, caplog: pyte
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
     assert str(small_disk) in message and "less than 1024 MiB would remain free on its disk" in message
+
+
+def test_leading_rows_read_back_bit_for_bit(tmp_path: Path) -> None:
+    values = _field(np.random.default_rng(4), 2000)
+    with Scratch(tmp_path) as scratch:
+        parked = scratch.park(values)
+        assert isinstance(parked, Parked)
+        assert parked[2:5].tobytes() == values[2:5].tobytes()
+        assert parked[5:].tobytes() == values[5:].tobytes()
+        assert parked[...].tobytes() == values.tobytes()
+        with pytest.raises(ValueError, match="contiguous rows"):
+            parked[::2]
+
+
+def test_years_within_the_memory_budget_stay_in_memory(tmp_path: Path) -> None:
+    """The first ``memory_bytes`` of parked arrays are held in memory, the rest go to disk; a dropped held array
+    gives its room back."""
+    field = np.ones((64, 64), dtype=np.float32)
+    with Scratch(tmp_path, memory_bytes=2 * field.nbytes) as scratch:
+        first, second, third = (scratch.park(field + i) for i in range(3))
+        assert isinstance(first, Held) and isinstance(second, Held) and isinstance(third, Parked)
+        assert scratch.held_bytes == 2 * field.nbytes and scratch.parked_bytes == field.nbytes
+        del first
+        assert scratch.held_bytes == field.nbytes
+        fourth = scratch.park(field + 3)
+        assert isinstance(fourth, Held) and scratch.peak_held_bytes == 2 * field.nbytes
+        for i, stand_in in ((1, second), (2, third), (3, fourth)):
+            assert np.asarray(stand_in).tobytes() == (field + i).tobytes()
+            assert stand_in[1:3].tobytes() == (field + i)[1:3].tobytes()

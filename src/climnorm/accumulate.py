@@ -14,7 +14,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from climnorm._ranges import format_ranges
 from climnorm.calendars import SlotScheme
@@ -24,7 +23,7 @@ from climnorm.filenames import FileEntry
 from climnorm.lineage import Lineage, Problem, Verdict
 from climnorm.plan import OutputPlan
 from climnorm.products import PERIOD_PRODUCTS, PeriodWindows, Smoothing, total_units
-from climnorm.reduce import WindowSums, assemble_year
+from climnorm.reduce import Stored, WindowSums, assemble_year
 from climnorm.types import FileResult, RegionCut, T_Aggregation, YearPiece
 from climnorm.units import convert
 
@@ -71,7 +70,7 @@ class ChainAccumulator:
 
     variable: str
     config: Config
-    park: Callable[[np.ndarray], ArrayLike] | None = None
+    park: Callable[[np.ndarray], Stored] | None = None
     pool: Executor | None = None  # reducer threads for the window sums' blocks
     lineage: Lineage = field(init=False)
     historical: dict[str, WindowSums] = field(default_factory=dict)
@@ -117,9 +116,7 @@ class ChainAccumulator:
         pieces: dict[str, list[YearPiece]] = {}
         for region in self.lineage.grids:
             pieces[region] = [
-                YearPiece(convert(p.values, *v.conversion), p.steps)
-                for _, r, v in usable
-                if (p := r.pieces.get((year, region))) is not None
+                _converted(p, v.conversion) for _, r, v in usable if (p := r.pieces.get((year, region))) is not None
             ]
         year_fields = assemble_year(pieces, scheme.year_slots(year))
         if year_fields.overlap:
@@ -131,7 +128,7 @@ class ChainAccumulator:
             message = f"year {year} incomplete ({year_fields.missing_days} day(s) missing); not used"
             return [*problems, Problem("problem", names, message)]
         fields = year_fields.fields
-        if fields and all(np.isnan(v).all() for v in fields.values()):
+        if fields and all(_all_nan(v) for v in fields.values()):
             message = f"year {year} has no valid value in any region; counted as a year without data"
             problems.append(Problem("problem", names, message))
         first = year - self.config.window_years + 1
@@ -144,8 +141,7 @@ class ChainAccumulator:
                 window = self.sums.get(region)
                 if window is None:
                     window = self.sums[region] = WindowSums(values.shape, self.park, self.pool)
-                window.drop_before(first)
-                window.add(year, values)
+                window.add(year, values, drop_before=first, ranges=year_fields.ranges.get(region))
         return problems
 
     def _periods(self, region: str, scheme: SlotScheme) -> PeriodWindows:
@@ -221,3 +217,14 @@ class ChainAccumulator:
         before = used[0] - 1 if out.product == "seasonal" and used[0] in periods.with_december else None
         inputs = used if before is None or before in used else (before, *used)
         return Computed(out, made[(region, out.product)], grid, used, scheme, attrs, inputs, periods.kind)
+
+
+def _converted(piece: YearPiece, conversion: tuple[float, float]) -> YearPiece:
+    """A piece in the chain's units (its block ranges kept only if its values are unchanged)."""
+    values = convert(piece.values, *conversion)
+    return piece if values is piece.values else YearPiece(values, piece.steps)
+
+
+def _all_nan(values: np.ndarray) -> bool:
+    """Whether no value is valid (looked at in full only when the first one is missing)."""
+    return values.size == 0 or (bool(np.isnan(values.flat[0])) and bool(np.isnan(np.fmax.reduce(values, axis=None))))

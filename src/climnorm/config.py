@@ -92,7 +92,9 @@ def _reducer_threads() -> int:
 class Config(Strict):
     """Everything a run needs; the seed's keys keep their meaning, the rest are climnorm's.
 
-    ``scratch_dir`` (default: ``output_dir``) holds the window's yearly fields on disk while a run needs them.
+    ``scratch_dir`` (default: ``output_dir``) holds the window's yearly fields on disk while a run needs them,
+    beyond the first ``window_memory_gb`` of them, which stay in memory (default: a quarter of the memory
+    available when the run starts; 0 parks every year on disk).
     ``fast_read`` (default on) reads deflate/shuffle-compressed float variables through ``climnorm.fastread``
     (bit-identical to netCDF4, several times faster), with ``fast_read_threads`` threads inflating chunks.
     ``reduce_threads`` threads of the main process share out the window sums' blocks of day slots (results are
@@ -103,6 +105,7 @@ class Config(Strict):
     storage_options: dict[str, Any] | None = Field(default=None, repr=False)  # docs/storage.md
     output_dir: Path = Path("output")
     scratch_dir: Path | None = None
+    window_memory_gb: Annotated[float, Field(ge=0)] | None = None
     model: str | None = None
     models: str | Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] | None = None
     variant: str | None = None

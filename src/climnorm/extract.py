@@ -21,7 +21,7 @@ from climnorm.errors import InputFileError
 from climnorm.grids import Box, Layout, T_Take, as_take, cut_region, layout_of, read_boxes
 from climnorm.headers import HDF5_SIGNATURE, classic_problem, classic_problem_of
 from climnorm.ncobject import open_object
-from climnorm.reduce import day_means
+from climnorm.reduce import block_ranges, day_means
 from climnorm.storage.source import ByteSource, open_source
 from climnorm.storage.urls import is_s3_url
 from climnorm.timeaxis import date_range, decode_time
@@ -249,7 +249,7 @@ class _Reading:
             in_year = np.nonzero(years[t0:t1] == year)[0] + t0
             values = parts[0] if len(parts) == 1 else np.concatenate(parts)
             means, counts = day_means(values, self.slots[in_year], self.scheme.nslots)
-            self.pieces[(year, key)] = YearPiece(means, counts)
+            self.pieces[(year, key)] = YearPiece(means, counts, block_ranges(means))
 
     def _collect(
         self, blocks: list[tuple[int, int]], rows: tuple[int, int], step_bytes: int

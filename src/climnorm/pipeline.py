@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from concurrent.futures import Executor
 from pathlib import Path
 
+import psutil
+
 from climnorm._atomic import remove_leftovers
 from climnorm._locking import OutputLock
 from climnorm._scratch import Scratch
@@ -98,7 +100,11 @@ def run(
             summary.peak_memory = monitor.stop()
             channel.send(RunFinished(summary.seconds, summary.exit_code))
             channel.close()
-        log.info("window years parked on disk: at most %.0f MB at once", scratch.peak_bytes / 1e6)
+        log.info(
+            "window years: at most %.0f MB held in memory and %.0f MB parked on disk at once",
+            scratch.peak_held_bytes / 1e6,
+            scratch.peak_bytes / 1e6,
+        )
         log.info(
             "run finished in %.1f s: %d written, %d up to date, %d skipped, %d failed",
             summary.seconds,
@@ -150,12 +156,19 @@ def check_output_dir(config: Config) -> None:
         ) from None
 
 
+def window_memory_bytes(config: Config) -> int:
+    """How many bytes of window years stay in memory before the rest is parked on disk."""
+    if config.window_memory_gb is not None:
+        return int(config.window_memory_gb * 1e9)
+    return int(psutil.virtual_memory().available // 4)
+
+
 def open_scratch(config: Config) -> Scratch:
     """The run's scratch file for window years (in ``scratch_dir``, by default the output directory)."""
     directory = config.scratch_dir or config.output_dir
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        return Scratch(directory)
+        return Scratch(directory, memory_bytes=window_memory_bytes(config))
     except OSError as err:
         raise OutputError(
             f"{directory}: cannot create the scratch file for window years here ({err.strerror or err}); "

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from types import EllipsisType
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -20,6 +21,10 @@ from climnorm.types import YearPiece
 #: Day slots one block of the window sums spans: blocks are what reducer threads share out, and the unit of the
 #: exactness test below. Fixed, so that nothing depends on the number of threads.
 BLOCK_SLOTS = 16
+#: Blocks one reducer thread takes at a time, and the smallest window (values) worth sharing out to threads:
+#: below them the threads would spend more time taking turns at the interpreter than adding.
+THREAD_BLOCKS = 2
+THREADED_VALUES = 2**20
 
 
 @dataclass
@@ -34,63 +39,142 @@ class WindowSums:
 
     Where float64 adds a block of float32 years exactly (positive values within 2**29 of each other in magnitude,
     as temperatures in kelvin always are: see :meth:`_exact`), the two-sum's error term is zero, so the block is
-    added and dropped with one masked operation instead; results are the same to the bit either way.
+    added and dropped with one operation instead; results are the same to the bit either way. A block of a year
+    without missing values is counted once for the whole block (``_Block.full``) instead of cell by cell, and
+    :meth:`add` with ``drop_before`` drops and adds block by block, so each block's sums are read once per year
+    while they are in cache: the operations on every value, and so the bits, are the same as dropping and adding
+    in two passes.
 
-    ``park`` (optional) stores a member until it leaves and returns a stand-in that ``np.asarray`` turns back
-    into the array (`climnorm._scratch` keeps them on disk), so memory holds the sums, not the window.
+    ``park`` (optional) stores a member until it leaves and returns a stand-in whose leading slices read back
+    as arrays (`climnorm._scratch` keeps them on disk), so memory holds the sums, not the window.
     ``pool`` (optional) runs the blocks of ``BLOCK_SLOTS`` slots on reducer threads (numpy releases the GIL).
     """
 
     shape: tuple[int, ...]
-    park: Callable[[np.ndarray], ArrayLike] | None = None
+    park: Callable[[np.ndarray], Stored] | None = None
     pool: Executor | None = None
     sums: np.ndarray = field(init=False)
     residue: np.ndarray = field(init=False)
-    counts: np.ndarray = field(init=False)
-    members: deque[tuple[int, ArrayLike]] = field(init=False)
+    members: deque[_Member] = field(init=False)
     blocks: list[_Block] = field(init=False)
+    _counts: np.ndarray = field(init=False)  # valid years per cell of the members with a gap in the cell's block
 
     def __post_init__(self) -> None:
         self.sums = np.zeros(self.shape, dtype=np.float64)
         self.residue = np.zeros(self.shape, dtype=np.float64)
-        self.counts = np.zeros(self.shape, dtype=np.int32)
+        self._counts = np.zeros(self.shape, dtype=np.int32)
         self.members = deque()
-        n = self.shape[0] if self.shape else 0
-        self.blocks = [_Block(slice(a, min(n, a + BLOCK_SLOTS))) for a in range(0, n, BLOCK_SLOTS)] or [_Block(...)]
+        self.blocks = [_Block(where) for where in block_slices(self.shape)]
 
     @property
     def years(self) -> list[int]:
-        return [y for y, _ in self.members]
+        return [m.year for m in self.members]
 
-    def _each_block(self, work: Callable[[_Block], None]) -> None:
-        if self.pool is None or len(self.blocks) == 1:
-            for block in self.blocks:
-                work(block)
+    @property
+    def counts(self) -> np.ndarray:
+        """Valid years per cell (int32)."""
+        counts = self._counts.copy()
+        for block in self.blocks:
+            counts[block.where] += block.full
+        return counts
+
+    def _each_block(self, work: Callable[[int, _Block], None]) -> None:
+        """Run ``work`` on every block: on the reducer threads in runs of ``THREAD_BLOCKS`` blocks when the window
+        is large enough to gain from them, else here."""
+
+        def run(first: int) -> None:
+            for i in range(first, min(first + THREAD_BLOCKS, len(self.blocks))):
+                work(i, self.blocks[i])
+
+        if self.pool is None or len(self.blocks) <= THREAD_BLOCKS or self.sums.size < THREADED_VALUES:
+            for first in range(0, len(self.blocks), THREAD_BLOCKS):
+                run(first)
             return
-        for _ in self.pool.map(work, self.blocks):
+        for _ in self.pool.map(run, range(0, len(self.blocks), THREAD_BLOCKS)):
             pass
 
-    def _accumulate(self, values: np.ndarray, sign: int) -> None:
-        self._each_block(lambda block: self._block_update(block, values, sign))
+    def add(
+        self, year: int, values: np.ndarray, drop_before: int | None = None, ranges: np.ndarray | None = None
+    ) -> None:
+        """Include one year's day-slot field (NaN = missing), after removing the years older than
+        ``drop_before``; years must arrive in increasing order. ``ranges``: :func:`block_ranges` of ``values``
+        if already known (taken by the worker that made them), else they are taken here."""
+        if values.shape != self.shape:
+            raise ValueError(f"year {year}: field shape {values.shape} differs from the window's {self.shape}")
+        if ranges is not None and ranges.shape != (len(self.blocks), 3):
+            raise ValueError(f"year {year}: {ranges.shape[0]} block ranges for the window's {len(self.blocks)} blocks")
+        leaving = self._leaving(drop_before)
+        if len(self.members) > leaving and year <= self.members[-1].year:
+            raise ValueError(f"year {year} added after year {self.members[-1].year}")
+        old = [self.members.popleft() for _ in range(leaving)]
+        gaps = [False] * len(self.blocks)
+        members = len(self.members) + 1
 
-    def _block_update(self, block: _Block, values: np.ndarray, sign: int) -> None:
+        def step(i: int, block: _Block) -> None:
+            for member in old:
+                self._drop_block(i, block, member)
+            gaps[i] = self._add_block(
+                block, values, members, value_range(values[block.where]) if ranges is None else ranges[i]
+            )
+
+        # the year is parked on a reducer thread while the others update the blocks
+        parking = self.pool.submit(self.park, values) if self.park is not None and self.pool is not None else None
+        self._each_block(step)
+        stored = parking.result() if parking is not None else values if self.park is None else self.park(values)
+        self.members.append(_Member(year, stored, tuple(gaps)))
+
+    def drop_before(self, first_year: int) -> None:
+        """Remove the years older than ``first_year``."""
+        old = [self.members.popleft() for _ in range(self._leaving(first_year))]
+
+        def step(i: int, block: _Block) -> None:
+            for member in old:
+                self._drop_block(i, block, member)
+
+        if old:
+            self._each_block(step)
+
+    def _leaving(self, first_year: int | None) -> int:
+        if first_year is None:
+            return 0
+        return next((i for i, m in enumerate(self.members) if m.year >= first_year), len(self.members))
+
+    def _add_block(self, block: _Block, values: np.ndarray, members: int, span: Sequence[float]) -> bool:
+        """Add a block of a year whose :func:`value_range` is ``span``; returns whether it has missing values."""
+        x = values[block.where]
+        low, high, gap = float(span[0]), float(span[1]), bool(span[2])
+        block.exact = block.exact and self._exact(block, x, members, low, high)
+        self._update(block, x, +1, None if not gap else ~np.isnan(x))
+        block.gaps += gap
+        return gap
+
+    def _drop_block(self, i: int, block: _Block, member: _Member) -> None:
+        gap = member.gaps[i]
+        x = np.asarray(member.values[block.where])
+        self._update(block, x, -1, ~np.isnan(x) if gap else None)
+        block.gaps -= gap
+
+    def _update(self, block: _Block, x: np.ndarray, sign: int, valid: np.ndarray | None) -> None:
+        """Add (``sign`` +1) or subtract a block of a year; ``valid`` None: no value missing."""
         where = block.where
-        x, sums, counts = values[where], self.sums[where], self.counts[where]
-        valid = ~np.isnan(x)
-        if sign > 0:
-            block.exact = block.exact and self._exact(block, x, len(self.members) + 1)
-        if block.exact:
-            (np.add if sign > 0 else np.subtract)(sums, x, out=sums, where=valid)
-        else:
+        sums = self.sums[where]
+        if not block.exact:
             self._two_sum(where, x, valid, sign)
-        if sign > 0:
-            counts += valid
+        elif valid is None:
+            (np.add if sign > 0 else np.subtract)(sums, x, out=sums)
         else:
-            counts -= valid
+            (np.add if sign > 0 else np.subtract)(sums, x, out=sums, where=valid)
+        if valid is None:
+            block.full += sign
+        elif sign > 0:
+            self._counts[where] += valid
+        else:
+            self._counts[where] -= valid
 
-    def _two_sum(self, where: T_Where, values: np.ndarray, valid: np.ndarray, sign: int) -> None:
+    def _two_sum(self, where: T_Where, values: np.ndarray, valid: np.ndarray | None, sign: int) -> None:
         x = values.astype(np.float64)
-        np.copyto(x, 0.0, where=~valid)
+        if valid is not None:
+            np.copyto(x, 0.0, where=~valid)
         if sign < 0:
             np.negative(x, out=x)
         sums = self.sums[where]
@@ -105,13 +189,12 @@ class WindowSums:
         sums[...] = total
 
     @staticmethod
-    def _exact(block: _Block, x: np.ndarray, members: int) -> bool:
+    def _exact(block: _Block, x: np.ndarray, members: int, low: float, high: float) -> bool:
         """Whether adding (and later subtracting) ``x`` is exact in float64, given what the block has seen: every
         value float32 and positive, so each is a multiple of the smallest one's ulp 2**e, and no partial sum of
-        ``members`` of them reaches 2**(e + 53)."""
+        ``members`` of them reaches 2**(e + 53). ``low``, ``high``: the block's smallest and largest value."""
         if x.dtype != np.float32 or not x.size:
             return x.size == 0
-        low, high = float(np.fmin.reduce(x, axis=None)), float(np.fmax.reduce(x, axis=None))
         if low != low:  # every value NaN: nothing is added
             return True
         if not low > 0.0 or low < _FLOAT32_TINY:
@@ -121,30 +204,20 @@ class WindowSums:
         ulp = math.frexp(block.low)[1] - 1 - 23  # exponent of the smallest value's last mantissa bit
         return members * block.high < math.ldexp(1.0, ulp + 53)
 
-    def add(self, year: int, values: np.ndarray) -> None:
-        """Include one year's day-slot field (NaN = missing); years must arrive in increasing order."""
-        if values.shape != self.shape:
-            raise ValueError(f"year {year}: field shape {values.shape} differs from the window's {self.shape}")
-        if self.members and year <= self.members[-1][0]:
-            raise ValueError(f"year {year} added after year {self.members[-1][0]}")
-        self._accumulate(values, +1)
-        self.members.append((year, values if self.park is None else self.park(values)))
-
-    def drop_before(self, first_year: int) -> None:
-        """Remove the years older than ``first_year``."""
-        while self.members and self.members[0][0] < first_year:
-            _, values = self.members.popleft()
-            self._accumulate(np.asarray(values), -1)
-
     def mean(self, thresholds: np.ndarray) -> np.ndarray:
         """The window mean as float32; NaN where fewer valid years than ``thresholds`` (per leading slot)."""
         out = np.empty(self.shape, dtype=np.float32)
-        need = thresholds.reshape((-1,) + (1,) * (self.counts.ndim - 1))
+        need = thresholds.reshape((-1,) + (1,) * (self.sums.ndim - 1))
 
-        def block_mean(block: _Block) -> None:
+        def block_mean(_: int, block: _Block) -> None:
             where = block.where
-            counts = self.counts[where]
             total = self.sums[where] if block.exact else self.sums[where] + self.residue[where]
+            if block.gaps == 0 and isinstance(where, slice):  # every cell counts the same years
+                n = block.full
+                np.divide(total, max(n, 1), out=out[where], casting="same_kind")
+                out[where][n < need[where].reshape(-1)] = np.nan
+                return
+            counts = self._counts[where] + block.full
             with np.errstate(invalid="ignore", divide="ignore"):
                 quotient = total / np.maximum(counts, 1)
             quotient[counts < need[where]] = np.nan
@@ -158,13 +231,43 @@ class WindowSums:
         twin = WindowSums(self.shape, self.park, self.pool)
         twin.sums = self.sums.copy()
         twin.residue = self.residue.copy()
-        twin.counts = self.counts.copy()
+        twin._counts = self._counts.copy()
         twin.members = deque(self.members)
         twin.blocks = [replace(b) for b in self.blocks]
         return twin
 
 
 T_Where = slice | EllipsisType  # a block's slots; the whole of a scalar window
+
+
+def block_slices(shape: tuple[int, ...]) -> list[T_Where]:
+    """The blocks of ``BLOCK_SLOTS`` leading slots a window of ``shape`` is updated by (``...`` for a scalar)."""
+    n = shape[0] if shape else 0
+    return [slice(a, min(n, a + BLOCK_SLOTS)) for a in range(0, n, BLOCK_SLOTS)] or [...]
+
+
+def value_range(x: np.ndarray) -> tuple[float, float, bool]:
+    """The smallest and largest value of ``x`` (NaN ignored; NaN if all are) and whether any is NaN."""
+    if not x.size:
+        return 0.0, 0.0, False
+    low = float(np.min(x))
+    if low == low:
+        return low, float(np.max(x)), False
+    return float(np.fmin.reduce(x, axis=None)), float(np.fmax.reduce(x, axis=None)), True
+
+
+def block_ranges(values: np.ndarray) -> np.ndarray:
+    """:func:`value_range` of each block of a day-slot field, as (blocks, 3) float64: taken by the worker that
+    makes the field, while it is in cache, so that the reducer need not read the field once more for them."""
+    return np.array([value_range(values[where]) for where in block_slices(values.shape)], dtype=np.float64)
+
+
+class Stored(Protocol):
+    """A window member as kept until it leaves: an array, or a stand-in reading a block of slots back."""
+
+    def __getitem__(self, where: T_Where, /) -> ArrayLike: ...
+
+
 _FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # below it float32 values are subnormal: no 24-bit mantissa
 
 
@@ -176,6 +279,17 @@ class _Block:
     exact: bool = True  # every addition so far exact: the residue is zero
     low: float = math.inf
     high: float = 0.0
+    full: int = 0  # members without a missing value in the block: counted here, not cell by cell
+    gaps: int = 0  # members with a missing value in the block (counted cell by cell)
+
+
+@dataclass(frozen=True)
+class _Member:
+    """A year in the window: its field (or its parked stand-in) and which blocks of it have missing values."""
+
+    year: int
+    values: Stored
+    gaps: tuple[bool, ...]
 
 
 def day_means(values: np.ndarray, slots: np.ndarray, nslots: int) -> tuple[np.ndarray, np.ndarray]:
@@ -219,11 +333,13 @@ class YearFields:
     fields: dict[str, np.ndarray]
     overlap: bool = False
     missing_days: int = 0
+    ranges: dict[str, np.ndarray] = field(default_factory=dict)  # block ranges of the fields made of one piece
 
 
 def assemble_year(pieces: Mapping[str, Sequence[YearPiece]], expected: np.ndarray) -> YearFields:
     """Combine each region's pieces of one year (one per file) and check that every ``expected`` slot is there."""
     fields: dict[str, np.ndarray] = {}
+    ranges: dict[str, np.ndarray] = {}
     for region, parts in pieces.items():
         if not parts:
             continue
@@ -235,7 +351,9 @@ def assemble_year(pieces: Mapping[str, Sequence[YearPiece]], expected: np.ndarra
         if not present[expected].all():
             return YearFields({}, missing_days=int((~present[expected]).sum()))
         fields[region] = values
-    return YearFields(fields)
+        if len(parts) == 1 and parts[0].ranges is not None:
+            ranges[region] = parts[0].ranges
+    return YearFields(fields, ranges=ranges)
 
 
 def merge_pieces(pieces: Sequence[YearPiece]) -> tuple[np.ndarray, np.ndarray] | None:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from climnorm.accumulate import ChainAccumulator, Computed
 from climnorm.engines import Engine
@@ -26,6 +25,7 @@ from climnorm.errors import InputFileError
 from climnorm.events import RunStarted
 from climnorm.filenames import FileEntry, InputPath
 from climnorm.plan import OutputPlan, Plan
+from climnorm.reduce import Stored
 from climnorm.remote_catalog import listed_object
 from climnorm.storage.urls import ObjectPath
 from climnorm.summary import Reporter
@@ -173,7 +173,7 @@ def make_job(
     member: Member,
     variable: str,
     pending: T_Pending,
-    park: Callable[[np.ndarray], ArrayLike] | None,
+    park: Callable[[np.ndarray], Stored] | None,
     reducers: Executor | None = None,
 ) -> ChainJob:
     """A chain's job: its steps, and read batches of `batch_size_years` files in the order the steps use them."""
@@ -228,7 +228,7 @@ class Scheduler:
         workers: int,
         reporter: Reporter,
         writes: WriteQueue,
-        park: Callable[[np.ndarray], ArrayLike] | None = None,
+        park: Callable[[np.ndarray], Stored] | None = None,
         ensembles: EnsembleQueue | None = None,
     ) -> None:
         self.plan = plan

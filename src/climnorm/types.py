@@ -144,10 +144,12 @@ class ReadTask:
 
 @dataclass(frozen=True)
 class YearPiece:
-    """One year's day-slot field for one region from one file, and how many time steps fed each slot."""
+    """One year's day-slot field for one region from one file, and how many time steps fed each slot;
+    ``ranges``: its blocks' value ranges (`climnorm.reduce.block_ranges`), taken where the field was made."""
 
     values: np.ndarray
     steps: np.ndarray
+    ranges: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

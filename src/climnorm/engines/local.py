@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import multiprocessing as mp
 import os
 import pickle
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 _PRELOAD = ["climnorm.tasks", "climnorm.extract", "climnorm.write", "netCDF4", "numpy"]
 _PIPE_ATOMIC = 4096  # bytes a pipe writes at once (PIPE_BUF on Linux): smaller results travel inline
+_ALIGN = 64  # offsets of the arrays in a spill file: a cache line, as numpy's own allocations
 
 
 @contextlib.contextmanager
@@ -236,28 +238,42 @@ class _Spilled:
 
 
 def _run_spilling(spill_dir: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run a task in a worker; a result bigger than a pipe's atomic write goes to a file in ``spill_dir``."""
+    """Run a task in a worker; a result bigger than a pipe's atomic write goes to a file in ``spill_dir``.
+
+    The file holds the pickle (protocol 5) with its array buffers out of band, each at an aligned offset after
+    it, so that this process maps them instead of copying (:func:`_unspill`)."""
     result = fn(*args, **kwargs)
-    if _pickled_size(result) <= _PIPE_ATOMIC:
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(result, protocol=5, buffer_callback=buffers.append)
+    views = [b.raw() for b in buffers]
+    if len(head) + sum(v.nbytes for v in views) <= _PIPE_ATOMIC:
         return result
+    meta = pickle.dumps((head, [v.nbytes for v in views]), protocol=5)
     fd, name = tempfile.mkstemp(dir=spill_dir, suffix=".pickle")
     with os.fdopen(fd, "wb") as fh:
-        pickle.dump(result, fh, protocol=pickle.HIGHEST_PROTOCOL)  # large arrays go to the file uncopied
+        fh.write(len(meta).to_bytes(8, "little"))
+        fh.write(meta)
+        for view in views:
+            fh.write(bytes(-fh.tell() % _ALIGN))
+            fh.write(view)
     return _Spilled(name)
 
 
-def _pickled_size(value: Any) -> int:
-    """About how many bytes ``value`` pickles to, without copying its arrays (their buffers are only counted)."""
-    buffers: list[pickle.PickleBuffer] = []
-    head = pickle.dumps(value, protocol=5, buffer_callback=buffers.append)
-    return len(head) + sum(memoryview(b).nbytes for b in buffers)
-
-
 def _unspill(result: Any) -> Any:
-    """The task result itself, loaded back from its spill file if it travelled through one."""
+    """The task result itself, loaded back from its spill file if it travelled through one: the arrays are
+    copy-on-write views of the file's pages (in /dev/shm: memory), which is unlinked at once and freed when the
+    last of them goes."""
     if not isinstance(result, _Spilled):
         return result
     with open(result.path, "rb") as fh:
-        value = pickle.load(fh)  # our own worker wrote it moments ago
+        pages = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
     os.unlink(result.path)
-    return value
+    view = memoryview(pages)
+    size = int.from_bytes(view[:8], "little")
+    head, sizes = pickle.loads(view[8 : 8 + size])
+    offset, buffers = 8 + size, []
+    for nbytes in sizes:
+        offset += -offset % _ALIGN
+        buffers.append(view[offset : offset + nbytes])
+        offset += nbytes
+    return pickle.loads(head, buffers=buffers)

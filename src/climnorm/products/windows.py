@@ -11,11 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import ArrayLike
 
 from climnorm.calendars import SlotScheme
 from climnorm.products.periods import WMO, Completeness, YearPeriods, year_periods
-from climnorm.reduce import WindowSums
+from climnorm.reduce import Stored, WindowSums
 from climnorm.types import T_Aggregation
 
 PERIOD_PRODUCTS: tuple[str, ...] = ("monthly", "seasonal", "annual")
@@ -29,7 +28,7 @@ class PeriodWindows:
     kind: T_Aggregation
     scale: float = 1.0
     rule: Completeness = WMO
-    park: Callable[[np.ndarray], ArrayLike] | None = None
+    park: Callable[[np.ndarray], Stored] | None = None
     sums: dict[str, WindowSums] = field(default_factory=dict)
     december: tuple[int, np.ndarray] | None = None  # (year, that year's monthly December)
     with_december: set[int] = field(default_factory=set)  # the years whose DJF had the previous December
