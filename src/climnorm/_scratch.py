@@ -1,7 +1,8 @@
 """Window years parked on disk: the yearly fields a rolling window must subtract later, kept out of memory.
 
 A 30-year window over the five U.S. regions at 0.25 degrees holds ~2 GB of yearly float32 fields per variable;
-only the window sums need to be in memory. Parked fields live in one unnamed temporary file (``O_TMPFILE``, or
+only the window sums need to be in memory. Within a memory budget the fields stay in memory (:class:`Held`);
+beyond it they are parked in one unnamed temporary file (``O_TMPFILE``, or
 unlinked at once), so nothing is left behind however the run ends, and the page cache may keep them if memory
 is free without counting against the process.
 """

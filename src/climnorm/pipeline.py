@@ -100,11 +100,7 @@ def run(
             summary.peak_memory = monitor.stop()
             channel.send(RunFinished(summary.seconds, summary.exit_code))
             channel.close()
-        log.info(
-            "window years: at most %.0f MB held in memory and %.0f MB parked on disk at once",
-            scratch.peak_held_bytes / 1e6,
-            scratch.peak_bytes / 1e6,
-        )
+        _log_scratch(scratch)
         log.info(
             "run finished in %.1f s: %d written, %d up to date, %d skipped, %d failed",
             summary.seconds,
@@ -154,6 +150,11 @@ def check_output_dir(config: Config) -> None:
         raise OutputError(
             f"{config.output_dir}: the output directory is not writable ({err.strerror or err})"
         ) from None
+
+
+def _log_scratch(scratch: Scratch) -> None:
+    held, parked = scratch.peak_held_bytes / 1e6, scratch.peak_bytes / 1e6
+    log.info("window years: at most %.0f MB held in memory and %.0f MB parked on disk at once", held, parked)
 
 
 def window_memory_bytes(config: Config) -> int:
