@@ -128,7 +128,7 @@ class ChainAccumulator:
             message = f"year {year} incomplete ({year_fields.missing_days} day(s) missing); not used"
             return [*problems, Problem("problem", names, message)]
         fields = year_fields.fields
-        if fields and all(_all_nan(v) for v in fields.values()):
+        if fields and all(_all_nan(v, year_fields.ranges.get(r)) for r, v in fields.items()):
             message = f"year {year} has no valid value in any region; counted as a year without data"
             problems.append(Problem("problem", names, message))
         first = year - self.config.window_years + 1
@@ -225,6 +225,9 @@ def _converted(piece: YearPiece, conversion: tuple[float, float]) -> YearPiece:
     return piece if values is piece.values else YearPiece(values, piece.steps)
 
 
-def _all_nan(values: np.ndarray) -> bool:
-    """Whether no value is valid (looked at in full only when the first one is missing)."""
+def _all_nan(values: np.ndarray, ranges: np.ndarray | None) -> bool:
+    """Whether no value is valid: from the blocks' ranges when the worker took them (every smallest value NaN),
+    else looked at in full only when the first value is missing."""
+    if ranges is not None:
+        return bool(np.isnan(ranges[:, 0]).all())
     return values.size == 0 or (bool(np.isnan(values.flat[0])) and bool(np.isnan(np.fmax.reduce(values, axis=None))))

@@ -111,8 +111,7 @@ class WindowSums:
         members = len(self.members) + 1
 
         def step(i: int, block: _Block) -> None:
-            for member in old:
-                self._drop_block(i, block, member)
+            self._drop_block(i, block, old)
             gaps[i] = self._add_block(
                 block, values, members, value_range(values[block.where]) if ranges is None else ranges[i]
             )
@@ -126,13 +125,8 @@ class WindowSums:
     def drop_before(self, first_year: int) -> None:
         """Remove the years older than ``first_year``."""
         old = [self.members.popleft() for _ in range(self._leaving(first_year))]
-
-        def step(i: int, block: _Block) -> None:
-            for member in old:
-                self._drop_block(i, block, member)
-
         if old:
-            self._each_block(step)
+            self._each_block(lambda i, block: self._drop_block(i, block, old))
 
     def _leaving(self, first_year: int | None) -> int:
         if first_year is None:
@@ -148,11 +142,13 @@ class WindowSums:
         block.gaps += gap
         return gap
 
-    def _drop_block(self, i: int, block: _Block, member: _Member) -> None:
-        gap = member.gaps[i]
-        x = np.asarray(member.values[block.where])
-        self._update(block, x, -1, ~np.isnan(x) if gap else None)
-        block.gaps -= gap
+    def _drop_block(self, i: int, block: _Block, old: Sequence[_Member]) -> None:
+        """Subtract block ``i`` of each leaving member, oldest first."""
+        for member in old:
+            gap = member.gaps[i]
+            x = np.asarray(member.values[block.where])
+            self._update(block, x, -1, ~np.isnan(x) if gap else None)
+            block.gaps -= gap
 
     def _update(self, block: _Block, x: np.ndarray, sign: int, valid: np.ndarray | None) -> None:
         """Add (``sign`` +1) or subtract a block of a year; ``valid`` None: no value missing."""
