@@ -7,7 +7,8 @@ one run's reduction keeps busy (file-years per second per core against one worke
 One synthetic NEX-shaped file is written and read once with climnorm's own reader (`climnorm.extract.read_file`,
 the worker's task: its CPU time is one worker's cost per file); its regional pieces are then replayed as
 ``--years`` consecutive years through `climnorm.accumulate.ChainAccumulator` exactly as the scheduler feeds it
-(each year handed over as a local worker hands it over, through a file in /dev/shm that the main process maps;
+(each year handed over as a local worker hands it over, through a file in /dev/shm that the main process maps,
+the files written before the clock starts so that the simulated workers' writing is not the reducer's time;
 unit check, year assembly, window sums with the years kept or parked and dropped when they leave), and every
 target's normals are taken (`ChainAccumulator.normals`, all five regions). The replay runs with 1 and 2 reducer
 threads (``--threads``), with the window's years kept in memory (the run's default budget) and all parked on
@@ -102,16 +103,24 @@ def replay(
         acc = ChainAccumulator("tas", config, scratch.park, pool)
         add_cpu = add_wall = normal_cpu = normal_wall = 0.0
         normals = 0
+        sent = {  # the workers' hand-offs, written before the clock starts: a worker's time is not the reducer's
+            y: _run_spilling(
+                str(handoff),
+                replace,
+                result,
+                pieces={(y, region): piece for (_, region), piece in result.pieces.items()},
+                path=f"{result.path}#{y}",
+            )
+            for y in range(first, first + years)
+        }
         begin = time.perf_counter()
         for y in range(first, first + years):
-            pieces = {(y, region): piece for (_, region), piece in result.pieces.items()}
-            sent = _run_spilling(str(handoff), replace, result, pieces=pieces, path=f"{result.path}#{y}")
             arrival = begin + (y - first) * pace
             if pace:
                 lag = max(lag, time.perf_counter() - arrival)
                 time.sleep(max(0.0, arrival - time.perf_counter()))
             t, c = time.perf_counter(), time.process_time()
-            one = _unspill(sent)  # what the run's main process receives from a local worker
+            one = _unspill(sent.pop(y))  # what the run's main process receives from a local worker
             problems = acc.add_year("historical", y, [(replace(entry, path=Path(one.path)), one)])
             add_wall += time.perf_counter() - t
             add_cpu += time.process_time() - c

@@ -141,7 +141,9 @@ class ChainAccumulator:
                 window = self.sums.get(region)
                 if window is None:
                     window = self.sums[region] = WindowSums(values.shape, self.park, self.pool)
-                window.add(year, values, drop_before=first, ranges=year_fields.ranges.get(region))
+                # enough years for a normal of this window: its mean is coming, take it in the same pass
+                coming = sum(y >= first for y in window.years) + 1 >= self.config.min_years_for_normal
+                window.add(year, values, drop_before=first, ranges=year_fields.ranges.get(region), quotient=coming)
         return problems
 
     def _periods(self, region: str, scheme: SlotScheme) -> PeriodWindows:

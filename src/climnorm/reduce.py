@@ -16,6 +16,8 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import ArrayLike
 
+from climnorm import _kernels
+from climnorm._kernels import NONE32, flat
 from climnorm.types import YearPiece
 
 #: Day slots one block of the window sums spans: blocks are what reducer threads share out, and the unit of the
@@ -25,6 +27,9 @@ BLOCK_SLOTS = 16
 #: below them the threads would spend more time taking turns at the interpreter than adding.
 THREAD_BLOCKS = 2
 THREADED_VALUES = 2**20
+#: The smallest window (values) updated by the compiled loops: loading them costs the main process about a second
+#: once (numba's import and cache), which a smaller window's numpy path does not lose over a run (docs/performance.md).
+COMPILED_VALUES = 2**22
 
 
 @dataclass
@@ -43,7 +48,8 @@ class WindowSums:
     without missing values is counted once for the whole block (``_Block.full``) instead of cell by cell, and
     :meth:`add` with ``drop_before`` drops and adds block by block, so each block's sums are read once per year
     while they are in cache: the operations on every value, and so the bits, are the same as dropping and adding
-    in two passes.
+    in two passes. Where neither year has a missing value in a block, the drop and the add (and, when a mean is
+    coming, its quotient) are one compiled pass (`climnorm._kernels`: numba; the same operations, the same bits).
 
     ``park`` (optional) stores a member until it leaves and returns a stand-in whose leading slices read back
     as arrays (`climnorm._scratch` keeps them on disk), so memory holds the sums, not the window.
@@ -58,6 +64,8 @@ class WindowSums:
     members: deque[_Member] = field(init=False)
     blocks: list[_Block] = field(init=False)
     _counts: np.ndarray = field(init=False)  # valid years per cell of the members with a gap in the cell's block
+    _quotient: np.ndarray | None = field(init=False, default=None)  # the mean's quotient, taken by the last add
+    _quotient_blocks: list[bool] = field(init=False, default_factory=list)  # its blocks that hold it
 
     def __post_init__(self) -> None:
         self.sums = np.zeros(self.shape, dtype=np.float64)
@@ -94,11 +102,17 @@ class WindowSums:
             pass
 
     def add(
-        self, year: int, values: np.ndarray, drop_before: int | None = None, ranges: np.ndarray | None = None
+        self,
+        year: int,
+        values: np.ndarray,
+        drop_before: int | None = None,
+        ranges: np.ndarray | None = None,
+        quotient: bool = False,
     ) -> None:
         """Include one year's day-slot field (NaN = missing), after removing the years older than
         ``drop_before``; years must arrive in increasing order. ``ranges``: :func:`block_ranges` of ``values``
-        if already known (taken by the worker that made them), else they are taken here."""
+        if already known (taken by the worker that made them), else they are taken here. ``quotient``: a
+        :meth:`mean` of the new window is coming, so the compiled pass takes its quotient while it has the sums."""
         if values.shape != self.shape:
             raise ValueError(f"year {year}: field shape {values.shape} differs from the window's {self.shape}")
         if ranges is not None and ranges.shape != (len(self.blocks), 3):
@@ -109,12 +123,14 @@ class WindowSums:
         old = [self.members.popleft() for _ in range(leaving)]
         gaps = [False] * len(self.blocks)
         members = len(self.members) + 1
+        self._quotient = np.empty(self.shape, dtype=np.float32) if quotient and self._kernels() is not None else None
+        self._quotient_blocks = [False] * len(self.blocks)
 
         def step(i: int, block: _Block) -> None:
-            self._drop_block(i, block, old)
-            gaps[i] = self._add_block(
-                block, values, members, value_range(values[block.where]) if ranges is None else ranges[i]
-            )
+            span = value_range(values[block.where]) if ranges is None else ranges[i]
+            if not self._roll_block(i, block, old, values, members, span):
+                self._drop_block(i, block, old)
+                gaps[i] = self._add_block(block, values, members, span)
 
         # the year is parked on a reducer thread while the others update the blocks
         parking = self.pool.submit(self.park, values) if self.park is not None and self.pool is not None else None
@@ -126,12 +142,48 @@ class WindowSums:
         """Remove the years older than ``first_year``."""
         old = [self.members.popleft() for _ in range(self._leaving(first_year))]
         if old:
+            self._quotient = None
             self._each_block(lambda i, block: self._drop_block(i, block, old))
 
     def _leaving(self, first_year: int | None) -> int:
         if first_year is None:
             return 0
         return next((i for i, m in enumerate(self.members) if m.year >= first_year), len(self.members))
+
+    def _kernels(self) -> _kernels.Kernels | None:
+        """The compiled loops for a window of at least ``COMPILED_VALUES`` values, else None (numpy)."""
+        return _kernels.get() if self.sums.size >= COMPILED_VALUES else None
+
+    def _roll_block(
+        self, i: int, block: _Block, old: Sequence[_Member], values: np.ndarray, members: int, span: Sequence[float]
+    ) -> bool:
+        """Add the year's block (after dropping the leaving member's, if one leaves) in one compiled pass, where
+        neither has missing values and the block stays as exact as it was; returns whether it did (else nothing
+        changed and the numpy path runs)."""
+        kernels = self._kernels()
+        if kernels is None or len(old) > 1 or bool(span[2]) or not isinstance(block.where, slice):
+            return False
+        if old and old[0].gaps[i]:
+            return False
+        sums, new = flat(self.sums[block.where], np.float64), flat(values[block.where], np.float32)
+        leaving = flat(np.asarray(old[0].values[block.where]), np.float32) if old else NONE32
+        if sums is None or new is None or leaving is None or (old and new.size != leaving.size):
+            return False
+        if block.exact and not self._exact(block, new, members, float(span[0]), float(span[1])):
+            self._drop_block(i, block, old)  # exact before the year, not with it: the year takes the two-sum
+            block.exact = False
+            self._update(block, values[block.where], +1, None)
+            return True
+        block.full += not old
+        out, n = NONE32, float(max(block.full, 1))
+        if self._quotient is not None and block.gaps == 0:  # every cell counts the same years: a uniform mean
+            out = self._quotient[block.where].reshape(-1)
+            self._quotient_blocks[i] = True
+        if block.exact:
+            kernels.update(sums, new, leaving, out, n)
+        else:
+            kernels.update_two_sum(sums, self.residue[block.where].reshape(-1), new, leaving, out, n)
+        return True
 
     def _add_block(self, block: _Block, values: np.ndarray, members: int, span: Sequence[float]) -> bool:
         """Add a block of a year whose :func:`value_range` is ``span``; returns whether it has missing values."""
@@ -202,17 +254,21 @@ class WindowSums:
 
     def mean(self, thresholds: np.ndarray) -> np.ndarray:
         """The window mean as float32; NaN where fewer valid years than ``thresholds`` (per leading slot)."""
-        out = np.empty(self.shape, dtype=np.float32)
+        out, taken = self._quotient, self._quotient_blocks
+        self._quotient = None  # handed out: a second mean is computed afresh
+        if out is None:
+            out, taken = np.empty(self.shape, dtype=np.float32), [False] * len(self.blocks)
         need = thresholds.reshape((-1,) + (1,) * (self.sums.ndim - 1))
 
-        def block_mean(_: int, block: _Block) -> None:
+        def block_mean(i: int, block: _Block) -> None:
             where = block.where
-            total = self.sums[where] if block.exact else self.sums[where] + self.residue[where]
             if block.gaps == 0 and isinstance(where, slice):  # every cell counts the same years
                 n = block.full
-                np.divide(total, max(n, 1), out=out[where], casting="same_kind")
+                if not taken[i]:
+                    self._uniform_mean(block, out[where], float(max(n, 1)))
                 out[where][n < need[where].reshape(-1)] = np.nan
                 return
+            total = self.sums[where] if block.exact else self.sums[where] + self.residue[where]
             counts = self._counts[where] + block.full
             with np.errstate(invalid="ignore", divide="ignore"):
                 quotient = total / np.maximum(counts, 1)
@@ -221,6 +277,19 @@ class WindowSums:
 
         self._each_block(block_mean)
         return out
+
+    def _uniform_mean(self, block: _Block, out: np.ndarray, n: float) -> None:
+        """``out`` = the block's sums / ``n`` as float32: one compiled pass, or numpy's divide (the same bits)."""
+        sums, into = flat(self.sums[block.where], np.float64), flat(out, np.float32)
+        kernels = self._kernels()
+        if kernels is not None and sums is not None and into is not None:
+            if block.exact:
+                kernels.mean(into, sums, n)
+            else:
+                kernels.mean_two_sum(into, sums, self.residue[block.where].reshape(-1), n)
+            return
+        total = self.sums[block.where] if block.exact else self.sums[block.where] + self.residue[block.where]
+        np.divide(total, n, out=out, casting="same_kind")
 
     def fork(self) -> WindowSums:
         """An independent copy sharing the (read-only) member arrays: a scenario continues a historical run."""
