@@ -28,12 +28,10 @@ class Kernels:
 
     ``update(sums, new, old, out, n)``: sums += new, after sums -= old (``old`` empty: nothing leaves), and with
     ``out`` not empty, out = float32(sums / n) in the same pass; ``update_two_sum`` the same on the double-double
-    ``sums + residue``. ``mean``, ``mean_two_sum``: out alone."""
+    ``sums + residue``."""
 
     update: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float], None]
     update_two_sum: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float], None]
-    mean: Callable[[np.ndarray, np.ndarray, float], None]
-    mean_two_sum: Callable[[np.ndarray, np.ndarray, np.ndarray, float], None]
 
 
 @functools.cache
@@ -86,17 +84,7 @@ def _build(jit: Any) -> Kernels:
             if quotient:
                 out[i] = np.float32((sums[i] + residue[i]) / n)
 
-    @jit
-    def mean(out: np.ndarray, sums: np.ndarray, n: float) -> None:
-        for i in range(sums.size):
-            out[i] = np.float32(sums[i] / n)
-
-    @jit
-    def mean_two_sum(out: np.ndarray, sums: np.ndarray, residue: np.ndarray, n: float) -> None:
-        for i in range(sums.size):
-            out[i] = np.float32((sums[i] + residue[i]) / n)
-
-    return Kernels(update, update_two_sum, mean, mean_two_sum)
+    return Kernels(update, update_two_sum)
 
 
 #: An empty operand: nothing leaves the window, or no quotient is wanted.

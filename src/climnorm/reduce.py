@@ -167,13 +167,10 @@ class WindowSums:
             return False
         sums, new = flat(self.sums[block.where], np.float64), flat(values[block.where], np.float32)
         leaving = flat(np.asarray(old[0].values[block.where]), np.float32) if old else NONE32
-        if sums is None or new is None or leaving is None or (old and new.size != leaving.size):
+        if sums is None or new is None or leaving is None:
             return False
         if block.exact and not self._exact(block, new, members, float(span[0]), float(span[1])):
-            self._drop_block(i, block, old)  # exact before the year, not with it: the year takes the two-sum
-            block.exact = False
-            self._update(block, values[block.where], +1, None)
-            return True
+            return False  # exact before the year, not with it: the numpy path drops exactly, then two-sums the year
         block.full += not old
         out, n = NONE32, float(max(block.full, 1))
         if self._quotient is not None and block.gaps == 0:  # every cell counts the same years: a uniform mean
@@ -264,11 +261,11 @@ class WindowSums:
             where = block.where
             if block.gaps == 0 and isinstance(where, slice):  # every cell counts the same years
                 n = block.full
-                if not taken[i]:
-                    self._uniform_mean(block, out[where], float(max(n, 1)))
+                if not taken[i]:  # else the update's pass wrote it
+                    np.divide(self._total(block), max(n, 1), out=out[where], casting="same_kind")
                 out[where][n < need[where].reshape(-1)] = np.nan
                 return
-            total = self.sums[where] if block.exact else self.sums[where] + self.residue[where]
+            total = self._total(block)
             counts = self._counts[where] + block.full
             with np.errstate(invalid="ignore", divide="ignore"):
                 quotient = total / np.maximum(counts, 1)
@@ -278,18 +275,9 @@ class WindowSums:
         self._each_block(block_mean)
         return out
 
-    def _uniform_mean(self, block: _Block, out: np.ndarray, n: float) -> None:
-        """``out`` = the block's sums / ``n`` as float32: one compiled pass, or numpy's divide (the same bits)."""
-        sums, into = flat(self.sums[block.where], np.float64), flat(out, np.float32)
-        kernels = self._kernels()
-        if kernels is not None and sums is not None and into is not None:
-            if block.exact:
-                kernels.mean(into, sums, n)
-            else:
-                kernels.mean_two_sum(into, sums, self.residue[block.where].reshape(-1), n)
-            return
-        total = self.sums[block.where] if block.exact else self.sums[block.where] + self.residue[block.where]
-        np.divide(total, n, out=out, casting="same_kind")
+    def _total(self, block: _Block) -> np.ndarray:
+        """The block's sums (plus the two-sum's residue where it is not exact)."""
+        return self.sums[block.where] if block.exact else self.sums[block.where] + self.residue[block.where]
 
     def fork(self) -> WindowSums:
         """An independent copy sharing the (read-only) member arrays: a scenario continues a historical run."""
