@@ -488,3 +488,40 @@ def test_window_memory_budget() -> None:
     assert window_memory_bytes(parse_config(_config(window_memory_gb=0))) == 0
     assert window_memory_bytes(parse_config(_config(window_memory_gb=1.5))) == 1_500_000_000
     assert "window_memory_gb" in _error(_config(window_memory_gb=-1))
+
+
+# ------------------------------------------------------------------------------------------- inflate threads
+
+
+def test_inflate_threads_default_to_the_cores_each_worker_has_to_itself() -> None:
+    from climnorm.config import default_workers
+
+    cores = default_workers()
+    assert parse_config(_config(multiprocessing_workers=cores)).inflate_threads() == 1  # workers fill the machine
+    assert parse_config(_config(multiprocessing_workers=max(1, cores // 2))).inflate_threads() == min(
+        2, cores // max(1, cores // 2)
+    )
+    assert parse_config(_config(multiprocessing_workers=1)).inflate_threads() == min(2, cores)
+    assert parse_config(_config(multiprocessing_workers=4 * cores)).inflate_threads() == 1
+    assert parse_config(_config(multiprocessing_workers=cores, fast_read_threads=3)).inflate_threads() == 3
+
+
+def test_config_file_is_read_before_validation_and_says_its_engine(tmp_path: Path) -> None:
+    from climnorm.config import parse_config_file
+    from climnorm.config_file import read_config_file
+
+    path = _write(tmp_path / "sub" / "run.yaml", "input_dirs: [archive]\nwindow_years: 20\nmin_years_for_normal: 15\n")
+    file = read_config_file(path, multiprocessing_workers=3, engine=None)
+    assert file.local_engine and file.base_dir == path.parent and file.source == str(path)
+    assert file.data == {
+        "input_dirs": ["archive"],
+        "window_years": 20,
+        "min_years_for_normal": 15,
+        "multiprocessing_workers": 3,
+    }
+    config = parse_config_file(file)
+    assert config.input_dirs == [tmp_path / "sub" / "archive"] and config.multiprocessing_workers == 3
+    assert config == load_config(path, multiprocessing_workers=3)
+    assert not read_config_file(path, engine="dask").local_engine
+    dask = _write(tmp_path / "dask.yaml", "input_dirs: [archive]\nengine: dask\n")
+    assert not read_config_file(dask).local_engine and read_config_file(dask, engine="local").local_engine

@@ -32,3 +32,17 @@ def test_functions_are_short() -> None:
             if length > MAX_FUNCTION_LINES:
                 long[f"{path.relative_to(SRC)}:{fn.name}"] = length
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def test_worker_processes_import_no_config_models_and_no_display() -> None:
+    """The forkserver imports the workers' modules before the first task: pydantic's models and Rich cost it
+    about 0.2 s that no worker uses."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, climnorm.engines.local, climnorm.tasks; "
+        "print(sorted(m for m in ('pydantic', 'rich', 'climnorm.config', 'xarray', 'yaml') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

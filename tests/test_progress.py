@@ -91,3 +91,35 @@ def test_tree_stats_sample_this_process() -> None:
     stats = TreeStats(os.getpid())
     stats.sample()
     assert stats.rss > 10 * 2**20 and stats.peak_rss >= stats.rss
+
+
+class CountingStats(TreeStats):
+    """Real tree sampling that also counts how often it walked the process tree."""
+
+    walks: int = 0
+
+    def sample(self) -> None:
+        self.walks += 1
+        super().sample()
+
+
+def test_plain_display_walks_the_process_tree_at_most_once_a_second() -> None:
+    """The plain display drains one event per call; sampling per event cost a core's quarter on big runs."""
+    import os
+    import queue
+    import time
+
+    from climnorm.progress.live import STOP, _drain
+
+    events: queue.Queue[object] = queue.Queue()
+    tracker, _ = _tracker()
+    for i in range(3000):
+        events.put(FileRead("tas", f"tas_{i}.nc", 1, 0.01))
+    events.put(STOP)
+    stats = CountingStats(os.getpid())
+    start = time.monotonic()
+    while not _drain(events, tracker, stats, interval=0.25, on_failure=None, once=True):
+        pass
+    elapsed = time.monotonic() - start
+    assert events.empty() and tracker.totals().files_done == 3000
+    assert 1 <= stats.walks <= elapsed + 1

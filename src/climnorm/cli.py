@@ -138,11 +138,17 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from climnorm.config import load_config
+    from climnorm._forkserver import start_early
+    from climnorm.config_file import read_config_file
+
+    file = read_config_file(args.config, multiprocessing_workers=args.workers, **_engine_overrides(args))
+    if file.local_engine:
+        start_early()  # the workers' server imports while this process imports the rest
+    from climnorm.config import parse_config_file
     from climnorm.pipeline import run
     from climnorm.tables import summary_table
 
-    config = load_config(args.config, multiprocessing_workers=args.workers, **_engine_overrides(args))
+    config = parse_config_file(file)
     summary = run(config, force=args.force, progress=args.progress)
     summary_table(summary, _console())
     return summary.exit_code

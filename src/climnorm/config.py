@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from climnorm.config_file import ConfigFile, read_config_file
 from climnorm.config_sections import (
     UNION_TAGS,
     Completeness,
@@ -96,7 +97,9 @@ class Config(Strict):
     beyond the first ``window_memory_gb`` of them, which stay in memory (default: a quarter of the memory
     available when the run starts; 0 parks every year on disk).
     ``fast_read`` (default on) reads deflate/shuffle-compressed float variables through ``climnorm.fastread``
-    (bit-identical to netCDF4, several times faster), with ``fast_read_threads`` threads inflating chunks.
+    (bit-identical to netCDF4, several times faster), with ``fast_read_threads`` threads inflating chunks (default:
+    the cores each worker process has to itself, at most 2: one when the workers fill the machine, where more
+    threads only contend; :meth:`inflate_threads`).
     ``reduce_threads`` threads of the main process share out the window sums' blocks of day slots (results are
     the same to the bit for any number).
     """
@@ -144,12 +147,18 @@ class Config(Strict):
     lon_convention: T_LonConvention = "input"
     mask_impossible: bool = False
     fast_read: Annotated[bool, Field(strict=True)] = True
-    fast_read_threads: Annotated[int, Field(strict=True, ge=1, le=64)] = 2
+    fast_read_threads: Annotated[int, Field(strict=True, ge=1, le=64)] | None = None
     reduce_threads: Annotated[int, Field(strict=True, ge=1, le=64)] = Field(default_factory=_reducer_threads)
     zonal: ZonalSection = []  # tables per polygon (county) written at the end of a run: climnorm.zonal_step
     products: Annotated[list[T_Product], Field(min_length=1)] = ["daily"]  # docs/normals.md
     monthly_completeness: Completeness = "wmo"
     smoothing: SmoothingSection = SmoothingSection()
+
+    def inflate_threads(self) -> int:
+        """Threads each read inflates its chunks on: ``fast_read_threads``, or the default above."""
+        if self.fast_read_threads is not None:
+            return self.fast_read_threads
+        return max(1, min(2, default_workers() // self.multiprocessing_workers))
 
     @field_validator("storage_options")
     @classmethod
@@ -408,16 +417,9 @@ def _resolve(path: Path | str, base: Path) -> Path | str:
 
 def load_config(path: Path | str, **overrides: Any) -> Config:
     """Read a YAML config file; relative paths in it are relative to the file's folder."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read the configuration ({err.strerror or err})") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
-    data = {} if data is None else data
-    if isinstance(data, dict):
-        data.update({k: v for k, v in overrides.items() if v is not None})
-    return parse_config(data, base_dir=Path(os.path.abspath(path)).parent, source=str(path))
+    return parse_config_file(read_config_file(path, **overrides))
+
+
+def parse_config_file(file: ConfigFile) -> Config:
+    """Validate a configuration file's data (:func:`climnorm.config_file.read_config_file`)."""
+    return parse_config(file.data, base_dir=file.base_dir, source=file.source)

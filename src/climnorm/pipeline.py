@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 
 from climnorm._atomic import remove_leftovers
+from climnorm._forkserver import start_early
 from climnorm._locking import OutputLock
 from climnorm._scratch import Scratch
 from climnorm.catalog import build_catalog
@@ -68,6 +69,8 @@ def run(
     display process instead.
     """
     start = time.perf_counter()
+    if executor is None and config.engine == "local":
+        start_early()
     summary = RunSummary(workers=config.multiprocessing_workers)
     check_output_dir(config)
     with OutputLock(config.output_dir), _run_log(config.output_dir) as log_file, open_scratch(config) as scratch:

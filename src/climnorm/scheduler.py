@@ -195,6 +195,7 @@ def make_job(
             uses[e.path] += 1
     regions = tuple(sorted({o.region for outs in pending.values() for o in outs}, key=lambda r: r.key))
     batches = []
+    threads = config.inflate_threads()
     for i in range(0, len(order), config.batch_size_years):
         entries = order[i : i + config.batch_size_years]
         tasks = tuple(
@@ -207,7 +208,7 @@ def make_job(
                 config.lon_convention,
                 config.mask_impossible,
                 fast_read=config.fast_read,
-                fast_read_threads=config.fast_read_threads,
+                fast_read_threads=threads,
                 storage=plan.storage if isinstance(e.path, ObjectPath) else None,
                 listed=listed_object(e),
             )
@@ -237,7 +238,7 @@ class Scheduler:
         self.reporter = reporter
         self.writes = writes
         self.budget = max(2, 2 * workers)
-        self.per_variable = plan.config.cores_per_variable or workers
+        self.per_variable = plan.config.cores_per_variable or self.budget
         self.in_flight: list[ReadBatch] = []
         self.jobs: list[ChainJob] = []
         threads = plan.config.reduce_threads

@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from climnorm import tasks
-from climnorm.config import Config
-from climnorm.progress.channel import ProgressChannel
+
+if TYPE_CHECKING:  # the worker processes import this module: no config models or display there
+    from climnorm.config import Config
+    from climnorm.progress.channel import ProgressChannel
 
 __all__ = ["Engine", "SerialExecutor", "open_engine"]
 

@@ -21,16 +21,18 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from climnorm.config import Config
+from climnorm._forkserver import context as process_context
 from climnorm.engines._workers import describe_task, memory_limit_bytes, start_worker, worker_crashed
 from climnorm.events import T_Event
-from climnorm.progress.channel import ProgressChannel
+
+if TYPE_CHECKING:  # the worker processes import this module: no config models or display there
+    from climnorm.config import Config
+    from climnorm.progress.channel import ProgressChannel
 
 log = logging.getLogger(__name__)
 
-_PRELOAD = ["climnorm.tasks", "climnorm.extract", "climnorm.write", "netCDF4", "numpy"]
 _PIPE_ATOMIC = 4096  # bytes a pipe writes at once (PIPE_BUF on Linux): smaller results travel inline
 _ALIGN = 64  # offsets of the arrays in a spill file: a cache line, as numpy's own allocations
 
@@ -77,7 +79,7 @@ class RetryingProcessPool(Executor):
         self.workers = workers
         self.initializer = initializer
         self.initargs = initargs
-        self.context = context or _context()
+        self.context = context or process_context()
         self.spill_dir = spill_dir
         self.crashes = 0
         self._lock = threading.Lock()
@@ -201,16 +203,6 @@ class _Attempt:
     def release(self) -> None:
         """Drop the arguments and the inner future once settled (a retry holds its own references)."""
         self.args, self.kwargs, self.inner, self.pool = (), {}, None, None
-
-
-def _context() -> mp.context.BaseContext:
-    """forkserver: workers start from a clean, preloaded server rather than a fork of a threaded parent."""
-    try:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(_PRELOAD)
-        return ctx
-    except ValueError:  # pragma: no cover - platforms without forkserver
-        return mp.get_context("spawn")
 
 
 def _init_worker(main_pid: int, sink: Callable[[T_Event], None] | None, memory_limit: int | None) -> None:

@@ -133,7 +133,6 @@ def _drain(
     once: bool = False,
 ) -> bool:
     """Feed queued events to the tracker; True once the run has finished (or the queue closed)."""
-    next_sample = 0.0
     while True:
         try:
             event = events.get(timeout=interval)
@@ -148,8 +147,6 @@ def _drain(
             tracker.handle(event)
             if on_failure is not None and len(tracker.failures) > before:
                 on_failure(tracker.failures[-1])
-        if time.monotonic() >= next_sample:
-            stats.sample()
-            next_sample = time.monotonic() + 1.0
+        stats.sample_if_due()
         if once:
             return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 
 import psutil
@@ -18,6 +19,14 @@ class TreeStats:
     rss: int = 0
     peak_rss: int = 0
     _procs: dict[int, psutil.Process] = field(default_factory=dict)
+    _due: float = 0.0
+
+    def sample_if_due(self, period: float = 1.0) -> None:
+        """Sample at most once per ``period`` seconds, however often it is asked (walking /proc costs CPU)."""
+        now = time.monotonic()
+        if now >= self._due:
+            self.sample()
+            self._due = now + period
 
     def sample(self) -> None:
         try:
