@@ -46,3 +46,43 @@ def test_worker_processes_import_no_config_models_and_no_display() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_the_main_process_of_a_pool_run_imports_no_netcdf(tmp_path: Path) -> None:
+    """The main process plans, reduces and records; the workers read and write. Loading netCDF4 and h5py there
+    too would cost the run's start about 0.1 s (docs/performance.md)."""
+    import subprocess
+    import sys
+
+    from climnorm.synth import SynthSpec, write_archive
+
+    write_archive(
+        tmp_path / "archive", SynthSpec(historical_years=(2000, 2002), resolution=5.0, box=(15.0, 75.0, 140.0, 300.0))
+    )
+    config = tmp_path / "job.yaml"
+    config.write_text(
+        f"input_dirs: [{tmp_path / 'archive'}]\noutput_dir: {tmp_path / 'out'}\nvariables: [tas]\nregions: [CONUS]\n"
+        "scenarios: [historical]\nwindow_years: 3\nmin_years_for_normal: 3\nhistorical_end: 2002\n"
+        "multiprocessing_workers: 2\n"
+    )
+    code = (
+        "import sys, climnorm.cli\n"
+        "if __name__ == '__main__':\n"
+        f"    code = climnorm.cli.main(['run', {str(config)!r}, '--progress', 'none'])\n"
+        "    print(code, sorted(m for m in ('netCDF4', 'h5py', 'climnorm.extract', 'climnorm.write') "
+        "if m in sys.modules))\n"
+    )
+    script = tmp_path / "main.py"
+    script.write_text(code)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "0 []"
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*.nc"))  # the workers did write the normals
+
+
+def test_the_version_is_the_installed_one() -> None:
+    """``climnorm.__version__`` comes from the source (no metadata read per process) and is what pip installed."""
+    from importlib.metadata import version
+
+    import climnorm
+
+    assert climnorm.__version__ == version("climnorm")

@@ -13,6 +13,7 @@ import pytest
 import xarray as xr
 
 from climnorm._atomic import TMP_MARK
+from climnorm.digests import data_checksum
 from climnorm.types import (
     Coord,
     Encoding,
@@ -25,7 +26,6 @@ from climnorm.types import (
     Target,
     WriteTask,
 )
-from climnorm.write import data_checksum
 from climnorm.write_periods import period_steps, write_product
 from helpers import CDO, needs_cdo
 

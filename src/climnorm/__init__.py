@@ -1,12 +1,8 @@
 """climnorm: rolling daily climate normals from daily climate-model archives."""
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-try:
-    __version__ = version("climnorm")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
+from climnorm._version import __version__
 
 __all__ = ["__version__", "open_normals"]
 

@@ -9,8 +9,16 @@ from multiprocessing import forkserver
 
 log = logging.getLogger(__name__)
 
-#: Imported once, in the server: the worker function's module (the config models come with it) and what tasks use.
-PRELOAD = ["climnorm.engines.local", "climnorm.tasks", "climnorm.extract", "climnorm.write", "netCDF4", "numpy"]
+#: Imported once, in the server: the worker function's module and the stage modules its tasks run.
+PRELOAD = [
+    "climnorm.engines.local",
+    "climnorm.tasks",
+    "climnorm.extract",
+    "climnorm.write_periods",
+    "climnorm.ensemble_files",
+    "netCDF4",
+    "numpy",
+]
 
 
 def context() -> mp.context.BaseContext:

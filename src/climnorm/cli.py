@@ -7,6 +7,7 @@ Exit codes: 0 success; 1 failures during a run (some inputs or outputs failed, t
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import logging
 import signal
@@ -355,6 +356,9 @@ def entry_point() -> None:
     traceback or a signal exit while the interpreter shuts its workers down."""
     code = main()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The interpreter's last collection would walk every object of the run (about 0.1 s on a small job); frozen,
+    # they are freed without it. Exit handlers and flushing still run as usual.
+    gc.freeze()
     sys.exit(code)
 
 

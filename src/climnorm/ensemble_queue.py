@@ -14,8 +14,7 @@ from climnorm.manifest import Manifest
 from climnorm.plan import ENSEMBLE, EnsemblePlan, OutputPlan, Plan, T_Output, min_members
 from climnorm.summary import Reporter
 from climnorm.tasks import write_ensemble_output
-from climnorm.types import EnsembleMember, EnsembleTask
-from climnorm.write import PRODUCT_TITLES
+from climnorm.types import PRODUCT_TITLES, EnsembleMember, EnsembleTask
 from climnorm.writes import WriteQueue, encoding
 
 log = logging.getLogger(__name__)

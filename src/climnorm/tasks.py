@@ -2,7 +2,8 @@
 
 Engines ship only these top-level functions and the frozen task values of `climnorm.types`; a task reports
 progress through :func:`send`, which goes wherever its engine pointed it with :func:`configure` (a multiprocessing
-queue, a dask topic, or a callback in this process).
+queue, a dask topic, or a callback in this process). The stage modules a task runs are imported when it runs: the
+process that submits tasks never loads NetCDF (a pool's workers have them preloaded, `climnorm._forkserver`).
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from climnorm._memory import address_space_cap, check_estimate
-from climnorm.ensemble_files import write_ensemble
 from climnorm.errors import InputFileError, TaskMemoryError
 from climnorm.events import FileRead, NormalWritten, T_Event, TaskFinished, TaskStarted
-from climnorm.extract import read_file
 from climnorm.types import EnsembleTask, FileResult, ReadTask, WriteTask
-from climnorm.write_periods import write_product
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +49,8 @@ T_ReadOutcome = FileResult | InputFileError
 
 def read_batch(tasks: tuple[ReadTask, ...]) -> list[T_ReadOutcome]:
     """Read several files in order; a file that fails is returned as its error, the others still count."""
+    from climnorm.extract import read_file
+
     outcomes: list[T_ReadOutcome] = []
     for task in tasks:
         send(TaskStarted(os.getpid(), task.variable, Path(task.path).name))
@@ -72,6 +72,8 @@ def read_batch(tasks: tuple[ReadTask, ...]) -> list[T_ReadOutcome]:
 
 def write_output(task: WriteTask) -> tuple[int, str, float]:
     """Write one normal of any product (smoothing it first when asked); returns (size, checksum, seconds)."""
+    from climnorm.write_periods import write_product
+
     meta = task.meta
     send(TaskStarted(os.getpid(), meta.variable, Path(task.path).name))
     start = time.perf_counter()
@@ -111,6 +113,8 @@ def write_detached(fn: Callable[[Any], tuple[int, str, float]], task: Any) -> Ou
 
 def write_ensemble_output(task: EnsembleTask) -> tuple[int, str, float]:
     """Compute one ensemble output from its members' files and write it; returns (size, checksum, seconds)."""
+    from climnorm.ensemble_files import write_ensemble
+
     send(TaskStarted(os.getpid(), task.variable, Path(task.path).name))
     start = time.perf_counter()
     try:

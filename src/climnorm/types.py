@@ -32,6 +32,15 @@ annual values."""
 
 PRODUCTS: tuple[T_Product, ...] = ("daily", "daily_smoothed", "monthly", "seasonal", "annual")
 
+#: How each product is named in its files' titles.
+PRODUCT_TITLES: dict[T_Product, str] = {
+    "daily": "daily climate normal",
+    "daily_smoothed": "smoothed daily climate normal",
+    "monthly": "monthly climate normal",
+    "seasonal": "seasonal climate normal",
+    "annual": "annual climate normal",
+}
+
 T_Aggregation = Literal["mean", "sum"]
 """How a month's days (and a season's or year's months) combine: the mean (temperatures) or the total
 (precipitation)."""

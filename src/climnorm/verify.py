@@ -9,12 +9,13 @@ import netCDF4
 import numpy as np
 
 from climnorm.calendars import SlotScheme
+from climnorm.digests import data_checksum
 from climnorm.ensemble_files import ensemble_checksum, ensemble_variables
 from climnorm.errors import OutputError
 from climnorm.manifest import MANIFEST_NAME, Manifest, product_of
 from climnorm.plan import ENSEMBLE
 from climnorm.products.windows import PERIOD_PRODUCTS
-from climnorm.write import CELL_METHODS, data_checksum
+from climnorm.write import CELL_METHODS
 from climnorm.write_periods import period_steps
 
 _ATTRS_FROM_RECORD = ("variable", "region", "scenario", "period", "target_year", "window_years", "calendar", "leap_day")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -16,30 +15,12 @@ from climnorm import __version__
 from climnorm._atomic import atomic_file
 from climnorm._ranges import format_ranges
 from climnorm.calendars import SlotScheme, is_leap
-from climnorm.types import Encoding, NormalMeta, RegionCut
+from climnorm.digests import data_checksum
+from climnorm.types import PRODUCT_TITLES, Encoding, NormalMeta, RegionCut
 
 FILL_VALUE = np.float32(1e20)
 DEFAULT_ENCODING = Encoding()
 CELL_METHODS = "time: mean within years time: mean over years"
-PRODUCT_TITLES = {
-    "daily": "daily climate normal",
-    "daily_smoothed": "smoothed daily climate normal",
-    "monthly": "monthly climate normal",
-    "seasonal": "seasonal climate normal",
-    "annual": "annual climate normal",
-}
-
-
-def data_checksum(values: np.ndarray) -> str:
-    """sha256 of the float32 little-endian values, NaNs made canonical so masked cells compare equal."""
-    data = np.ascontiguousarray(values, dtype="<f4").copy()
-    data[np.isnan(data)] = np.nan
-    return "sha256:" + hashlib.sha256(data.tobytes()).hexdigest()
-
-
-def inputs_digest(records: list[dict[str, object]]) -> str:
-    text = "\n".join(f"{r['path']}|{r['size']}|{r['mtime']}" for r in records)
-    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def _slot_years(scheme: SlotScheme, window: range) -> tuple[int, np.ndarray, np.ndarray]:

@@ -16,9 +16,10 @@ import netCDF4
 import numpy as np
 
 from climnorm._atomic import atomic_file
+from climnorm.digests import data_checksum
 from climnorm.products.periods import SEASONS, total_units
 from climnorm.types import NormalMeta, WriteTask
-from climnorm.write import create_dimensions, data_checksum, write_climatological_time, write_data, write_normal
+from climnorm.write import create_dimensions, write_climatological_time, write_data, write_normal
 
 # per product, its steps: (label, first month, number of months, year of the first month relative to the year)
 _STEPS: dict[str, tuple[tuple[str, int, int, int], ...]] = {

@@ -17,6 +17,7 @@ from climnorm._atomic import atomic_file
 from climnorm.accumulate import Computed
 from climnorm.config import Config
 from climnorm.config_sections import completeness_rule
+from climnorm.digests import inputs_digest
 from climnorm.engines import Engine, SerialExecutor
 from climnorm.errors import ClimnormError, OutputError
 from climnorm.manifest import Manifest
@@ -25,7 +26,6 @@ from climnorm.products import PERIOD_PRODUCTS
 from climnorm.summary import Reporter
 from climnorm.tasks import OutputBytes, write_detached, write_output
 from climnorm.types import Encoding, NormalMeta, WriteTask
-from climnorm.write import inputs_digest
 
 log = logging.getLogger(__name__)
 

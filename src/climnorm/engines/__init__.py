@@ -12,8 +12,6 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from climnorm import tasks
-
 if TYPE_CHECKING:  # the worker processes import this module: no config models or display there
     from climnorm.config import Config
     from climnorm.progress.channel import ProgressChannel
@@ -90,6 +88,8 @@ def open_engine(config: Config, channel: ProgressChannel, executor: Executor | N
         engine = executor if isinstance(executor, Engine) else _Borrowed(executor, config.multiprocessing_workers)
         in_process = isinstance(executor, SerialExecutor)
         if in_process:  # its tasks run here: their events go straight to the channel
+            from climnorm import tasks  # here only: a pool's main process never reads or writes NetCDF
+
             tasks.configure(channel.send if channel.active else None)
         try:
             yield engine
