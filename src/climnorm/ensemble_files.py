@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 from climnorm import __version__
 from climnorm._atomic import atomic_file
 from climnorm.calendars import SlotScheme
+from climnorm.digests import EnsembleChecksum
 from climnorm.ensemble import member_statistics, noleap_slots, percentile_of
 from climnorm.errors import OutputError
 from climnorm.types import Coord, EnsembleMember, EnsembleTask, RegionCut
@@ -43,34 +43,6 @@ def ensemble_variables(variable: str, statistics: Iterable[str]) -> list[str]:
     return [f"{variable}_{s}" for s in statistics] + [N_MEMBERS]
 
 
-class _Checksum:
-    """sha256 per variable over its values in slot order (float32 with canonical NaN; n_members as int16)."""
-
-    def __init__(self, names: list[str]) -> None:
-        self.names = names
-        self.parts = {n: hashlib.sha256() for n in names}
-
-    def update(self, name: str, block: np.ndarray) -> None:
-        if block.dtype.kind == "f":
-            data = np.ascontiguousarray(block, dtype="<f4").copy()
-            data[np.isnan(data)] = np.nan
-        else:
-            data = np.ascontiguousarray(block, dtype="<i2")
-        self.parts[name].update(data.tobytes())
-
-    def digest(self) -> str:
-        text = "\n".join(f"{n} {self.parts[n].hexdigest()}" for n in self.names)
-        return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
-
-
-def ensemble_checksum(arrays: dict[str, np.ndarray]) -> str:
-    """The checksum of an ensemble file's data, from its variables (in file order)."""
-    check = _Checksum(list(arrays))
-    for name, values in arrays.items():
-        check.update(name, values)
-    return check.digest()
-
-
 def write_ensemble(task: EnsembleTask) -> tuple[int, str]:
     """Compute and write one ensemble output; returns (size, checksum)."""
     with contextlib.ExitStack() as stack:
@@ -81,7 +53,7 @@ def write_ensemble(task: EnsembleTask) -> tuple[int, str]:
         cells = int(np.prod(grid.shape))
         block = max(1, BLOCK_BYTES // (len(files) * max(cells, 1) * 8))
         names = ensemble_variables(task.variable, task.statistics)
-        check = _Checksum(names)
+        check = EnsembleChecksum(names)
         with atomic_file(Path(task.path)) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as out:
             outputs = _layout(out, task, grid, files[0], steps)
             for a in range(0, steps, block):

@@ -9,8 +9,8 @@ import netCDF4
 import numpy as np
 
 from climnorm.calendars import SlotScheme
-from climnorm.digests import data_checksum
-from climnorm.ensemble_files import ensemble_checksum, ensemble_variables
+from climnorm.digests import data_checksum, ensemble_checksum
+from climnorm.ensemble_files import ensemble_variables
 from climnorm.errors import OutputError
 from climnorm.manifest import MANIFEST_NAME, Manifest, product_of
 from climnorm.plan import ENSEMBLE
