@@ -70,8 +70,8 @@ def _ensemble_step(out: Path) -> dict[str, float]:
     outputs of the first 20 ensemble outputs, one at a time in this process."""
     import time
 
-    from climnorm.ensemble_files import write_ensemble
-    from climnorm.types import EnsembleMember, EnsembleTask
+    from climnorm.write.ensemble import write_ensemble
+    from climnorm.write.tasks import EnsembleMember, EnsembleTask
 
     records = json.loads((out / "manifest.json").read_text())["outputs"]
     ensembles = [r for r in records if r["model"] == "ensemble"]

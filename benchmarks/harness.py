@@ -390,7 +390,7 @@ def _cpu_model() -> str:
 
 def config_keys() -> set[str]:
     """Config keys this climnorm accepts (fast_read arrived with issue 10)."""
-    from climnorm.config import Config
+    from climnorm.config.model import Config
 
     return set(Config.model_fields)
 

@@ -5,7 +5,7 @@ Backends:
 * ``io``: the files' bytes only (no decompression): what the disk or page cache costs;
 * ``netcdf4``: ``var[t0:t1]`` through netCDF4 (HDF5's zlib and shuffle filters), raw values, no masking;
 * ``h5py``: ``ds.read_direct`` through h5py into a reused buffer (the same HDF5 filters);
-* ``fastread``: climnorm's direct path (``climnorm.fastread``: chunk index, libdeflate, unshuffle) with
+* ``fastread``: climnorm's direct path (``climnorm.read.fastread``: chunk index, libdeflate, unshuffle) with
   ``--threads`` threads per process, if this climnorm has it.
 
 Files are read in blocks of about 256 MB of time steps (as climnorm reads), one file per task.
@@ -74,17 +74,17 @@ def read_h5py(path: str, variable: str, threads: int) -> int:
 
 
 def read_fastread(path: str, variable: str, threads: int) -> int:
-    from climnorm import fastread
+    from climnorm.read import fastread
 
     reader = fastread.reader_for(path, variable, None, threads)
     if reader is None:
-        raise SystemExit(f"{path}: does not qualify for climnorm.fastread")
+        raise SystemExit(f"{path}: does not qualify for climnorm.read.fastread")
     total = 0
     rest = (slice(None),) * (len(reader.shape) - 1)
     for b0, b1 in _blocks(reader.shape, reader.dtype.itemsize):
         block = reader.read((slice(b0, b1), *rest))
         if block is None:
-            raise SystemExit(f"{path}: climnorm.fastread failed")
+            raise SystemExit(f"{path}: climnorm.read.fastread failed")
         total += block.nbytes
     return total
 

@@ -4,9 +4,9 @@ one run's reduction keeps busy (file-years per second per core against one worke
     python benchmarks/reducer.py                      # 0.25-degree grid, the five U.S. regions, 40 years
     python benchmarks/reducer.py --grid 1.0 --years 20 --window 10
 
-One synthetic NEX-shaped file is written and read once with climnorm's own reader (`climnorm.extract.read_file`,
+One synthetic NEX-shaped file is written and read once with climnorm's own reader (`climnorm.read.extract.read_file`,
 the worker's task: its CPU time is one worker's cost per file); its regional pieces are then replayed as
-``--years`` consecutive years through `climnorm.accumulate.ChainAccumulator` exactly as the scheduler feeds it
+``--years`` consecutive years through `climnorm.runner.accumulate.ChainAccumulator` exactly as the scheduler feeds it
 (each year handed over as a local worker hands it over, through a file in /dev/shm that the main process maps,
 the files written before the clock starts so that the simulated workers' writing is not the reducer's time;
 unit check, year assembly, window sums with the years kept or parked and dropped when they leave), and every
@@ -28,16 +28,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from climnorm._scratch import Scratch
-from climnorm.accumulate import ChainAccumulator
-from climnorm.config import parse_config
+from climnorm.catalog.filenames import parse_filename
+from climnorm.config.model import parse_config
 from climnorm.engines.local import _run_spilling, _unspill
-from climnorm.extract import read_file
-from climnorm.filenames import parse_filename
-from climnorm.plan import OutputPlan
+from climnorm.plan.build import OutputPlan
+from climnorm.read.extract import read_file
+from climnorm.read.task import ReadTask
 from climnorm.regions import BUILTIN_REGIONS
+from climnorm.runner.accumulate import ChainAccumulator
+from climnorm.runner.scratch import Scratch
 from climnorm.synth import SynthSpec, file_path, write_year
-from climnorm.types import FileResult, Member, ReadTask, Target
+from climnorm.types import FileResult, Member, Target
 
 REGIONS = ("CONUS", "AK", "HI", "PRVI", "GU")
 

@@ -394,7 +394,7 @@ def _has_fastread() -> bool:
     try:
         import deflate  # noqa: F401
 
-        from climnorm import fastread  # noqa: F401
+        from climnorm.read import fastread  # noqa: F401
     except ImportError:
         return False
     return True

@@ -26,8 +26,8 @@ import netCDF4
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from climnorm.config import parse_config
-from climnorm.pipeline import run
+from climnorm.config.model import parse_config
+from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, write_archive
 from s3server import FaultProxy, MotoServer
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from climnorm.config import parse_config
-from climnorm.pipeline import run
+from climnorm.config.model import parse_config
+from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, write_archive
 
 PICTURES_SPEC = SynthSpec(

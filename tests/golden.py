@@ -19,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from climnorm.config import parse_config
-from climnorm.pipeline import run
+from climnorm.config.model import parse_config
+from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, write_archive
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "golden"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from climnorm.config import Config, parse_config
+from climnorm.config.model import Config, parse_config
 from climnorm.synth import SynthSpec
 
 SPEC = SynthSpec(

@@ -1,4 +1,4 @@
-"""Tests of climnorm.catalog: discovery, chains, versions and coverage by name."""
+"""Tests of climnorm.catalog.scan: discovery, chains, versions and coverage by name."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from climnorm._ranges import format_ranges, year_ranges
-from climnorm.catalog import Catalog, build_catalog, make_chain
+from climnorm.catalog.filenames import ChainKey, parse_filename
+from climnorm.catalog.scan import Catalog, build_catalog, make_chain
 from climnorm.errors import CatalogError
-from climnorm.filenames import ChainKey, parse_filename
 from helpers import REAL, REAL_UNPARSED, needs_real, nex, touch
 
 

@@ -1,4 +1,4 @@
-"""Tests of climnorm.config: defaults, one error message per class of bad value, paths, YAML round trip."""
+"""Tests of climnorm.config.model: defaults, one error message per class of bad value, paths, YAML round trip."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 import yaml
 
-from climnorm.config import DEFAULT_OUTPUT_TEMPLATE, Config, load_config, parse_config
-from climnorm.config_sections import CompletenessLimits
+from climnorm.config.model import DEFAULT_OUTPUT_TEMPLATE, Config, load_config, parse_config
+from climnorm.config.sections import CompletenessLimits
 from climnorm.errors import ClimnormError, ConfigError
-from climnorm.products import Smoothing
+from climnorm.numerics.smoothing import Smoothing
 from climnorm.regions import BUILTIN_REGIONS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -482,7 +482,7 @@ def test_storage_options_errors_never_show_a_secret() -> None:
 def test_window_memory_budget() -> None:
     """``window_memory_gb``: unset means a quarter of the available memory, 0 parks every year on disk, a negative
     budget is refused naming the key."""
-    from climnorm.pipeline import window_memory_bytes
+    from climnorm.runner.pipeline import window_memory_bytes
 
     assert window_memory_bytes(parse_config(_config())) > 0
     assert window_memory_bytes(parse_config(_config(window_memory_gb=0))) == 0
@@ -494,7 +494,7 @@ def test_window_memory_budget() -> None:
 
 
 def test_inflate_threads_default_to_the_cores_each_worker_has_to_itself() -> None:
-    from climnorm.config import default_workers
+    from climnorm.config.model import default_workers
 
     cores = default_workers()
     assert parse_config(_config(multiprocessing_workers=cores)).inflate_threads() == 1  # workers fill the machine
@@ -507,8 +507,8 @@ def test_inflate_threads_default_to_the_cores_each_worker_has_to_itself() -> Non
 
 
 def test_config_file_is_read_before_validation_and_says_its_engine(tmp_path: Path) -> None:
-    from climnorm.config import parse_config_file
-    from climnorm.config_file import read_config_file
+    from climnorm.config.file import read_config_file
+    from climnorm.config.model import parse_config_file
 
     path = _write(tmp_path / "sub" / "run.yaml", "input_dirs: [archive]\nwindow_years: 20\nmin_years_for_normal: 15\n")
     file = read_config_file(path, multiprocessing_workers=3, engine=None)

@@ -26,7 +26,7 @@ import yaml
 
 from climnorm.errors import ClimnormError
 from climnorm.events import FileRead, NormalWritten, RunStarted, T_Event, TaskFinished, TaskStarted
-from climnorm.pipeline import run
+from climnorm.runner.pipeline import run
 from climnorm.synth import write_archive
 from parallel_job import N_FILES, N_NORMALS, SPEC, job_config, job_config_dict
 
@@ -293,7 +293,7 @@ def test_external_cluster_through_the_cli(
     # the cluster outlives the run: its workers no longer carry this run's plugin and event sink
     with distributed.Client(external_cluster.address, timeout=30) as client:
         # lambdas travel by value (this test module is not importable on the workers)
-        sinks = client.run(lambda: __import__("climnorm.tasks", fromlist=["_sink"])._sink is not None)
+        sinks = client.run(lambda: __import__("climnorm.engines.tasks", fromlist=["_sink"])._sink is not None)
         plugins = client.run(lambda dask_worker: list(dask_worker.plugins))
     assert set(sinks.values()) == {False}
     assert not any(name.startswith("climnorm-") for names in plugins.values() for name in names)
@@ -397,7 +397,7 @@ def test_losing_the_scheduler_stops_the_run_with_one_message(archive: Path, tmp_
 
 
 def test_cli_engine_options_become_config_overrides() -> None:
-    from climnorm.cli import _engine_overrides, build_parser
+    from climnorm.cli.main import _engine_overrides, build_parser
 
     parser = build_parser()
     args = parser.parse_args(["run", "job.yaml", "--scheduler", "tcp://127.0.0.1:8786"])

@@ -1,4 +1,4 @@
-"""One dataset per chain (climnorm.datasets.open_normals) and one store per chain and product (climnorm.export):
+"""One dataset per chain (climnorm.open_normals) and one store per chain and product (climnorm.export):
 values equal the per-target files bit for bit; Zarr opens with xarray.open_zarr, NetCDF with CDO.
 
 The outputs come from running climnorm on a small synthetic archive: tas with its smoothed daily and monthly
@@ -19,14 +19,14 @@ import pytest
 import xarray as xr
 
 from climnorm._atomic import TMP_MARK, atomic_directory, remove_leftovers
-from climnorm.config import parse_config
-from climnorm.datasets import Chain, _open_target, chain_records, lazy_available, open_normals
+from climnorm.config.model import parse_config
 from climnorm.errors import DatasetError
-from climnorm.export import export, store_name
-from climnorm.manifest import Manifest
-from climnorm.pipeline import run
+from climnorm.outputs.datasets import Chain, _open_target, chain_records, lazy_available, open_normals
+from climnorm.outputs.export import export, store_name
+from climnorm.outputs.verify import verify_outputs
+from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, write_archive
-from climnorm.verify import verify_outputs
+from climnorm.write.manifest import Manifest
 from helpers import CDO, needs_cdo
 
 SPEC = SynthSpec(

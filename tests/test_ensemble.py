@@ -18,10 +18,10 @@ import netCDF4
 import numpy as np
 import pytest
 
-from climnorm.config import parse_config
-from climnorm.pipeline import run
+from climnorm.config.model import parse_config
+from climnorm.outputs.verify import verify_outputs
+from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, file_path, write_archive, write_year
-from climnorm.verify import verify_outputs
 from reference import assert_close_with_same_nans
 
 STATISTICS = ["mean", "median", "p10", "p90", "min", "max", "std"]
@@ -300,9 +300,9 @@ def test_summary_and_progress_count_members(ensemble_run: tuple[Path, Any]) -> N
 
     from rich.console import Console
 
+    from climnorm.cli.tables import summary_table
     from climnorm.events import NormalSkipped, NormalWritten, RunStarted
     from climnorm.progress import Tracker
-    from climnorm.tables import summary_table
 
     _, summary = ensemble_run
     console = Console(file=io.StringIO(), width=120)

@@ -1,4 +1,4 @@
-"""The fast read path (climnorm.fastread) returns exactly what netCDF4 returns, or declines and netCDF4 reads."""
+"""The fast read path (climnorm.read.fastread) returns exactly what netCDF4 returns, or declines and netCDF4 reads."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import netCDF4
 import numpy as np
 import pytest
 
-from climnorm import fastread
 from climnorm.errors import InputFileError
-from climnorm.extract import _read_block, read_file
+from climnorm.read import fastread
+from climnorm.read.extract import _read_block, read_file
+from climnorm.read.task import ReadTask
 from climnorm.regions import BUILTIN_REGIONS, Region
 from climnorm.synth import SynthSpec, file_path, write_year
-from climnorm.types import ReadTask
 
 NT, NY, NX = 7, 12, 16
 FILL = 1e20
@@ -236,7 +236,7 @@ def test_files_that_do_not_qualify_take_the_netcdf4_path(
         pytest.skip(f"cannot write a {case} file with this netCDF4 build: {err}")
     with netCDF4.Dataset(path) as ds:
         var = ds.variables["v"]
-        with caplog.at_level(logging.DEBUG, logger="climnorm.fastread"):
+        with caplog.at_level(logging.DEBUG, logger="climnorm.read.fastread"):
             assert fastread.reader_for(str(path), "v", var.shape) is None
         assert reason in caplog.text
         assert "netCDF4 read path" in caplog.text

@@ -1,4 +1,4 @@
-"""Reading only the parts of a grid the regions need (climnorm.fastread.FastReader.read_many, grids.read_boxes)
+"""Reading only the parts of a grid the regions need (climnorm.read.fastread.FastReader.read_many, grids.read_boxes)
 gives exactly the values netCDF4 gives for the same cells, each chunk inflated once."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ import netCDF4
 import numpy as np
 import pytest
 
-from climnorm import fastread, grids
-from climnorm.extract import read_file
-from climnorm.grids import cut_region, layout_of
-from climnorm.types import ReadTask, Region
+from climnorm.read import fastread, grids
+from climnorm.read.extract import read_file
+from climnorm.read.grids import cut_region, layout_of
+from climnorm.read.task import ReadTask
+from climnorm.types import Region
 
 NT, NY, NX = 365, 12, 36  # one noleap year, 10-degree grid: lat -55..55, lon 0..350 or -180..170
 FILL = np.float32(1e20)

@@ -1,4 +1,4 @@
-"""Tests of climnorm.filenames: every naming scheme the catalog reads, and the names it refuses."""
+"""Tests of climnorm.catalog.filenames: every naming scheme the catalog reads, and the names it refuses."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from climnorm.filenames import ChainKey, FileEntry, parse_filename, unparsed_reason
+from climnorm.catalog.filenames import ChainKey, FileEntry, parse_filename, unparsed_reason
 from helpers import REAL, REAL_UNPARSED, needs_real, nex
 
 # ---------------------------------------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def test_file_entry_roundtrip_fields() -> None:
 
 
 def test_fast_path_agrees_with_the_general_parser() -> None:
-    from climnorm.filenames import _parse_any, _parse_fast
+    from climnorm.catalog.filenames import _parse_any, _parse_fast
 
     names = [
         nex("tas", 2050),

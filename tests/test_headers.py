@@ -1,4 +1,4 @@
-"""Tests of climnorm.headers: each unusable file reported in one line, real files pass."""
+"""Tests of climnorm.read.headers: each unusable file reported in one line, real files pass."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import netCDF4
 import numpy as np
 
-from climnorm.catalog import build_catalog
-from climnorm.headers import check_files
+from climnorm.catalog.scan import build_catalog
+from climnorm.read.headers import check_files
 from helpers import REAL, needs_real, nex, touch
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The compiled window update (climnorm._kernels) leaves the same bits as the numpy path, in every regime."""
+"""The compiled window update (climnorm.numerics._kernels) leaves the same bits as the numpy path, in every regime."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 
-import climnorm.reduce
-from climnorm import _kernels
-from climnorm.reduce import WindowSums
+import climnorm.numerics.sums
+from climnorm.numerics import _kernels
+from climnorm.numerics.sums import WindowSums
 
 
 def _year(rng: np.random.Generator, regime: str, year: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -45,7 +45,7 @@ def _run(regime: str, shape: tuple[int, ...]) -> tuple[WindowSums, list[np.ndarr
 def test_compiled_and_numpy_updates_give_the_same_bits(regime: str, monkeypatch: pytest.MonkeyPatch) -> None:
     assert _kernels.get() is not None, "numba is a dependency: the compiled path must be the one tested here"
     shape = (40, 7, 9)  # three blocks of slots, the last one short
-    monkeypatch.setattr(climnorm.reduce, "COMPILED_VALUES", 0)  # so small a window takes the compiled loops too
+    monkeypatch.setattr(climnorm.numerics.sums, "COMPILED_VALUES", 0)  # so small a window takes the compiled loops too
     compiled, compiled_means, in_pass = _run(regime, shape)
     monkeypatch.setattr(_kernels, "get", lambda: None)
     plain, plain_means, none = _run(regime, shape)
@@ -65,12 +65,12 @@ def test_small_windows_stay_on_numpy() -> None:
     sums.add(2000, np.ones((40, 7, 9), dtype=np.float32), quotient=True)
     assert sums._kernels() is None and not any(sums._quotient_blocks)
     big = WindowSums((64, 256, 256))
-    assert big.sums.size >= climnorm.reduce.COMPILED_VALUES and big._kernels() is not None
+    assert big.sums.size >= climnorm.numerics.sums.COMPILED_VALUES and big._kernels() is not None
 
 
 def test_numpy_path_can_be_chosen() -> None:
     """``CLIMNORM_KERNELS=numpy`` turns the compiled loops off (to compare, or where numba misbehaves)."""
-    code = "import climnorm._kernels as k; print(k.get() is None)"
+    code = "import climnorm.numerics._kernels as k; print(k.get() is None)"
     env = {"CLIMNORM_KERNELS": "numpy", "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"

@@ -41,8 +41,8 @@ def test_worker_processes_import_no_config_models_and_no_display() -> None:
     import sys
 
     code = (
-        "import sys, climnorm.engines.local, climnorm.tasks; "
-        "print(sorted(m for m in ('pydantic', 'rich', 'climnorm.config', 'xarray', 'yaml') if m in sys.modules))"
+        "import sys, climnorm.engines.local, climnorm.engines.tasks; "
+        "print(sorted(m for m in ('pydantic', 'rich', 'climnorm.config.model', 'xarray', 'yaml') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
@@ -69,7 +69,7 @@ def test_the_main_process_of_a_pool_run_imports_no_netcdf(tmp_path: Path) -> Non
         "import sys, climnorm.cli\n"
         "if __name__ == '__main__':\n"
         f"    code = climnorm.cli.main(['run', {str(config)!r}, '--progress', 'none'])\n"
-        "    print(code, sorted(m for m in ('netCDF4', 'h5py', 'climnorm.extract', 'climnorm.write') "
+        "    print(code, sorted(m for m in ('netCDF4', 'h5py', 'climnorm.read.extract', 'climnorm.write.netcdf') "
         "if m in sys.modules))\n"
     )
     script = tmp_path / "main.py"

@@ -1,10 +1,10 @@
-"""Tests of climnorm.lineage: a chain's files agree on calendar, units and grids, and checks return their problems."""
+"""Tests of runner.lineage: a chain's files agree on calendar, units and grids, and checks return their problems."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from climnorm.lineage import Lineage
+from climnorm.runner.lineage import Lineage
 from climnorm.types import Coord, FileResult, RegionCut
 
 

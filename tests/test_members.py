@@ -1,4 +1,4 @@
-"""Tests of climnorm.members: which members a run takes (models, variants) and what each covers, by name only."""
+"""Tests of climnorm.plan.members: which members a run takes (models, variants) and what each covers, by name only."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from climnorm.catalog import build_catalog
-from climnorm.config import parse_config
+from climnorm.catalog.scan import build_catalog
+from climnorm.config.model import parse_config
 from climnorm.errors import ConfigError
-from climnorm.members import natural_key, select_members
+from climnorm.plan.members import natural_key, select_members
 from climnorm.types import Member
 from helpers import nex, touch
 

@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 from climnorm import synth
-from climnorm.config import parse_config
+from climnorm.config.model import parse_config
 from climnorm.engines import SerialExecutor
-from climnorm.pipeline import run
+from climnorm.runner.pipeline import run
 from helpers import cdo_ydaymean, needs_cdo
 from reference import read_output
 

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from climnorm import synth
-from climnorm.config import parse_config
+from climnorm.config.model import parse_config
 from climnorm.engines import SerialExecutor
-from climnorm.pipeline import RunSummary, run
+from climnorm.runner.pipeline import RunSummary, run
 from helpers import DISTINCT_CALENDARS, LEAP_CALENDARS
 from reference import (
     Box,

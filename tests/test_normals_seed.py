@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from climnorm import synth
-from climnorm.config import parse_config
+from climnorm.config.model import parse_config
 from climnorm.engines import SerialExecutor
-from climnorm.pipeline import run
 from climnorm.regions import BUILTIN_REGIONS
+from climnorm.runner.pipeline import run
 from reference import assert_close_with_same_nans, read_output, seed_normal
 
 W, HIST_END = 3, 2014

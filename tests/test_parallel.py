@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from climnorm.events import FileRead, NormalWritten, RunFinished, RunStarted, T_Event
-from climnorm.pipeline import run
+from climnorm.runner.pipeline import run
 from climnorm.synth import write_archive
 from parallel_job import N_FILES, N_NORMALS, SPEC, job_config, job_config_dict
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from climnorm._atomic import TMP_MARK
-from climnorm.config import Config, parse_config
+from climnorm.config.model import Config, parse_config
 from climnorm.errors import OutputError
-from climnorm.manifest import MANIFEST_NAME
-from climnorm.pipeline import prepare, run
+from climnorm.outputs.verify import verify_outputs
+from climnorm.runner.pipeline import prepare, run
 from climnorm.synth import SynthSpec, write_archive
-from climnorm.verify import verify_outputs
+from climnorm.write.manifest import MANIFEST_NAME
 
 SPEC = SynthSpec(
     variables=("tas", "pr"),

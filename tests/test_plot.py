@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from climnorm.cli import main
-from climnorm.manifest import Manifest
+from climnorm.write.manifest import Manifest
 
 matplotlib = pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
 

@@ -11,22 +11,20 @@ import numpy as np
 import pytest
 
 from climnorm.calendars import SlotScheme
-from climnorm.products import (
+from climnorm.numerics.period_windows import PeriodWindows
+from climnorm.numerics.periods import (
     STRICT,
     WMO,
     Completeness,
-    PeriodWindows,
-    Smoothing,
+    annual_values,
     completeness,
-    harmonic_smooth,
     month_spans,
-    product_path,
-    running_smooth,
-    smoothing,
+    seasonal_values,
     total_units,
     year_periods,
 )
-from climnorm.products.periods import annual_values, seasonal_values
+from climnorm.numerics.smoothing import Smoothing, harmonic_smooth, running_smooth, smoothing
+from climnorm.products import product_path
 from helpers import DISTINCT_CALENDARS
 from products_reference import (
     YearData,

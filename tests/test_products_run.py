@@ -15,10 +15,10 @@ import netCDF4
 import numpy as np
 import pytest
 
-from climnorm.config import parse_config
-from climnorm.pipeline import run
+from climnorm.config.model import parse_config
+from climnorm.outputs.verify import verify_outputs
+from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, file_path, write_archive
-from climnorm.verify import verify_outputs
 from products_reference import (
     YearData,
     annual,

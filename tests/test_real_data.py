@@ -35,10 +35,10 @@ import netCDF4
 import numpy as np
 import pytest
 
-from climnorm.catalog import build_catalog
-from climnorm.config import parse_config
+from climnorm.catalog.scan import build_catalog
+from climnorm.config.model import parse_config
 from climnorm.engines import SerialExecutor
-from climnorm.pipeline import RunSummary, run
+from climnorm.runner.pipeline import RunSummary, run
 from helpers import cdo_ydaymean, needs_cdo
 from reference import Field, assert_same_normal, filled, reference_normals
 from reference import read_field as read_normal
@@ -839,7 +839,7 @@ def test_rolling_window_keeps_float32_precision_when_a_wet_year_leaves() -> None
     """The MPI-ESM1-2-HR pr case in miniature (no ../shared needed): Jan 1 at 4.2N, 0E is 1.0e-6 kg m-2 s-1 in
     1965 and ~1.4e-18 in 1966-1970; the 1966-1970 normal (target 1970, 1965 has just left the window) must be
     the plain mean of the five small values to float32 rounding."""
-    from climnorm.reduce import WindowSums
+    from climnorm.numerics.sums import WindowSums
 
     wet = np.float32(1.0087242e-06)
     small = np.array([1.3833157e-18, 1.3622632e-18, 1.3591983e-18, 1.4139621e-18, 1.4071209e-18], np.float32)

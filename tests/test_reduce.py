@@ -1,4 +1,4 @@
-"""Tests of climnorm.reduce: rolling window sums against a naive recompute, and per-slot day means."""
+"""Tests of climnorm.numerics.sums: rolling window sums against a naive recompute, and per-slot day means."""
 
 from __future__ import annotations
 
@@ -11,17 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from climnorm.reduce import (
-    BLOCK_SLOTS,
-    THREAD_BLOCKS,
-    THREADED_VALUES,
-    WindowSums,
-    YearFields,
-    assemble_year,
-    block_ranges,
-    day_means,
-    merge_pieces,
-)
+from climnorm.numerics.days import YearFields, assemble_year, day_means, merge_pieces
+from climnorm.numerics.sums import BLOCK_SLOTS, THREAD_BLOCKS, THREADED_VALUES, WindowSums, block_ranges
 from climnorm.types import YearPiece
 
 settings.register_profile(

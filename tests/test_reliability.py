@@ -24,12 +24,12 @@ import pytest
 import yaml
 
 from climnorm._atomic import TMP_MARK
-from climnorm._locking import LOCK_NAME, OutputLock
-from climnorm.config import Config, parse_config
+from climnorm.config.model import Config, parse_config
 from climnorm.engines import SerialExecutor
 from climnorm.errors import OutputError, RunLocked
-from climnorm.pipeline import RunSummary, run
-from climnorm.verify import verify_outputs
+from climnorm.outputs.verify import verify_outputs
+from climnorm.runner.lock import LOCK_NAME, OutputLock
+from climnorm.runner.pipeline import RunSummary, run
 
 YEARS = range(2006, 2015)
 LAT = np.array([30.0, 40.0, 50.0])
@@ -310,7 +310,7 @@ def test_same_version_duplicates_are_refused_never_averaged(tmp_path: Path) -> N
     twin = tmp_path / "in" / "copy" / "tas_day_TEST-ESM_historical_r1i1p1f1_gn_2012.nc"
     write_year(twin.parent, 2012, data=VALUES[2012] + 100)
     summary = run_serial(config(tmp_path / "in", tmp_path / "out"))
-    from climnorm.pipeline import prepare
+    from climnorm.runner.pipeline import prepare
 
     plan, _ = prepare(config(tmp_path / "in", tmp_path / "out"))
     dup = [p for p in plan.problems if "same version" in p]

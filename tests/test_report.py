@@ -124,12 +124,12 @@ def test_report_lists_the_products(products_run: Path, tmp_path: Path) -> None:
 def test_parse_log(tmp_path: Path) -> None:
     log = tmp_path / "run-20240101-000000.log"
     log.write_text(
-        "2024-01-01 00:00:00,001 INFO climnorm.catalog: catalogued 3 files\n"
-        "2024-01-01 00:00:01,002 WARNING climnorm.pipeline: tas ssp245 future 2030: cannot be computed\n"
-        "2024-01-01 00:00:02,003 ERROR climnorm.pipeline: /a/b.nc: unreadable\n"
+        "2024-01-01 00:00:00,001 INFO climnorm.catalog.scan: catalogued 3 files\n"
+        "2024-01-01 00:00:01,002 WARNING climnorm.runner.pipeline: tas ssp245 future 2030: cannot be computed\n"
+        "2024-01-01 00:00:02,003 ERROR climnorm.runner.pipeline: /a/b.nc: unreadable\n"
         "Traceback (most recent call last):\n"
         "  OSError: bad\n"
-        "2024-01-01 00:00:03,004 INFO climnorm.pipeline: run finished in 3.0 s: 1 written, 0 up to date\n"
+        "2024-01-01 00:00:03,004 INFO climnorm.runner.pipeline: run finished in 3.0 s: 1 written, 0 up to date\n"
     )
     parsed = parse_log(log)
     assert parsed.finished == "run finished in 3.0 s: 1 written, 0 up to date"
@@ -158,8 +158,8 @@ def test_long_logs_list_errors_first_and_count_the_rest(tmp_path: Path) -> None:
     from climnorm.pictures.report import MAX_ROWS, _problems_section
 
     log = tmp_path / "run-20240101-000000.log"
-    lines = [f"2024-01-01 00:00:00,000 WARNING climnorm.plan: warning {i}" for i in range(MAX_ROWS + 50)]
-    lines.append("2024-01-01 00:00:09,000 ERROR climnorm.pipeline: the one error")
+    lines = [f"2024-01-01 00:00:00,000 WARNING climnorm.plan.build: warning {i}" for i in range(MAX_ROWS + 50)]
+    lines.append("2024-01-01 00:00:09,000 ERROR climnorm.runner.pipeline: the one error")
     log.write_text("\n".join(lines) + "\n")
     text = _problems_section(parse_log(log), tmp_path)
     assert text.count("<tr>") == 1 + MAX_ROWS

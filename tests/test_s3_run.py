@@ -17,10 +17,10 @@ import netCDF4
 import numpy as np
 import pytest
 
-from climnorm.catalog import build_catalog
-from climnorm.config import parse_config
+from climnorm.catalog.scan import build_catalog
+from climnorm.config.model import parse_config
 from climnorm.events import FileRead, T_Event
-from climnorm.pipeline import run
+from climnorm.runner.pipeline import run
 from climnorm.synth import write_archive
 from parallel_job import SPEC, job_config_dict
 from s3server import FaultProxy, MotoServer
@@ -170,7 +170,7 @@ def test_a_dask_cluster_without_shared_disk_gives_the_same_files(
 
 def test_a_detached_write_never_touches_the_output_directory(tmp_path: Path) -> None:
     """What a Dask worker without the client's disk runs: the file is written in its own scratch, handed back."""
-    from climnorm.tasks import write_detached
+    from climnorm.engines.tasks import write_detached
 
     target = tmp_path / "nowhere" / "deep" / "out.nc"
 

@@ -1,4 +1,4 @@
-"""Tests of climnorm.scheduler's per-chain state machine: the order of its steps and when each may run.
+"""Tests of climnorm.runner.scheduler's per-chain state machine: the order of its steps and when each may run.
 
 The plan comes from a catalog of empty files (planning reads names only); futures are completed by hand, so
 nothing here needs an engine.
@@ -9,10 +9,10 @@ from __future__ import annotations
 from concurrent.futures import Future
 from pathlib import Path
 
-from climnorm.catalog import build_catalog
-from climnorm.config import parse_config
-from climnorm.plan import Plan, make_plan
-from climnorm.scheduler import Step, StepKind, chain_steps, make_job
+from climnorm.catalog.scan import build_catalog
+from climnorm.config.model import parse_config
+from climnorm.plan.build import Plan, make_plan
+from climnorm.runner.scheduler import Step, StepKind, chain_steps, make_job
 from helpers import nex, touch
 
 ADD, COMPUTE, FORK = StepKind.ADD_YEAR, StepKind.COMPUTE, StepKind.FORK

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from climnorm._scratch import Held, Parked, Scratch
-from climnorm.reduce import WindowSums
+from climnorm.numerics.sums import WindowSums
+from climnorm.runner.scratch import Held, Parked, Scratch
 
 SHAPE = (366, 7, 5)
 ALL_SLOTS = np.ones(SHAPE[0], dtype=np.int64)

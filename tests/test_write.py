@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from climnorm.calendars import SlotScheme
-from climnorm.write import _slot_dates, _slot_numbers
+from climnorm.write.days import _slot_dates, _slot_numbers
 
 CALENDARS = ["standard", "proleptic_gregorian", "julian", "noleap", "all_leap", "360_day"]
 POLICIES = ["calendar_day", "dayofyear", "drop"]

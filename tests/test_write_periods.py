@@ -13,20 +13,12 @@ import pytest
 import xarray as xr
 
 from climnorm._atomic import TMP_MARK
-from climnorm.digests import data_checksum
-from climnorm.types import (
-    Coord,
-    Encoding,
-    Member,
-    NormalMeta,
-    Region,
-    RegionCut,
-    T_Aggregation,
-    T_Product,
-    Target,
-    WriteTask,
-)
-from climnorm.write_periods import period_steps, write_product
+from climnorm.products import T_Product
+from climnorm.types import Coord, Member, Region, RegionCut, T_Aggregation, Target
+from climnorm.write.digests import data_checksum
+from climnorm.write.periods import period_steps
+from climnorm.write.products import write_product
+from climnorm.write.tasks import Encoding, NormalMeta, WriteTask
 from helpers import CDO, needs_cdo
 
 PR_ATTRS = (("units", "kg m-2 s-1"), ("standard_name", "precipitation_flux"), ("long_name", "Precipitation"))

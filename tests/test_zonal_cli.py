@@ -14,9 +14,10 @@ from shapely.geometry import box
 
 from climnorm._atomic import TMP_MARK
 from climnorm.cli import main
-from climnorm.config import load_config, parse_config
+from climnorm.config.model import load_config, parse_config
 from climnorm.errors import ConfigError
-from climnorm.pipeline import run
+from climnorm.runner.pipeline import run
+from climnorm.runner.zonal_step import zonal_request
 from climnorm.zonal import zonal_table
 from conftest import pictures_config
 from zonal_files import write_shapes, write_two_regions, write_vector
@@ -120,7 +121,7 @@ def test_section_one_table_or_several_paths_relative_to_the_config(shapes: Path,
     two = [{"output": "a.csv"}, {"polygons": "basins.gpkg", "id_field": "id", "state_field": "state", "output": "b.pq"}]
     tables = load_config(_config(tmp_path, two)).zonal
     assert tables[1].polygons == tmp_path / "job" / "basins.gpkg"
-    request = tables[1].request()
+    request = zonal_request(tables[1])
     assert (request.polygons, request.id_field, request.state_field) == (tables[1].polygons, "id", "state")
 
 

@@ -10,7 +10,7 @@ __all__ = ["__version__", "open_normals"]
 def __getattr__(name: str) -> Any:
     """``climnorm.open_normals``, imported on first use (xarray is not needed to run the job)."""
     if name == "open_normals":
-        from climnorm.datasets import open_normals
+        from climnorm.outputs.datasets import open_normals
 
         return open_normals
     raise AttributeError(f"module 'climnorm' has no attribute {name!r}")

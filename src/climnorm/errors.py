@@ -75,4 +75,4 @@ class ZonalExtraMissing(ZonalError, ImportError):
 
 
 class DatasetError(ClimnormError):
-    """The normals asked of an output directory are not there, or cannot be put together (`climnorm.datasets`)."""
+    """The normals asked of an output directory are not there, or cannot be put together (`outputs.datasets`)."""

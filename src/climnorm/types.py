@@ -1,22 +1,18 @@
-"""The value types stages hand to each other: regions and their cuts, read and write tasks, what a read produced.
+"""The vocabulary every stage shares: regions and their cuts, members, targets, what a read produced.
 
 All frozen and picklable: they travel to worker processes (local pool or dask) and back. Stages import from
-here; nothing here imports a stage.
+here; nothing here imports a stage. A stage's own task types live in its package (`climnorm.read.task`,
+`climnorm.write.tasks`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from climnorm._ranges import format_ranges
-
-if TYPE_CHECKING:
-    from climnorm.products.smoothing import Smoothing
-    from climnorm.storage.listing import ObjectInfo
-    from climnorm.storage.options import StorageOptions
 
 HISTORICAL = "historical"
 """The scenario name of the historical run, whose years every future scenario's early windows share."""
@@ -25,21 +21,6 @@ T_LeapDay = Literal["calendar_day", "dayofyear", "drop"]
 """How dates map to day slots (docs/normals.md): by (month, day), by ordinal day, or with 29 Feb dropped."""
 
 T_LonConvention = Literal["input", "0_360", "-180_180"]
-
-T_Product = Literal["daily", "daily_smoothed", "monthly", "seasonal", "annual"]
-"""What an output holds (docs/normals.md): the daily normal, its smoothed form, or normals of monthly, seasonal or
-annual values."""
-
-PRODUCTS: tuple[T_Product, ...] = ("daily", "daily_smoothed", "monthly", "seasonal", "annual")
-
-#: How each product is named in its files' titles.
-PRODUCT_TITLES: dict[T_Product, str] = {
-    "daily": "daily climate normal",
-    "daily_smoothed": "smoothed daily climate normal",
-    "monthly": "monthly climate normal",
-    "seasonal": "seasonal climate normal",
-    "annual": "annual climate normal",
-}
 
 T_Aggregation = Literal["mean", "sum"]
 """How a month's days (and a season's or year's months) combine: the mean (temperatures) or the total
@@ -137,26 +118,9 @@ class RegionCut:
 
 
 @dataclass(frozen=True)
-class ReadTask:
-    """One file to read, with everything needed to extract it."""
-
-    path: str
-    variable: str
-    regions: tuple[Region, ...]
-    leap_day: T_LeapDay
-    years: tuple[int, ...]
-    lon_convention: T_LonConvention = "input"
-    mask_impossible: bool = False
-    fast_read: bool = True  # read qualifying variables through climnorm.fastread (bit-identical, faster)
-    fast_read_threads: int = 2
-    storage: StorageOptions | None = None  # set when ``path`` is an s3:// URL ...
-    listed: ObjectInfo | None = None  # ... with the object as the catalog listed it (read If-Match its etag)
-
-
-@dataclass(frozen=True)
 class YearPiece:
     """One year's day-slot field for one region from one file, and how many time steps fed each slot;
-    ``ranges``: its blocks' value ranges (`climnorm.reduce.block_ranges`), taken where the field was made."""
+    ``ranges``: its blocks' value ranges (`climnorm.numerics.sums.block_ranges`), taken where the field was made."""
 
     values: np.ndarray
     steps: np.ndarray
@@ -178,7 +142,7 @@ class FileResult:
     seconds: float = 0.0
     impossible: int = 0
     impossible_rule: str = ""
-    fast_path: bool = False  # read through climnorm.fastread rather than netCDF4
+    fast_path: bool = False  # read through climnorm.read.fastread rather than netCDF4
 
 
 @dataclass(frozen=True)
@@ -208,85 +172,3 @@ class Target:
             f"only {len(self.available)} of {len(self.window)} window years available "
             f"(minimum {self.min_years}); missing {format_ranges(self.missing)}"
         )
-
-
-@dataclass(frozen=True)
-class NormalMeta:
-    """What an output file says about itself (and what `climnorm verify` checks)."""
-
-    target: Target
-    region: Region
-    years: tuple[int, ...]  # the window years the normal was computed from
-    source_scenarios: tuple[str, ...]
-    calendar: str
-    leap_day: T_LeapDay
-    var_attrs: tuple[tuple[str, str], ...]
-    inputs_digest: str
-    product: T_Product = "daily"
-    aggregation: T_Aggregation = "mean"  # monthly, seasonal, annual: mean of the days, or their total
-    smoothing: str = ""  # daily_smoothed: how (products.smoothing.Smoothing.describe)
-    completeness: str = ""  # monthly, seasonal, annual: the rule a month's days follow (Completeness.name)
-
-    @property
-    def variable(self) -> str:
-        return self.target.variable
-
-    @property
-    def window(self) -> range:
-        return range(self.target.window[0], self.target.window[-1] + 1)
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """How output variables are stored: zlib (with shuffle) at a level, one day slot per chunk."""
-
-    zlib: bool = True
-    complevel: int = 1
-    shuffle: bool = True
-
-    def variable(self, shape: tuple[int, ...]) -> dict[str, Any]:
-        """``createVariable`` keywords for a variable of ``shape`` (slots first)."""
-        if not self.zlib:
-            return {"zlib": False}
-        return {"zlib": True, "complevel": self.complevel, "shuffle": self.shuffle, "chunksizes": (1, *shape[1:])}
-
-
-@dataclass(frozen=True)
-class WriteTask:
-    """One normal to write (``smoothing``: a raw daily normal the writer smooths first, in the worker)."""
-
-    path: str
-    normal: np.ndarray
-    grid: RegionCut
-    meta: NormalMeta
-    encoding: Encoding
-    smoothing: Smoothing | None = None
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.normal.nbytes)
-
-
-@dataclass(frozen=True)
-class EnsembleMember:
-    """One member output an ensemble output is computed from."""
-
-    label: str
-    path: str  # the member's output file
-    calendar: str
-    leap_day: T_LeapDay
-
-
-@dataclass(frozen=True)
-class EnsembleTask:
-    """One ensemble output to compute from its members' output files and write."""
-
-    path: str
-    variable: str
-    members: tuple[EnsembleMember, ...]
-    statistics: tuple[str, ...]
-    min_members: int
-    window: tuple[int, int]  # first and last year of the window
-    attrs: tuple[tuple[str, Any], ...]  # the file's global attributes besides the common ones
-    encoding: Encoding
-    product: T_Product = "daily"

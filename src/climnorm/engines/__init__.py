@@ -1,4 +1,5 @@
-"""Engines run the stage tasks (`climnorm.tasks`): a local process pool by default, a Dask cluster, or this process.
+"""Engines run the stage tasks (`climnorm.engines.tasks`): a local process pool by default, a Dask cluster, or this
+process.
 
 Every engine is an :class:`Engine`: a `concurrent.futures.Executor` that also says how many tasks it runs at once
 (``workers``) and how many of its worker processes died (``crashes``), and that :meth:`Engine.close` ends. The
@@ -13,7 +14,7 @@ from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # the worker processes import this module: no config models or display there
-    from climnorm.config import Config
+    from climnorm.config.model import Config
     from climnorm.progress.channel import ProgressChannel
 
 __all__ = ["Engine", "SerialExecutor", "open_engine"]
@@ -88,7 +89,7 @@ def open_engine(config: Config, channel: ProgressChannel, executor: Executor | N
         engine = executor if isinstance(executor, Engine) else _Borrowed(executor, config.multiprocessing_workers)
         in_process = isinstance(executor, SerialExecutor)
         if in_process:  # its tasks run here: their events go straight to the channel
-            from climnorm import tasks  # here only: a pool's main process never reads or writes NetCDF
+            from climnorm.engines import tasks  # here only: a pool's main process never reads or writes NetCDF
 
             tasks.configure(channel.send if channel.active else None)
         try:

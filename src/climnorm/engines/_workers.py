@@ -7,12 +7,12 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from climnorm import tasks
+from climnorm.engines import tasks
 from climnorm.errors import WorkerCrashed
 from climnorm.events import T_Event
 
 if TYPE_CHECKING:  # the worker processes import this module: no config models or display there
-    from climnorm.config import Config
+    from climnorm.config.model import Config
 
 
 def memory_limit_bytes(config: Config) -> int:

@@ -10,8 +10,8 @@ built on `Client.get_executor()`: the pipeline submits exactly the tasks it give
   process and creates a file beside it). A worker that cannot is reported in one line and nothing is done.
   When every input is on object storage the engine is *detached* (``shares_outputs`` False): workers read the
   objects themselves and hand each output back as its file's bytes, which this process lands atomically
-  (`climnorm.writes`), so the cluster needs no shared disk at all.
-* Progress: a `WorkerPlugin` points each worker's event sink (`climnorm.tasks.configure`) at
+  (`climnorm.runner.landing`), so the cluster needs no shared disk at all.
+* Progress: a `WorkerPlugin` points each worker's event sink (`climnorm.engines.tasks.configure`) at
   `Worker.log_event`; each task carries the topic of its run (`_Tagged`), this process subscribes to the topic
   and feeds the events to the run's `ProgressChannel`, so remote workers drive the same display as local ones,
   and runs sharing a cluster each see only their own events.
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from climnorm._atomic import TMP_MARK
-from climnorm.config import Config
+from climnorm.config.model import Config
 from climnorm.engines._dask_checks import TRIM, SharedCheck, preflight, sample_inputs
 from climnorm.engines._dask_events import ClimnormWorkerPlugin, EventForwarder, Tagged, flush
 from climnorm.engines._workers import memory_limit_bytes, worker_crashed

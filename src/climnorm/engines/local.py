@@ -23,12 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from climnorm._forkserver import context as process_context
 from climnorm.engines._workers import describe_task, memory_limit_bytes, start_worker, worker_crashed
+from climnorm.engines.forkserver import context as process_context
 from climnorm.events import T_Event
 
 if TYPE_CHECKING:  # the worker processes import this module: no config models or display there
-    from climnorm.config import Config
+    from climnorm.config.model import Config
     from climnorm.progress.channel import ProgressChannel
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ import numpy as np
 
 from climnorm._ranges import format_ranges
 from climnorm.errors import PlotError
-from climnorm.manifest import MANIFEST_NAME, Manifest, product_of
-from climnorm.plan import ENSEMBLE
+from climnorm.plan.build import ENSEMBLE
 from climnorm.types import HISTORICAL
+from climnorm.write.manifest import MANIFEST_NAME, Manifest, product_of
 
 log = logging.getLogger(__name__)
 

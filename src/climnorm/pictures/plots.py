@@ -55,7 +55,7 @@ from climnorm.pictures.outputs import (
     target_ranges,
     weighted_nanmean,
 )
-from climnorm.plan import ENSEMBLE
+from climnorm.plan.build import ENSEMBLE
 from climnorm.types import HISTORICAL
 from climnorm.units import display
 

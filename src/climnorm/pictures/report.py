@@ -23,11 +23,11 @@ from urllib.parse import quote
 from climnorm import __version__
 from climnorm._atomic import atomic_write_text
 from climnorm._ranges import format_ranges
-from climnorm.manifest import MANIFEST_NAME, product_of
 from climnorm.pictures._style import figure_png, require_matplotlib
 from climnorm.pictures.outputs import Record, RegionSeries, Selection, load_records, region_series_many
 from climnorm.pictures.plots import change_figure
-from climnorm.types import PRODUCTS
+from climnorm.products import PRODUCTS
+from climnorm.write.manifest import MANIFEST_NAME, product_of
 
 log = logging.getLogger(__name__)
 

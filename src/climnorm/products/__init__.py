@@ -1,49 +1,22 @@
-"""The products beside the daily normal (docs/normals.md): smoothed daily normals, and normals of monthly,
-seasonal and annual values, all from the same day-slot fields the daily normal is made of.
-
-- :mod:`~climnorm.products.periods`: one year's monthly, seasonal and annual values (completeness rules).
-- :mod:`~climnorm.products.windows`: their rolling window sums, and the December carried into DJF.
-- :mod:`~climnorm.products.smoothing`: harmonic and running smoothing of a daily normal.
-"""
+"""The products: what one output of a chain and target holds (being redesigned into specs)."""
 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
+from typing import Literal
 
-from climnorm.products.periods import (
-    SEASONS,
-    STRICT,
-    WMO,
-    Completeness,
-    YearPeriods,
-    completeness,
-    month_spans,
-    total_units,
-    year_periods,
-)
-from climnorm.products.smoothing import Smoothing, harmonic_smooth, running_smooth, smoothing
-from climnorm.products.windows import PERIOD_PRODUCTS, PeriodWindows
-from climnorm.types import PRODUCTS, T_Product
+T_Product = Literal["daily", "daily_smoothed", "monthly", "seasonal", "annual"]
 
-__all__ = [
-    "PERIOD_PRODUCTS",
-    "PRODUCTS",
-    "SEASONS",
-    "STRICT",
-    "WMO",
-    "Completeness",
-    "PeriodWindows",
-    "Smoothing",
-    "YearPeriods",
-    "completeness",
-    "harmonic_smooth",
-    "month_spans",
-    "product_path",
-    "running_smooth",
-    "smoothing",
-    "total_units",
-    "year_periods",
-]
+PRODUCTS: tuple[T_Product, ...] = ("daily", "daily_smoothed", "monthly", "seasonal", "annual")
+
+#: How each product is named in its files' titles.
+PRODUCT_TITLES: dict[str, str] = {
+    "daily": "daily climate normal",
+    "daily_smoothed": "smoothed daily climate normal",
+    "monthly": "monthly climate normal",
+    "seasonal": "seasonal climate normal",
+    "annual": "annual climate normal",
+}
 
 
 def product_path(daily_path: str, product: T_Product) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from climnorm.config import Config, load_config
+from climnorm.config.model import Config, load_config
 from climnorm.synth.archive import write_archive
 from climnorm.synth.spec import SynthSpec
 
@@ -66,7 +66,7 @@ def show_demo_result(config: Config, console: Console) -> None:
     """Say where the outputs are and summarise one ensemble normal (tas over CONUS under ssp585)."""
     import xarray as xr
 
-    from climnorm.manifest import Manifest
+    from climnorm.write.manifest import Manifest
 
     records = Manifest.load(config.output_dir).records
     console.print(f"outputs: {config.output_dir} ({len(records)} normals, manifest.json lists them)")

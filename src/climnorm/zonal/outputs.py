@@ -17,7 +17,7 @@ import netCDF4
 import numpy as np
 
 from climnorm.errors import ZonalError
-from climnorm.manifest import Manifest
+from climnorm.write.manifest import Manifest
 from climnorm.zonal.grid import Grid, read_grid
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,3 @@
+"""Finished outputs read back: `open_normals` (`datasets`), stores per chain (`export`), `climnorm verify` (`verify`),
+all through the manifest.
+"""

@@ -1,0 +1,177 @@
+"""One dataset per chain for analysis: the per-target files of a variable, region, scenario and product stacked
+along ``target_year`` (:func:`open_normals`; :mod:`climnorm.outputs.export` writes them as stores). Outputs are found
+through the manifest, never by globbing (docs/normals.md, "One dataset per chain").
+
+A scenario's chain is its historical targets followed by its own: the historical normals are shared by every
+scenario (their windows end by ``historical_end``), so they head each scenario's dataset; ``historical`` alone
+is the historical targets only.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass
+from pathlib import Path
+from typing import Any
+
+import cftime
+import xarray as xr
+
+from climnorm.errors import DatasetError
+from climnorm.products import PRODUCTS
+from climnorm.types import HISTORICAL
+from climnorm.write.manifest import MANIFEST_NAME, Manifest, product_of
+
+Record = dict[str, Any]
+
+#: Global attributes that differ from target to target: coordinates along ``target_year`` in the dataset.
+PER_TARGET = ("period", "scenarios", "window", "source_years", "missing_years", "number_of_years")
+_DROPPED = ("creation_time", "target_year", "scenario", "input_files_digest")
+_EXTRA_KEYS = ("model", "variant", "window_years")
+
+
+def _names(records: Iterable[Record], key: str) -> str:
+    return ", ".join(sorted({str(r.get(key)) for r in records})) or "none"
+
+
+def _narrow(records: list[Record], key: str, wanted: object, what: str) -> list[Record]:
+    """The records whose ``key`` is ``wanted`` (None: there must be only one value); DatasetError otherwise."""
+    if wanted is None:
+        values = {r.get(key) for r in records}
+        if len(values) > 1:
+            raise DatasetError(f"{what}: several {key} values ({_names(records, key)}); choose one with {key}=")
+        return records
+    chosen = [r for r in records if r.get(key) == wanted]
+    if not chosen:
+        raise DatasetError(f"{what}: no {key} {wanted!r} (there are: {_names(records, key)})")
+    return chosen
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One chain and product of an output directory: what :func:`open_normals` selects and :func:`export` writes
+    as one store. ``model``, ``variant``, ``window_years`` None: the only one there is."""
+
+    variable: str
+    region: str
+    scenario: str
+    product: str = "daily"
+    model: str | None = None
+    variant: str | None = None
+    window_years: int | None = None
+
+
+def chain_records(records: Iterable[Record], chain: Chain) -> list[Record]:
+    """The manifest records of one chain and product, by target year; DatasetError naming what exists."""
+    c = chain
+    if c.product not in PRODUCTS:
+        raise DatasetError(f"unknown product {c.product!r}: one of {', '.join(PRODUCTS)}")
+    chosen = list(records)
+    if not chosen:
+        raise DatasetError(f"no outputs are listed in {MANIFEST_NAME}")
+    chosen = _narrow(chosen, "variable", c.variable, "outputs")
+    chosen = _narrow(chosen, "region", c.region, c.variable)
+    what = f"{c.variable} {c.region}"
+    products = [r for r in chosen if product_of(r) == c.product]
+    if not products:
+        found = _names(map(_with_product, chosen), "product")
+        raise DatasetError(f"{what}: no {c.product} normals (products: {found})")
+    own = [r for r in products if r["scenario"] == c.scenario]
+    if not own:
+        found = _names(products, "scenario")
+        raise DatasetError(f"{what} {c.product}: no scenario {c.scenario!r} (there are: {found})")
+    chosen = own + ([r for r in products if r["scenario"] == HISTORICAL] if c.scenario != HISTORICAL else [])
+    what = f"{what} {c.scenario} {c.product}"
+    for key in _EXTRA_KEYS:
+        chosen = _narrow(chosen, key, getattr(c, key), what)
+    chosen.sort(key=lambda r: int(r["target_year"]))
+    years = [int(r["target_year"]) for r in chosen]
+    twice = sorted({y for y in years if years.count(y) > 1})
+    if twice:
+        raise DatasetError(f"{what}: several normals for target(s) {twice} ({_names(chosen, 'path')})")
+    return chosen
+
+
+def _with_product(record: Record) -> Record:
+    return {**record, "product": product_of(record)}
+
+
+def lazy_available() -> bool:
+    """Whether dask is installed (datasets are then opened lazily, one chunk per target)."""
+    return importlib.util.find_spec("dask") is not None
+
+
+def _open_target(path: Path, record: Record, lazy: bool) -> xr.Dataset:
+    """One per-target file, its climatological time made a coordinate along ``target_year`` (it differs per
+    target) and its per-target attributes made coordinates."""
+    ds = xr.open_dataset(path, chunks=-1 if lazy else None, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
+    if not lazy:
+        ds = ds.load()
+        ds.close()
+    time = ds["time"].load()
+    encoding = {"units": time.encoding["units"], "calendar": time.encoding.get("calendar", "standard"), "dtype": "f8"}
+    attrs = {k: v for k, v in time.attrs.items() if k != "axis"}  # no axis: a coordinate of two dimensions
+    bounds = ds["climatology_bnds"]  # xarray decodes the bounds of "bounds", not of "climatology"
+    dates = cftime.num2date(bounds.values, encoding["units"], encoding["calendar"], only_use_cftime_datetimes=True)
+    ds = ds.drop_vars(["time", "climatology_bnds"])
+    ds = ds.assign_coords(climatology_time=time.variable.to_base_variable(), climatology_bnds=(bounds.dims, dates))
+    ds["climatology_time"].attrs = {**attrs, "climatology": "climatology_bnds"}
+    ds["climatology_time"].encoding = dict(encoding)
+    ds["climatology_bnds"].encoding = dict(encoding)
+    per_target = {k: ds.attrs.get(k, "") for k in PER_TARGET}
+    ds.attrs = {k: v for k, v in ds.attrs.items() if k not in PER_TARGET + _DROPPED}
+    ds = ds.expand_dims(target_year=[int(record["target_year"])])
+    coords = {"target_year_scenario": ("target_year", [str(record["scenario"])])}
+    coords.update({k: ("target_year", [v]) for k, v in per_target.items()})
+    return ds.assign_coords(coords)
+
+
+def open_normals(
+    output_dir: Path | str,
+    *,
+    variable: str,
+    region: str,
+    scenario: str,
+    product: str = "daily",
+    model: str | None = None,
+    variant: str | None = None,
+    window_years: int | None = None,
+) -> xr.Dataset:
+    """The chain's normals of one product as one Dataset with a ``target_year`` dimension (docs/normals.md).
+
+    Values are the per-target files' exactly; ``period``, ``target_year_scenario`` and the other per-target
+    attributes are coordinates along ``target_year``, the climatological time of each target is
+    ``climatology_time`` (target_year, time). Lazy (dask, one chunk per target) when dask is installed.
+    ``model``, ``variant`` and ``window_years`` need only be given when the directory holds several.
+    """
+    return open_chain(output_dir, Chain(variable, region, scenario, product, model, variant, window_years))
+
+
+def open_chain(output_dir: Path | str, chain: Chain) -> xr.Dataset:
+    """:func:`open_normals` of a :class:`Chain`."""
+    output_dir = Path(output_dir)
+    records = chain_records(Manifest.load(output_dir).records.values(), chain)
+    lazy = lazy_available()
+    try:
+        parts = [_open_target(output_dir / r["path"], r, lazy) for r in records]
+    except (OSError, KeyError) as err:
+        raise DatasetError(f"{output_dir}: a normal listed in {MANIFEST_NAME} cannot be read ({err})") from None
+    per_target = ["climatology_time", "climatology_bnds", "target_year_scenario", *PER_TARGET]
+    try:
+        ds = xr.concat(
+            parts, dim="target_year", data_vars="all", coords=per_target, join="exact", combine_attrs="drop_conflicts"
+        )
+    except ValueError as err:
+        raise DatasetError(f"{chain}: the targets' files differ ({err})") from None
+    ds.attrs.update(scenario=chain.scenario, product=chain.product)
+    return ds
+
+
+def chains(records: Iterable[Record]) -> list[Chain]:
+    """Every chain and product a store can be made of (the historical chain included)."""
+    keys = {
+        Chain(r["variable"], r["region"], r["scenario"], product_of(r), *(r.get(k) for k in _EXTRA_KEYS))
+        for r in records
+    }
+    return sorted(keys, key=lambda c: tuple(map(str, astuple(c))))

@@ -1,0 +1,159 @@
+"""Check every output a manifest lists: it opens, its layout and attributes are right, its checksum matches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+
+from climnorm.calendars import SlotScheme
+from climnorm.errors import OutputError
+from climnorm.numerics.period_windows import PERIOD_PRODUCTS
+from climnorm.plan.build import ENSEMBLE
+from climnorm.write.digests import data_checksum, ensemble_checksum
+from climnorm.write.ensemble import ensemble_variables
+from climnorm.write.manifest import MANIFEST_NAME, Manifest, product_of
+from climnorm.write.netcdf import CELL_METHODS
+from climnorm.write.periods import period_steps
+
+_ATTRS_FROM_RECORD = ("variable", "region", "scenario", "period", "target_year", "window_years", "calendar", "leap_day")
+
+
+def verify_outputs(output_dir: Path | str) -> tuple[int, list[str]]:
+    """Return (number of outputs checked, one line per problem)."""
+    output_dir = Path(output_dir)
+    if not (output_dir / MANIFEST_NAME).exists() and not (output_dir / "manifest.journal.jsonl").exists():
+        raise OutputError(f"{output_dir}: no {MANIFEST_NAME} here; is this a climnorm output directory?")
+    manifest = Manifest.load(output_dir)
+    problems: list[str] = []
+    for rel, record in sorted(manifest.records.items()):
+        problems.extend(f"{rel}: {p}" for p in _check(output_dir / rel, record))
+    return len(manifest.records), problems
+
+
+def _check(path: Path, record: dict[str, Any]) -> list[str]:
+    if not path.exists():
+        return ["missing"]
+    try:
+        ds = netCDF4.Dataset(path, "r")
+    except OSError as err:
+        return [f"cannot open ({err})"]
+    problems: list[str] = []
+    try:
+        if record.get("model") == ENSEMBLE:
+            return _ensemble_problems(ds, record)
+        variable = record["variable"]
+        if variable not in ds.variables:
+            return [f"variable {variable!r} not in the file"]
+        var = ds.variables[variable]
+        problems += _product_problems(ds, var, record, SlotScheme(record["calendar"], record["leap_day"]), False)
+        problems += _attribute_problems(ds, record)
+        if data_checksum(_values(var)) != record.get("checksum"):
+            problems.append("data checksum does not match the manifest")
+    except (OSError, RuntimeError, KeyError, ValueError) as err:
+        problems.append(f"unreadable: {err}")
+    finally:
+        ds.close()
+    return problems
+
+
+def _values(var: netCDF4.Variable[Any]) -> np.ndarray:
+    var.set_auto_maskandscale(True)
+    if var.dtype.kind == "f":
+        return np.ma.filled(np.ma.asarray(var[:]).astype(np.float32), np.nan)
+    return np.asarray(var[:])
+
+
+def _ensemble_problems(ds: netCDF4.Dataset, record: dict[str, Any]) -> list[str]:
+    """An ensemble output: every statistic and n_members there, the noleap layout, the members and the checksum."""
+    names = ensemble_variables(record["variable"], record.get("statistics", []))
+    absent = [n for n in names if n not in ds.variables]
+    if absent:
+        return [f"variable(s) {', '.join(absent)} not in the file"]
+    problems: list[str] = []
+    scheme = SlotScheme("noleap", "calendar_day")
+    for name in names[:-1]:
+        problems += _product_problems(ds, ds.variables[name], record, scheme, True)
+    problems += _attribute_problems(ds, record, years=False)
+    members = str(getattr(ds, "ensemble_members", ""))
+    if members != ", ".join(record.get("members", [])):
+        problems.append(f"ensemble_members {members!r} differ from the manifest's {record.get('members')}")
+    if ensemble_checksum({n: _values(ds.variables[n]) for n in names}) != record.get("checksum"):
+        problems.append("data checksum does not match the manifest")
+    return problems
+
+
+def _product_problems(
+    ds: netCDF4.Dataset, var: netCDF4.Variable[Any], record: dict[str, Any], scheme: SlotScheme, ensemble: bool
+) -> list[str]:
+    """The layout of the record's product (day slots of ``scheme``, or periods) and the file's product attribute."""
+    product = product_of(record)
+    if product in ("daily", "daily_smoothed"):
+        problems = _layout_problems(ds, var, scheme, None if ensemble else CELL_METHODS)
+    else:
+        problems = _period_layout_problems(ds, var, product, ensemble)
+    if product != "daily" and getattr(ds, "product", None) != product:
+        problems.append(f"attribute product={getattr(ds, 'product', None)!r}, manifest says {product!r}")
+    return problems
+
+
+def _layout_problems(
+    ds: netCDF4.Dataset, var: netCDF4.Variable[Any], scheme: SlotScheme, cell_methods: str | None
+) -> list[str]:
+    """Dimensions, day slots, monotonic coordinates and the CF climatology encoding."""
+    problems: list[str] = []
+    if not var.dimensions or var.dimensions[0] != "time":
+        problems.append(f"dimensions {var.dimensions}: the first should be 'time'")
+    if len(ds.dimensions["time"]) != scheme.nslots:
+        problems.append(f"{len(ds.dimensions['time'])} day slots, expected {scheme.nslots}")
+    for name in ("lat", "lon"):
+        coord = ds.variables.get(name)
+        if coord is not None and coord.dimensions == (name,) and name in var.dimensions:
+            values = np.asarray(coord[:])
+            if values.size > 1 and not np.all(np.diff(values) > 0):
+                problems.append(f"{name} is not monotonic increasing")
+    doy = np.asarray(ds.variables["dayofyear"][:])
+    if not np.array_equal(doy, np.arange(1, scheme.nslots + 1)):
+        problems.append("dayofyear coordinate is not 1..n")
+    if getattr(ds.variables["time"], "climatology", None) != "climatology_bnds":
+        problems.append("time has no climatology bounds")
+    if cell_methods is not None and getattr(var, "cell_methods", None) != cell_methods:
+        problems.append(f"cell_methods is {getattr(var, 'cell_methods', None)!r}")
+    return problems
+
+
+def _period_layout_problems(
+    ds: netCDF4.Dataset, var: netCDF4.Variable[Any], product: str, ensemble: bool = False
+) -> list[str]:
+    """A monthly, seasonal or annual normal: its steps, labels, climatology bounds and cell methods."""
+    if product not in PERIOD_PRODUCTS:
+        return [f"unknown product {product!r}"]
+    problems: list[str] = []
+    steps = period_steps(product)
+    if var.dimensions[:1] != ("time",) or len(ds.dimensions["time"]) != steps:
+        problems.append(f"{var.dimensions} with {len(ds.dimensions.get('time', ()))} steps, expected {steps}")
+    label = {"monthly": "month", "seasonal": "season"}.get(product)
+    if label is not None and label not in ds.variables:
+        problems.append(f"no {label} coordinate")
+    if getattr(ds.variables["time"], "climatology", None) != "climatology_bnds":
+        problems.append("time has no climatology bounds")
+    methods = {f"time: {how} within years time: mean over years" for how in ("mean", "sum")}
+    said = str(getattr(var, "cell_methods", None))
+    if (said.split(" realization: ")[0] if ensemble else said) not in methods:
+        problems.append(f"cell_methods is {getattr(var, 'cell_methods', None)!r}")
+    return problems
+
+
+def _attribute_problems(ds: netCDF4.Dataset, record: dict[str, Any], *, years: bool = True) -> list[str]:
+    """Global attributes that disagree with the manifest's record."""
+    problems: list[str] = []
+    for key in _ATTRS_FROM_RECORD:
+        have = ds.getncattr(key) if key in ds.ncattrs() else None
+        want = record.get(key)
+        if have is None or str(have) != str(want):
+            problems.append(f"attribute {key}={have!r}, manifest says {want!r}")
+    if years and int(getattr(ds, "number_of_years", -1)) != len(record.get("years", [])):
+        problems.append("number_of_years differs from the manifest's years")
+    return problems

@@ -1,0 +1,381 @@
+"""The plan: from config and catalog, every normal to compute, the years its window needs and where they come from.
+
+Planning reads no data. It chooses the members (`climnorm.plan.members`), decides which run supplies each window
+year (historical up to `historical_end`, the scenario after), which years are missing, which targets cannot be
+computed, which outputs are already up to date in the manifest (resume), and which ensemble outputs combine
+which member outputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from climnorm._ranges import format_ranges
+from climnorm.catalog.filenames import ChainKey, FileEntry, InputPath
+from climnorm.catalog.scan import Catalog
+from climnorm.config.model import (
+    DEFAULT_OUTPUT_TEMPLATE,
+    ENSEMBLE_OUTPUT_TEMPLATE,
+    MEMBER_VARIANTS_TEMPLATE,
+    MEMBERS_OUTPUT_TEMPLATE,
+    Config,
+)
+from climnorm.errors import ConfigError
+from climnorm.plan.members import Coverage, select_members
+from climnorm.products import T_Product, product_path
+from climnorm.storage.options import StorageOptions
+from climnorm.types import HISTORICAL, Member, Region, Target
+
+log = logging.getLogger(__name__)
+
+OUTPUT_FORMAT = 1  # bump when the output layout changes, so resume recomputes
+ENSEMBLE_FORMAT = 1
+ENSEMBLE = "ensemble"  # the `model` of an ensemble output
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """One output file: a product of a target cut to one region, with the years it reads, their inputs and its
+    up-to-date status. ``reads`` are the window's available years, and for the seasonal product also the year
+    before the window when the archive has it (its December begins the first DJF)."""
+
+    target: Target
+    region: Region
+    path: str
+    inputs: tuple[FileEntry, ...]
+    fingerprint: str
+    up_to_date: bool
+    product: T_Product
+    reads: tuple[int, ...]
+
+    @property
+    def member_label(self) -> str:
+        return self.target.member.label
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        """(variable, region, scenario, period, target year): what names the output in messages and events."""
+        t = self.target
+        return (t.variable, self.region.key, t.scenario, t.period, t.year)
+
+    @property
+    def label(self) -> str:
+        return output_label(self.key, self.product)
+
+
+@dataclass
+class Stream:
+    """The ordered years one rolling window walks through: a member's variable under one scenario."""
+
+    member: Member
+    variable: str
+    scenario: str
+    targets: list[Target] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class EnsemblePlan:
+    """One ensemble output: a target and region of every member that has it."""
+
+    variable: str
+    region: Region
+    scenario: str
+    period: str
+    year: int
+    members: tuple[OutputPlan, ...]
+    path: str
+    fingerprint: str
+    product: T_Product = "daily"
+    member_label = ENSEMBLE
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        return (self.variable, self.region.key, self.scenario, self.period, self.year)
+
+    @property
+    def label(self) -> str:
+        return output_label(self.key, self.product)
+
+
+def output_label(key: tuple[str, str, str, str, int], product: str) -> str:
+    """How messages name an output: "tas CONUS ssp245 hybrid 2016", the product after it unless daily."""
+    return " ".join(map(str, key)) + ("" if product == "daily" else f" {product}")
+
+
+@dataclass
+class Plan:
+    """Everything a run will do, decided before any data is read."""
+
+    config: Config
+    catalog: Catalog
+    members: list[Member]
+    coverage: Coverage
+    regions: list[Region]
+    streams: list[Stream] = field(default_factory=list)
+    outputs: list[OutputPlan] = field(default_factory=list)
+    ensembles: list[EnsemblePlan] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    template: str = DEFAULT_OUTPUT_TEMPLATE
+    storage: StorageOptions | None = None  # how workers reach the s3:// inputs (None: all inputs are local)
+
+    def source_scenario(self, scenario: str, year: int) -> str:
+        """The run a window year comes from: historical up to `historical_end`, the scenario's own after."""
+        return HISTORICAL if year <= self.config.historical_end or scenario == HISTORICAL else scenario
+
+    def files_for(self, member: Member, variable: str, scenario: str, year: int) -> list[FileEntry]:
+        key = ChainKey(member.model, member.variant, variable, self.source_scenario(scenario, year))
+        chain = self.catalog.chains.get(key)
+        return chain.files_for_year(year) if chain else []
+
+    def window_inputs(self, target: Target, years: tuple[int, ...] | list[int]) -> list[FileEntry]:
+        """The input files of the given window years, in year order, each once."""
+        inputs: dict[InputPath, FileEntry] = {}
+        for y in years:
+            for entry in self.files_for(target.member, target.variable, target.scenario, y):
+                inputs.setdefault(entry.path, entry)
+        return list(inputs.values())
+
+    @property
+    def pending(self) -> list[OutputPlan]:
+        return [o for o in self.outputs if o.target.computable and not o.up_to_date]
+
+    def summary_rows(self) -> list[PlanRow]:
+        """Counts per variable × region × scenario × period (members together), for `climnorm plan`."""
+        counts: Counter[tuple[str, str, str, str, str]] = Counter()
+        for out in self.outputs:
+            t = out.target
+            state = "skip" if not t.computable else ("done" if out.up_to_date else "todo")
+            counts[(t.variable, out.region.key, t.scenario, t.period, state)] += 1
+        groups = sorted({k[:4] for k in counts})
+        return [PlanRow(*g, counts[(*g, "todo")], counts[(*g, "done")], counts[(*g, "skip")]) for g in groups]
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """How many normals of one variable × region × scenario × period are to compute, up to date, impossible."""
+
+    variable: str
+    region: str
+    scenario: str
+    period: str
+    todo: int
+    done: int
+    skip: int
+
+
+T_Output = OutputPlan | EnsemblePlan
+"""An output of the run: one member's, or the ensemble's."""
+
+T_Records = Mapping[str, Mapping[str, Any]]
+"""A previous run's manifest records, by output path."""
+
+
+def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = None) -> Plan:
+    """Build the plan; ``previous`` (a manifest's records) marks outputs that are already up to date."""
+    members, coverage, problems = select_members(config, catalog)
+    plan = Plan(config, catalog, members, coverage, config.region_objects, problems=problems)
+    plan.template = _template(config, members)
+    _chain_problems(plan)
+    for member in members:
+        for variable in config.variables:
+            for scenario in config.scenarios:
+                if coverage.has(member, variable, scenario):
+                    plan.streams.append(_stream(plan, member, variable, scenario))
+    for stream in plan.streams:
+        for target in stream.targets:
+            if not target.computable:
+                plan.problems.append(
+                    f"{_who(plan, target)}{target.variable} {target.scenario} {target.period} {target.year}: "
+                    f"cannot be computed: {target.reason}"
+                )
+            for region in plan.regions:
+                for product in config.products:
+                    plan.outputs.append(_output(plan, target, region, product, previous or {}))
+    if config.ensemble is not None:
+        plan.ensembles = _ensemble_plans(plan)
+    return plan
+
+
+def _who(plan: Plan, target: Target) -> str:
+    """How a message names a target's member: not at all when the run has one."""
+    return f"{target.member.label} " if len(plan.members) > 1 else ""
+
+
+def _template(config: Config, members: list[Member]) -> str:
+    """The output path template: the configured one, or the default for one member or for several."""
+    several_variants = len({m.model for m in members}) < len(members)
+    if "output_template" not in config.model_fields_set:
+        if len(members) == 1:
+            return DEFAULT_OUTPUT_TEMPLATE
+        return MEMBER_VARIANTS_TEMPLATE if several_variants else MEMBERS_OUTPUT_TEMPLATE
+    template = config.output_template
+    needed = ["model", "variant"] if several_variants else ["model"] if len(members) > 1 else []
+    absent = [f"{{{f}}}" for f in needed if f"{{{f}}}" not in template]
+    if absent:
+        raise ConfigError(
+            f"output_template: must contain {' and '.join(absent)} when a run has several members "
+            f"({', '.join(m.label for m in members)}), so that each member's outputs get files of their own"
+        )
+    return template
+
+
+def _chain_problems(plan: Plan) -> None:
+    """What the run's chains say about themselves: duplicates (refused), shadowed versions, unknown names."""
+    for key, chain in plan.catalog.chains.items():
+        if Member(key.model, key.variant) not in plan.members or key.variable not in plan.config.variables:
+            continue
+        for a, b in chain.duplicates:
+            plan.problems.append(
+                f"{a.path} and {b.path} cover the same days with the same version: years "
+                f"{format_ranges(sorted(set(a.years) & set(b.years)))} refused (never averaged)"
+            )
+        for old, new in chain.shadowed:
+            log.info("%s is shadowed by the newer version %s", old.path, new.path.name)
+    if plan.catalog.unparsed:
+        log.warning(
+            "%d file(s) under the input directories have names climnorm does not recognise and are not used "
+            "(`climnorm catalog` lists them with the reason)",
+            len(plan.catalog.unparsed),
+        )
+
+
+def _stream(plan: Plan, member: Member, variable: str, scenario: str) -> Stream:
+    """The targets of one member's variable under one scenario, in year order (targets up to `historical_end`
+    belong to the historical scenario, later ones to each future scenario)."""
+    config = plan.config
+    stream = Stream(member, variable, scenario)
+    for period, (first, last) in config.periods.items():
+        for year in range(first, last + 1):
+            if (year <= config.historical_end) == (scenario == HISTORICAL):
+                stream.targets.append(_target(plan, member, variable, scenario, period, year))
+    stream.targets.sort(key=lambda t: t.year)
+    return stream
+
+
+def _target(plan: Plan, member: Member, variable: str, scenario: str, period: str, year: int) -> Target:
+    config = plan.config
+    window = tuple(range(year - config.window_years + 1, year + 1))
+    available = [y for y in window if _complete(plan, member, variable, scenario, y)]
+    missing = tuple(y for y in window if y not in available)
+    return Target(
+        member, variable, scenario, period, year, window, tuple(available), missing, config.min_years_for_normal
+    )
+
+
+def _complete(plan: Plan, member: Member, variable: str, scenario: str, year: int) -> bool:
+    """Whether the archive has all of ``year`` for the member's variable under the scenario (or its source)."""
+    key = ChainKey(member.model, member.variant, variable, plan.source_scenario(scenario, year))
+    chain = plan.catalog.chains.get(key)
+    return chain is not None and year in chain.complete_years
+
+
+def output_fingerprint(config: Config, member: Member, region: Region, product: T_Product = "daily") -> str:
+    """Digest of every configuration field that shapes one output's content (a daily normal's as before products)."""
+    shaping: dict[str, Any] = {
+        "format": OUTPUT_FORMAT,
+        "model": member.model,
+        "variant": member.variant,
+        "region": region.as_dict(),
+        "window_years": config.window_years,
+        "min_years_for_normal": config.min_years_for_normal,
+        "historical_end": config.historical_end,
+        "leap_day": config.leap_day,
+        "lon_convention": config.lon_convention,
+        "compression": config.compression.model_dump(),
+    }
+    if product != "daily":
+        shaping["product"] = product
+    if product == "daily_smoothed":
+        shaping["smoothing"] = config.smoothing.model_dump()
+    elif product != "daily":
+        rule = config.monthly_completeness
+        shaping["monthly_completeness"] = rule if isinstance(rule, str) else rule.model_dump()
+    return _digest(shaping)
+
+
+def _digest(shaping: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def output_path(template: str, config: Config, target: Target, region: Region, member: Member) -> str:
+    return template.format(
+        variable=target.variable,
+        region=region.key,
+        scenario=target.scenario,
+        period=target.period,
+        target=target.year,
+        window=config.window_years,
+        model=member.model,
+        variant=member.variant,
+    )
+
+
+def _output(plan: Plan, target: Target, region: Region, product: T_Product, previous: T_Records) -> OutputPlan:
+    reads = target.available
+    before = target.window[0] - 1
+    if product == "seasonal" and _complete(plan, target.member, target.variable, target.scenario, before):
+        reads = (before, *reads)
+    inputs = plan.window_inputs(target, reads)
+    path = product_path(output_path(plan.template, plan.config, target, region, target.member), product)
+    fingerprint = output_fingerprint(plan.config, target.member, region, product)
+    record = previous.get(path)
+    up_to_date = (
+        record is not None
+        and record.get("fingerprint") == fingerprint
+        and record.get("inputs") == [e.record for e in inputs]
+        and _file_matches(plan.config.output_dir / path, record)
+    )
+    return OutputPlan(target, region, path, tuple(inputs), fingerprint, up_to_date, product, reads)
+
+
+def _file_matches(path: Path, record: Mapping[str, Any]) -> bool:
+    try:
+        return path.stat().st_size == record.get("size")
+    except OSError:
+        return False
+
+
+def _ensemble_plans(plan: Plan) -> list[EnsemblePlan]:
+    """One ensemble output per variable × region × scenario × period × target that some member has."""
+    config, ensemble = plan.config, plan.config.ensemble
+    assert ensemble is not None
+    groups: dict[tuple[str, str, str, str, int, T_Product], list[OutputPlan]] = defaultdict(list)
+    for out in plan.outputs:
+        t = out.target
+        groups[(t.variable, out.region.key, t.scenario, t.period, t.year, out.product)].append(out)
+    regions = {r.key: r for r in plan.regions}
+    shaping = {
+        "format": ENSEMBLE_FORMAT,
+        "statistics": ensemble.statistics,
+        "min_members": min_members(plan),
+        "compression": config.compression.model_dump(),
+    }
+    template = ENSEMBLE_OUTPUT_TEMPLATE
+    if "output_template" in config.model_fields_set:  # the user's layout, with an ensemble folder if it needs one
+        template = plan.template if "{model}" in plan.template else f"{ENSEMBLE}/{plan.template}"
+    plans = []
+    for (variable, region, scenario, period, year, product), outs in sorted(groups.items()):
+        path = output_path(template, config, outs[0].target, regions[region], Member(ENSEMBLE, ENSEMBLE))
+        digest = _digest({**shaping, "region": regions[region].as_dict(), "members": [o.path for o in outs]})
+        plans.append(
+            EnsemblePlan(
+                variable, regions[region], scenario, period, year, tuple(outs), product_path(path, product), digest,
+                product,
+            )
+        )  # fmt: skip
+    return plans
+
+
+def min_members(plan: Plan) -> int:
+    """Valid members a cell-slot of an ensemble output needs: configured, or half the run's members rounded up."""
+    ensemble = plan.config.ensemble
+    if ensemble is not None and ensemble.min_members is not None:
+        return ensemble.min_members
+    return -(-len(plan.members) // 2)

@@ -1,0 +1,172 @@
+"""The run's ensemble outputs: each one waits until every member output it combines has settled (written, up to date
+or skipped), then is written on the engine like any output, unless the member outputs it was computed from are
+unchanged (the same paths and checksums), in which case it is up to date.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+from climnorm.config.model import Config
+from climnorm.engines.tasks import write_ensemble_output
+from climnorm.plan.build import ENSEMBLE, EnsemblePlan, OutputPlan, Plan, T_Output, min_members
+from climnorm.products import PRODUCT_TITLES
+from climnorm.runner.landing import WriteQueue, encoding
+from climnorm.runner.summary import Reporter
+from climnorm.write.manifest import Manifest
+from climnorm.write.tasks import EnsembleMember, EnsembleTask
+
+log = logging.getLogger(__name__)
+
+
+class EnsembleQueue:
+    """Ensemble outputs waiting for their members, and those ready to be written."""
+
+    def __init__(self, plan: Plan, manifest: Manifest, writes: WriteQueue, reporter: Reporter, *, force: bool):
+        self.plan = plan
+        self.manifest = manifest
+        self.writes = writes
+        self.reporter = reporter
+        self.force = force
+        self.min_members = min_members(plan)
+        self.waiting_on: dict[str, list[EnsemblePlan]] = defaultdict(list)
+        self.remaining: dict[str, int] = {}
+        self.landed: dict[str, set[str]] = defaultdict(set)
+        self.ready: list[EnsemblePlan] = []
+        for ens in plan.ensembles:
+            self.remaining[ens.path] = len(ens.members)
+            for out in ens.members:
+                self.waiting_on[out.path].append(ens)
+        reporter.listeners.append(self.settled)
+
+    def settled(self, out: T_Output, available: bool) -> None:
+        """A member output is written, up to date, or will not be written: its ensembles are one closer."""
+        if isinstance(out, EnsemblePlan):
+            return
+        for ens in self.waiting_on.pop(out.path, []):
+            self.remaining[ens.path] -= 1
+            if available:
+                self.landed[ens.path].add(out.path)
+            if self.remaining[ens.path] == 0:
+                self.ready.append(ens)
+
+    def submit_ready(self) -> bool:
+        """Write (or keep) every ensemble output whose members have all settled; True if any was submitted."""
+        submitted = False
+        while self.ready:
+            ens = self.ready.pop(0)
+            members = [o for o in ens.members if o.path in self.landed[ens.path]]
+            if len(members) < self.min_members:
+                self.reporter.skip(
+                    ens,
+                    f"only {len(members)} of {len(ens.members)} members have this normal "
+                    f"(min_members {self.min_members})",
+                )
+                continue
+            refs = [self._reference(o) for o in members]
+            if self._up_to_date(ens, refs):
+                self.reporter.up_to_date(ens)
+                continue
+            task, record = describe_ensemble(self.plan, ens, members, refs, self.min_members, self.manifest)
+            self.writes.submit_task(write_ensemble_output, task, ens, record, reads_outputs=True)
+            submitted = True
+        return submitted
+
+    def _reference(self, out: OutputPlan) -> dict[str, Any]:
+        record = self.manifest.records[out.path]
+        return {"member": out.member_label, "path": out.path, "checksum": record["checksum"]}
+
+    def _up_to_date(self, ens: EnsemblePlan, refs: list[dict[str, Any]]) -> bool:
+        previous = None if self.force else self.manifest.records.get(ens.path)
+        if previous is None or previous.get("fingerprint") != ens.fingerprint:
+            return False
+        if previous.get("member_outputs") != refs:
+            return False
+        try:
+            return (self.plan.config.output_dir / ens.path).stat().st_size == previous.get("size")
+        except OSError:
+            return False
+
+
+def describe_ensemble(
+    plan: Plan,
+    ens: EnsemblePlan,
+    members: list[OutputPlan],
+    refs: list[dict[str, Any]],
+    need: int,
+    manifest: Manifest,
+) -> tuple[EnsembleTask, dict[str, Any]]:
+    """The task that writes an ensemble output, and its manifest record."""
+    config: Config = plan.config
+    assert config.ensemble is not None
+    statistics = tuple(config.ensemble.statistics)
+    records = [manifest.records[o.path] for o in members]
+    window = (ens.year - config.window_years + 1, ens.year)
+    attrs = (
+        (
+            "title",
+            f"{config.window_years}-year {PRODUCT_TITLES[ens.product]} of {ens.variable} for {ens.region.name}: "
+            f"ensemble of {len(members)} members",
+        ),
+        ("variable", ens.variable),
+        ("region", ens.region.key),
+        ("region_name", ens.region.name),
+        ("scenario", ens.scenario),
+        ("period", ens.period),
+        ("target_year", ens.year),
+        ("window_years", config.window_years),
+        ("leap_day", config.leap_day),
+    )
+    task = EnsembleTask(
+        path=str(config.output_dir / ens.path),
+        variable=ens.variable,
+        members=tuple(
+            EnsembleMember(o.member_label, str(config.output_dir / o.path), r["calendar"], r["leap_day"])
+            for o, r in zip(members, records, strict=True)
+        ),
+        statistics=statistics,
+        min_members=need,
+        window=window,
+        attrs=attrs,
+        encoding=encoding(config),
+        product=ens.product,
+    )
+    return task, _record(config, ens, members, records, refs, need)
+
+
+def _record(
+    config: Config,
+    ens: EnsemblePlan,
+    members: list[OutputPlan],
+    records: list[dict[str, Any]],
+    refs: list[dict[str, Any]],
+    need: int,
+) -> dict[str, Any]:
+    """An ensemble output's manifest record: what it is, and the member outputs (and years) it combines."""
+    assert config.ensemble is not None
+    years = sorted({int(y) for r in records for y in r.get("years", [])})
+    window = range(ens.year - config.window_years + 1, ens.year + 1)
+    return {
+        "path": ens.path,
+        "model": ENSEMBLE,
+        "variant": "",
+        "variable": ens.variable,
+        "region": ens.region.key,
+        "scenario": ens.scenario,
+        "period": ens.period,
+        "target_year": ens.year,
+        "window_years": config.window_years,
+        "years": years,
+        "missing_years": [y for y in window if y not in years],
+        "calendar": "noleap",
+        "leap_day": config.leap_day,
+        "statistics": list(config.ensemble.statistics),
+        "min_members": need,
+        "members": [o.member_label for o in members],
+        "member_outputs": refs,
+        "inputs": [],
+        "fingerprint": ens.fingerprint,
+        **({} if ens.product == "daily" else {"product": ens.product}),
+    }

@@ -1,0 +1,212 @@
+"""Run a configuration: catalog and plan, then read each input once, reduce in year order, write every normal and
+record it, on the configured engine; with a run log, an output lock and the run's scratch file around it.
+
+What runs where: `climnorm.engines` runs the tasks, `runner.scheduler` orders them, `runner.landing` lands
+the outputs, `runner.summary` reports; this module only wires them (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from pathlib import Path
+
+import psutil
+
+from climnorm._atomic import remove_leftovers
+from climnorm.catalog.scan import build_catalog
+from climnorm.config.model import Config
+from climnorm.engines import open_engine
+from climnorm.engines.forkserver import start_early
+from climnorm.errors import OutputError, RunInterrupted
+from climnorm.events import RunFinished, T_EventSink
+from climnorm.plan.build import Plan, make_plan
+from climnorm.progress import MemoryMonitor, ProgressChannel, T_Mode
+from climnorm.runner.ensembles import EnsembleQueue
+from climnorm.runner.landing import WriteQueue
+from climnorm.runner.lock import OutputLock
+from climnorm.runner.scheduler import Scheduler
+from climnorm.runner.scratch import Scratch
+from climnorm.runner.summary import Reporter, RunSummary
+from climnorm.runner.zonal_step import write_zonal_tables
+from climnorm.write.manifest import Manifest
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RunInterrupted", "RunSummary", "check_output_dir", "prepare", "run"]
+
+
+def prepare(config: Config, *, force: bool = False) -> tuple[Plan, Manifest]:
+    """Catalog the inputs, load the manifest and build the plan (no data read)."""
+    storage = config.storage() if config.remote_inputs else None
+    if storage is not None:
+        log.info("object storage: %r", storage)
+    catalog = build_catalog(config.input_dirs, variables=config.variables, storage=storage)
+    log.info("%s", catalog.summary_line())
+    manifest = Manifest.load(config.output_dir)
+    plan = make_plan(config, catalog, None if force else manifest.records)
+    plan.storage = storage
+    return plan, manifest
+
+
+def run(
+    config: Config,
+    *,
+    force: bool = False,
+    executor: Executor | None = None,
+    on_event: T_EventSink | None = None,
+    progress: T_Mode = "none",
+) -> RunSummary:
+    """Compute every pending normal of the configuration; returns the summary (exit code 1 on failures).
+
+    ``executor`` overrides the engine the config chooses (it stays the caller's to shut down); ``on_event``
+    receives every progress event (in a thread of this process); ``progress`` shows them (rich, plain, auto) in a
+    display process instead.
+    """
+    start = time.perf_counter()
+    if executor is None and config.engine == "local":
+        start_early()
+    summary = RunSummary(workers=config.multiprocessing_workers)
+    check_output_dir(config)
+    with OutputLock(config.output_dir), _run_log(config.output_dir) as log_file, open_scratch(config) as scratch:
+        summary.log_file = log_file
+        removed = remove_leftovers(config.output_dir)
+        if removed:
+            log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
+        summary.removed_leftovers = len(removed)
+        plan, manifest = prepare(config, force=force)
+        for problem in plan.problems:
+            log.warning("%s", problem)
+        channel = ProgressChannel(progress, callback=on_event, workers=config.multiprocessing_workers)
+        monitor = MemoryMonitor()
+        try:
+            with open_engine(config, channel, executor) as engine:
+                summary.workers = engine.workers
+                summary.members = len(plan.members)
+                reporter = Reporter(summary, channel.send)
+                writes = WriteQueue(plan, manifest, engine, reporter, budget=max(2, 2 * engine.workers))
+                ensembles = EnsembleQueue(plan, manifest, writes, reporter, force=force) if plan.ensembles else None
+                scheduler = Scheduler(plan, engine, engine.workers, reporter, writes, scratch.park, ensembles)
+                channel.send(scheduler.started_event())
+                _run_scheduler(scheduler, writes, ensembles, manifest, summary)
+                summary.worker_crashes = engine.crashes
+            write_zonal_tables(config, summary)  # the `zonal:` tables, from the saved manifest
+        except KeyboardInterrupt:
+            raise RunInterrupted(summary) from None
+        finally:
+            summary.seconds = time.perf_counter() - start
+            summary.peak_memory = monitor.stop()
+            channel.send(RunFinished(summary.seconds, summary.exit_code))
+            channel.close()
+        _log_scratch(scratch)
+        log.info(
+            "run finished in %.1f s: %d written, %d up to date, %d skipped, %d failed",
+            summary.seconds,
+            summary.written,
+            summary.up_to_date,
+            len(summary.skipped),
+            len(summary.failures),
+        )
+    return summary
+
+
+def _run_scheduler(
+    scheduler: Scheduler, writes: WriteQueue, ensembles: EnsembleQueue | None, manifest: Manifest, summary: RunSummary
+) -> None:
+    """Run every chain and land every write (ensembles last, as their members land); whatever stops the run,
+    what has landed is recorded."""
+    try:
+        scheduler.run()
+        writes.drain()
+        while ensembles is not None and ensembles.submit_ready():
+            writes.drain()
+    except OutputError as err:
+        log.error("%s", err)
+        summary.failures.append(str(err))
+    finally:
+        writes.drain(block=False, final=True)
+        manifest.save()
+
+
+def check_output_dir(config: Config) -> None:
+    """Refuse an output directory that cannot be written, or that lies inside an input tree, before any work."""
+    out = config.output_dir.absolute()
+    for root in config.input_dirs:
+        if isinstance(root, str):
+            continue  # an s3:// prefix
+        root = root.absolute()
+        if out == root or root in out.parents:
+            raise OutputError(
+                f"{config.output_dir}: the output directory is inside the input directory {root}; choose an "
+                "output_dir outside the archive (inputs are never modified)"
+            )
+    try:
+        config.output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=config.output_dir, prefix=".climnorm-probe-"):
+            pass
+    except OSError as err:
+        raise OutputError(
+            f"{config.output_dir}: the output directory is not writable ({err.strerror or err})"
+        ) from None
+
+
+def _log_scratch(scratch: Scratch) -> None:
+    held, parked = scratch.peak_held_bytes / 1e6, scratch.peak_bytes / 1e6
+    log.info("window years: at most %.0f MB held in memory and %.0f MB parked on disk at once", held, parked)
+
+
+def window_memory_bytes(config: Config) -> int:
+    """How many bytes of window years stay in memory before the rest is parked on disk."""
+    if config.window_memory_gb is not None:
+        return int(config.window_memory_gb * 1e9)
+    return int(psutil.virtual_memory().available // 4)
+
+
+def open_scratch(config: Config) -> Scratch:
+    """The run's scratch file for window years (in ``scratch_dir``, by default the output directory)."""
+    directory = config.scratch_dir or config.output_dir
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        return Scratch(directory, memory_bytes=window_memory_bytes(config))
+    except OSError as err:
+        raise OutputError(
+            f"{directory}: cannot create the scratch file for window years here ({err.strerror or err}); "
+            "set scratch_dir to a writable local directory"
+        ) from None
+
+
+@contextlib.contextmanager
+def _run_log(output_dir: Path) -> Iterator[Path]:
+    """Also log this run to {output_dir}/logs/run-<timestamp>.log."""
+    logs = output_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = logs / f"run-{stamp}.log"
+    handler = _QuietFileHandler(path)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("climnorm")
+    previous = root.level
+    root.addHandler(handler)
+    if root.getEffectiveLevel() > logging.INFO:
+        root.setLevel(logging.INFO)
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+        handler.close()
+
+
+class _QuietFileHandler(logging.FileHandler):
+    """The run log: if it cannot be written (disk full), it stops logging to the file instead of printing
+    tracebacks; the console still says everything."""
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.close()
+        self.setLevel(logging.CRITICAL + 1)

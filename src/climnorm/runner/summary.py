@@ -1,0 +1,108 @@
+"""What a run did, and the one place its outcomes are reported: the log, the summary and the progress events.
+
+Every skipped or failed output, failed file and problem is reported once, through :class:`Reporter`, so the log,
+the final table and the live display always agree.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from climnorm.events import Failure, NormalSkipped, T_EventSink
+from climnorm.plan.build import T_Output
+from climnorm.runner.lineage import Problem
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunSummary:
+    """What a run did, for the final report and the exit code."""
+
+    written: int = 0
+    up_to_date: int = 0
+    skipped: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    files_read: int = 0
+    fast_reads: int = 0  # files decompressed by the direct chunk reader (climnorm.read.fastread) rather than netCDF4
+    bytes_read: int = 0
+    seconds: float = 0.0
+    removed_leftovers: int = 0
+    peak_memory: int = 0
+    workers: int = 1
+    worker_crashes: int = 0
+    log_file: Path | None = None
+    members: int = 1
+    per_output: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)  # member, var, region, ...
+    finished_at: dict[tuple[str, str, str], float] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failures else 0
+
+
+class Reporter:
+    """Reports a run's outcomes to the log, the summary and the event stream, each exactly once."""
+
+    def __init__(self, summary: RunSummary, on_event: T_EventSink) -> None:
+        self.summary = summary
+        self.on_event = on_event
+        self.start = time.perf_counter()
+        #: called with each output once it is settled: (output, available: written or up to date)
+        self.listeners: list[Callable[[T_Output, bool], None]] = []
+
+    def skip(self, out: T_Output, reason: str, *, fail: bool = False) -> None:
+        """An output that will not be written (``fail``: because something failed)."""
+        who = out.member_label
+        head = f"{who} " if who and self.summary.members > 1 else ""
+        message = f"{head}{out.label}: skipped: {reason}"
+        log.warning("%s", message)
+        (self.summary.failures if fail else self.summary.skipped).append(message)
+        self.summary.per_output[(who, *out.key[:3], "failed" if fail else "skipped")] += 1
+        self.on_event(NormalSkipped(*out.key, reason, who, out.product))
+
+    def up_to_date(self, out: T_Output) -> None:
+        """An output a previous run wrote and nothing changed since: kept as it is."""
+        self.summary.up_to_date += 1
+        self._settled(out, True)
+
+    def written(self, out: T_Output) -> None:
+        """An output that has landed and is recorded."""
+        self.summary.written += 1
+        self.summary.per_output[(out.member_label, *out.key[:3], "written")] += 1
+        self.summary.finished_at[out.key[:3]] = time.perf_counter() - self.start
+        self._settled(out, True)
+
+    def _settled(self, out: T_Output, available: bool) -> None:
+        for listener in self.listeners:
+            listener(out, available)
+
+    def problem(self, message: str) -> None:
+        """A problem that fails nothing but the user must hear of (listed once in the summary)."""
+        if message not in self.summary.problems:
+            log.warning("%s", message)
+            self.summary.problems.append(message)
+
+    def fail(self, variable: str, what: str, message: str) -> None:
+        """A file (or year) that failed: the run's exit code says so."""
+        text = f"{what}: {message}"
+        if text not in self.summary.failures:
+            log.error("%s", text)
+            self.summary.failures.append(text)
+            self.on_event(Failure(variable, what, message))
+
+    def report(self, variable: str, problems: list[Problem]) -> None:
+        """Report what a chain's checks found, each by its severity."""
+        for p in problems:
+            if p.severity == "failure":
+                self.fail(variable, p.what, p.message)
+            elif p.severity == "problem":
+                self.problem(p.text)
+            else:
+                log.warning("%s", p.text)

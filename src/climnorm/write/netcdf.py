@@ -1,0 +1,147 @@
+"""What every output file shares: its dimensions, the region's grid, the data variable, the climatological time
+axis and the global attributes (CF-1.8)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import cftime
+import netCDF4
+import numpy as np
+
+from climnorm import __version__
+from climnorm._ranges import format_ranges
+from climnorm.products import PRODUCT_TITLES
+from climnorm.types import RegionCut
+from climnorm.write.tasks import Encoding, NormalMeta
+
+FILL_VALUE = np.float32(1e20)
+DEFAULT_ENCODING = Encoding()
+CELL_METHODS = "time: mean within years time: mean over years"
+
+
+def create_dimensions(ds: netCDF4.Dataset, steps: int, grid: RegionCut, values: np.ndarray) -> None:
+    """The climatological ``time`` of ``steps`` steps, its bounds' ``nv`` and the region's dimensions."""
+    ds.createDimension("time", steps)
+    ds.createDimension("nv", 2)
+    for dim, size in zip(grid.dims, values.shape[1:], strict=True):
+        ds.createDimension(dim, size)
+
+
+def write_data(
+    ds: netCDF4.Dataset,
+    values: np.ndarray,
+    grid: RegionCut,
+    meta: NormalMeta,
+    attrs: dict[str, Any],
+    labels: list[str],
+    encoding: Encoding,
+) -> None:
+    """The region's coordinates, the (time, *grid) variable with ``attrs`` and the ``labels`` of its time steps
+    as coordinates (one chunk per step), and the global attributes."""
+    aux, mapping = write_grid(ds, grid)
+    v = ds.createVariable(
+        meta.variable, "f4", ("time", *grid.dims), fill_value=FILL_VALUE, **encoding.variable(values.shape)
+    )
+    attrs = dict(attrs)
+    attrs["missing_value"] = FILL_VALUE
+    attrs["coordinates"] = " ".join([*labels, *aux])
+    if mapping:
+        attrs["grid_mapping"] = mapping
+    v.setncatts(attrs)
+    v[:] = np.ma.masked_invalid(values)
+    ds.setncatts(global_attributes(meta))
+
+
+def write_climatological_time(
+    ds: netCDF4.Dataset,
+    dates: list[cftime.datetime],
+    lower: list[cftime.datetime],
+    upper: list[cftime.datetime],
+    units: str,
+    calendar: str,
+) -> None:
+    """The ``time`` coordinate of climatological steps at ``dates`` and their CF-1.8 ``climatology_bnds``."""
+    t, lo, hi = (cftime.date2num(d, units, calendar) for d in (dates, lower, upper))
+    write_time(ds, t, lo, hi, units, calendar)
+
+
+def write_time(
+    ds: netCDF4.Dataset, dates: np.ndarray, lower: np.ndarray, upper: np.ndarray, units: str, calendar: str
+) -> None:
+    t = ds.createVariable("time", "f8", ("time",))
+    t.setncatts(
+        {
+            "standard_name": "time",
+            "long_name": "time (climatological)",
+            "units": units,
+            "calendar": calendar,
+            "axis": "T",
+            "climatology": "climatology_bnds",
+        }
+    )
+    t[:] = dates
+    b = ds.createVariable("climatology_bnds", "f8", ("time", "nv"))
+    b[:, 0] = lower
+    b[:, 1] = upper
+
+
+def write_grid(ds: netCDF4.Dataset, grid: RegionCut) -> tuple[list[str], str | None]:
+    """The region's coordinates; returns the auxiliary coordinate names and the grid mapping's, if any."""
+    aux: list[str] = []
+    mapping = None
+    for coord in grid.coords:
+        for dim, size in zip(coord.dims, coord.values.shape, strict=True):
+            if dim not in ds.dimensions:
+                ds.createDimension(dim, size)
+        values = coord.values
+        dtype = str if values.dtype.kind in "US" else values.dtype
+        c = ds.createVariable(coord.name, dtype, coord.dims)
+        c.setncatts(dict(coord.attrs))
+        c[...] = values
+        if coord.dims != (coord.name,):
+            if dict(coord.attrs).get("grid_mapping_name"):
+                mapping = coord.name
+            else:
+                aux.append(coord.name)
+    return aux, mapping
+
+
+def global_attributes(meta: NormalMeta) -> dict[str, object]:
+    """The file's global attributes: what was computed, from which years and inputs, by which software."""
+    region, target = meta.region, meta.target
+    missing = [y for y in meta.window if y not in meta.years]
+    attrs: dict[str, object] = {
+        "Conventions": "CF-1.8",
+        "title": f"{len(target.window)}-year {PRODUCT_TITLES[meta.product]} of {target.variable} for {region.name}",
+        "variable": target.variable,
+        "region": region.key,
+        "region_name": region.name,
+        "region_box": f"lat {region.lat_min}..{region.lat_max}, lon {region.lon_min}..{region.lon_max}",
+        "scenario": target.scenario,
+        "scenarios": " ".join(meta.source_scenarios),
+        "period": target.period,
+        "target_year": np.int32(target.year),
+        "window_years": np.int32(len(target.window)),
+        "window": f"{meta.window.start}-{meta.window.stop - 1}",
+        "source_years": format_ranges(list(meta.years)),
+        "missing_years": format_ranges(missing) if missing else "none",
+        "number_of_years": np.int32(len(meta.years)),
+        "min_years_for_normal": np.int32(target.min_years),
+        "model": target.member.model,
+        "variant_label": target.member.variant,
+        "calendar": meta.calendar,
+        "leap_day": meta.leap_day,
+        "software": "climnorm",
+        "software_version": __version__,
+        "creation_time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "input_files_digest": meta.inputs_digest,
+    }
+    if meta.product != "daily":  # a daily file says nothing of products: its layout predates them
+        attrs["product"] = meta.product
+    if meta.smoothing:
+        attrs["smoothing"] = meta.smoothing
+    if meta.completeness:
+        attrs["monthly_completeness"] = meta.completeness
+    return attrs

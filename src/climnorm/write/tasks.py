@@ -1,0 +1,96 @@
+"""What a write task carries to a worker: the normal's values, its grid, what its file says about itself, and how
+it is stored; and the same for an ensemble output, which reads its members' files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from climnorm.types import Region, RegionCut, T_Aggregation, T_LeapDay, Target
+
+if TYPE_CHECKING:
+    from climnorm.numerics.smoothing import Smoothing
+
+
+@dataclass(frozen=True)
+class NormalMeta:
+    """What an output file says about itself (and what `climnorm verify` checks)."""
+
+    target: Target
+    region: Region
+    years: tuple[int, ...]  # the window years the normal was computed from
+    source_scenarios: tuple[str, ...]
+    calendar: str
+    leap_day: T_LeapDay
+    var_attrs: tuple[tuple[str, str], ...]
+    inputs_digest: str
+    product: str = "daily"
+    aggregation: T_Aggregation = "mean"  # monthly, seasonal, annual: mean of the days, or their total
+    smoothing: str = ""  # daily_smoothed: how (products.smoothing.Smoothing.describe)
+    completeness: str = ""  # monthly, seasonal, annual: the rule a month's days follow (Completeness.name)
+
+    @property
+    def variable(self) -> str:
+        return self.target.variable
+
+    @property
+    def window(self) -> range:
+        return range(self.target.window[0], self.target.window[-1] + 1)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """How output variables are stored: zlib (with shuffle) at a level, one day slot per chunk."""
+
+    zlib: bool = True
+    complevel: int = 1
+    shuffle: bool = True
+
+    def variable(self, shape: tuple[int, ...]) -> dict[str, Any]:
+        """``createVariable`` keywords for a variable of ``shape`` (slots first)."""
+        if not self.zlib:
+            return {"zlib": False}
+        return {"zlib": True, "complevel": self.complevel, "shuffle": self.shuffle, "chunksizes": (1, *shape[1:])}
+
+
+@dataclass(frozen=True)
+class WriteTask:
+    """One normal to write (``smoothing``: a raw daily normal the writer smooths first, in the worker)."""
+
+    path: str
+    normal: np.ndarray
+    grid: RegionCut
+    meta: NormalMeta
+    encoding: Encoding
+    smoothing: Smoothing | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.normal.nbytes)
+
+
+@dataclass(frozen=True)
+class EnsembleMember:
+    """One member output an ensemble output is computed from."""
+
+    label: str
+    path: str  # the member's output file
+    calendar: str
+    leap_day: T_LeapDay
+
+
+@dataclass(frozen=True)
+class EnsembleTask:
+    """One ensemble output to compute from its members' output files and write."""
+
+    path: str
+    variable: str
+    members: tuple[EnsembleMember, ...]
+    statistics: tuple[str, ...]
+    min_members: int
+    window: tuple[int, int]  # first and last year of the window
+    attrs: tuple[tuple[str, Any], ...]  # the file's global attributes besides the common ones
+    encoding: Encoding
+    product: str = "daily"
