@@ -20,10 +20,12 @@ import xarray as xr
 
 from climnorm._atomic import TMP_MARK, atomic_directory, remove_leftovers
 from climnorm.config.model import parse_config
-from climnorm.errors import DatasetError
+from climnorm.errors import DatasetError, OutputNotFound
 from climnorm.outputs.datasets import Chain, _open_target, chain_records, lazy_available, open_normals
 from climnorm.outputs.export import export, store_name
+from climnorm.outputs.index import OutputIndex
 from climnorm.outputs.verify import verify_outputs
+from climnorm.records import OutputRecord
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, write_archive
 from climnorm.write.manifest import Manifest
@@ -79,11 +81,9 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _files(out: Path, variable: str, scenario: str, product: str = "daily") -> dict[int, Path]:
     records = Manifest.load(out).records.values()
     return {
-        int(r["target_year"]): out / r["path"]
+        r.target_year: out / r.path
         for r in records
-        if r["variable"] == variable
-        and r.get("product", "daily") == product
-        and r["scenario"] in {scenario, "historical"}
+        if r.variable == variable and r.product == product and r.scenario in {scenario, "historical"}
     }
 
 
@@ -126,10 +126,10 @@ def test_the_historical_chain_is_the_historical_targets(out: Path) -> None:
 
 
 def test_eager_reading_gives_the_same_values(out: Path) -> None:
-    record = next(r for r in Manifest.load(out).records.values() if r["variable"] == "tas" and "product" not in r)
-    eager = _open_target(out / record["path"], record, lazy=False)
+    record = next(r for r in Manifest.load(out).records.values() if r.variable == "tas" and r.product == "daily")
+    eager = _open_target(out / record.path, record, lazy=False)
     assert not hasattr(eager["tas"].data, "dask")
-    _same_bits(eager["tas"].values[0], _read(out / record["path"], "tas"), "eager")
+    _same_bits(eager["tas"].values[0], _read(out / record.path, "tas"), "eager")
 
 
 @pytest.mark.parametrize(
@@ -138,8 +138,8 @@ def test_eager_reading_gives_the_same_values(out: Path) -> None:
         ({"variable": "tasmax"}, r"no variable 'tasmax' \(there are: pr, tas\)"),
         ({"region": "AK"}, r"no region 'AK' \(there are: CONUS\)"),
         ({"scenario": "ssp126"}, r"no scenario 'ssp126' \(there are: historical, ssp245, ssp585\)"),
-        ({"product": "seasonal"}, r"no seasonal normals \(products: daily, daily_smoothed, monthly\)"),
-        ({"variable": "pr", "product": "monthly"}, r"no monthly normals \(products: daily\)"),
+        ({"product": "seasonal"}, r"tas CONUS: no product 'seasonal' \(there are: daily, daily_smoothed, monthly\)"),
+        ({"variable": "pr", "product": "monthly"}, r"pr CONUS: no product 'monthly' \(there are: daily\)"),
         ({"product": "weekly"}, "unknown product 'weekly'"),
         ({"model": "OTHER-ESM"}, r"no model 'OTHER-ESM' \(there are: SYNTH-ESM\)"),
         ({"window_years": 30}, r"no window_years 30 \(there are: 4\)"),
@@ -147,18 +147,19 @@ def test_eager_reading_gives_the_same_values(out: Path) -> None:
 )
 def test_nothing_matching_names_what_exists(out: Path, keywords: dict[str, Any], message: str) -> None:
     chosen: dict[str, Any] = {"variable": "tas", "region": "CONUS", "scenario": "ssp245", **keywords}
-    with pytest.raises(DatasetError, match=message):
+    with pytest.raises((OutputNotFound, DatasetError), match=message):
         open_normals(out, **chosen)
 
 
 def test_several_models_must_be_chosen_between() -> None:
-    records = [
-        {"variable": "tas", "region": "R", "scenario": "historical", "target_year": 2014, "model": m, "path": m}
+    records = tuple(
+        OutputRecord(m, "tas", "R", "historical", "historical", 2014, 4, m, "r1", "noleap", "calendar_day", "f")
         for m in ("A", "B")
-    ]
+    )
+    index = OutputIndex(Path("."), records)
     with pytest.raises(DatasetError, match=r"several model values \(A, B\); choose one with model="):
-        chain_records(records, Chain("tas", "R", "historical"))
-    assert [r["model"] for r in chain_records(records, Chain("tas", "R", "historical", model="B"))] == ["B"]
+        chain_records(index, Chain("tas", "R", "historical"))
+    assert [r.model for r in chain_records(index, Chain("tas", "R", "historical", model="B"))] == ["B"]
 
 
 @pytest.fixture(scope="module")
@@ -246,7 +247,7 @@ def test_an_interrupted_store_leaves_a_leftover_the_next_run_removes(tmp_path: P
 def test_a_listed_file_that_is_gone_is_named(out: Path, tmp_path: Path) -> None:
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
-    gone = next(r["path"] for r in Manifest.load(copy).records.values() if r["variable"] == "pr")
+    gone = next(r.path for r in Manifest.load(copy).records.values() if r.variable == "pr")
     (copy / gone).unlink()
     with pytest.raises(DatasetError, match="cannot be read"):
         open_normals(copy, variable="pr", region="CONUS", scenario="ssp245")
@@ -269,7 +270,7 @@ def test_verify_checks_the_product_files(out: Path, tmp_path: Path) -> None:
 
 
 def test_export_errors(tmp_path: Path, out: Path) -> None:
-    with pytest.raises(DatasetError, match="no outputs listed"):
+    with pytest.raises(OutputNotFound, match=r"no manifest\.json here"):
         export(tmp_path, format="netcdf")
     with pytest.raises(DatasetError, match="unknown export format"):
         export(out, format="parquet")  # type: ignore[arg-type]

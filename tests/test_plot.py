@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 
 from climnorm.cli import main
+from climnorm.records import OutputRecord
 from climnorm.write.manifest import Manifest
 
 matplotlib = pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
 
-from climnorm.errors import PlotError  # noqa: E402
+from climnorm.errors import OutputNotFound, PlotError  # noqa: E402
 from climnorm.pictures import outputs, plots  # noqa: E402
 from climnorm.pictures.outputs import Selection  # noqa: E402
 from climnorm.units import display  # noqa: E402
@@ -30,19 +31,19 @@ def out_dir(pictures_run: Path) -> Path:
     return pictures_run
 
 
-def _record(out_dir: Path, variable: str, region: str, scenario: str, target: int) -> dict:
+def _record(out_dir: Path, variable: str, region: str, scenario: str, target: int) -> OutputRecord:
     found = [
         r
         for r in Manifest.load(out_dir).records.values()
-        if (r["variable"], r["region"], r["scenario"], r["target_year"]) == (variable, region, scenario, target)
+        if (r.variable, r.region, r.scenario, r.target_year) == (variable, region, scenario, target)
     ]
     assert len(found) == 1
     return found[0]
 
 
-def _read(out_dir: Path, record: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    with netCDF4.Dataset(out_dir / record["path"]) as ds:
-        values = np.ma.filled(ds.variables[record["variable"]][:].astype(np.float64), np.nan)
+def _read(out_dir: Path, record: OutputRecord) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    with netCDF4.Dataset(out_dir / record.path) as ds:
+        values = np.ma.filled(ds.variables[record.variable][:].astype(np.float64), np.nan)
         return values, np.asarray(ds.variables["lat"][:]), np.asarray(ds.variables["month"][:])
 
 
@@ -88,21 +89,21 @@ def test_map_of_a_season_uses_the_month_coordinate(out_dir: Path, season: str) -
 
 def test_map_defaults_and_choices(out_dir: Path) -> None:
     # the latest target by default; a historical target is found under a future scenario (it is shared)
-    latest = outputs.pick_record(outputs.load_records(out_dir), Selection("tas", "AK", ("ssp245",)))
-    assert latest["target_year"] == 2021
-    shared = outputs.pick_record(outputs.load_records(out_dir), Selection("tas", "AK", ("ssp245",), 2013))
-    assert shared["scenario"] == "historical"
+    latest = outputs.pick_record(outputs.load_index(out_dir), Selection("tas", "AK", ("ssp245",)))
+    assert latest.target_year == 2021
+    shared = outputs.pick_record(outputs.load_index(out_dir), Selection("tas", "AK", ("ssp245",), 2013))
+    assert shared.scenario == "historical"
     with pytest.raises(PlotError, match="choose one with --scenario"):
         plots.map_figure(out_dir, Selection("tas", "AK", target=2019))
-    with pytest.raises(PlotError, match=r"targets: 2015-2017, 2019-2021"):
+    with pytest.raises(OutputNotFound, match=r"targets: 2015-2017, 2019-2021"):
         plots.map_figure(out_dir, Selection("tas", "AK", ("ssp245",), 2030))
-    with pytest.raises(PlotError, match=r"region 'HI' \(the manifest has: AK, CONUS\)"):
+    with pytest.raises(OutputNotFound, match=r"tas daily: no region 'HI' \(there are: AK, CONUS\)"):
         plots.map_figure(out_dir, Selection("tas", "HI"))
-    with pytest.raises(PlotError, match="variable 'tasmax'"):
+    with pytest.raises(OutputNotFound, match=r"outputs: no variable 'tasmax' \(there are: pr, tas\)"):
         plots.map_figure(out_dir, Selection("tasmax", "AK"))
     with pytest.raises(PlotError, match=r"outside the normal's day slots 1\.\.365"):
         plots.map_figure(out_dir, Selection("tas", "AK", ("ssp245",)), day=366)
-    with pytest.raises(PlotError, match="no outputs listed"):
+    with pytest.raises(OutputNotFound, match=r"no manifest\.json here"):
         plots.map_figure(out_dir / "nowhere", Selection("tas", "AK"))
     # a map shows one scenario; one name is a one-scenario selection
     with pytest.raises(PlotError, match=r"tas AK: a map shows one scenario, not 2 \(ssp245, ssp585\)"):
@@ -297,10 +298,10 @@ def test_cli_without_matplotlib_names_the_extra(
 
 
 def test_region_series_in_processes_match_serial(out_dir: Path) -> None:
-    records = outputs.select_records(outputs.load_records(out_dir), TAS)
+    records = outputs.select_records(outputs.load_index(out_dir), TAS)
     serial = outputs.region_series_many(out_dir, records)
     parallel = outputs.region_series_many(out_dir, records, workers=2)
-    assert [s.record["path"] for s in parallel] == [r["path"] for r in records]
+    assert [s.record.path for s in parallel] == [r.path for r in records]
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a.series, b.series)
         assert a.annual == b.annual

@@ -151,7 +151,7 @@ def test_cli_report(out_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     assert f"wrote {out}" in capsys.readouterr().out
     assert out.read_text().count("data:image/png;base64,") == 4
     assert main(["report", str(tmp_path / "missing")]) == 2
-    assert "no outputs listed in manifest.json" in " ".join(capsys.readouterr().err.split())
+    assert "missing: no manifest.json here" in " ".join(capsys.readouterr().err.split())
 
 
 def test_long_logs_list_errors_first_and_count_the_rest(tmp_path: Path) -> None:

@@ -13,10 +13,12 @@ import pytest
 import xarray as xr
 
 from climnorm._atomic import TMP_MARK
-from climnorm.products import T_Product
+from climnorm.numerics.periods import WMO
+from climnorm.numerics.smoothing import Smoothing
+from climnorm.products import Periods, ProductSettings, file_product
+from climnorm.products import product as product_spec
 from climnorm.types import Coord, Member, Region, RegionCut, T_Aggregation, Target
 from climnorm.write.digests import data_checksum
-from climnorm.write.periods import period_steps
 from climnorm.write.products import write_product
 from climnorm.write.tasks import Encoding, NormalMeta, WriteTask
 from helpers import CDO, needs_cdo
@@ -24,6 +26,7 @@ from helpers import CDO, needs_cdo
 PR_ATTRS = (("units", "kg m-2 s-1"), ("standard_name", "precipitation_flux"), ("long_name", "Precipitation"))
 TAS_ATTRS = (("units", "K"), ("standard_name", "air_temperature"), ("long_name", "Near-Surface Air Temperature"))
 STEPS = {"monthly": 12, "seasonal": 4, "annual": 1}
+SETTINGS = ProductSettings(Smoothing("harmonic", 3), WMO, {"method": "harmonic", "harmonics": 3}, "wmo")
 
 
 def grid() -> RegionCut:
@@ -33,14 +36,13 @@ def grid() -> RegionCut:
 
 
 def meta(
-    product: T_Product,
+    name: str,
     *,
     variable: str = "pr",
     aggregation: T_Aggregation = "mean",
     calendar: str = "standard",
     target: int = 2014,
     window: int = 30,
-    smoothing: str = "",
 ) -> NormalMeta:
     years = tuple(range(target - window + 1, target + 1))
     t = Target(Member("ESM", "r1i1p1f1"), variable, "historical", "historical", target, years, years, (), 25)
@@ -54,10 +56,7 @@ def meta(
         "calendar_day",
         attrs,
         "sha256:x",
-        product=product,
-        aggregation=aggregation,
-        smoothing=smoothing,
-        completeness="wmo" if product in STEPS else "",
+        product=file_product(product_spec(name), aggregation, SETTINGS),
     )
 
 
@@ -104,12 +103,13 @@ def test_climatology_bounds_say_which_months_each_step_covers(tmp_path: Path, ca
 
 
 @pytest.mark.parametrize(("product", "aggregation"), [(p, a) for p in STEPS for a in ("mean", "sum")])
-def test_period_file_layout(tmp_path: Path, product: T_Product, aggregation: T_Aggregation) -> None:
+def test_period_file_layout(tmp_path: Path, product: str, aggregation: T_Aggregation) -> None:
     path = tmp_path / "out.nc"
     data = values(STEPS[product])
     size, checksum = write(path, data, meta(product, aggregation=aggregation))
     assert size == path.stat().st_size and checksum == data_checksum(data)
-    assert period_steps(product) == STEPS[product]
+    layout = product_spec(product).layout
+    assert isinstance(layout, Periods) and len(layout.periods) == STEPS[product]
     with netCDF4.Dataset(path) as ds:
         v = ds.variables["pr"]
         assert v.dimensions == ("time", "lat", "lon") and len(ds.dimensions["time"]) == STEPS[product]
@@ -137,13 +137,14 @@ def test_smoothed_daily_file_is_a_daily_file_that_says_so(tmp_path: Path) -> Non
     daily, smooth = tmp_path / "daily.nc", tmp_path / "smooth.nc"
     data = values(366)
     write(daily, data, meta("daily", variable="tas"))
-    write(smooth, data, meta("daily_smoothed", variable="tas", smoothing="harmonic: 3 harmonics"))
+    write(smooth, data, meta("daily_smoothed", variable="tas"))
+    how = SETTINGS.smoothing.describe()
     with netCDF4.Dataset(daily) as a, netCDF4.Dataset(smooth) as b:
         assert "product" not in a.ncattrs() and "smoothing" not in a.ncattrs()
         assert a.title == "30-year daily climate normal of tas for A box"
-        assert (b.product, b.smoothing) == ("daily_smoothed", "harmonic: 3 harmonics")
+        assert (b.product, b.smoothing) == ("daily_smoothed", how)
         assert b.title == "30-year smoothed daily climate normal of tas for A box"
-        assert b.variables["tas"].comment == "smoothed: harmonic: 3 harmonics"
+        assert b.variables["tas"].comment == f"smoothed: {how}"
         assert "comment" not in a.variables["tas"].ncattrs()
         for name in ("time", "climatology_bnds", "dayofyear", "month", "day", "tas"):
             np.testing.assert_array_equal(a.variables[name][:], b.variables[name][:])
@@ -162,7 +163,7 @@ def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
 
 @needs_cdo
 @pytest.mark.parametrize("product", ["monthly", "seasonal", "annual", "daily_smoothed"])
-def test_cdo_reads_the_product_files(tmp_path: Path, product: T_Product) -> None:
+def test_cdo_reads_the_product_files(tmp_path: Path, product: str) -> None:
     steps = STEPS.get(product, 365)
     path = tmp_path / f"{product}.nc"
     aggregation: T_Aggregation = "sum" if product in STEPS else "mean"

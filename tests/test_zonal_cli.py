@@ -70,7 +70,7 @@ def test_cli_writes_the_table_and_says_what(
         (["--id", "nope", "-o", "t.csv"], r"shapes\.gpkg: no field 'nope'; the fields are id, name, state"),
         (
             ["--id", "id", "--variable", "pr", "-o", "t.csv"],
-            r"no outputs in the manifest match \(variable in \['pr'\]\)",
+            r"outputs: no variable 'pr' \(there are: tas\)",
         ),
     ],
 )
@@ -87,7 +87,7 @@ def test_cli_usage_errors(outputs: Path, tmp_path: Path, capsys: pytest.CaptureF
     assert main(["-q", "zonal", str(outputs), "--name", "NAME", "-o", str(tmp_path / "t.csv")]) == 2
     assert "--name names a field of a polygon file: give the file with --polygons FILE" in _error(capsys)
     assert main(["-q", "zonal", str(tmp_path / "nowhere"), "-o", str(tmp_path / "t.csv")]) == 2
-    assert "no manifest.json; is this a climnorm output directory?" in _error(capsys)
+    assert "nowhere: no manifest.json here; is this a climnorm output directory?" in _error(capsys)
     with pytest.raises(SystemExit) as stop:  # argparse: -o is required
         main(["-q", "zonal", str(outputs)])
     assert stop.value.code == 2
@@ -177,5 +177,5 @@ def test_run_ends_with_its_tables_and_a_failed_table_fails_the_run(
     path.write_text(yaml.safe_dump({**data, "zonal": [good, bad]}))
     assert main(["-q", "run", str(path), "--progress", "none"]) == 1
     said = " ".join(capsys.readouterr().out.split())
-    assert f"failed: zonal table {out / 'tables' / 'bad.csv'}: {out}: no outputs in the manifest match" in said
+    assert f"failed: zonal table {out / 'tables' / 'bad.csv'}: outputs: no scenario 'ssp126'" in said
     assert not (out / "tables" / "bad.csv").exists() and not list(out.rglob(f"*{TMP_MARK}"))

@@ -8,11 +8,22 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from shapely import box
 
 from climnorm._atomic import TMP_MARK
 from climnorm.zonal import ZonalError, make_grid, write_zonal_table, zonal_table
 from climnorm.zonal.table import ZonalRequest
-from zonal_files import LAT, WEST_LON, record, west_data, write_manifest, write_output, write_shapes, write_two_regions
+from zonal_files import (
+    LAT,
+    WEST_LON,
+    record,
+    west_data,
+    write_manifest,
+    write_output,
+    write_shapes,
+    write_two_regions,
+    write_vector,
+)
 
 
 @pytest.fixture
@@ -51,7 +62,8 @@ def test_streamed_table_equals_the_table_in_memory(outputs: Path, tmp_path: Path
 
 def test_a_table_without_rows_still_has_its_columns(outputs: Path, tmp_path: Path) -> None:
     shapes = write_shapes(tmp_path / "shapes.gpkg")
-    written = write_zonal_table(outputs, tmp_path / "none.parquet", ZonalRequest(shapes, "id", products=["monthly"]))
+    far = write_vector(tmp_path / "far.gpkg", [box(100.0, -50.0, 101.0, -49.0)], ["far"], ["Far"], states=["XX"])
+    written = write_zonal_table(outputs, tmp_path / "none.parquet", ZonalRequest(far, "id"))
     assert written.rows == 0
     assert list(pd.read_parquet(written.path).columns) == list(zonal_table(outputs, shapes, "id").columns)
 

@@ -18,7 +18,7 @@ pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not ins
 from matplotlib.collections import LineCollection, PathCollection
 
 from climnorm.pictures import counties, outlines, plots
-from climnorm.pictures.outputs import Selection, load_records, pick_record
+from climnorm.pictures.outputs import Selection, load_index, pick_record
 from climnorm.zonal import load_counties, zonal_table
 from climnorm.zonal.table import ZonalRequest, stats
 from helpers import assert_picture
@@ -126,7 +126,7 @@ def test_plot_counties_command(pictures_run: Path, tmp_path: Path, capsys: pytes
     pixels = assert_picture(out, 900, 600)[..., :3]
     assert (pixels.max(axis=2) < 0.25).sum() > 2000  # the state outline (Alaska's coast) drawn dark
     fig = counties.counties_figure(pictures_run, TAS_2019, month=7)
-    record = pick_record(load_records(pictures_run), TAS_2019)
+    record = pick_record(load_index(pictures_run), TAS_2019)
     table = stats(ZonalRequest().aggregation(pictures_run, [record])).table
     july = table[table["slot_label"].astype(str).str.startswith("07-")]
     expected = july.groupby("id", observed=True, sort=False)["value"].mean().to_numpy() - 273.15

@@ -12,6 +12,7 @@ import pytest
 from shapely.geometry import box
 
 from climnorm._atomic import TMP_MARK
+from climnorm.errors import OutputNotFound
 from climnorm.zonal import ZonalError, write_table, zonal_stats, zonal_table
 from zonal_files import record, write_manifest, write_output, write_vector
 from zonal_reference import reference_mean, reference_weights
@@ -34,7 +35,10 @@ def test_ensemble_statistics_in_monthly_and_seasonal_files(tmp_path: Path, shape
     write_output(out, "s.nc", LAT, LON, seasonal, slots="seasonal", units="mm/day", attrs={"product": "seasonal"})
     write_manifest(
         out,
-        [record("m.nc", "R", "pr", model="ensemble", product="monthly"), record("s.nc", "R", "pr", model="ensemble")],
+        [
+            record("m.nc", "R", "pr", model="ensemble", product="monthly"),
+            record("s.nc", "R", "pr", model="ensemble", product="seasonal"),
+        ],
     )
     table = zonal_table(out, shapes)
     assert set(table["model"]) == {"ensemble"}
@@ -107,7 +111,7 @@ def test_curvilinear_output_is_refused(tmp_path: Path, shapes: Path) -> None:
 
 
 def test_missing_manifest_and_missing_file(tmp_path: Path, shapes: Path) -> None:
-    with pytest.raises(ZonalError, match=r"no manifest\.json"):
+    with pytest.raises(OutputNotFound, match=r"no manifest\.json here"):
         zonal_table(tmp_path, shapes)
     write_manifest(tmp_path, [record("gone.nc", "R")])
     with pytest.raises(ZonalError, match=r"gone\.nc: listed in the manifest but missing"):

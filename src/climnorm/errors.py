@@ -76,3 +76,7 @@ class ZonalExtraMissing(ZonalError, ImportError):
 
 class DatasetError(ClimnormError):
     """The normals asked of an output directory are not there, or cannot be put together (`outputs.datasets`)."""
+
+
+class OutputNotFound(ClimnormError):
+    """No output of an output directory matches what was asked for; the message names what there is."""

@@ -9,9 +9,10 @@ from rich.table import Table
 
 from climnorm._ranges import format_range, format_ranges
 from climnorm.catalog.scan import Catalog
-from climnorm.plan.build import ENSEMBLE, Plan, min_members
+from climnorm.plan.build import Plan, min_members
 from climnorm.plan.members import Coverage
 from climnorm.read.headers import FileProblem
+from climnorm.records import ENSEMBLE
 from climnorm.runner.summary import RunSummary
 from climnorm.types import HISTORICAL, Member
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BeforeValidator,
     Discriminator,
     Field,
@@ -31,11 +32,12 @@ from climnorm.config.sections import (
     RegionBox,
     SmoothingSection,
     Strict,
+    completeness_rule,
     listed_twice,
 )
 from climnorm.config.zonal import BASE_DIR, ZonalSection, ZonalTable
 from climnorm.errors import ConfigError
-from climnorm.products import T_Product
+from climnorm.products import ProductSettings, product_names
 from climnorm.regions import ALL_REGION, BUILTIN_REGIONS
 from climnorm.storage.options import StorageOptions
 from climnorm.storage.urls import is_s3_url
@@ -79,6 +81,18 @@ def _input_root(value: Any) -> Any:
 
 
 InputRoot = Annotated[Path | str, BeforeValidator(_input_root)]
+
+
+def _known_product(value: str) -> str:
+    """A product of the registry (`climnorm.products`)."""
+    names = product_names()
+    if value not in names:
+        listed = ", ".join(repr(n) for n in names[:-1]) + f" or {names[-1]!r}" if len(names) > 1 else repr(names[0])
+        raise ValueError(f"Input should be {listed}")
+    return value
+
+
+ProductName = Annotated[str, AfterValidator(_known_product)]
 _SECRET_KEYS = ("key", "secret", "session_token")
 
 
@@ -151,9 +165,19 @@ class Config(Strict):
     fast_read_threads: Annotated[int, Field(strict=True, ge=1, le=64)] | None = None
     reduce_threads: Annotated[int, Field(strict=True, ge=1, le=64)] = Field(default_factory=_reducer_threads)
     zonal: ZonalSection = []  # tables per polygon (county) written at the end of a run: climnorm.config.zonal
-    products: Annotated[list[T_Product], Field(min_length=1)] = ["daily"]  # docs/normals.md
+    products: Annotated[list[ProductName], Field(min_length=1)] = ["daily"]  # docs/normals.md, climnorm.products
     monthly_completeness: Completeness = "wmo"
     smoothing: SmoothingSection = SmoothingSection()
+
+    def product_settings(self) -> ProductSettings:
+        """What the products' values depend on in this configuration (`climnorm.products.ProductSettings`)."""
+        rule = self.monthly_completeness
+        return ProductSettings(
+            smoothing=self.smoothing.rule(),
+            completeness=completeness_rule(rule),
+            smoothing_config=self.smoothing.model_dump(),
+            completeness_config=rule if isinstance(rule, str) else rule.model_dump(),
+        )
 
     def inflate_threads(self) -> int:
         """Threads each read inflates its chunks on: ``fast_read_threads``, or the default above."""

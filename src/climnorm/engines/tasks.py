@@ -82,8 +82,8 @@ def write_output(task: WriteTask) -> tuple[int, str, float]:
     try:
         check_estimate("writing it", 3 * task.nbytes, _memory_limit)
         with address_space_cap("writing it", _memory_limit):
-            if task.smoothing is not None:
-                task = replace(task, normal=task.smoothing.apply(task.normal), smoothing=None)
+            if task.finish is not None:
+                task = replace(task, normal=task.finish.apply(task.normal), finish=None)
             size, checksum = write_product(task)
     finally:
         send(TaskFinished(os.getpid()))

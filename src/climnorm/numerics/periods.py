@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -216,3 +216,44 @@ def year_periods(
         raise ValueError(f"year {year}: field has {field.shape[0]} slots, the scheme {scheme.nslots}")
     monthly = monthly_values(field, month_spans(scheme, year), kind=kind, scale=scale, rule=rule)
     return YearPeriods(monthly, seasonal_values(monthly, previous_december, kind), annual_values(monthly, kind))
+
+
+@dataclass
+class PeriodYears:
+    """One chain's and region's monthly, seasonal and annual values, year after year: the only state carried from
+    year to year is the last year's December, which the next year's DJF needs (and which a future scenario inherits
+    from the historical run when it forks). Years arrive in increasing order."""
+
+    scheme: SlotScheme
+    kind: T_Aggregation
+    scale: float = 1.0
+    rule: Completeness = WMO
+    december: tuple[int, np.ndarray] | None = None  # (year, that year's monthly December)
+    with_december: set[int] = field(default_factory=set)  # the years whose DJF had the previous December
+
+    def add(self, year: int, values: np.ndarray) -> dict[str, np.ndarray]:
+        """One complete year's (slot, *cells) day-slot field as its monthly, seasonal and annual values; DJF uses
+        the December of ``year`` - 1 if that year was added or carried."""
+        previous = self.december[1] if self.december is not None and self.december[0] == year - 1 else None
+        periods = self._year(year, values, previous)
+        if previous is not None:
+            self.with_december.add(year)
+        self.december = (year, periods.december.copy())
+        return periods.by_product()
+
+    def carry(self, year: int, values: np.ndarray) -> None:
+        """Keep only the December of ``year`` (a year before the window) for the next year's DJF."""
+        self.december = (year, self._year(year, values, None).december.copy())
+
+    def previous_years(self, years: tuple[int, ...]) -> tuple[int, ...]:
+        """The year before ``years`` if their first year's DJF took its December (an input of the seasonal values)."""
+        return (years[0] - 1,) if years and years[0] in self.with_december else ()
+
+    def fork(self) -> PeriodYears:
+        """An independent continuation (a future scenario after the historical run), December included."""
+        return PeriodYears(self.scheme, self.kind, self.scale, self.rule, self.december, set(self.with_december))
+
+    def _year(self, year: int, values: np.ndarray, previous: np.ndarray | None) -> YearPeriods:
+        return year_periods(
+            values, self.scheme, year, kind=self.kind, scale=self.scale, rule=self.rule, previous_december=previous
+        )

@@ -13,39 +13,21 @@ import importlib.util
 from collections.abc import Iterable
 from dataclasses import astuple, dataclass
 from pathlib import Path
-from typing import Any
 
 import cftime
 import xarray as xr
 
-from climnorm.errors import DatasetError
-from climnorm.products import PRODUCTS
+from climnorm.errors import DatasetError, OutputNotFound
+from climnorm.outputs.index import OutputIndex
+from climnorm.products import product
+from climnorm.records import OutputRecord
 from climnorm.types import HISTORICAL
-from climnorm.write.manifest import MANIFEST_NAME, Manifest, product_of
-
-Record = dict[str, Any]
+from climnorm.write.manifest import MANIFEST_NAME
 
 #: Global attributes that differ from target to target: coordinates along ``target_year`` in the dataset.
 PER_TARGET = ("period", "scenarios", "window", "source_years", "missing_years", "number_of_years")
 _DROPPED = ("creation_time", "target_year", "scenario", "input_files_digest")
 _EXTRA_KEYS = ("model", "variant", "window_years")
-
-
-def _names(records: Iterable[Record], key: str) -> str:
-    return ", ".join(sorted({str(r.get(key)) for r in records})) or "none"
-
-
-def _narrow(records: list[Record], key: str, wanted: object, what: str) -> list[Record]:
-    """The records whose ``key`` is ``wanted`` (None: there must be only one value); DatasetError otherwise."""
-    if wanted is None:
-        values = {r.get(key) for r in records}
-        if len(values) > 1:
-            raise DatasetError(f"{what}: several {key} values ({_names(records, key)}); choose one with {key}=")
-        return records
-    chosen = [r for r in records if r.get(key) == wanted]
-    if not chosen:
-        raise DatasetError(f"{what}: no {key} {wanted!r} (there are: {_names(records, key)})")
-    return chosen
 
 
 @dataclass(frozen=True)
@@ -62,39 +44,39 @@ class Chain:
     window_years: int | None = None
 
 
-def chain_records(records: Iterable[Record], chain: Chain) -> list[Record]:
-    """The manifest records of one chain and product, by target year; DatasetError naming what exists."""
+def chain_records(index: OutputIndex, chain: Chain) -> list[OutputRecord]:
+    """The records of one chain and product, by target year (a scenario's chain begins with the historical targets);
+    OutputNotFound naming what exists, DatasetError when the chain is ambiguous."""
     c = chain
-    if c.product not in PRODUCTS:
-        raise DatasetError(f"unknown product {c.product!r}: one of {', '.join(PRODUCTS)}")
-    chosen = list(records)
-    if not chosen:
-        raise DatasetError(f"no outputs are listed in {MANIFEST_NAME}")
-    chosen = _narrow(chosen, "variable", c.variable, "outputs")
-    chosen = _narrow(chosen, "region", c.region, c.variable)
-    what = f"{c.variable} {c.region}"
-    products = [r for r in chosen if product_of(r) == c.product]
-    if not products:
-        found = _names(map(_with_product, chosen), "product")
-        raise DatasetError(f"{what}: no {c.product} normals (products: {found})")
-    own = [r for r in products if r["scenario"] == c.scenario]
-    if not own:
-        found = _names(products, "scenario")
-        raise DatasetError(f"{what} {c.product}: no scenario {c.scenario!r} (there are: {found})")
-    chosen = own + ([r for r in products if r["scenario"] == HISTORICAL] if c.scenario != HISTORICAL else [])
-    what = f"{what} {c.scenario} {c.product}"
+    try:
+        product(c.product)
+    except ValueError as err:
+        raise DatasetError(str(err)) from None
+    scenarios = (c.scenario,) if c.scenario == HISTORICAL else (c.scenario, HISTORICAL)
+    index.select(variable=c.variable, region=c.region, product=c.product, scenario=c.scenario)
+    chosen = index.select(variable=c.variable, region=c.region, product=c.product, scenario=scenarios)
+    what = f"{c.variable} {c.region} {c.scenario} {c.product}"
     for key in _EXTRA_KEYS:
-        chosen = _narrow(chosen, key, getattr(c, key), what)
-    chosen.sort(key=lambda r: int(r["target_year"]))
-    years = [int(r["target_year"]) for r in chosen]
+        wanted = getattr(c, key)
+        if wanted is None:
+            values = {r.value(key) for r in chosen}
+            if len(values) > 1:
+                shown = ", ".join(sorted(map(str, values)))
+                raise DatasetError(f"{what}: several {key} values ({shown}); choose one with {key}=")
+        else:
+            chosen = [r for r in chosen if r.value(key) == wanted] or _none(chosen, key, wanted, what)
+    chosen.sort(key=lambda r: r.target_year)
+    years = [r.target_year for r in chosen]
     twice = sorted({y for y in years if years.count(y) > 1})
     if twice:
-        raise DatasetError(f"{what}: several normals for target(s) {twice} ({_names(chosen, 'path')})")
+        paths = ", ".join(r.path for r in chosen if r.target_year in twice)
+        raise DatasetError(f"{what}: several normals for target(s) {twice} ({paths})")
     return chosen
 
 
-def _with_product(record: Record) -> Record:
-    return {**record, "product": product_of(record)}
+def _none(records: list[OutputRecord], key: str, wanted: object, what: str) -> list[OutputRecord]:
+    shown = ", ".join(sorted({str(r.value(key)) for r in records}))
+    raise OutputNotFound(f"{what}: no {key} {wanted!r} (there are: {shown})")
 
 
 def lazy_available() -> bool:
@@ -102,7 +84,7 @@ def lazy_available() -> bool:
     return importlib.util.find_spec("dask") is not None
 
 
-def _open_target(path: Path, record: Record, lazy: bool) -> xr.Dataset:
+def _open_target(path: Path, record: OutputRecord, lazy: bool) -> xr.Dataset:
     """One per-target file, its climatological time made a coordinate along ``target_year`` (it differs per
     target) and its per-target attributes made coordinates."""
     ds = xr.open_dataset(path, chunks=-1 if lazy else None, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
@@ -121,8 +103,8 @@ def _open_target(path: Path, record: Record, lazy: bool) -> xr.Dataset:
     ds["climatology_bnds"].encoding = dict(encoding)
     per_target = {k: ds.attrs.get(k, "") for k in PER_TARGET}
     ds.attrs = {k: v for k, v in ds.attrs.items() if k not in PER_TARGET + _DROPPED}
-    ds = ds.expand_dims(target_year=[int(record["target_year"])])
-    coords = {"target_year_scenario": ("target_year", [str(record["scenario"])])}
+    ds = ds.expand_dims(target_year=[record.target_year])
+    coords = {"target_year_scenario": ("target_year", [record.scenario])}
     coords.update({k: ("target_year", [v]) for k, v in per_target.items()})
     return ds.assign_coords(coords)
 
@@ -150,13 +132,13 @@ def open_normals(
 
 def open_chain(output_dir: Path | str, chain: Chain) -> xr.Dataset:
     """:func:`open_normals` of a :class:`Chain`."""
-    output_dir = Path(output_dir)
-    records = chain_records(Manifest.load(output_dir).records.values(), chain)
+    index = OutputIndex.load(output_dir)
+    records = chain_records(index, chain)
     lazy = lazy_available()
     try:
-        parts = [_open_target(output_dir / r["path"], r, lazy) for r in records]
+        parts = [_open_target(index.path(r), r, lazy) for r in records]
     except (OSError, KeyError) as err:
-        raise DatasetError(f"{output_dir}: a normal listed in {MANIFEST_NAME} cannot be read ({err})") from None
+        raise DatasetError(f"{index.output_dir}: a normal listed in {MANIFEST_NAME} cannot be read ({err})") from None
     per_target = ["climatology_time", "climatology_bnds", "target_year_scenario", *PER_TARGET]
     try:
         ds = xr.concat(
@@ -168,10 +150,7 @@ def open_chain(output_dir: Path | str, chain: Chain) -> xr.Dataset:
     return ds
 
 
-def chains(records: Iterable[Record]) -> list[Chain]:
+def chains(records: Iterable[OutputRecord]) -> list[Chain]:
     """Every chain and product a store can be made of (the historical chain included)."""
-    keys = {
-        Chain(r["variable"], r["region"], r["scenario"], product_of(r), *(r.get(k) for k in _EXTRA_KEYS))
-        for r in records
-    }
+    keys = {Chain(r.variable, r.region, r.scenario, r.product, r.model, r.variant, r.window_years) for r in records}
     return sorted(keys, key=lambda c: tuple(map(str, astuple(c))))

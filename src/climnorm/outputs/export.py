@@ -25,7 +25,7 @@ import xarray as xr
 from climnorm._atomic import atomic_directory, atomic_file
 from climnorm.errors import DatasetError
 from climnorm.outputs.datasets import Chain, chains, lazy_available, open_chain
-from climnorm.write.manifest import MANIFEST_NAME, Manifest
+from climnorm.outputs.index import OutputIndex
 
 T_Format = Literal["zarr", "netcdf"]
 _KEEP = ("units", "calendar", "dtype", "_FillValue", "missing_value")
@@ -127,9 +127,7 @@ def export(
         raise DatasetError(f"unknown export format {format!r}: zarr or netcdf")
     if format == "zarr" and importlib.util.find_spec("zarr") is None:
         raise DatasetError("export to Zarr needs the zarr package: pip install 'climnorm[export]'")
-    records = list(Manifest.load(output_dir).records.values())
-    if not records:
-        raise DatasetError(f"{output_dir}: no outputs listed in {MANIFEST_NAME} (is it a climnorm output directory?)")
+    records = OutputIndex.load(output_dir).records
     target_dir = Path(out_dir) if out_dir is not None else output_dir / "export"
     written: list[Path] = []
     wanted = set(products) if products is not None else None

@@ -9,14 +9,14 @@ import netCDF4
 import numpy as np
 
 from climnorm.calendars import SlotScheme
-from climnorm.errors import OutputError
-from climnorm.numerics.period_windows import PERIOD_PRODUCTS
-from climnorm.plan.build import ENSEMBLE
+from climnorm.errors import OutputError, OutputNotFound
+from climnorm.outputs.index import OutputIndex
+from climnorm.products import DaySlots, Periods, ProductSpec, T_Layout, product
+from climnorm.records import OutputRecord
 from climnorm.write.digests import data_checksum, ensemble_checksum
 from climnorm.write.ensemble import ensemble_variables
-from climnorm.write.manifest import MANIFEST_NAME, Manifest, product_of
+from climnorm.write.manifest import MANIFEST_NAME, Manifest
 from climnorm.write.netcdf import CELL_METHODS
-from climnorm.write.periods import period_steps
 
 _ATTRS_FROM_RECORD = ("variable", "region", "scenario", "period", "target_year", "window_years", "calendar", "leap_day")
 
@@ -24,16 +24,19 @@ _ATTRS_FROM_RECORD = ("variable", "region", "scenario", "period", "target_year",
 def verify_outputs(output_dir: Path | str) -> tuple[int, list[str]]:
     """Return (number of outputs checked, one line per problem)."""
     output_dir = Path(output_dir)
-    if not (output_dir / MANIFEST_NAME).exists() and not (output_dir / "manifest.journal.jsonl").exists():
+    if not Manifest.exists(output_dir):
         raise OutputError(f"{output_dir}: no {MANIFEST_NAME} here; is this a climnorm output directory?")
-    manifest = Manifest.load(output_dir)
+    try:
+        index = OutputIndex.load(output_dir)
+    except OutputNotFound:
+        return 0, []
     problems: list[str] = []
-    for rel, record in sorted(manifest.records.items()):
-        problems.extend(f"{rel}: {p}" for p in _check(output_dir / rel, record))
-    return len(manifest.records), problems
+    for record in index.records:
+        problems.extend(f"{record.path}: {p}" for p in _check(index.path(record), record))
+    return len(index.records), problems
 
 
-def _check(path: Path, record: dict[str, Any]) -> list[str]:
+def _check(path: Path, record: OutputRecord) -> list[str]:
     if not path.exists():
         return ["missing"]
     try:
@@ -42,15 +45,15 @@ def _check(path: Path, record: dict[str, Any]) -> list[str]:
         return [f"cannot open ({err})"]
     problems: list[str] = []
     try:
-        if record.get("model") == ENSEMBLE:
+        if record.is_ensemble:
             return _ensemble_problems(ds, record)
-        variable = record["variable"]
+        variable = record.variable
         if variable not in ds.variables:
             return [f"variable {variable!r} not in the file"]
         var = ds.variables[variable]
-        problems += _product_problems(ds, var, record, SlotScheme(record["calendar"], record["leap_day"]), False)
+        problems += _product_problems(ds, var, record, SlotScheme(record.calendar, record.leap_day), False)  # type: ignore[arg-type]
         problems += _attribute_problems(ds, record)
-        if data_checksum(_values(var)) != record.get("checksum"):
+        if data_checksum(_values(var)) != record.checksum:
             problems.append("data checksum does not match the manifest")
     except (OSError, RuntimeError, KeyError, ValueError) as err:
         problems.append(f"unreadable: {err}")
@@ -66,9 +69,9 @@ def _values(var: netCDF4.Variable[Any]) -> np.ndarray:
     return np.asarray(var[:])
 
 
-def _ensemble_problems(ds: netCDF4.Dataset, record: dict[str, Any]) -> list[str]:
+def _ensemble_problems(ds: netCDF4.Dataset, record: OutputRecord) -> list[str]:
     """An ensemble output: every statistic and n_members there, the noleap layout, the members and the checksum."""
-    names = ensemble_variables(record["variable"], record.get("statistics", []))
+    names = ensemble_variables(record.variable, record.statistics)
     absent = [n for n in names if n not in ds.variables]
     if absent:
         return [f"variable(s) {', '.join(absent)} not in the file"]
@@ -78,25 +81,32 @@ def _ensemble_problems(ds: netCDF4.Dataset, record: dict[str, Any]) -> list[str]
         problems += _product_problems(ds, ds.variables[name], record, scheme, True)
     problems += _attribute_problems(ds, record, years=False)
     members = str(getattr(ds, "ensemble_members", ""))
-    if members != ", ".join(record.get("members", [])):
-        problems.append(f"ensemble_members {members!r} differ from the manifest's {record.get('members')}")
-    if ensemble_checksum({n: _values(ds.variables[n]) for n in names}) != record.get("checksum"):
+    if members != ", ".join(record.members):
+        problems.append(f"ensemble_members {members!r} differ from the manifest's {list(record.members)}")
+    if ensemble_checksum({n: _values(ds.variables[n]) for n in names}) != record.checksum:
         problems.append("data checksum does not match the manifest")
     return problems
 
 
 def _product_problems(
-    ds: netCDF4.Dataset, var: netCDF4.Variable[Any], record: dict[str, Any], scheme: SlotScheme, ensemble: bool
+    ds: netCDF4.Dataset, var: netCDF4.Variable[Any], record: OutputRecord, scheme: SlotScheme, ensemble: bool
 ) -> list[str]:
-    """The layout of the record's product (day slots of ``scheme``, or periods) and the file's product attribute."""
-    product = product_of(record)
-    if product in ("daily", "daily_smoothed"):
-        problems = _layout_problems(ds, var, scheme, None if ensemble else CELL_METHODS)
-    else:
-        problems = _period_layout_problems(ds, var, product, ensemble)
-    if product != "daily" and getattr(ds, "product", None) != product:
-        problems.append(f"attribute product={getattr(ds, 'product', None)!r}, manifest says {product!r}")
+    """The layout of the record's product (as its spec says) and the file's product attribute."""
+    try:
+        spec: ProductSpec = product(record.product)
+    except ValueError as err:
+        return [str(err)]
+    layout = spec.layout
+    problems = LAYOUT_CHECKS[type(layout)](ds, var, layout, scheme, ensemble)
+    if spec.named and getattr(ds, "product", None) != spec.name:
+        problems.append(f"attribute product={getattr(ds, 'product', None)!r}, manifest says {spec.name!r}")
     return problems
+
+
+def _day_problems(
+    ds: netCDF4.Dataset, var: netCDF4.Variable[Any], layout: T_Layout, scheme: SlotScheme, ensemble: bool
+) -> list[str]:
+    return _layout_problems(ds, var, scheme, None if ensemble else CELL_METHODS)
 
 
 def _layout_problems(
@@ -125,18 +135,16 @@ def _layout_problems(
 
 
 def _period_layout_problems(
-    ds: netCDF4.Dataset, var: netCDF4.Variable[Any], product: str, ensemble: bool = False
+    ds: netCDF4.Dataset, var: netCDF4.Variable[Any], layout: T_Layout, scheme: SlotScheme, ensemble: bool
 ) -> list[str]:
-    """A monthly, seasonal or annual normal: its steps, labels, climatology bounds and cell methods."""
-    if product not in PERIOD_PRODUCTS:
-        return [f"unknown product {product!r}"]
+    """A normal of whole months: its steps, labels, climatology bounds and cell methods."""
+    assert isinstance(layout, Periods)
     problems: list[str] = []
-    steps = period_steps(product)
+    steps = len(layout.periods)
     if var.dimensions[:1] != ("time",) or len(ds.dimensions["time"]) != steps:
         problems.append(f"{var.dimensions} with {len(ds.dimensions.get('time', ()))} steps, expected {steps}")
-    label = {"monthly": "month", "seasonal": "season"}.get(product)
-    if label is not None and label not in ds.variables:
-        problems.append(f"no {label} coordinate")
+    if layout.coordinate is not None and layout.coordinate not in ds.variables:
+        problems.append(f"no {layout.coordinate} coordinate")
     if getattr(ds.variables["time"], "climatology", None) != "climatology_bnds":
         problems.append("time has no climatology bounds")
     methods = {f"time: {how} within years time: mean over years" for how in ("mean", "sum")}
@@ -146,14 +154,18 @@ def _period_layout_problems(
     return problems
 
 
-def _attribute_problems(ds: netCDF4.Dataset, record: dict[str, Any], *, years: bool = True) -> list[str]:
+#: Per layout, what its files' time axis and data variable must look like.
+LAYOUT_CHECKS = {DaySlots: _day_problems, Periods: _period_layout_problems}
+
+
+def _attribute_problems(ds: netCDF4.Dataset, record: OutputRecord, *, years: bool = True) -> list[str]:
     """Global attributes that disagree with the manifest's record."""
     problems: list[str] = []
     for key in _ATTRS_FROM_RECORD:
         have = ds.getncattr(key) if key in ds.ncattrs() else None
-        want = record.get(key)
+        want = record.value(key)
         if have is None or str(have) != str(want):
             problems.append(f"attribute {key}={have!r}, manifest says {want!r}")
-    if years and int(getattr(ds, "number_of_years", -1)) != len(record.get("years", [])):
+    if years and int(getattr(ds, "number_of_years", -1)) != len(record.years):
         problems.append("number_of_years differs from the manifest's years")
     return problems

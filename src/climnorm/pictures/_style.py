@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import numpy as np
 
 from climnorm.errors import PlotError
-from climnorm.pictures.outputs import Record
+from climnorm.records import OutputRecord
 from climnorm.types import HISTORICAL
 
 if TYPE_CHECKING:
@@ -126,13 +126,13 @@ def short_name(variable: str, long_name: str) -> str:
     return f"{long_name} ({variable})" if long_name and long_name != variable else variable
 
 
-def scenario_text(record: Record, attrs: dict[str, Any] | None = None) -> str:
-    scenarios = str((attrs or {}).get("scenarios", record["scenario"])).split()
-    return " + ".join(scenarios) if scenarios else record["scenario"]
+def scenario_text(record: OutputRecord, attrs: dict[str, Any] | None = None) -> str:
+    scenarios = str((attrs or {}).get("scenarios", record.scenario)).split()
+    return " + ".join(scenarios) if scenarios else record.scenario
 
 
-def window_text(record: Record) -> str:
-    target, width = int(record["target_year"]), int(record["window_years"])
+def window_text(record: OutputRecord) -> str:
+    target, width = int(record.target_year), int(record.window_years)
     return f"{target - width + 1}-{target}"
 
 

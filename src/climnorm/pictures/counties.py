@@ -31,7 +31,8 @@ from climnorm.pictures._style import (
     window_text,
 )
 from climnorm.pictures.outlines import Extent, draw_outlines
-from climnorm.pictures.outputs import Record, Selection, load_records, pick_record, slot_weights, weighted_nanmean
+from climnorm.pictures.outputs import Selection, load_index, pick_record, slot_weights, weighted_nanmean
+from climnorm.records import OutputRecord
 from climnorm.units import display
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ class SlotChoice:
         if self.season is not None and self.season not in SEASONS:
             raise PlotError(f"unknown season {self.season!r} (choose from {', '.join(SEASONS)})")
 
-    def slots(self, table: pd.DataFrame, record: Record) -> tuple[np.ndarray, np.ndarray, str]:
+    def slots(self, table: pd.DataFrame, record: OutputRecord) -> tuple[np.ndarray, np.ndarray, str]:
         """(slot numbers, weights, text) of the slots to average: daily slots labelled MM-DD, or months."""
         slots = table.drop_duplicates("slot").sort_values("slot")
         numbers = slots["slot"].to_numpy()
@@ -85,9 +86,9 @@ class SlotChoice:
         elif kind == "dayofyear" and all(len(x) == 5 and x[2] == "-" for x in labels):
             months = np.array([int(x[:2]) for x in labels])
             days = np.array([int(x[3:]) for x in labels])
-            weights = slot_weights(months, days, str(record.get("calendar", "")), str(record.get("leap_day", "")))
+            weights = slot_weights(months, days, str(record.calendar), str(record.leap_day))
         else:
-            raise PlotError(f"{record['path']}: its slots ({kind}) have no months to choose a day, month or season by")
+            raise PlotError(f"{record.path}: its slots ({kind}) have no months to choose a day, month or season by")
         if (day := self.day) is not None:
             if kind != "dayofyear" or not 1 <= day <= numbers.size:
                 raise PlotError(f"day {day} is outside the normal's day slots 1..{numbers.size}")
@@ -102,7 +103,7 @@ class SlotChoice:
 
 def county_values(
     output_dir: Path,
-    record: Record,
+    record: OutputRecord,
     request: ZonalRequest | None = None,
     choice: SlotChoice | None = None,
     statistic: str | None = None,
@@ -113,12 +114,12 @@ def county_values(
     from climnorm.zonal.outputs import set_key
     from climnorm.zonal.table import ZonalRequest, each_set
 
-    members = [r for r in load_records(output_dir) if set_key(r) == set_key(record)]
+    members = [r for r in load_index(output_dir).records if set_key(r) == set_key(record)]
     work = (request or ZonalRequest()).aggregation(output_dir, members)
-    work.only = {record["path"]}  # the other regions' grids only say which polygons are theirs
+    work.only = {record.path}  # the other regions' grids only say which polygons are theirs
     table = next(iter(each_set(work))).frame()
     if not len(table):
-        raise PlotError(f"{record['path']}: no polygon lies mostly in the output's grid")
+        raise PlotError(f"{record.path}: no polygon lies mostly in the output's grid")
     table = table[table["statistic"] == _statistic(table, record, statistic)]
     numbers, weights, when = (choice or SlotChoice()).slots(table, record)
     picked = table[table["slot"].isin(numbers)]  # polygon-major, slots in order (`climnorm.zonal.frame`)
@@ -129,7 +130,7 @@ def county_values(
     mean = weighted_nanmean(values, weights, axis=1)
     flags = (picked["flag"] != "").to_numpy().reshape(rows.size, numbers.size)
     shown, units = display(mean, str(table["units"].iloc[0]))
-    g = work.grids[record["path"]]
+    g = work.grids[record.path]
     extent = (
         float(g.lon_bounds.min()),
         float(g.lon_bounds.max()),
@@ -139,11 +140,11 @@ def county_values(
     return CountyValues(rows, shown, flags.any(axis=1), units, when, work.polygons, extent)
 
 
-def _statistic(table: pd.DataFrame, record: Record, wanted: str | None) -> str:
+def _statistic(table: pd.DataFrame, record: OutputRecord, wanted: str | None) -> str:
     """The statistic a picture shows: the one asked for, else the ensemble mean, else the output's only one."""
     have = sorted(set(table["statistic"]))
     if wanted is not None and wanted not in have:
-        raise PlotError(f"{record['path']}: no {wanted!r} statistic (it has: {', '.join(have) or 'none'})")
+        raise PlotError(f"{record.path}: no {wanted!r} statistic (it has: {', '.join(have) or 'none'})")
     return wanted or ("mean" if "mean" in have else have[0])
 
 
@@ -215,7 +216,7 @@ def counties_figure(
     ``selection.model`` names one."""
     choice = SlotChoice(day, month, season)
     variable = selection.variable
-    record = pick_record(load_records(output_dir), selection)
+    record = pick_record(load_index(output_dir), selection)
     found = county_values(output_dir, record, request, choice, selection.statistic)
     fig = new_figure(size, dpi)
     ax = fig.add_subplot()
@@ -223,10 +224,10 @@ def counties_figure(
     filled = _draw(ax, found, variable)
     fig.colorbar(filled, ax=ax, label=f"{variable} ({found.units})", shrink=0.9)
     draw_outlines(ax, "states", found.extent, found.polygons)
-    long_name, region_name, attrs = _names(output_dir / record["path"], variable)
+    long_name, region_name, attrs = _names(output_dir / record.path, variable)
     ax.set_title(
-        f"{short_name(variable, long_name)}, {region_name}\n{record['window_years']}-year normal "
-        f"{window_text(record)} ({scenario_text(record, attrs)}, {record['period']}), {found.when}, per county"
+        f"{short_name(variable, long_name)}, {region_name}\n{record.window_years}-year normal "
+        f"{window_text(record)} ({scenario_text(record, attrs)}, {record.period}), {found.when}, per county"
     )
     noun = "counties" if request is None or request.polygons is None else "polygons"
     note = f"{found.rows.size:,} {noun}"

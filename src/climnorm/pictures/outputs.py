@@ -1,4 +1,5 @@
-"""What pictures and reports show, found through ``{output_dir}/manifest.json`` (never by globbing) and read back.
+"""What pictures and reports show, found through the manifest (`climnorm.outputs.OutputIndex`, never by globbing)
+and read back.
 
 Region means are area-weighted by cos(latitude) and skip missing cells; an annual mean weights the 29 February
 slot (or day 366) by the share of years that have it.
@@ -17,46 +18,33 @@ import netCDF4
 import numpy as np
 
 from climnorm._ranges import format_ranges
-from climnorm.errors import PlotError
-from climnorm.plan.build import ENSEMBLE
+from climnorm.errors import OutputNotFound, PlotError
+from climnorm.outputs.index import OutputIndex
+from climnorm.records import ENSEMBLE, OutputRecord
 from climnorm.types import HISTORICAL
-from climnorm.write.manifest import MANIFEST_NAME, Manifest, product_of
 
 log = logging.getLogger(__name__)
 
-Record = dict[str, Any]
 
-
-def load_records(output_dir: Path) -> list[Record]:
+def load_index(output_dir: Path) -> OutputIndex:
     """Every output the manifest of ``output_dir`` lists (with the journal of an interrupted run replayed)."""
-    output_dir = Path(output_dir)
-    records = Manifest.load(output_dir).records
-    if not records:
-        raise PlotError(f"{output_dir}: no outputs listed in {MANIFEST_NAME} (is it a climnorm output directory?)")
-    return sorted(records.values(), key=lambda r: (r["variable"], r["region"], r["scenario"], r["target_year"]))
+    return OutputIndex.load(output_dir)
 
 
-def _choices(records: Iterable[Record], key: str) -> str:
-    return ", ".join(sorted({str(r[key]) for r in records})) or "none"
+def _choices(records: Iterable[OutputRecord], key: str) -> str:
+    return ", ".join(sorted({str(r.value(key)) for r in records})) or "none"
 
 
-def record_member(record: Record) -> str:
-    """The member an output belongs to: "ensemble", or the model and variant ("ACCESS-CM2 r1i1p1f1")."""
-    if record.get("model") == ENSEMBLE:
-        return ENSEMBLE
-    return f"{record.get('model', '')} {record.get('variant', '')}".strip()
-
-
-def data_variable(record: Record, statistic: str | None = None) -> str:
+def data_variable(record: OutputRecord, statistic: str | None = None) -> str:
     """The variable a picture reads from an output: the normal itself, or an ensemble statistic (the mean, unless
     another is asked for)."""
-    if record.get("model") != ENSEMBLE:
-        return str(record["variable"])
-    available = list(record.get("statistics", ["mean"]))
+    if not record.is_ensemble:
+        return record.variable
+    available = list(record.statistics or ("mean",))
     chosen = statistic or ("mean" if "mean" in available else available[0])
     if chosen not in available:
-        raise PlotError(f"{record['path']}: no ensemble statistic {chosen!r} (the file has {', '.join(available)})")
-    return f"{record['variable']}_{chosen}"
+        raise PlotError(f"{record.path}: no ensemble statistic {chosen!r} (the file has {', '.join(available)})")
+    return f"{record.variable}_{chosen}"
 
 
 @dataclass(frozen=True)
@@ -92,7 +80,7 @@ class Selection:
         return self.scenarios[0] if self.scenarios else None
 
 
-def select_records(records: Sequence[Record], selection: Selection) -> list[Record]:
+def select_records(index: OutputIndex, selection: Selection) -> list[OutputRecord]:
     """The records of the selection's variable, region and product (its scenarios, if any), of one window
     length and one member.
 
@@ -100,91 +88,83 @@ def select_records(records: Sequence[Record], selection: Selection) -> list[Reco
     of several members, the ensemble when there is one (``selection.model`` chooses: a model, a member or
     "ensemble").
     """
-    return one_member(select_all_members(records, selection), selection)
+    return one_member(select_all_members(index, selection), selection)
 
 
-def one_member(chosen: list[Record], selection: Selection) -> list[Record]:
+def one_member(chosen: list[OutputRecord], selection: Selection) -> list[OutputRecord]:
     """The records of ``selection.model`` among ``chosen``, or of the only member, or of the ensemble."""
     variable, region, model = selection.variable, selection.region, selection.model
-    members = sorted({record_member(r) for r in chosen})
+    members = sorted({r.member for r in chosen})
     if model is not None:
-        own = [r for r in chosen if model in (record_member(r), r.get("model"))]
+        own = [r for r in chosen if model in (r.member, r.model)]
         if not own:
-            raise PlotError(f"no {variable} {region} outputs of {model!r} (the manifest has: {', '.join(members)})")
-        chosen, members = own, sorted({record_member(r) for r in own})
+            raise OutputNotFound(
+                f"no {variable} {region} outputs of {model!r} (the manifest has: {', '.join(members)})"
+            )
+        chosen, members = own, sorted({r.member for r in own})
     if len(members) <= 1:
         return chosen
     if model is None and ENSEMBLE in members:
-        return [r for r in chosen if record_member(r) == ENSEMBLE]
+        return [r for r in chosen if r.is_ensemble]
     raise PlotError(f"{variable} {region}: outputs of several members ({', '.join(members)}); choose one with --model")
 
 
-def select_all_members(records: Sequence[Record], selection: Selection) -> list[Record]:
+def select_all_members(index: OutputIndex, selection: Selection) -> list[OutputRecord]:
     """The records of the selection's variable, region and product of every member (its scenarios, if any),
     of one window length."""
-    variable, region, scenarios = selection.variable, selection.region, selection.scenarios
-    chosen = [r for r in records if r["variable"] == variable and product_of(r) == selection.product]
-    if not chosen:
-        raise PlotError(f"no outputs of variable {variable!r} (the manifest has: {_choices(records, 'variable')})")
-    by_var = chosen
-    chosen = [r for r in by_var if r["region"] == region]
-    if not chosen:
-        raise PlotError(f"no {variable} outputs for region {region!r} (the manifest has: {_choices(by_var, 'region')})")
-    by_region = chosen
-    if scenarios:
-        chosen = [r for r in by_region if r["scenario"] in set(scenarios)]
-        if not chosen:
-            raise PlotError(
-                f"no {variable} {region} outputs for scenario(s) {', '.join(scenarios)} "
-                f"(the manifest has: {_choices(by_region, 'scenario')})"
-            )
+    chosen = index.select(
+        variable=selection.variable,
+        product=selection.product,
+        region=selection.region,
+        scenario=selection.scenarios or None,
+    )
     return _one_window(chosen, selection)
 
 
-def _one_window(chosen: list[Record], selection: Selection) -> list[Record]:
+def _one_window(chosen: list[OutputRecord], selection: Selection) -> list[OutputRecord]:
     """The records of the asked-for window length, else of the most common one (with a warning)."""
     variable, region, window_years = selection.variable, selection.region, selection.window_years
-    windows = sorted({int(r["window_years"]) for r in chosen})
+    windows = sorted({r.window_years for r in chosen})
     if window_years is not None:
         if window_years not in windows:
-            raise PlotError(f"no {variable} {region} {window_years}-year normals (window lengths: {windows})")
+            raise OutputNotFound(f"no {variable} {region} {window_years}-year normals (window lengths: {windows})")
     elif len(windows) > 1:
-        window_years = max(windows, key=lambda w: (sum(int(r["window_years"]) == w for r in chosen), w))
+        window_years = max(windows, key=lambda w: (sum(r.window_years == w for r in chosen), w))
         log.warning(
             "%s %s: normals of %s-year windows found; showing the %d-year ones", variable, region, windows, window_years
         )
     if window_years is not None:
-        chosen = [r for r in chosen if int(r["window_years"]) == window_years]
+        chosen = [r for r in chosen if r.window_years == window_years]
     return chosen
 
 
-def target_ranges(records: Iterable[Record]) -> str:
-    return format_ranges(sorted({int(r["target_year"]) for r in records}))
+def target_ranges(records: Iterable[OutputRecord]) -> str:
+    return format_ranges(sorted({r.target_year for r in records}))
 
 
-def pick_record(records: Sequence[Record], selection: Selection) -> Record:
+def pick_record(index: OutputIndex, selection: Selection) -> OutputRecord:
     """The one output a map shows. Without a target, the latest; a historical target is found under a future
     scenario too (historical normals are shared by every scenario)."""
     variable, region, scenario, target = selection.variable, selection.region, selection.scenario, selection.target
-    candidates = select_records(records, replace(selection, scenarios=()))
+    candidates = select_records(index, replace(selection, scenarios=()))
     if scenario is not None:
-        own = [r for r in candidates if r["scenario"] == scenario]
+        own = [r for r in candidates if r.scenario == scenario]
         if not own and scenario != HISTORICAL:
-            raise PlotError(
+            raise OutputNotFound(
                 f"no {variable} {region} outputs for scenario {scenario!r} "
                 f"(the manifest has: {_choices(candidates, 'scenario')})"
             )
-        if target is not None and not any(r["target_year"] == target for r in own):
-            shared = [r for r in candidates if r["scenario"] == HISTORICAL and r["target_year"] == target]
+        if target is not None and not any(r.target_year == target for r in own):
+            shared = [r for r in candidates if r.scenario == HISTORICAL and r.target_year == target]
             if shared:
                 log.info("target %d is historical (shared by every scenario): showing the historical normal", target)
                 own = shared
         candidates = own
     if target is None:
-        target = max(int(r["target_year"]) for r in candidates)
-    found = [r for r in candidates if int(r["target_year"]) == target]
+        target = max(r.target_year for r in candidates)
+    found = [r for r in candidates if r.target_year == target]
     if not found:
-        raise PlotError(
+        raise OutputNotFound(
             f"no {variable} {region}{' ' + scenario if scenario else ''} normal for target {target} "
             f"(targets: {target_ranges(candidates)})"
         )
@@ -235,7 +215,7 @@ def weighted_nanmean(values: np.ndarray, weights: np.ndarray, axis: int = 0) -> 
 class Normal:
     """One output's field (slot, lat, lon; NaN where missing) with what a picture says about it."""
 
-    record: Record
+    record: OutputRecord
     values: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
@@ -247,9 +227,9 @@ class Normal:
     attrs: dict[str, Any] = field(default_factory=dict)
 
 
-def read_normal(output_dir: Path, record: Record, statistic: str | None = None) -> Normal:
+def read_normal(output_dir: Path, record: OutputRecord, statistic: str | None = None) -> Normal:
     """Read one output listed in the manifest (of an ensemble output, one statistic: see `data_variable`)."""
-    path = Path(output_dir) / record["path"]
+    path = Path(output_dir) / record.path
     variable = data_variable(record, statistic)
     try:
         with netCDF4.Dataset(path) as ds:
@@ -268,8 +248,8 @@ def read_normal(output_dir: Path, record: Record, statistic: str | None = None) 
     weights = slot_weights(
         month,
         day,
-        str(attrs.get("calendar", record.get("calendar", ""))),
-        str(attrs.get("leap_day", record.get("leap_day", "calendar_day"))),
+        str(attrs.get("calendar", record.calendar)),
+        str(attrs.get("leap_day", record.leap_day)),
     )
     return Normal(record, values, lat, lon, month, day, weights, units, long_name, attrs)
 
@@ -278,7 +258,7 @@ def read_normal(output_dir: Path, record: Record, statistic: str | None = None) 
 class RegionSeries:
     """The region-mean normal of one output against day slot, in the file's units."""
 
-    record: Record
+    record: OutputRecord
     series: np.ndarray
     month: np.ndarray
     day: np.ndarray
@@ -293,7 +273,7 @@ class RegionSeries:
         return float(weighted_nanmean(self.series, self.weights))
 
 
-def region_series(output_dir: Path, record: Record, statistic: str | None = None) -> RegionSeries:
+def region_series(output_dir: Path, record: OutputRecord, statistic: str | None = None) -> RegionSeries:
     """Read one output and reduce it to its area-weighted region mean per day slot."""
     normal = read_normal(output_dir, record, statistic)
     return RegionSeries(
@@ -304,16 +284,16 @@ def region_series(output_dir: Path, record: Record, statistic: str | None = None
         normal.weights,
         normal.units,
         normal.long_name,
-        str(normal.attrs.get("region_name", record["region"])),
+        str(normal.attrs.get("region_name", record.region)),
     )
 
 
-def _region_series_task(args: tuple[Path, Record, str | None]) -> RegionSeries:
+def _region_series_task(args: tuple[Path, OutputRecord, str | None]) -> RegionSeries:
     return region_series(*args)
 
 
 def region_series_many(
-    output_dir: Path, records: Sequence[Record], *, workers: int = 1, statistic: str | None = None
+    output_dir: Path, records: Sequence[OutputRecord], *, workers: int = 1, statistic: str | None = None
 ) -> list[RegionSeries]:
     """``region_series`` of many outputs, in order; ``workers`` > 1 reads them in that many processes."""
     tasks = [(Path(output_dir), r, statistic) for r in records]

@@ -41,21 +41,19 @@ from climnorm.pictures._style import (
 from climnorm.pictures.outlines import map_outlines
 from climnorm.pictures.outputs import (
     Normal,
-    Record,
     RegionSeries,
     Selection,
-    load_records,
+    load_index,
     one_member,
     pick_record,
     read_normal,
-    record_member,
     region_series_many,
     select_all_members,
     select_records,
     target_ranges,
     weighted_nanmean,
 )
-from climnorm.plan.build import ENSEMBLE
+from climnorm.records import ENSEMBLE, OutputRecord
 from climnorm.types import HISTORICAL
 from climnorm.units import display
 
@@ -88,7 +86,7 @@ def map_figure(
     if season is not None and season not in SEASONS:
         raise PlotError(f"unknown season {season!r} (choose from {', '.join(SEASONS)})")
     variable, region = selection.variable, selection.region
-    record = pick_record(load_records(output_dir), selection)
+    record = pick_record(load_index(output_dir), selection)
     normal = read_normal(output_dir, record, selection.statistic)
     field2d, when = _map_field(normal, day, season)
     shown, units = display(field2d, normal.units)
@@ -114,8 +112,8 @@ def map_figure(
     region_name = normal.attrs.get("region_name", region)
     ax.set_title(
         f"{short_name(variable, normal.long_name)}, {region_name}\n"
-        f"{record['window_years']}-year normal {window_text(record)} ({scenario_text(record, normal.attrs)}, "
-        f"{record['period']}), {when}"
+        f"{record.window_years}-year normal {window_text(record)} ({scenario_text(record, normal.attrs)}, "
+        f"{record.period}), {when}"
     )
     if np.isnan(shown).any():
         fig.text(0.01, 0.01, "grey: no valid normal", fontsize=8, color="#555555")
@@ -136,12 +134,14 @@ def _map_field(normal: Normal, day: int | None, season: str | None) -> tuple[np.
     return field2d, "annual mean" if season == "annual" else f"{season} mean"
 
 
-def _cycle_records(records: list[Record], targets: Sequence[int] | None, selection: Selection) -> list[Record]:
+def _cycle_records(
+    records: list[OutputRecord], targets: Sequence[int] | None, selection: Selection
+) -> list[OutputRecord]:
     """The outputs a cycle plot shows: the asked-for targets, or the first and last of each scenario."""
     if not targets:
         return _default_cycle_targets(records)
     wanted = set(targets)
-    chosen = [r for r in records if int(r["target_year"]) in wanted]
+    chosen = [r for r in records if int(r.target_year) in wanted]
     if not chosen:
         raise PlotError(
             f"no {selection.variable} {selection.region} normals for target(s) {', '.join(map(str, targets))} "
@@ -150,11 +150,11 @@ def _cycle_records(records: list[Record], targets: Sequence[int] | None, selecti
     return chosen
 
 
-def _default_cycle_targets(records: Sequence[Record]) -> list[Record]:
+def _default_cycle_targets(records: Sequence[OutputRecord]) -> list[OutputRecord]:
     """The first and last target of each scenario."""
-    chosen: list[Record] = []
-    for scenario in scenario_order(r["scenario"] for r in records):
-        own = sorted((r for r in records if r["scenario"] == scenario), key=lambda r: r["target_year"])
+    chosen: list[OutputRecord] = []
+    for scenario in scenario_order(r.scenario for r in records):
+        own = sorted((r for r in records if r.scenario == scenario), key=lambda r: r.target_year)
         chosen.extend(own[:1] + own[-1:] if len(own) > 1 else own)
     return chosen
 
@@ -174,11 +174,11 @@ def cycle_figure(
 
     Default ``targets``: the first and the last of each scenario."""
     variable, statistic = selection.variable, selection.statistic
-    every = load_records(output_dir)
+    every = load_index(output_dir)
     records = select_records(every, selection)
     chosen = _cycle_records(records, targets, selection)
     series = region_series_many(output_dir, chosen, statistic=statistic)
-    twins = _smoothed_twins(every, chosen)
+    twins = _smoothed_twins(every.records, chosen)
     smooth = dict(zip(twins, region_series_many(output_dir, list(twins.values()), statistic=statistic), strict=True))
 
     fig = new_figure(size, dpi)
@@ -190,7 +190,7 @@ def cycle_figure(
     ax.set_ylabel(f"{variable} ({units}), cos(lat)-weighted region mean")
     ax.set_title(
         f"{short_name(variable, first.long_name)}, {first.region_name}\n"
-        f"seasonal cycle of the {first.record['window_years']}-year normal"
+        f"seasonal cycle of the {first.record.window_years}-year normal"
         + (" (thick: smoothed, thin: raw)" if smooth else "")
     )
     ax.legend(title="scenario, target (window)", ncols=2 if len(series) > 6 else 1, loc="best")
@@ -200,10 +200,10 @@ def cycle_figure(
 _TWIN_KEYS = ("variable", "region", "scenario", "target_year", "window_years", "model", "variant")
 
 
-def _smoothed_twins(records: Sequence[Record], chosen: Sequence[Record]) -> dict[str, Record]:
+def _smoothed_twins(records: Sequence[OutputRecord], chosen: Sequence[OutputRecord]) -> dict[str, OutputRecord]:
     """Per chosen daily output (by path), the smoothed daily normal of the same chain and target, if any."""
-    smoothed = {tuple(r.get(k) for k in _TWIN_KEYS): r for r in records if r.get("product") == "daily_smoothed"}
-    twins = {r["path"]: smoothed.get(tuple(r.get(k) for k in _TWIN_KEYS)) for r in chosen}
+    smoothed = {tuple(r.value(k) for k in _TWIN_KEYS): r for r in records if r.product == "daily_smoothed"}
+    twins = {r.path: smoothed.get(tuple(r.value(k) for k in _TWIN_KEYS)) for r in chosen}
     return {path: twin for path, twin in twins.items() if twin is not None}
 
 
@@ -212,17 +212,17 @@ def _cycle_lines(ax: Axes, series: Sequence[RegionSeries], smooth: dict[str, Reg
     display units."""
     import matplotlib
 
-    order = scenario_order(s.record["scenario"] for s in series)
+    order = scenario_order(s.record.scenario for s in series)
     colours = scenario_colours(order)
     units = ""
     for scenario in order:
-        own = sorted((s for s in series if s.record["scenario"] == scenario), key=lambda s: s.record["target_year"])
+        own = sorted((s for s in series if s.record.scenario == scenario), key=lambda s: s.record.target_year)
         shades = matplotlib.colormaps[colours[scenario][1]]
         for i, s in enumerate(own):
             colour = shades(0.95 if len(own) == 1 else 0.5 + 0.45 * i / (len(own) - 1))
             values, units = display(s.series, s.units)
-            label = f"{scenario} {s.record['target_year']} ({window_text(s.record)})"
-            twin = smooth.get(s.record["path"])
+            label = f"{scenario} {s.record.target_year} ({window_text(s.record)})"
+            twin = smooth.get(s.record.path)
             x = np.arange(1, values.size + 1)
             ax.plot(x, values, color=colour, lw=0.8 if twin else 1.4, alpha=0.55 if twin else 1.0, label=label)
             if twin is not None:
@@ -243,12 +243,12 @@ def _gapped(points: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(xs, dtype=float), np.array(ys, dtype=float)
 
 
-def _shade_periods(ax: Axes, records: Sequence[Record]) -> None:
+def _shade_periods(ax: Axes, records: Sequence[OutputRecord]) -> None:
     from matplotlib.transforms import blended_transform_factory
 
     spans: dict[str, list[int]] = {}
     for r in records:
-        spans.setdefault(str(r["period"]), []).append(int(r["target_year"]))
+        spans.setdefault(str(r.period), []).append(int(r.target_year))
     text_at = blended_transform_factory(ax.transData, ax.transAxes)
     for period, years in sorted(spans.items(), key=lambda kv: min(kv[1])):
         lo, hi = min(years) - 0.5, max(years) + 0.5
@@ -273,7 +273,7 @@ def change_figure(
     the caller has them."""
     variable = selection.variable
     if series is None:
-        records = select_all_members(load_records(output_dir), selection)
+        records = select_all_members(load_index(output_dir), selection)
         if selection.model is not None:
             records = one_member(records, selection)
         series = region_series_many(output_dir, records, workers=workers)
@@ -281,26 +281,26 @@ def change_figure(
         raise PlotError(f"no {variable} {selection.region} normals to plot")
     by_member: dict[str, list[RegionSeries]] = {}
     for s in series:
-        by_member.setdefault(record_member(s.record), []).append(s)
+        by_member.setdefault(s.record.member, []).append(s)
     main = by_member.pop(ENSEMBLE, None) or (by_member.pop(next(iter(by_member))) if len(by_member) == 1 else [])
     fig = new_figure(size, dpi)
     ax = fig.add_subplot()
     _shade_periods(ax, [s.record for s in series])
     for own in by_member.values():
         _scenario_lines(ax, _annual_points(own), member=True)
-    if main and record_member(main[0].record) == ENSEMBLE:
+    if main and main[0].record.member == ENSEMBLE:
         _ensemble_band(ax, output_dir, main)
     _scenario_lines(ax, _annual_points(main))
     shown_units = display(np.zeros(1), series[0].units)[1]
     first = main[0] if main else series[0]
-    width = first.record["window_years"]
+    width = first.record.window_years
     ax.set_xlabel(f"target year (last year of the {width}-year window)")
     ax.set_ylabel(f"annual mean {variable} ({shown_units})\ncos(lat)-weighted region mean")
     ax.set_title(
         f"{short_name(variable, first.long_name)}, {first.region_name}\n"
         f"the {width}-year normal's annual mean by target year"
     )
-    who = f"ensemble of {len(main[0].record.get('members', []))} members" if main and by_member else ""
+    who = f"ensemble of {len(main[0].record.members)} members" if main and by_member else ""
     ax.legend(loc="best", title=f"scenario{', ' + who if who else ''}")
     return fig
 
@@ -310,14 +310,14 @@ def _annual_points(series: Sequence[RegionSeries]) -> dict[str, list[tuple[int, 
     points: dict[str, list[tuple[int, float]]] = {}
     for s in series:
         value = float(display(np.array(s.annual), s.units)[0])
-        points.setdefault(s.record["scenario"], []).append((int(s.record["target_year"]), value))
+        points.setdefault(s.record.scenario, []).append((int(s.record.target_year), value))
     return points
 
 
 def _ensemble_band(ax: Axes, output_dir: Path, ensemble: Sequence[RegionSeries]) -> None:
     """The members' spread around the ensemble line: p10 to p90 where the files have them, else min to max."""
     records = [s.record for s in ensemble]
-    statistics = set(records[0].get("statistics", []))
+    statistics = set(records[0].statistics)
     low, high = next((b for b in (("p10", "p90"), ("min", "max")) if set(b) <= statistics), (None, None))
     if low is None or high is None:
         return

@@ -14,7 +14,7 @@ import logging
 import os
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,11 @@ from climnorm import __version__
 from climnorm._atomic import atomic_write_text
 from climnorm._ranges import format_ranges
 from climnorm.pictures._style import figure_png, require_matplotlib
-from climnorm.pictures.outputs import Record, RegionSeries, Selection, load_records, region_series_many
+from climnorm.pictures.outputs import RegionSeries, Selection, load_index, region_series_many
 from climnorm.pictures.plots import change_figure
-from climnorm.products import PRODUCTS
-from climnorm.write.manifest import MANIFEST_NAME, product_of
+from climnorm.products import product_names
+from climnorm.records import OutputRecord
+from climnorm.write.manifest import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
 
@@ -132,25 +133,25 @@ def _size(n: float) -> str:
     return f"{n} B"  # pragma: no cover
 
 
-def _periods_text(records: Sequence[Record]) -> str:
+def _periods_text(records: Sequence[OutputRecord]) -> str:
     by_period: dict[str, list[int]] = defaultdict(list)
     for r in records:
-        by_period[str(r["period"])].append(int(r["target_year"]))
+        by_period[str(r.period)].append(int(r.target_year))
     ordered = sorted(by_period.items(), key=lambda kv: min(kv[1]))
     return "; ".join(f"{p} {format_ranges(sorted(ys))}" for p, ys in ordered)
 
 
-def _summary_section(records: Sequence[Record]) -> str:
+def _summary_section(records: Sequence[OutputRecord]) -> str:
     def values(key: str) -> str:
-        return ", ".join(sorted({str(r.get(key, "?")) for r in records}))
+        return ", ".join(sorted({str(r.value(key)) for r in records}))
 
-    groups: dict[tuple[str, str, str, str], list[Record]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str], list[OutputRecord]] = defaultdict(list)
     for r in records:
-        groups[(r["variable"], r["region"], r["scenario"], product_of(r))].append(r)
+        groups[(r.variable, r.region, r.scenario, r.product)].append(r)
     rows = []
     for (variable, region, scenario, product), own in sorted(groups.items()):
-        years = sorted({int(y) for r in own for y in r.get("years", [])})
-        short = sum(1 for r in own if r.get("missing_years"))
+        years = sorted({int(y) for r in own for y in r.years})
+        short = sum(1 for r in own if r.missing_years)
         rows.append(
             [
                 _e(variable),
@@ -163,7 +164,7 @@ def _summary_section(records: Sequence[Record]) -> str:
                 f'<span class="warning">{short}</span>' if short else "0",
             ]
         )
-    products = [p for p in PRODUCTS if any(product_of(r) == p for r in records)]
+    products = [p for p in product_names() if any(r.product == p for r in records)]
     listed = [["products", _e(", ".join(products))]] if products != ["daily"] else []  # said when there are others
     facts = _facts(
         [
@@ -188,12 +189,12 @@ def _summary_section(records: Sequence[Record]) -> str:
     )
 
 
-def _short_windows(records: Sequence[Record]) -> str:
-    short = [r for r in records if r.get("missing_years")]
+def _short_windows(records: Sequence[OutputRecord]) -> str:
+    short = [r for r in records if r.missing_years]
     if not short:
         return ""
     rows = [
-        [_e(r["path"]), str(len(r.get("years", []))), _e(format_ranges(sorted(int(y) for y in r["missing_years"])))]
+        [_e(r.path), str(len(r.years)), _e(format_ranges(sorted(int(y) for y in r.missing_years)))]
         for r in short[:MAX_ROWS]
     ]
     return (
@@ -203,12 +204,12 @@ def _short_windows(records: Sequence[Record]) -> str:
     )
 
 
-def _inputs_section(records: Sequence[Record]) -> str:
-    inputs: dict[str, dict[str, Any]] = {}
+def _inputs_section(records: Sequence[OutputRecord]) -> str:
+    inputs: dict[str, Mapping[str, Any]] = {}
     for r in records:
-        for item in r.get("inputs", []):
+        for item in r.inputs:
             inputs[str(item["path"])] = item
-    folders: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    folders: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for path, item in inputs.items():
         folders[str(Path(path).parent)].append(item)
     total = sum(int(i.get("size", 0)) for i in inputs.values())
@@ -273,19 +274,19 @@ def _plots_section(figures: Sequence[tuple[str, str, bytes]]) -> str:
     return "".join(parts)
 
 
-def _files_section(records: Sequence[Record], output_dir: Path, report_dir: Path) -> str:
+def _files_section(records: Sequence[OutputRecord], output_dir: Path, report_dir: Path) -> str:
     parts = [
         "<h2>Files</h2>",
         f'<p><a href="{_href(output_dir / MANIFEST_NAME, report_dir)}">{MANIFEST_NAME}</a> lists every output '
         "with its inputs and data checksum.</p>",
     ]
-    groups: dict[tuple[str, str], list[Record]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[OutputRecord]] = defaultdict(list)
     for r in records:
-        groups[(r["variable"], r["region"])].append(r)
+        groups[(r.variable, r.region)].append(r)
     for (variable, region), own in sorted(groups.items()):
         items = "".join(
-            f'<li><a href="{_href(output_dir / r["path"], report_dir)}">{_e(r["path"])}</a></li>'
-            for r in sorted(own, key=lambda r: (r["scenario"] != "historical", r["scenario"], r["target_year"]))
+            f'<li><a href="{_href(output_dir / r.path, report_dir)}">{_e(r.path)}</a></li>'
+            for r in sorted(own, key=lambda r: (r.scenario != "historical", r.scenario, r.target_year))
         )
         parts.append(
             f"<details><summary>{_e(variable)} · {_e(region)} ({len(own)} files)</summary>"
@@ -306,18 +307,18 @@ def render_report(
     """The report's HTML, with links relative to ``report_dir`` (where the file will be written)."""
     require_matplotlib()
     output_dir = Path(output_dir)
-    records = load_records(output_dir)
+    records = load_index(output_dir).records
     run_log = newest_log(output_dir)
-    daily = [r for r in records if product_of(r) == "daily"]  # the change pictures show the daily normals
+    daily = [r for r in records if r.product == "daily"]  # the change pictures show the daily normals
     series = region_series_many(output_dir, daily, workers=workers)
     by_pair: dict[tuple[str, str], list[RegionSeries]] = defaultdict(list)
     for s in series:
-        by_pair[(s.record["variable"], s.record["region"])].append(s)
+        by_pair[(s.record.variable, s.record.region)].append(s)
     figures: list[tuple[str, str, bytes]] = []
     for (variable, region), own in sorted(by_pair.items()):
-        windows = Counter(int(s.record["window_years"]) for s in own)
+        windows = Counter(int(s.record.window_years) for s in own)
         width = max(windows, key=lambda w: (windows[w], w))
-        own = [s for s in own if int(s.record["window_years"]) == width]
+        own = [s for s in own if int(s.record.window_years) == width]
         fig = change_figure(output_dir, Selection(variable, region), series=own, size=size, dpi=dpi)
         figures.append((variable, region, figure_png(fig)))
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")

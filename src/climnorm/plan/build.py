@@ -8,14 +8,11 @@ which member outputs.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import functools
 import logging
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from climnorm._ranges import format_ranges
 from climnorm.catalog.filenames import ChainKey, FileEntry, InputPath
@@ -29,45 +26,21 @@ from climnorm.config.model import (
 )
 from climnorm.errors import ConfigError
 from climnorm.plan.members import Coverage, select_members
-from climnorm.products import T_Product, product_path
+from climnorm.plan.outputs import (
+    ENSEMBLE_FORMAT,
+    EnsemblePlan,
+    OutputPlan,
+    digest,
+    output_fingerprint,
+    output_path,
+)
+from climnorm.plan.resume import up_to_date
+from climnorm.products import ProductSettings, product, product_path
+from climnorm.records import ENSEMBLE, OutputRecord
 from climnorm.storage.options import StorageOptions
 from climnorm.types import HISTORICAL, Member, Region, Target
 
 log = logging.getLogger(__name__)
-
-OUTPUT_FORMAT = 1  # bump when the output layout changes, so resume recomputes
-ENSEMBLE_FORMAT = 1
-ENSEMBLE = "ensemble"  # the `model` of an ensemble output
-
-
-@dataclass(frozen=True)
-class OutputPlan:
-    """One output file: a product of a target cut to one region, with the years it reads, their inputs and its
-    up-to-date status. ``reads`` are the window's available years, and for the seasonal product also the year
-    before the window when the archive has it (its December begins the first DJF)."""
-
-    target: Target
-    region: Region
-    path: str
-    inputs: tuple[FileEntry, ...]
-    fingerprint: str
-    up_to_date: bool
-    product: T_Product
-    reads: tuple[int, ...]
-
-    @property
-    def member_label(self) -> str:
-        return self.target.member.label
-
-    @property
-    def key(self) -> tuple[str, str, str, str, int]:
-        """(variable, region, scenario, period, target year): what names the output in messages and events."""
-        t = self.target
-        return (t.variable, self.region.key, t.scenario, t.period, t.year)
-
-    @property
-    def label(self) -> str:
-        return output_label(self.key, self.product)
 
 
 @dataclass
@@ -78,35 +51,6 @@ class Stream:
     variable: str
     scenario: str
     targets: list[Target] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class EnsemblePlan:
-    """One ensemble output: a target and region of every member that has it."""
-
-    variable: str
-    region: Region
-    scenario: str
-    period: str
-    year: int
-    members: tuple[OutputPlan, ...]
-    path: str
-    fingerprint: str
-    product: T_Product = "daily"
-    member_label = ENSEMBLE
-
-    @property
-    def key(self) -> tuple[str, str, str, str, int]:
-        return (self.variable, self.region.key, self.scenario, self.period, self.year)
-
-    @property
-    def label(self) -> str:
-        return output_label(self.key, self.product)
-
-
-def output_label(key: tuple[str, str, str, str, int], product: str) -> str:
-    """How messages name an output: "tas CONUS ssp245 hybrid 2016", the product after it unless daily."""
-    return " ".join(map(str, key)) + ("" if product == "daily" else f" {product}")
 
 
 @dataclass
@@ -124,6 +68,12 @@ class Plan:
     problems: list[str] = field(default_factory=list)
     template: str = DEFAULT_OUTPUT_TEMPLATE
     storage: StorageOptions | None = None  # how workers reach the s3:// inputs (None: all inputs are local)
+    _fingerprints: dict[tuple[Member, str, str], str] = field(default_factory=dict, repr=False)
+
+    @functools.cached_property
+    def settings(self) -> ProductSettings:
+        """What the products' values depend on in the run's configuration."""
+        return self.config.product_settings()
 
     def source_scenario(self, scenario: str, year: int) -> str:
         """The run a window year comes from: historical up to `historical_end`, the scenario's own after."""
@@ -133,6 +83,13 @@ class Plan:
         key = ChainKey(member.model, member.variant, variable, self.source_scenario(scenario, year))
         chain = self.catalog.chains.get(key)
         return chain.files_for_year(year) if chain else []
+
+    def fingerprint(self, member: Member, region: Region, name: str) -> str:
+        """The fingerprint of a member's output of a region and product (the same for all its targets)."""
+        key = (member, region.key, name)
+        if key not in self._fingerprints:
+            self._fingerprints[key] = output_fingerprint(self.config, member, region, name)
+        return self._fingerprints[key]
 
     def window_inputs(self, target: Target, years: tuple[int, ...] | list[int]) -> list[FileEntry]:
         """The input files of the given window years, in year order, each once."""
@@ -170,10 +127,7 @@ class PlanRow:
     skip: int
 
 
-T_Output = OutputPlan | EnsemblePlan
-"""An output of the run: one member's, or the ensemble's."""
-
-T_Records = Mapping[str, Mapping[str, Any]]
+T_Records = Mapping[str, OutputRecord]
 """A previous run's manifest records, by output path."""
 
 
@@ -196,8 +150,8 @@ def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = Non
                     f"cannot be computed: {target.reason}"
                 )
             for region in plan.regions:
-                for product in config.products:
-                    plan.outputs.append(_output(plan, target, region, product, previous or {}))
+                for name in config.products:
+                    plan.outputs.append(_output(plan, target, region, name, previous or {}))
     if config.ensemble is not None:
         plan.ensembles = _ensemble_plans(plan)
     return plan
@@ -276,77 +230,23 @@ def _complete(plan: Plan, member: Member, variable: str, scenario: str, year: in
     return chain is not None and year in chain.complete_years
 
 
-def output_fingerprint(config: Config, member: Member, region: Region, product: T_Product = "daily") -> str:
-    """Digest of every configuration field that shapes one output's content (a daily normal's as before products)."""
-    shaping: dict[str, Any] = {
-        "format": OUTPUT_FORMAT,
-        "model": member.model,
-        "variant": member.variant,
-        "region": region.as_dict(),
-        "window_years": config.window_years,
-        "min_years_for_normal": config.min_years_for_normal,
-        "historical_end": config.historical_end,
-        "leap_day": config.leap_day,
-        "lon_convention": config.lon_convention,
-        "compression": config.compression.model_dump(),
-    }
-    if product != "daily":
-        shaping["product"] = product
-    if product == "daily_smoothed":
-        shaping["smoothing"] = config.smoothing.model_dump()
-    elif product != "daily":
-        rule = config.monthly_completeness
-        shaping["monthly_completeness"] = rule if isinstance(rule, str) else rule.model_dump()
-    return _digest(shaping)
-
-
-def _digest(shaping: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def output_path(template: str, config: Config, target: Target, region: Region, member: Member) -> str:
-    return template.format(
-        variable=target.variable,
-        region=region.key,
-        scenario=target.scenario,
-        period=target.period,
-        target=target.year,
-        window=config.window_years,
-        model=member.model,
-        variant=member.variant,
-    )
-
-
-def _output(plan: Plan, target: Target, region: Region, product: T_Product, previous: T_Records) -> OutputPlan:
+def _output(plan: Plan, target: Target, region: Region, name: str, previous: T_Records) -> OutputPlan:
     reads = target.available
     before = target.window[0] - 1
-    if product == "seasonal" and _complete(plan, target.member, target.variable, target.scenario, before):
+    if product(name).uses_previous_year and _complete(plan, target.member, target.variable, target.scenario, before):
         reads = (before, *reads)
     inputs = plan.window_inputs(target, reads)
-    path = product_path(output_path(plan.template, plan.config, target, region, target.member), product)
-    fingerprint = output_fingerprint(plan.config, target.member, region, product)
-    record = previous.get(path)
-    up_to_date = (
-        record is not None
-        and record.get("fingerprint") == fingerprint
-        and record.get("inputs") == [e.record for e in inputs]
-        and _file_matches(plan.config.output_dir / path, record)
-    )
-    return OutputPlan(target, region, path, tuple(inputs), fingerprint, up_to_date, product, reads)
-
-
-def _file_matches(path: Path, record: Mapping[str, Any]) -> bool:
-    try:
-        return path.stat().st_size == record.get("size")
-    except OSError:
-        return False
+    path = product_path(output_path(plan.template, plan.config, target, region, target.member), name)
+    fingerprint = plan.fingerprint(target.member, region, name)
+    current = up_to_date(previous.get(path), fingerprint, [e.record for e in inputs], plan.config.output_dir)
+    return OutputPlan(target, region, path, tuple(inputs), fingerprint, current, name, reads)
 
 
 def _ensemble_plans(plan: Plan) -> list[EnsemblePlan]:
     """One ensemble output per variable × region × scenario × period × target that some member has."""
     config, ensemble = plan.config, plan.config.ensemble
     assert ensemble is not None
-    groups: dict[tuple[str, str, str, str, int, T_Product], list[OutputPlan]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str, int, str], list[OutputPlan]] = defaultdict(list)
     for out in plan.outputs:
         t = out.target
         groups[(t.variable, out.region.key, t.scenario, t.period, t.year, out.product)].append(out)
@@ -361,13 +261,13 @@ def _ensemble_plans(plan: Plan) -> list[EnsemblePlan]:
     if "output_template" in config.model_fields_set:  # the user's layout, with an ensemble folder if it needs one
         template = plan.template if "{model}" in plan.template else f"{ENSEMBLE}/{plan.template}"
     plans = []
-    for (variable, region, scenario, period, year, product), outs in sorted(groups.items()):
+    for (variable, region, scenario, period, year, name), outs in sorted(groups.items()):
         path = output_path(template, config, outs[0].target, regions[region], Member(ENSEMBLE, ENSEMBLE))
-        digest = _digest({**shaping, "region": regions[region].as_dict(), "members": [o.path for o in outs]})
+        fingerprint = digest({**shaping, "region": regions[region].as_dict(), "members": [o.path for o in outs]})
         plans.append(
             EnsemblePlan(
-                variable, regions[region], scenario, period, year, tuple(outs), product_path(path, product), digest,
-                product,
+                variable, regions[region], scenario, period, year, tuple(outs), product_path(path, name), fingerprint,
+                name,
             )
         )  # fmt: skip
     return plans

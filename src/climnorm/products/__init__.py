@@ -1,34 +1,89 @@
-"""The products: what one output of a chain and target holds (being redesigned into specs)."""
+"""The products: what one output of a chain and target holds, each declared once as a :class:`ProductSpec`
+(`climnorm.products.normals`); the rest of climnorm looks a product up here by name.
+
+Adding a product is one declaration (and its numerics, if its per-year values are new): see
+docs/architecture.md, "A new product".
+"""
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import PurePosixPath
-from typing import Literal
 
-T_Product = Literal["daily", "daily_smoothed", "monthly", "seasonal", "annual"]
+from climnorm.products.normals import NORMALS
+from climnorm.products.spec import (
+    DaySlots,
+    FileProduct,
+    Periods,
+    PeriodStep,
+    ProductSettings,
+    ProductSpec,
+    Source,
+    T_Layout,
+    YearContext,
+    YearSource,
+    file_product,
+)
 
-PRODUCTS: tuple[T_Product, ...] = ("daily", "daily_smoothed", "monthly", "seasonal", "annual")
+__all__ = [
+    "DaySlots",
+    "FileProduct",
+    "PeriodStep",
+    "Periods",
+    "ProductSettings",
+    "ProductSpec",
+    "Source",
+    "T_Layout",
+    "YearContext",
+    "YearSource",
+    "file_product",
+    "product",
+    "product_names",
+    "product_path",
+    "registered",
+]
 
-#: How each product is named in its files' titles.
-PRODUCT_TITLES: dict[str, str] = {
-    "daily": "daily climate normal",
-    "daily_smoothed": "smoothed daily climate normal",
-    "monthly": "monthly climate normal",
-    "seasonal": "seasonal climate normal",
-    "annual": "annual climate normal",
-}
+_REGISTRY: dict[str, ProductSpec] = {spec.name: spec for spec in NORMALS}
 
 
-def product_path(daily_path: str, product: T_Product) -> str:
-    """The output path of ``product`` beside the daily normal's: ``…_30yr_normal.nc`` → ``…_30yr_monthly_normal.nc``.
+def product_names() -> tuple[str, ...]:
+    """Every product's name, in declaration order."""
+    return tuple(_REGISTRY)
 
-    The daily path is unchanged; a name not ending in ``_normal`` gets ``_{product}`` before its suffix.
+
+def product(name: str) -> ProductSpec:
+    """The product called ``name``; ValueError naming the closest and every product otherwise."""
+    spec = _REGISTRY.get(name)
+    if spec is None:
+        match = difflib.get_close_matches(name, list(_REGISTRY), n=1, cutoff=0.6)
+        hint = f" (did you mean {match[0]!r}?)" if match else ""
+        raise ValueError(f"unknown product {name!r}{hint}: one of {', '.join(_REGISTRY)}")
+    return spec
+
+
+@contextmanager
+def registered(spec: ProductSpec) -> Iterator[ProductSpec]:
+    """A product known only while the block runs (a test's, or an extension's trial); its name must be new."""
+    if spec.name in _REGISTRY:
+        raise ValueError(f"a product named {spec.name!r} exists already")
+    _REGISTRY[spec.name] = spec
+    try:
+        yield spec
+    finally:
+        del _REGISTRY[spec.name]
+
+
+def product_path(daily_path: str, name: str) -> str:
+    """The output path of a product beside the daily normal's: ``…_30yr_normal.nc`` → ``…_30yr_monthly_normal.nc``.
+
+    A product that is not named in paths keeps the daily path; a name not ending in ``_normal`` gets ``_{product}``
+    before its suffix.
     """
-    if product not in PRODUCTS:
-        raise ValueError(f"unknown product {product!r}: one of {', '.join(PRODUCTS)}")
-    if product == "daily":
+    if not product(name).named:
         return daily_path
     path = PurePosixPath(daily_path)
     stem = path.stem
-    stem = f"{stem[: -len('_normal')]}_{product}_normal" if stem.endswith("_normal") else f"{stem}_{product}"
+    stem = f"{stem[: -len('_normal')]}_{name}_normal" if stem.endswith("_normal") else f"{stem}_{name}"
     return str(path.with_name(stem + path.suffix))

@@ -1,10 +1,10 @@
-"""A chain's running state: each year's files checked against the chain, assembled and added to the window sums,
-and each target's normals taken from those sums.
+"""A chain's running state: each year's files checked against the chain, assembled, turned into every product's
+per-year values and added to their window sums; each target's normals taken from those sums.
 
-One accumulator per chain (a variable of one model run). Years arrive in increasing order; at
-``historical_end`` each future scenario forks the historical sums (:meth:`ChainAccumulator.fork`). Beside the
-daily sums it keeps, when the run makes them, the monthly, seasonal and annual sums of the same years
-(`climnorm.products.PeriodWindows`), fed by the same assembled fields: no product reads anything twice.
+One accumulator per chain (a variable of one model run). Years arrive in increasing order; at ``historical_end``
+each future scenario continues a fork of the historical state (:class:`ChainState`). What a product's per-year
+values are, and which window sums they feed, is its spec's (`climnorm.products`): the accumulator keeps one
+source state and one window per region and name, whatever the products, so no product reads anything twice.
 """
 
 from __future__ import annotations
@@ -19,18 +19,14 @@ from climnorm._ranges import format_ranges
 from climnorm.calendars import SlotScheme
 from climnorm.catalog.filenames import FileEntry
 from climnorm.config.model import Config
-from climnorm.config.sections import completeness_rule
 from climnorm.numerics.days import assemble_year
-from climnorm.numerics.period_windows import PERIOD_PRODUCTS, PeriodWindows
-from climnorm.numerics.periods import total_units
 from climnorm.numerics.smoothing import Smoothing
 from climnorm.numerics.sums import Stored, WindowSums
-from climnorm.plan.build import OutputPlan
+from climnorm.plan.outputs import OutputPlan
+from climnorm.products import ProductSettings, Source, YearContext, YearSource, product
 from climnorm.runner.lineage import Lineage, Problem, Verdict
 from climnorm.types import FileResult, RegionCut, T_Aggregation, YearPiece
 from climnorm.units import convert
-
-DAY_PRODUCTS = ("daily", "daily_smoothed")
 
 
 @dataclass(frozen=True)
@@ -44,8 +40,7 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Computed:
-    """An output's normal, ready to be written (a smoothed daily normal: the raw one, and how the writer smooths
-    it)."""
+    """An output's normal, ready to be written (``finish``: what the writer does to it first, in the worker)."""
 
     out: OutputPlan
     normal: np.ndarray
@@ -55,57 +50,60 @@ class Computed:
     var_attrs: tuple[tuple[str, str], ...]
     input_years: tuple[int, ...]  # the years whose files made it: the window's, and a carried December's
     aggregation: T_Aggregation = "mean"
-    smoothing: Smoothing | None = None
+    finish: Smoothing | None = None
 
 
-def aggregation(units: str | None) -> tuple[T_Aggregation, float]:
-    """How months of daily values combine: water fluxes (kg m-2 s-1, mm day-1) are totalled in mm, the rest
-    averaged; returns the aggregation and the scale of a day's value in the total."""
-    try:
-        return "sum", total_units(units)[0]
-    except ValueError:
-        return "mean", 1.0
+@dataclass
+class ChainState:
+    """One scenario's state of a chain: per (region, source name) what the source carries from year to year, and
+    per (region, window name) the window sums. A future scenario continues a :meth:`fork` of the historical one."""
+
+    sources: dict[tuple[str, str], YearSource] = field(default_factory=dict)
+    windows: dict[tuple[str, str], WindowSums] = field(default_factory=dict)
+
+    def fork(self) -> ChainState:
+        """An independent continuation; this state stays as it is."""
+        return ChainState(
+            {k: v.fork() for k, v in self.sources.items()}, {k: v.fork() for k, v in self.windows.items()}
+        )
 
 
 @dataclass
 class ChainAccumulator:
-    """Window sums per region of one chain, fed year by year, forked into each future scenario."""
+    """The state of one chain, fed year by year: the historical run's, and the current scenario's."""
 
     variable: str
     config: Config
     park: Callable[[np.ndarray], Stored] | None = None
     pool: Executor | None = None  # reducer threads for the window sums' blocks
     lineage: Lineage = field(init=False)
-    historical: dict[str, WindowSums] = field(default_factory=dict)
-    historical_periods: dict[str, PeriodWindows] = field(default_factory=dict)
+    historical: ChainState = field(default_factory=ChainState)
+    state: ChainState = field(init=False)
     failed_years: set[int] = field(default_factory=set)  # years lost because a file of them failed
     _verdicts: dict[str, Verdict] = field(default_factory=dict)
+    _settings: ProductSettings = field(init=False)
+    _sources: dict[str, Source] = field(init=False)  # the run's sources of per-year values, each once
+    _windows: frozenset[str] = field(init=False)  # the windows the run's products read
 
     def __post_init__(self) -> None:
         self.lineage = Lineage(self.variable, self.config.leap_day, self.config.mask_impossible)
-        self.sums = self.historical
-        self.periods = self.historical_periods
-        self.daily = any(p in DAY_PRODUCTS for p in self.config.products)
-        self.by_period = any(p in PERIOD_PRODUCTS for p in self.config.products)
+        self.state = self.historical
+        specs = [product(name) for name in self.config.products]
+        self._settings = self.config.product_settings()
+        self._sources = {s.source.name: s.source for s in specs}
+        self._windows = frozenset(s.window for s in specs)
 
     def fork(self) -> None:
-        """Continue the historical sums in a future scenario (the historical ones stay as they are)."""
-        self.sums = {k: v.fork() for k, v in self.historical.items()}
-        self.periods = {k: v.fork() for k, v in self.historical_periods.items()}
+        """Continue the historical state in a future scenario (the historical one stays as it is)."""
+        self.state = self.historical.fork()
 
     def add_year(
         self, scenario: str, year: int, results: Sequence[tuple[FileEntry, FileResult | None]], *, carry: bool = False
     ) -> list[Problem]:
-        """Assemble one year from its files and add it to every region's window (all regions or none); a
-        ``carry`` year, before every window, only leaves its December for the next year's DJF."""
+        """Assemble one year from its files and add it to every region's windows (all regions or none); a
+        ``carry`` year, before every window, only leaves what the next year needs (DJF's December)."""
         problems: list[Problem] = []
-        usable: list[tuple[FileEntry, FileResult, Verdict]] = []
-        for entry, result in results:
-            if result is None:
-                continue
-            verdict = self._verdict(str(entry.path), result, problems)
-            if verdict.usable:
-                usable.append((entry, result, verdict))
+        usable = self._usable(results, problems)
         if len(usable) != len(results) or not usable:
             if results:
                 problems.append(
@@ -134,29 +132,49 @@ class ChainAccumulator:
         if fields and all(_all_nan(v, year_fields.ranges.get(r)) for r, v in fields.items()):
             message = f"year {year} has no valid value in any region; counted as a year without data"
             problems.append(Problem("problem", names, message))
-        first = year - self.config.window_years + 1
         for region, values in fields.items():
-            if self.by_period:
-                periods = self._periods(region, scheme)
-                periods.drop_before(first)
-                periods.carry(year, values) if carry else periods.add_year(year, values)
-            if self.daily and not carry:
-                window = self.sums.get(region)
-                if window is None:
-                    window = self.sums[region] = WindowSums(values.shape, self.park, self.pool)
-                # enough years for a normal of this window: its mean is coming, take it in the same pass
-                coming = sum(y >= first for y in window.years) + 1 >= self.config.min_years_for_normal
-                window.add(year, values, drop_before=first, ranges=year_fields.ranges.get(region), quotient=coming)
+            if carry:
+                for source in self._sources.values():
+                    self._source(region, source, scheme).carry(year, values)
+            else:
+                self._add(region, year, values, year_fields.ranges.get(region), scheme)
         return problems
 
-    def _periods(self, region: str, scheme: SlotScheme) -> PeriodWindows:
-        """The region's monthly, seasonal and annual sums (made when its first year arrives)."""
-        periods = self.periods.get(region)
-        if periods is None:
-            kind, scale = aggregation(self.lineage.units)
-            rule = completeness_rule(self.config.monthly_completeness)
-            periods = self.periods[region] = PeriodWindows(scheme, kind, scale, rule, self.park)
-        return periods
+    def _usable(
+        self, results: Sequence[tuple[FileEntry, FileResult | None]], problems: list[Problem]
+    ) -> list[tuple[FileEntry, FileResult, Verdict]]:
+        """The year's files that read and agree with the chain."""
+        usable = []
+        for entry, result in results:
+            if result is None:
+                continue
+            verdict = self._verdict(str(entry.path), result, problems)
+            if verdict.usable:
+                usable.append((entry, result, verdict))
+        return usable
+
+    def _add(self, region: str, year: int, values: np.ndarray, ranges: np.ndarray | None, scheme: SlotScheme) -> None:
+        """Add a region's year to the windows of every source's values (dropping the years that left them)."""
+        first = year - self.config.window_years + 1
+        for source in self._sources.values():
+            for name, array in self._source(region, source, scheme).add(year, values).items():
+                if name not in self._windows:
+                    continue
+                window = self.state.windows.get((region, name))
+                if window is None:
+                    window = self.state.windows[(region, name)] = WindowSums(array.shape, self.park, self.pool)
+                # enough years for a normal of this window: its mean is coming, take it in the same pass
+                coming = sum(y >= first for y in window.years) + 1 >= self.config.min_years_for_normal
+                known = ranges if array is values else None  # the worker's block ranges are of the raw field
+                window.add(year, array, drop_before=first, ranges=known, quotient=coming)
+
+    def _source(self, region: str, source: Source, scheme: SlotScheme) -> YearSource:
+        """The region's state of a source (made when its first year arrives)."""
+        state = self.state.sources.get((region, source.name))
+        if state is None:
+            context = YearContext(scheme, self.lineage.units, self._settings)
+            state = self.state.sources[(region, source.name)] = source.make(context)
+        return state
 
     def _verdict(self, path: str, result: FileResult, problems: list[Problem]) -> Verdict:
         """Whether a file is usable; decided once per file (a multi-year file serves several years)."""
@@ -168,7 +186,7 @@ class ChainAccumulator:
 
     def normals(self, outputs: Sequence[OutputPlan]) -> Iterator[Computed | Skipped]:
         """Each output's normal from the current window sums, or why it cannot be computed."""
-        made: dict[tuple[str, str], np.ndarray] = {}  # (region, daily or a period product): computed once
+        made: dict[tuple[str, str], np.ndarray] = {}  # (region, window): each window's mean computed once
         for out in outputs:
             grid = self.lineage.grids.get(out.region.key)
             if grid is None:
@@ -186,11 +204,11 @@ class ChainAccumulator:
     def _window_years(self, out: OutputPlan) -> tuple[int, ...]:
         """The years in the output's window now (older ones dropped from its sums)."""
         first = out.target.year - self.config.window_years + 1
-        sums = self.periods.get(out.region.key) if out.product in PERIOD_PRODUCTS else self.sums.get(out.region.key)
-        if sums is None:
+        window = self.state.windows.get((out.region.key, out.spec.window))
+        if window is None:
             return ()
-        sums.drop_before(first)
-        return tuple(sums.years)
+        window.drop_before(first)
+        return tuple(window.years)
 
     def _too_few(self, out: OutputPlan, used: tuple[int, ...]) -> Skipped:
         target, minimum = out.target, self.config.min_years_for_normal
@@ -205,23 +223,21 @@ class ChainAccumulator:
     def _computed(
         self, out: OutputPlan, grid: RegionCut, used: tuple[int, ...], made: dict[tuple[str, str], np.ndarray]
     ) -> Computed:
-        """One output's normal: the daily mean (shared with its smoothed twin), or a period product's."""
-        scheme, config, region = self.lineage.scheme, self.config, out.region.key
+        """One output's normal: its window's mean (shared by the products that read the same window)."""
+        scheme, config, spec, region = self.lineage.scheme, self.config, out.spec, out.region.key
         assert scheme is not None
+        key = (region, spec.window)
+        if key not in made:
+            window = self.state.windows[key]
+            span = range(out.target.year - config.window_years + 1, out.target.year + 1)
+            made[key] = window.mean(spec.layout.thresholds(scheme, span, config.min_years_for_normal, window.shape[0]))
+        inputs = used
+        if spec.uses_previous_year:
+            inputs = (*self.state.sources[(region, spec.source.name)].previous_years(used), *used)
         attrs = tuple(sorted(self.lineage.attrs.items()))
-        if out.product in DAY_PRODUCTS:
-            if (region, "daily") not in made:
-                first = out.target.year - config.window_years + 1
-                thresholds = scheme.thresholds(range(first, out.target.year + 1), config.min_years_for_normal)
-                made[(region, "daily")] = self.sums[region].mean(thresholds)
-            smoothing = config.smoothing.rule() if out.product == "daily_smoothed" else None
-            return Computed(out, made[(region, "daily")], grid, used, scheme, attrs, used, smoothing=smoothing)
-        periods = self.periods[region]
-        if (region, out.product) not in made:
-            made.update({(region, k): v for k, v in periods.normals(config.min_years_for_normal).items()})
-        before = used[0] - 1 if out.product == "seasonal" and used[0] in periods.with_december else None
-        inputs = used if before is None or before in used else (before, *used)
-        return Computed(out, made[(region, out.product)], grid, used, scheme, attrs, inputs, periods.kind)
+        kind, _ = spec.source.aggregation(self.lineage.units)
+        finish = spec.finish(self._settings)
+        return Computed(out, made[key], grid, used, scheme, attrs, inputs, kind, finish)
 
 
 def _converted(piece: YearPiece, conversion: tuple[float, float]) -> YearPiece:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any
 
 from climnorm.config.model import Config
 from climnorm.engines.tasks import write_ensemble_output
-from climnorm.plan.build import ENSEMBLE, EnsemblePlan, OutputPlan, Plan, T_Output, min_members
-from climnorm.products import PRODUCT_TITLES
+from climnorm.plan.build import Plan, min_members
+from climnorm.plan.outputs import EnsemblePlan, OutputPlan, T_Output
+from climnorm.plan.resume import file_matches
+from climnorm.products import file_product
+from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
 from climnorm.runner.landing import WriteQueue, encoding
 from climnorm.runner.summary import Reporter
 from climnorm.write.manifest import Manifest
@@ -74,30 +76,24 @@ class EnsembleQueue:
             submitted = True
         return submitted
 
-    def _reference(self, out: OutputPlan) -> dict[str, Any]:
-        record = self.manifest.records[out.path]
-        return {"member": out.member_label, "path": out.path, "checksum": record["checksum"]}
+    def _reference(self, out: OutputPlan) -> MemberOutput:
+        return MemberOutput(out.member_label, out.path, str(self.manifest.records[out.path].checksum))
 
-    def _up_to_date(self, ens: EnsemblePlan, refs: list[dict[str, Any]]) -> bool:
+    def _up_to_date(self, ens: EnsemblePlan, refs: list[MemberOutput]) -> bool:
         previous = None if self.force else self.manifest.records.get(ens.path)
-        if previous is None or previous.get("fingerprint") != ens.fingerprint:
+        if previous is None or previous.fingerprint != ens.fingerprint or list(previous.member_outputs) != refs:
             return False
-        if previous.get("member_outputs") != refs:
-            return False
-        try:
-            return (self.plan.config.output_dir / ens.path).stat().st_size == previous.get("size")
-        except OSError:
-            return False
+        return file_matches(self.plan.config.output_dir / ens.path, previous)
 
 
 def describe_ensemble(
     plan: Plan,
     ens: EnsemblePlan,
     members: list[OutputPlan],
-    refs: list[dict[str, Any]],
+    refs: list[MemberOutput],
     need: int,
     manifest: Manifest,
-) -> tuple[EnsembleTask, dict[str, Any]]:
+) -> tuple[EnsembleTask, OutputRecord]:
     """The task that writes an ensemble output, and its manifest record."""
     config: Config = plan.config
     assert config.ensemble is not None
@@ -107,7 +103,7 @@ def describe_ensemble(
     attrs = (
         (
             "title",
-            f"{config.window_years}-year {PRODUCT_TITLES[ens.product]} of {ens.variable} for {ens.region.name}: "
+            f"{config.window_years}-year {ens.spec.title} of {ens.variable} for {ens.region.name}: "
             f"ensemble of {len(members)} members",
         ),
         ("variable", ens.variable),
@@ -123,7 +119,7 @@ def describe_ensemble(
         path=str(config.output_dir / ens.path),
         variable=ens.variable,
         members=tuple(
-            EnsembleMember(o.member_label, str(config.output_dir / o.path), r["calendar"], r["leap_day"])
+            EnsembleMember(o.member_label, str(config.output_dir / o.path), r.calendar, r.leap_day)  # type: ignore[arg-type]
             for o, r in zip(members, records, strict=True)
         ),
         statistics=statistics,
@@ -131,7 +127,7 @@ def describe_ensemble(
         window=window,
         attrs=attrs,
         encoding=encoding(config),
-        product=ens.product,
+        product=file_product(ens.spec, "mean", plan.settings),
     )
     return task, _record(config, ens, members, records, refs, need)
 
@@ -140,33 +136,32 @@ def _record(
     config: Config,
     ens: EnsemblePlan,
     members: list[OutputPlan],
-    records: list[dict[str, Any]],
-    refs: list[dict[str, Any]],
+    records: list[OutputRecord],
+    refs: list[MemberOutput],
     need: int,
-) -> dict[str, Any]:
+) -> OutputRecord:
     """An ensemble output's manifest record: what it is, and the member outputs (and years) it combines."""
     assert config.ensemble is not None
-    years = sorted({int(y) for r in records for y in r.get("years", [])})
+    years = tuple(sorted({y for r in records for y in r.years}))
     window = range(ens.year - config.window_years + 1, ens.year + 1)
-    return {
-        "path": ens.path,
-        "model": ENSEMBLE,
-        "variant": "",
-        "variable": ens.variable,
-        "region": ens.region.key,
-        "scenario": ens.scenario,
-        "period": ens.period,
-        "target_year": ens.year,
-        "window_years": config.window_years,
-        "years": years,
-        "missing_years": [y for y in window if y not in years],
-        "calendar": "noleap",
-        "leap_day": config.leap_day,
-        "statistics": list(config.ensemble.statistics),
-        "min_members": need,
-        "members": [o.member_label for o in members],
-        "member_outputs": refs,
-        "inputs": [],
-        "fingerprint": ens.fingerprint,
-        **({} if ens.product == "daily" else {"product": ens.product}),
-    }
+    return OutputRecord(
+        path=ens.path,
+        variable=ens.variable,
+        region=ens.region.key,
+        scenario=ens.scenario,
+        period=ens.period,
+        target_year=ens.year,
+        window_years=config.window_years,
+        model=ENSEMBLE,
+        variant="",
+        calendar="noleap",
+        leap_day=config.leap_day,
+        fingerprint=ens.fingerprint,
+        years=years,
+        missing_years=tuple(y for y in window if y not in years),
+        product=ens.product,
+        statistics=tuple(config.ensemble.statistics),
+        min_members=need,
+        members=tuple(o.member_label for o in members),
+        member_outputs=tuple(refs),
+    )

@@ -15,12 +15,13 @@ from typing import Any
 
 from climnorm._atomic import atomic_file
 from climnorm.config.model import Config
-from climnorm.config.sections import completeness_rule
 from climnorm.engines import Engine, SerialExecutor
 from climnorm.engines.tasks import OutputBytes, write_detached, write_output
 from climnorm.errors import ClimnormError, OutputError
-from climnorm.numerics.period_windows import PERIOD_PRODUCTS
-from climnorm.plan.build import Plan, T_Output
+from climnorm.plan.build import Plan
+from climnorm.plan.outputs import T_Output
+from climnorm.products import file_product
+from climnorm.records import OutputRecord
 from climnorm.runner.accumulate import Computed
 from climnorm.runner.summary import Reporter
 from climnorm.write.digests import inputs_digest
@@ -38,7 +39,7 @@ class _Pending:
 
     future: Future[tuple[int, str, float] | OutputBytes]
     out: T_Output
-    record: dict[str, Any]
+    record: OutputRecord
 
 
 def encoding(config: Config) -> Encoding:
@@ -47,13 +48,11 @@ def encoding(config: Config) -> Encoding:
     return Encoding(c.zlib, c.complevel, c.shuffle)
 
 
-def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, dict[str, Any]]:
+def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, OutputRecord]:
     """The write task of a computed normal (what its file says about itself) and its manifest record."""
     config, out, used = plan.config, computed.out, computed.years
     t = out.target
     inputs = [e.record for e in plan.window_inputs(t, computed.input_years)]
-    smoothing = computed.smoothing
-    periodic = out.product in PERIOD_PRODUCTS
     meta = NormalMeta(
         target=t,
         region=out.region,
@@ -63,32 +62,28 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, dict[str, Any]]
         leap_day=config.leap_day,
         var_attrs=computed.var_attrs,
         inputs_digest=inputs_digest(inputs),
-        product=out.product,
-        aggregation=computed.aggregation,
-        smoothing=smoothing.describe() if smoothing is not None else "",
-        completeness=completeness_rule(config.monthly_completeness).name if periodic else "",
+        product=file_product(out.spec, computed.aggregation, plan.settings),
     )
     path = str(config.output_dir / out.path)
-    task = WriteTask(path, computed.normal, computed.grid, meta, encoding(config), smoothing)
-    record: dict[str, Any] = {
-        "path": out.path,
-        "variable": t.variable,
-        "region": out.region.key,
-        "scenario": t.scenario,
-        "period": t.period,
-        "target_year": t.year,
-        "window_years": config.window_years,
-        "years": list(used),
-        "missing_years": [y for y in t.window if y not in used],
-        "model": t.member.model,
-        "variant": t.member.variant,
-        "calendar": computed.scheme.calendar,
-        "leap_day": config.leap_day,
-        "inputs": inputs,
-        "fingerprint": out.fingerprint,
-    }
-    if out.product != "daily":  # a daily record is as it was before products
-        record["product"] = out.product
+    task = WriteTask(path, computed.normal, computed.grid, meta, encoding(config), computed.finish)
+    record = OutputRecord(
+        path=out.path,
+        variable=t.variable,
+        region=out.region.key,
+        scenario=t.scenario,
+        period=t.period,
+        target_year=t.year,
+        window_years=config.window_years,
+        years=used,
+        missing_years=tuple(y for y in t.window if y not in used),
+        model=t.member.model,
+        variant=t.member.variant,
+        calendar=computed.scheme.calendar,
+        leap_day=config.leap_day,
+        inputs=tuple(inputs),
+        fingerprint=out.fingerprint,
+        product=out.product,
+    )
     return task, record
 
 
@@ -114,7 +109,7 @@ class WriteQueue:
         fn: Callable[[Any], tuple[int, str, float]],
         task: Any,
         out: T_Output,
-        record: dict[str, Any],
+        record: OutputRecord,
         *,
         reads_outputs: bool = False,
     ) -> None:
@@ -181,9 +176,8 @@ class WriteQueue:
             if not final:
                 self.reporter.skip(out, f"write failed: {type(err).__name__}: {err}", fail=True)
             return
-        item.record.update(size=size, checksum=checksum)
         try:
-            self.manifest.add(item.record)
+            self.manifest.add(item.record.landed(size, checksum))
         except OSError as err:
             # an unrecorded output would look current to nobody: remove it so disk and manifest agree
             (self.plan.config.output_dir / out.path).unlink(missing_ok=True)

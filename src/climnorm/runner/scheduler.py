@@ -25,7 +25,8 @@ from climnorm.engines.tasks import read_batch
 from climnorm.errors import InputFileError
 from climnorm.events import RunStarted
 from climnorm.numerics.sums import Stored
-from climnorm.plan.build import OutputPlan, Plan
+from climnorm.plan.build import Plan
+from climnorm.plan.outputs import OutputPlan
 from climnorm.read.task import ReadTask
 from climnorm.runner.accumulate import ChainAccumulator, Computed
 from climnorm.runner.ensembles import EnsembleQueue

@@ -73,15 +73,15 @@ def show_demo_result(config: Config, console: Console) -> None:
     wanted = [
         r
         for r in records.values()
-        if (r["variable"], r["region"], r["scenario"], r["model"]) == ("tas", "CONUS", "ssp585", "ensemble")
+        if (r.variable, r.region, r.scenario, r.model) == ("tas", "CONUS", "ssp585", "ensemble")
     ]
     if not wanted:
         return
-    record = max(wanted, key=lambda r: r["target_year"])
-    with xr.open_dataset(config.output_dir / record["path"], decode_times=False) as ds:
+    record = max(wanted, key=lambda r: r.target_year)
+    with xr.open_dataset(config.output_dir / record.path, decode_times=False) as ds:
         mean, low, high = (ds[f"tas_{s}"].mean(("lat", "lon")) for s in ("mean", "p10", "p90"))
         console.print(
-            f"{record['path']}: ensemble of {ds.attrs['ensemble_members']}, {ds.attrs['window_years']}-year normal "
+            f"{record.path}: ensemble of {ds.attrs['ensemble_members']}, {ds.attrs['window_years']}-year normal "
             f"ending {ds.attrs['target_year']}; CONUS mean {float(mean.mean()):.2f} K (members' p10-p90 "
             f"{float(low.mean()):.2f}-{float(high.mean()):.2f}), 15 Jul {float(mean[195]):.2f} K"
         )

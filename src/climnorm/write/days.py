@@ -1,22 +1,18 @@
-"""Write a daily (or smoothed daily) normal as a CF-1.8 climatology NetCDF file of day slots, atomically."""
+"""The time axis of a normal of day slots (a `climnorm.products.DaySlots` layout: the daily and smoothed daily
+normals) in a CF-1.8 climatology NetCDF file: one climatological step per slot, bounded by the slot's first and
+last day in the window."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
-from pathlib import Path
-from typing import Any
 
 import cftime
 import netCDF4
 import numpy as np
 
-from climnorm._atomic import atomic_file
 from climnorm.calendars import SlotScheme, is_leap
-from climnorm.types import RegionCut
-from climnorm.write.digests import data_checksum
-from climnorm.write.netcdf import CELL_METHODS, DEFAULT_ENCODING, create_dimensions, write_data, write_time
-from climnorm.write.tasks import Encoding, NormalMeta
+from climnorm.write.netcdf import write_time
 
 
 def _slot_years(scheme: SlotScheme, window: range) -> tuple[int, np.ndarray, np.ndarray]:
@@ -45,40 +41,6 @@ def _slot_dates(
     lower = [scheme.slot_date(slot, int(year)) for slot, year in enumerate(first)]
     upper = [scheme.slot_date(slot, int(year)) + dt.timedelta(days=1) for slot, year in enumerate(last)]
     return dates, lower, upper
-
-
-def write_normal(
-    path: Path,
-    normal: np.ndarray,
-    grid: RegionCut,
-    meta: NormalMeta,
-    encoding: Encoding = DEFAULT_ENCODING,
-) -> tuple[int, str]:
-    """Write ``normal`` (slot, lat, lon) to ``path`` via a temporary file and rename; returns (size, checksum)."""
-    scheme = SlotScheme(meta.calendar, meta.leap_day)
-    if normal.shape[0] != scheme.nslots or normal.ndim != 1 + len(grid.dims):
-        raise ValueError(f"normal shape {normal.shape} does not match {scheme.nslots} slots x {grid.dims}")
-    with atomic_file(path) as tmp:
-        _write(tmp, normal, grid, meta, scheme, encoding)
-    return path.stat().st_size, data_checksum(normal)
-
-
-def _write(
-    target: Path,
-    normal: np.ndarray,
-    grid: RegionCut,
-    meta: NormalMeta,
-    scheme: SlotScheme,
-    encoding: Encoding,
-) -> None:
-    with netCDF4.Dataset(target, "w", format="NETCDF4") as ds:
-        create_dimensions(ds, scheme.nslots, grid, normal)
-        write_day_slots(ds, scheme, meta.window, meta.leap_day)
-        attrs: dict[str, Any] = dict(meta.var_attrs)
-        attrs["cell_methods"] = CELL_METHODS
-        if meta.smoothing:
-            attrs["comment"] = f"smoothed: {meta.smoothing}"
-        write_data(ds, normal, grid, meta, attrs, ["dayofyear", "month", "day"], encoding)
 
 
 def write_day_slots(ds: netCDF4.Dataset, scheme: SlotScheme, window: range, leap_day: str) -> None:

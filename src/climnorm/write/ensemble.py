@@ -1,6 +1,6 @@
-"""Ensemble output files: the members' output files read a block of slots at a time, aligned on the noleap axis
-(daily products; monthly, seasonal and annual steps align as they are), combined by `climnorm.numerics.ensemble` in
-float64, and written as one CF-1.8 file of float32 statistics (atomically).
+"""Ensemble output files: the members' output files read a block of slots at a time, aligned as the product's layout
+says (day slots on the noleap axis, periods as they are), combined by `numerics.ensemble` in float64, and written
+as one CF-1.8 file of float32 statistics (atomically).
 
 Every member file is read once; memory holds one block of slots of every member, never whole normals.
 """
@@ -18,26 +18,17 @@ import numpy as np
 
 from climnorm import __version__
 from climnorm._atomic import atomic_file
-from climnorm.calendars import SlotScheme
 from climnorm.errors import OutputError
-from climnorm.numerics.ensemble import member_statistics, noleap_slots, percentile_of
+from climnorm.numerics.ensemble import member_statistics, percentile_of
 from climnorm.types import Coord, RegionCut
-from climnorm.write.days import write_day_slots
 from climnorm.write.digests import EnsembleChecksum
 from climnorm.write.netcdf import FILL_VALUE, write_grid
-from climnorm.write.periods import period_steps, write_period_steps
+from climnorm.write.products import TIME_LABELS, write_time_axis
 from climnorm.write.tasks import EnsembleMember, EnsembleTask
 
 BLOCK_BYTES = 128 * 2**20  # float64 members x slots x cells read and combined at a time
 N_MEMBERS = "n_members"
-_LABELS = ("dayofyear", "month", "day", "season")
-_PRODUCT_ATTRS = ("product", "smoothing", "monthly_completeness")  # said by every member file alike
 _METHODS = {"mean": "mean", "median": "median", "min": "minimum", "max": "maximum", "std": "standard_deviation"}
-PERIOD_ALIGNMENT = "members' monthly, seasonal or annual steps as they are (each member's own calendar months)"
-ALIGNMENT = (
-    "members on a 365-day noleap (month, day) axis: 366-slot members without 29 February (day 366 under the "
-    "dayofyear policy), 360_day members' slot floor(s * 360 / 365) for noleap slot s (0-based)"
-)
 
 
 def ensemble_variables(variable: str, statistics: Iterable[str]) -> list[str]:
@@ -74,13 +65,11 @@ def write_ensemble(task: EnsembleTask) -> tuple[int, str]:
 
 
 def _member_steps(task: EnsembleTask, ds: netCDF4.Dataset, member: EnsembleMember) -> np.ndarray:
-    """For each step of the ensemble, the member file's step that stands for it."""
-    n = len(ds.dimensions["time"])
-    if task.product in ("daily", "daily_smoothed"):
-        return noleap_slots(n, member.leap_day)
-    if n != period_steps(task.product):
-        raise OutputError(f"{member.path}: {n} steps, a {task.product} normal has {period_steps(task.product)}")
-    return np.arange(n)
+    """For each step of the ensemble, the member file's step that stands for it (its product's alignment)."""
+    try:
+        return task.product.layout.member_steps(len(ds.dimensions["time"]), member.leap_day)
+    except ValueError as err:
+        raise OutputError(f"{member.path}: {err} of a {task.product.name} normal") from None
 
 
 def _read_slots(var: netCDF4.Variable[Any], index: np.ndarray) -> np.ndarray:
@@ -95,7 +84,7 @@ def grid_of(ds: netCDF4.Dataset, variable: str) -> RegionCut:
     """The horizontal (and extra) coordinates of an output file's normal, as a region cut to write them again."""
     var = ds.variables[variable]
     names = [d for d in var.dimensions if d != "time" and d in ds.variables]
-    names += [n for n in str(getattr(var, "coordinates", "")).split() if n not in _LABELS and n in ds.variables]
+    names += [n for n in str(getattr(var, "coordinates", "")).split() if n not in TIME_LABELS and n in ds.variables]
     mapping = getattr(var, "grid_mapping", None)
     if mapping and mapping in ds.variables:
         names.append(mapping)
@@ -131,11 +120,7 @@ def _layout(
     for dim, size in zip(grid.dims, grid.shape, strict=True):
         ds.createDimension(dim, size)
     first, last = task.window
-    if task.product in ("daily", "daily_smoothed"):
-        write_day_slots(ds, SlotScheme("noleap", "calendar_day"), range(first, last + 1), "calendar_day")
-        labels = list(_LABELS[:3])
-    else:
-        labels = write_period_steps(ds, task.product, range(first, last + 1), "noleap")
+    labels = write_time_axis(ds, task.product.layout, range(first, last + 1), "noleap", "calendar_day")
     aux, mapping = write_grid(ds, grid)
     kwargs = task.encoding.variable((steps, *grid.shape))
     template = first_member.variables[task.variable]
@@ -159,7 +144,7 @@ def _layout(
     n.setncatts({"long_name": "members with a valid normal in the cell-slot", "units": "1", "coordinates": coordinates})
     out[N_MEMBERS] = n
     ds.setncatts(_global_attributes(task))
-    ds.setncatts({k: first_member.getncattr(k) for k in _PRODUCT_ATTRS if k in first_member.ncattrs()})
+    ds.setncatts(dict(task.product.attrs))
     return out
 
 
@@ -175,7 +160,7 @@ def _global_attributes(task: EnsembleTask) -> dict[str, Any]:
         "ensemble_statistics": " ".join(task.statistics),
         "min_members": np.int32(task.min_members),
         "calendar": "noleap",
-        "ensemble_calendar_alignment": ALIGNMENT if task.product in ("daily", "daily_smoothed") else PERIOD_ALIGNMENT,
+        "ensemble_calendar_alignment": task.product.layout.alignment,
         "software": "climnorm",
         "software_version": __version__,
         "creation_time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from climnorm._atomic import atomic_write_text
+from climnorm.records import OutputRecord
 
 log = logging.getLogger(__name__)
 
@@ -21,17 +22,12 @@ MANIFEST_NAME = "manifest.json"
 JOURNAL_NAME = "manifest.journal.jsonl"
 
 
-def product_of(record: dict[str, Any]) -> str:
-    """What an output record holds (``types.PRODUCTS``); records without a ``product`` field are daily normals."""
-    return str(record.get("product", "daily"))
-
-
 @dataclass
 class Manifest:
     """Output records keyed by their path relative to the output directory."""
 
     output_dir: Path
-    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    records: dict[str, OutputRecord] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -42,37 +38,43 @@ class Manifest:
         return self.output_dir / JOURNAL_NAME
 
     @classmethod
+    def exists(cls, output_dir: Path) -> bool:
+        """Whether ``output_dir`` has a manifest or the journal of an interrupted run."""
+        return (output_dir / MANIFEST_NAME).exists() or (output_dir / JOURNAL_NAME).exists()
+
+    @classmethod
     def load(cls, output_dir: Path) -> Manifest:
         """Read manifest.json and replay the journal of an interrupted run (a torn last line is ignored)."""
         manifest = cls(output_dir)
         if manifest.path.exists():
             try:
-                data = json.loads(manifest.path.read_text())
-                manifest.records = {r["path"]: r for r in data.get("outputs", [])}
-            except (OSError, ValueError, KeyError, TypeError) as err:
+                outputs = json.loads(manifest.path.read_text()).get("outputs", [])
+            except (OSError, ValueError, AttributeError) as err:
                 log.warning("%s: unreadable manifest (%s); every output will be recomputed", manifest.path, err)
+                outputs = []
+            manifest.records = _records(manifest.path, outputs)
         if manifest.journal.exists():
             for line in manifest.journal.read_text().splitlines():
                 try:
-                    record = json.loads(line)
-                    manifest.records[record["path"]] = record
+                    record = OutputRecord.from_json(json.loads(line))
+                    manifest.records[record.path] = record
                 except (ValueError, KeyError, TypeError):
                     log.debug("%s: ignoring a torn journal line", manifest.journal)
         return manifest
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: OutputRecord) -> None:
         """Record one output that has landed; durable before this returns."""
-        self.records[record["path"]] = record
+        self.records[record.path] = record
         self.output_dir.mkdir(parents=True, exist_ok=True)
         with open(self.journal, "a") as fh:
-            fh.write(json.dumps(record, sort_keys=True) + "\n")
+            fh.write(json.dumps(record.to_json(), sort_keys=True) + "\n")
             fh.flush()
             os.fsync(fh.fileno())
 
     def save(self) -> None:
         """Write manifest.json atomically with every record, then drop the journal it now contains."""
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        outputs = [self.records[k] for k in sorted(self.records)]
+        outputs: list[dict[str, Any]] = [self.records[k].to_json() for k in sorted(self.records)]
         try:
             atomic_write_text(self.path, json.dumps({"format": 1, "outputs": outputs}, indent=1, sort_keys=True) + "\n")
         except OSError as err:
@@ -83,3 +85,20 @@ class Manifest:
             )
             return
         self.journal.unlink(missing_ok=True)
+
+
+def _records(path: Path, outputs: list[Any]) -> dict[str, OutputRecord]:
+    """The records of a manifest's outputs by path; those that cannot be read are left out (their outputs are
+    recomputed), with one warning saying how many and why."""
+    records: dict[str, OutputRecord] = {}
+    bad: list[str] = []
+    for data in outputs:
+        try:
+            record = OutputRecord.from_json(data)
+        except (ValueError, KeyError, TypeError) as err:
+            bad.append(f"{type(err).__name__}: {err}")
+            continue
+        records[record.path] = record
+    if bad:
+        log.warning("%s: %d record(s) unreadable (%s); their outputs will be recomputed", path, len(bad), bad[0])
+    return records

@@ -12,7 +12,7 @@ import numpy as np
 
 from climnorm import __version__
 from climnorm._ranges import format_ranges
-from climnorm.products import PRODUCT_TITLES
+from climnorm.numerics.periods import total_units
 from climnorm.types import RegionCut
 from climnorm.write.tasks import Encoding, NormalMeta
 
@@ -52,6 +52,23 @@ def write_data(
     v.setncatts(attrs)
     v[:] = np.ma.masked_invalid(values)
     ds.setncatts(global_attributes(meta))
+
+
+def variable_attributes(meta: NormalMeta) -> dict[str, Any]:
+    """The data variable's attributes: those of the daily values (made a total's where the product's steps sum
+    them), the CF cell methods and the product's comment."""
+    attrs: dict[str, Any] = dict(meta.var_attrs)
+    product = meta.product
+    if product.aggregation == "sum":
+        attrs["units"] = total_units(str(attrs.get("units", "")))[1]
+        if attrs.get("standard_name") == "precipitation_flux":
+            attrs["standard_name"] = "lwe_thickness_of_precipitation_amount"
+        if "long_name" in attrs:
+            attrs["long_name"] = f"{attrs['long_name']} total"
+    attrs["cell_methods"] = f"time: {product.aggregation} within years time: mean over years"
+    if product.comment:
+        attrs["comment"] = product.comment
+    return attrs
 
 
 def write_climatological_time(
@@ -114,7 +131,7 @@ def global_attributes(meta: NormalMeta) -> dict[str, object]:
     missing = [y for y in meta.window if y not in meta.years]
     attrs: dict[str, object] = {
         "Conventions": "CF-1.8",
-        "title": f"{len(target.window)}-year {PRODUCT_TITLES[meta.product]} of {target.variable} for {region.name}",
+        "title": f"{len(target.window)}-year {meta.product.title} of {target.variable} for {region.name}",
         "variable": target.variable,
         "region": region.key,
         "region_name": region.name,
@@ -138,10 +155,5 @@ def global_attributes(meta: NormalMeta) -> dict[str, object]:
         "creation_time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "input_files_digest": meta.inputs_digest,
     }
-    if meta.product != "daily":  # a daily file says nothing of products: its layout predates them
-        attrs["product"] = meta.product
-    if meta.smoothing:
-        attrs["smoothing"] = meta.smoothing
-    if meta.completeness:
-        attrs["monthly_completeness"] = meta.completeness
+    attrs.update(meta.product.attrs)  # a daily file says nothing of products: its layout predates them
     return attrs

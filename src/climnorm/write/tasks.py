@@ -8,10 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from climnorm.types import Region, RegionCut, T_Aggregation, T_LeapDay, Target
+from climnorm.products import DaySlots, FileProduct
+from climnorm.types import Region, RegionCut, T_LeapDay, Target
 
 if TYPE_CHECKING:
     from climnorm.numerics.smoothing import Smoothing
+
+DAILY_FILE = FileProduct("daily", "daily climate normal", DaySlots())
+"""The daily normal's file (what a normal of no other product is)."""
 
 
 @dataclass(frozen=True)
@@ -26,10 +30,7 @@ class NormalMeta:
     leap_day: T_LeapDay
     var_attrs: tuple[tuple[str, str], ...]
     inputs_digest: str
-    product: str = "daily"
-    aggregation: T_Aggregation = "mean"  # monthly, seasonal, annual: mean of the days, or their total
-    smoothing: str = ""  # daily_smoothed: how (products.smoothing.Smoothing.describe)
-    completeness: str = ""  # monthly, seasonal, annual: the rule a month's days follow (Completeness.name)
+    product: FileProduct = DAILY_FILE  # what the file says of its product (its layout, title, attributes)
 
     @property
     def variable(self) -> str:
@@ -57,14 +58,14 @@ class Encoding:
 
 @dataclass(frozen=True)
 class WriteTask:
-    """One normal to write (``smoothing``: a raw daily normal the writer smooths first, in the worker)."""
+    """One normal to write (``finish``: what the writer does to it first, in the worker: a smoothing)."""
 
     path: str
     normal: np.ndarray
     grid: RegionCut
     meta: NormalMeta
     encoding: Encoding
-    smoothing: Smoothing | None = None
+    finish: Smoothing | None = None
 
     @property
     def nbytes(self) -> int:
@@ -93,4 +94,4 @@ class EnsembleTask:
     window: tuple[int, int]  # first and last year of the window
     attrs: tuple[tuple[str, Any], ...]  # the file's global attributes besides the common ones
     encoding: Encoding
-    product: str = "daily"
+    product: FileProduct = DAILY_FILE

@@ -20,8 +20,9 @@ import pyarrow.parquet as pq
 
 from climnorm._atomic import atomic_file
 from climnorm.errors import ZonalError
+from climnorm.records import OutputRecord
 from climnorm.zonal.frame import TableBuilder, empty_frame
-from climnorm.zonal.table import Record, ZonalRequest, each_set
+from climnorm.zonal.table import ZonalRequest, each_set
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 CSV_SUFFIXES = (".csv", ".csv.gz")
@@ -146,7 +147,11 @@ class TableWritten:
 
 
 def write_zonal_table(
-    output_dir: str | Path, out: str | Path, request: ZonalRequest | None = None, *, records: list[Record] | None = None
+    output_dir: str | Path,
+    out: str | Path,
+    request: ZonalRequest | None = None,
+    *,
+    records: list[OutputRecord] | None = None,
 ) -> TableWritten:
     """Aggregate ``output_dir``'s outputs as ``request`` says (default: every output, the built-in counties)
     and write the table to ``out`` (Parquet or CSV by suffix), one output set at a time."""

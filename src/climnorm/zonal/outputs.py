@@ -17,13 +17,13 @@ import netCDF4
 import numpy as np
 
 from climnorm.errors import ZonalError
-from climnorm.write.manifest import Manifest
+from climnorm.outputs.index import OutputIndex
+from climnorm.records import OutputRecord
 from climnorm.zonal.grid import Grid, read_grid
 
 log = logging.getLogger(__name__)
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-PRODUCT_OF_SLOTS = {"dayofyear": "daily", "month": "monthly", "season": "seasonal", "index": "unknown"}
 SET_KEYS = ("variable", "scenario", "period", "target_year", "window_years", "model", "variant", "product")
 
 
@@ -48,30 +48,20 @@ def select_records(
     regions: Iterable[str] | None = None,
     products: Iterable[str] | None = None,
     scenarios: Iterable[str] | None = None,
-) -> list[dict[str, Any]]:
-    """Manifest records matching the filters (None = all), sorted by path; missing files are an error.
-
-    A record without a ``product`` field passes the product filter here: its file says which product it is.
-    """
-    if not (output_dir / "manifest.json").exists() and not (output_dir / "manifest.journal.jsonl").exists():
-        raise ZonalError(f"{output_dir}: no manifest.json; is this a climnorm output directory?")
-    wanted = {"variable": variables, "region": regions, "product": products, "scenario": scenarios}
-    filters = {k: {str(x) for x in v} for k, v in wanted.items() if v is not None}
-    records = []
-    for path, record in sorted(Manifest.load(output_dir).records.items()):
-        if all(str(record[k]) in allowed for k, allowed in filters.items() if record.get(k) is not None):
-            if not (output_dir / path).is_file():
-                raise ZonalError(f"{output_dir / path}: listed in the manifest but missing")
-            records.append(record)
-    if not records:
-        shown = ", ".join(f"{k} in {sorted(v)}" for k, v in filters.items()) or "any"
-        raise ZonalError(f"{output_dir}: no outputs in the manifest match ({shown})")
+) -> list[OutputRecord]:
+    """Manifest records matching the filters (None = all), sorted by path; a listed file that is missing is an
+    error (OutputNotFound names what there is when nothing matches)."""
+    index = OutputIndex.load(output_dir)
+    records = index.select(variable=variables, region=regions, product=products, scenario=scenarios)
+    for record in records:
+        if not index.path(record).is_file():
+            raise ZonalError(f"{index.path(record)}: listed in the manifest but missing")
     return records
 
 
-def set_key(record: dict[str, Any]) -> tuple[str, ...]:
+def set_key(record: OutputRecord) -> tuple[str, ...]:
     """What makes outputs one set across regions (same variable, scenario, period, target year, model...)."""
-    return tuple(str(record.get(k, "")) for k in SET_KEYS)
+    return tuple(str(record.value(k)) for k in SET_KEYS)
 
 
 def _horizontal_dims(ds: netCDF4.Dataset, source: str) -> tuple[str, str]:

@@ -14,23 +14,23 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ParamSpec
+from typing import ParamSpec
 
 import numpy as np
 import pandas as pd
 
+from climnorm.records import OutputRecord
 from climnorm.zonal.apply import apply_weights
 from climnorm.zonal.cache import CACHE_DIR_NAME, cached_weights
 from climnorm.zonal.counties import load_counties
 from climnorm.zonal.frame import FieldMeta, TableBuilder
 from climnorm.zonal.grid import Grid
-from climnorm.zonal.outputs import PRODUCT_OF_SLOTS, Field, read_fields, read_output_grid, select_records, set_key
+from climnorm.zonal.outputs import Field, read_fields, read_output_grid, select_records, set_key
 from climnorm.zonal.polygons import PolygonSet, read_polygons
 from climnorm.zonal.weights import Weights
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
-Record = dict[str, Any]
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,23 +61,19 @@ def assign_regions(grid_areas: dict[str, np.ndarray]) -> np.ndarray:
     return np.where(stacked.max(axis=0) > 0.0, best, -1)
 
 
-def _field_meta(record: Record, attrs: dict[str, Any], field: Field) -> FieldMeta:
-    """The shared columns of one field's rows, from its manifest record, file attributes and variable."""
-    model = str(record.get("model") or attrs.get("model") or "")
-    if field.statistic and not model:
-        model = "ensemble"
-    product = str(record.get("product") or attrs.get("product") or PRODUCT_OF_SLOTS[field.slot_kind])
+def _field_meta(record: OutputRecord, field: Field) -> FieldMeta:
+    """The shared columns of one field's rows, from its manifest record and variable."""
     return FieldMeta(
-        region=str(record["region"]),
-        model=model,
+        region=record.region,
+        model=record.model,
         statistic=field.statistic,
         variable=field.variable,
         units=field.units,
-        scenario=str(record.get("scenario", "")),
-        period=str(record.get("period", "")),
-        product=product,
+        scenario=record.scenario,
+        period=record.period,
+        product=record.product,
         slot_kind=field.slot_kind,
-        target_year=int(record.get("target_year", 0)),
+        target_year=record.target_year,
     )
 
 
@@ -88,16 +84,13 @@ class Aggregation:
     polygon was given, and which polygons no set could serve, is collected for `outside` and `result`.
     """
 
-    def __init__(
-        self, output_dir: Path, polygons: PolygonSet, records: list[Record], *, products: list[str] | None, cache: bool
-    ) -> None:
+    def __init__(self, output_dir: Path, polygons: PolygonSet, records: list[OutputRecord], *, cache: bool) -> None:
         self.start = time.perf_counter()
         self.output_dir = output_dir
         self.polygons = polygons
         self.records = records
-        self.products = products
         self.cache_dir = output_dir / CACHE_DIR_NAME if cache else None
-        self.grids = {str(r["path"]): read_output_grid(output_dir / r["path"]) for r in records}
+        self.grids = {r.path: read_output_grid(output_dir / r.path) for r in records}
         self.weights: dict[str, Weights] = {}
         self.weight_seconds = 0.0
         self.assigned: dict[str, str] = {}
@@ -113,35 +106,33 @@ class Aggregation:
             self.weight_seconds += time.perf_counter() - start
         return self.weights[key]
 
-    def sets(self) -> list[list[Record]]:
+    def sets(self) -> list[list[OutputRecord]]:
         """The records grouped into sets across regions, in manifest path order."""
-        sets: dict[tuple[str, ...], list[Record]] = {}
+        sets: dict[tuple[str, ...], list[OutputRecord]] = {}
         for record in self.records:
             sets.setdefault(set_key(record), []).append(record)
         return list(sets.values())
 
-    def add_set(self, builder: TableBuilder, members: list[Record]) -> None:
+    def add_set(self, builder: TableBuilder, members: list[OutputRecord]) -> None:
         """Aggregate one set: every polygon from the region that covers most of it."""
-        areas = {str(r["region"]): self.weights_of(self.grids[r["path"]]).grid_area for r in members}
+        areas = {r.region: self.weights_of(self.grids[r.path]).grid_area for r in members}
         choice = assign_regions(areas)
         for i, region in enumerate(sorted(areas)):
             rows = np.flatnonzero(choice == i)
             self.served[rows] = True
             self.assigned.update({self.polygons.ids[k]: region for k in rows})
-            for record in (r for r in members if str(r["region"]) == region):
-                if self.only is None or record["path"] in self.only:
+            for record in (r for r in members if r.region == region):
+                if self.only is None or record.path in self.only:
                     self._add_file(builder, record, rows)
 
-    def _add_file(self, builder: TableBuilder, record: Record, rows: np.ndarray) -> None:
+    def _add_file(self, builder: TableBuilder, record: OutputRecord, rows: np.ndarray) -> None:
         """Aggregate every field of one output file (of the wanted products) for the polygon rows it serves."""
         if not rows.size:
             return
-        attrs, fields = read_fields(self.output_dir / record["path"], str(record["variable"]))
-        grid = self.grids[record["path"]]
+        _, fields = read_fields(self.output_dir / record.path, record.variable)
+        grid = self.grids[record.path]
         for field in fields:
-            meta = _field_meta(record, attrs, field)
-            if self.products is not None and meta.product not in self.products:
-                continue
+            meta = _field_meta(record, field)
             values = apply_weights(self.weights_of(grid), grid, field.data, rows, self.polygons)
             builder.add(meta, field.slots, field.labels, values)
 
@@ -175,14 +166,14 @@ class ZonalRequest:
     name_field: str | None = None
     state_field: str | None = None
     variables: Sequence[str] | None = None
-    """Filters on the manifest records (None: all); a product is also checked against each file's slots."""
+    """Filters on the manifest records (None: all)."""
     regions: Sequence[str] | None = None
     products: Sequence[str] | None = None
     scenarios: Sequence[str] | None = None
     cache: bool = True
     """Keep the weights in ``{output_dir}/zonal-cache`` (computed once per grid and polygon set)."""
 
-    def aggregation(self, output_dir: str | Path, records: list[Record] | None = None) -> Aggregation:
+    def aggregation(self, output_dir: str | Path, records: list[OutputRecord] | None = None) -> Aggregation:
         """The work for ``output_dir``: ``records`` as given, else the manifest's records matching the filters."""
         output_dir = Path(output_dir)
         if records is None:
@@ -191,8 +182,7 @@ class ZonalRequest:
                 scenarios=self.scenarios,
             )  # fmt: skip
         shapes = resolve_polygons(self.polygons, self.id_field, self.name_field, self.state_field)
-        products = list(self.products) if self.products is not None else None
-        return Aggregation(output_dir, shapes, records, products=products, cache=self.cache)
+        return Aggregation(output_dir, shapes, records, cache=self.cache)
 
 
 def each_set(work: Aggregation) -> Iterator[TableBuilder]:

@@ -1,0 +1,129 @@
+"""The outputs of a plan: one per member, target, region and product (:class:`OutputPlan`) or per ensemble target,
+region and product (:class:`EnsemblePlan`); their paths and the fingerprint resume compares."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from climnorm.catalog.filenames import FileEntry
+from climnorm.config.model import Config
+from climnorm.products import ProductSpec, product
+from climnorm.records import ENSEMBLE
+from climnorm.types import Member, Region, Target
+
+OUTPUT_FORMAT = 1  # bump when the output layout changes, so resume recomputes
+ENSEMBLE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """One output file: a product of a target cut to one region, with the years it reads, their inputs and its
+    up-to-date status. ``reads`` are the window's available years, and for a product that uses the year before the
+    window (the seasonal one: its December begins the first DJF) that year too when the archive has it."""
+
+    target: Target
+    region: Region
+    path: str
+    inputs: tuple[FileEntry, ...]
+    fingerprint: str
+    up_to_date: bool
+    product: str
+    reads: tuple[int, ...]
+
+    @property
+    def member_label(self) -> str:
+        return self.target.member.label
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        """(variable, region, scenario, period, target year): what names the output in messages and events."""
+        t = self.target
+        return (t.variable, self.region.key, t.scenario, t.period, t.year)
+
+    @property
+    def label(self) -> str:
+        return output_label(self.key, self.product)
+
+    @property
+    def spec(self) -> ProductSpec:
+        return product(self.product)
+
+
+@dataclass(frozen=True)
+class EnsemblePlan:
+    """One ensemble output: a target and region of every member that has it."""
+
+    variable: str
+    region: Region
+    scenario: str
+    period: str
+    year: int
+    members: tuple[OutputPlan, ...]
+    path: str
+    fingerprint: str
+    product: str = "daily"
+    member_label = ENSEMBLE
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        return (self.variable, self.region.key, self.scenario, self.period, self.year)
+
+    @property
+    def label(self) -> str:
+        return output_label(self.key, self.product)
+
+    @property
+    def spec(self) -> ProductSpec:
+        return product(self.product)
+
+
+def output_label(key: tuple[str, str, str, str, int], name: str) -> str:
+    """How messages name an output: "tas CONUS ssp245 hybrid 2016", and its product where paths name it."""
+    return " ".join(map(str, key)) + product(name).label()
+
+
+T_Output = OutputPlan | EnsemblePlan
+"""An output of the run: one member's, or the ensemble's."""
+
+
+def output_fingerprint(config: Config, member: Member, region: Region, name: str = "daily") -> str:
+    """Digest of every configuration field that shapes one output's content: what shapes every output, and the
+    product's name and own fields where it has them (a daily normal's digest is as it was before products)."""
+    spec = product(name)
+    shaping: dict[str, Any] = {
+        "format": OUTPUT_FORMAT,
+        "model": member.model,
+        "variant": member.variant,
+        "region": region.as_dict(),
+        "window_years": config.window_years,
+        "min_years_for_normal": config.min_years_for_normal,
+        "historical_end": config.historical_end,
+        "leap_day": config.leap_day,
+        "lon_convention": config.lon_convention,
+        "compression": config.compression.model_dump(),
+    }
+    if spec.named:
+        shaping["product"] = spec.name
+    shaping.update(spec.fingerprint(config.product_settings()))
+    return digest(shaping)
+
+
+def digest(shaping: dict[str, Any]) -> str:
+    """A short digest of JSON-able settings."""
+    return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def output_path(template: str, config: Config, target: Target, region: Region, member: Member) -> str:
+    return template.format(
+        variable=target.variable,
+        region=region.key,
+        scenario=target.scenario,
+        period=target.period,
+        target=target.year,
+        window=config.window_years,
+        model=member.model,
+        variant=member.variant,
+    )

@@ -1,0 +1,139 @@
+"""What the manifest says of one output: a frozen :class:`OutputRecord`, to and from the manifest's JSON (whose
+schema is unchanged: docs/normals.md, "Outputs")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any
+
+ENSEMBLE = "ensemble"
+"""The ``model`` of an ensemble output."""
+
+IMPLICIT_PRODUCT = "daily"
+"""The product of a record without a ``product`` field (records from before products were daily normals)."""
+
+_INT_KEYS = ("target_year", "window_years")
+
+
+@dataclass(frozen=True)
+class MemberOutput:
+    """One member output an ensemble output was computed from, as it was then (its checksum)."""
+
+    member: str
+    path: str
+    checksum: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"member": self.member, "path": self.path, "checksum": self.checksum}
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """One output: what it is, what it was computed from and (once landed) its size and data checksum.
+
+    ``inputs``: the input files as the catalog listed them (path, size, mtime, an object's etag), what resume
+    compares; an ensemble output has none and lists its ``member_outputs`` instead. ``extra``: fields a later
+    version of climnorm wrote, kept as they are.
+    """
+
+    path: str
+    variable: str
+    region: str
+    scenario: str
+    period: str
+    target_year: int
+    window_years: int
+    model: str
+    variant: str
+    calendar: str
+    leap_day: str
+    fingerprint: str = ""
+    years: tuple[int, ...] = ()
+    missing_years: tuple[int, ...] = ()
+    inputs: tuple[Mapping[str, Any], ...] = ()
+    product: str = IMPLICIT_PRODUCT
+    size: int | None = None
+    checksum: str | None = None
+    statistics: tuple[str, ...] = ()  # an ensemble output's statistics, in the file's order
+    min_members: int | None = None
+    members: tuple[str, ...] = ()
+    member_outputs: tuple[MemberOutput, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_ensemble(self) -> bool:
+        return self.model == ENSEMBLE
+
+    @property
+    def member(self) -> str:
+        """Whose output it is: "ensemble", or the model and variant ("ACCESS-CM2 r1i1p1f1")."""
+        return ENSEMBLE if self.is_ensemble else f"{self.model} {self.variant}".strip()
+
+    def landed(self, size: int, checksum: str) -> OutputRecord:
+        """The record of the output once its file is written."""
+        return replace(self, size=size, checksum=checksum)
+
+    def value(self, key: str) -> Any:
+        """A field by its manifest name (``product`` is always set)."""
+        return getattr(self, key) if key in _FIELDS else self.extra.get(key)
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest's JSON object of the record."""
+        data: dict[str, Any] = dict(self.extra)
+        data.update(
+            path=self.path,
+            variable=self.variable,
+            region=self.region,
+            scenario=self.scenario,
+            period=self.period,
+            target_year=self.target_year,
+            window_years=self.window_years,
+            years=list(self.years),
+            missing_years=list(self.missing_years),
+            model=self.model,
+            variant=self.variant,
+            calendar=self.calendar,
+            leap_day=self.leap_day,
+            inputs=[dict(i) for i in self.inputs],
+            fingerprint=self.fingerprint,
+        )
+        if self.product != IMPLICIT_PRODUCT:
+            data["product"] = self.product
+        if self.size is not None:
+            data["size"] = self.size
+        if self.checksum is not None:
+            data["checksum"] = self.checksum
+        if self.is_ensemble:
+            data.update(
+                statistics=list(self.statistics),
+                min_members=self.min_members,
+                members=list(self.members),
+                member_outputs=[m.to_json() for m in self.member_outputs],
+            )
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> OutputRecord:
+        """A record from the manifest's JSON object; KeyError or ValueError when a field it needs is missing or
+        malformed."""
+        absent = [k for k in _REQUIRED if k not in data]
+        if absent:
+            raise KeyError(", ".join(absent))
+        known = {k: data[k] for k in _FIELDS if k in data and k != "extra"}
+        for key in _INT_KEYS:
+            known[key] = int(data[key])
+        for key in ("years", "missing_years"):
+            known[key] = tuple(int(y) for y in data.get(key, ()))
+        for key in ("statistics", "members"):
+            known[key] = tuple(str(s) for s in data.get(key, ()))
+        known["inputs"] = tuple(dict(i) for i in data.get("inputs", ()))
+        known["member_outputs"] = tuple(
+            MemberOutput(str(m["member"]), str(m["path"]), str(m["checksum"])) for m in data.get("member_outputs", ())
+        )
+        extra = {k: v for k, v in data.items() if k not in _FIELDS}
+        return cls(**known, extra=extra)
+
+
+_FIELDS = frozenset(f.name for f in fields(OutputRecord))
+_REQUIRED = tuple(f.name for f in fields(OutputRecord) if f.default is MISSING and f.default_factory is MISSING)
