@@ -290,12 +290,13 @@ def test_external_cluster_through_the_cli(
     _assert_same_outputs(tmp_path / "full", local_outputs)
     small = _data(tmp_path / "small")
     assert len(small) == 11 and all(np.array_equal(v, local_outputs[0][k], equal_nan=True) for k, v in small.items())
-    # the cluster outlives the run: its workers no longer carry this run's plugin and event sink
+    # the cluster outlives the run: its workers carry no plugin of it, and no process-wide event sink (each task
+    # reported through the context it was called with)
     with distributed.Client(external_cluster.address, timeout=30) as client:
         # lambdas travel by value (this test module is not importable on the workers)
-        sinks = client.run(lambda: __import__("climnorm.engines.tasks", fromlist=["_sink"])._sink is not None)
+        sinks = client.run(lambda: __import__("climnorm.engines._workers", fromlist=["x"])._process_context.sink)
         plugins = client.run(lambda dask_worker: list(dask_worker.plugins))
-    assert set(sinks.values()) == {False}
+    assert set(sinks.values()) == {None}
     assert not any(name.startswith("climnorm-") for names in plugins.values() for name in names)
 
 

@@ -171,18 +171,20 @@ def test_a_dask_cluster_without_shared_disk_gives_the_same_files(
 def test_a_detached_write_never_touches_the_output_directory(tmp_path: Path) -> None:
     """What a Dask worker without the client's disk runs: the file is written in its own scratch, handed back."""
     from climnorm.engines.tasks import write_detached
+    from climnorm.engines.worker import WorkerContext
+    from climnorm.write.tasks import Written
 
     target = tmp_path / "nowhere" / "deep" / "out.nc"
 
-    def fake_write(task: Any) -> tuple[int, str, float]:
+    def fake_write(ctx: WorkerContext, task: Any) -> Written:
         Path(task.path).write_bytes(b"CDF\x01 bytes of a file")
-        return 20, "abc", 0.0
+        return Written(20, "abc", 0.0)
 
     @dataclass(frozen=True)
     class Task:
         path: str
 
-    result = write_detached(fake_write, Task(str(target)))
+    result = write_detached(WorkerContext(), fake_write, Task(str(target)))  # type: ignore[type-var]
     assert result.data == b"CDF\x01 bytes of a file" and result.size == 20
     assert not (tmp_path / "nowhere").exists()
 

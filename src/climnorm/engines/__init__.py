@@ -9,9 +9,11 @@ pipeline opens one with :func:`open_engine` and only submits tasks to it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from climnorm.engines.worker import WorkerContext
 
 if TYPE_CHECKING:  # the worker processes import this module: no config models or display there
     from climnorm.config.model import Config
@@ -41,17 +43,27 @@ class Engine(Protocol):
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]: ...
 
+    def run(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        """Run a task function of `climnorm.engines.tasks`: ``fn(context, *args)`` on a worker, with the worker's
+        :class:`~climnorm.engines.tasks.WorkerContext`."""
+        ...
+
     def close(self, *, kill: bool = False) -> None:
         """Wait for the running tasks and free the workers; ``kill``: end the running tasks at once."""
         ...
 
 
 class SerialExecutor(Executor):
-    """Runs each task when it is submitted, in this process: one-process runs and debugging."""
+    """Runs each task when it is submitted, in this process: one-process runs and debugging. A run points its
+    tasks' events at its display (``context``)."""
 
     workers = 1
     crashes = 0
     shares_outputs = True
+    context = WorkerContext()
+
+    def run(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        return self.submit(fn, self.context, *args)
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -78,6 +90,10 @@ class _Borrowed:
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
         return self.executor.submit(fn, *args, **kwargs)
 
+    def run(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        """Its workers, if any, are not ours to set up: their tasks report no progress and have no memory limit."""
+        return self.executor.submit(fn, WorkerContext(), *args)
+
     def close(self, *, kill: bool = False) -> None:
         """Left to its owner."""
 
@@ -87,16 +103,14 @@ def open_engine(config: Config, channel: ProgressChannel, executor: Executor | N
     """The engine of a run: ``executor`` if given (the caller's to shut down), else the configured one."""
     if executor is not None:
         engine = executor if isinstance(executor, Engine) else _Borrowed(executor, config.multiprocessing_workers)
-        in_process = isinstance(executor, SerialExecutor)
-        if in_process:  # its tasks run here: their events go straight to the channel
-            from climnorm.engines import tasks  # here only: a pool's main process never reads or writes NetCDF
-
-            tasks.configure(channel.send if channel.active else None)
-        try:
-            yield engine
-        finally:
-            if in_process:
-                tasks.configure(None)
+        if isinstance(executor, SerialExecutor):  # its tasks run here: their events go straight to the channel
+            executor.context = WorkerContext(channel.send if channel.active else None)
+            try:
+                yield engine
+            finally:
+                executor.context = WorkerContext()
+            return
+        yield engine
         return
     if config.engine == "dask":
         from climnorm.engines.dask import dask_engine

@@ -1,7 +1,7 @@
 """Progress events of dask workers: sent through dask's event log, forwarded to the run's progress channel.
 
-A `WorkerPlugin` sets up each worker (`start_worker`, with `Worker.log_event` as its sink); each task carries
-the topic of its run (`Tagged`), so runs sharing a cluster each see only their own events. This process
+Each task carries the topic of its run (`Tagged`) and reports through `Worker.log_event` to it, so runs sharing a
+cluster each see only their own events. This process
 subscribes to the topic and feeds the events to the run's `ProgressChannel`.
 """
 
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import queue
+import signal
 import threading
 from typing import Any
 
 from climnorm.engines._dask_checks import SharedCheck
-from climnorm.engines._workers import start_worker
+from climnorm.engines.worker import WorkerContext
 from climnorm.events import FileRead, NormalWritten, T_Event, TaskFinished, TaskStarted
 from climnorm.progress.channel import ProgressChannel
 
@@ -128,75 +130,58 @@ class EventForwarder:
 
 
 class ClimnormWorkerPlugin(WorkerPlugin):
-    """Installs climnorm's event sink on every worker (also on workers that join later; the sink sends each
-    event to the run of the task that emitted it, see `Tagged`) and checks that the worker sees the shared
-    filesystem; a late worker that does not is reported as a warning."""
+    """Sets up every worker (also those that join later): Ctrl-C is the client's to handle on a LocalCluster, and
+    the worker must see the shared filesystem (a late worker that does not is reported as a warning). Progress
+    needs nothing here: each task reports to the topic of its run (:class:`Tagged`)."""
 
-    def __init__(self, topic: str, memory_limit: int | None, check: SharedCheck, ignore_interrupt: bool = False):
+    def __init__(self, topic: str, check: SharedCheck, ignore_interrupt: bool = False):
         self.topic = topic
-        self.memory_limit = memory_limit
         self.check = check
         self.ignore_interrupt = ignore_interrupt
 
     def setup(self, worker: Any) -> None:
-        global _sink_users
         # a LocalCluster's workers share the terminal: Ctrl-C is the main process's to handle (it closes the
         # cluster), as with the local pool; signals can only be set from a process's main thread
-        ignore = self.ignore_interrupt and threading.current_thread() is threading.main_thread()
-        # the per-task address-space cap is process-wide: only safe when one task runs at a time
-        nthreads = getattr(getattr(worker, "state", None), "nthreads", None) or getattr(worker, "nthreads", 1)
-        with _sink_lock:
-            _sink_users += 1
-            start_worker(_forward_event, self.memory_limit if nthreads == 1 else None, ignore_interrupt=ignore)
+        if self.ignore_interrupt and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         problem = self.check.run()
         if problem is not None:
             message = {WARNING: f"{problem}; its read tasks will fail", "worker": str(worker.address)}
             with contextlib.suppress(Exception):
                 worker.log_event(self.topic, message)
 
-    def teardown(self, worker: Any) -> None:
-        global _sink_users
-        with _sink_lock:
-            _sink_users = max(0, _sink_users - 1)
-            if _sink_users == 0:  # the last run using this worker is over
-                start_worker(None, None, ignore_interrupt=False)
-
-
-# ---- in the worker processes: which run the task on this thread belongs to ----------------------------------
-_current = threading.local()
-_sink_lock = threading.Lock()
-_sink_users = 0
-
 
 class Tagged:
-    """A task function called with its run's progress topic, so that each event reaches the run it belongs to
-    (runs may share a cluster, and a worker may run several tasks at once). Dask names the task after ``fn``."""
+    """A task function called with the context of its run on this worker: its events go to the run's topic (runs
+    may share a cluster, and a worker may run several tasks at once), and it may use at most ``memory_limit``
+    bytes when it has the worker to itself (the cap is process-wide). Dask names the task after ``fn``."""
 
-    def __init__(self, fn: Any, topic: str | None) -> None:
+    def __init__(self, fn: Any, topic: str | None, memory_limit: int | None = None) -> None:
         self.fn = fn
         self.topic = topic
+        self.memory_limit = memory_limit
         self.__name__ = getattr(fn, "__name__", "task")
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        worker = None
-        if self.topic is not None:
-            from distributed import get_worker
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(self.context(), *args)
 
-            with contextlib.suppress(ValueError):
-                worker = get_worker()
-        _current.route = (self.topic, worker) if worker is not None else None
+    def context(self) -> WorkerContext:
+        """This worker's context for the task (no events outside a dask worker, or without a topic)."""
+        from distributed import get_worker
+
         try:
-            return self.fn(*args, **kwargs)
-        finally:
-            _current.route = None
+            worker = get_worker()
+        except ValueError:
+            return WorkerContext()
+        nthreads = getattr(getattr(worker, "state", None), "nthreads", None) or getattr(worker, "nthreads", 1)
+        limit = self.memory_limit if nthreads == 1 else None
+        if self.topic is None:
+            return WorkerContext(None, limit)
+        return WorkerContext(functools.partial(_log_event, worker, self.topic), limit)
 
 
-def _forward_event(event: T_Event) -> None:
-    """The event sink of climnorm's code on a dask worker: to the topic of the run of the task on this thread."""
-    route = getattr(_current, "route", None)
-    if route is None:
-        return
-    topic, worker = route
+def _log_event(worker: Any, topic: str, event: T_Event) -> None:
+    """The event sink of a task on a dask worker: the run's topic."""
     try:
         worker.log_event(topic, encode_event(event, str(worker.address)))
     except Exception:  # progress must never fail the work

@@ -7,7 +7,7 @@ import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from climnorm.engines import tasks
+from climnorm.engines.worker import WorkerContext
 from climnorm.errors import WorkerCrashed
 from climnorm.events import T_Event
 
@@ -20,14 +20,20 @@ def memory_limit_bytes(config: Config) -> int:
     return int(config.max_memory_per_worker_gb * 2**30)
 
 
-def start_worker(
-    sink: Callable[[T_Event], None] | None, memory_limit: int | None, *, ignore_interrupt: bool = True
-) -> None:
-    """Set up a worker process: Ctrl-C is the main process's to handle (it stops the engine), its tasks' events
-    go to ``sink``, and each task may use at most ``memory_limit`` bytes."""
-    if ignore_interrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    tasks.configure(sink, memory_limit)
+_process_context = WorkerContext()  # a pool worker's, set once when it starts (the pool has no other way to pass it)
+
+
+def start_worker(sink: Callable[[T_Event], None] | None, memory_limit: int | None) -> None:
+    """Set up a pool's worker process: Ctrl-C is the main process's to handle (it stops the engine), its tasks'
+    events go to ``sink``, and each task may use at most ``memory_limit`` bytes."""
+    global _process_context
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _process_context = WorkerContext(sink, memory_limit)
+
+
+def in_worker_context(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a task function in a pool's worker with the context the worker started with."""
+    return fn(_process_context, *args)
 
 
 def describe_task(args: tuple[Any, ...]) -> str:

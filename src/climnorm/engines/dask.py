@@ -11,10 +11,10 @@ built on `Client.get_executor()`: the pipeline submits exactly the tasks it give
   When every input is on object storage the engine is *detached* (``shares_outputs`` False): workers read the
   objects themselves and hand each output back as its file's bytes, which this process lands atomically
   (`climnorm.runner.landing`), so the cluster needs no shared disk at all.
-* Progress: a `WorkerPlugin` points each worker's event sink (`climnorm.engines.tasks.configure`) at
-  `Worker.log_event`; each task carries the topic of its run (`_Tagged`), this process subscribes to the topic
-  and feeds the events to the run's `ProgressChannel`, so remote workers drive the same display as local ones,
-  and runs sharing a cluster each see only their own events.
+* Progress: each task runs with a context (`climnorm.engines.tasks.WorkerContext`) that sends its events through
+  `Worker.log_event` to the topic of its run (`Tagged`); this process subscribes to the topic and feeds the events
+  to the run's `ProgressChannel`, so remote workers drive the same display as local ones, and runs sharing a
+  cluster each see only their own events.
 * Lost workers: dask reruns the tasks a dead worker was running (tasks are pure; writes go to a temporary name
   and are renamed); the executor counts workers that left unexpectedly as ``crashes``.
 """
@@ -27,7 +27,7 @@ import os
 import urllib.request
 import uuid
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, InvalidStateError
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,8 +72,10 @@ class DaskExecutor(Executor):
         lost: list[str] | None = None,
         topic: str | None = None,
         shares_outputs: bool = True,
+        memory_limit: int | None = None,
     ) -> None:
         self.client = client
+        self.memory_limit = memory_limit
         self.workers = workers
         self.shares_outputs = shares_outputs
         self.lost = lost if lost is not None else []
@@ -91,11 +93,14 @@ class DaskExecutor(Executor):
         """Workers that left the cluster unexpectedly (killed, out of memory) since the run started."""
         return len(self.lost)
 
+    def run(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        return self.submit(Tagged(fn, self.topic, self.memory_limit), *args)
+
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
         if self._stopped is not None:
             raise ClusterLost(self._stopped)
         try:
-            inner = self._inner.submit(Tagged(fn, self.topic), *args, **kwargs)
+            inner = self._inner.submit(fn, *args, **kwargs)
         except Exception as err:
             if getattr(self.client, "status", "running") == "running":
                 raise
@@ -288,12 +293,12 @@ def _start(
     stack.callback(_quietly, client.unsubscribe_topic, "all")
     limit = memory_limit_bytes(config)
     plugin_name = f"climnorm-{token}"
-    plugin = ClimnormWorkerPlugin(topic, limit, check, not config.scheduler_address)
+    plugin = ClimnormWorkerPlugin(topic, check, not config.scheduler_address)
     client.register_plugin(plugin, name=plugin_name)
     if config.scheduler_address:  # a shared cluster outlives this run: leave its workers as they were
         stack.callback(_quietly, client.unregister_worker_plugin, plugin_name)
     # the pipeline keeps 2 read tasks per worker thread in flight, counted now (docs/cluster.md)
-    executor = DaskExecutor(client, threads, forwarder.lost, topic if channel.active else None, not detached)
+    executor = DaskExecutor(client, threads, forwarder.lost, topic if channel.active else None, not detached, limit)
     return executor, forwarder
 
 

@@ -7,18 +7,12 @@ import logging
 import multiprocessing as mp
 from multiprocessing import forkserver
 
+from climnorm.engines.worker import STAGE_MODULES
+
 log = logging.getLogger(__name__)
 
-#: Imported once, in the server: the worker function's module and the stage modules its tasks run.
-PRELOAD = [
-    "climnorm.engines.local",
-    "climnorm.engines.tasks",
-    "climnorm.read.extract",
-    "climnorm.write.periods",
-    "climnorm.write.ensemble",
-    "netCDF4",
-    "numpy",
-]
+#: Imported once, in the server: the worker function's module, the task functions and the stage modules they run.
+PRELOAD = ["climnorm.engines.local", "climnorm.engines.tasks", *STAGE_MODULES, "netCDF4", "numpy"]
 
 
 def context() -> mp.context.BaseContext:

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from climnorm.engines._workers import describe_task, memory_limit_bytes, start_worker, worker_crashed
+from climnorm.engines._workers import (
+    describe_task,
+    in_worker_context,
+    memory_limit_bytes,
+    start_worker,
+    worker_crashed,
+)
 from climnorm.engines.forkserver import context as process_context
 from climnorm.events import T_Event
 
@@ -93,6 +99,9 @@ class RetryingProcessPool(Executor):
         return ProcessPoolExecutor(
             max_workers=workers, mp_context=self.context, initializer=self.initializer, initargs=self.initargs
         )
+
+    def run(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        return self.submit(in_worker_context, fn, *args)
 
     def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
         outer: Future[Any] = Future()

@@ -15,7 +15,7 @@ from climnorm.plan.outputs import EnsemblePlan, OutputPlan, T_Output
 from climnorm.plan.resume import file_matches
 from climnorm.products import file_product
 from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
-from climnorm.runner.landing import WriteQueue, encoding
+from climnorm.runner.landing import WriteJob, WriteQueue, encoding
 from climnorm.runner.summary import Reporter
 from climnorm.write.manifest import Manifest
 from climnorm.write.tasks import EnsembleMember, EnsembleTask
@@ -72,7 +72,7 @@ class EnsembleQueue:
                 self.reporter.up_to_date(ens)
                 continue
             task, record = describe_ensemble(self.plan, ens, members, refs, self.min_members, self.manifest)
-            self.writes.submit_task(write_ensemble_output, task, ens, record, reads_outputs=True)
+            self.writes.submit_job(WriteJob(write_ensemble_output, task, ens, record, reads_outputs=True))
             submitted = True
         return submitted
 

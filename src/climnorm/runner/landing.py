@@ -1,22 +1,23 @@
 """The run's writes: each computed normal described (file attributes, manifest record), written on the engine,
-and recorded in the manifest as it lands; a full disk stops the run with what was written recorded.
+landed in the output store and recorded in the manifest as it lands; a full disk stops the run with what was
+written recorded.
 """
 
 from __future__ import annotations
 
+import enum
 import errno
 import logging
 import os
-import shutil
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic
 
-from climnorm._atomic import atomic_file
 from climnorm.config.model import Config
 from climnorm.engines import Engine, SerialExecutor
-from climnorm.engines.tasks import OutputBytes, write_detached, write_output
+from climnorm.engines.tasks import T_WriteTask, write_detached, write_output
+from climnorm.engines.worker import WorkerContext
 from climnorm.errors import ClimnormError, OutputError
 from climnorm.plan.build import Plan
 from climnorm.plan.outputs import T_Output
@@ -26,20 +27,39 @@ from climnorm.runner.accumulate import Computed
 from climnorm.runner.summary import Reporter
 from climnorm.write.digests import inputs_digest
 from climnorm.write.manifest import Manifest
-from climnorm.write.tasks import Encoding, NormalMeta, WriteTask
+from climnorm.write.store import OutputStore
+from climnorm.write.tasks import Encoding, NormalMeta, WriteTask, Written
 
 log = logging.getLogger(__name__)
 
 _DISK_FULL = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
+class Placement(enum.Enum):
+    """Where an output is written, decided once per job by the engine and the store."""
+
+    IN_PLACE = "a worker writes it into the store"
+    HANDED_BACK = "a worker writes it in its own scratch and hands the bytes back to be landed here"
+    HERE = "this process writes it (it reads outputs the engine's workers cannot see)"
+
+
+@dataclass(frozen=True)
+class WriteJob(Generic[T_WriteTask]):
+    """One output to write: the task function and its task, the output, and its record once it lands."""
+
+    fn: Callable[[WorkerContext, T_WriteTask], Written]
+    task: T_WriteTask
+    out: T_Output
+    record: OutputRecord
+    reads_outputs: bool = False  # an ensemble: it reads its members' output files
+
+
 @dataclass(frozen=True)
 class _Pending:
     """A write submitted to the engine, with the record that goes into the manifest once it lands."""
 
-    future: Future[tuple[int, str, float] | OutputBytes]
-    out: T_Output
-    record: OutputRecord
+    future: Future[Written]
+    job: WriteJob[Any]
 
 
 def encoding(config: Config) -> Encoding:
@@ -88,44 +108,44 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, OutputRecord]:
 
 
 class WriteQueue:
-    """Writes in flight, at most a budget of them; finished ones are recorded in the manifest in order."""
+    """Writes in flight, at most a budget of them; finished ones land in the store (when handed back) and are
+    recorded in the manifest, in order."""
 
-    def __init__(self, plan: Plan, manifest: Manifest, executor: Engine, reporter: Reporter, budget: int) -> None:
+    def __init__(
+        self, plan: Plan, manifest: Manifest, executor: Engine, reporter: Reporter, budget: int, store: OutputStore
+    ) -> None:
         self.here = SerialExecutor()  # tasks that read outputs, when the engine's workers cannot see them
         self.plan = plan
         self.manifest = manifest
         self.executor = executor
         self.reporter = reporter
         self.budget = budget
+        self.store = store
         self.pending: list[_Pending] = []
 
     def submit(self, computed: Computed) -> None:
         """Write a member's computed normal."""
         task, record = describe(self.plan, computed)
-        self.submit_task(write_output, task, computed.out, record)
+        self.submit_job(WriteJob(write_output, task, computed.out, record))
 
-    def submit_task(
-        self,
-        fn: Callable[[Any], tuple[int, str, float]],
-        task: Any,
-        out: T_Output,
-        record: OutputRecord,
-        *,
-        reads_outputs: bool = False,
-    ) -> None:
-        """Run a task that writes one output (returning its size, checksum and seconds) and record it when it lands.
+    def placement(self, job: WriteJob[Any]) -> Placement:
+        """Where ``job`` is written: in place where the engine's workers share the store, else handed back, or
+        here for a job that reads outputs."""
+        if self.executor.shares_outputs and self.store.writable_path(job.out.path) is not None:
+            return Placement.IN_PLACE
+        return Placement.HERE if job.reads_outputs else Placement.HANDED_BACK
 
-        On an engine whose workers do not share the output directory the task writes on the worker and hands the
-        file's bytes back, landed here; one that ``reads_outputs`` (an ensemble of written members) runs here.
-        """
-        future: Future[Any]
-        if self.executor.shares_outputs:
-            future = self.executor.submit(fn, task)
-        elif reads_outputs:
-            future = self.here.submit(fn, task)
+    def submit_job(self, job: WriteJob[Any]) -> None:
+        """Run a job and record its output when it lands."""
+        where = self.placement(job)
+        future: Future[Written]
+        if where is Placement.IN_PLACE:
+            future = self.executor.run(job.fn, job.task)
+        elif where is Placement.HERE:
+            future = self.here.run(job.fn, job.task)
         else:
-            future = self.executor.submit(write_detached, fn, task)
-        self.pending.append(_Pending(future, out, record))
+            future = self.executor.run(write_detached, job.fn, job.task)
+        self.pending.append(_Pending(future, job))
         if len(self.pending) > self.budget:
             self.drain(keep=self.budget // 2)
 
@@ -151,14 +171,11 @@ class WriteQueue:
 
     def _land(self, item: _Pending, final: bool) -> None:
         """Record one finished write, or report why it failed (a full disk stops the run: OutputError)."""
-        out = item.out
+        out = item.job.out
         try:
-            result = item.future.result()
-            if isinstance(result, OutputBytes):
-                with atomic_file(self.plan.config.output_dir / out.path) as tmp:
-                    tmp.write_bytes(result.data)
-                result = (result.size, result.checksum, result.seconds)
-            size, checksum, _ = result
+            written = item.future.result()
+            if written.data is not None:
+                self.store.put(out.path, written.data)
         except OSError as err:
             self.reporter.skip(out, f"write failed: {err.strerror or err}", fail=True)
             reason = self._disk_full(err)
@@ -177,10 +194,10 @@ class WriteQueue:
                 self.reporter.skip(out, f"write failed: {type(err).__name__}: {err}", fail=True)
             return
         try:
-            self.manifest.add(item.record.landed(size, checksum))
+            self.manifest.add(item.job.record.landed(written.size, written.checksum))
         except OSError as err:
-            # an unrecorded output would look current to nobody: remove it so disk and manifest agree
-            (self.plan.config.output_dir / out.path).unlink(missing_ok=True)
+            # an unrecorded output would look current to nobody: remove it so the store and the manifest agree
+            self.store.remove(out.path)
             self.pending = []
             raise OutputError(
                 f"{self.manifest.journal}: cannot record outputs ({err.strerror or err}); the run stopped"
@@ -188,12 +205,9 @@ class WriteQueue:
         self.reporter.written(out)
 
     def _disk_full(self, err: OSError) -> str | None:
-        """Why nothing more can be written, if so: the error says so, or the disk has (almost) no room left
+        """Why nothing more can be written, if so: the error says so, or the store has (almost) no room left
         (HDF5 reports a full disk as other errors)."""
         if err.errno in _DISK_FULL:
             return os.strerror(err.errno)
-        try:
-            free = shutil.disk_usage(self.plan.config.output_dir).free
-        except OSError:
-            return None
-        return f"No space left on device: {free} bytes free" if free < 4 * 2**20 else None
+        free = self.store.free_bytes()
+        return f"No space left on device: {free} bytes free" if free is not None and free < 4 * 2**20 else None

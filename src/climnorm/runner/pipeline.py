@@ -35,6 +35,7 @@ from climnorm.runner.scratch import Scratch
 from climnorm.runner.summary import Reporter, RunSummary
 from climnorm.runner.zonal_step import write_zonal_tables
 from climnorm.write.manifest import Manifest
+from climnorm.write.store import LocalDirectory
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,8 @@ def run(
                 summary.workers = engine.workers
                 summary.members = len(plan.members)
                 reporter = Reporter(summary, channel.send)
-                writes = WriteQueue(plan, manifest, engine, reporter, budget=max(2, 2 * engine.workers))
+                store = LocalDirectory(config.output_dir)
+                writes = WriteQueue(plan, manifest, engine, reporter, max(2, 2 * engine.workers), store)
                 ensembles = EnsembleQueue(plan, manifest, writes, reporter, force=force) if plan.ensembles else None
                 scheduler = Scheduler(plan, engine, engine.workers, reporter, writes, scratch.park, ensembles)
                 channel.send(scheduler.started_event())

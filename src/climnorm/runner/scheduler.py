@@ -339,7 +339,7 @@ class Scheduler:
                 candidates.remove(job)
                 continue
             batch = job.take_batch()
-            batch.future = self.executor.submit(read_batch, batch.tasks)
+            batch.future = self.executor.run(read_batch, batch.tasks)
             self.in_flight.append(batch)
             submitted = True
             candidates = [j for j in candidates if j.has_unsubmitted()]

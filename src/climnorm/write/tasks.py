@@ -95,3 +95,14 @@ class EnsembleTask:
     attrs: tuple[tuple[str, Any], ...]  # the file's global attributes besides the common ones
     encoding: Encoding
     product: FileProduct = DAILY_FILE
+
+
+@dataclass(frozen=True)
+class Written:
+    """What writing one output produced: its file's size, its data checksum, how long it took, and, when a worker
+    that shares no disk with the run wrote it, the file's bytes for the run to land."""
+
+    size: int
+    checksum: str
+    seconds: float
+    data: bytes | None = None
