@@ -86,3 +86,46 @@ def test_the_version_is_the_installed_one() -> None:
     import climnorm
 
     assert climnorm.__version__ == version("climnorm")
+
+
+def test_every_preloaded_module_imports_and_the_tasks_import_only_those() -> None:
+    """multiprocessing ignores a preload that fails to import: a moved module would only slow the workers' start.
+    So every name the forkserver preloads must import, and the stage modules the task functions import when they
+    run must be the ones listed."""
+    import importlib
+
+    from climnorm.engines.forkserver import PRELOAD
+    from climnorm.engines.worker import STAGE_MODULES
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    assert set(STAGE_MODULES) <= set(PRELOAD)
+    lazy = {
+        node.module
+        for fn in _functions(ast.parse((SRC / "engines" / "tasks.py").read_text()))
+        for node in ast.walk(fn)
+        if isinstance(node, ast.ImportFrom) and node.module
+    }
+    assert lazy == set(STAGE_MODULES)
+
+
+def test_the_public_api_resolves() -> None:
+    """Every name `climnorm` exports imports, and the README's Python section uses no other module path."""
+    import re
+
+    import climnorm
+
+    for name in climnorm.__all__:
+        assert getattr(climnorm, name) is not None, name
+    readme = (SRC.parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Python API") :]
+    code = section[section.index("```python") : section.index("```", section.index("```python") + 3)]
+    assert re.findall(r"^(?:from|import) (\S+)", code, flags=re.M) == ["climnorm"]
+    used = set(re.findall(r"climnorm\.(\w+)", code))
+    assert used <= set(climnorm.__all__), used - set(climnorm.__all__)
+
+
+def test_the_public_names_are_the_lazy_ones() -> None:
+    import climnorm
+
+    assert set(climnorm.__all__) == {"__version__", *climnorm._PUBLIC}

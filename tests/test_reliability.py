@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -376,10 +377,12 @@ def test_disk_full_stops_cleanly_with_a_consistent_manifest(tmp_path: Path, smal
     cfg_path = tmp_path / "run.yaml"
     cfg = config_dict(root, out, compression={"zlib": False})
     cfg_path.write_text(yaml.safe_dump(cfg))
-    cmd = [sys.executable, "-m", "climnorm.cli", "run", str(cfg_path), "--progress", "none"]
+    cmd = [sys.executable, "-m", "climnorm.cli", "run", str(cfg_path), "--progress", "plain"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stderr
     assert "cannot write outputs (No space left on device" in proc.stdout + proc.stderr
+    # the stop reaches the live display too, as a failure of the run
+    assert re.search(r"climnorm: failed: .*out: cannot write outputs \(No space left", proc.stderr), proc.stderr
     assert "the run stopped" in proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     assert not list(out.rglob(f"*{TMP_MARK}"))

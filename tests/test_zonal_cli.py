@@ -16,6 +16,7 @@ from climnorm._atomic import TMP_MARK
 from climnorm.cli import main
 from climnorm.config.model import load_config, parse_config
 from climnorm.errors import ConfigError
+from climnorm.events import Failure, T_Event
 from climnorm.runner.pipeline import run
 from climnorm.runner.zonal_step import zonal_request
 from climnorm.zonal import zonal_table
@@ -179,3 +180,9 @@ def test_run_ends_with_its_tables_and_a_failed_table_fails_the_run(
     said = " ".join(capsys.readouterr().out.split())
     assert f"failed: zonal table {out / 'tables' / 'bad.csv'}: outputs: no scenario 'ssp126'" in said
     assert not (out / "tables" / "bad.csv").exists() and not list(out.rglob(f"*{TMP_MARK}"))
+    # the failed table reaches the live display as a failure of the run
+    events: list[T_Event] = []
+    again = run(parse_config({**data, "zonal": [good, bad]}), on_event=events.append)
+    failures = [e for e in events if isinstance(e, Failure)]
+    assert again.exit_code == 1 and [(e.variable, e.what) for e in failures] == [("", "")]
+    assert failures[0].message.startswith(f"zonal table {out / 'tables' / 'bad.csv'}: outputs: no scenario 'ssp126'")

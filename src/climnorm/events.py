@@ -76,7 +76,7 @@ class NormalSkipped(_OutputEvent):
 
 @dataclass(frozen=True)
 class Failure:
-    """Something failed (a file, a year, a write); the run goes on without it."""
+    """Something failed (a file, a year, a write; or the run as a whole, with no variable and no ``what``)."""
 
     variable: str
     what: str  # the file(s) or output at fault

@@ -18,8 +18,27 @@ OUTPUT_FORMAT = 1  # bump when the output layout changes, so resume recomputes
 ENSEMBLE_FORMAT = 1
 
 
+class _Output:
+    """What names an output in messages and events (its ``key``, then its product where paths name it), and its
+    product's spec."""
+
+    product: str
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        raise NotImplementedError
+
+    @property
+    def label(self) -> str:
+        return output_label(self.key, self.product)
+
+    @property
+    def spec(self) -> ProductSpec:
+        return product(self.product)
+
+
 @dataclass(frozen=True)
-class OutputPlan:
+class OutputPlan(_Output):
     """One output file: a product of a target cut to one region, with the years it reads, their inputs and its
     up-to-date status. ``reads`` are the window's available years, and for a product that uses the year before the
     window (the seasonal one: its December begins the first DJF) that year too when the archive has it."""
@@ -43,17 +62,9 @@ class OutputPlan:
         t = self.target
         return (t.variable, self.region.key, t.scenario, t.period, t.year)
 
-    @property
-    def label(self) -> str:
-        return output_label(self.key, self.product)
-
-    @property
-    def spec(self) -> ProductSpec:
-        return product(self.product)
-
 
 @dataclass(frozen=True)
-class EnsemblePlan:
+class EnsemblePlan(_Output):
     """One ensemble output: a target and region of every member that has it."""
 
     variable: str
@@ -70,14 +81,6 @@ class EnsemblePlan:
     @property
     def key(self) -> tuple[str, str, str, str, int]:
         return (self.variable, self.region.key, self.scenario, self.period, self.year)
-
-    @property
-    def label(self) -> str:
-        return output_label(self.key, self.product)
-
-    @property
-    def spec(self) -> ProductSpec:
-        return product(self.product)
 
 
 def output_label(key: tuple[str, str, str, str, int], name: str) -> str:

@@ -89,8 +89,9 @@ class Tracker:
             key = f"{event.region} {event.scenario} {event.period} {event.target_year} {event.variable} {event.product}"
             self.member_done.setdefault(event.member, set()).add(key)
         elif isinstance(event, Failure):
-            self._var(event.variable).failed += 1
-            self.failures.append(f"{event.what}: {event.message}")
+            if event.variable:  # not a failure of the run as a whole
+                self._var(event.variable).failed += 1
+            self.failures.append(f"{event.what}: {event.message}" if event.what else event.message)
         elif isinstance(event, RunFinished):
             self.finished = event
 

@@ -21,8 +21,7 @@ import psutil
 from climnorm._atomic import remove_leftovers
 from climnorm.catalog.scan import build_catalog
 from climnorm.config.model import Config
-from climnorm.engines import open_engine
-from climnorm.engines.forkserver import start_early
+from climnorm.engines import open_engine, warm_up
 from climnorm.errors import OutputError, RunInterrupted
 from climnorm.events import RunFinished, T_EventSink
 from climnorm.plan.build import Plan, make_plan
@@ -70,8 +69,7 @@ def run(
     display process instead.
     """
     start = time.perf_counter()
-    if executor is None and config.engine == "local":
-        start_early()
+    warm_up(config, executor)
     summary = RunSummary(workers=config.multiprocessing_workers)
     check_output_dir(config)
     with OutputLock(config.output_dir), _run_log(config.output_dir) as log_file, open_scratch(config) as scratch:
@@ -85,19 +83,19 @@ def run(
             log.warning("%s", problem)
         channel = ProgressChannel(progress, callback=on_event, workers=config.multiprocessing_workers)
         monitor = MemoryMonitor()
+        summary.members = len(plan.members)
+        reporter = Reporter(summary, channel.send)
         try:
             with open_engine(config, channel, executor) as engine:
                 summary.workers = engine.workers
-                summary.members = len(plan.members)
-                reporter = Reporter(summary, channel.send)
                 store = LocalDirectory(config.output_dir)
                 writes = WriteQueue(plan, manifest, engine, reporter, max(2, 2 * engine.workers), store)
                 ensembles = EnsembleQueue(plan, manifest, writes, reporter, force=force) if plan.ensembles else None
                 scheduler = Scheduler(plan, engine, engine.workers, reporter, writes, scratch.park, ensembles)
                 channel.send(scheduler.started_event())
-                _run_scheduler(scheduler, writes, ensembles, manifest, summary)
+                _run_scheduler(scheduler, writes, ensembles, manifest, reporter)
                 summary.worker_crashes = engine.crashes
-            write_zonal_tables(config, summary)  # the `zonal:` tables, from the saved manifest
+            write_zonal_tables(config, reporter)  # the `zonal:` tables, from the saved manifest
         except KeyboardInterrupt:
             raise RunInterrupted(summary) from None
         finally:
@@ -118,7 +116,7 @@ def run(
 
 
 def _run_scheduler(
-    scheduler: Scheduler, writes: WriteQueue, ensembles: EnsembleQueue | None, manifest: Manifest, summary: RunSummary
+    scheduler: Scheduler, writes: WriteQueue, ensembles: EnsembleQueue | None, manifest: Manifest, reporter: Reporter
 ) -> None:
     """Run every chain and land every write (ensembles last, as their members land); whatever stops the run,
     what has landed is recorded."""
@@ -128,8 +126,7 @@ def _run_scheduler(
         while ensembles is not None and ensembles.submit_ready():
             writes.drain()
     except OutputError as err:
-        log.error("%s", err)
-        summary.failures.append(str(err))
+        reporter.run_failure(str(err))
     finally:
         writes.drain(block=False, final=True)
         manifest.save()

@@ -97,6 +97,13 @@ class Reporter:
             self.summary.failures.append(text)
             self.on_event(Failure(variable, what, message))
 
+    def run_failure(self, message: str) -> None:
+        """A failure of the run as a whole (nothing more could be written; a county table failed): the exit code
+        and the live display say so."""
+        log.error("%s", message)
+        self.summary.failures.append(message)
+        self.on_event(Failure("", "", message))
+
     def report(self, variable: str, problems: list[Problem]) -> None:
         """Report what a chain's checks found, each by its severity."""
         for p in problems:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from climnorm.config.model import Config
 from climnorm.config.zonal import ZonalTable
 from climnorm.errors import ClimnormError
-from climnorm.runner.summary import RunSummary
+from climnorm.runner.summary import Reporter
 
 if TYPE_CHECKING:
     from climnorm.zonal.table import ZonalRequest
@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def write_zonal_tables(config: Config, summary: RunSummary) -> None:
-    """Write every table of ``config.zonal`` from the outputs in the manifest; failures go to ``summary``."""
+def write_zonal_tables(config: Config, reporter: Reporter) -> None:
+    """Write every table of ``config.zonal`` from the outputs in the manifest; a failed table is a failure of the
+    run, reported as one."""
     for entry in config.zonal:
         out = entry.table_path(config.output_dir)
         try:
@@ -27,9 +28,7 @@ def write_zonal_tables(config: Config, summary: RunSummary) -> None:
 
             written = write_zonal_table(config.output_dir, out, zonal_request(entry))
         except (ClimnormError, OSError) as err:
-            message = f"zonal table {out}: {err}"
-            log.error("%s", message)
-            summary.failures.append(message)
+            reporter.run_failure(f"zonal table {out}: {err}")
         else:
             log.info("%s", written.summary())
 
