@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -38,6 +40,29 @@ def pictures_config(archive: Path, out: Path) -> dict[str, object]:
         "periods": {"historical": [2012, 2014], "hybrid": [2015, 2017], "future": [2019, 2022]},
         "multiprocessing_workers": 1,
     }
+
+
+T_Archive = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def synth_archive(tmp_path_factory: pytest.TempPathFactory) -> T_Archive:
+    """``synth_archive(spec, prepare=None)``: the synthetic archive of ``spec`` (then changed by ``prepare(root,
+    spec)``, e.g. days punched out), written once per session and shared by every test that asks for the same:
+    tests only read it."""
+    made: dict[tuple[str, str], Path] = {}
+
+    def archive(spec: SynthSpec, prepare: Callable[[Path, SynthSpec], None] | None = None) -> Path:
+        key = (json.dumps(asdict(spec), sort_keys=True), prepare.__qualname__ if prepare else "")
+        if key not in made:
+            root = tmp_path_factory.mktemp("archive") / "archive"
+            write_archive(root, spec)
+            if prepare is not None:
+                prepare(root, spec)
+            made[key] = root
+        return made[key]
+
+    return archive
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ import yaml
 from climnorm.errors import ClimnormError
 from climnorm.events import FileRead, NormalWritten, RunStarted, T_Event, TaskFinished, TaskStarted
 from climnorm.runner.pipeline import run
-from climnorm.synth import write_archive
+from conftest import T_Archive
 from parallel_job import N_FILES, N_NORMALS, SPEC, job_config, job_config_dict
 
 distributed = pytest.importorskip("distributed")
@@ -57,10 +57,8 @@ def _assert_same_outputs(out: Path, expected: tuple[dict[str, np.ndarray], dict[
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("dask") / "archive"
-    write_archive(root, SPEC)
-    return root
+def archive(synth_archive: T_Archive) -> Path:
+    return synth_archive(SPEC)
 
 
 @pytest.fixture(scope="module")

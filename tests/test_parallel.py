@@ -21,15 +21,13 @@ import yaml
 
 from climnorm.events import FileRead, NormalWritten, RunFinished, RunStarted, T_Event
 from climnorm.runner.pipeline import run
-from climnorm.synth import write_archive
+from conftest import T_Archive
 from parallel_job import N_FILES, N_NORMALS, SPEC, job_config, job_config_dict
 
 
 @pytest.fixture(scope="module")
-def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("parallel") / "archive"
-    write_archive(root, SPEC)
-    return root
+def archive(synth_archive: T_Archive) -> Path:
+    return synth_archive(SPEC)
 
 
 def _data(out: Path) -> dict[str, np.ndarray]:

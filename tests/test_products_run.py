@@ -19,6 +19,7 @@ from climnorm.config.model import parse_config
 from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, file_path, write_archive
+from conftest import T_Archive
 from products_reference import (
     YearData,
     annual,
@@ -138,11 +139,11 @@ def _values(path: Path, variable: str) -> np.ndarray:
     ("calendar", "policy"), [("standard", "calendar_day"), ("360_day", "calendar_day"), ("noleap", "calendar_day"),
                              ("standard", "dayofyear")]
 )  # fmt: skip
-def test_every_product_equals_the_reference(tmp_path: Path, calendar: str, policy: str) -> None:
+def test_every_product_equals_the_reference(
+    tmp_path: Path, calendar: str, policy: str, synth_archive: T_Archive
+) -> None:
     spec = _spec(calendar)
-    root = tmp_path / "archive"
-    write_archive(root, spec)
-    _punch(root, spec)
+    root = synth_archive(spec, _punch)
     out = tmp_path / "out"
     summary = run(parse_config(_config(root, out, policy, products=PRODUCTS)))
     assert summary.failures == [] and summary.skipped == []
@@ -167,13 +168,11 @@ def test_every_product_equals_the_reference(tmp_path: Path, calendar: str, polic
     assert verify_outputs(out)[1] == []
 
 
-def test_products_read_once_keep_daily_bit_for_bit_and_resume(tmp_path: Path) -> None:
+def test_products_read_once_keep_daily_bit_for_bit_and_resume(tmp_path: Path, synth_archive: T_Archive) -> None:
     """The daily normals of a run with products are those of a daily-only run; a second run is up to date; a new
     completeness rule recomputes the period products only; smoothing by a running mean equals a direct loop."""
     spec = _spec("noleap")
-    root = tmp_path / "archive"
-    write_archive(root, spec)
-    _punch(root, spec)
+    root = synth_archive(spec, _punch)
     daily_only = run(parse_config(_config(root, tmp_path / "daily", "calendar_day")))
     extra = {"products": PRODUCTS, "smoothing": {"method": "running", "days": 15}}
     out = tmp_path / "out"
@@ -197,13 +196,12 @@ def test_products_read_once_keep_daily_bit_for_bit_and_resume(tmp_path: Path) ->
 
 
 def test_seasonal_outputs_name_the_december_year_among_their_inputs(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], synth_archive: T_Archive
 ) -> None:
     """A run of the seasonal product alone: its record lists the file of the year before the window (its
     December begins the first DJF) among the inputs, not among the years."""
     spec = _spec("noleap")
-    root = tmp_path / "archive"
-    write_archive(root, spec)
+    root = synth_archive(spec)
     out = tmp_path / "out"
     summary = run(parse_config(_config(root, out, "calendar_day", products=["seasonal"], variables=["pr"])))
     assert summary.failures == []
