@@ -71,7 +71,7 @@ def _ensemble_step(out: Path) -> dict[str, float]:
     import time
 
     from climnorm.write.ensemble import write_ensemble
-    from climnorm.write.tasks import EnsembleMember, EnsembleTask
+    from climnorm.write.orders import EnsembleMember, EnsembleTask
 
     records = json.loads((out / "manifest.json").read_text())["outputs"]
     ensembles = [r for r in records if r["model"] == "ensemble"]

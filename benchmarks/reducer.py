@@ -31,9 +31,9 @@ from typing import Any
 from climnorm.catalog.filenames import parse_filename
 from climnorm.config.model import parse_config
 from climnorm.engines.local import _run_spilling, _unspill
-from climnorm.plan.outputs import OutputPlan
+from climnorm.plan.planned import OutputPlan
 from climnorm.read.extract import read_file
-from climnorm.read.task import ReadTask
+from climnorm.read.orders import ReadTask
 from climnorm.regions import BUILTIN_REGIONS
 from climnorm.runner.accumulate import ChainAccumulator
 from climnorm.runner.scratch import Scratch

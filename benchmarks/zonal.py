@@ -34,7 +34,7 @@ import shapely
 from climnorm.regions import BUILTIN_REGIONS, select_cells
 from climnorm.zonal import compute_weights, load_counties, write_zonal_table, zonal_stats
 from climnorm.zonal.apply import apply_weights
-from climnorm.zonal.outputs import read_fields, read_output_grid
+from climnorm.zonal.fields import read_fields, read_output_grid
 from climnorm.zonal.table import assign_regions
 
 REGIONS = ("CONUS", "AK", "HI", "PRVI")  # climnorm's built-in boxes with U.S. counties (GU has none)

@@ -14,7 +14,7 @@ from climnorm.calendars import SlotScheme
 from climnorm.catalog.filenames import FileEntry, parse_filename
 from climnorm.config.model import Config, parse_config
 from climnorm.plan.build import make_plan
-from climnorm.plan.outputs import OutputPlan
+from climnorm.plan.planned import OutputPlan
 from climnorm.runner.accumulate import ChainAccumulator, Computed, Skipped
 from climnorm.types import Coord, FileResult, RegionCut, YearPiece
 from helpers import nex

@@ -331,7 +331,7 @@ def test_county_tables_and_pictures_of_ensemble_statistics(ensemble_run: tuple[P
 
     from climnorm.errors import PlotError
     from climnorm.pictures import counties
-    from climnorm.pictures.outputs import Selection
+    from climnorm.pictures.normals import Selection
     from climnorm.zonal import zonal_table
     from climnorm.zonal.table import ZonalRequest
     from zonal_files import write_vector

@@ -15,8 +15,8 @@ from climnorm.runner.ensembles import EnsembleQueue
 from climnorm.runner.landing import Placement, WriteQueue
 from climnorm.runner.summary import Reporter, RunSummary
 from climnorm.write.manifest import Manifest
+from climnorm.write.orders import EnsembleTask
 from climnorm.write.store import LocalDirectory
-from climnorm.write.tasks import EnsembleTask
 from helpers import nex, touch
 from test_landing import HandEngine
 

@@ -14,7 +14,7 @@ import pytest
 from climnorm.errors import InputFileError
 from climnorm.read import fastread
 from climnorm.read.extract import _read_block, read_file
-from climnorm.read.task import ReadTask
+from climnorm.read.orders import ReadTask
 from climnorm.regions import BUILTIN_REGIONS, Region
 from climnorm.synth import SynthSpec, file_path, write_year
 

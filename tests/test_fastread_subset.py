@@ -13,7 +13,7 @@ import pytest
 from climnorm.read import fastread, grids
 from climnorm.read.extract import read_file
 from climnorm.read.grids import cut_region, layout_of
-from climnorm.read.task import ReadTask
+from climnorm.read.orders import ReadTask
 from climnorm.types import Region
 
 NT, NY, NX = 365, 12, 36  # one noleap year, 10-degree grid: lat -55..55, lon 0..350 or -180..170

@@ -22,8 +22,8 @@ from climnorm.records import OutputRecord
 from climnorm.runner.landing import Placement, WriteJob, WriteQueue
 from climnorm.runner.summary import Reporter, RunSummary
 from climnorm.write.manifest import Manifest
+from climnorm.write.orders import Written
 from climnorm.write.store import LocalDirectory
-from climnorm.write.tasks import Written
 from helpers import nex, touch
 
 

@@ -1,4 +1,4 @@
-"""Tests of the plan (plan.build, plan.outputs, plan.resume): reads names only, so a catalog of empty files.
+"""Tests of the plan (plan.build, plan.planned, plan.resume): reads names only, so a catalog of empty files.
 
 What a product changes in the plan comes from its spec: its path, what shapes it for resume, whether it reads
 the year before the window."""
@@ -13,7 +13,7 @@ from pathlib import Path
 from climnorm.catalog.scan import build_catalog
 from climnorm.config.model import Config, parse_config
 from climnorm.plan.build import Plan, make_plan
-from climnorm.plan.outputs import OutputPlan
+from climnorm.plan.planned import OutputPlan
 from climnorm.plan.resume import up_to_date
 from climnorm.records import OutputRecord
 from climnorm.regions import BUILTIN_REGIONS

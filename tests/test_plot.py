@@ -17,8 +17,8 @@ from climnorm.write.manifest import Manifest
 matplotlib = pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
 
 from climnorm.errors import OutputNotFound, PlotError  # noqa: E402
-from climnorm.pictures import outputs, plots  # noqa: E402
-from climnorm.pictures.outputs import Selection  # noqa: E402
+from climnorm.pictures import normals, plots  # noqa: E402
+from climnorm.pictures.normals import Selection  # noqa: E402
 from climnorm.units import display  # noqa: E402
 from helpers import assert_picture  # noqa: E402
 
@@ -89,9 +89,9 @@ def test_map_of_a_season_uses_the_month_coordinate(out_dir: Path, season: str) -
 
 def test_map_defaults_and_choices(out_dir: Path) -> None:
     # the latest target by default; a historical target is found under a future scenario (it is shared)
-    latest = outputs.pick_record(outputs.load_index(out_dir), Selection("tas", "AK", ("ssp245",)))
+    latest = normals.pick_record(normals.load_index(out_dir), Selection("tas", "AK", ("ssp245",)))
     assert latest.target_year == 2021
-    shared = outputs.pick_record(outputs.load_index(out_dir), Selection("tas", "AK", ("ssp245",), 2013))
+    shared = normals.pick_record(normals.load_index(out_dir), Selection("tas", "AK", ("ssp245",), 2013))
     assert shared.scenario == "historical"
     with pytest.raises(PlotError, match="choose one with --scenario"):
         plots.map_figure(out_dir, Selection("tas", "AK", target=2019))
@@ -198,7 +198,7 @@ def test_change_lines_and_periods(out_dir: Path, tmp_path: Path) -> None:
 def test_region_mean_is_area_weighted_and_skips_missing() -> None:
     lat = np.array([0.0, 60.0])
     values = np.array([[[1.0, 1.0], [4.0, np.nan]], [[np.nan, np.nan], [np.nan, np.nan]]])
-    mean = outputs.region_mean(values, lat)
+    mean = normals.region_mean(values, lat)
     # weights cos(0) = 1 (two cells), cos(60) = 0.5 (one valid cell)
     assert mean[0] == pytest.approx((1 + 1 + 0.5 * 4) / 2.5)
     assert np.isnan(mean[1])
@@ -212,10 +212,10 @@ def test_display_units_and_slot_weights() -> None:
     assert display(np.array([5.0]), "m s-1")[1] == "m s-1"
     month = np.array([1] * 31 + [2] * 29 + [3] * 306)
     day = np.concatenate([np.arange(1, 32), np.arange(1, 30), np.ones(306, int)])
-    weights = outputs.slot_weights(month, day, "standard", "calendar_day")
+    weights = normals.slot_weights(month, day, "standard", "calendar_day")
     assert weights.sum() == pytest.approx(365.25) and weights[59] == 0.25
-    assert outputs.slot_weights(month, day, "all_leap", "calendar_day").sum() == 366
-    assert outputs.slot_weights(month, day, "standard", "dayofyear")[-1] == 0.25
+    assert normals.slot_weights(month, day, "all_leap", "calendar_day").sum() == 366
+    assert normals.slot_weights(month, day, "standard", "dayofyear")[-1] == 0.25
 
 
 # ---- command line --------------------------------------------------------------------------------------------
@@ -298,9 +298,9 @@ def test_cli_without_matplotlib_names_the_extra(
 
 
 def test_region_series_in_processes_match_serial(out_dir: Path) -> None:
-    records = outputs.select_records(outputs.load_index(out_dir), TAS)
-    serial = outputs.region_series_many(out_dir, records)
-    parallel = outputs.region_series_many(out_dir, records, workers=2)
+    records = normals.select_records(normals.load_index(out_dir), TAS)
+    serial = normals.region_series_many(out_dir, records)
+    parallel = normals.region_series_many(out_dir, records, workers=2)
     assert [s.record.path for s in parallel] == [r.path for r in records]
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_array_equal(a.series, b.series)

@@ -172,7 +172,7 @@ def test_a_detached_write_never_touches_the_output_directory(tmp_path: Path) -> 
     """What a Dask worker without the client's disk runs: the file is written in its own scratch, handed back."""
     from climnorm.engines.tasks import write_detached
     from climnorm.engines.worker import WorkerContext
-    from climnorm.write.tasks import Written
+    from climnorm.write.orders import Written
 
     target = tmp_path / "nowhere" / "deep" / "out.nc"
 

@@ -19,8 +19,8 @@ from climnorm.products import Periods, ProductSettings, file_product
 from climnorm.products import product as product_spec
 from climnorm.types import Coord, Member, Region, RegionCut, T_Aggregation, Target
 from climnorm.write.digests import data_checksum
-from climnorm.write.products import write_product
-from climnorm.write.tasks import Encoding, NormalMeta, WriteTask
+from climnorm.write.layouts import write_product
+from climnorm.write.orders import Encoding, NormalMeta, WriteTask
 from helpers import CDO, needs_cdo
 
 PR_ATTRS = (("units", "kg m-2 s-1"), ("standard_name", "precipitation_flux"), ("long_name", "Precipitation"))
@@ -176,7 +176,7 @@ def test_cdo_reads_the_product_files(tmp_path: Path, product: str) -> None:
 
 def test_the_zonal_tables_read_the_product_slots(tmp_path: Path) -> None:
     """climnorm.zonal labels a file's slots by its ``season`` or ``month`` coordinate: the product files have them."""
-    from climnorm.zonal.outputs import read_fields
+    from climnorm.zonal.fields import read_fields
 
     expected = {"monthly": ("month", "Jan"), "seasonal": ("season", "DJF")}
     for product, (kind, first) in expected.items():

@@ -18,7 +18,7 @@ pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not ins
 from matplotlib.collections import LineCollection, PathCollection
 
 from climnorm.pictures import counties, outlines, plots
-from climnorm.pictures.outputs import Selection, load_index, pick_record
+from climnorm.pictures.normals import Selection, load_index, pick_record
 from climnorm.zonal import load_counties, zonal_table
 from climnorm.zonal.table import ZonalRequest, stats
 from helpers import assert_picture

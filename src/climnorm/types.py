@@ -1,8 +1,8 @@
 """The vocabulary every stage shares: regions and their cuts, members, targets, what a read produced.
 
 All frozen and picklable: they travel to worker processes (local pool or dask) and back. Stages import from
-here; nothing here imports a stage. A stage's own task types live in its package (`climnorm.read.task`,
-`climnorm.write.tasks`).
+here; nothing here imports a stage. A stage's own task types live in its package (`climnorm.read.orders`,
+`climnorm.write.orders`).
 """
 
 from __future__ import annotations

@@ -11,14 +11,14 @@ from climnorm.cli import zonal as _cli_zonal
 from climnorm.cli.common import EXIT_OK, console, workers
 
 if TYPE_CHECKING:
-    from climnorm.pictures.outputs import Selection
+    from climnorm.pictures.normals import Selection
 
     T_Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def selection_from(args: argparse.Namespace) -> Selection:
     """The normals the picture options ask for (--target and --statistic only where the picture has them)."""
-    from climnorm.pictures.outputs import Selection
+    from climnorm.pictures.normals import Selection
 
     return Selection(
         args.variable,

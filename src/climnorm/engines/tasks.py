@@ -1,7 +1,7 @@
 """The task functions engines run in worker processes, and the context each receives.
 
-Engines ship only these top-level functions and the frozen task values of the stages (`climnorm.read.task`,
-`climnorm.write.tasks`); each function takes a :class:`WorkerContext` first, which its engine supplies (`Engine.run`):
+Engines ship only these top-level functions and the frozen task values of the stages (`climnorm.read.orders`,
+`climnorm.write.orders`); each function takes a :class:`WorkerContext` first, which its engine supplies (`Engine.run`):
 where its progress events go (a multiprocessing queue, a dask topic, or a callback in this process) and how much
 memory it may use. The stage modules a task runs are imported when it runs (`engines.worker.STAGE_MODULES` lists
 them): the process that submits tasks never loads NetCDF, and a pool's workers have them preloaded
@@ -23,9 +23,9 @@ from climnorm._memory import address_space_cap, check_estimate
 from climnorm.engines.worker import WorkerContext
 from climnorm.errors import InputFileError, TaskMemoryError
 from climnorm.events import FileRead, NormalWritten, TaskFinished, TaskStarted
-from climnorm.read.task import ReadTask
+from climnorm.read.orders import ReadTask
 from climnorm.types import FileResult
-from climnorm.write.tasks import EnsembleTask, WriteTask, Written
+from climnorm.write.orders import EnsembleTask, WriteTask, Written
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def read_batch(ctx: WorkerContext, tasks: tuple[ReadTask, ...]) -> list[T_ReadOu
 
 def write_output(ctx: WorkerContext, task: WriteTask) -> Written:
     """Write one normal of any product (finishing it first when asked: a smoothing)."""
-    from climnorm.write.products import write_product
+    from climnorm.write.layouts import write_product
 
     meta = task.meta
     ctx.send(TaskStarted(os.getpid(), meta.variable, Path(task.path).name))

@@ -1,6 +1,6 @@
 """A choropleth of one normal per county (or per polygon of any set), computed through `climnorm.zonal`.
 
-The output is found as a map's is (`pictures.outputs.pick_record`); its county values come from the zonal
+The output is found as a map's is (`pictures.normals.pick_record`); its county values come from the zonal
 table (exact area weights, the nearest-cell fallback); a day (``day``), a month (``month``), a season
 (``season``) or the annual mean (default) is the mean of the county's daily normals over those slots (29 February
 weighted by the share of years that have it). Counties whose value came from the nearest valid cell are hatched;
@@ -30,8 +30,8 @@ from climnorm.pictures._style import (
     styled,
     window_text,
 )
+from climnorm.pictures.normals import Selection, load_index, pick_record, slot_weights, weighted_nanmean
 from climnorm.pictures.outlines import Extent, draw_outlines
-from climnorm.pictures.outputs import Selection, load_index, pick_record, slot_weights, weighted_nanmean
 from climnorm.records import OutputRecord
 from climnorm.units import display
 
@@ -111,7 +111,7 @@ def county_values(
     """The polygons' values of one output for a day, month, season or the year, through the zonal table: the
     polygons its region serves (as in the table, each polygon from the region of its set covering most of it).
     Of an ensemble output, its ``statistic`` (the mean by default)."""
-    from climnorm.zonal.outputs import set_key
+    from climnorm.zonal.fields import set_key
     from climnorm.zonal.table import ZonalRequest, each_set
 
     members = [r for r in load_index(output_dir).records if set_key(r) == set_key(record)]

@@ -1,6 +1,6 @@
 """Pictures of the normals: a map of one day or season, the seasonal cycle and the climate-change signal.
 
-What is shown comes from `climnorm.pictures.outputs`; values are shown in display units (K → °C,
+What is shown comes from `climnorm.pictures.normals`; values are shown in display units (K → °C,
 kg m-2 s-1 → mm/day, `climnorm.units.display`).
 
 matplotlib (the ``plot`` extra) is imported only when a figure is drawn, always with the Agg canvas: no display,
@@ -38,8 +38,7 @@ from climnorm.pictures._style import (
     styled,
     window_text,
 )
-from climnorm.pictures.outlines import map_outlines
-from climnorm.pictures.outputs import (
+from climnorm.pictures.normals import (
     Normal,
     RegionSeries,
     Selection,
@@ -53,6 +52,7 @@ from climnorm.pictures.outputs import (
     target_ranges,
     weighted_nanmean,
 )
+from climnorm.pictures.outlines import map_outlines
 from climnorm.records import ENSEMBLE, OutputRecord
 from climnorm.types import HISTORICAL
 from climnorm.units import display

@@ -24,7 +24,7 @@ from climnorm import __version__
 from climnorm._atomic import atomic_write_text
 from climnorm._ranges import format_ranges
 from climnorm.pictures._style import figure_png, require_matplotlib
-from climnorm.pictures.outputs import RegionSeries, Selection, load_index, region_series_many
+from climnorm.pictures.normals import RegionSeries, Selection, load_index, region_series_many
 from climnorm.pictures.plots import change_figure
 from climnorm.products import product_names
 from climnorm.records import OutputRecord

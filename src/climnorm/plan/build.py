@@ -26,7 +26,7 @@ from climnorm.config.model import (
 )
 from climnorm.errors import ConfigError
 from climnorm.plan.members import Coverage, select_members
-from climnorm.plan.outputs import (
+from climnorm.plan.planned import (
     ENSEMBLE_FORMAT,
     EnsemblePlan,
     OutputPlan,

@@ -22,7 +22,7 @@ from climnorm.numerics.sums import block_ranges
 from climnorm.read import fastread
 from climnorm.read.grids import Box, Layout, T_Take, as_take, cut_region, layout_of, read_boxes
 from climnorm.read.ncobject import open_object
-from climnorm.read.task import ReadTask
+from climnorm.read.orders import ReadTask
 from climnorm.read.timeaxis import date_range, decode_time
 from climnorm.read.truncation import HDF5_SIGNATURE, classic_problem, classic_problem_of
 from climnorm.storage.source import ByteSource, open_source

@@ -22,7 +22,7 @@ from climnorm.config.model import Config
 from climnorm.numerics.days import assemble_year
 from climnorm.numerics.smoothing import Smoothing
 from climnorm.numerics.sums import Stored, WindowSums
-from climnorm.plan.outputs import OutputPlan
+from climnorm.plan.planned import OutputPlan
 from climnorm.products import ProductSettings, Source, YearContext, YearSource, product
 from climnorm.runner.lineage import Lineage, Problem, Verdict
 from climnorm.types import FileResult, RegionCut, T_Aggregation, YearPiece

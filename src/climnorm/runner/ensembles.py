@@ -11,14 +11,14 @@ from collections import defaultdict
 from climnorm.config.model import Config
 from climnorm.engines.tasks import write_ensemble_output
 from climnorm.plan.build import Plan, min_members
-from climnorm.plan.outputs import EnsemblePlan, OutputPlan, T_Output
+from climnorm.plan.planned import EnsemblePlan, OutputPlan, T_Output
 from climnorm.plan.resume import file_matches
 from climnorm.products import file_product
 from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
 from climnorm.runner.landing import WriteJob, WriteQueue, encoding
 from climnorm.runner.summary import Reporter
 from climnorm.write.manifest import Manifest
-from climnorm.write.tasks import EnsembleMember, EnsembleTask
+from climnorm.write.orders import EnsembleMember, EnsembleTask
 
 log = logging.getLogger(__name__)
 

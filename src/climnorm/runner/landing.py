@@ -20,15 +20,15 @@ from climnorm.engines.tasks import T_WriteTask, write_detached, write_output
 from climnorm.engines.worker import WorkerContext
 from climnorm.errors import ClimnormError, OutputError
 from climnorm.plan.build import Plan
-from climnorm.plan.outputs import T_Output
+from climnorm.plan.planned import T_Output
 from climnorm.products import file_product
 from climnorm.records import OutputRecord
 from climnorm.runner.accumulate import Computed
 from climnorm.runner.summary import Reporter
 from climnorm.write.digests import inputs_digest
 from climnorm.write.manifest import Manifest
+from climnorm.write.orders import Encoding, NormalMeta, WriteTask, Written
 from climnorm.write.store import OutputStore
-from climnorm.write.tasks import Encoding, NormalMeta, WriteTask, Written
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from climnorm.errors import InputFileError
 from climnorm.events import RunStarted
 from climnorm.numerics.sums import Stored
 from climnorm.plan.build import Plan
-from climnorm.plan.outputs import OutputPlan
-from climnorm.read.task import ReadTask
+from climnorm.plan.planned import OutputPlan
+from climnorm.read.orders import ReadTask
 from climnorm.runner.accumulate import ChainAccumulator, Computed
 from climnorm.runner.ensembles import EnsembleQueue
 from climnorm.runner.landing import WriteQueue

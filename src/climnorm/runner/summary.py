@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from climnorm.events import Failure, NormalSkipped, T_EventSink
-from climnorm.plan.outputs import T_Output
+from climnorm.plan.planned import T_Output
 from climnorm.runner.lineage import Problem
 
 log = logging.getLogger(__name__)

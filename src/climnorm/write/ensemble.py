@@ -22,9 +22,9 @@ from climnorm.errors import OutputError
 from climnorm.numerics.ensemble import member_statistics, percentile_of
 from climnorm.types import Coord, RegionCut
 from climnorm.write.digests import EnsembleChecksum
+from climnorm.write.layouts import TIME_LABELS, write_time_axis
 from climnorm.write.netcdf import FILL_VALUE, write_grid
-from climnorm.write.products import TIME_LABELS, write_time_axis
-from climnorm.write.tasks import EnsembleMember, EnsembleTask
+from climnorm.write.orders import EnsembleMember, EnsembleTask
 
 BLOCK_BYTES = 128 * 2**20  # float64 members x slots x cells read and combined at a time
 N_MEMBERS = "n_members"

@@ -14,7 +14,7 @@ from climnorm import __version__
 from climnorm._ranges import format_ranges
 from climnorm.numerics.periods import total_units
 from climnorm.types import RegionCut
-from climnorm.write.tasks import Encoding, NormalMeta
+from climnorm.write.orders import Encoding, NormalMeta
 
 FILL_VALUE = np.float32(1e20)
 DEFAULT_ENCODING = Encoding()

@@ -23,9 +23,9 @@ from climnorm.records import OutputRecord
 from climnorm.zonal.apply import apply_weights
 from climnorm.zonal.cache import CACHE_DIR_NAME, cached_weights
 from climnorm.zonal.counties import load_counties
+from climnorm.zonal.fields import Field, read_fields, read_output_grid, select_records, set_key
 from climnorm.zonal.frame import FieldMeta, TableBuilder
 from climnorm.zonal.grid import Grid
-from climnorm.zonal.outputs import Field, read_fields, read_output_grid, select_records, set_key
 from climnorm.zonal.polygons import PolygonSet, read_polygons
 from climnorm.zonal.weights import Weights
 

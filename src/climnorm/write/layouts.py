@@ -15,8 +15,8 @@ from climnorm.products import DaySlots, Periods, T_Layout
 from climnorm.write.days import write_day_slots
 from climnorm.write.digests import data_checksum
 from climnorm.write.netcdf import create_dimensions, variable_attributes, write_data
+from climnorm.write.orders import NormalMeta, WriteTask
 from climnorm.write.periods import write_period_steps
-from climnorm.write.tasks import NormalMeta, WriteTask
 
 
 def _day_axis(ds: netCDF4.Dataset, layout: T_Layout, window: range, calendar: str, leap_day: str) -> list[str]:
