@@ -129,3 +129,29 @@ def test_the_public_names_are_the_lazy_ones() -> None:
     import climnorm
 
     assert set(climnorm.__all__) == {"__version__", *climnorm._PUBLIC}
+
+
+def test_no_stage_branches_on_a_product_name() -> None:
+    """Products are looked up (climnorm.products); only the pictures choose by name what to draw (the report's
+    change plots show the daily normals, a cycle draws the smoothed twin over them). The catalog's "daily" is a
+    file's frequency, not a product."""
+    from climnorm.products import product_names
+
+    names = set(product_names())
+    found = []
+    for path in SRC.rglob("*.py"):
+        rel = path.relative_to(SRC)
+        if rel.parts[0] in ("products", "pictures", "catalog"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Compare):
+                operands = [node.left, *node.comparators]
+                consts = {
+                    c.value
+                    for o in operands
+                    for c in ([o] if isinstance(o, ast.Constant) else getattr(o, "elts", []))
+                    if isinstance(c, ast.Constant)
+                }
+                if consts & names:
+                    found.append(f"{rel}:{node.lineno}")
+    assert found == []

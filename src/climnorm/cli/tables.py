@@ -11,6 +11,7 @@ from climnorm._ranges import format_range, format_ranges
 from climnorm.catalog.scan import Catalog
 from climnorm.plan.build import Plan, min_members
 from climnorm.plan.members import Coverage
+from climnorm.products import product
 from climnorm.read.headers import FileProblem
 from climnorm.records import ENSEMBLE
 from climnorm.runner.summary import RunSummary
@@ -89,11 +90,11 @@ def plan_table(plan: Plan, console: Console) -> None:
     """Members, then counts of normals per variable × region × scenario × period, then what cannot be computed."""
     config = plan.config
     who = plan.members[0].label if len(plan.members) == 1 else f"{len(plan.members)} members"
+    named = any(product(n).named for n in config.products)  # said when there are others than the daily normal
     console.print(
         f"[bold]model[/] {who}   [bold]window[/] {config.window_years} years "
         f"(minimum {config.min_years_for_normal})   [bold]leap_day[/] {config.leap_day}   "
-        f"[bold]output[/] {config.output_dir}"
-        + ("" if config.products == ["daily"] else f"   [bold]products[/] {', '.join(config.products)}")
+        f"[bold]output[/] {config.output_dir}" + (f"   [bold]products[/] {', '.join(config.products)}" if named else "")
     )
     if len(plan.members) > 1:
         members_table(plan.coverage, console, "members (complete years per variable and scenario)")
