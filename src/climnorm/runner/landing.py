@@ -27,7 +27,7 @@ from climnorm.runner.accumulate import Computed
 from climnorm.runner.summary import Reporter
 from climnorm.write.digests import inputs_digest
 from climnorm.write.manifest import Manifest
-from climnorm.write.orders import Encoding, NormalMeta, WriteTask, Written
+from climnorm.write.orders import Encoding, EnsembleTask, NormalMeta, WriteTask, Written
 from climnorm.write.store import OutputStore
 
 log = logging.getLogger(__name__)
@@ -54,12 +54,16 @@ class WriteJob(Generic[T_WriteTask]):
     reads_outputs: bool = False  # an ensemble: it reads its members' output files
 
 
+T_Job = WriteJob[WriteTask] | WriteJob[EnsembleTask]
+"""A member's normal to write, or an ensemble output."""
+
+
 @dataclass(frozen=True)
 class _Pending:
     """A write submitted to the engine, with the record that goes into the manifest once it lands."""
 
     future: Future[Written]
-    job: WriteJob[Any]
+    job: T_Job
 
 
 def encoding(config: Config) -> Encoding:
@@ -128,14 +132,14 @@ class WriteQueue:
         task, record = describe(self.plan, computed)
         self.submit_job(WriteJob(write_output, task, computed.out, record))
 
-    def placement(self, job: WriteJob[Any]) -> Placement:
+    def placement(self, job: T_Job) -> Placement:
         """Where ``job`` is written: in place where the engine's workers share the store, else handed back, or
         here for a job that reads outputs."""
         if self.executor.shares_outputs and self.store.writable_path(job.out.path) is not None:
             return Placement.IN_PLACE
         return Placement.HERE if job.reads_outputs else Placement.HANDED_BACK
 
-    def submit_job(self, job: WriteJob[Any]) -> None:
+    def submit_job(self, job: T_Job) -> None:
         """Run a job and record its output when it lands."""
         where = self.placement(job)
         future: Future[Written]
