@@ -31,15 +31,15 @@ CALENDARS: tuple[str, ...] = (
 DISTINCT_CALENDARS: tuple[str, ...] = ("standard", "proleptic_gregorian", "julian", "noleap", "all_leap", "360_day")
 LEAP_CALENDARS = frozenset({"standard", "gregorian", "proleptic_gregorian", "julian"})
 
-#: The real climate files beside the repository (../shared/data/real; MANIFEST.md there lists them).
-REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason=f"real data folder {REAL} is absent")
+#: The real climate files the tests use (tests/data/real; its MANIFEST.md lists them, its README.md their sources).
+REAL = Path(__file__).resolve().parent / "data" / "real"
+#: How many NetCDF files it holds.
+REAL_FILES = 56
 #: Names in the real folder that are no archive naming scheme (station files, CMIP3 dotted names).
 REAL_UNPARSED = frozenset(
     {
         "CanESM2_1950-2100.nc",
         "ahccd_1950-2013.nc",
-        "nrcan_1950-2013.nc",
         "daily_surface_cancities_1990-1993.nc",
         "tas.sresb1.giss_model_e_r.run1.atm.da.nc",
     }

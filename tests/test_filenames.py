@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from climnorm.catalog.filenames import ChainKey, FileEntry, parse_filename, unparsed_reason
-from helpers import REAL, REAL_UNPARSED, needs_real, nex
+from helpers import REAL, REAL_FILES, REAL_UNPARSED, nex
 
 # ---------------------------------------------------------------------------------------------------------
 # Names
@@ -131,10 +131,9 @@ def test_cordex_rcm_version_is_not_a_data_version() -> None:
     assert entry.years == range(2051, 2056)
 
 
-@needs_real
 def test_parse_every_real_file_name() -> None:
     names = {p.name: p for p in REAL.rglob("*.nc")}
-    assert len(names) == 57
+    assert len(names) == REAL_FILES
     parsed = {name: parse_filename(path) for name, path in names.items()}
     assert {n for n, e in parsed.items() if e is None} == REAL_UNPARSED
 
@@ -240,7 +239,6 @@ def test_parse_every_real_file_name() -> None:
     assert "CMIP3" in (unparsed_reason("tas.sresb1.giss_model_e_r.run1.atm.da.nc") or "")
 
 
-@needs_real
 def test_file_entry_roundtrip_fields() -> None:
     entry = parse_filename("tas_day_NorESM2-LM_ssp245_r1i1p1f1_gn_2050_v1.1.nc")
     assert isinstance(entry, FileEntry)
@@ -261,8 +259,7 @@ def test_fast_path_agrees_with_the_general_parser() -> None:
         "tas_3hr_X-1_historical_r1i1p1f1_gn_201501010000-201512312100.nc4",
         "tas_day_X-1_historical_r1i1p1f1_gn_195001-195312.nc",
     ]
-    if REAL.is_dir():
-        names += [p.name for p in REAL.rglob("*.nc")]
+    names += [p.name for p in REAL.rglob("*.nc")]
     fast_count = 0
     for name in names:
         fast = _parse_fast(Path(name), name, 7, 1.5)

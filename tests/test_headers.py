@@ -10,7 +10,7 @@ import numpy as np
 
 from climnorm.catalog.scan import build_catalog
 from climnorm.read.headers import check_files
-from helpers import REAL, needs_real, nex, touch
+from helpers import REAL, nex, touch
 
 # ---------------------------------------------------------------------------------------------------------
 # check_files
@@ -58,7 +58,6 @@ def test_check_files_reports_each_problem_in_one_line(tmp_path: Path) -> None:
             assert "\n" not in message and message.startswith(str(p.path))
 
 
-@needs_real
 def test_check_real_files_finds_no_problem() -> None:
     catalog = build_catalog([REAL / "mini-esgf-data"])
     assert check_files(catalog, workers=4) == []

@@ -1,9 +1,7 @@
 """climnorm on real archives (issue 8): CMIP3/5/6, CORDEX and station files as their producers wrote them.
 
-The files come from ``../shared/data/real`` (see its MANIFEST.md); the ones the key tests need are copied in
-``tests/data/real`` (README.md there names each file's source, commit and licence), so the suite passes on a
-fresh clone. Tests that need more of the folder read ``../shared/data/real`` when it is there and are skipped,
-saying so, when it is not.
+The files are in ``tests/data/real`` (its MANIFEST.md lists them, its README.md names each file's source, commit
+and licence), so every test here runs on a fresh clone.
 
 Two references:
 
@@ -46,12 +44,6 @@ from reference import read_field as read_normal
 HERE = Path(__file__).resolve().parent
 RTOL = 1e-6
 LOCAL = HERE / "data" / "real"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
-
-needs_shared = pytest.mark.skipif(
-    not SHARED.is_dir(),
-    reason=f"{SHARED} is not there (the real-data folder beside the repository); only tests/data/real is tested",
-)
 
 M = "mini-esgf-data"
 X = "xclim-testdata"
@@ -81,22 +73,12 @@ CANESM2_POINTS = f"{X}/CanESM2_1950-2100.nc"
 # ---------------------------------------------------------------------------------------------------- files
 
 
-def real_file(rel: str) -> Path | None:
-    """A real file by its path under data/real: the copy in tests/data/real, else ../shared, else None."""
-    for root in (LOCAL, SHARED):
-        if (root / rel).is_file():
-            return root / rel
-    return None
-
-
 def need(rels: Iterable[str]) -> list[Path]:
-    """The files, or skip the test naming what is missing (a set the local copy does not hold)."""
-    rels = list(rels)
-    found = [real_file(r) for r in rels]
-    missing = [r for r, p in zip(rels, found, strict=True) if p is None]
-    if missing:
-        pytest.skip(f"needs {SHARED} (not present) for {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
-    return [p for p in found if p is not None]
+    """The real files by their paths under tests/data/real (each must be there)."""
+    found = [LOCAL / r for r in rels]
+    missing = [str(p) for p in found if not p.is_file()]
+    assert not missing, f"missing from tests/data/real: {', '.join(missing)}"
+    return found
 
 
 def copy_without(src: Path, dst: Path, drop: Sequence[str]) -> None:
@@ -181,9 +163,9 @@ def assert_matches_cdo(
 
 
 def test_local_copy_is_documented_and_small() -> None:
-    """Every copied file is named in the README with its source; both licence files are kept; a few MB only."""
+    """Every copied file is named in the README with its source; both licence files are kept; 25 MB at most."""
     readme = (LOCAL / "README.md").read_text()
-    files = sorted(p for p in LOCAL.rglob("*") if p.is_file() and p.name != "README.md")
+    files = sorted(p for p in LOCAL.rglob("*") if p.is_file() and p.name not in ("README.md", "MANIFEST.md"))
     assert (LOCAL / M / "LICENSE.mini-esgf-data").is_file()
     assert (LOCAL / X / "LICENSE.xclim-testdata").is_file()
     for path in files:
@@ -193,7 +175,7 @@ def test_local_copy_is_documented_and_small() -> None:
     for commit in ("77efda8f1cf5717ac9ad0545b8a1a80399b2578c", "e9097a8d5167d5c0f48c772a14f63f0362f569d3"):
         assert commit in readme
     total = sum(p.stat().st_size for p in files)
-    assert total < 5 * 2**20, f"tests/data/real holds {total / 2**20:.1f} MiB"
+    assert total < 25e6, f"tests/data/real holds {total / 1e6:.1f} MB"
 
 
 # ------------------------------------------------------------------------------------------------ key sets
@@ -640,15 +622,10 @@ class PointSet:
 POINT_SETS = (
     # (location, time) order, degC and mm day-1, NaN fill, gaps in the station record
     PointSet("AHCCD-stations", f"{X}/ahccd_1950-2013.nc", ("tasmax", "pr"), "AHCCD", (1950, 2013), 10, 8, (1959, 2013)),
+    # (time, location) order, K and mm s-1 (the layout of NRCan's gridded-at-stations file, which may not be
+    # redistributed): the AHCCD stations written that way by `time_first`
     PointSet(
-        "NRCan-gridded-at-stations",
-        f"{X}/nrcan_1950-2013.nc",
-        ("tasmax", "pr"),
-        "NRCan",
-        (1950, 2013),
-        10,
-        8,
-        (1959, 2013),
+        "AHCCD-time-first", f"{X}/ahccd_1950-2013.nc", ("tasmax", "pr"), "NRCANLIKE", (1950, 2013), 10, 8, (1959, 2013)
     ),
     # proleptic_gregorian with a leap year, 24 variables (units '' and '1' among them)
     PointSet(
@@ -664,6 +641,29 @@ POINT_SETS = (
 )
 
 
+def time_first(src: Path, dst: Path) -> Path:
+    """A station file stored (time, location), in K and mm s-1, from one stored (location, time) in degC and
+    mm day-1: the same values, the other layout and units (converted here in float64, stored as float32)."""
+    scale = {"tasmax": (1.0, 273.15, "K"), "pr": (1.0 / 86400.0, 0.0, "mm s-1")}
+    with netCDF4.Dataset(src) as a, netCDF4.Dataset(dst, "w", format="NETCDF4") as b:
+        b.createDimension("time", len(a.dimensions["time"]))
+        b.createDimension("location", len(a.dimensions["location"]))
+        b.setncatts({k: a.getncattr(k) for k in a.ncattrs()})
+        for name, var in a.variables.items():
+            dims = ("time", "location") if name in scale else var.dimensions
+            fill = var.getncattr("_FillValue") if "_FillValue" in var.ncattrs() else None
+            out = b.createVariable(name, var.dtype, dims, fill_value=fill)
+            out.setncatts({k: var.getncattr(k) for k in var.ncattrs() if k != "_FillValue"})
+            if name in scale:
+                factor, offset, units = scale[name]
+                values = np.asarray(var[:].filled(np.nan), dtype=np.float64).T * factor + offset
+                out[:] = values.astype(np.float32)
+                out.units = units
+            else:
+                out[:] = var[:]
+    return dst
+
+
 @pytest.mark.parametrize(
     "drop",
     [(), ("location",)],
@@ -674,6 +674,8 @@ def test_station_series_match_reference(real: PointSet, drop: tuple[str, ...], t
     """Station and point files staged under CMIP-style names, one per variable, compared with the float64
     reference (CDO has no notion of a `location` dimension)."""
     (src,) = need([real.file])
+    if real.id == "AHCCD-time-first":
+        src = time_first(src, tmp_path / "time-first.nc")
     names = real.names()
     folder, staged = stage(tmp_path, [src] * len(names), names, drop)
     summary, outputs = climnorm_run(
@@ -716,17 +718,16 @@ def _longest_run(years: Iterable[int]) -> int:
     return best
 
 
-@needs_shared
 @pytest.mark.slow
-def test_every_file_of_the_shared_folder_is_used_or_refused(tmp_path: Path) -> None:
-    """climnorm over the whole of ../shared/data/real, once per (model, variant, experiment) it finds: region
+def test_every_real_file_is_used_or_refused(tmp_path: Path) -> None:
+    """climnorm over the whole of tests/data/real, once per (model, variant, experiment) it finds: region
     `all`, every variable, windows of at most 5 years (1 for one-year sets), targets whose windows together
     cover every year a file touches. No run raises; every file ends up in exactly one of: used by a written
     normal, refused by name (with the reason), failed (a one-line message naming it), or holding only partial
     years (which the catalog describes and the run skips, naming the missing years)."""
-    catalog = build_catalog([SHARED])
-    files = sorted(SHARED.rglob("*.nc"))
-    assert len(files) == 57, "MANIFEST.md lists 57 files"
+    catalog = build_catalog([LOCAL])
+    files = sorted(LOCAL.rglob("*.nc"))
+    assert len(files) == 56, "MANIFEST.md lists 57 files, one of which may not be redistributed (README.md)"
     groups: dict[tuple[str, str, str], list[Any]] = defaultdict(list)
     for key, chain in catalog.chains.items():
         groups[(key.model, key.variant, key.scenario)].append(chain)
@@ -740,7 +741,7 @@ def test_every_file_of_the_shared_folder_is_used_or_refused(tmp_path: Path) -> N
         last = max(c.last_year for c in chains)
         targets = sorted({*range(first + window - 1, last + 1, window), last})
         summary, outputs = climnorm_run(
-            SHARED,
+            LOCAL,
             tmp_path / f"out{n}",
             model=model,
             variant=variant,
