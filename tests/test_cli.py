@@ -380,7 +380,15 @@ def test_plan_json_counts(tmp_path: Path, plan_archive: Path, capsys: pytest.Cap
     assert len(data["pending"]) == 2 * (4 + 3)
     assert "tas/CONUS/historical/tas_CONUS_historical_historical_2011_3yr_normal.nc" in data["pending"]
     assert not any("_2010_" in p for p in data["pending"])  # cannot be computed
-    assert any("2010" in p and "cannot be computed" in p for p in data["problems"])
+    assert [s for s in data["skipped"] if "_2010_" in s or " 2010:" in s] == [
+        f"{MODEL} {VARIANT} tas {region} historical historical 2010: skipped: only 1 of 3 window years available "
+        "(minimum 2); missing 2008-2009"
+        for region in ("CONUS", "GU")
+    ]
+    assert (
+        "tas CONUS, GU historical historical 2010: the archive begins in 2010; a window needs 2 of 3 years"
+        in (data["problems"])
+    )
     assert data["members"] == [{"model": MODEL, "variant": VARIANT}] and data["ensembles"] == []
     assert not (tmp_path / "out" / "manifest.json").exists()  # planning writes nothing
 

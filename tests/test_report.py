@@ -79,7 +79,7 @@ def test_report_summarises_the_run(report: Path) -> None:
     # the target computed from 5 of 6 years, and the one skipped (warning in the run log)
     assert "Normals computed from fewer years than the window" in text
     assert "tas/CONUS/ssp245/tas_CONUS_ssp245_future_2021_6yr_normal.nc" in text
-    assert re.search(r"WARNING</span></td><td>[^<]*2022[^<]*cannot be computed", text), "skipped target missing"
+    assert re.search(r"WARNING</span></td><td>[^<]*2022: the archive ends in 2020", text), "skipped target missing"
     assert "run finished in" in text
     assert "input files" in text
 

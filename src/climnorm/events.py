@@ -66,6 +66,15 @@ class NormalWritten(_OutputEvent):
 
 
 @dataclass(frozen=True)
+class NormalKept(_OutputEvent):
+    """An output the run counted on writing is up to date after all (an ensemble whose members came out unchanged):
+    it is done."""
+
+    path: str
+    member: str = ""
+
+
+@dataclass(frozen=True)
 class NormalSkipped(_OutputEvent):
     """An output will not be written, and why."""
 
@@ -91,5 +100,15 @@ class RunFinished:
     exit_code: int
 
 
-T_Event = RunStarted | TaskStarted | TaskFinished | FileRead | NormalWritten | NormalSkipped | Failure | RunFinished
+T_Event = (
+    RunStarted
+    | TaskStarted
+    | TaskFinished
+    | FileRead
+    | NormalWritten
+    | NormalKept
+    | NormalSkipped
+    | Failure
+    | RunFinished
+)
 T_EventSink = Callable[[T_Event], None]

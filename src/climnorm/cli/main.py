@@ -130,8 +130,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
             ],
             "products": plan.config.products,
             "ensembles": [e.path for e in plan.ensembles],
+            "ensembles_pending": [e.path for e in plan.ensembles if not e.up_to_date],
             "rows": [asdict(r) for r in plan.summary_rows()],
-            "problems": plan.problems,
+            "problems": plan.problems + plan.skip_lines(),
+            "skipped": [s.line() for s in plan.skips],
             "pending": [o.path for o in plan.pending],
         }
         sys.stdout.write(json.dumps(data, indent=1) + "\n")

@@ -9,7 +9,8 @@ from rich.table import Table
 
 from climnorm._ranges import format_range, format_ranges
 from climnorm.catalog.scan import Catalog
-from climnorm.plan.build import Plan, min_members
+from climnorm.plan.build import Plan
+from climnorm.plan.ensembles import min_members
 from climnorm.plan.members import Coverage
 from climnorm.products import product
 from climnorm.read.headers import FileProblem
@@ -111,12 +112,15 @@ def plan_table(plan: Plan, console: Console) -> None:
     console.print(table)
     files = {e.path for out in plan.pending for e in out.inputs}
     console.print(f"{len(files)} input files to read for {totals[0]} normals")
-    if plan.ensembles and config.ensemble is not None:
+    if config.ensemble is not None:
+        todo = sum(not e.up_to_date for e in plan.ensembles)
+        skip = sum(s.member == ENSEMBLE for s in plan.skips)
         console.print(
-            f"{len(plan.ensembles)} ensemble outputs ({', '.join(config.ensemble.statistics)}; at least "
-            f"{min_members(plan)} valid members per cell-slot), written as their members land"
+            f"ensemble outputs: {todo} to compute, {len(plan.ensembles) - todo} up to date, {skip} cannot be computed "
+            f"({', '.join(config.ensemble.statistics)}; at least {min_members(plan)} valid members per cell-slot), "
+            "written as their members land"
         )
-    for problem in plan.problems:
+    for problem in plan.problems + plan.skip_lines():
         console.print(f"[yellow]![/] {problem}")
 
 

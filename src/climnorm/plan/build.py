@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -19,24 +19,24 @@ from climnorm.catalog.filenames import ChainKey, FileEntry, InputPath
 from climnorm.catalog.scan import Catalog
 from climnorm.config.model import (
     DEFAULT_OUTPUT_TEMPLATE,
-    ENSEMBLE_OUTPUT_TEMPLATE,
     MEMBER_VARIANTS_TEMPLATE,
     MEMBERS_OUTPUT_TEMPLATE,
     Config,
 )
 from climnorm.errors import ConfigError
+from climnorm.plan.ensembles import ensemble_plans
 from climnorm.plan.members import Coverage, select_members
+from climnorm.plan.notices import Skip, grouped, unavailable
 from climnorm.plan.planned import (
-    ENSEMBLE_FORMAT,
     EnsemblePlan,
     OutputPlan,
-    digest,
+    T_Output,
     output_fingerprint,
     output_path,
 )
 from climnorm.plan.resume import up_to_date
 from climnorm.products import ProductSettings, product, product_path
-from climnorm.records import ENSEMBLE, OutputRecord
+from climnorm.records import OutputRecord
 from climnorm.storage.options import StorageOptions
 from climnorm.types import HISTORICAL, Member, Region, Target
 
@@ -66,6 +66,7 @@ class Plan:
     outputs: list[OutputPlan] = field(default_factory=list)
     ensembles: list[EnsemblePlan] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    skips: list[Skip] = field(default_factory=list)  # outputs that cannot be computed, and why
     template: str = DEFAULT_OUTPUT_TEMPLATE
     storage: StorageOptions | None = None  # how workers reach the s3:// inputs (None: all inputs are local)
     _fingerprints: dict[tuple[Member, str, str], str] = field(default_factory=dict, repr=False)
@@ -98,6 +99,10 @@ class Plan:
             for entry in self.files_for(target.member, target.variable, target.scenario, y):
                 inputs.setdefault(entry.path, entry)
         return list(inputs.values())
+
+    def skip_lines(self) -> list[str]:
+        """What cannot be computed, one line per scenario, period and reason (`climnorm.plan.notices`)."""
+        return grouped(self.skips, show_members=len(self.members) > 1)
 
     @property
     def pending(self) -> list[OutputPlan]:
@@ -144,22 +149,31 @@ def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = Non
                     plan.streams.append(_stream(plan, member, variable, scenario))
     for stream in plan.streams:
         for target in stream.targets:
+            outputs = [_output(plan, target, r, name, previous or {}) for r in plan.regions for name in config.products]
+            plan.outputs += outputs
             if not target.computable:
-                plan.problems.append(
-                    f"{_who(plan, target)}{target.variable} {target.scenario} {target.period} {target.year}: "
-                    f"cannot be computed: {target.reason}"
-                )
-            for region in plan.regions:
-                for name in config.products:
-                    plan.outputs.append(_output(plan, target, region, name, previous or {}))
+                reason = unavailable(target.window, target.missing, _archive_years(plan, stream), target.min_years)
+                plan.skips += [skip_of(out, reason, target.reason) for out in outputs]
     if config.ensemble is not None:
-        plan.ensembles = _ensemble_plans(plan)
+        plan.ensembles = ensemble_plans(plan, previous or {})
     return plan
 
 
-def _who(plan: Plan, target: Target) -> str:
-    """How a message names a target's member: not at all when the run has one."""
-    return f"{target.member.label} " if len(plan.members) > 1 else ""
+def _archive_years(plan: Plan, stream: Stream) -> list[int]:
+    """The complete years the archive has for a stream (the historical run's up to `historical_end`)."""
+    years = set()
+    for key, chain in plan.catalog.chains.items():
+        if (key.model, key.variant, key.variable) != (stream.member.model, stream.member.variant, stream.variable):
+            continue
+        if key.scenario in (HISTORICAL, stream.scenario):
+            years |= {y for y in chain.complete_years if plan.source_scenario(stream.scenario, y) == key.scenario}
+    return sorted(years)
+
+
+def skip_of(out: T_Output, reason: str, detail: str = "") -> Skip:
+    """An output that will not be written, for the messages that tell people."""
+    variable, region, scenario, period, year = out.key
+    return Skip(out.member_label, variable, region, scenario, period, year, out.product, out.label, reason, detail)
 
 
 def _template(config: Config, members: list[Member]) -> str:
@@ -240,42 +254,3 @@ def _output(plan: Plan, target: Target, region: Region, name: str, previous: T_R
     fingerprint = plan.fingerprint(target.member, region, name)
     current = up_to_date(previous.get(path), fingerprint, [e.record for e in inputs], plan.config.output_dir)
     return OutputPlan(target, region, path, tuple(inputs), fingerprint, current, name, reads)
-
-
-def _ensemble_plans(plan: Plan) -> list[EnsemblePlan]:
-    """One ensemble output per variable × region × scenario × period × target that some member has."""
-    config, ensemble = plan.config, plan.config.ensemble
-    assert ensemble is not None
-    groups: dict[tuple[str, str, str, str, int, str], list[OutputPlan]] = defaultdict(list)
-    for out in plan.outputs:
-        t = out.target
-        groups[(t.variable, out.region.key, t.scenario, t.period, t.year, out.product)].append(out)
-    regions = {r.key: r for r in plan.regions}
-    shaping = {
-        "format": ENSEMBLE_FORMAT,
-        "statistics": ensemble.statistics,
-        "min_members": min_members(plan),
-        "compression": config.compression.model_dump(),
-    }
-    template = ENSEMBLE_OUTPUT_TEMPLATE
-    if "output_template" in config.model_fields_set:  # the user's layout, with an ensemble folder if it needs one
-        template = plan.template if "{model}" in plan.template else f"{ENSEMBLE}/{plan.template}"
-    plans = []
-    for (variable, region, scenario, period, year, name), outs in sorted(groups.items()):
-        path = output_path(template, config, outs[0].target, regions[region], Member(ENSEMBLE, ENSEMBLE))
-        fingerprint = digest({**shaping, "region": regions[region].as_dict(), "members": [o.path for o in outs]})
-        plans.append(
-            EnsemblePlan(
-                variable, regions[region], scenario, period, year, tuple(outs), product_path(path, name), fingerprint,
-                name,
-            )
-        )  # fmt: skip
-    return plans
-
-
-def min_members(plan: Plan) -> int:
-    """Valid members a cell-slot of an ensemble output needs: configured, or half the run's members rounded up."""
-    ensemble = plan.config.ensemble
-    if ensemble is not None and ensemble.min_members is not None:
-        return ensemble.min_members
-    return -(-len(plan.members) // 2)

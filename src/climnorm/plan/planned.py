@@ -76,6 +76,7 @@ class EnsemblePlan(_Output):
     path: str
     fingerprint: str
     product: str = "daily"
+    up_to_date: bool = False  # its members will all be kept, and it was made of them as they are
     member_label = ENSEMBLE
 
     @property

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from climnorm.events import (
     Failure,
     FileRead,
+    NormalKept,
     NormalSkipped,
     NormalWritten,
     RunFinished,
@@ -81,7 +82,7 @@ class Tracker:
             if event.path not in state.files:
                 state.files.add(event.path)
                 self.bytes_read += event.bytes_read
-        elif isinstance(event, NormalWritten):
+        elif isinstance(event, NormalWritten | NormalKept):
             self._var(event.variable).normals.add(event.path)
             self.member_done.setdefault(event.member, set()).add(event.path)
         elif isinstance(event, NormalSkipped):

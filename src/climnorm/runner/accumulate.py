@@ -31,11 +31,17 @@ from climnorm.units import convert
 
 @dataclass(frozen=True)
 class Skipped:
-    """An output that cannot be computed, and why."""
+    """An output that cannot be computed, and why: ``reason`` its own, ``why`` the same for every output of the
+    cause (what a warning merging them says)."""
 
     out: OutputPlan
     reason: str
     fail: bool  # something failed (a file, a year), rather than years merely missing
+    why: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.why:
+            object.__setattr__(self, "why", self.reason)
 
 
 @dataclass(frozen=True)
@@ -218,7 +224,8 @@ class ChainAccumulator:
             f"only {len(used)} readable years in window {first}-{target.year} (minimum {minimum}); "
             f"missing {format_ranges(missing)}"
         )
-        return Skipped(out, reason, bool(self.failed_years & set(missing)))  # lost to a failed file?
+        why = f"too few readable years in the window (minimum {minimum} of {self.config.window_years})"
+        return Skipped(out, reason, bool(self.failed_years & set(missing)), why)  # lost to a failed file?
 
     def _computed(
         self, out: OutputPlan, grid: RegionCut, used: tuple[int, ...], made: dict[tuple[str, str], np.ndarray]

@@ -10,7 +10,8 @@ from collections import defaultdict
 
 from climnorm.config.model import Config
 from climnorm.engines.tasks import write_ensemble_output
-from climnorm.plan.build import Plan, min_members
+from climnorm.plan.build import Plan
+from climnorm.plan.ensembles import min_members
 from climnorm.plan.planned import EnsemblePlan, OutputPlan, T_Output
 from climnorm.plan.resume import file_matches
 from climnorm.products import file_product
@@ -61,11 +62,9 @@ class EnsembleQueue:
             ens = self.ready.pop(0)
             members = [o for o in ens.members if o.path in self.landed[ens.path]]
             if len(members) < self.min_members:
-                self.reporter.skip(
-                    ens,
-                    f"only {len(members)} of {len(ens.members)} members have this normal "
-                    f"(min_members {self.min_members})",
-                )
+                detail = f"only {len(members)} of {len(ens.members)} members have this normal"
+                reason = f"fewer members than min_members ({self.min_members}) have it"
+                self.reporter.skip(ens, reason, detail=f"{detail} (min_members {self.min_members})")
                 continue
             refs = [self._reference(o) for o in members]
             if self._up_to_date(ens, refs):

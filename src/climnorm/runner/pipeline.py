@@ -74,13 +74,7 @@ def run(
     check_output_dir(config)
     with OutputLock(config.output_dir), _run_log(config.output_dir) as log_file, open_scratch(config) as scratch:
         summary.log_file = log_file
-        removed = remove_leftovers(config.output_dir)
-        if removed:
-            log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
-        summary.removed_leftovers = len(removed)
-        plan, manifest = prepare(config, force=force)
-        for problem in plan.problems:
-            log.warning("%s", problem)
+        plan, manifest = _tidy_and_plan(config, summary, force)
         channel = ProgressChannel(progress, callback=on_event, workers=config.multiprocessing_workers)
         monitor = MemoryMonitor()
         summary.members = len(plan.members)
@@ -93,9 +87,11 @@ def run(
                 ensembles = EnsembleQueue(plan, manifest, writes, reporter, force=force) if plan.ensembles else None
                 scheduler = Scheduler(plan, engine, engine.workers, reporter, writes, scratch.park, ensembles)
                 channel.send(scheduler.started_event())
+                reporter.plan_skips(plan)
                 _run_scheduler(scheduler, writes, ensembles, manifest, reporter)
                 summary.worker_crashes = engine.crashes
             write_zonal_tables(config, reporter)  # the `zonal:` tables, from the saved manifest
+            reporter.tell_skips()
         except KeyboardInterrupt:
             raise RunInterrupted(summary) from None
         finally:
@@ -106,13 +102,21 @@ def run(
         _log_scratch(scratch)
         log.info(
             "run finished in %.1f s: %d written, %d up to date, %d skipped, %d failed",
-            summary.seconds,
-            summary.written,
-            summary.up_to_date,
-            len(summary.skipped),
-            len(summary.failures),
+            *(summary.seconds, summary.written, summary.up_to_date, len(summary.skipped), len(summary.failures)),
         )
     return summary
+
+
+def _tidy_and_plan(config: Config, summary: RunSummary, force: bool) -> tuple[Plan, Manifest]:
+    """Remove what an interrupted run left, then plan (its problems logged)."""
+    removed = remove_leftovers(config.output_dir)
+    if removed:
+        log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
+    summary.removed_leftovers = len(removed)
+    plan, manifest = prepare(config, force=force)
+    for problem in plan.problems:
+        log.warning("%s", problem)
+    return plan, manifest
 
 
 def _run_scheduler(

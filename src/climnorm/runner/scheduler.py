@@ -267,7 +267,7 @@ class Scheduler:
             if out.up_to_date:
                 self.reporter.up_to_date(out)
             elif not t.computable:
-                self.reporter.skip(out, t.reason)
+                self.reporter.skip(out, t.reason, told=True)  # the plan's warnings said why
             else:
                 pending[(t.member, t.variable)][(t.scenario, t.year)].append(out)
         return pending
@@ -276,6 +276,7 @@ class Scheduler:
         """What the run will read and write, for the live display."""
         plan = self.plan
         normals = Counter(o.target.variable for o in plan.pending)
+        normals.update(e.variable for e in plan.ensembles if not e.up_to_date)
         per_member = Counter(o.target.member.label for o in plan.pending)
         files: Counter[str] = Counter()
         for job in self.jobs:
@@ -361,7 +362,7 @@ class Scheduler:
                 if isinstance(outcome, Computed):
                     self.writes.submit(outcome)
                 else:
-                    self.reporter.skip(outcome.out, outcome.reason, fail=outcome.fail)
+                    self.reporter.skip(outcome.out, outcome.why, fail=outcome.fail, detail=outcome.reason)
 
     def _outcome(self, job: ChainJob, entry: FileEntry) -> FileResult | None:
         batch = job.batch_of[entry.path]

@@ -13,8 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from climnorm.events import Failure, NormalSkipped, T_EventSink
+from climnorm.events import Failure, NormalKept, NormalSkipped, T_EventSink
+from climnorm.plan.build import Plan, skip_of
+from climnorm.plan.notices import Skip, grouped
 from climnorm.plan.planned import T_Output
+from climnorm.records import ENSEMBLE
 from climnorm.runner.lineage import Problem
 
 log = logging.getLogger(__name__)
@@ -56,20 +59,51 @@ class Reporter:
         self.start = time.perf_counter()
         #: called with each output once it is settled: (output, available: written or up to date)
         self.listeners: list[Callable[[T_Output, bool], None]] = []
+        self.skips: list[Skip] = []  # skipped outputs not yet warned about
 
-    def skip(self, out: T_Output, reason: str, *, fail: bool = False) -> None:
-        """An output that will not be written (``fail``: because something failed)."""
-        who = out.member_label
-        head = f"{who} " if who and self.summary.members > 1 else ""
-        message = f"{head}{out.label}: skipped: {reason}"
-        log.warning("%s", message)
-        (self.summary.failures if fail else self.summary.skipped).append(message)
-        self.summary.per_output[(who, *out.key[:3], "failed" if fail else "skipped")] += 1
-        self.on_event(NormalSkipped(*out.key, reason, who, out.product))
+    def skip(self, out: T_Output, reason: str, *, fail: bool = False, detail: str = "", told: bool = False) -> None:
+        """An output that will not be written: ``fail``, because something failed (a failure of the run); else a
+        skip, warned about with the others of its ``reason`` (the same for all of them; ``detail``: its own) at
+        the end, or already (``told``: the plan's). The log keeps each one."""
+        skip = skip_of(out, reason, detail)
+        message = skip.line(show_member=self.summary.members > 1)
+        if fail:
+            log.warning("%s", message)
+            self.summary.failures.append(message)
+        else:
+            log.info("%s", message)
+            self.summary.skipped.append(message)
+            if not told:
+                self.skips.append(skip)
+        self.summary.per_output[(out.member_label, *out.key[:3], "failed" if fail else "skipped")] += 1
+        self.on_event(NormalSkipped(*out.key, detail or reason, out.member_label, out.product))
+        self._settled(out, False)
+
+    def plan_skips(self, plan: Plan) -> None:
+        """What the plan says cannot be computed, one warning per group; the ensemble outputs among them are
+        reported here (the members' are reported as the run reaches them)."""
+        for line in plan.skip_lines():
+            log.warning("%s", line)
+        for skip in plan.skips:
+            if skip.member == ENSEMBLE:
+                self.summary.skipped.append(skip.line())
+                log.info("%s", skip.line())
+                self.summary.per_output[(ENSEMBLE, skip.variable, skip.region, skip.scenario, "skipped")] += 1
+                key = (skip.variable, skip.region, skip.scenario, skip.period, skip.year)
+                self.on_event(NormalSkipped(*key, skip.detail, ENSEMBLE, skip.product))
+
+    def tell_skips(self) -> None:
+        """The run's own skips (not the plan's), one warning per group."""
+        for line in grouped(self.skips, show_members=self.summary.members > 1):
+            log.warning("%s", line)
+        self.skips = []
 
     def up_to_date(self, out: T_Output) -> None:
-        """An output a previous run wrote and nothing changed since: kept as it is."""
+        """An output a previous run wrote and nothing changed since: kept as it is (and done, for the display, when
+        the plan counted on writing it)."""
         self.summary.up_to_date += 1
+        if not out.up_to_date:
+            self.on_event(NormalKept(*out.key, out.path, out.member_label))
         self._settled(out, True)
 
     def written(self, out: T_Output) -> None:

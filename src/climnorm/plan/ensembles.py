@@ -1,0 +1,85 @@
+"""The ensemble outputs of a plan: one per variable, region, scenario, period, target and product that enough
+members can compute, with the member outputs it combines; up to date when every member output it would combine
+is, and the ensemble output was computed from them as they are."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from climnorm.config.model import ENSEMBLE_OUTPUT_TEMPLATE
+from climnorm.plan.notices import Skip
+from climnorm.plan.planned import ENSEMBLE_FORMAT, EnsemblePlan, OutputPlan, digest, output_path
+from climnorm.plan.resume import file_matches
+from climnorm.products import product_path
+from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
+from climnorm.types import Member
+
+if TYPE_CHECKING:
+    from climnorm.plan.build import Plan
+
+
+def ensemble_plans(plan: Plan, previous: Mapping[str, OutputRecord]) -> list[EnsemblePlan]:
+    """The ensemble outputs some member can compute; those fewer than ``min_members`` can are the plan's skips."""
+    config, ensemble = plan.config, plan.config.ensemble
+    assert ensemble is not None
+    groups: dict[tuple[str, str, str, str, int, str], list[OutputPlan]] = defaultdict(list)
+    for out in plan.outputs:
+        t = out.target
+        groups[(t.variable, out.region.key, t.scenario, t.period, t.year, out.product)].append(out)
+    regions = {r.key: r for r in plan.regions}
+    need = min_members(plan)
+    shaping = {
+        "format": ENSEMBLE_FORMAT,
+        "statistics": ensemble.statistics,
+        "min_members": need,
+        "compression": config.compression.model_dump(),
+    }
+    template = ENSEMBLE_OUTPUT_TEMPLATE
+    if "output_template" in config.model_fields_set:  # the user's layout, with an ensemble folder if it needs one
+        template = plan.template if "{model}" in plan.template else f"{ENSEMBLE}/{plan.template}"
+    plans = []
+    for (variable, region, scenario, period, year, name), outs in sorted(groups.items()):
+        computable = sum(o.target.computable for o in outs)
+        if computable == 0:
+            continue  # the members' own skips say why
+        path = output_path(template, config, outs[0].target, regions[region], Member(ENSEMBLE, ENSEMBLE))
+        fingerprint = digest({**shaping, "region": regions[region].as_dict(), "members": [o.path for o in outs]})
+        ens = EnsemblePlan(
+            variable, regions[region], scenario, period, year, tuple(outs), product_path(path, name), fingerprint,
+            name,
+        )  # fmt: skip
+        if computable < need:
+            detail = f"only {computable} of {len(outs)} members have this normal (min_members {need})"
+            reason = f"fewer members than min_members ({need}) can compute it"
+            plan.skips.append(Skip(ENSEMBLE, variable, region, scenario, period, year, name, ens.label, reason, detail))
+            continue
+        plans.append(_with_status(ens, previous, plan))
+    return plans
+
+
+def _with_status(ens: EnsemblePlan, previous: Mapping[str, OutputRecord], plan: Plan) -> EnsemblePlan:
+    """The ensemble output, up to date when its members will all be kept as they are and it was made of them."""
+    if any(o.target.computable and not o.up_to_date for o in ens.members):
+        return ens
+    refs = tuple(
+        MemberOutput(o.member_label, o.path, str(previous[o.path].checksum)) for o in ens.members if o.up_to_date
+    )
+    record = previous.get(ens.path)
+    current = (
+        record is not None
+        and record.fingerprint == ens.fingerprint
+        and record.member_outputs == refs
+        and file_matches(plan.config.output_dir / ens.path, record)
+    )
+    return replace(ens, up_to_date=current)
+
+
+def min_members(plan: Plan) -> int:
+    """Valid members a cell-slot of an ensemble output needs: configured, or half the run's members rounded up."""
+    ensemble = plan.config.ensemble
+    if ensemble is not None and ensemble.min_members is not None:
+        return ensemble.min_members
+    return -(-len(plan.members) // 2)
