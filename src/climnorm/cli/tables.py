@@ -188,5 +188,5 @@ def _totals(summary: RunSummary, console: Console) -> None:
         console.print(f"[yellow]{summary.worker_crashes} worker process(es) died; their tasks were retried[/]")
     if summary.log_file is not None:
         console.print(f"log: {summary.log_file}", highlight=False)
-    for message in summary.failures:
+    for message in summary.failure_lines():
         console.print(f"[red]failed:[/] {message}", highlight=False)

@@ -44,6 +44,13 @@ class RunSummary:
     members: int = 1
     per_output: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)  # member, var, region, ...
     finished_at: dict[tuple[str, str, str], float] = field(default_factory=dict)
+    failed_outputs: list[Skip] = field(default_factory=list)  # the outputs among the failures
+
+    def failure_lines(self) -> list[str]:
+        """The failures as a person reads them: the failed outputs one line per group, then the others."""
+        own = {s.line(show_member=self.members > 1) for s in self.failed_outputs}
+        grouped_lines = grouped(self.failed_outputs, show_members=self.members > 1)
+        return grouped_lines + [f for f in self.failures if f not in own]
 
     @property
     def exit_code(self) -> int:
@@ -67,11 +74,11 @@ class Reporter:
         the end, or already (``told``: the plan's). The log keeps each one."""
         skip = skip_of(out, reason, detail)
         message = skip.line(show_member=self.summary.members > 1)
+        log.info("%s", message)
         if fail:
-            log.warning("%s", message)
             self.summary.failures.append(message)
+            self.summary.failed_outputs.append(skip)
         else:
-            log.info("%s", message)
             self.summary.skipped.append(message)
             if not told:
                 self.skips.append(skip)
@@ -93,9 +100,12 @@ class Reporter:
                 self.on_event(NormalSkipped(*key, skip.detail, ENSEMBLE, skip.product))
 
     def tell_skips(self) -> None:
-        """The run's own skips (not the plan's), one warning per group."""
-        for line in grouped(self.skips, show_members=self.summary.members > 1):
+        """The run's own skips (not the plan's) and its failed outputs, one warning per group."""
+        show = self.summary.members > 1
+        for line in grouped(self.skips, show_members=show):
             log.warning("%s", line)
+        for line in grouped(self.summary.failed_outputs, show_members=show):
+            log.warning("failed: %s", line)
         self.skips = []
 
     def up_to_date(self, out: T_Output) -> None:
