@@ -15,7 +15,7 @@ from climnorm.records import ENSEMBLE
 from climnorm.types import Member, Region, Target
 
 OUTPUT_FORMAT = 1  # bump when the output layout changes, so resume recomputes
-ENSEMBLE_FORMAT = 1
+ENSEMBLE_FORMAT = 2  # 2: percentiles as CF cell methods (docs/normals.md); 1: "realization: percentile"
 
 
 class _Output:
@@ -111,6 +111,8 @@ def output_fingerprint(config: Config, member: Member, region: Region, name: str
     }
     if spec.named:
         shaping["product"] = spec.name
+    if spec.version > 1:
+        shaping["product_version"] = spec.version
     shaping.update(spec.fingerprint(config.product_settings()))
     return digest(shaping)
 

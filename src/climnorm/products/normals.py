@@ -120,6 +120,7 @@ SEASONAL = ProductSpec(
         "each season's total of its monthly totals (DJF: December of the previous year)",
     ),
     uses_previous_year=True,
+    version=2,  # 2: season labels as a character array (1: variable-length strings)
 )
 
 ANNUAL = ProductSpec(

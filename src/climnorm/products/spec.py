@@ -149,7 +149,7 @@ class ProductSpec:
     ``product``; ``comment``: the
     variable's comment, by how steps aggregate; ``uses_previous_year``: its first year may take values of the year
     before the window (DJF's December), which is then read too; ``named``: whether its paths, records and files say
-    its name (the daily normal's predate products and do not).
+    its name (the daily normal's predate products and do not); ``version``: of its files' layout.
     """
 
     name: str
@@ -163,6 +163,7 @@ class ProductSpec:
     finish: Callable[[ProductSettings], Smoothing | None] = lambda settings: None
     uses_previous_year: bool = False
     named: bool = True
+    version: int = 1  # bumped when its files change, so that resume rewrites the older ones
 
     def label(self) -> str:
         """How messages name the product after an output (nothing for the daily normal)."""

@@ -23,12 +23,11 @@ from climnorm.numerics.ensemble import member_statistics, percentile_of
 from climnorm.types import Coord, RegionCut
 from climnorm.write.digests import EnsembleChecksum
 from climnorm.write.layouts import TIME_LABELS, write_time_axis
-from climnorm.write.netcdf import FILL_VALUE, write_grid
+from climnorm.write.netcdf import FILL_VALUE, statistic_method, write_grid
 from climnorm.write.orders import EnsembleMember, EnsembleTask
 
 BLOCK_BYTES = 128 * 2**20  # float64 members x slots x cells read and combined at a time
 N_MEMBERS = "n_members"
-_METHODS = {"mean": "mean", "median": "median", "min": "minimum", "max": "maximum", "std": "standard_deviation"}
 
 
 def ensemble_variables(variable: str, statistics: Iterable[str]) -> list[str]:
@@ -133,7 +132,7 @@ def _layout(
         v = ds.createVariable(f"{task.variable}_{name}", "f4", ("time", *grid.dims), fill_value=FILL_VALUE, **kwargs)
         attrs: dict[str, Any] = {**base, "long_name": f"ensemble {name} of {long_name}", "coordinates": coordinates}
         attrs["missing_value"] = FILL_VALUE
-        attrs["cell_methods"] = f"{within} realization: {_METHODS.get(name, 'percentile')}"
+        attrs["cell_methods"] = f"{within} realization: {statistic_method(name, 'the members')}"
         if (q := percentile_of(name)) is not None and name != "median":
             attrs["percentile"] = np.float32(q)
         if mapping:

@@ -12,6 +12,7 @@ import numpy as np
 
 from climnorm import __version__
 from climnorm._ranges import format_ranges
+from climnorm.numerics.ensemble import percentile_of
 from climnorm.numerics.periods import total_units
 from climnorm.types import RegionCut
 from climnorm.write.orders import Encoding, NormalMeta
@@ -52,6 +53,34 @@ def write_data(
     v.setncatts(attrs)
     v[:] = np.ma.masked_invalid(values)
     ds.setncatts(global_attributes(meta))
+
+
+#: CF cell methods of the statistics a file may hold (CF-1.8 Appendix E).
+_METHODS = {"mean": "mean", "median": "median", "min": "minimum", "max": "maximum", "std": "standard_deviation"}
+
+
+def statistic_method(name: str, of: str) -> str:
+    """The CF cell method of a statistic over a sample (``of``: "the members", "the window's years").
+
+    CF has no percentile method: a percentile is written as the value at one point of the sample's distribution,
+    ``point``, with the percentile and its interpolation in the method's comment, which CF reserves for such detail
+    (docs/normals.md, "Percentiles in CF files"): ``point (comment: 90th percentile of the members, linear
+    interpolation between order statistics)``. The median is CF's own ``median``.
+    """
+    if name in _METHODS:
+        return _METHODS[name]
+    q = percentile_of(name)
+    if q is None:
+        raise ValueError(f"unknown statistic {name!r}")
+    return f"point (comment: {_ordinal(q)} percentile of {of}, linear interpolation between order statistics)"
+
+
+def _ordinal(q: float) -> str:
+    n = int(q) if float(q).is_integer() else q
+    if isinstance(n, float):
+        return f"{n:g}th"
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def variable_attributes(meta: NormalMeta) -> dict[str, Any]:

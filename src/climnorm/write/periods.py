@@ -48,8 +48,12 @@ def write_period_steps(ds: netCDF4.Dataset, layout: Periods, window: range, cale
         v = ds.createVariable("month", "i1", ("time",))
         v.long_name = "calendar month"
         v[:] = np.array([step.month for step in layout.periods])
-    elif layout.coordinate == "season":
-        s = ds.createVariable("season", str, ("time",))
+    elif layout.coordinate == "season":  # a character array: what every CF reader reads (not a vlen string)
+        labels = [step.label for step in layout.periods]
+        width = max(map(len, labels))
+        ds.createDimension("season_strlen", width)
+        s = ds.createVariable("season", "S1", ("time", "season_strlen"))
         s.long_name = "season (DJF: December of the previous year, January and February)"
-        s[:] = np.array([step.label for step in layout.periods], dtype=object)
+        s._Encoding = "ascii"  # readers (netCDF4, xarray) give the labels back as strings
+        s[:] = np.array(labels, dtype=f"S{width}")
     return list(layout.labels)

@@ -1,0 +1,84 @@
+"""Every kind of output passes the CF checker (`cfchecks`, the CF community's checker, version 4.1) against the
+current standard-name table, offline: 0 errors.
+
+The kinds: the daily, smoothed daily, monthly, seasonal and annual normals of a member, and the ensemble outputs
+of each, for a temperature and for precipitation (whose period products are totals in mm). The checker needs the
+UDUNITS-2 library (Debian's libudunits2-dev; CI installs it): without it the test is skipped, saying so.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from climnorm.config.model import parse_config
+from climnorm.outputs.index import OutputIndex
+from climnorm.runner.pipeline import run
+from climnorm.synth import SynthSpec
+from conftest import T_Archive
+
+DATA = Path(__file__).resolve().parent / "data" / "cf"
+PRODUCTS = ["daily", "daily_smoothed", "monthly", "seasonal", "annual"]
+SPEC = SynthSpec(
+    variables=("tas", "pr"),
+    historical_years=(2010, 2014),
+    resolution=5.0,
+    box=(20.0, 55.0, 230.0, 300.0),
+    holes=0.01,
+)
+MEMBERS = (replace(SPEC, model="CF-A"), replace(SPEC, model="CF-B", calendar="360_day", noise=1))
+
+
+def _checker(tmp: Path) -> Callable[[str], dict[str, Any]]:
+    """cfchecks with the standard-name table of tests/data/cf and empty area-type and region tables."""
+    try:
+        from cfchecker.cfchecks import CFChecker
+    except (ImportError, OSError, AttributeError) as err:  # cfunits loads UDUNITS-2 when imported
+        pytest.skip(f"the CF checker cannot load (it needs UDUNITS-2: apt-get install libudunits2-dev): {err}")
+    names = tmp / "cf-standard-name-table.xml"
+    names.write_bytes(gzip.decompress((DATA / "cf-standard-name-table-v93.xml.gz").read_bytes()))
+    empty = "<version_number>0</version_number><date>none</date>"
+    (tmp / "areas.xml").write_text(f"<area_type_table>{empty}</area_type_table>")
+    (tmp / "regions.xml").write_text(f"<standardized_region_list>{empty}</standardized_region_list>")
+    checker = CFChecker(
+        cfStandardNamesXML=str(names),
+        cfAreaTypesXML=str(tmp / "areas.xml"),
+        cfRegionNamesXML=str(tmp / "regions.xml"),
+        silent=True,
+    )
+    return checker.checker  # type: ignore[no-any-return]
+
+
+def _errors(result: dict[str, Any]) -> list[str]:
+    """Every error and fatal error the checker reported, of the file and of each variable."""
+    parts = [("global", result["global"]), *result["variables"].items()]
+    return [f"{where}: {msg}" for where, found in parts for kind in ("FATAL", "ERROR") for msg in found[kind]]
+
+
+def test_every_output_kind_passes_the_cf_checker(synth_archive: T_Archive, tmp_path: Path) -> None:
+    check = _checker(tmp_path)
+    root = tmp_path / "archive"
+    for spec in MEMBERS:  # both members in one folder (links to the session's archives)
+        source = synth_archive(spec)
+        for path in source.rglob("*.nc"):
+            target = root / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(path)
+    data = {
+        "input_dirs": [str(root)], "output_dir": str(tmp_path / "out"), "models": "all", "variables": ["tas", "pr"],
+        "regions": ["CONUS"], "scenarios": ["historical"], "window_years": 3, "min_years_for_normal": 2,
+        "periods": {"historical": [2014, 2014]}, "products": PRODUCTS, "multiprocessing_workers": 1,
+        "ensemble": {"statistics": ["mean", "median", "p10", "p90", "min", "max", "std"]},
+    }  # fmt: skip
+    summary = run(parse_config(data))
+    assert summary.failures == [] and summary.written == 2 * 5 * 3
+    index = OutputIndex.load(tmp_path / "out")
+    kinds = {(r.variable, r.product, r.is_ensemble): r for r in index.records}
+    assert len(kinds) == 2 * 5 * 2
+    found = {f"{r.path}: {e}" for r in kinds.values() for e in _errors(check(str(index.path(r))))}
+    assert found == set()
