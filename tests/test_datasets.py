@@ -269,6 +269,14 @@ def test_verify_checks_the_product_files(out: Path, tmp_path: Path) -> None:
     ]
 
 
+def test_store_names_say_nothing_an_output_lacks() -> None:
+    member = Chain("tas", "CONUS", "ssp245", "monthly", "ACCESS-CM2", "r1i1p1f1", 30)
+    assert store_name(member) == "tas_CONUS_ssp245_ACCESS-CM2_r1i1p1f1_30yr_monthly"
+    assert store_name(Chain("tas", "CONUS", "ssp245", "monthly", "ensemble", "", 30)) == (
+        "tas_CONUS_ssp245_ensemble_30yr_monthly"
+    )
+
+
 def test_export_errors(tmp_path: Path, out: Path) -> None:
     with pytest.raises(OutputNotFound, match=r"no manifest\.json here"):
         export(tmp_path, format="netcdf")

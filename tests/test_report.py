@@ -165,3 +165,15 @@ def test_long_logs_list_errors_first_and_count_the_rest(tmp_path: Path) -> None:
     assert text.count("<tr>") == 1 + MAX_ROWS
     assert text.index("the one error") < text.index("warning 0")
     assert "… and 51 more: see the log." in text and "1 error(s)" in text and "250 warning(s)" in text
+
+
+def test_the_summary_names_no_empty_variant() -> None:
+    """An ensemble output has no variant: the summary lists the members' variants only."""
+    from climnorm.pictures.report import _summary_section
+    from climnorm.records import OutputRecord
+
+    common = ("tas", "CONUS", "ssp245", "future", 2049, 30)
+    member = OutputRecord("a.nc", *common, "SYNTH-A", "r1i1p1f1", "noleap", "calendar_day", "f")
+    ensemble = OutputRecord("e.nc", *common, "ensemble", "", "noleap", "calendar_day", "f")
+    html = _summary_section([member, ensemble])
+    assert "<th>variant</th><td>r1i1p1f1</td>" in html.replace("\n", ""), html

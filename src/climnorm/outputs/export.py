@@ -35,7 +35,8 @@ _SUFFIX = {"zarr": ".zarr", "netcdf": ".nc"}
 def store_name(chain: Chain) -> str:
     """The file name (without suffix) of one chain's and product's store."""
     c = chain
-    return f"{c.variable}_{c.region}_{c.scenario}_{c.model}_{c.variant}_{c.window_years}yr_{c.product}"
+    parts = (c.variable, c.region, c.scenario, c.model, c.variant, f"{c.window_years}yr", c.product)
+    return "_".join(str(p) for p in parts if p)  # an ensemble has no variant
 
 
 def _encodings(ds: xr.Dataset, chunks: dict[str, tuple[int, ...]], netcdf: bool) -> xr.Dataset:

@@ -143,7 +143,8 @@ def _periods_text(records: Sequence[OutputRecord]) -> str:
 
 def _summary_section(records: Sequence[OutputRecord]) -> str:
     def values(key: str) -> str:
-        return ", ".join(sorted({str(r.value(key)) for r in records}))
+        """The record's distinct values of ``key`` (an ensemble's empty variant is no value)."""
+        return ", ".join(sorted({str(v) for r in records if (v := r.value(key)) not in (None, "")}))
 
     groups: dict[tuple[str, str, str, str], list[OutputRecord]] = defaultdict(list)
     for r in records:
