@@ -265,18 +265,24 @@ def test_the_demo_job_plans_every_member_and_their_ensemble(tmp_path: Path) -> N
 
 def test_the_demo_command_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`climnorm demo` as a user runs it (the archive made on the fly, the job run, the result shown), on the demo
-    cut to one variable over two regions so that it takes seconds; the whole job's counts are the test above's."""
+    cut to one variable, two regions and a few years so that it takes seconds; the whole job's counts are the
+    test above's."""
     import yaml
 
     from climnorm.cli import main
     from climnorm.synth import demo
 
-    monkeypatch.setattr(demo, "DEMO_MEMBERS", tuple(replace(s, variables=("tas",)) for s in demo.DEMO_MEMBERS))
-    data = {**yaml.safe_load(demo.demo_config_text()), "variables": ["tas"], "regions": ["CONUS", "HI"]}
+    short = {"variables": ("tas",), "historical_years": (2011, 2014), "scenario_years": (2015, 2017)}
+    monkeypatch.setattr(demo, "DEMO_MEMBERS", tuple(replace(s, **short) for s in demo.DEMO_MEMBERS))  # type: ignore[arg-type]
+    data = {
+        **yaml.safe_load(demo.demo_config_text()), "variables": ["tas"], "regions": ["CONUS", "HI"],
+        "window_years": 3, "min_years_for_normal": 3,
+        "periods": {"historical": [2013, 2014], "hybrid": [2015, 2016], "future": [2017, 2017]},
+    }  # fmt: skip
     monkeypatch.setattr(demo, "demo_config_text", lambda: yaml.safe_dump(data))
     assert main(["demo", str(tmp_path / "demo"), "--workers", "2"]) == 0
     out = tmp_path / "demo" / "output"
-    per_member = 2 * (3 + 2 * (3 + 3)) * len(data.get("products", ["daily"]))
+    per_member = 2 * (2 + 2 * (2 + 1)) * len(data.get("products", ["daily"]))  # regions x targets x products
     assert len(list(out.rglob("*.nc"))) == 3 * per_member + per_member
     assert len(list((out / "ensemble").rglob("*.nc"))) == per_member
     assert verify_outputs(out)[1] == []
