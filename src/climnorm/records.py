@@ -34,7 +34,8 @@ class OutputRecord:
 
     ``inputs``: the input files as the catalog listed them (path, size, mtime, an object's etag), what resume
     compares; an ensemble output has none and lists its ``member_outputs`` instead. ``extra``: fields a later
-    version of climnorm wrote, kept as they are.
+    version of climnorm wrote, kept as they are. ``name``: the data variable of its file where that is not the
+    variable (an indicator's id); ``indicator``: the configuration entry an indicator's product was made from.
     """
 
     path: str
@@ -59,7 +60,14 @@ class OutputRecord:
     min_members: int | None = None
     members: tuple[str, ...] = ()
     member_outputs: tuple[MemberOutput, ...] = ()
+    name: str = ""
+    indicator: Mapping[str, Any] | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def data_name(self) -> str:
+        """The data variable of its file (an ensemble file's statistics are named after it)."""
+        return self.name or self.variable
 
     @property
     def is_ensemble(self) -> bool:
@@ -100,6 +108,10 @@ class OutputRecord:
         )
         if self.product != IMPLICIT_PRODUCT:
             data["product"] = self.product
+        if self.name:
+            data["name"] = self.name
+        if self.indicator is not None:
+            data["indicator"] = dict(self.indicator)
         if self.size is not None:
             data["size"] = self.size
         if self.checksum is not None:
@@ -128,6 +140,8 @@ class OutputRecord:
         for key in ("statistics", "members"):
             known[key] = tuple(str(s) for s in data.get(key, ()))
         known["inputs"] = tuple(dict(i) for i in data.get("inputs", ()))
+        if known.get("indicator") is not None:
+            known["indicator"] = dict(known["indicator"])
         known["member_outputs"] = tuple(
             MemberOutput(str(m["member"]), str(m["path"]), str(m["checksum"])) for m in data.get("member_outputs", ())
         )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import re
+from typing import Any
+
 import numpy as np
 
 _ALIASES = {
@@ -66,3 +70,54 @@ def display(values: np.ndarray, units: str) -> tuple[np.ndarray, str]:
     if unit == "kg m-2 s-1":
         return values * 86400.0, "mm/day"
     return values, units
+
+
+#: The units index thresholds are given in after parsing (what `climnorm.numerics.indicators` computes in), by kind
+#: of quantity: temperatures in K, precipitation (a rate, or a daily amount) in mm day-1.
+THRESHOLD_UNITS = {"temperature": "K", "precipitation": "mm day-1"}
+_PINT_UNITS = {"temperature": "K", "precipitation": "mm/day"}
+_NUMBER = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(.*?)\s*")
+
+
+def threshold(text: str, kind: str) -> float:
+    """A quantity written with its units ("90 degF", "0.01 in/day", "1 mm/d", "1e-5 kg m-2 s-1") in the units of
+    its ``kind`` (:data:`THRESHOLD_UNITS`), parsed by pint; precipitation fluxes and rates convert through the
+    density of water, as xclim's ``hydro`` context does. ValueError saying what the quantity is otherwise."""
+    match = _NUMBER.fullmatch(str(text))
+    if match is None or not match.group(2):
+        raise ValueError(f"{text!r} is not a number with units (e.g. '90 degF', '1 mm/day')")
+    registry = _registry()
+    import pint
+
+    spelled = re.sub(r"(?<=[A-Za-z])(-?\d+)", r"**\1", match.group(2)).replace(" ", "*")
+    try:
+        quantity = registry.Quantity(float(match.group(1)), spelled)
+        return float(quantity.to(_PINT_UNITS[kind], "hydro").magnitude)
+    except pint.errors.DimensionalityError:
+        wanted = {"temperature": "a temperature (e.g. '90 degF')", "precipitation": "a precipitation rate (e.g. '1 mm/day')"}
+        raise ValueError(f"{text!r} is {_dimension(quantity)}, not {wanted[kind]}") from None
+    except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError, TypeError) as err:
+        raise ValueError(f"{text!r}: unknown units {match.group(2)!r} ({err})") from None
+
+
+def _dimension(quantity: Any) -> str:
+    dims = str(quantity.dimensionality)
+    names = {"[temperature]": "a temperature", "[length]": "a length", "[length] / [time]": "a rate"}
+    return names.get(dims, f"of dimension {dims}")
+
+
+@functools.cache
+def _registry() -> Any:
+    """pint's registry with xclim's ``hydro`` context (imported on first use: only configurations with thresholds
+    need it)."""
+    import pint
+
+    registry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
+    water = 1000 * registry.kg / registry.m**3
+    hydro = pint.Context("hydro")
+    hydro.add_transformation("[mass] / [length]**2", "[length]", lambda ureg, x: x / water)
+    hydro.add_transformation("[length]", "[mass] / [length]**2", lambda ureg, x: x * water)
+    hydro.add_transformation("[mass] / [length]**2 / [time]", "[length] / [time]", lambda ureg, x: x / water)
+    hydro.add_transformation("[length] / [time]", "[mass] / [length]**2 / [time]", lambda ureg, x: x * water)
+    registry.add_context(hydro)
+    return registry

@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from climnorm.config.file import ConfigFile, read_config_file
+from climnorm.config.indicators import IndicatorEntry, IndicatorSection, indicator_problems, indicators_specs
 from climnorm.config.sections import (
     UNION_TAGS,
     Completeness,
@@ -37,7 +38,7 @@ from climnorm.config.sections import (
 )
 from climnorm.config.zonal import BASE_DIR, ZonalSection, ZonalTable
 from climnorm.errors import ConfigError
-from climnorm.products import ProductSettings, product_names
+from climnorm.products import ProductSettings, ProductSpec, product, product_names
 from climnorm.regions import ALL_REGION, BUILTIN_REGIONS
 from climnorm.storage.options import StorageOptions
 from climnorm.storage.urls import is_s3_url
@@ -168,6 +169,12 @@ class Config(Strict):
     products: Annotated[list[ProductName], Field(min_length=1)] = ["daily"]  # docs/normals.md, climnorm.products
     monthly_completeness: Completeness = "wmo"
     smoothing: SmoothingSection = SmoothingSection()
+    indicators: IndicatorSection = []  # docs/indicators.md, climnorm.config.indicators
+
+    def product_specs(self) -> tuple[ProductSpec, ...]:
+        """The run's products: those ``products`` names, then one per indicator (each chain has those of them
+        that apply to its variable)."""
+        return tuple(product(name) for name in self.products) + indicators_specs(self.indicators)
 
     def product_settings(self) -> ProductSettings:
         """What the products' values depend on in this configuration (`climnorm.products.ProductSettings`)."""
@@ -332,6 +339,10 @@ def _one_form(c: Config) -> str | None:
     return None
 
 
+def _indicators(c: Config) -> str | None:
+    return "; ".join(indicator_problems(c.indicators, c.variables, product_names())) or None
+
+
 def _scheduler(c: Config) -> str | None:
     if c.engine != "dask" and c.scheduler_address:
         return f"scheduler_address ({c.scheduler_address!r}) is only used with engine: dask (engine is {c.engine!r})"
@@ -343,6 +354,7 @@ CROSS_FIELD_RULES: tuple[tuple[frozenset[str], Callable[[Config], str | None]], 
     (frozenset({"min_years_for_normal", "window_years"}), _min_years),
     (frozenset({"data_years", "window_years", "periods"}), _data_years),
     (frozenset({"engine", "scheduler_address"}), _scheduler),
+    (frozenset({"indicators", "variables"}), _indicators),
     (frozenset({"model", "models", "variant", "variants"}), _one_form),
 )
 
@@ -404,6 +416,8 @@ def _nested_fields(loc: tuple[Any, ...]) -> list[str]:
         return list(ZonalTable.model_fields)
     if loc and loc[0] == "smoothing":
         return list(SmoothingSection.model_fields)
+    if loc and loc[0] == "indicators":
+        return list(IndicatorEntry.model_fields)
     if loc and loc[0] == "monthly_completeness":
         return list(CompletenessLimits.model_fields)
     return list(Config.model_fields)

@@ -51,7 +51,8 @@ def chain_records(index: OutputIndex, chain: Chain) -> list[OutputRecord]:
     try:
         product(c.product)
     except ValueError as err:
-        raise DatasetError(str(err)) from None
+        if not any(r.product == c.product for r in index.records):  # nor an indicator of the run
+            raise DatasetError(str(err)) from None
     scenarios = (c.scenario,) if c.scenario == HISTORICAL else (c.scenario, HISTORICAL)
     index.select(variable=c.variable, region=c.region, product=c.product, scenario=c.scenario)
     chosen = index.select(variable=c.variable, region=c.region, product=c.product, scenario=scenarios)

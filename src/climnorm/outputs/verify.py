@@ -11,7 +11,7 @@ import numpy as np
 from climnorm.calendars import SlotScheme
 from climnorm.errors import OutputError, OutputNotFound
 from climnorm.outputs.index import OutputIndex
-from climnorm.products import DaySlots, Periods, ProductSpec, T_Layout, product
+from climnorm.products import DaySlots, Periods, ProductSpec, T_Layout, spec_of
 from climnorm.records import OutputRecord
 from climnorm.write.digests import data_checksum, ensemble_checksum
 from climnorm.write.ensemble import ensemble_variables
@@ -47,7 +47,7 @@ def _check(path: Path, record: OutputRecord) -> list[str]:
     try:
         if record.is_ensemble:
             return _ensemble_problems(ds, record)
-        variable = record.variable
+        variable = record.data_name
         if variable not in ds.variables:
             return [f"variable {variable!r} not in the file"]
         var = ds.variables[variable]
@@ -71,7 +71,7 @@ def _values(var: netCDF4.Variable[Any]) -> np.ndarray:
 
 def _ensemble_problems(ds: netCDF4.Dataset, record: OutputRecord) -> list[str]:
     """An ensemble output: every statistic and n_members there, the noleap layout, the members and the checksum."""
-    names = ensemble_variables(record.variable, record.statistics)
+    names = ensemble_variables(record.data_name, record.statistics)
     absent = [n for n in names if n not in ds.variables]
     if absent:
         return [f"variable(s) {', '.join(absent)} not in the file"]
@@ -93,7 +93,7 @@ def _product_problems(
 ) -> list[str]:
     """The layout of the record's product (as its spec says) and the file's product attribute."""
     try:
-        spec: ProductSpec = product(record.product)
+        spec: ProductSpec = spec_of(record.product, record.indicator)
     except ValueError as err:
         return [str(err)]
     layout = spec.layout
@@ -147,13 +147,16 @@ def _period_layout_problems(
         problems.append(f"no {layout.coordinate} coordinate")
     if getattr(ds.variables["time"], "climatology", None) != "climatology_bnds":
         problems.append("time has no climatology bounds")
-    methods = {f"time: {how} within years time: mean over years" for how in ("mean", "sum")}
+    methods = {f"time: {how} within years time: mean over years" for how in WITHIN_YEARS}
     said = str(getattr(var, "cell_methods", None))
     if (said.split(" realization: ")[0] if ensemble else said) not in methods:
         problems.append(f"cell_methods is {getattr(var, 'cell_methods', None)!r}")
     return problems
 
 
+#: The CF methods a period normal's steps may have within years: means and totals of days, an indicator's counts,
+#: extremes and dates.
+WITHIN_YEARS = ("mean", "sum", "maximum", "minimum", "point")
 #: Per layout, what its files' time axis and data variable must look like.
 LAYOUT_CHECKS = {DaySlots: _day_problems, Periods: _period_layout_problems}
 

@@ -39,12 +39,12 @@ def data_variable(record: OutputRecord, statistic: str | None = None) -> str:
     """The variable a picture reads from an output: the normal itself, or an ensemble statistic (the mean, unless
     another is asked for)."""
     if not record.is_ensemble:
-        return record.variable
+        return record.data_name
     available = list(record.statistics or ("mean",))
     chosen = statistic or ("mean" if "mean" in available else available[0])
     if chosen not in available:
         raise PlotError(f"{record.path}: no ensemble statistic {chosen!r} (the file has {', '.join(available)})")
-    return f"{record.variable}_{chosen}"
+    return f"{record.data_name}_{chosen}"
 
 
 @dataclass(frozen=True)

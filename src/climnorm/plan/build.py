@@ -35,7 +35,7 @@ from climnorm.plan.planned import (
     output_path,
 )
 from climnorm.plan.resume import up_to_date
-from climnorm.products import ProductSettings, product, product_path
+from climnorm.products import ProductSettings, ProductSpec, product_path
 from climnorm.records import OutputRecord
 from climnorm.storage.options import StorageOptions
 from climnorm.types import HISTORICAL, Member, Region, Target
@@ -85,11 +85,16 @@ class Plan:
         chain = self.catalog.chains.get(key)
         return chain.files_for_year(year) if chain else []
 
-    def fingerprint(self, member: Member, region: Region, name: str) -> str:
+    @functools.cached_property
+    def specs(self) -> tuple[ProductSpec, ...]:
+        """The run's products (`Config.product_specs`)."""
+        return self.config.product_specs()
+
+    def fingerprint(self, member: Member, region: Region, spec: ProductSpec) -> str:
         """The fingerprint of a member's output of a region and product (the same for all its targets)."""
-        key = (member, region.key, name)
+        key = (member, region.key, spec.name)
         if key not in self._fingerprints:
-            self._fingerprints[key] = output_fingerprint(self.config, member, region, name)
+            self._fingerprints[key] = output_fingerprint(self.config, member, region, spec)
         return self._fingerprints[key]
 
     def window_inputs(self, target: Target, years: tuple[int, ...] | list[int]) -> list[FileEntry]:
@@ -149,7 +154,8 @@ def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = Non
                     plan.streams.append(_stream(plan, member, variable, scenario))
     for stream in plan.streams:
         for target in stream.targets:
-            outputs = [_output(plan, target, r, name, previous or {}) for r in plan.regions for name in config.products]
+            specs = [s for s in plan.specs if s.applies_to(stream.variable)]
+            outputs = [_output(plan, target, r, spec, previous or {}) for r in plan.regions for spec in specs]
             plan.outputs += outputs
             if not target.computable:
                 reason = unavailable(target.window, target.missing, _archive_years(plan, stream), target.min_years)
@@ -244,13 +250,13 @@ def _complete(plan: Plan, member: Member, variable: str, scenario: str, year: in
     return chain is not None and year in chain.complete_years
 
 
-def _output(plan: Plan, target: Target, region: Region, name: str, previous: T_Records) -> OutputPlan:
+def _output(plan: Plan, target: Target, region: Region, spec: ProductSpec, previous: T_Records) -> OutputPlan:
     reads = target.available
     before = target.window[0] - 1
-    if product(name).uses_previous_year and _complete(plan, target.member, target.variable, target.scenario, before):
+    if spec.uses_previous_year and _complete(plan, target.member, target.variable, target.scenario, before):
         reads = (before, *reads)
     inputs = plan.window_inputs(target, reads)
-    path = product_path(output_path(plan.template, plan.config, target, region, target.member), name)
-    fingerprint = plan.fingerprint(target.member, region, name)
+    path = product_path(output_path(plan.template, plan.config, target, region, target.member), spec)
+    fingerprint = plan.fingerprint(target.member, region, spec)
     current = up_to_date(previous.get(path), fingerprint, [e.record for e in inputs], plan.config.output_dir)
-    return OutputPlan(target, region, path, tuple(inputs), fingerprint, current, name, reads)
+    return OutputPlan(target, region, path, tuple(inputs), fingerprint, current, spec, reads)

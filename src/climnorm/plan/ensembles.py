@@ -26,9 +26,11 @@ def ensemble_plans(plan: Plan, previous: Mapping[str, OutputRecord]) -> list[Ens
     config, ensemble = plan.config, plan.config.ensemble
     assert ensemble is not None
     groups: dict[tuple[str, str, str, str, int, str], list[OutputPlan]] = defaultdict(list)
+    specs = {}
     for out in plan.outputs:
         t = out.target
         groups[(t.variable, out.region.key, t.scenario, t.period, t.year, out.product)].append(out)
+        specs[out.product] = out.spec
     regions = {r.key: r for r in plan.regions}
     need = min_members(plan)
     shaping = {
@@ -48,8 +50,8 @@ def ensemble_plans(plan: Plan, previous: Mapping[str, OutputRecord]) -> list[Ens
         path = output_path(template, config, outs[0].target, regions[region], Member(ENSEMBLE, ENSEMBLE))
         fingerprint = digest({**shaping, "region": regions[region].as_dict(), "members": [o.path for o in outs]})
         ens = EnsemblePlan(
-            variable, regions[region], scenario, period, year, tuple(outs), product_path(path, name), fingerprint,
-            name,
+            variable, regions[region], scenario, period, year, tuple(outs), product_path(path, specs[name]),
+            fingerprint, specs[name],
         )  # fmt: skip
         if computable < need:
             detail = f"only {computable} of {len(outs)} members have this normal (min_members {need})"

@@ -11,6 +11,7 @@ from typing import Any
 from climnorm.catalog.filenames import FileEntry
 from climnorm.config.model import Config
 from climnorm.products import ProductSpec, product
+from climnorm.products.normals import DAILY
 from climnorm.records import ENSEMBLE
 from climnorm.types import Member, Region, Target
 
@@ -22,7 +23,7 @@ class _Output:
     """What names an output in messages and events (its ``key``, then its product where paths name it), and its
     product's spec."""
 
-    product: str
+    spec: ProductSpec
 
     @property
     def key(self) -> tuple[str, str, str, str, int]:
@@ -30,11 +31,11 @@ class _Output:
 
     @property
     def label(self) -> str:
-        return output_label(self.key, self.product)
+        return output_label(self.key, self.spec)
 
     @property
-    def spec(self) -> ProductSpec:
-        return product(self.product)
+    def product(self) -> str:
+        return self.spec.name
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class OutputPlan(_Output):
     inputs: tuple[FileEntry, ...]
     fingerprint: str
     up_to_date: bool
-    product: str
+    spec: ProductSpec
     reads: tuple[int, ...]
 
     @property
@@ -75,7 +76,7 @@ class EnsemblePlan(_Output):
     members: tuple[OutputPlan, ...]
     path: str
     fingerprint: str
-    product: str = "daily"
+    spec: ProductSpec = DAILY
     up_to_date: bool = False  # its members will all be kept, and it was made of them as they are
     member_label = ENSEMBLE
 
@@ -84,19 +85,18 @@ class EnsemblePlan(_Output):
         return (self.variable, self.region.key, self.scenario, self.period, self.year)
 
 
-def output_label(key: tuple[str, str, str, str, int], name: str) -> str:
+def output_label(key: tuple[str, str, str, str, int], spec: ProductSpec | str) -> str:
     """How messages name an output: "tas CONUS ssp245 hybrid 2016", and its product where paths name it."""
-    return " ".join(map(str, key)) + product(name).label()
+    return " ".join(map(str, key)) + (product(spec) if isinstance(spec, str) else spec).label()
 
 
 T_Output = OutputPlan | EnsemblePlan
 """An output of the run: one member's, or the ensemble's."""
 
 
-def output_fingerprint(config: Config, member: Member, region: Region, name: str = "daily") -> str:
+def output_fingerprint(config: Config, member: Member, region: Region, spec: ProductSpec = DAILY) -> str:
     """Digest of every configuration field that shapes one output's content: what shapes every output, and the
     product's name and own fields where it has them (a daily normal's digest is as it was before products)."""
-    spec = product(name)
     shaping: dict[str, Any] = {
         "format": OUTPUT_FORMAT,
         "model": member.model,

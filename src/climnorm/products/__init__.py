@@ -8,10 +8,12 @@ docs/architecture.md, "A new product".
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import PurePosixPath
+from typing import Any
 
+from climnorm.products.indicators import indicator_specs, resolve
 from climnorm.products.normals import NORMALS
 from climnorm.products.spec import (
     DaySlots,
@@ -43,6 +45,7 @@ __all__ = [
     "product_names",
     "product_path",
     "registered",
+    "spec_of",
 ]
 
 _REGISTRY: dict[str, ProductSpec] = {spec.name: spec for spec in NORMALS}
@@ -63,6 +66,15 @@ def product(name: str) -> ProductSpec:
     return spec
 
 
+def spec_of(name: str, indicator: Mapping[str, Any] | None = None) -> ProductSpec:
+    """The product of an output as its manifest record says: a registered product by name, or an indicator's
+    rebuilt from its configuration entry (ValueError if neither)."""
+    if indicator is None:
+        return product(name)
+    (spec,) = indicator_specs((resolve(indicator),))
+    return spec
+
+
 @contextmanager
 def registered(spec: ProductSpec) -> Iterator[ProductSpec]:
     """A product known only while the block runs (a test's, or an extension's trial); its name must be new."""
@@ -75,13 +87,15 @@ def registered(spec: ProductSpec) -> Iterator[ProductSpec]:
         del _REGISTRY[spec.name]
 
 
-def product_path(daily_path: str, name: str) -> str:
+def product_path(daily_path: str, spec: ProductSpec | str) -> str:
     """The output path of a product beside the daily normal's: ``…_30yr_normal.nc`` → ``…_30yr_monthly_normal.nc``.
 
     A product that is not named in paths keeps the daily path; a name not ending in ``_normal`` gets ``_{product}``
-    before its suffix.
+    before its suffix. ``spec``: the product, or a registered product's name.
     """
-    if not product(name).named:
+    spec = product(spec) if isinstance(spec, str) else spec
+    name = spec.name
+    if not spec.named:
         return daily_path
     path = PurePosixPath(daily_path)
     stem = path.stem

@@ -96,11 +96,12 @@ class ProductSettings:
 
 @dataclass(frozen=True)
 class YearContext:
-    """What a chain's yearly values are made with: its slots, its units, the run's product settings."""
+    """What a chain's yearly values are made with: its variable, slots and units, the run's product settings."""
 
     scheme: SlotScheme
     units: str | None
     settings: ProductSettings
+    variable: str = ""
 
 
 class YearSource(Protocol):
@@ -149,7 +150,11 @@ class ProductSpec:
     ``product``; ``comment``: the
     variable's comment, by how steps aggregate; ``uses_previous_year``: its first year may take values of the year
     before the window (DJF's December), which is then read too; ``named``: whether its paths, records and files say
-    its name (the daily normal's predate products and do not); ``version``: of its files' layout.
+    its name (the daily normal's predate products and do not); ``version``: of its files' layout. ``variables``: the
+    variables whose chains have it (None: every variable); ``data_name``: its files' data variable (default: the
+    chain's variable); ``variable_attrs``: that variable's attributes instead of the daily values' (an indicator's
+    units and names); ``within``: the CF method of its steps within years (default: by the aggregation);
+    ``entry``: the configuration entry it was made from, which its records keep (an indicator's).
     """
 
     name: str
@@ -164,6 +169,15 @@ class ProductSpec:
     uses_previous_year: bool = False
     named: bool = True
     version: int = 1  # bumped when its files change, so that resume rewrites the older ones
+    variables: frozenset[str] | None = None
+    data_name: str = ""
+    variable_attrs: tuple[tuple[str, Any], ...] = ()
+    within: str = ""
+    entry: Mapping[str, Any] | None = None
+
+    def applies_to(self, variable: str) -> bool:
+        """Whether a chain of ``variable`` has this product."""
+        return self.variables is None or variable in self.variables
 
     def label(self) -> str:
         """How messages name the product after an output (nothing for the daily normal)."""
@@ -173,7 +187,8 @@ class ProductSpec:
 @dataclass(frozen=True)
 class FileProduct:
     """What a product's output file says of it: its name and title, its layout, how a step aggregates a chain's
-    days (mean, or a total), the data variable's comment and the global attributes the product adds."""
+    days (mean, or a total), the data variable's comment and the global attributes the product adds; an
+    indicator's data variable name, attributes and CF method within years (:class:`ProductSpec`)."""
 
     name: str
     title: str
@@ -181,9 +196,22 @@ class FileProduct:
     aggregation: T_Aggregation = "mean"
     comment: str = ""
     attrs: tuple[tuple[str, str], ...] = ()
+    data_name: str = ""
+    variable_attrs: tuple[tuple[str, Any], ...] = ()
+    within: str = ""
 
 
 def file_product(spec: ProductSpec, aggregation: T_Aggregation, settings: ProductSettings) -> FileProduct:
     """What an output of ``spec`` says of its product, in a chain whose steps aggregate by ``aggregation``."""
     attrs = ((("product", spec.name),) if spec.named else ()) + tuple(spec.file_attrs(settings).items())
-    return FileProduct(spec.name, spec.title, spec.layout, aggregation, spec.comment(aggregation, settings), attrs)
+    return FileProduct(
+        spec.name,
+        spec.title,
+        spec.layout,
+        aggregation,
+        spec.comment(aggregation, settings),
+        attrs,
+        spec.data_name,
+        spec.variable_attrs,
+        spec.within,
+    )

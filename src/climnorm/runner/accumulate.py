@@ -23,7 +23,7 @@ from climnorm.numerics.days import assemble_year
 from climnorm.numerics.smoothing import Smoothing
 from climnorm.numerics.sums import Stored, WindowSums
 from climnorm.plan.planned import OutputPlan
-from climnorm.products import ProductSettings, Source, YearContext, YearSource, product
+from climnorm.products import ProductSettings, Source, YearContext, YearSource
 from climnorm.runner.lineage import Lineage, Problem, Verdict
 from climnorm.types import FileResult, RegionCut, T_Aggregation, YearPiece
 from climnorm.units import convert
@@ -94,7 +94,7 @@ class ChainAccumulator:
     def __post_init__(self) -> None:
         self.lineage = Lineage(self.variable, self.config.leap_day, self.config.mask_impossible)
         self.state = self.historical
-        specs = [product(name) for name in self.config.products]
+        specs = [s for s in self.config.product_specs() if s.applies_to(self.variable)]
         self._settings = self.config.product_settings()
         self._sources = {s.source.name: s.source for s in specs}
         self._windows = frozenset(s.window for s in specs)
@@ -178,7 +178,7 @@ class ChainAccumulator:
         """The region's state of a source (made when its first year arrives)."""
         state = self.state.sources.get((region, source.name))
         if state is None:
-            context = YearContext(scheme, self.lineage.units, self._settings)
+            context = YearContext(scheme, self.lineage.units, self._settings, self.variable)
             state = self.state.sources[(region, source.name)] = source.make(context)
         return state
 

@@ -116,7 +116,7 @@ def describe_ensemble(
     )
     task = EnsembleTask(
         path=str(config.output_dir / ens.path),
-        variable=ens.variable,
+        variable=ens.spec.data_name or ens.variable,
         members=tuple(
             EnsembleMember(o.member_label, str(config.output_dir / o.path), r.calendar, r.leap_day)  # type: ignore[arg-type]
             for o, r in zip(members, records, strict=True)
@@ -159,6 +159,8 @@ def _record(
         years=years,
         missing_years=tuple(y for y in window if y not in years),
         product=ens.product,
+        name=ens.spec.data_name,
+        indicator=ens.spec.entry,
         statistics=tuple(config.ensemble.statistics),
         min_members=need,
         members=tuple(o.member_label for o in members),

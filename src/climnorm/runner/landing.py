@@ -107,6 +107,8 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, OutputRecord]:
         inputs=tuple(inputs),
         fingerprint=out.fingerprint,
         product=out.product,
+        name=out.spec.data_name,
+        indicator=out.spec.entry,
     )
     return task, record
 

@@ -123,7 +123,7 @@ def _layout(
     aux, mapping = write_grid(ds, grid)
     kwargs = task.encoding.variable((steps, *grid.shape))
     template = first_member.variables[task.variable]
-    base: dict[str, Any] = {k: template.getncattr(k) for k in ("standard_name", "units") if k in template.ncattrs()}
+    base: dict[str, Any] = {k: template.getncattr(k) for k in ("standard_name", "units", "is_dayofyear") if k in template.ncattrs()}
     long_name = str(getattr(template, "long_name", task.variable))
     within = str(getattr(template, "cell_methods", "time: mean within years time: mean over years"))
     out: dict[str, netCDF4.Variable[Any]] = {}

@@ -85,16 +85,16 @@ def _ordinal(q: float) -> str:
 
 def variable_attributes(meta: NormalMeta) -> dict[str, Any]:
     """The data variable's attributes: those of the daily values (made a total's where the product's steps sum
-    them), the CF cell methods and the product's comment."""
-    attrs: dict[str, Any] = dict(meta.var_attrs)
+    them) or the product's own (an indicator's), the CF cell methods and the product's comment."""
     product = meta.product
-    if product.aggregation == "sum":
+    attrs: dict[str, Any] = dict(product.variable_attrs or meta.var_attrs)
+    if not product.variable_attrs and product.aggregation == "sum":
         attrs["units"] = total_units(str(attrs.get("units", "")))[1]
         if attrs.get("standard_name") == "precipitation_flux":
             attrs["standard_name"] = "lwe_thickness_of_precipitation_amount"
         if "long_name" in attrs:
             attrs["long_name"] = f"{attrs['long_name']} total"
-    attrs["cell_methods"] = f"time: {product.aggregation} within years time: mean over years"
+    attrs["cell_methods"] = f"time: {product.within or product.aggregation} within years time: mean over years"
     if product.comment:
         attrs["comment"] = product.comment
     return attrs

@@ -34,7 +34,8 @@ class NormalMeta:
 
     @property
     def variable(self) -> str:
-        return self.target.variable
+        """The file's data variable: the chain's variable, or the product's own name (an indicator's id)."""
+        return self.product.data_name or self.target.variable
 
     @property
     def window(self) -> range:

@@ -67,7 +67,7 @@ def _field_meta(record: OutputRecord, field: Field) -> FieldMeta:
         region=record.region,
         model=record.model,
         statistic=field.statistic,
-        variable=field.variable,
+        variable=record.variable,
         units=field.units,
         scenario=record.scenario,
         period=record.period,
@@ -129,7 +129,7 @@ class Aggregation:
         """Aggregate every field of one output file (of the wanted products) for the polygon rows it serves."""
         if not rows.size:
             return
-        _, fields = read_fields(self.output_dir / record.path, record.variable)
+        _, fields = read_fields(self.output_dir / record.path, record.data_name)
         grid = self.grids[record.path]
         for field in fields:
             meta = _field_meta(record, field)
