@@ -62,6 +62,7 @@ class OutputRecord:
     member_outputs: tuple[MemberOutput, ...] = ()
     name: str = ""
     indicator: Mapping[str, Any] | None = None
+    window_statistics: tuple[str, ...] = ()  # the file's statistics of the window's years besides the mean
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -112,6 +113,8 @@ class OutputRecord:
             data["name"] = self.name
         if self.indicator is not None:
             data["indicator"] = dict(self.indicator)
+        if self.window_statistics:
+            data["window_statistics"] = list(self.window_statistics)
         if self.size is not None:
             data["size"] = self.size
         if self.checksum is not None:
@@ -137,7 +140,7 @@ class OutputRecord:
             known[key] = int(data[key])
         for key in ("years", "missing_years"):
             known[key] = tuple(int(y) for y in data.get(key, ()))
-        for key in ("statistics", "members"):
+        for key in ("statistics", "members", "window_statistics"):
             known[key] = tuple(str(s) for s in data.get(key, ()))
         known["inputs"] = tuple(dict(i) for i in data.get("inputs", ()))
         if known.get("indicator") is not None:

@@ -35,6 +35,7 @@ from climnorm.config.sections import (
     Strict,
     completeness_rule,
     listed_twice,
+    statistic_names,
 )
 from climnorm.config.zonal import BASE_DIR, ZonalSection, ZonalTable
 from climnorm.errors import ConfigError
@@ -170,6 +171,7 @@ class Config(Strict):
     monthly_completeness: Completeness = "wmo"
     smoothing: SmoothingSection = SmoothingSection()
     indicators: IndicatorSection = []  # docs/indicators.md, climnorm.config.indicators
+    window_statistics: Annotated[list[str], AfterValidator(statistic_names), Field(min_length=1)] = ["mean"]
 
     def product_specs(self) -> tuple[ProductSpec, ...]:
         """The run's products: those ``products`` names, then one per indicator (each chain has those of them
@@ -184,6 +186,7 @@ class Config(Strict):
             completeness=completeness_rule(rule),
             smoothing_config=self.smoothing.model_dump(),
             completeness_config=rule if isinstance(rule, str) else rule.model_dump(),
+            window_statistics=tuple(s for s in self.window_statistics if s != "mean"),
         )
 
     def inflate_threads(self) -> int:

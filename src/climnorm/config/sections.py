@@ -73,14 +73,19 @@ class Ensemble(Strict):
     @field_validator("statistics")
     @classmethod
     def _known(cls, value: list[str]) -> list[str]:
-        for name in value:
-            if name not in STATISTICS and not _percentile(name):
-                raise ValueError(
-                    f"unknown statistic {name!r}; choose from {', '.join(STATISTICS)} or pNN (percentile NN, 1-99)"
-                )
-        if dupes := listed_twice(value):
-            raise ValueError(f"listed more than once: {dupes}")
-        return value
+        return statistic_names(value)
+
+
+def statistic_names(value: list[str]) -> list[str]:
+    """Statistics by name (:data:`STATISTICS` or pNN), each once; ValueError naming the first unknown."""
+    for name in value:
+        if name not in STATISTICS and not _percentile(name):
+            raise ValueError(
+                f"unknown statistic {name!r}; choose from {', '.join(STATISTICS)} or pNN (percentile NN, 1-99)"
+            )
+    if dupes := listed_twice(value):
+        raise ValueError(f"listed more than once: {dupes}")
+    return value
 
 
 def _percentile(name: str) -> bool:

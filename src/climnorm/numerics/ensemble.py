@@ -40,13 +40,14 @@ def percentile_of(name: str) -> float | None:
 
 
 def member_statistics(
-    stack: np.ndarray, names: Sequence[str], min_members: int
+    stack: np.ndarray, names: Sequence[str], min_members: int, ddof: int = 0
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Each named statistic over the members (axis 0 of ``stack``, float64, NaN = missing), and the number of
     valid members per cell; NaN where fewer than ``min_members`` (at least one) are valid.
 
     Percentiles interpolate linearly between order statistics (numpy's default method), NaN members skipped;
-    ``std`` is the population standard deviation (ddof 0).
+    ``std`` divides by the valid members less ``ddof``: 0 for an ensemble's population, 1 for a window's sample
+    of years (NaN where that leaves none).
     """
     data = np.asarray(stack, dtype=np.float64)
     valid = ~np.isnan(data)
@@ -62,7 +63,9 @@ def member_statistics(
         if name == "mean":
             value = mean
         elif name == "std":
-            value = np.sqrt(np.where(valid, (data - mean) ** 2, 0.0).sum(axis=0) / count)
+            squares = np.where(valid, (data - mean) ** 2, 0.0).sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                value = np.sqrt(np.where(n > ddof, squares / np.maximum(n - ddof, 1), np.nan))
         elif name == "min":
             value = ordered[0]
         elif name == "max":

@@ -274,6 +274,13 @@ class WindowSums:
         self._each_block(block_mean)
         return out
 
+    def stack(self) -> np.ndarray:
+        """The window's yearly fields, (years, *shape) float64 (read back from where they are parked)."""
+        out = np.empty((len(self.members), *self.shape), dtype=np.float64)
+        for i, member in enumerate(self.members):
+            out[i] = np.asarray(member.values[...])
+        return out
+
     def _total(self, block: _Block) -> np.ndarray:
         """The block's sums (plus the two-sum's residue where it is not exact)."""
         return self.sums[block.where] if block.exact else self.sums[block.where] + self.residue[block.where]

@@ -13,7 +13,9 @@ from climnorm.errors import OutputError, OutputNotFound
 from climnorm.outputs.index import OutputIndex
 from climnorm.products import DaySlots, Periods, ProductSpec, T_Layout, spec_of
 from climnorm.records import OutputRecord
-from climnorm.write.digests import data_checksum, ensemble_checksum
+from climnorm.write.digests import ensemble_checksum
+from climnorm.write.layouts import normal_checksum
+from climnorm.write.netcdf import window_variable
 from climnorm.write.ensemble import ensemble_variables
 from climnorm.write.manifest import MANIFEST_NAME, Manifest
 from climnorm.write.netcdf import CELL_METHODS
@@ -53,7 +55,11 @@ def _check(path: Path, record: OutputRecord) -> list[str]:
         var = ds.variables[variable]
         problems += _product_problems(ds, var, record, SlotScheme(record.calendar, record.leap_day), False)  # type: ignore[arg-type]
         problems += _attribute_problems(ds, record)
-        if data_checksum(_values(var)) != record.checksum:
+        names = [window_variable(variable, s) for s in record.window_statistics]
+        if absent := [n for n in names if n not in ds.variables]:
+            return [*problems, f"variable(s) {', '.join(absent)} not in the file"]
+        extras = tuple((s, _values(ds.variables[n])) for s, n in zip(record.window_statistics, names, strict=True))
+        if normal_checksum(variable, _values(var), extras) != record.checksum:
             problems.append("data checksum does not match the manifest")
     except (OSError, RuntimeError, KeyError, ValueError) as err:
         problems.append(f"unreadable: {err}")
@@ -71,7 +77,7 @@ def _values(var: netCDF4.Variable[Any]) -> np.ndarray:
 
 def _ensemble_problems(ds: netCDF4.Dataset, record: OutputRecord) -> list[str]:
     """An ensemble output: every statistic and n_members there, the noleap layout, the members and the checksum."""
-    names = ensemble_variables(record.data_name, record.statistics)
+    names = ensemble_variables(record.data_name, record.statistics, record.window_statistics)
     absent = [n for n in names if n not in ds.variables]
     if absent:
         return [f"variable(s) {', '.join(absent)} not in the file"]
@@ -147,9 +153,10 @@ def _period_layout_problems(
         problems.append(f"no {layout.coordinate} coordinate")
     if getattr(ds.variables["time"], "climatology", None) != "climatology_bnds":
         problems.append("time has no climatology bounds")
-    methods = {f"time: {how} within years time: mean over years" for how in WITHIN_YEARS}
     said = str(getattr(var, "cell_methods", None))
-    if (said.split(" realization: ")[0] if ensemble else said) not in methods:
+    within = said.split(" time: ")[0]
+    over = said.removeprefix(within).split(" realization: ")[0] if ensemble else said.removeprefix(within)
+    if within not in {f"time: {how} within years" for how in WITHIN_YEARS} or not _over_years(over):
         problems.append(f"cell_methods is {getattr(var, 'cell_methods', None)!r}")
     return problems
 
@@ -157,6 +164,11 @@ def _period_layout_problems(
 #: The CF methods a period normal's steps may have within years: means and totals of days, an indicator's counts,
 #: extremes and dates.
 WITHIN_YEARS = ("mean", "sum", "maximum", "minimum", "point")
+def _over_years(method: str) -> bool:
+    """A normal's method over years: the mean, or a window statistic's (``time: point over years (comment: …)``)."""
+    return method == " time: mean over years" or (method.startswith(" time: ") and " over years" in method)
+
+
 #: Per layout, what its files' time axis and data variable must look like.
 LAYOUT_CHECKS = {DaySlots: _day_problems, Periods: _period_layout_problems}
 

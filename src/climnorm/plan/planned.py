@@ -113,7 +113,10 @@ def output_fingerprint(config: Config, member: Member, region: Region, spec: Pro
         shaping["product"] = spec.name
     if spec.version > 1:
         shaping["product_version"] = spec.version
-    shaping.update(spec.fingerprint(config.product_settings()))
+    settings = config.product_settings()
+    if extras := spec.window_extras(settings):
+        shaping["window_statistics"] = list(extras)
+    shaping.update(spec.fingerprint(settings))
     return digest(shaping)
 
 

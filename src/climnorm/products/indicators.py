@@ -37,7 +37,8 @@ DATE = re.compile(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
 @dataclass(frozen=True)
 class Index:
     """One index, declared as xclim declares it: its input variable, parameters with xclim's defaults
-    (quantities as text with units), the CF units, standard name and long name of its values, what they do within
+    (quantities as text with units), the CF units, standard name (none for counts of days: CF's "number_of_days_
+    with_..." names are of units 1, not days) and long name of its values, what they do within
     a year (CF method: sum, maximum, minimum, mean; point for a date), the frequencies it can take, the operators
     its ``op`` accepts, and the NOAA NCEI normals product it corresponds to, if any."""
 
@@ -60,11 +61,9 @@ class Index:
 
 
 def _count(name: str, variable: str, what: str, thresh: str, op: str, ops: tuple[str, ...], **kw: Any) -> Index:
-    above = ops is ABOVE
-    standard = f"number_of_days_with_air_temperature_{'above' if above else 'below'}_threshold"
     return Index(
-        name, variable, f"number of days with {what} {{op}} {{thresh}}", "days", "sum",
-        {"thresh": thresh, "op": op}, standard, ops=ops, **kw,
+        name, variable, f"number of days with {what} {{op}} {{thresh}}", "days", "sum", {"thresh": thresh, "op": op},
+        ops=ops, **kw,
     )  # fmt: skip
 
 
@@ -89,15 +88,15 @@ INDICES: tuple[Index, ...] = (
     _count("tg_days_below", "tas", "mean temperature", "10.0 degC", "<", BELOW),
     Index(
         "frost_days", "tasmin", "number of days with minimum temperature below {thresh}", "days", "sum",
-        {"thresh": "0 degC"}, "number_of_days_with_air_temperature_below_threshold",
+        {"thresh": "0 degC"},
     ),
     Index(
         "ice_days", "tasmax", "number of days with maximum temperature below {thresh}", "days", "sum",
-        {"thresh": "0 degC"}, "number_of_days_with_air_temperature_below_threshold",
+        {"thresh": "0 degC"},
     ),
     Index(
         "tropical_nights", "tasmin", "number of days with minimum temperature {op} {thresh}", "days", "sum",
-        {"thresh": "20.0 degC", "op": ">"}, "number_of_days_with_air_temperature_above_threshold", ops=ABOVE,
+        {"thresh": "20.0 degC", "op": ">"}, ops=ABOVE,
     ),
     _degree_days("heating_degree_days", "17.0 degC", True, noaa="ANN-HTDD-NORMAL"),
     _degree_days("cooling_degree_days", "18 degC", False, noaa="ANN-CLDD-NORMAL"),
@@ -109,12 +108,12 @@ INDICES: tuple[Index, ...] = (
     _extreme("tg_mean", "tas", "mean daily mean temperature", "mean"),
     Index(
         "wetdays", "pr", "number of days with daily precipitation {op} {thresh}", "days", "sum",
-        {"thresh": "1.0 mm/day", "op": ">="}, "number_of_days_with_lwe_thickness_of_precipitation_amount_above_threshold",
+        {"thresh": "1.0 mm/day", "op": ">="},
         ops=ABOVE, noaa="ANN-PRCP-AVGNDS-GE001HI",
     ),
     Index(
         "dry_days", "pr", "number of days with daily precipitation {op} {thresh}", "days", "sum",
-        {"thresh": "0.2 mm/d", "op": "<"}, "number_of_days_with_lwe_thickness_of_precipitation_amount_below_threshold",
+        {"thresh": "0.2 mm/d", "op": "<"},
         ops=BELOW,
     ),
     Index(
@@ -353,4 +352,5 @@ def _spec(indicator: Indicator, source: Source) -> ProductSpec:
         variable_attrs=tuple(variable_attrs.items()),
         within=index.within,
         entry=indicator.to_json(),
+        window_statistics=True,
     )

@@ -104,6 +104,7 @@ MONTHLY = ProductSpec(
     "monthly",
     fingerprint=_completeness,
     file_attrs=_completeness_attrs,
+    window_statistics=True,
     comment=_period_comment("the mean of each month's daily values", "each month's total of its daily values"),
 )
 
@@ -115,6 +116,7 @@ SEASONAL = ProductSpec(
     "seasonal",
     fingerprint=_completeness,
     file_attrs=_completeness_attrs,
+    window_statistics=True,
     comment=_period_comment(
         "the mean of each season's monthly means (DJF: December of the previous year)",
         "each season's total of its monthly totals (DJF: December of the previous year)",
@@ -131,6 +133,7 @@ ANNUAL = ProductSpec(
     "annual",
     fingerprint=_completeness,
     file_attrs=_completeness_attrs,
+    window_statistics=True,
     comment=_period_comment(
         "the mean of each calendar year's monthly means", "each calendar year's total of its monthly totals"
     ),

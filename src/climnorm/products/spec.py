@@ -92,6 +92,7 @@ class ProductSettings:
     completeness: Completeness
     smoothing_config: Mapping[str, Any]
     completeness_config: str | Mapping[str, Any]
+    window_statistics: tuple[str, ...] = ()  # besides the mean, over the window's yearly values
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,9 @@ class ProductSpec:
     variables whose chains have it (None: every variable); ``data_name``: its files' data variable (default: the
     chain's variable); ``variable_attrs``: that variable's attributes instead of the daily values' (an indicator's
     units and names); ``within``: the CF method of its steps within years (default: by the aggregation);
-    ``entry``: the configuration entry it was made from, which its records keep (an indicator's).
+    ``entry``: the configuration entry it was made from, which its records keep (an indicator's);
+    ``window_statistics``: whether its files hold the configured statistics of the window's yearly values besides
+    their mean (products of one value per year and step: periods and indicators).
     """
 
     name: str
@@ -174,6 +177,11 @@ class ProductSpec:
     variable_attrs: tuple[tuple[str, Any], ...] = ()
     within: str = ""
     entry: Mapping[str, Any] | None = None
+    window_statistics: bool = False
+
+    def window_extras(self, settings: ProductSettings) -> tuple[str, ...]:
+        """The statistics of the window's years its files hold besides the mean."""
+        return settings.window_statistics if self.window_statistics else ()
 
     def applies_to(self, variable: str) -> bool:
         """Whether a chain of ``variable`` has this product."""

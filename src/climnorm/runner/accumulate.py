@@ -20,6 +20,7 @@ from climnorm.calendars import SlotScheme
 from climnorm.catalog.filenames import FileEntry
 from climnorm.config.model import Config
 from climnorm.numerics.days import assemble_year
+from climnorm.numerics.ensemble import member_statistics
 from climnorm.numerics.smoothing import Smoothing
 from climnorm.numerics.sums import Stored, WindowSums
 from climnorm.plan.planned import OutputPlan
@@ -57,6 +58,7 @@ class Computed:
     input_years: tuple[int, ...]  # the years whose files made it: the window's, and a carried December's
     aggregation: T_Aggregation = "mean"
     finish: Smoothing | None = None
+    extras: tuple[tuple[str, np.ndarray], ...] = ()  # statistics of the window's yearly values besides the mean
 
 
 @dataclass
@@ -244,7 +246,18 @@ class ChainAccumulator:
         attrs = tuple(sorted(self.lineage.attrs.items()))
         kind, _ = spec.source.aggregation(self.lineage.units)
         finish = spec.finish(self._settings)
-        return Computed(out, made[key], grid, used, scheme, attrs, inputs, kind, finish)
+        extras = self._window_statistics(out, key)
+        return Computed(out, made[key], grid, used, scheme, attrs, inputs, kind, finish, extras)
+
+    def _window_statistics(self, out: OutputPlan, key: tuple[str, str]) -> tuple[tuple[str, np.ndarray], ...]:
+        """The product's statistics of the window's yearly values besides their mean (sample std, percentiles),
+        where at least ``min_years_for_normal`` years are valid."""
+        names = out.spec.window_extras(self._settings)
+        if not names:
+            return ()
+        stack = self.state.windows[key].stack()
+        values, _ = member_statistics(stack, names, self.config.min_years_for_normal, ddof=1)
+        return tuple((name, values[name].astype(np.float32)) for name in names)
 
 
 def _converted(piece: YearPiece, conversion: tuple[float, float]) -> YearPiece:

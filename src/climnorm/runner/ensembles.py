@@ -127,6 +127,7 @@ def describe_ensemble(
         attrs=attrs,
         encoding=encoding(config),
         product=file_product(ens.spec, "mean", plan.settings),
+        window_statistics=records[0].window_statistics,
     )
     return task, _record(config, ens, members, records, refs, need)
 
@@ -161,6 +162,7 @@ def _record(
         product=ens.product,
         name=ens.spec.data_name,
         indicator=ens.spec.entry,
+        window_statistics=records[0].window_statistics,
         statistics=tuple(config.ensemble.statistics),
         min_members=need,
         members=tuple(o.member_label for o in members),

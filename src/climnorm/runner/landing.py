@@ -89,7 +89,7 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, OutputRecord]:
         product=file_product(out.spec, computed.aggregation, plan.settings),
     )
     path = str(config.output_dir / out.path)
-    task = WriteTask(path, computed.normal, computed.grid, meta, encoding(config), computed.finish)
+    task = WriteTask(path, computed.normal, computed.grid, meta, encoding(config), computed.finish, computed.extras)
     record = OutputRecord(
         path=out.path,
         variable=t.variable,
@@ -109,6 +109,7 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, OutputRecord]:
         product=out.product,
         name=out.spec.data_name,
         indicator=out.spec.entry,
+        window_statistics=tuple(name for name, _ in computed.extras),
     )
     return task, record
 

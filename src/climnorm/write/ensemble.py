@@ -23,16 +23,24 @@ from climnorm.numerics.ensemble import member_statistics, percentile_of
 from climnorm.types import Coord, RegionCut
 from climnorm.write.digests import EnsembleChecksum
 from climnorm.write.layouts import TIME_LABELS, write_time_axis
-from climnorm.write.netcdf import FILL_VALUE, statistic_method, write_grid
+from climnorm.write.netcdf import FILL_VALUE, statistic_method, window_variable, write_grid
 from climnorm.write.orders import EnsembleMember, EnsembleTask
 
+_KEPT = ("standard_name", "units", "is_dayofyear")  # the members' variable attributes an ensemble's statistics keep
 BLOCK_BYTES = 128 * 2**20  # float64 members x slots x cells read and combined at a time
 N_MEMBERS = "n_members"
 
 
-def ensemble_variables(variable: str, statistics: Iterable[str]) -> list[str]:
-    """The data variables of an ensemble file, in order (the checksum follows this order)."""
-    return [f"{variable}_{s}" for s in statistics] + [N_MEMBERS]
+def ensemble_variables(variable: str, statistics: Iterable[str], window: Iterable[str] = ()) -> list[str]:
+    """The data variables of an ensemble file, in order (the checksum follows this order): each statistic of the
+    members' normals, then of each of their window statistics (``tx_ge_90F_window_p80_mean``), then n_members."""
+    names = list(statistics)
+    return [f"{source}_{s}" for source in sources(variable, window) for s in names] + [N_MEMBERS]
+
+
+def sources(variable: str, window: Iterable[str]) -> list[str]:
+    """The member files' variables an ensemble combines: the normal and its window statistics."""
+    return [variable] + [window_variable(variable, s) for s in window]
 
 
 def write_ensemble(task: EnsembleTask) -> tuple[int, str]:
@@ -44,22 +52,23 @@ def write_ensemble(task: EnsembleTask) -> tuple[int, str]:
         steps = len(slots[0])
         cells = int(np.prod(grid.shape))
         block = max(1, BLOCK_BYTES // (len(files) * max(cells, 1) * 8))
-        names = ensemble_variables(task.variable, task.statistics)
-        check = EnsembleChecksum(names)
+        check = EnsembleChecksum(ensemble_variables(task.variable, task.statistics, task.window_statistics))
         with atomic_file(Path(task.path)) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as out:
             outputs = _layout(out, task, grid, files[0], steps)
             for a in range(0, steps, block):
                 b = min(steps, a + block)
-                data = np.stack(
-                    [_read_slots(f.variables[task.variable], idx[a:b]) for f, idx in zip(files, slots, strict=True)]
-                )
-                stats, n = member_statistics(data, task.statistics, task.min_members)
-                for name, values in stats.items():
-                    block_f4 = values.astype(np.float32)
-                    outputs[f"{task.variable}_{name}"][a:b] = np.ma.masked_invalid(block_f4)
-                    check.update(f"{task.variable}_{name}", block_f4)
-                outputs[N_MEMBERS][a:b] = n.astype(np.int16)
-                check.update(N_MEMBERS, n)
+                for source in sources(task.variable, task.window_statistics):
+                    data = np.stack(
+                        [_read_slots(f.variables[source], idx[a:b]) for f, idx in zip(files, slots, strict=True)]
+                    )
+                    stats, n = member_statistics(data, task.statistics, task.min_members)
+                    for name, values in stats.items():
+                        block_f4 = values.astype(np.float32)
+                        outputs[f"{source}_{name}"][a:b] = np.ma.masked_invalid(block_f4)
+                        check.update(f"{source}_{name}", block_f4)
+                    if source == task.variable:
+                        outputs[N_MEMBERS][a:b] = n.astype(np.int16)
+                        check.update(N_MEMBERS, n)
     return Path(task.path).stat().st_size, check.digest()
 
 
@@ -122,23 +131,24 @@ def _layout(
     labels = write_time_axis(ds, task.product.layout, range(first, last + 1), "noleap", "calendar_day")
     aux, mapping = write_grid(ds, grid)
     kwargs = task.encoding.variable((steps, *grid.shape))
-    template = first_member.variables[task.variable]
-    base: dict[str, Any] = {k: template.getncattr(k) for k in ("standard_name", "units", "is_dayofyear") if k in template.ncattrs()}
-    long_name = str(getattr(template, "long_name", task.variable))
-    within = str(getattr(template, "cell_methods", "time: mean within years time: mean over years"))
     out: dict[str, netCDF4.Variable[Any]] = {}
     coordinates = " ".join([*labels, *aux])
-    for name in task.statistics:
-        v = ds.createVariable(f"{task.variable}_{name}", "f4", ("time", *grid.dims), fill_value=FILL_VALUE, **kwargs)
-        attrs: dict[str, Any] = {**base, "long_name": f"ensemble {name} of {long_name}", "coordinates": coordinates}
-        attrs["missing_value"] = FILL_VALUE
-        attrs["cell_methods"] = f"{within} realization: {statistic_method(name, 'the members')}"
-        if (q := percentile_of(name)) is not None and name != "median":
-            attrs["percentile"] = np.float32(q)
-        if mapping:
-            attrs["grid_mapping"] = mapping
-        v.setncatts(attrs)
-        out[f"{task.variable}_{name}"] = v
+    for source in sources(task.variable, task.window_statistics):
+        template = first_member.variables[source]
+        base: dict[str, Any] = {k: template.getncattr(k) for k in _KEPT if k in template.ncattrs()}
+        long_name = str(getattr(template, "long_name", source))
+        within = str(getattr(template, "cell_methods", "time: mean within years time: mean over years"))
+        for name in task.statistics:
+            v = ds.createVariable(f"{source}_{name}", "f4", ("time", *grid.dims), fill_value=FILL_VALUE, **kwargs)
+            attrs: dict[str, Any] = {**base, "long_name": f"ensemble {name} of {long_name}", "coordinates": coordinates}
+            attrs["missing_value"] = FILL_VALUE
+            attrs["cell_methods"] = f"{within} realization: {statistic_method(name, 'the members')}"
+            if (q := percentile_of(name)) is not None and name != "median":
+                attrs["percentile"] = np.float32(q)
+            if mapping:
+                attrs["grid_mapping"] = mapping
+            v.setncatts(attrs)
+            out[f"{source}_{name}"] = v
     n = ds.createVariable(N_MEMBERS, "i2", ("time", *grid.dims), **kwargs)
     n.setncatts({"long_name": "members with a valid normal in the cell-slot", "units": "1", "coordinates": coordinates})
     out[N_MEMBERS] = n

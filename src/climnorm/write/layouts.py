@@ -13,8 +13,8 @@ from climnorm._atomic import atomic_file
 from climnorm.calendars import SlotScheme
 from climnorm.products import DaySlots, Periods, T_Layout
 from climnorm.write.days import write_day_slots
-from climnorm.write.digests import data_checksum
-from climnorm.write.netcdf import create_dimensions, variable_attributes, write_data
+from climnorm.write.digests import data_checksum, ensemble_checksum
+from climnorm.write.netcdf import create_dimensions, variable_attributes, window_variable, write_data
 from climnorm.write.orders import NormalMeta, WriteTask
 from climnorm.write.periods import write_period_steps
 
@@ -49,6 +49,13 @@ def steps_of(meta: NormalMeta) -> int:
     return meta.product.layout.steps(SlotScheme(meta.calendar, meta.leap_day))
 
 
+def normal_checksum(name: str, normal: np.ndarray, extras: tuple[tuple[str, np.ndarray], ...]) -> str:
+    """A member file's checksum: of its normal alone, or with its window statistics, variable by variable."""
+    if not extras:
+        return data_checksum(normal)
+    return ensemble_checksum({name: normal, **{window_variable(name, s): v for s, v in extras}})
+
+
 def write_product(task: WriteTask) -> tuple[int, str]:
     """Write a (steps, *grid) normal of any product via a temporary file and rename; returns (size, checksum)."""
     path, normal, grid, meta = Path(task.path), task.normal, task.grid, task.meta
@@ -58,5 +65,5 @@ def write_product(task: WriteTask) -> tuple[int, str]:
     with atomic_file(path) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as ds:
         create_dimensions(ds, steps, grid, normal)
         labels = write_time_axis(ds, meta.product.layout, meta.window, meta.calendar, meta.leap_day)
-        write_data(ds, normal, grid, meta, variable_attributes(meta), labels, task.encoding)
-    return path.stat().st_size, data_checksum(np.asarray(normal))
+        write_data(ds, normal, grid, meta, variable_attributes(meta), labels, task.encoding, task.extras)
+    return path.stat().st_size, normal_checksum(meta.variable, np.asarray(normal), task.extras)

@@ -38,9 +38,11 @@ def write_data(
     attrs: dict[str, Any],
     labels: list[str],
     encoding: Encoding,
+    extras: tuple[tuple[str, np.ndarray], ...] = (),
 ) -> None:
     """The region's coordinates, the (time, *grid) variable with ``attrs`` and the ``labels`` of its time steps
-    as coordinates (one chunk per step), and the global attributes."""
+    as coordinates (one chunk per step), the window statistics besides the mean (``extras``), and the global
+    attributes."""
     aux, mapping = write_grid(ds, grid)
     v = ds.createVariable(
         meta.variable, "f4", ("time", *grid.dims), fill_value=FILL_VALUE, **encoding.variable(values.shape)
@@ -52,6 +54,13 @@ def write_data(
         attrs["grid_mapping"] = mapping
     v.setncatts(attrs)
     v[:] = np.ma.masked_invalid(values)
+    for statistic, extra in extras:
+        w = ds.createVariable(
+            window_variable(meta.variable, statistic), "f4", ("time", *grid.dims), fill_value=FILL_VALUE,
+            **encoding.variable(values.shape),
+        )  # fmt: skip
+        w.setncatts(window_attributes(attrs, statistic))
+        w[:] = np.ma.masked_invalid(extra)
     ds.setncatts(global_attributes(meta))
 
 
@@ -67,12 +76,37 @@ def statistic_method(name: str, of: str) -> str:
     (docs/normals.md, "Percentiles in CF files"): ``point (comment: 90th percentile of the members, linear
     interpolation between order statistics)``. The median is CF's own ``median``.
     """
+    method, comment = _method(name, of)
+    return f"{method} (comment: {comment})" if comment else method
+
+
+def _method(name: str, of: str) -> tuple[str, str]:
+    """A statistic's CF method, and the comment a percentile needs."""
     if name in _METHODS:
-        return _METHODS[name]
+        return _METHODS[name], ""
     q = percentile_of(name)
     if q is None:
         raise ValueError(f"unknown statistic {name!r}")
-    return f"point (comment: {_ordinal(q)} percentile of {of}, linear interpolation between order statistics)"
+    return "point", f"{_ordinal(q)} percentile of {of}, linear interpolation between order statistics"
+
+
+def window_variable(name: str, statistic: str) -> str:
+    """The variable of a statistic of the window's yearly values besides their mean: ``tx_ge_90F_window_p80``
+    (never an ensemble statistic's name, ``tx_ge_90F_p80``)."""
+    return f"{name}_window_{statistic}"
+
+
+def window_attributes(attrs: dict[str, Any], statistic: str) -> dict[str, Any]:
+    """A window statistic's attributes from its mean's: the same values within years, another method over them
+    (``std``: the sample standard deviation, ddof 1)."""
+    method, comment = _method(statistic, "the window's years")
+    if statistic == "std":
+        comment = "sample standard deviation of the window's years, ddof 1"
+    within = str(attrs["cell_methods"]).split(" time: mean over years")[0]
+    out = {k: v for k, v in attrs.items() if k != "comment"}
+    out["cell_methods"] = f"{within} time: {method} over years" + (f" (comment: {comment})" if comment else "")
+    out["long_name"] = f"{attrs.get('long_name', '')}: {statistic} over the window's years".lstrip(": ")
+    return out
 
 
 def _ordinal(q: float) -> str:

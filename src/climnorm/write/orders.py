@@ -67,10 +67,11 @@ class WriteTask:
     meta: NormalMeta
     encoding: Encoding
     finish: Smoothing | None = None
+    extras: tuple[tuple[str, np.ndarray], ...] = ()  # window statistics besides the mean, by statistic name
 
     @property
     def nbytes(self) -> int:
-        return int(self.normal.nbytes)
+        return int(self.normal.nbytes) + sum(int(v.nbytes) for _, v in self.extras)
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class EnsembleTask:
     attrs: tuple[tuple[str, Any], ...]  # the file's global attributes besides the common ones
     encoding: Encoding
     product: FileProduct = DAILY_FILE
+    window_statistics: tuple[str, ...] = ()  # the members' statistics of their windows' years besides the mean
 
 
 @dataclass(frozen=True)
