@@ -182,6 +182,11 @@ def _totals(summary: RunSummary, console: Console) -> None:
         f"{rate:,.0f} MiB/s) in {summary.seconds:,.1f} s with {summary.workers} worker(s); "
         f"peak memory {summary.peak_memory / 2**30:.2f} GiB"
     )
+    if summary.base_files:
+        console.print(
+            f"percentile thresholds: first pass over their base periods read {summary.base_files} files in "
+            f"{summary.base_seconds:,.1f} s (included above)"
+        )
     if summary.files_read:
         console.print(f"fast read path: {summary.fast_reads} of {summary.files_read} files (the rest through netCDF4)")
     if summary.worker_crashes:

@@ -28,6 +28,8 @@ class IndicatorEntry(Strict):
     before_date: str | None = None
     after_date: str | None = None
     mid_date: str | None = None
+    base_period: tuple[int, int] | None = None
+    per: float | None = None
 
     @model_validator(mode="after")
     def _checked(self) -> IndicatorEntry:
@@ -41,19 +43,29 @@ class IndicatorEntry(Strict):
         data: dict[str, Any] = self.model_dump(exclude_none=True)
         if "thresh" in data:
             data["thresh"] = str(data["thresh"])
+        if "base_period" in data:
+            data["base_period"] = list(data["base_period"])
         return resolve(data)
 
 
 IndicatorSection = list[IndicatorEntry]
 
 
-def indicator_problems(entries: list[IndicatorEntry], variables: list[str], names: tuple[str, ...]) -> list[str]:
+def indicator_problems(
+    entries: list[IndicatorEntry], variables: list[str], names: tuple[str, ...], historical_end: int
+) -> list[str]:
     """What is wrong between entries and the run: an index on a variable it lacks, an id given twice (an index
-    used twice needs ids), an id that is a product's or a variable's name."""
+    used twice needs ids), an id that is a product's or a variable's name, a base period past the historical run."""
     problems: list[str] = []
     ids: dict[str, int] = {}
     for n, entry in enumerate(entries):
         indicator = entry.indicator()
+        base = indicator.base_period
+        if base is not None and base[1] > historical_end:
+            problems.append(
+                f"indicators.{n}: base_period {base[0]}-{base[1]} reaches past historical_end ({historical_end}): "
+                "its percentiles come from the historical run"
+            )
         if indicator.variable not in variables:
             problems.append(
                 f"indicators.{n}: {indicator.index.name} needs {indicator.variable}, which is not among the run's "

@@ -343,7 +343,7 @@ def _one_form(c: Config) -> str | None:
 
 
 def _indicators(c: Config) -> str | None:
-    return "; ".join(indicator_problems(c.indicators, c.variables, product_names())) or None
+    return "; ".join(indicator_problems(c.indicators, c.variables, product_names(), c.historical_end)) or None
 
 
 def _scheduler(c: Config) -> str | None:
@@ -357,7 +357,7 @@ CROSS_FIELD_RULES: tuple[tuple[frozenset[str], Callable[[Config], str | None]], 
     (frozenset({"min_years_for_normal", "window_years"}), _min_years),
     (frozenset({"data_years", "window_years", "periods"}), _data_years),
     (frozenset({"engine", "scheduler_address"}), _scheduler),
-    (frozenset({"indicators", "variables"}), _indicators),
+    (frozenset({"indicators", "variables", "historical_end"}), _indicators),
     (frozenset({"model", "models", "variant", "variants"}), _one_form),
 )
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from climnorm.calendars import SlotScheme
 from climnorm.numerics.indicators import YearDays, index_values, year_days
+from climnorm.numerics.percentiles import doy_thresholds
 from climnorm.numerics.periods import Completeness
 from climnorm.products.normals import ANNUAL, MONTHLY, SEASONAL
 from climnorm.products.spec import Periods, ProductSettings, ProductSpec, Source, YearContext, by_mean
@@ -56,6 +57,11 @@ class Index:
     is_dayofyear: bool = False
 
     @property
+    def base(self) -> bool:
+        """Whether its thresholds are day-of-year percentiles of a base period (`climnorm.runner.thresholds`)."""
+        return "base_period" in self.params
+
+    @property
     def xclim_indicator(self) -> str:
         return self.xclim or self.name
 
@@ -72,6 +78,14 @@ def _degree_days(name: str, thresh: str, below: bool, **kw: Any) -> Index:
     return Index(
         name, "tas", f"cumulative degrees of daily mean temperature {what} {{thresh}}", "K d", "sum",
         {"thresh": thresh}, f"integral_wrt_time_of_air_temperature_{'deficit' if below else 'excess'}", **kw,
+    )  # fmt: skip
+
+
+def _percentile(name: str, variable: str, what: str, per: int, op: str, ops: tuple[str, ...]) -> Index:
+    """A count of days beyond a day-of-year percentile of a base period (5-day window, no bootstrap, as xclim)."""
+    return Index(
+        name, variable, f"number of days with {what} {{op}} its {{per}}th day-of-year percentile of {{base_period}}",
+        "days", "sum", {"base_period": None, "per": per, "op": op}, ops=ops,
     )  # fmt: skip
 
 
@@ -147,6 +161,20 @@ INDICES: tuple[Index, ...] = (
         "below it after {mid_date}", "days", "sum",
         {"thresh": "0.0 degC", "window": 5, "mid_date": "07-01", "op": ">="}, freqs=("YS",), ops=ABOVE,
     ),
+    _percentile("tx90p", "tasmax", "maximum temperature", 90, ">", ABOVE),
+    _percentile("tx10p", "tasmax", "maximum temperature", 10, "<", BELOW),
+    _percentile("tn90p", "tasmin", "minimum temperature", 90, ">", ABOVE),
+    _percentile("tn10p", "tasmin", "minimum temperature", 10, "<", BELOW),
+    Index(
+        "days_over_precip_doy_thresh", "pr",
+        "number of days with precipitation {op} the {per}th percentile of wet days (>= {thresh}) of {base_period}",
+        "days", "sum", {"base_period": None, "per": 95, "thresh": "1 mm/day", "op": ">"}, ops=ABOVE,
+    ),
+    Index(
+        "fraction_over_precip_doy_thresh", "pr",
+        "fraction of precipitation on days {op} the {per}th percentile of wet days (>= {thresh}) of {base_period}",
+        "1", "sum", {"base_period": None, "per": 95, "thresh": "1 mm/day", "op": ">"}, ops=ABOVE,
+    ),
 )  # fmt: skip
 """Every index climnorm computes, as xclim names and defines it (docs/indicators.md has the table)."""
 
@@ -176,6 +204,12 @@ class Indicator:
     @property
     def window(self) -> int:
         return int(dict(self.params).get("window", 1))
+
+    @property
+    def base_period(self) -> tuple[int, int] | None:
+        """The years of its percentile thresholds, if it has any."""
+        years = dict(self.values).get("base_period")
+        return (int(years[0]), int(years[1])) if years else None
 
     @property
     def uses_previous_year(self) -> bool:
@@ -215,6 +249,8 @@ def resolve(entry: Mapping[str, Any]) -> Indicator:
         accepted = ", ".join(index.params) or "none"
         raise ValueError(f"{name}: unknown parameter(s) {', '.join(unknown)} (it takes: {accepted})")
     params = {**index.params, **data}
+    if index.base and params.get("base_period") is None:
+        raise ValueError(f"{name}: base_period is required (the years of its percentiles, e.g. [1981, 2010])")
     return Indicator(ident, index, freq, tuple(params.items()), tuple(_values(index, params).items()))
 
 
@@ -234,6 +270,12 @@ def _values(index: Index, params: Mapping[str, Any]) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 31:
                 raise ValueError(f"{index.name}: window must be a whole number of days from 1 to 31, not {value!r}")
             values[key] = value
+        elif key == "base_period":
+            values[key] = _base_period(index, value)
+        elif key == "per":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 100:
+                raise ValueError(f"{index.name}: per must be a percentile between 0 and 100, not {value!r}")
+            values[key] = float(value)
         elif key.endswith("_date"):
             if not isinstance(value, str) or not DATE.fullmatch(value):
                 raise ValueError(f"{index.name}: {key} must be a month and day 'MM-DD', not {value!r}")
@@ -243,15 +285,29 @@ def _values(index: Index, params: Mapping[str, Any]) -> dict[str, Any]:
     return values
 
 
+def kind_of(variable: str) -> str:
+    """The kind of quantity a variable's indices compare (temperature, precipitation)."""
+    return _KIND[variable]
+
+
+def _base_period(index: Index, value: Any) -> list[int]:
+    ok = isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(y, int) for y in value)
+    if not ok or value[0] > value[1]:
+        raise ValueError(f"{index.name}: base_period must be [first year, last year], not {value!r}")
+    return [int(value[0]), int(value[1])]
+
+
 @dataclass
 class IndexYears:
     """A chain's and region's values of every configured indicator on its variable, year after year; what is
-    carried from year to year is the previous year's days (DJF's December, a rolling sum reaching back)."""
+    carried from year to year is the previous year's days (DJF's December, a rolling sum reaching back).
+    ``thresholds``: the day-of-year percentiles of the indicators that count days beyond them, by id."""
 
     indicators: tuple[Indicator, ...]
     scheme: SlotScheme
     conversion: tuple[float, float]  # the chain's units to the indices' (K, mm day-1)
     rule: Completeness
+    thresholds: Mapping[str, np.ndarray] = field(default_factory=dict)
     previous: YearDays | None = None
     with_previous: set[int] = field(default_factory=set)  # the years whose values took the previous year's
 
@@ -260,12 +316,14 @@ class IndexYears:
         previous = self.previous if self.previous is not None and self.previous.year == year - 1 else None
         if previous is not None and any(i.uses_previous_year for i in self.indicators):
             self.with_previous.add(year)
-        out = {
-            i.id: index_values(
-                i.index.name, days, previous, freq=i.freq, params=dict(i.values), rule=self.rule
-            ).astype(np.float32)
-            for i in self.indicators
-        }
+        out = {}
+        for i in self.indicators:
+            per_day = None
+            if i.index.base:
+                per_day = doy_thresholds(self.thresholds[i.id], days.doy, self.scheme.calendar, year)
+            values = index_values(i.index.name, days, previous, freq=i.freq, params=dict(i.values), rule=self.rule,
+                                  per_day=per_day)  # fmt: skip
+            out[i.id] = values.astype(np.float32)
         self.previous = days
         return out
 
@@ -277,8 +335,9 @@ class IndexYears:
 
     def fork(self) -> IndexYears:
         return IndexYears(
-            self.indicators, self.scheme, self.conversion, self.rule, self.previous, set(self.with_previous)
-        )
+            self.indicators, self.scheme, self.conversion, self.rule, self.thresholds, self.previous,
+            set(self.with_previous),
+        )  # fmt: skip
 
     def _days(self, year: int, values: np.ndarray) -> YearDays:
         scale, offset = self.conversion
@@ -295,12 +354,17 @@ class IndicatorSource:
     indicators: tuple[Indicator, ...]
 
     def __call__(self, context: YearContext) -> IndexYears:
-        own = tuple(i for i in self.indicators if i.variable == context.variable)
-        units = THRESHOLD_UNITS[_KIND[own[0].variable]] if own else None
+        own = tuple(
+            i for i in self.indicators
+            if i.variable == context.variable and (not i.index.base or i.id in context.thresholds)
+        )  # fmt: skip
+        if not own:
+            return IndexYears((), context.scheme, (1.0, 0.0), context.settings.completeness)
+        units = THRESHOLD_UNITS[kind_of(context.variable)]
         conversion = converter(context.units, units)
         if conversion is None:
             raise ValueError(f"{context.variable} in {context.units!r}: indicators need values convertible to {units}")
-        return IndexYears(own, context.scheme, conversion, context.settings.completeness)
+        return IndexYears(own, context.scheme, conversion, context.settings.completeness, context.thresholds)
 
 
 def indicator_specs(indicators: tuple[Indicator, ...]) -> tuple[ProductSpec, ...]:

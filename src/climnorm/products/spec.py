@@ -7,7 +7,7 @@ up by name; none of them compares product names (docs/architecture.md, "A new pr
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -97,12 +97,14 @@ class ProductSettings:
 
 @dataclass(frozen=True)
 class YearContext:
-    """What a chain's yearly values are made with: its variable, slots and units, the run's product settings."""
+    """What a chain's yearly values are made with: its variable, slots and units, the run's product settings, and
+    the region's day-of-year percentile thresholds of a base period, by product (those that count beyond them)."""
 
     scheme: SlotScheme
     units: str | None
     settings: ProductSettings
     variable: str = ""
+    thresholds: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 class YearSource(Protocol):

@@ -9,7 +9,7 @@ source state and one window per region and name, whatever the products, so no pr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 
@@ -19,7 +19,7 @@ from climnorm._ranges import format_ranges
 from climnorm.calendars import SlotScheme
 from climnorm.catalog.filenames import FileEntry
 from climnorm.config.model import Config
-from climnorm.numerics.days import assemble_year
+from climnorm.numerics.days import YearFields, assemble_year
 from climnorm.numerics.ensemble import member_statistics
 from climnorm.numerics.smoothing import Smoothing
 from climnorm.numerics.sums import Stored, WindowSums
@@ -61,6 +61,15 @@ class Computed:
     extras: tuple[tuple[str, np.ndarray], ...] = ()  # statistics of the window's yearly values besides the mean
 
 
+@dataclass(frozen=True)
+class BaseThresholds:
+    """A chain's day-of-year percentile thresholds of base periods (`climnorm.runner.thresholds`): per region, by
+    product; and the products that could not have them, with the reason."""
+
+    by_region: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)
+    unavailable: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class ChainState:
     """One scenario's state of a chain: per (region, source name) what the source carries from year to year, and
@@ -84,6 +93,8 @@ class ChainAccumulator:
     config: Config
     park: Callable[[np.ndarray], Stored] | None = None
     pool: Executor | None = None  # reducer threads for the window sums' blocks
+    thresholds: Mapping[str, Mapping[str, np.ndarray]] = field(default_factory=dict)  # region -> product -> base's
+    unavailable: Mapping[str, str] = field(default_factory=dict)  # products whose base thresholds failed, and why
     lineage: Lineage = field(init=False)
     historical: ChainState = field(default_factory=ChainState)
     state: ChainState = field(init=False)
@@ -111,6 +122,24 @@ class ChainAccumulator:
         """Assemble one year from its files and add it to every region's windows (all regions or none); a
         ``carry`` year, before every window, only leaves what the next year needs (DJF's December)."""
         problems: list[Problem] = []
+        year_fields = self.year_fields(scenario, year, results, problems)
+        if year_fields is None:
+            return problems
+        scheme = self.lineage.scheme
+        assert scheme is not None
+        for region, values in year_fields.fields.items():
+            if carry:
+                for source in self._sources.values():
+                    self._source(region, source, scheme).carry(year, values)
+            else:
+                self._add(region, year, values, year_fields.ranges.get(region), scheme)
+        return problems
+
+    def year_fields(
+        self, scenario: str, year: int, results: Sequence[tuple[FileEntry, FileResult | None]], problems: list[Problem]
+    ) -> YearFields | None:
+        """One year's day-slot field per region, assembled from its files in the chain's units; None (and why,
+        in ``problems``) when a file failed or the year is incomplete or refused."""
         usable = self._usable(results, problems)
         if len(usable) != len(results) or not usable:
             if results:
@@ -118,7 +147,7 @@ class ChainAccumulator:
                     Problem("notice", f"{self.variable} {scenario}", f"year {year} not used (a file of it failed)")
                 )
                 self.failed_years.add(year)
-            return problems
+            return None
         scheme = self.lineage.scheme
         assert scheme is not None
         names = ", ".join(str(e.path) for e, _, _ in usable)
@@ -129,24 +158,17 @@ class ChainAccumulator:
             ]
         year_fields = assemble_year(pieces, scheme.year_slots(year))
         if year_fields.overlap:
-            return [
-                *problems,
-                Problem("failure", names, f"year {year}: the same days appear in several files; refused"),
-            ]
+            problems.append(Problem("failure", names, f"year {year}: the same days appear in several files; refused"))
+            return None
         if year_fields.missing_days:
             message = f"year {year} incomplete ({year_fields.missing_days} day(s) missing); not used"
-            return [*problems, Problem("problem", names, message)]
+            problems.append(Problem("problem", names, message))
+            return None
         fields = year_fields.fields
         if fields and all(_all_nan(v, year_fields.ranges.get(r)) for r, v in fields.items()):
             message = f"year {year} has no valid value in any region; counted as a year without data"
             problems.append(Problem("problem", names, message))
-        for region, values in fields.items():
-            if carry:
-                for source in self._sources.values():
-                    self._source(region, source, scheme).carry(year, values)
-            else:
-                self._add(region, year, values, year_fields.ranges.get(region), scheme)
-        return problems
+        return year_fields
 
     def _usable(
         self, results: Sequence[tuple[FileEntry, FileResult | None]], problems: list[Problem]
@@ -180,7 +202,8 @@ class ChainAccumulator:
         """The region's state of a source (made when its first year arrives)."""
         state = self.state.sources.get((region, source.name))
         if state is None:
-            context = YearContext(scheme, self.lineage.units, self._settings, self.variable)
+            thresholds = self.thresholds.get(region, {})
+            context = YearContext(scheme, self.lineage.units, self._settings, self.variable, thresholds)
             state = self.state.sources[(region, source.name)] = source.make(context)
         return state
 
@@ -196,6 +219,9 @@ class ChainAccumulator:
         """Each output's normal from the current window sums, or why it cannot be computed."""
         made: dict[tuple[str, str], np.ndarray] = {}  # (region, window): each window's mean computed once
         for out in outputs:
+            if out.product in self.unavailable:
+                yield Skipped(out, self.unavailable[out.product], True)
+                continue
             grid = self.lineage.grids.get(out.region.key)
             if grid is None:
                 if self.lineage.scheme is not None:

@@ -32,6 +32,7 @@ from climnorm.runner.lock import OutputLock
 from climnorm.runner.scheduler import Scheduler
 from climnorm.runner.scratch import Scratch
 from climnorm.runner.summary import Reporter, RunSummary
+from climnorm.runner.thresholds import base_files, base_pass
 from climnorm.runner.zonal_step import write_zonal_tables
 from climnorm.write.manifest import Manifest
 from climnorm.write.store import LocalDirectory
@@ -86,8 +87,11 @@ def run(
                 writes = WriteQueue(plan, manifest, engine, reporter, max(2, 2 * engine.workers), store)
                 ensembles = EnsembleQueue(plan, manifest, writes, reporter, force=force) if plan.ensembles else None
                 scheduler = Scheduler(plan, engine, engine.workers, reporter, writes, scratch.park, ensembles)
-                channel.send(scheduler.started_event())
+                channel.send(scheduler.started_event(base_files(plan)))
                 reporter.plan_skips(plan)
+                first = base_pass(plan, engine, reporter)
+                summary.base_seconds, summary.base_files = first.seconds, first.files
+                scheduler.use_thresholds(first.thresholds)
                 _run_scheduler(scheduler, writes, ensembles, manifest, reporter)
                 summary.worker_crashes = engine.crashes
             write_zonal_tables(config, reporter)  # the `zonal:` tables, from the saved manifest

@@ -28,12 +28,12 @@ from climnorm.numerics.sums import Stored
 from climnorm.plan.build import Plan
 from climnorm.plan.planned import OutputPlan
 from climnorm.read.orders import ReadTask
-from climnorm.runner.accumulate import ChainAccumulator, Computed
+from climnorm.runner.accumulate import BaseThresholds, ChainAccumulator, Computed
 from climnorm.runner.ensembles import EnsembleQueue
 from climnorm.runner.landing import WriteQueue
 from climnorm.runner.summary import Reporter
 from climnorm.storage.urls import ObjectPath
-from climnorm.types import HISTORICAL, FileResult, Member
+from climnorm.types import HISTORICAL, FileResult, Member, Region
 
 
 class StepKind(enum.Enum):
@@ -197,28 +197,32 @@ def make_job(
             uses[e.path] += 1
     regions = tuple(sorted({o.region for outs in pending.values() for o in outs}, key=lambda r: r.key))
     batches = []
-    threads = config.inflate_threads()
     for i in range(0, len(order), config.batch_size_years):
         entries = order[i : i + config.batch_size_years]
-        tasks = tuple(
-            ReadTask(
-                str(e.path),
-                variable,
-                regions,
-                config.leap_day,
-                tuple(sorted(years_of[e.path])),
-                config.lon_convention,
-                config.mask_impossible,
-                fast_read=config.fast_read,
-                fast_read_threads=threads,
-                storage=plan.storage if isinstance(e.path, ObjectPath) else None,
-                listed=listed_object(e),
-            )
-            for e in entries
-        )
+        tasks = tuple(read_task(plan, e, variable, regions, tuple(sorted(years_of[e.path]))) for e in entries)
         batches.append(ReadBatch(variable, entries, tasks, sum(uses[e.path] for e in entries)))
     accumulator = ChainAccumulator(variable, config, park, reducers)
     return ChainJob(member, variable, steps, step_files, batches, pending, accumulator)
+
+
+def read_task(
+    plan: Plan, entry: FileEntry, variable: str, regions: tuple[Region, ...], years: tuple[int, ...]
+) -> ReadTask:
+    """The task that reads the given years of one file, cut to the regions."""
+    config = plan.config
+    return ReadTask(
+        str(entry.path),
+        variable,
+        regions,
+        config.leap_day,
+        years,
+        config.lon_convention,
+        config.mask_impossible,
+        fast_read=config.fast_read,
+        fast_read_threads=config.inflate_threads(),
+        storage=plan.storage if isinstance(entry.path, ObjectPath) else None,
+        listed=listed_object(entry),
+    )
 
 
 class Scheduler:
@@ -272,13 +276,21 @@ class Scheduler:
                 pending[(t.member, t.variable)][(t.scenario, t.year)].append(out)
         return pending
 
-    def started_event(self) -> RunStarted:
-        """What the run will read and write, for the live display."""
+    def use_thresholds(self, thresholds: Mapping[tuple[Member, str], BaseThresholds]) -> None:
+        """The chains' base-period percentile thresholds, from the first pass (before any year is added)."""
+        for job in self.jobs:
+            base = thresholds.get((job.member, job.variable))
+            if base is not None:
+                job.accumulator.thresholds, job.accumulator.unavailable = base.by_region, base.unavailable
+
+    def started_event(self, first_pass: Mapping[str, int] | None = None) -> RunStarted:
+        """What the run will read and write, for the live display (``first_pass``: the files the first pass of
+        percentile thresholds reads, by variable)."""
         plan = self.plan
         normals = Counter(o.target.variable for o in plan.pending)
         normals.update(e.variable for e in plan.ensembles if not e.up_to_date)
         per_member = Counter(o.target.member.label for o in plan.pending)
-        files: Counter[str] = Counter()
+        files: Counter[str] = Counter(first_pass or {})
         for job in self.jobs:
             files[job.variable] += job.n_files
         model = plan.members[0].model if len(plan.members) == 1 else f"{len(plan.members)} members"

@@ -45,6 +45,8 @@ class RunSummary:
     per_output: Counter[tuple[str, str, str, str, str]] = field(default_factory=Counter)  # member, var, region, ...
     finished_at: dict[tuple[str, str, str], float] = field(default_factory=dict)
     failed_outputs: list[Skip] = field(default_factory=list)  # the outputs among the failures
+    base_files: int = 0  # files the first pass of percentile thresholds read (again)
+    base_seconds: float = 0.0  # and how long it took
 
     def failure_lines(self) -> list[str]:
         """The failures as a person reads them: the failed outputs one line per group, then the others."""
