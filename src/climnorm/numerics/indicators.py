@@ -275,9 +275,10 @@ def index_values(
     if spec.yearly:
         out = np.where(missing.any(axis=0), np.nan, _yearly(spec.kind, values, days, p))[np.newaxis]
         return out.reshape((1, *cells))
+    if previous is not None and previous.values.shape[1:] != days.values.shape[1:]:
+        raise ValueError(f"previous year has cells {previous.values.shape[1:]}, this one {days.values.shape[1:]}")
     before = None if previous is None else previous.values.reshape(previous.values.shape[0], -1)
-    reduction, daily = _daily(spec.kind, values, per, p, before)
-    monthly = _reduce(reduction, daily, starts)
+    reduction, monthly = _monthly(spec.kind, values, per, p, before, starts)
     if freq == "MS":
         out = np.where(missing, np.nan, _finish(reduction, monthly))
     elif freq == "YS":
@@ -337,13 +338,34 @@ def _months_missing(miss: np.ndarray, starts: np.ndarray, rule: Completeness) ->
     return np.stack([month_missing(miss[a:b], rule) for a, b in itertools.pairwise(bounds)])
 
 
-def _daily(
-    kind: _Kind, values: np.ndarray, per: np.ndarray | None, p: Mapping[str, Any], before: np.ndarray | None
+def _monthly(
+    kind: _Kind,
+    values: np.ndarray,
+    per: np.ndarray | None,
+    p: Mapping[str, Any],
+    before: np.ndarray | None,
+    starts: np.ndarray,
 ) -> tuple[_Reduction, tuple[np.ndarray, ...]]:
-    """The per-day quantities of an index over a stretch of days, and how a period reduces them.
+    """How a period reduces an index's per-day quantities, and their partial results per month (from each of
+    ``starts`` to the next, the last to the end), month by month: a month's block stays in the CPU's cache.
 
-    ``before``: the days before the stretch, of which rolling windows take the last ``window`` - 1.
+    ``before``: the days before ``values``, of which rolling windows take the last ``window`` - 1.
     """
+    reduction: _Reduction = "sum"
+    months = []
+    k = p["window"] - 1 if kind == "rolling_max" else 0  # the days before each one its quantity needs
+    ext = _with_before(values, before, k)
+    for a, b in itertools.pairwise([*starts.tolist(), values.shape[0]]):
+        reduction, daily = _daily(kind, ext[a : b + k], None if per is None else per[a:b], p)
+        months.append([_month_part(reduction, q) for q in daily])
+    return reduction, tuple(np.stack(parts) for parts in zip(*months, strict=True))
+
+
+def _daily(
+    kind: _Kind, values: np.ndarray, per: np.ndarray | None, p: Mapping[str, Any]
+) -> tuple[_Reduction, tuple[np.ndarray, ...]]:
+    """The per-day quantities of an index over some days, and how a period reduces them (rolling sums: over the
+    days after the first ``window`` - 1)."""
     op = _OPS.get(p.get("op") or "", np.greater)
     thresh = p.get("thresh", np.nan)
     if kind == "count":
@@ -352,10 +374,10 @@ def _daily(
         return "sum", (op(values, per),)
     if kind in ("count_wet_per", "fraction"):
         assert per is not None
-        over = op(values, np.where(per > thresh, per, thresh))  # xclim: a percentile below the wet day threshold is it
+        over = op(values, np.fmax(per, thresh))  # xclim: where the percentile is not above the wet day threshold, that
         if kind == "count_wet_per":
             return "sum", (over,)
-        return "ratio", (np.where(over, values, 0.0), np.where(op(values, thresh), values, 0.0))
+        return "ratio", (_where(over, values), _where(op(values, thresh), values))
     if kind == "deficit":
         return "sum", (np.fmax(thresh - values, 0.0),)  # fmax: a missing day adds 0
     if kind == "excess":
@@ -365,14 +387,21 @@ def _daily(
     if kind == "min":
         return "min", (values,)
     if kind == "mean":
-        return "mean", (values,)
+        return "mean", (_zero_nan(values), ~np.isnan(values))
     if kind == "total":
         return "sum", (_zero_nan(values),)
     if kind == "wet_total":
-        return "sum", (np.where(values >= thresh, values, 0.0),)
+        return "sum", (_where(values >= thresh, values),)
     if kind == "rolling_max":
-        return "max", (_rolling_sums(values, before, p["window"]),)
+        return "max", (_rolling_sums(values, p["window"]),)
     raise AssertionError(kind)
+
+
+def _where(cond: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` where ``cond``, else 0 (as ``np.where(cond, values, 0)``, faster on a scattered ``cond``)."""
+    out: np.ndarray = values * cond
+    out[np.isnan(out)] = 0.0  # a missing day, never meeting cond
+    return out
 
 
 def _zero_nan(values: np.ndarray) -> np.ndarray:
@@ -381,35 +410,35 @@ def _zero_nan(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def _rolling_sums(values: np.ndarray, before: np.ndarray | None, window: int) -> np.ndarray:
-    """Each day's sum of the ``window`` days ending on it, NaN when any is missing or before ``before`` starts."""
-    if window == 1:
+def _with_before(values: np.ndarray, before: np.ndarray | None, k: int) -> np.ndarray:
+    """``values`` after the last ``k`` days of ``before``, NaN for those it does not have."""
+    if k == 0:
         return values
-    k = window - 1
-    ext = np.full((values.shape[0] + k, values.shape[1]), np.nan)
+    out = np.full((values.shape[0] + k, values.shape[1]), np.nan)
     if before is not None:
         take = before[max(0, before.shape[0] - k) :]
-        ext[k - take.shape[0] : k] = take
-    ext[k:] = values
-    n = values.shape[0]
+        out[k - take.shape[0] : k] = take
+    out[k:] = values
+    return out
+
+
+def _rolling_sums(ext: np.ndarray, window: int) -> np.ndarray:
+    """The sums of ``window`` consecutive days of ``ext`` (days and the ``window`` - 1 before them), NaN when any is
+    missing: xclim's ``rolling(time=window).sum(skipna=False)``."""
+    n = ext.shape[0] - window + 1
     out = ext[:n].copy()
     for j in range(1, window):
         out += ext[j : j + n]
     return out
 
 
-def _reduce(reduction: _Reduction, daily: tuple[np.ndarray, ...], starts: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Per month (the days from each of ``starts`` to the next), the partial results a period combines."""
-    if reduction == "max":
-        return (np.fmax.reduceat(daily[0], starts, axis=0),)
-    if reduction == "min":
-        return (np.fmin.reduceat(daily[0], starts, axis=0),)
-    if reduction == "mean":
-        valid = ~np.isnan(daily[0])
-        return np.add.reduceat(_zero_nan(daily[0]), starts, axis=0), np.add.reduceat(
-            valid, starts, axis=0, dtype=np.int32
-        )
-    return tuple(np.add.reduceat(a, starts, axis=0, dtype=np.int32 if a.dtype == bool else np.float64) for a in daily)
+def _month_part(reduction: _Reduction, block: np.ndarray) -> np.ndarray:
+    """One month's partial result of a per-day quantity (a loop over months beats ``reduceat`` on the day axis)."""
+    if block.dtype == bool:
+        return np.asarray(block.view(np.uint8).sum(axis=0, dtype=np.uint16))  # counts: byte sums are the fastest
+    if reduction in ("max", "min"):
+        return np.asarray((np.fmax if reduction == "max" else np.fmin).reduce(block, axis=0))
+    return np.asarray(np.add.reduce(block, axis=0))
 
 
 def _fold(reduction: _Reduction, part: np.ndarray) -> np.ndarray:
@@ -444,8 +473,6 @@ def _djf(
     ncells = missing.shape[1]
     if previous is None:
         return np.full(ncells, np.nan)
-    if previous.values.shape[1:] != days.values.shape[1:]:
-        raise ValueError(f"previous year has cells {previous.values.shape[1:]}, this one {days.values.shape[1:]}")
     prev = previous.values.reshape(previous.values.shape[0], -1)
     dec = int(_month_starts(previous.months)[11])
     per = None
@@ -456,8 +483,7 @@ def _djf(
         assert per is not None
         per = per[dec:]
     dec_missing = month_missing(np.isnan(prev[dec:]), rule)
-    _, daily = _daily(spec.kind, prev[dec:], per, p, prev[:dec])
-    december = _reduce(reduction, daily, np.zeros(1, dtype=np.intp))
+    _, december = _monthly(spec.kind, prev[dec:], per, p, prev[:dec], np.zeros(1, dtype=np.intp))
     folded = tuple(
         _fold(reduction, np.concatenate([d.astype(m.dtype), m[:2]])) for d, m in zip(december, monthly, strict=True)
     )
