@@ -1,5 +1,5 @@
 """Climate indices year by year (climnorm.numerics.indicators) against xclim's indicators run on the continuous daily
-series with check_missing="wmo": 4 years of a few dozen cells in the noleap, 360_day and standard calendars, with
+series with check_missing="wmo": 3 years of a few dozen cells in the noleap, 360_day and standard calendars, with
 missing days planted so that the WMO rule both masks and keeps months. The reference is xclim, never climnorm."""
 
 from __future__ import annotations
@@ -169,7 +169,11 @@ def reference(s: Series, index: str, freq: Freq, xparams: Mapping[str, Any]) -> 
         raw = xclim_call(s, index, freq, xparams)
     out = raw.where(~wmo_mask(s, freq)).values
     steps = {"YS": 1, "MS": 12, "QS-DEC": 4}[freq]
-    return out[: len(YEARS) * steps].reshape(len(YEARS), steps, NCELLS)  # QS-DEC: the last December's DJF dropped
+    first = raw.time.values[0]
+    # xclim labels the DJF of our year Y (Y-1)-12-01: its first one is our first year's, its last (the last
+    # December) is the year after the series
+    assert (first.year, first.month) == ((YEARS[0] - 1, 12) if freq == "QS-DEC" else (YEARS[0], 1))
+    return out[: len(YEARS) * steps].reshape(len(YEARS), steps, NCELLS)
 
 
 def ours(s: Series, index: str, freq: Freq, params: Mapping[str, Any]) -> np.ndarray:
@@ -268,13 +272,9 @@ def test_planted_gaps_mask_as_xclim() -> None:
 
 
 def test_reference_is_xclims_wmo_run() -> None:
-    """The reference's mask split off equals xclim's own check_missing="wmo" run (a few indices and freqs)."""
-    for index, calendar, freq in (
-        ("tx_days_above", "standard", "YS"),
-        ("max_n_day_precipitation_amount", "360_day", "QS-DEC"),
-        ("frost_free_season_length", "noleap", "YS"),
-        ("tx90p", "noleap", "MS"),
-    ):
+    """The reference's mask split off equals xclim's own check_missing="wmo" run (with an input without time, at
+    seasons whose first one lacks its December)."""
+    for index, calendar, freq in (("max_n_day_precipitation_amount", "360_day", "QS-DEC"), ("tx90p", "standard", "MS")):
         s = series(calendar)
         with xclim.set_options(check_missing="wmo"):
             full = xclim_call(s, index, freq, {}).values
@@ -348,3 +348,28 @@ def test_cells_keep_their_shape() -> None:
         b = index_values(index, flat[2001], flat[2000], freq=freq, params={"window": 3} if "n_day" in index else {})
         assert a.shape == (b.shape[0], 4, 6)
         np.testing.assert_array_equal(a.reshape(b.shape), b)
+
+
+def test_every_index_runs_on_a_leap_year_without_29_february() -> None:
+    """Under the drop policy a leap year has 365 days whose day of year skips 60: every index still runs, and a
+    date after February is the date's true day of year."""
+    s = series("standard")
+    scheme = SlotScheme("standard", "drop")
+    for variable in ("tas", "pr"):
+        name, scale = ("pr", SECONDS_PER_DAY) if variable == "pr" else ("t", 1.0)
+        days = {y: year_days(slot_field(s, scheme, y, name), scheme, y, scale) for y in (1999, 2000)}
+        assert days[2000].values.shape[0] == 365 and days[2000].doy[59] == 61
+        for index in (i for i in INDICES if (VARIABLES[i] == "pr") == (variable == "pr")):
+            params = our_params(index, {})
+            per = {y: np.full_like(d.values, 2.0 if variable == "pr" else 285.0) for y, d in days.items()}
+            for freq in FREQS[index]:
+                kw = {"per_day": per[2000], "previous_per_day": per[1999]} if index in PER_DAY else {}
+                out = index_values(index, days[2000], days[1999], freq=freq, params=params, **kw)
+                assert out.shape == ({"YS": 1, "MS": 12, "QS-DEC": 4}[freq], NCELLS)
+                assert np.isfinite(out).any(), (index, freq)
+    tasmin = year_days(slot_field(s, scheme, 2000, "t"), scheme, 2000)
+    frost = index_values("last_spring_frost", tasmin, None, freq="YS", params={"thresh": 273.15})
+    calendar_day = our_days(s, "tasmin")[2000]
+    expected = index_values("last_spring_frost", calendar_day, None, freq="YS", params={"thresh": 273.15})
+    later = expected > 60  # after 29 February, which both have as the same date
+    np.testing.assert_array_equal(frost[later], expected[later])

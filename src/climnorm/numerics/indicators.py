@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -275,8 +276,11 @@ def index_values(
     if spec.yearly:
         out = np.where(missing.any(axis=0), np.nan, _yearly(spec.kind, values, days, p))[np.newaxis]
         return out.reshape((1, *cells))
-    if previous is not None and previous.values.shape[1:] != days.values.shape[1:]:
-        raise ValueError(f"previous year has cells {previous.values.shape[1:]}, this one {days.values.shape[1:]}")
+    if previous is not None and (previous.year != days.year - 1 or previous.values.shape[1:] != cells):
+        raise ValueError(
+            f"previous must be year {days.year - 1} with cells {cells}, not {previous.year}, "
+            f"{previous.values.shape[1:]}"
+        )
     before = None if previous is None else previous.values.reshape(previous.values.shape[0], -1)
     reduction, monthly = _monthly(spec.kind, values, per, p, before, starts)
     if freq == "MS":
@@ -301,15 +305,16 @@ def _params(index: str, spec: _Spec, params: Mapping[str, Any]) -> dict[str, Any
     out = {k: v for k, v in spec.defaults.items() if k != "thresh"} | dict(params)
     if "thresh" in spec.defaults:
         thresh = params.get("thresh")
-        if isinstance(thresh, bool) or not isinstance(thresh, int | float):
+        if isinstance(thresh, bool) or not isinstance(thresh, numbers.Real):
             raise ValueError(f"{index} needs thresh as a number in the input's units, not {thresh!r}")
         out["thresh"] = float(thresh)
     out["op"] = _FIXED_OP.get(index, out.get("op"))
     if spec.ops and out["op"] not in spec.ops:
         raise ValueError(f"{index} allows op {', '.join(spec.ops)}, not {out['op']!r}")
     window = out.get("window", 1)
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+    if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 1:
         raise ValueError(f"{index} needs a whole window >= 1, not {window!r}")
+    out["window"] = int(window)
     return out
 
 
@@ -374,7 +379,7 @@ def _daily(
         return "sum", (op(values, per),)
     if kind in ("count_wet_per", "fraction"):
         assert per is not None
-        over = op(values, np.fmax(per, thresh))  # xclim: where the percentile is not above the wet day threshold, that
+        over = op(values, np.fmax(per, thresh))  # xclim: the wet day threshold where the percentile is not above it
         if kind == "count_wet_per":
             return "sum", (over,)
         return "ratio", (_where(over, values), _where(op(values, thresh), values))
