@@ -1,0 +1,578 @@
+"""Per-year values of climate indices from one year's daily values at a time, equal to xclim's indicators
+(``xclim.indicators.atmos.<name>``, see :data:`XCLIM`) run with ``check_missing="wmo"`` on the continuous daily series.
+
+numpy in, numpy out: no files, no logging, no configuration. Conventions:
+
+* In: one year's days in date order (:class:`YearDays`, from a day-slot field by :func:`year_days`), temperatures in
+  K and precipitation in mm/day. Thresholds in ``params`` are plain floats in those units; the other parameters keep
+  xclim's names and values (``op``, ``window``, ``before_date``/``after_date``/``mid_date`` as "MM-DD").
+  :data:`DEFAULTS` holds xclim's defaults, thresholds as xclim writes them with their units, for the caller to
+  convert; ``op``, ``window`` and dates left out of ``params`` take those defaults.
+* Out: (steps, *cells) float64 in the units xclim's indicator declares (:data:`UNITS`): 1 step for ``YS``, 12 for
+  ``MS``, 4 for ``QS-DEC`` (DJF, MAM, JJA, SON of the year; xclim labels this year's DJF 1 December of the year
+  before). Counts, sums, extremes and means are over the valid days, unscaled, as xclim's resampling skips NaN; a
+  missing day meets no threshold and adds no degree day or precipitation.
+* Completeness: a month is missing under ``rule`` (:data:`~climnorm.numerics.periods.WMO`: 11 or more missing
+  days, or 5 or more consecutive, as xclim's MissingWMO), a year or season when any of its months is; missing
+  steps are NaN.
+* Previous year: DJF's December, and the days a rolling window starting in the previous year reaches
+  (max_n_day_precipitation_amount: a sum of ``window`` days, missing when any of them is, as xclim's
+  ``rolling(time=window).sum(skipna=False)`` gives across 1 January). Without it, those are what xclim gives at
+  the start of a series: missing sums and a missing DJF.
+* A year without the event: counts and degree days 0; last_spring_frost and first_day_tn_below NaN;
+  frost_free_season_length 0 without a start, and until the end of the year without an end. As in xclim, a
+  ``window`` of 1 finds no day when every day it looks at meets the condition (xclim takes an all-true run for
+  no run), e.g. first_day_tn_below after "01-01" in a year that is below the threshold every day.
+* Days of year are each date's true day of year, and a frost-free season's length counts calendar days: the
+  same as xclim's day counts when every day of the year is there, and also right when the slot scheme drops
+  29 February (which xclim, working on the continuous series, has no counterpart for).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+import numpy as np
+
+from climnorm.calendars import SlotScheme, is_leap
+from climnorm.numerics.periods import WMO, Completeness, _spans, month_missing
+from climnorm.types import T_LeapDay
+
+Freq = Literal["YS", "MS", "QS-DEC"]
+Variable = Literal["tasmax", "tasmin", "tas", "pr"]
+_Kind = Literal[
+    "count",
+    "count_per",
+    "count_wet_per",
+    "fraction",
+    "deficit",
+    "excess",
+    "max",
+    "min",
+    "mean",
+    "total",
+    "wet_total",
+    "rolling_max",
+    "last_spring_frost",
+    "first_day_below",
+    "season_length",
+]
+_Reduction = Literal["sum", "max", "min", "mean", "ratio"]
+
+ALL_FREQS: tuple[Freq, ...] = ("YS", "MS", "QS-DEC")
+STEPS: Mapping[Freq, int] = MappingProxyType({"YS": 1, "MS": 12, "QS-DEC": 4})
+"""How many values a year has at each frequency."""
+
+_ABOVE = (">", "gt", ">=", "ge")
+_BELOW = ("<", "lt", "<=", "le")
+_OPS: Mapping[str, np.ufunc] = MappingProxyType(
+    {
+        ">": np.greater,
+        "gt": np.greater,
+        ">=": np.greater_equal,
+        "ge": np.greater_equal,
+        "<": np.less,
+        "lt": np.less,
+        "<=": np.less_equal,
+        "le": np.less_equal,
+    }
+)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One index: its xclim indicator, input, declared output units, xclim's defaults and how it is computed."""
+
+    xclim: str
+    variable: Variable
+    units: str
+    defaults: Mapping[str, Any]
+    kind: _Kind
+    ops: tuple[str, ...] = ()  # the comparisons xclim allows for ``op`` (none: a fixed one, or no comparison)
+    yearly: bool = False
+
+
+def _count(xclim: str, variable: Variable, thresh: str, op: str) -> _Spec:
+    return _Spec(xclim, variable, "days", {"thresh": thresh, "op": op}, "count", _ABOVE if op in _ABOVE else _BELOW)
+
+
+def _per(xclim: str, variable: Variable, op: str) -> _Spec:
+    return _Spec(xclim, variable, "days", {"op": op}, "count_per", _ABOVE if op in _ABOVE else _BELOW)
+
+
+_SPECS: Mapping[str, _Spec] = MappingProxyType(
+    {
+        "tx_days_above": _count("tx_days_above", "tasmax", "25.0 degC", ">"),
+        "tx_days_below": _count("tx_days_below", "tasmax", "25.0 degC", "<"),
+        "tn_days_above": _count("tn_days_above", "tasmin", "20.0 degC", ">"),
+        "tn_days_below": _count("tn_days_below", "tasmin", "-10.0 degC", "<"),
+        "tg_days_above": _count("tg_days_above", "tas", "10.0 degC", ">"),
+        "tropical_nights": _count("tropical_nights", "tasmin", "20.0 degC", ">"),
+        "frost_days": _Spec("frost_days", "tasmin", "days", {"thresh": "0 degC"}, "count"),
+        "ice_days": _Spec("ice_days", "tasmax", "days", {"thresh": "0 degC"}, "count"),
+        "wetdays": _count("wetdays", "pr", "1.0 mm/day", ">="),
+        "dry_days": _count("dry_days", "pr", "0.2 mm/d", "<"),
+        "heating_degree_days": _Spec("heating_degree_days", "tas", "K days", {"thresh": "17.0 degC"}, "deficit"),
+        "cooling_degree_days": _Spec("cooling_degree_days", "tas", "K days", {"thresh": "18.0 degC"}, "excess"),
+        "growing_degree_days": _Spec("growing_degree_days", "tas", "K days", {"thresh": "4.0 degC"}, "excess"),
+        "tx_max": _Spec("tx_max", "tasmax", "K", {}, "max"),
+        "tx_min": _Spec("tx_min", "tasmax", "K", {}, "min"),
+        "tn_max": _Spec("tn_max", "tasmin", "K", {}, "max"),
+        "tn_min": _Spec("tn_min", "tasmin", "K", {}, "min"),
+        "tg_mean": _Spec("tg_mean", "tas", "K", {}, "mean"),
+        "max_1day_precipitation_amount": _Spec("max_1day_precipitation_amount", "pr", "mm/day", {}, "max"),
+        "max_n_day_precipitation_amount": _Spec(
+            "max_n_day_precipitation_amount", "pr", "mm", {"window": 1}, "rolling_max"
+        ),
+        "prcptot": _Spec("precip_accumulation", "pr", "mm", {}, "total"),
+        "wet_precip_accumulation": _Spec("wet_precip_accumulation", "pr", "mm", {"thresh": "1 mm/day"}, "wet_total"),
+        "last_spring_frost": _Spec(
+            "last_spring_frost",
+            "tasmin",
+            "",
+            {"thresh": "0 degC", "op": "<", "before_date": "07-01", "window": 1},
+            "last_spring_frost",
+            _BELOW,
+            yearly=True,
+        ),
+        "first_day_tn_below": _Spec(
+            "first_day_tn_below",
+            "tasmin",
+            "",
+            {"thresh": "0 degC", "op": "<", "after_date": "07-01", "window": 1},
+            "first_day_below",
+            _BELOW,
+            yearly=True,
+        ),
+        "frost_free_season_length": _Spec(
+            "frost_free_season_length",
+            "tasmin",
+            "days",
+            {"thresh": "0 degC", "window": 5, "mid_date": "07-01", "op": ">="},
+            "season_length",
+            _ABOVE,
+            yearly=True,
+        ),
+        "tx90p": _per("tx90p", "tasmax", ">"),
+        "tx10p": _per("tx10p", "tasmax", "<"),
+        "tn90p": _per("tn90p", "tasmin", ">"),
+        "tn10p": _per("tn10p", "tasmin", "<"),
+        "days_over_precip_doy_thresh": _Spec(
+            "days_over_precip_doy_thresh", "pr", "days", {"thresh": "1 mm/day", "op": ">"}, "count_wet_per", _ABOVE
+        ),
+        "fraction_over_precip_doy_thresh": _Spec(
+            "fraction_over_precip_doy_thresh", "pr", "", {"thresh": "1 mm/day", "op": ">"}, "fraction", _ABOVE
+        ),
+    }
+)
+_FIXED_OP = {"frost_days": "<", "ice_days": "<"}  # xclim's frost_days and ice_days take no ``op``
+
+INDICES: tuple[str, ...] = tuple(_SPECS)
+XCLIM: Mapping[str, str] = MappingProxyType({k: s.xclim for k, s in _SPECS.items()})
+"""Each index's xclim indicator, ``xclim.indicators.atmos.<name>`` (prcptot is precip_accumulation, whose identifier
+is prcptot: the total of all days; wet_precip_accumulation, identifier wet_prcptot, totals the wet days only)."""
+DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {k: MappingProxyType(dict(s.defaults)) for k, s in _SPECS.items()}
+)
+"""Each index's parameters with xclim's defaults (thresholds as strings with units, as in xclim's signature)."""
+VARIABLES: Mapping[str, Variable] = MappingProxyType({k: s.variable for k, s in _SPECS.items()})
+"""Each index's input variable."""
+UNITS: Mapping[str, str] = MappingProxyType({k: s.units for k, s in _SPECS.items()})
+"""Each index's output units, as xclim's indicator declares them ("" for a day of year or a fraction)."""
+YEARLY_ONLY: frozenset[str] = frozenset(k for k, s in _SPECS.items() if s.yearly)
+"""Indices that allow only ``YS``: a frost date or a frost-free season is a property of a whole year."""
+FREQS: Mapping[str, tuple[Freq, ...]] = MappingProxyType(
+    {k: ("YS",) if s.yearly else ALL_FREQS for k, s in _SPECS.items()}
+)
+"""The frequencies each index allows."""
+PER_DAY: frozenset[str] = frozenset(
+    k for k, s in _SPECS.items() if s.kind in ("count_per", "count_wet_per", "fraction")
+)
+"""Indices that need ``per_day``, a per-day percentile threshold (xclim's ``tasmax_per``, ``tasmin_per`` or
+``pr_per`` mapped to each day, as xclim's ``resample_doy`` does)."""
+
+_MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+@dataclass(frozen=True)
+class YearDays:
+    """One year's days in date order: ``values`` (ndays, *cells) float64 (NaN = missing), each day's month (1-12)
+    and day of year (1-based, as xclim's time.dt.dayofyear)."""
+
+    year: int
+    values: np.ndarray
+    months: np.ndarray
+    doy: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = self.values.shape[0]
+        if self.months.shape != (n,) or self.doy.shape != (n,):
+            raise ValueError(f"year {self.year}: {n} days of values, {self.months.shape} months, {self.doy.shape} doy")
+
+
+def year_days(field: np.ndarray, scheme: SlotScheme, year: int, scale: float = 1.0) -> YearDays:
+    """The days of ``year`` from its (slot, *cells) day-slot field, as float64 times ``scale``."""
+    if field.shape[0] != scheme.nslots:
+        raise ValueError(f"year {year}: field has {field.shape[0]} slots, the scheme {scheme.nslots}")
+    ranges, months, doy = _day_slots(scheme.calendar, scheme.policy, is_leap(year, scheme.calendar))
+    values = np.concatenate([field[a:b] for a, b in ranges], axis=0, dtype=np.float64)
+    if scale != 1.0:
+        values *= scale
+    return YearDays(year, values, months, doy)
+
+
+@functools.cache
+def _day_slots(
+    calendar: str, policy: T_LeapDay, leap: bool
+) -> tuple[tuple[tuple[int, int], ...], np.ndarray, np.ndarray]:
+    """The slot ranges holding a year's days in date order, and each day's month and true day of year."""
+    spans = _spans(calendar, policy, leap)
+    months = np.repeat(np.arange(1, 13), spans[:, 1] - spans[:, 0])
+    slots = np.concatenate([np.arange(a, b) for a, b in spans])
+    lengths = np.full(12, 30) if calendar == "360_day" else _MONTH_DAYS + np.eye(12, dtype=np.int64)[1] * leap
+    first = np.concatenate([[1], 1 + np.cumsum(lengths)[:-1]])
+    doy = first[months - 1] + slots - spans[months - 1, 0]
+    pieces = np.split(slots, np.flatnonzero(np.diff(slots) != 1) + 1)
+    months.setflags(write=False)
+    doy.setflags(write=False)
+    return tuple((int(s[0]), int(s[-1]) + 1) for s in pieces), months, doy
+
+
+def index_values(
+    index: str,
+    days: YearDays,
+    previous: YearDays | None,
+    *,
+    freq: Freq,
+    params: Mapping[str, Any],
+    rule: Completeness = WMO,
+    per_day: np.ndarray | None = None,
+    previous_per_day: np.ndarray | None = None,
+) -> np.ndarray:
+    """(steps, *cells) float64 values of ``index`` for the year ``days``: 1 step for YS, 12 for MS, 4 for QS-DEC
+    (DJF, MAM, JJA, SON; DJF takes December from ``previous``, the year before, and is NaN where that is None).
+
+    ``per_day``: the (ndays, *cells) per-day threshold of a percentile index (:data:`PER_DAY`);
+    ``previous_per_day``: the same for ``previous``, which its DJF needs.
+    """
+    spec = _SPECS.get(index)
+    if spec is None:
+        raise ValueError(f"unknown index {index!r}; known: {', '.join(INDICES)}")
+    if freq not in FREQS[index]:
+        raise ValueError(f"{index} allows freq {', '.join(FREQS[index])}, not {freq!r}")
+    p = _params(index, spec, params)
+    cells = days.values.shape[1:]
+    n = days.values.shape[0]
+    values = days.values.reshape(n, -1)
+    per = _per_day(index, per_day, days)
+    starts = _month_starts(days.months)
+    missing = _months_missing(np.isnan(values), starts, rule)
+    if spec.yearly:
+        out = np.where(missing.any(axis=0), np.nan, _yearly(spec.kind, values, days, p))[np.newaxis]
+        return out.reshape((1, *cells))
+    if previous is not None and (previous.year != days.year - 1 or previous.values.shape[1:] != cells):
+        raise ValueError(
+            f"previous must be year {days.year - 1} with cells {cells}, not {previous.year}, "
+            f"{previous.values.shape[1:]}"
+        )
+    before = None if previous is None else previous.values.reshape(previous.values.shape[0], -1)
+    reduction, monthly = _monthly(spec.kind, values, per, p, before, starts)
+    if freq == "MS":
+        out = np.where(missing, np.nan, _finish(reduction, monthly))
+    elif freq == "YS":
+        folded = tuple(_fold(reduction, part) for part in monthly)
+        out = np.where(missing.any(axis=0), np.nan, _finish(reduction, folded))[np.newaxis]
+    else:
+        out = np.empty((4, values.shape[1]))
+        out[0] = _djf(index, spec, days, previous, per_day, previous_per_day, p, rule, reduction, monthly, missing)
+        for i, (a, b) in enumerate(((2, 5), (5, 8), (8, 11)), start=1):
+            folded = tuple(_fold(reduction, part[a:b]) for part in monthly)
+            out[i] = np.where(missing[a:b].any(axis=0), np.nan, _finish(reduction, folded))
+    return out.reshape((out.shape[0], *cells))
+
+
+def _params(index: str, spec: _Spec, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` checked, with xclim's defaults for what they leave out (but the thresholds, whose units differ)."""
+    unknown = set(params) - set(spec.defaults)
+    if unknown:
+        raise ValueError(f"{index} takes {sorted(spec.defaults) or 'no parameters'}, not {sorted(unknown)}")
+    out = {k: v for k, v in spec.defaults.items() if k != "thresh"} | dict(params)
+    if "thresh" in spec.defaults:
+        thresh = params.get("thresh")
+        if isinstance(thresh, bool) or not isinstance(thresh, numbers.Real):
+            raise ValueError(f"{index} needs thresh as a number in the input's units, not {thresh!r}")
+        out["thresh"] = float(thresh)
+    out["op"] = _FIXED_OP.get(index, out.get("op"))
+    if spec.ops and out["op"] not in spec.ops:
+        raise ValueError(f"{index} allows op {', '.join(spec.ops)}, not {out['op']!r}")
+    window = out.get("window", 1)
+    if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 1:
+        raise ValueError(f"{index} needs a whole window >= 1, not {window!r}")
+    out["window"] = int(window)
+    return out
+
+
+def _per_day(index: str, per_day: np.ndarray | None, days: YearDays) -> np.ndarray | None:
+    if index not in PER_DAY:
+        return None
+    if per_day is None:
+        raise ValueError(f"{index} needs per_day, the per-day percentile threshold")
+    if per_day.shape != days.values.shape:
+        raise ValueError(f"{index}: per_day has shape {per_day.shape}, the days {days.values.shape}")
+    return np.asarray(per_day, dtype=np.float64).reshape(per_day.shape[0], -1)
+
+
+def _month_starts(months: np.ndarray) -> np.ndarray:
+    """Index of each month's first day (days in date order, every month there)."""
+    starts = np.searchsorted(months, np.arange(1, 13))
+    ordered = months.size > 0 and not np.any(np.diff(months) < 0)
+    if not ordered or np.any(months[starts.clip(max=months.size - 1)] != np.arange(1, 13)):
+        raise ValueError("days must be in date order with every month of the year")
+    return starts
+
+
+def _months_missing(miss: np.ndarray, starts: np.ndarray, rule: Completeness) -> np.ndarray:
+    """(12, cells) whether each month is missing under ``rule``."""
+    bounds = np.append(starts, miss.shape[0])
+    return np.stack([month_missing(miss[a:b], rule) for a, b in itertools.pairwise(bounds)])
+
+
+def _monthly(
+    kind: _Kind,
+    values: np.ndarray,
+    per: np.ndarray | None,
+    p: Mapping[str, Any],
+    before: np.ndarray | None,
+    starts: np.ndarray,
+) -> tuple[_Reduction, tuple[np.ndarray, ...]]:
+    """How a period reduces an index's per-day quantities, and their partial results per month (from each of
+    ``starts`` to the next, the last to the end), month by month: a month's block stays in the CPU's cache.
+
+    ``before``: the days before ``values``, of which rolling windows take the last ``window`` - 1.
+    """
+    reduction: _Reduction = "sum"
+    months = []
+    k = p["window"] - 1 if kind == "rolling_max" else 0  # the days before each one its quantity needs
+    ext = _with_before(values, before, k)
+    for a, b in itertools.pairwise([*starts.tolist(), values.shape[0]]):
+        reduction, daily = _daily(kind, ext[a : b + k], None if per is None else per[a:b], p)
+        months.append([_month_part(reduction, q) for q in daily])
+    return reduction, tuple(np.stack(parts) for parts in zip(*months, strict=True))
+
+
+def _daily(
+    kind: _Kind, values: np.ndarray, per: np.ndarray | None, p: Mapping[str, Any]
+) -> tuple[_Reduction, tuple[np.ndarray, ...]]:
+    """The per-day quantities of an index over some days, and how a period reduces them (rolling sums: over the
+    days after the first ``window`` - 1)."""
+    op = _OPS.get(p.get("op") or "", np.greater)
+    thresh = p.get("thresh", np.nan)
+    if kind == "count":
+        return "sum", (op(values, thresh),)
+    if kind == "count_per":
+        return "sum", (op(values, per),)
+    if kind in ("count_wet_per", "fraction"):
+        assert per is not None
+        over = op(values, np.fmax(per, thresh))  # xclim: the wet day threshold where the percentile is not above it
+        if kind == "count_wet_per":
+            return "sum", (over,)
+        return "ratio", (_where(over, values), _where(op(values, thresh), values))
+    if kind == "deficit":
+        return "sum", (np.fmax(thresh - values, 0.0),)  # fmax: a missing day adds 0
+    if kind == "excess":
+        return "sum", (np.fmax(values - thresh, 0.0),)
+    if kind == "max":
+        return "max", (values,)
+    if kind == "min":
+        return "min", (values,)
+    if kind == "mean":
+        return "mean", (_zero_nan(values), ~np.isnan(values))
+    if kind == "total":
+        return "sum", (_zero_nan(values),)
+    if kind == "wet_total":
+        return "sum", (_where(values >= thresh, values),)
+    if kind == "rolling_max":
+        return "max", (_rolling_sums(values, p["window"]),)
+    raise AssertionError(kind)
+
+
+def _where(cond: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` where ``cond``, else 0 (as ``np.where(cond, values, 0)``, faster on a scattered ``cond``)."""
+    out: np.ndarray = values * cond
+    out[np.isnan(out)] = 0.0  # a missing day, never meeting cond
+    return out
+
+
+def _zero_nan(values: np.ndarray) -> np.ndarray:
+    out = values.copy()
+    out[np.isnan(out)] = 0.0
+    return out
+
+
+def _with_before(values: np.ndarray, before: np.ndarray | None, k: int) -> np.ndarray:
+    """``values`` after the last ``k`` days of ``before``, NaN for those it does not have."""
+    if k == 0:
+        return values
+    out = np.full((values.shape[0] + k, values.shape[1]), np.nan)
+    if before is not None:
+        take = before[max(0, before.shape[0] - k) :]
+        out[k - take.shape[0] : k] = take
+    out[k:] = values
+    return out
+
+
+def _rolling_sums(ext: np.ndarray, window: int) -> np.ndarray:
+    """The sums of ``window`` consecutive days of ``ext`` (days and the ``window`` - 1 before them), NaN when any is
+    missing: xclim's ``rolling(time=window).sum(skipna=False)``."""
+    n = ext.shape[0] - window + 1
+    out = ext[:n].copy()
+    for j in range(1, window):
+        out += ext[j : j + n]
+    return out
+
+
+def _month_part(reduction: _Reduction, block: np.ndarray) -> np.ndarray:
+    """One month's partial result of a per-day quantity (a loop over months beats ``reduceat`` on the day axis)."""
+    if block.dtype == bool:
+        return np.asarray(block.view(np.uint8).sum(axis=0, dtype=np.uint16))  # counts: byte sums are the fastest
+    if reduction in ("max", "min"):
+        return np.asarray((np.fmax if reduction == "max" else np.fmin).reduce(block, axis=0))
+    return np.asarray(np.add.reduce(block, axis=0))
+
+
+def _fold(reduction: _Reduction, part: np.ndarray) -> np.ndarray:
+    """Combine partial results of several months (the first axis)."""
+    if reduction in ("max", "min"):
+        return np.asarray((np.fmax if reduction == "max" else np.fmin).reduce(part, axis=0))
+    return np.asarray(part.sum(axis=0))
+
+
+def _finish(reduction: _Reduction, parts: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The values of periods from their combined partial results."""
+    if reduction in ("mean", "ratio"):
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(parts[0] / parts[1])  # 0 / 0: NaN, as in xclim
+    return parts[0].astype(np.float64)
+
+
+def _djf(
+    index: str,
+    spec: _Spec,
+    days: YearDays,
+    previous: YearDays | None,
+    per_day: np.ndarray | None,
+    previous_per_day: np.ndarray | None,
+    p: Mapping[str, Any],
+    rule: Completeness,
+    reduction: _Reduction,
+    monthly: tuple[np.ndarray, ...],
+    missing: np.ndarray,
+) -> np.ndarray:
+    """DJF: the previous December with this January and February; NaN without the previous year."""
+    ncells = missing.shape[1]
+    if previous is None:
+        return np.full(ncells, np.nan)
+    prev = previous.values.reshape(previous.values.shape[0], -1)
+    dec = int(_month_starts(previous.months)[11])
+    per = None
+    if index in PER_DAY:
+        if previous_per_day is None:
+            raise ValueError(f"the DJF of {index} needs previous_per_day, the previous year's per-day threshold")
+        per = _per_day(index, previous_per_day, previous)
+        assert per is not None
+        per = per[dec:]
+    dec_missing = month_missing(np.isnan(prev[dec:]), rule)
+    _, december = _monthly(spec.kind, prev[dec:], per, p, prev[:dec], np.zeros(1, dtype=np.intp))
+    folded = tuple(
+        _fold(reduction, np.concatenate([d.astype(m.dtype), m[:2]])) for d, m in zip(december, monthly, strict=True)
+    )
+    return np.where(dec_missing | missing[:2].any(axis=0), np.nan, _finish(reduction, folded))
+
+
+def _yearly(kind: _Kind, values: np.ndarray, days: YearDays, p: Mapping[str, Any]) -> np.ndarray:
+    """(cells,) a frost date or the frost-free season's length of the whole year."""
+    cond = _OPS[p["op"]](values, p["thresh"])  # a missing day is False
+    n, ncells = cond.shape
+    window: int = p["window"]
+    none = np.full(ncells, np.nan)
+    if kind == "last_spring_frost":
+        last = n - 1 if p["before_date"] is None else _date_position(days, p["before_date"])
+        if last < 0:
+            return none
+        end = _last_end(cond[: last + 1], window, all_true_is_none=window == 1 and last == n - 1)
+        return np.where(end >= 0, days.doy[end], np.nan)
+    if kind == "first_day_below":
+        first = 0 if p["after_date"] is None else _date_position(days, p["after_date"])
+        if first < 0:
+            return none
+        start = _first_start(cond[first:], window, all_true_is_none=window == 1 and first == 0)
+        return np.where(start >= 0, days.doy[start + first], np.nan)
+    assert kind == "season_length"
+    mid = 0 if p["mid_date"] is None else _date_position(days, p["mid_date"])
+    if mid < 0:
+        return np.zeros(ncells)  # xclim: no mid date, no start, a season of 0 days
+    limit = n if p["mid_date"] is None else min(mid + window - 1, n)  # the start's run ends before mid + window - 1
+    begin = _first_start(cond[:limit], window, all_true_is_none=window == 1 and limit == n)
+    after = np.arange(n)[:, np.newaxis] >= np.maximum(begin, mid)
+    end = _first_start(~cond & after, window, all_true_is_none=window == 1)
+    doy = days.doy
+    b = doy[begin.clip(0)]
+    length = np.where(end >= 0, doy[end.clip(0)] - b, doy[-1] + 1 - b)
+    return np.where(begin >= 0, length, 0).astype(np.float64)
+
+
+def _date_position(days: YearDays, date: str) -> int:
+    """Position of the date "MM-DD" in the year's days; -1 when the year does not have it."""
+    parts = date.split("-")
+    if len(parts) != 2 or not all(s.isdigit() for s in parts):
+        raise ValueError(f"a date is 'MM-DD', not {date!r}")
+    month, day = int(parts[0]), int(parts[1])
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        raise ValueError(f"a date is 'MM-DD', not {date!r}")
+    first = int(np.searchsorted(days.months, month))
+    pos = first + day - 1
+    if pos >= days.months.size or days.months[pos] != month or days.doy[pos] - days.doy[first] != day - 1:
+        return -1
+    return pos
+
+
+def _window_all(cond: np.ndarray, window: int) -> np.ndarray:
+    """(ndays - window + 1, cells): whether ``cond`` holds on each day and the ``window`` - 1 days after it."""
+    out = cond
+    span = 1
+    while 2 * span <= window:  # runs of 2 * span from runs of span
+        out = out[:-span] & out[span:]
+        span *= 2
+    if span < window:  # two overlapping runs of span cover window days
+        out = out[: out.shape[0] - (window - span)] & out[window - span :]
+    return out
+
+
+def _first_start(cond: np.ndarray, window: int, *, all_true_is_none: bool) -> np.ndarray:
+    """(cells,) the first day of the first run of ``window`` days meeting ``cond``; -1 where there is none."""
+    if cond.shape[0] < window:
+        return np.full(cond.shape[1], -1)
+    runs = _window_all(cond, window)
+    first = runs.argmax(axis=0)
+    found = runs.any(axis=0)
+    if all_true_is_none:
+        found &= ~runs.all(axis=0)
+    return np.where(found, first, -1)
+
+
+def _last_end(cond: np.ndarray, window: int, *, all_true_is_none: bool) -> np.ndarray:
+    """(cells,) the last day of the last run of ``window`` days meeting ``cond``; -1 where there is none."""
+    if cond.shape[0] < window:
+        return np.full(cond.shape[1], -1)
+    runs = _window_all(cond, window)
+    last = runs.shape[0] - 1 - runs[::-1].argmax(axis=0) + window - 1
+    found = runs.any(axis=0)
+    if all_true_is_none:
+        found &= ~runs.all(axis=0)
+    return np.where(found, last, -1)
