@@ -1,14 +1,15 @@
 """Per-year values of climate indices from one year's daily values at a time, equal to xclim's indicators
-(``xclim.indicators.atmos.<name>``, see :data:`XCLIM`) run with ``check_missing="wmo"`` on the continuous daily series.
+(``xclim.indicators.atmos.<name>``) run with ``check_missing="wmo"`` on the continuous daily series. An index is
+computed by its :data:`Kind` (a count, a deficit, a rolling maximum...); which index is which kind, with xclim's
+names and defaults, is declared once in `climnorm.products.indicators`.
 
 numpy in, numpy out: no files, no logging, no configuration. Conventions:
 
 * In: one year's days in date order (:class:`YearDays`, from a day-slot field by :func:`year_days`), temperatures in
   K and precipitation in mm/day. Thresholds in ``params`` are plain floats in those units; the other parameters keep
-  xclim's names and values (``op``, ``window``, ``before_date``/``after_date``/``mid_date`` as "MM-DD").
-  :data:`DEFAULTS` holds xclim's defaults, thresholds as xclim writes them with their units, for the caller to
-  convert; ``op``, ``window`` and dates left out of ``params`` take those defaults.
-* Out: (steps, *cells) float64 in the units xclim's indicator declares (:data:`UNITS`): 1 step for ``YS``, 12 for
+  xclim's names and values (``op``, ``window``, ``before_date``/``after_date``/``mid_date`` as "MM-DD"), every one
+  the kind reads given (the caller fills xclim's defaults).
+* Out: (steps, *cells) float64 in the units xclim's indicator declares: 1 step for ``YS``, 12 for
   ``MS``, 4 for ``QS-DEC`` (DJF, MAM, JJA, SON of the year; xclim labels this year's DJF 1 December of the year
   before). Counts, sums, extremes and means are over the valid days, unscaled, as xclim's resampling skips NaN; a
   missing day meets no threshold and adds no degree day or precipitation.
@@ -46,7 +47,7 @@ from climnorm.types import T_LeapDay
 
 Freq = Literal["YS", "MS", "QS-DEC"]
 Variable = Literal["tasmax", "tasmin", "tas", "pr"]
-_Kind = Literal[
+Kind = Literal[
     "count",
     "count_per",
     "count_wet_per",
@@ -85,117 +86,12 @@ _OPS: Mapping[str, np.ufunc] = MappingProxyType(
 )
 
 
-@dataclass(frozen=True)
-class _Spec:
-    """One index: its xclim indicator, input, declared output units, xclim's defaults and how it is computed."""
+PER_DAY_KINDS: frozenset[Kind] = frozenset({"count_per", "count_wet_per", "fraction"})
+"""Kinds that need ``per_day``, a per-day percentile threshold (xclim's ``tasmax_per``, ``tasmin_per`` or ``pr_per``
+mapped to each day, as xclim's ``resample_doy`` does)."""
+YEARLY_KINDS: frozenset[Kind] = frozenset({"last_spring_frost", "first_day_below", "season_length"})
+"""Kinds of a whole year only (``YS``): a frost date or a frost-free season is a property of a whole year."""
 
-    xclim: str
-    variable: Variable
-    units: str
-    defaults: Mapping[str, Any]
-    kind: _Kind
-    ops: tuple[str, ...] = ()  # the comparisons xclim allows for ``op`` (none: a fixed one, or no comparison)
-    yearly: bool = False
-
-
-def _count(xclim: str, variable: Variable, thresh: str, op: str) -> _Spec:
-    return _Spec(xclim, variable, "days", {"thresh": thresh, "op": op}, "count", _ABOVE if op in _ABOVE else _BELOW)
-
-
-def _per(xclim: str, variable: Variable, op: str) -> _Spec:
-    return _Spec(xclim, variable, "days", {"op": op}, "count_per", _ABOVE if op in _ABOVE else _BELOW)
-
-
-_SPECS: Mapping[str, _Spec] = MappingProxyType(
-    {
-        "tx_days_above": _count("tx_days_above", "tasmax", "25.0 degC", ">"),
-        "tx_days_below": _count("tx_days_below", "tasmax", "25.0 degC", "<"),
-        "tn_days_above": _count("tn_days_above", "tasmin", "20.0 degC", ">"),
-        "tn_days_below": _count("tn_days_below", "tasmin", "-10.0 degC", "<"),
-        "tg_days_above": _count("tg_days_above", "tas", "10.0 degC", ">"),
-        "tropical_nights": _count("tropical_nights", "tasmin", "20.0 degC", ">"),
-        "frost_days": _Spec("frost_days", "tasmin", "days", {"thresh": "0 degC"}, "count"),
-        "ice_days": _Spec("ice_days", "tasmax", "days", {"thresh": "0 degC"}, "count"),
-        "wetdays": _count("wetdays", "pr", "1.0 mm/day", ">="),
-        "dry_days": _count("dry_days", "pr", "0.2 mm/d", "<"),
-        "heating_degree_days": _Spec("heating_degree_days", "tas", "K days", {"thresh": "17.0 degC"}, "deficit"),
-        "cooling_degree_days": _Spec("cooling_degree_days", "tas", "K days", {"thresh": "18.0 degC"}, "excess"),
-        "growing_degree_days": _Spec("growing_degree_days", "tas", "K days", {"thresh": "4.0 degC"}, "excess"),
-        "tx_max": _Spec("tx_max", "tasmax", "K", {}, "max"),
-        "tx_min": _Spec("tx_min", "tasmax", "K", {}, "min"),
-        "tn_max": _Spec("tn_max", "tasmin", "K", {}, "max"),
-        "tn_min": _Spec("tn_min", "tasmin", "K", {}, "min"),
-        "tg_mean": _Spec("tg_mean", "tas", "K", {}, "mean"),
-        "max_1day_precipitation_amount": _Spec("max_1day_precipitation_amount", "pr", "mm/day", {}, "max"),
-        "max_n_day_precipitation_amount": _Spec(
-            "max_n_day_precipitation_amount", "pr", "mm", {"window": 1}, "rolling_max"
-        ),
-        "prcptot": _Spec("precip_accumulation", "pr", "mm", {}, "total"),
-        "wet_precip_accumulation": _Spec("wet_precip_accumulation", "pr", "mm", {"thresh": "1 mm/day"}, "wet_total"),
-        "last_spring_frost": _Spec(
-            "last_spring_frost",
-            "tasmin",
-            "",
-            {"thresh": "0 degC", "op": "<", "before_date": "07-01", "window": 1},
-            "last_spring_frost",
-            _BELOW,
-            yearly=True,
-        ),
-        "first_day_tn_below": _Spec(
-            "first_day_tn_below",
-            "tasmin",
-            "",
-            {"thresh": "0 degC", "op": "<", "after_date": "07-01", "window": 1},
-            "first_day_below",
-            _BELOW,
-            yearly=True,
-        ),
-        "frost_free_season_length": _Spec(
-            "frost_free_season_length",
-            "tasmin",
-            "days",
-            {"thresh": "0 degC", "window": 5, "mid_date": "07-01", "op": ">="},
-            "season_length",
-            _ABOVE,
-            yearly=True,
-        ),
-        "tx90p": _per("tx90p", "tasmax", ">"),
-        "tx10p": _per("tx10p", "tasmax", "<"),
-        "tn90p": _per("tn90p", "tasmin", ">"),
-        "tn10p": _per("tn10p", "tasmin", "<"),
-        "days_over_precip_doy_thresh": _Spec(
-            "days_over_precip_doy_thresh", "pr", "days", {"thresh": "1 mm/day", "op": ">"}, "count_wet_per", _ABOVE
-        ),
-        "fraction_over_precip_doy_thresh": _Spec(
-            "fraction_over_precip_doy_thresh", "pr", "", {"thresh": "1 mm/day", "op": ">"}, "fraction", _ABOVE
-        ),
-    }
-)
-_FIXED_OP = {"frost_days": "<", "ice_days": "<"}  # xclim's frost_days and ice_days take no ``op``
-
-INDICES: tuple[str, ...] = tuple(_SPECS)
-XCLIM: Mapping[str, str] = MappingProxyType({k: s.xclim for k, s in _SPECS.items()})
-"""Each index's xclim indicator, ``xclim.indicators.atmos.<name>`` (prcptot is precip_accumulation, whose identifier
-is prcptot: the total of all days; wet_precip_accumulation, identifier wet_prcptot, totals the wet days only)."""
-DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
-    {k: MappingProxyType(dict(s.defaults)) for k, s in _SPECS.items()}
-)
-"""Each index's parameters with xclim's defaults (thresholds as strings with units, as in xclim's signature)."""
-VARIABLES: Mapping[str, Variable] = MappingProxyType({k: s.variable for k, s in _SPECS.items()})
-"""Each index's input variable."""
-UNITS: Mapping[str, str] = MappingProxyType({k: s.units for k, s in _SPECS.items()})
-"""Each index's output units, as xclim's indicator declares them ("" for a day of year or a fraction)."""
-YEARLY_ONLY: frozenset[str] = frozenset(k for k, s in _SPECS.items() if s.yearly)
-"""Indices that allow only ``YS``: a frost date or a frost-free season is a property of a whole year."""
-FREQS: Mapping[str, tuple[Freq, ...]] = MappingProxyType(
-    {k: ("YS",) if s.yearly else ALL_FREQS for k, s in _SPECS.items()}
-)
-"""The frequencies each index allows."""
-PER_DAY: frozenset[str] = frozenset(
-    k for k, s in _SPECS.items() if s.kind in ("count_per", "count_wet_per", "fraction")
-)
-"""Indices that need ``per_day``, a per-day percentile threshold (xclim's ``tasmax_per``, ``tasmin_per`` or
-``pr_per`` mapped to each day, as xclim's ``resample_doy`` does)."""
 
 _MONTH_DAYS = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
@@ -245,7 +141,7 @@ def _day_slots(
 
 
 def index_values(
-    index: str,
+    kind: Kind,
     days: YearDays,
     previous: YearDays | None,
     *,
@@ -255,26 +151,25 @@ def index_values(
     per_day: np.ndarray | None = None,
     previous_per_day: np.ndarray | None = None,
 ) -> np.ndarray:
-    """(steps, *cells) float64 values of ``index`` for the year ``days``: 1 step for YS, 12 for MS, 4 for QS-DEC
-    (DJF, MAM, JJA, SON; DJF takes December from ``previous``, the year before, and is NaN where that is None).
+    """(steps, *cells) float64 values of an index of ``kind`` for the year ``days``: 1 step for YS, 12 for MS, 4 for
+    QS-DEC (DJF, MAM, JJA, SON; DJF takes December from ``previous``, the year before, and is NaN where that is None).
 
-    ``per_day``: the (ndays, *cells) per-day threshold of a percentile index (:data:`PER_DAY`);
-    ``previous_per_day``: the same for ``previous``, which its DJF needs.
+    ``params``: every parameter the kind reads (``thresh`` a float in the days' units, ``op``, ``window``, the
+    dates; `climnorm.products.indicators` fills xclim's defaults). ``per_day``: the (ndays, *cells) per-day
+    threshold of a percentile kind (:data:`PER_DAY_KINDS`); ``previous_per_day``: the same for ``previous``, which
+    its DJF needs.
     """
-    spec = _SPECS.get(index)
-    if spec is None:
-        raise ValueError(f"unknown index {index!r}; known: {', '.join(INDICES)}")
-    if freq not in FREQS[index]:
-        raise ValueError(f"{index} allows freq {', '.join(FREQS[index])}, not {freq!r}")
-    p = _params(index, spec, params)
+    if kind in YEARLY_KINDS and freq != "YS":
+        raise ValueError(f"{kind} is a value of a whole year (freq YS), not of {freq!r}")
+    p = _params(kind, params)
     cells = days.values.shape[1:]
     n = days.values.shape[0]
     values = days.values.reshape(n, -1)
-    per = _per_day(index, per_day, days)
+    per = _per_day(kind, per_day, days)
     starts = _month_starts(days.months)
     missing = _months_missing(np.isnan(values), starts, rule)
-    if spec.yearly:
-        out = np.where(missing.any(axis=0), np.nan, _yearly(spec.kind, values, days, p))[np.newaxis]
+    if kind in YEARLY_KINDS:
+        out = np.where(missing.any(axis=0), np.nan, _yearly(kind, values, days, p))[np.newaxis]
         return out.reshape((1, *cells))
     if previous is not None and (previous.year != days.year - 1 or previous.values.shape[1:] != cells):
         raise ValueError(
@@ -282,7 +177,7 @@ def index_values(
             f"{previous.values.shape[1:]}"
         )
     before = None if previous is None else previous.values.reshape(previous.values.shape[0], -1)
-    reduction, monthly = _monthly(spec.kind, values, per, p, before, starts)
+    reduction, monthly = _monthly(kind, values, per, p, before, starts)
     if freq == "MS":
         out = np.where(missing, np.nan, _finish(reduction, monthly))
     elif freq == "YS":
@@ -290,41 +185,35 @@ def index_values(
         out = np.where(missing.any(axis=0), np.nan, _finish(reduction, folded))[np.newaxis]
     else:
         out = np.empty((4, values.shape[1]))
-        out[0] = _djf(index, spec, days, previous, per_day, previous_per_day, p, rule, reduction, monthly, missing)
+        out[0] = _djf(kind, days, previous, per_day, previous_per_day, p, rule, reduction, monthly, missing)
         for i, (a, b) in enumerate(((2, 5), (5, 8), (8, 11)), start=1):
             folded = tuple(_fold(reduction, part[a:b]) for part in monthly)
             out[i] = np.where(missing[a:b].any(axis=0), np.nan, _finish(reduction, folded))
     return out.reshape((out.shape[0], *cells))
 
 
-def _params(index: str, spec: _Spec, params: Mapping[str, Any]) -> dict[str, Any]:
-    """``params`` checked, with xclim's defaults for what they leave out (but the thresholds, whose units differ)."""
-    unknown = set(params) - set(spec.defaults)
-    if unknown:
-        raise ValueError(f"{index} takes {sorted(spec.defaults) or 'no parameters'}, not {sorted(unknown)}")
-    out = {k: v for k, v in spec.defaults.items() if k != "thresh"} | dict(params)
-    if "thresh" in spec.defaults:
-        thresh = params.get("thresh")
-        if isinstance(thresh, bool) or not isinstance(thresh, numbers.Real):
-            raise ValueError(f"{index} needs thresh as a number in the input's units, not {thresh!r}")
-        out["thresh"] = float(thresh)
-    out["op"] = _FIXED_OP.get(index, out.get("op"))
-    if spec.ops and out["op"] not in spec.ops:
-        raise ValueError(f"{index} allows op {', '.join(spec.ops)}, not {out['op']!r}")
+def _params(kind: Kind, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` checked for what ``kind`` reads: a numeric threshold, a known comparison, a whole window."""
+    out = dict(params)
+    thresh = out.get("thresh")
+    if thresh is not None and (isinstance(thresh, bool) or not isinstance(thresh, numbers.Real)):
+        raise ValueError(f"{kind}: thresh must be a number in the input's units, not {thresh!r}")
+    if "op" in out and out["op"] not in _OPS:
+        raise ValueError(f"{kind}: unknown op {out['op']!r}")
     window = out.get("window", 1)
     if isinstance(window, bool) or not isinstance(window, numbers.Integral) or window < 1:
-        raise ValueError(f"{index} needs a whole window >= 1, not {window!r}")
+        raise ValueError(f"{kind}: window must be a whole number >= 1, not {window!r}")
     out["window"] = int(window)
     return out
 
 
-def _per_day(index: str, per_day: np.ndarray | None, days: YearDays) -> np.ndarray | None:
-    if index not in PER_DAY:
+def _per_day(kind: Kind, per_day: np.ndarray | None, days: YearDays) -> np.ndarray | None:
+    if kind not in PER_DAY_KINDS:
         return None
     if per_day is None:
-        raise ValueError(f"{index} needs per_day, the per-day percentile threshold")
+        raise ValueError(f"{kind} needs per_day, the per-day percentile threshold")
     if per_day.shape != days.values.shape:
-        raise ValueError(f"{index}: per_day has shape {per_day.shape}, the days {days.values.shape}")
+        raise ValueError(f"{kind}: per_day has shape {per_day.shape}, the days {days.values.shape}")
     return np.asarray(per_day, dtype=np.float64).reshape(per_day.shape[0], -1)
 
 
@@ -344,7 +233,7 @@ def _months_missing(miss: np.ndarray, starts: np.ndarray, rule: Completeness) ->
 
 
 def _monthly(
-    kind: _Kind,
+    kind: Kind,
     values: np.ndarray,
     per: np.ndarray | None,
     p: Mapping[str, Any],
@@ -367,7 +256,7 @@ def _monthly(
 
 
 def _daily(
-    kind: _Kind, values: np.ndarray, per: np.ndarray | None, p: Mapping[str, Any]
+    kind: Kind, values: np.ndarray, per: np.ndarray | None, p: Mapping[str, Any]
 ) -> tuple[_Reduction, tuple[np.ndarray, ...]]:
     """The per-day quantities of an index over some days, and how a period reduces them (rolling sums: over the
     days after the first ``window`` - 1)."""
@@ -462,8 +351,7 @@ def _finish(reduction: _Reduction, parts: tuple[np.ndarray, ...]) -> np.ndarray:
 
 
 def _djf(
-    index: str,
-    spec: _Spec,
+    kind: Kind,
     days: YearDays,
     previous: YearDays | None,
     per_day: np.ndarray | None,
@@ -481,21 +369,21 @@ def _djf(
     prev = previous.values.reshape(previous.values.shape[0], -1)
     dec = int(_month_starts(previous.months)[11])
     per = None
-    if index in PER_DAY:
+    if kind in PER_DAY_KINDS:
         if previous_per_day is None:
-            raise ValueError(f"the DJF of {index} needs previous_per_day, the previous year's per-day threshold")
-        per = _per_day(index, previous_per_day, previous)
+            raise ValueError(f"the DJF of {kind} needs previous_per_day, the previous year's per-day threshold")
+        per = _per_day(kind, previous_per_day, previous)
         assert per is not None
         per = per[dec:]
     dec_missing = month_missing(np.isnan(prev[dec:]), rule)
-    _, december = _monthly(spec.kind, prev[dec:], per, p, prev[:dec], np.zeros(1, dtype=np.intp))
+    _, december = _monthly(kind, prev[dec:], per, p, prev[:dec], np.zeros(1, dtype=np.intp))
     folded = tuple(
         _fold(reduction, np.concatenate([d.astype(m.dtype), m[:2]])) for d, m in zip(december, monthly, strict=True)
     )
     return np.where(dec_missing | missing[:2].any(axis=0), np.nan, _finish(reduction, folded))
 
 
-def _yearly(kind: _Kind, values: np.ndarray, days: YearDays, p: Mapping[str, Any]) -> np.ndarray:
+def _yearly(kind: Kind, values: np.ndarray, days: YearDays, p: Mapping[str, Any]) -> np.ndarray:
     """(cells,) a frost date or the frost-free season's length of the whole year."""
     cond = _OPS[p["op"]](values, p["thresh"])  # a missing day is False
     n, ncells = cond.shape

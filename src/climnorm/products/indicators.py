@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from climnorm.calendars import SlotScheme
-from climnorm.numerics.indicators import YearDays, index_values, year_days
+from climnorm.numerics.indicators import YEARLY_KINDS, Kind, YearDays, index_values, year_days
 from climnorm.numerics.percentiles import doy_thresholds
 from climnorm.numerics.periods import Completeness
 from climnorm.products.normals import ANNUAL, MONTHLY, SEASONAL
@@ -30,151 +30,155 @@ FREQS: tuple[T_Freq, ...] = ("YS", "MS", "QS-DEC")
 LAYOUTS: Mapping[str, Periods] = {"YS": ANNUAL.layout, "MS": MONTHLY.layout, "QS-DEC": SEASONAL.layout}  # type: ignore[dict-item]
 _KIND = {"tasmax": "temperature", "tasmin": "temperature", "tas": "temperature", "pr": "precipitation"}
 _OPS = {"gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-ABOVE = (">", ">=", "gt", "ge")
-BELOW = ("<", "<=", "lt", "le")
+ABOVE = (">", "gt", ">=", "ge")
+BELOW = ("<", "lt", "<=", "le")
 DATE = re.compile(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
+#: What a year's value of each kind is within the year, as a CF method.
+_WITHIN = {"max": "maximum", "min": "minimum", "mean": "mean", "rolling_max": "maximum"}
+_WITHIN |= {"last_spring_frost": "point", "first_day_below": "point", "fraction": "point"}
 
 
 @dataclass(frozen=True)
 class Index:
-    """One index, declared as xclim declares it: its input variable, parameters with xclim's defaults
-    (quantities as text with units), the CF units, standard name (none for counts of days: CF's "number_of_days_
-    with_..." names are of units 1, not days) and long name of its values, what they do within
-    a year (CF method: sum, maximum, minimum, mean; point for a date), the frequencies it can take, the operators
-    its ``op`` accepts, and the NOAA NCEI normals product it corresponds to, if any."""
+    """One index, declared as xclim declares it: its name, input variable, how it is computed (its
+    `climnorm.numerics.indicators` kind), the units its indicator declares, its parameters with xclim's defaults
+    (quantities as text with units), the comparisons its ``op`` allows, and its long name; also a fixed comparison
+    xclim's index takes no ``op`` for, the default percentile of one counting beyond a base period's day-of-year
+    percentiles, the CF standard name of its values (none for counts of days: CF's "number_of_days_with_..." names
+    are of units 1, not days), and the NOAA NCEI normals product it corresponds to, if any."""
 
     name: str
     variable: str
-    long_name: str  # with {thresh}, {op}, {window}, {per} from its parameters
+    kind: Kind
     units: str
-    within: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-    standard_name: str | None = None
-    freqs: tuple[T_Freq, ...] = FREQS
+    params: Mapping[str, Any]
+    long_name: str  # with {thresh}, {op}, {window}, {per}, {base_period}... from its parameters
     ops: tuple[str, ...] = ()
+    fixed_op: str | None = None
+    per: float | None = None
+    standard_name: str | None = None
     xclim: str = ""  # xclim's indicator, where its name differs
     noaa: str = ""
-    is_dayofyear: bool = False
 
     @property
     def base(self) -> bool:
         """Whether its thresholds are day-of-year percentiles of a base period (`climnorm.runner.thresholds`)."""
-        return "base_period" in self.params
+        return self.per is not None
+
+    @property
+    def accepted(self) -> tuple[str, ...]:
+        """The parameters an entry may give: xclim's, and a base period's years and percentile."""
+        return (*self.params, *(("base_period", "per") if self.base else ()))
+
+    @property
+    def freqs(self) -> tuple[T_Freq, ...]:
+        return ("YS",) if self.kind in YEARLY_KINDS else FREQS
 
     @property
     def xclim_indicator(self) -> str:
         return self.xclim or self.name
 
+    @property
+    def is_dayofyear(self) -> bool:
+        return self.kind in ("last_spring_frost", "first_day_below")
 
-def _count(name: str, variable: str, what: str, thresh: str, op: str, ops: tuple[str, ...], **kw: Any) -> Index:
+    @property
+    def cf_units(self) -> str:
+        """Its units in files: xclim's, and 1 for a day of year or a fraction."""
+        return self.units or "1"
+
+    @property
+    def within(self) -> str:
+        """The CF method of its values within a year or step: a sum (counts, degree days, totals), an extreme, a
+        mean, or a point (a date)."""
+        return _WITHIN.get(self.kind, "sum")
+
+
+def _count(name: str, variable: str, what: str, thresh: str, op: str, **kw: Any) -> Index:
+    ops = ABOVE if op in ABOVE else BELOW
     return Index(
-        name, variable, f"number of days with {what} {{op}} {{thresh}}", "days", "sum", {"thresh": thresh, "op": op},
-        ops=ops, **kw,
+        name, variable, "count", "days", {"thresh": thresh, "op": op}, f"number of days with {what} {{op}} {{thresh}}",
+        ops, **kw,
     )  # fmt: skip
 
 
 def _degree_days(name: str, thresh: str, below: bool, **kw: Any) -> Index:
     what = "below" if below else "above"
     return Index(
-        name, "tas", f"cumulative degrees of daily mean temperature {what} {{thresh}}", "K d", "sum",
-        {"thresh": thresh}, f"integral_wrt_time_of_air_temperature_{'deficit' if below else 'excess'}", **kw,
+        name, "tas", "deficit" if below else "excess", "K days", {"thresh": thresh},
+        f"cumulative degrees of daily mean temperature {what} {{thresh}}",
+        standard_name=f"integral_wrt_time_of_air_temperature_{'deficit' if below else 'excess'}", **kw,
     )  # fmt: skip
 
 
-def _percentile(name: str, variable: str, what: str, per: int, op: str, ops: tuple[str, ...]) -> Index:
+def _extreme(name: str, variable: str, kind: Kind, long_name: str) -> Index:
+    return Index(name, variable, kind, "K", {}, long_name, standard_name="air_temperature")
+
+
+def _percentile(name: str, variable: str, what: str, per: int, op: str) -> Index:
     """A count of days beyond a day-of-year percentile of a base period (5-day window, no bootstrap, as xclim)."""
     return Index(
-        name, variable, f"number of days with {what} {{op}} its {{per}}th day-of-year percentile of {{base_period}}",
-        "days", "sum", {"base_period": None, "per": per, "op": op}, ops=ops,
+        name, variable, "count_per", "days", {"op": op},
+        f"number of days with {what} {{op}} its {{per:g}}th day-of-year percentile of {{base_period}}",
+        ABOVE if op in ABOVE else BELOW, per=per,
     )  # fmt: skip
 
 
-def _extreme(name: str, variable: str, long_name: str, within: str) -> Index:
-    return Index(name, variable, long_name, "K", within, standard_name="air_temperature")
-
-
+_WET = "the {per:g}th day-of-year percentile of wet days (>= {thresh}) of {base_period}"
+_FROST = "minimum temperature {op} {thresh} for at least {window} days"
 INDICES: tuple[Index, ...] = (
-    _count("tx_days_above", "tasmax", "maximum temperature", "25.0 degC", ">", ABOVE, noaa="ANN-TMAX-AVGNDS-GRTH090"),
-    _count("tx_days_below", "tasmax", "maximum temperature", "25.0 degC", "<", BELOW, noaa="ANN-TMAX-AVGNDS-LSTH032"),
-    _count("tn_days_above", "tasmin", "minimum temperature", "20.0 degC", ">", ABOVE),
-    _count("tn_days_below", "tasmin", "minimum temperature", "-10.0 degC", "<", BELOW, noaa="ANN-TMIN-AVGNDS-LSTH032"),
-    _count("tg_days_above", "tas", "mean temperature", "10.0 degC", ">", ABOVE),
-    _count("tg_days_below", "tas", "mean temperature", "10.0 degC", "<", BELOW),
-    Index(
-        "frost_days", "tasmin", "number of days with minimum temperature below {thresh}", "days", "sum",
-        {"thresh": "0 degC"},
-    ),
-    Index(
-        "ice_days", "tasmax", "number of days with maximum temperature below {thresh}", "days", "sum",
-        {"thresh": "0 degC"},
-    ),
-    Index(
-        "tropical_nights", "tasmin", "number of days with minimum temperature {op} {thresh}", "days", "sum",
-        {"thresh": "20.0 degC", "op": ">"}, ops=ABOVE,
-    ),
-    _degree_days("heating_degree_days", "17.0 degC", True, noaa="ANN-HTDD-NORMAL"),
-    _degree_days("cooling_degree_days", "18 degC", False, noaa="ANN-CLDD-NORMAL"),
-    _degree_days("growing_degree_days", "4.0 degC", False, noaa="ANN-GRDD-BASE50"),
-    _extreme("tx_max", "tasmax", "maximum daily maximum temperature", "maximum"),
-    _extreme("tx_min", "tasmax", "minimum daily maximum temperature", "minimum"),
-    _extreme("tn_max", "tasmin", "maximum daily minimum temperature", "maximum"),
-    _extreme("tn_min", "tasmin", "minimum daily minimum temperature", "minimum"),
-    _extreme("tg_mean", "tas", "mean daily mean temperature", "mean"),
-    Index(
-        "wetdays", "pr", "number of days with daily precipitation {op} {thresh}", "days", "sum",
-        {"thresh": "1.0 mm/day", "op": ">="},
-        ops=ABOVE, noaa="ANN-PRCP-AVGNDS-GE001HI",
-    ),
-    Index(
-        "dry_days", "pr", "number of days with daily precipitation {op} {thresh}", "days", "sum",
-        {"thresh": "0.2 mm/d", "op": "<"},
-        ops=BELOW,
-    ),
-    Index(
-        "prcptot", "pr", "total precipitation of days with precipitation at or above {thresh}", "mm", "sum",
-        {"thresh": "0 mm/d"}, "lwe_thickness_of_precipitation_amount", xclim="precip_accumulation",
-        noaa="ANN-PRCP-NORMAL",
-    ),
-    Index(
-        "max_1day_precipitation_amount", "pr", "maximum 1-day total precipitation", "mm d-1", "maximum",
-        standard_name="lwe_precipitation_rate", xclim="rx1day",
-    ),
-    Index(
-        "max_n_day_precipitation_amount", "pr", "maximum {window}-day total precipitation", "mm", "maximum",
-        {"window": 1}, "lwe_thickness_of_precipitation_amount",
-    ),
-    Index(
-        "last_spring_frost", "tasmin",
-        "last day of minimum temperature {op} {thresh} for at least {window} days before {before_date}", "1", "point",
-        {"thresh": "0 degC", "op": "<", "before_date": "07-01", "window": 1}, freqs=("YS",), ops=BELOW,
-        is_dayofyear=True,
-    ),
-    Index(
-        "first_day_tn_below", "tasmin",
-        "first day of minimum temperature {op} {thresh} for at least {window} days after {after_date}", "1", "point",
-        {"thresh": "0 degC", "op": "<", "after_date": "07-01", "window": 1}, freqs=("YS",), ops=BELOW,
-        is_dayofyear=True,
-    ),
-    Index(
-        "frost_free_season_length", "tasmin",
-        "days between the first {window} days of minimum temperature {op} {thresh} and the first {window} days "
-        "below it after {mid_date}", "days", "sum",
-        {"thresh": "0.0 degC", "window": 5, "mid_date": "07-01", "op": ">="}, freqs=("YS",), ops=ABOVE,
-    ),
-    _percentile("tx90p", "tasmax", "maximum temperature", 90, ">", ABOVE),
-    _percentile("tx10p", "tasmax", "maximum temperature", 10, "<", BELOW),
-    _percentile("tn90p", "tasmin", "minimum temperature", 90, ">", ABOVE),
-    _percentile("tn10p", "tasmin", "minimum temperature", 10, "<", BELOW),
-    Index(
-        "days_over_precip_doy_thresh", "pr",
-        "number of days with precipitation {op} the {per}th percentile of wet days (>= {thresh}) of {base_period}",
-        "days", "sum", {"base_period": None, "per": 95, "thresh": "1 mm/day", "op": ">"}, ops=ABOVE,
-    ),
-    Index(
-        "fraction_over_precip_doy_thresh", "pr",
-        "fraction of precipitation on days {op} the {per}th percentile of wet days (>= {thresh}) of {base_period}",
-        "1", "sum", {"base_period": None, "per": 95, "thresh": "1 mm/day", "op": ">"}, ops=ABOVE,
-    ),
+    _count("tx_days_above", "tasmax", "maximum temperature", "25.0 degC", ">",
+           noaa="ANN-TMAX-AVGNDS-GRTH090 (thresh 90 degF, op >=)"),
+    _count("tx_days_below", "tasmax", "maximum temperature", "25.0 degC", "<",
+           noaa="ANN-TMAX-AVGNDS-LSTH032 (thresh 32 degF, op <=)"),
+    _count("tn_days_above", "tasmin", "minimum temperature", "20.0 degC", ">"),
+    _count("tn_days_below", "tasmin", "minimum temperature", "-10.0 degC", "<",
+           noaa="ANN-TMIN-AVGNDS-LSTH032 (thresh 32 degF, op <=)"),
+    _count("tg_days_above", "tas", "mean temperature", "10.0 degC", ">"),
+    _count("tropical_nights", "tasmin", "minimum temperature", "20.0 degC", ">"),
+    Index("frost_days", "tasmin", "count", "days", {"thresh": "0 degC"},
+          "number of days with minimum temperature below {thresh}", fixed_op="<"),
+    Index("ice_days", "tasmax", "count", "days", {"thresh": "0 degC"},
+          "number of days with maximum temperature below {thresh}", fixed_op="<"),
+    _count("wetdays", "pr", "daily precipitation", "1.0 mm/day", ">=",
+           noaa="ANN-PRCP-AVGNDS-GE001HI (thresh 0.01 in/day)"),
+    _count("dry_days", "pr", "daily precipitation", "0.2 mm/d", "<"),
+    _degree_days("heating_degree_days", "17.0 degC", True, noaa="ANN-HTDD-NORMAL (thresh 65 degF)"),
+    _degree_days("cooling_degree_days", "18.0 degC", False, noaa="ANN-CLDD-NORMAL (thresh 65 degF)"),
+    _degree_days("growing_degree_days", "4.0 degC", False, noaa="ANN-GRDD-BASE50 (thresh 50 degF)"),
+    _extreme("tx_max", "tasmax", "max", "maximum daily maximum temperature"),
+    _extreme("tx_min", "tasmax", "min", "minimum daily maximum temperature"),
+    _extreme("tn_max", "tasmin", "max", "maximum daily minimum temperature"),
+    _extreme("tn_min", "tasmin", "min", "minimum daily minimum temperature"),
+    _extreme("tg_mean", "tas", "mean", "mean daily mean temperature"),
+    Index("max_1day_precipitation_amount", "pr", "max", "mm/day", {}, "maximum 1-day total precipitation",
+          standard_name="lwe_precipitation_rate"),
+    Index("max_n_day_precipitation_amount", "pr", "rolling_max", "mm", {"window": 1},
+          "maximum {window}-day total precipitation", standard_name="lwe_thickness_of_precipitation_amount"),
+    Index("prcptot", "pr", "total", "mm", {}, "total precipitation",
+          standard_name="lwe_thickness_of_precipitation_amount", xclim="precip_accumulation",
+          noaa="ANN-PRCP-NORMAL"),
+    Index("wet_precip_accumulation", "pr", "wet_total", "mm", {"thresh": "1 mm/day"},
+          "total precipitation of days with precipitation >= {thresh}",
+          standard_name="lwe_thickness_of_precipitation_amount"),
+    Index("last_spring_frost", "tasmin", "last_spring_frost", "",
+          {"thresh": "0 degC", "op": "<", "before_date": "07-01", "window": 1},
+          f"last day of {_FROST} before {{before_date}}", BELOW),
+    Index("first_day_tn_below", "tasmin", "first_day_below", "",
+          {"thresh": "0 degC", "op": "<", "after_date": "07-01", "window": 1},
+          f"first day of {_FROST} after {{after_date}}", BELOW),
+    Index("frost_free_season_length", "tasmin", "season_length", "days",
+          {"thresh": "0 degC", "window": 5, "mid_date": "07-01", "op": ">="},
+          "days from the first {window} days of minimum temperature {op} {thresh} to the first {window} days "
+          "below it after {mid_date}", ABOVE),
+    _percentile("tx90p", "tasmax", "maximum temperature", 90, ">"),
+    _percentile("tx10p", "tasmax", "maximum temperature", 10, "<"),
+    _percentile("tn90p", "tasmin", "minimum temperature", 90, ">"),
+    _percentile("tn10p", "tasmin", "minimum temperature", 10, "<"),
+    Index("days_over_precip_doy_thresh", "pr", "count_wet_per", "days", {"thresh": "1 mm/day", "op": ">"},
+          f"number of days with precipitation {{op}} {_WET}", ABOVE, per=95),
+    Index("fraction_over_precip_doy_thresh", "pr", "fraction", "", {"thresh": "1 mm/day", "op": ">"},
+          f"fraction of precipitation on days {{op}} {_WET}", ABOVE, per=95),
 )  # fmt: skip
 """Every index climnorm computes, as xclim names and defines it (docs/indicators.md has the table)."""
 
@@ -199,7 +203,10 @@ class Indicator:
 
     @property
     def long_name(self) -> str:
-        return self.index.long_name.format(**dict(self.params))
+        shown = dict(self.params)
+        if shown.get("base_period"):
+            shown["base_period"] = "{}-{}".format(*shown["base_period"])
+        return self.index.long_name.format(**shown)
 
     @property
     def window(self) -> int:
@@ -214,7 +221,11 @@ class Indicator:
     @property
     def uses_previous_year(self) -> bool:
         """DJF's December, or a rolling window reaching into the previous December."""
-        return self.freq == "QS-DEC" or (self.index.name == "max_n_day_precipitation_amount" and self.window > 1)
+        return self.freq == "QS-DEC" or (self.index.kind == "rolling_max" and self.window > 1)
+
+    def kernel_params(self) -> dict[str, Any]:
+        """What its kind computes with: the values but the base period's (which made its thresholds)."""
+        return {k: v for k, v in self.values if k not in ("base_period", "per")}
 
     def shaping(self) -> dict[str, Any]:
         """What shapes its values, for resume: the index, the frequency and the computed parameters."""
@@ -244,14 +255,16 @@ def resolve(entry: Mapping[str, Any]) -> Indicator:
     freq = data.pop("freq", "YS")
     if freq not in index.freqs:
         raise ValueError(f"{name}: freq {freq!r} is not one it can take ({', '.join(index.freqs)})")
-    unknown = sorted(set(data) - set(index.params))
+    unknown = sorted(set(data) - set(index.accepted))
     if unknown:
-        accepted = ", ".join(index.params) or "none"
+        accepted = ", ".join(index.accepted) or "none"
         raise ValueError(f"{name}: unknown parameter(s) {', '.join(unknown)} (it takes: {accepted})")
-    params = {**index.params, **data}
+    base = {"base_period": None, "per": index.per} if index.base else {}
+    params = {**index.params, **base, **data}
     if index.base and params.get("base_period") is None:
         raise ValueError(f"{name}: base_period is required (the years of its percentiles, e.g. [1981, 2010])")
-    return Indicator(ident, index, freq, tuple(params.items()), tuple(_values(index, params).items()))
+    values = _values(index, params) | ({"op": index.fixed_op} if index.fixed_op else {})
+    return Indicator(ident, index, freq, tuple(params.items()), tuple(values.items()))
 
 
 def _values(index: Index, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -318,17 +331,24 @@ class IndexYears:
             self.with_previous.add(year)
         out = {}
         for i in self.indicators:
-            per_day = None
+            per_day = before = None
             if i.index.base:
-                per_day = doy_thresholds(self.thresholds[i.id], days.doy, self.scheme.calendar, year)
-            values = index_values(i.index.name, days, previous, freq=i.freq, params=dict(i.values), rule=self.rule,
-                                  per_day=per_day)  # fmt: skip
+                per_day = self._per_day(i, days)
+                before = self._per_day(i, previous) if previous is not None and i.freq == "QS-DEC" else None
+            values = index_values(
+                i.index.kind, days, previous, freq=i.freq, params=i.kernel_params(), rule=self.rule,
+                per_day=per_day, previous_per_day=before,
+            )  # fmt: skip
             out[i.id] = values.astype(np.float32)
         self.previous = days
         return out
 
     def carry(self, year: int, values: np.ndarray) -> None:
         self.previous = self._days(year, values)
+
+    def _per_day(self, indicator: Indicator, days: YearDays) -> np.ndarray:
+        """Each day's percentile threshold of the base period."""
+        return doy_thresholds(self.thresholds[indicator.id], days.doy, self.scheme.calendar, days.year)
 
     def previous_years(self, years: tuple[int, ...]) -> tuple[int, ...]:
         return (years[0] - 1,) if years and years[0] in self.with_previous else ()
@@ -396,11 +416,11 @@ def _spec(indicator: Indicator, source: Source) -> ProductSpec:
             f"{', ' + indicator.described() if indicator.params else ''}); then the mean over the window's years"
         )
 
-    variable_attrs = {"long_name": indicator.long_name, "units": index.units}
+    variable_attrs: dict[str, Any] = {"long_name": indicator.long_name, "units": index.cf_units}
     if index.standard_name:
         variable_attrs["standard_name"] = index.standard_name
     if index.is_dayofyear:
-        variable_attrs["is_dayofyear"] = "1"
+        variable_attrs["is_dayofyear"] = np.int32(1)  # xclim's mark of a day-of-year value
     return ProductSpec(
         indicator.id,
         f"climate normal of {index.name}",
