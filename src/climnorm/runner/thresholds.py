@@ -21,7 +21,7 @@ from climnorm.engines import Engine
 from climnorm.engines.tasks import read_batch
 from climnorm.errors import InputFileError
 from climnorm.numerics.indicators import year_days
-from climnorm.numerics.percentiles import DoyPercentiles, wet_days
+from climnorm.numerics.percentiles import DoyPercentiles
 from climnorm.plan.build import Plan
 from climnorm.products.indicators import Indicator, kind_of, resolve
 from climnorm.runner.accumulate import BaseThresholds, ChainAccumulator
@@ -94,6 +94,7 @@ def _chain_thresholds(
     accumulator = ChainAccumulator(variable, plan.config)
     percentiles: dict[tuple[str, str], DoyPercentiles] = {}
     failed: set[int] = set(missing)
+    scale, offset = 1.0, 0.0
     for year, results in _read_years(plan, engine, variable, regions, files, missing):
         problems: list[Problem] = []
         fields = accumulator.year_fields(HISTORICAL, year, results, problems)
@@ -110,10 +111,9 @@ def _chain_thresholds(
         out.years += 1
         scheme = accumulator.lineage.scheme
         assert scheme is not None
-        conversion = converter(accumulator.lineage.units, THRESHOLD_UNITS[kind_of(variable)]) or (1.0, 0.0)
+        scale, offset = converter(accumulator.lineage.units, THRESHOLD_UNITS[kind_of(variable)]) or (1.0, 0.0)
         for region, values in fields.fields.items():
-            days = year_days(values, scheme, year, conversion[0])
-            data = days.values + conversion[1] if conversion[1] else days.values
+            days = year_days(values, scheme, year)  # in the chain's units: the files' float32 values, exactly
             for indicator in indicators:
                 first, last = _years(indicator)[0], _years(indicator)[-1]
                 if not first <= year <= last:
@@ -122,9 +122,10 @@ def _chain_thresholds(
                 if key not in percentiles:
                     per = float(dict(indicator.values)["per"])
                     percentiles[key] = DoyPercentiles(scheme.calendar, per, years=last - first + 1)
-                sample = data
-                if kind_of(variable) == "precipitation":
-                    sample = wet_days(data, float(dict(indicator.values)["thresh"]))
+                sample = days.values
+                if kind_of(variable) == "precipitation":  # the wet days, by the threshold in mm/day
+                    wet = days.values * scale + offset >= float(dict(indicator.values)["thresh"])
+                    sample = np.where(wet, days.values, np.nan)
                 percentiles[key].add(year, sample, days.doy)
     by_region: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
     unavailable: dict[str, str] = {}
@@ -137,8 +138,8 @@ def _chain_thresholds(
             )
             continue
         for (region, ident), pct in percentiles.items():
-            if ident == indicator.id:
-                by_region[region][ident] = pct.thresholds()
+            if ident == indicator.id:  # converted as the days are, so that a day equal to its threshold stays equal
+                by_region[region][ident] = pct.thresholds() * scale + offset
     return BaseThresholds(dict(by_region), unavailable)
 
 
