@@ -35,7 +35,10 @@ _TREND_CENTRE = 2005.5
 def us_normals_value(
     variable: str, y: np.ndarray, s: np.ndarray, lat: np.ndarray, lon: np.ndarray, climate: Climate
 ) -> np.ndarray:
-    """Value of ``variable`` (K or kg m-2 s-1) for broadcastable years, day fractions, lat and lon (degrees)."""
+    """Value of ``variable`` (K or kg m-2 s-1) for broadcastable years, day fractions, lat and lon (degrees).
+
+    Computed in place in a few arrays of the full shape (0-d ones for scalars): fresh temporaries for every step
+    would cost a file's values as much in page faults as in arithmetic."""
     n = normals(lat, lon)
     phi, lam = np.deg2rad(lat), np.deg2rad(lon)
     k = _STRIDE * climate.noise
@@ -44,19 +47,22 @@ def us_normals_value(
     tas = _tas(n, y, s, phi, lam, k, climate, lat)
     if variable == "tas":
         return tas
-    half_range = (0.5 * n.dtr) * (1.3 - 0.6 * _wet_quantile(y, s, phi, lam, k))  # wet days: a narrower range
-    return tas + half_range if variable == "tasmax" else tas - half_range
+    half_range = _wet_quantile(y, s, phi, lam, k)  # wet days: a narrower range, 0.7 to 1.3 times the mean
+    half_range *= -0.6
+    half_range += 1.3
+    half_range *= 0.5 * n.dtr
+    return np.add(tas, half_range, out=tas) if variable == "tasmax" else np.subtract(tas, half_range, out=tas)
 
 
 def _field(
     y: np.ndarray, s: np.ndarray, phi: np.ndarray, lam: np.ndarray, waves: tuple[tuple[int, int], ...], k: int
 ) -> np.ndarray:
     """The day's weather: a sum of separable waves with hashed phases, of mean 0 and variance len(waves) / 4."""
-    out: np.ndarray | None = None
-    for i, (ka, kb) in enumerate(waves):
-        term = wave(phi, ka, phase(y, s, k + 2 * i), lam, kb, phase(y, s, k + 2 * i + 1))
-        out = term if out is None else out + term
-    assert out is not None
+    out = np.asarray(wave(phi, waves[0][0], phase(y, s, k), lam, waves[0][1], phase(y, s, k + 1)))
+    term = np.empty_like(out)
+    for i, (ka, kb) in enumerate(waves[1:], start=1):
+        np.multiply(np.sin(ka * phi + phase(y, s, k + 2 * i)), np.cos(kb * lam + phase(y, s, k + 2 * i + 1)), out=term)
+        out += term
     return out
 
 
@@ -66,9 +72,11 @@ def _year_anomaly(y: np.ndarray, phi: np.ndarray, lam: np.ndarray, k: int) -> np
 
 
 def _seasonal(s: np.ndarray, cos_part: np.ndarray, sin_part: np.ndarray) -> np.ndarray:
-    """First harmonic ``cos_part cos(2πs) + sin_part sin(2πs)``."""
+    """First harmonic ``cos_part cos(2πs) + sin_part sin(2πs)``, in a new array."""
     angle = 2.0 * np.pi * s
-    return cos_part * np.cos(angle) + sin_part * np.sin(angle)
+    out = np.asarray(np.multiply(cos_part, np.cos(angle)))
+    out += sin_part * np.sin(angle)
+    return out
 
 
 def _amplification(lat: np.ndarray, land: np.ndarray) -> np.ndarray:
@@ -93,14 +101,28 @@ def _tas(
     base = n.tas + warming + (0.3 + 0.04 * amplitude) * _year_anomaly(y, phi, lam, k)
     # the day's spread: 0.5 K + a quarter of the seasonal amplitude, a third more in winter, a third less in summer
     spread = (0.5 + 0.25 * amplitude) * (2.0 / np.sqrt(len(_TAS_WAVES)))
-    return base + amplitude * unit + (spread - (0.35 * spread) * unit) * _field(y, s, phi, lam, _TAS_WAVES, k)
+    out = _field(y, s, phi, lam, _TAS_WAVES, k)
+    scale = np.asarray(np.multiply(unit, -0.35 * spread))
+    scale += spread
+    out *= scale
+    out += np.multiply(unit, amplitude, out=unit)
+    out += base
+    return out
 
 
 def _wet_quantile(y: np.ndarray, s: np.ndarray, phi: np.ndarray, lam: np.ndarray, k: int) -> np.ndarray:
     """The day's precipitation field as a quantile in (0, 1): near 1 on the wettest days."""
-    z = _field(y, s, phi, lam, _PR_WAVES, k + 10) * (2.0 / np.sqrt(len(_PR_WAVES)))
-    z2 = z * z
-    return 1.0 / (1.0 + np.exp(-z * (_CDF[0] + z2 * (_CDF[1] + _CDF[2] * z2))))
+    z = _field(y, s, phi, lam, _PR_WAVES, k + 10)
+    z *= 2.0 / np.sqrt(len(_PR_WAVES))
+    z2 = np.asarray(np.multiply(z, z))
+    out = np.asarray(np.multiply(z2, _CDF[2]))  # logistic(z (a + z² (b + c z²)))
+    out += _CDF[1]
+    out *= z2
+    out += _CDF[0]
+    out *= -z
+    np.exp(out, out=out)
+    out += 1.0
+    return np.reciprocal(out, out=out)
 
 
 def member_pr_change(noise: int, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
@@ -125,11 +147,21 @@ def _pr(
     where: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
     """Daily precipitation flux in kg m-2 s-1: exactly 0 on dry days."""
-    relative = np.maximum(1.0 + _seasonal(s, n.pr_cos, n.pr_sin), 0.02)  # the season's share of the mean
-    wet_share = np.clip(n.wet * np.sqrt(relative), 0.005, 0.9)
+    relative = _seasonal(s, n.pr_cos, n.pr_sin)  # the season's share of the mean
+    relative += 1.0
+    np.maximum(relative, 0.02, out=relative)
+    wet_share = np.asarray(np.sqrt(relative))
+    wet_share *= n.wet
+    np.clip(wet_share, 0.005, 0.9, out=wet_share)
     change = 1.0 + (0.03 + member_pr_change(climate.noise, *where)) * climate.kelvin(y)
     year = 1.0 + 0.1 * _year_anomaly(y, phi, lam, k + 5)
-    mean = (n.pr / _SECONDS_PER_DAY) * relative * np.maximum(change, 0.2) * year
-    dry = 1.0 - _wet_quantile(y, s, phi, lam, k)
+    mean = np.asarray(relative * ((n.pr / _SECONDS_PER_DAY) * np.maximum(change, 0.2) * year))
+    mean /= wet_share
     # exponential amounts of mean 1 on the wet days (dry < wet_share), log(1) = 0 exactly on the others
-    return (mean / wet_share) * np.log(np.maximum(wet_share / dry, 1.0))
+    out = _wet_quantile(y, s, phi, lam, k)
+    np.subtract(1.0, out, out=out)  # the share of days wetter than this one
+    np.divide(wet_share, out, out=out)
+    np.maximum(out, 1.0, out=out)
+    np.log(out, out=out)
+    out *= mean
+    return out
