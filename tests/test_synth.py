@@ -631,3 +631,19 @@ def test_us_normals_files_hold_the_style_and_its_values(tmp_path: Path) -> None:
         assert "synthetic_style" not in ds.ncattrs()
     with pytest.raises(ValueError, match="unknown style 'nice'"):
         _spec(style="nice")
+
+
+def test_demo_config_shows_every_product_and_drops_the_county_table_without_its_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from climnorm.synth import demo
+
+    config = yaml.safe_load(demo.demo_config_text())
+    assert config["products"] == ["daily", "daily_smoothed", "monthly", "seasonal", "annual"]
+    assert config["zonal"]["output"] == "tables/counties.parquet"
+    monkeypatch.setattr(demo, "missing_extra_message", lambda extra, needed: f"{needed} need the {extra} extra")
+    without = yaml.safe_load(demo.demo_config_text())
+    assert "zonal" not in without and without["products"] == config["products"]
+    assert "# zonal: left out, county tables need the zonal extra" in demo.demo_config_text()

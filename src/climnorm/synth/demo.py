@@ -82,7 +82,7 @@ def show_demo_result(config: Config, console: Console) -> None:
 
     records = list(Manifest.load(config.output_dir).records.values())
     counts = Counter(r.product for r in records)
-    shown = ", ".join(f"{n} {product}" for product, n in counts.items())
+    shown = ", ".join(f"{counts[name]} {name}" for name in config.products)
     console.print(f"outputs: {config.output_dir} ({len(records)} normals: {shown}; manifest.json lists them)")
     _show_products(config, records, console)
     _show_ensemble(config, records, console)
@@ -90,27 +90,27 @@ def show_demo_result(config: Config, console: Console) -> None:
         _show_county_table(entry.table_path(config.output_dir), console)
     output = config.output_dir
     console.print(
-        "pictures (the plot extra): climnorm plot map "
-        f"{output} --variable tas --region CONUS --scenario ssp245 --target 2049 --day 196 -o map.png; "
-        f"climnorm plot change {output} --variable tas --region CONUS -o change.png; "
-        f"climnorm report {output} -o report.html",
+        f"pictures (the plot extra): climnorm plot map {output} --variable tas --region CONUS --scenario ssp245 "
+        f"--target 2049 --day 196 -o map.png; climnorm plot change {output} --variable tas --region CONUS "
+        f"-o change.png; climnorm report {output} -o report.html",
         markup=False,
-        soft_wrap=True,
     )
 
 
 def _show_products(config: Config, records: list[OutputRecord], console: Console) -> None:
-    """Where one member's products of one target are: the daily normal and its siblings."""
-    one = [
-        r
+    """Where one member's products of one target are: the daily normal and its siblings, side by side."""
+    mine = {
+        r.product: r.path
         for r in records
         if (r.variable, r.region, r.scenario, r.model, r.target_year) == ("tas", "CONUS", "ssp585", "SYNTH-A", 2049)
-    ]
-    if not one:
+    }
+    if not mine:
         return
-    folder = config.output_dir / Path(one[0].path).parent
-    names = ", ".join(Path(r.path).name for r in sorted(one, key=lambda r: len(r.path)))
-    console.print(f"products of one member, variable, region, scenario and target, side by side in {folder}: {names}")
+    daily = min(mine.values(), key=len)
+    stem = daily[: daily.rindex("_normal.nc")]  # the daily normal's name: the others add their product's name
+    kinds = [mine[name][len(stem) + 1 :].removesuffix(".nc") for name in config.products if name in mine]
+    shown = ", ".join(kind or "normal" for kind in kinds)
+    console.print(f"one member's products for one target: {config.output_dir / stem}_{{{shown}}}.nc", markup=False)
 
 
 def _show_ensemble(config: Config, records: list[OutputRecord], console: Console) -> None:
@@ -129,9 +129,11 @@ def _show_ensemble(config: Config, records: list[OutputRecord], console: Console
     with xr.open_dataset(config.output_dir / record.path, decode_times=False) as ds:
         mean, low, high = (ds[f"tas_{s}"].mean(("lat", "lon")) - 273.15 for s in ("mean", "p10", "p90"))
         console.print(
-            f"{record.path}: ensemble of {ds.attrs['ensemble_members']}, {ds.attrs['window_years']}-year normal "
-            f"ending {ds.attrs['target_year']}; CONUS mean {float(mean.mean()):.1f} °C (members' p10-p90 "
-            f"{float(low.mean()):.1f}-{float(high.mean()):.1f}), 15 Jul {float(mean[195]):.1f} °C"
+            f"the ensemble's statistics, e.g. {config.output_dir / record.path}: ensemble of "
+            f"{ds.attrs['ensemble_members']}, {ds.attrs['window_years']}-year normal ending {ds.attrs['target_year']}; "
+            f"CONUS mean {float(mean.mean()):.1f} °C (members' p10-p90 {float(low.mean()):.1f}-"
+            f"{float(high.mean()):.1f}), 15 Jul {float(mean[195]):.1f} °C",
+            markup=False,
         )
 
 
