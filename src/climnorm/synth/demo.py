@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 _COMMON = SynthSpec(
     variables=("pr", "tas", "tasmax", "tasmin"),
     scenarios=("historical", "ssp245", "ssp585"),
-    historical_years=(1984, 2014),
+    historical_years=(1985, 2014),
     scenario_years=(2015, 2049),
     # 1.875 degrees (the N96 longitude spacing): every region holds cell centres, PRVI and GU included
     resolution=1.875,
