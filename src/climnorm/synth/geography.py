@@ -47,6 +47,10 @@ NORTH_AMERICA: tuple[tuple[float, float], ...] = (
     (-161.0, 63.8), (-161.0, 64.5), (-165.4, 64.5),
 )  # fmt: skip
 
+#: How far out to sea (degrees) a point still has the coast's climate: a cell of a coarse grid whose centre is
+#: just offshore holds much land (Houston's, on Galveston Bay).
+COAST_DEGREES = 0.5
+
 # Gaussian kernels (radius in degrees, longitude scaled by cos(latitude); weight) beyond each station's own (its
 # ``radius``, weight 1): a wider neighbourhood filling gaps between stations, and everything, so that a point far
 # from every station (another continent) still gets the nearest ones' climate.
@@ -76,7 +80,8 @@ def _east(lon: np.ndarray) -> np.ndarray:
 
 
 def on_land(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-    """True where (lat, lon) lies inside :data:`NORTH_AMERICA` (even-odd rule on the polygon's edges)."""
+    """True where (lat, lon) lies inside :data:`NORTH_AMERICA` (even-odd rule on the polygon's edges) or within
+    :data:`COAST_DEGREES` of its coast: the coast's cells have the coast's climate, as the counties there do."""
     x, y = _east(np.asarray(lon, dtype=np.float64)).ravel(), np.asarray(lat, dtype=np.float64).ravel()
     poly = np.asarray(NORTH_AMERICA)
     x0, y0 = poly[:, 0], poly[:, 1]
@@ -85,7 +90,13 @@ def on_land(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         at = x0 + (y[:, None] - y0) * (x1 - x0) / (y1 - y0)
     inside = np.count_nonzero(crosses & (x[:, None] < at), axis=1) % 2 == 1
-    return inside.reshape(np.shape(lat))
+    # distance to the nearest edge, longitude scaled by cos(latitude)
+    scale = np.cos(np.deg2rad(y))[:, None]
+    ex, ey = (x1 - x0) * scale, (y1 - y0)[None, :]
+    px, py = (x[:, None] - x0) * scale, y[:, None] - y0
+    along = np.clip((px * ex + py * ey) / np.maximum(ex * ex + ey * ey, 1e-12), 0.0, 1.0)
+    near = np.hypot(px - along * ex, py - along * ey).min(axis=1) < COAST_DEGREES
+    return (inside | near).reshape(np.shape(lat))
 
 
 def _columns(stations: tuple[Station, ...]) -> dict[str, np.ndarray]:
