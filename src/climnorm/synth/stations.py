@@ -5,8 +5,11 @@ its readers know.
 One row per place: name, latitude, longitude (degrees east, -180..180), the mean temperature of the coldest and
 the warmest month (°C), the day of the year the temperature peaks, the mean diurnal range (tasmax - tasmin, K),
 the annual precipitation (mm), the amplitude of its seasonal cycle (share of the mean, 0..0.95) and the day of
-the year it peaks, and the share of days with precipitation (>= 0.25 mm). Islands and the open ocean are in
-:data:`SEA`: their air is the ocean's, so they are interpolated apart from the continent (:mod:`.geography`).
+the year it peaks, the share of days with precipitation (>= 0.25 mm), and optionally the radius (degrees) of
+the area the place stands for (2 by default; less where the climate changes within a few tens of kilometres, on
+the coasts of California and Alaska). Islands and the open ocean are in :data:`SEA`: their air is the ocean's, so
+they are interpolated apart from the continent (:mod:`.geography`). Values of Canadian, Mexican and ocean places,
+and Oahu's rainfall (the island's, wetter than Honolulu airport's 420 mm), are rounded estimates.
 """
 
 from __future__ import annotations
