@@ -351,7 +351,13 @@ def _add_run_commands(sub: T_Subcommands) -> None:
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("demo", help="make a small synthetic archive and run the whole job on it")
-    p.add_argument("directory", nargs="?", default="climnorm-demo", metavar="DIR")
+    p.add_argument(
+        "directory",
+        nargs="?",
+        default="climnorm-demo",
+        metavar="DIR",
+        help="where the archive and the outputs go (default: ./climnorm-demo)",
+    )
     p.add_argument("--workers", type=_workers, default=None, help="processes (default: the machine's cores)")
     p.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
     _engine_options(p)
