@@ -13,6 +13,8 @@ warming, plus a pattern of its own that makes some members wetter and others dri
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from climnorm.synth.geography import Normals, normals
@@ -42,9 +44,10 @@ def us_normals_value(
     n = normals(lat, lon)
     phi, lam = np.deg2rad(lat), np.deg2rad(lon)
     k = _STRIDE * climate.noise
+    at = _At(y, s, phi, lam, k)
     if variable == "pr":
-        return _pr(n, y, s, phi, lam, k, climate, (lat, lon))
-    tas = _tas(n, y, s, phi, lam, k, climate, lat)
+        return _pr(n, at, climate, (lat, lon))
+    tas = _tas(n, at, climate, lat)
     if variable == "tas":
         return tas
     half_range = _wet_quantile(y, s, phi, lam, k)  # wet days: a narrower range, 0.7 to 1.3 times the mean
@@ -84,17 +87,21 @@ def _amplification(lat: np.ndarray, land: np.ndarray) -> np.ndarray:
     return 0.85 + 0.35 * land + 0.8 * np.clip((np.abs(lat) - 55.0) / 15.0, 0.0, 1.0)
 
 
-def _tas(
-    n: Normals,
-    y: np.ndarray,
-    s: np.ndarray,
-    phi: np.ndarray,
-    lam: np.ndarray,
-    k: int,
-    climate: Climate,
-    lat: np.ndarray,
-) -> np.ndarray:
+@dataclass(frozen=True)
+class _At:
+    """When and where values are made: years, fractions of the year, latitudes and longitudes (radians), and the
+    member's first phase index."""
+
+    y: np.ndarray
+    s: np.ndarray
+    phi: np.ndarray
+    lam: np.ndarray
+    k: int
+
+
+def _tas(n: Normals, at: _At, climate: Climate, lat: np.ndarray) -> np.ndarray:
     """Daily mean temperature in K."""
+    y, s, phi, lam, k = at.y, at.s, at.phi, at.lam, at.k
     amplitude = np.maximum(np.hypot(n.tas_cos, n.tas_sin), 1e-6)
     unit = _seasonal(s, n.tas_cos / amplitude, n.tas_sin / amplitude)  # +1 at the warmest, -1 at the coldest day
     warming = (_TREND_K_PER_YEAR * (y - _TREND_CENTRE) + climate.kelvin(y)) * _amplification(lat, n.land)
@@ -136,17 +143,9 @@ def member_pr_change(noise: int, lat: np.ndarray, lon: np.ndarray) -> np.ndarray
     return 0.14 * np.cos(2.4 * noise + 0.5) * south_west + 0.12 * np.sin(1.9 * noise + 0.3) * north
 
 
-def _pr(
-    n: Normals,
-    y: np.ndarray,
-    s: np.ndarray,
-    phi: np.ndarray,
-    lam: np.ndarray,
-    k: int,
-    climate: Climate,
-    where: tuple[np.ndarray, np.ndarray],
-) -> np.ndarray:
+def _pr(n: Normals, at: _At, climate: Climate, where: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """Daily precipitation flux in kg m-2 s-1: exactly 0 on dry days."""
+    y, s, phi, lam, k = at.y, at.s, at.phi, at.lam, at.k
     relative = _seasonal(s, n.pr_cos, n.pr_sin)  # the season's share of the mean
     relative += 1.0
     np.maximum(relative, 0.02, out=relative)

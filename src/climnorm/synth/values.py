@@ -131,9 +131,10 @@ def expected_value(
     day: int,
     lat: np.ndarray | float,
     lon: np.ndarray | float,
-    version: str = "v1.0",
-    climate: Climate = _PLAIN,
+    *,
     style: str = "closed_form",
+    climate: Climate = _PLAIN,
+    version: str = "v1.0",
 ) -> np.ndarray:
     """Exact value written for the date (year, month, day) of a ``calendar`` file at lat/lon (broadcast)."""
     frac = day_fraction(calendar, year, month, day)
