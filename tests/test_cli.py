@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -15,8 +16,9 @@ import netCDF4
 import pytest
 import yaml
 
-from climnorm import __version__
+from climnorm import __version__, synth
 from climnorm.cli import main
+from climnorm.cli.main import build_parser
 from climnorm.synth import SynthSpec, write_archive
 from helpers import touch
 
@@ -154,6 +156,40 @@ def test_synth_reports_what_it_wrote(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(["-q", "synth", str(out), "--historical-years", "2001", "2002", "--grid", "30"]) == 0
     assert f"wrote 2 files under {out}" in capsys.readouterr().out
     assert sorted(p.name for p in out.rglob("*.nc")) == [_nex_name("tas", "historical", y) for y in (2001, 2002)]
+
+
+def _subcommand(name: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand of `climnorm`."""
+    subparsers = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert len(subparsers) == 1
+    return subparsers[0].choices[name]
+
+
+def test_every_synth_option_says_what_it_does(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = _subcommand("synth")
+    actions = [a for a in parser._actions if not isinstance(a, argparse._HelpAction)]
+    assert len(actions) >= 20  # the options are there, so the check below cannot pass on nothing
+    undocumented = [a.option_strings[0] if a.option_strings else a.dest for a in actions if not (a.help or "").strip()]
+    assert undocumented == []
+    with pytest.raises(SystemExit):
+        main(["synth", "--help"])
+    shown = _words(capsys.readouterr().out)
+    for action in actions:
+        assert _words(str(action.help)) in shown  # argparse prints each description
+
+
+def test_synth_style_choices_are_the_styles_and_reach_the_files(tmp_path: Path) -> None:
+    style = next(a for a in _subcommand("synth")._actions if a.dest == "style")
+    assert tuple(style.choices or ()) == synth.STYLES and style.default == "closed_form"
+    out = tmp_path / "us"
+    args = ["--grid", "30", "--historical-years", "2001", "2001", "--box", "15", "75", "180", "300"]
+    assert main(["-q", "synth", str(out), *args, "--style", "us_normals"]) == 0
+    (path,) = out.rglob("*.nc")
+    with netCDF4.Dataset(path) as ds:
+        assert ds.synthetic_style == "us_normals"
+        lat, lon, tas = ds["lat"][:], ds["lon"][:], ds["tas"][:]
+    expected = synth.expected_value("tas", "noleap", 2001, 7, 15, lat[:, None], lon[None, :], style="us_normals")
+    assert abs(tas[195] - expected).max() < 1e-4
 
 
 def test_synth_bad_setting_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

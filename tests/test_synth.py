@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import cftime
 import netCDF4
@@ -12,6 +13,7 @@ import xarray as xr
 
 from climnorm import synth
 from climnorm.synth import SynthSpec
+from climnorm.synth.spec import Climate
 
 COARSE = 10.0  # degrees: 15 x 36 cells, fast to write
 
@@ -469,3 +471,179 @@ def test_invalid_arguments_raise(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown variable"):
         synth.write_year(tmp_path / "x.nc", _spec(), "uas", "historical", 2000)
     assert not list(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------------------------------------ styles
+
+# (variable, year, day fraction, lat, lon, version, climate) -> the value the closed form has always given
+_DEFAULT_STYLE_VALUES = [
+    (("tas", 2000, 0.5, 40.0, 260.0, "v1.0", Climate()), 284.2656094027576),
+    (("tasmax", 1987, 0.03, 61.25, 210.5, "v1.0", Climate()), 250.75238191450043),
+    (("tasmin", 2049, 0.75, 18.0, 294.0, "v1.1", Climate(0.8, 2, 0.7)), 283.2352132296277),
+    (("pr", 2030, 0.6, 29.8, 264.6, "v1.0", Climate(-0.6, 3, 0.45)), 8.987270408660614e-05),
+    (("pr", 2001, 0.2, 13.5, 144.8, "v1.1", Climate()), 0.00012048623391601993),
+]
+
+
+@pytest.mark.parametrize(("args", "value"), _DEFAULT_STYLE_VALUES)
+def test_default_style_gives_the_values_it_always_gave(args: tuple[Any, ...], value: float) -> None:
+    variable, year, frac, lat, lon, version, climate = args
+    assert synth.closed_form(variable, year, frac, lat, lon, version=version, climate=climate) == value
+    same = synth.closed_form(variable, year, frac, lat, lon, version, climate, "closed_form")
+    assert same == value
+    assert SynthSpec().style == "closed_form"
+    assert synth.closed_form(variable, year, frac, lat, lon, version, climate, "us_normals") != value
+
+
+#: Observed NOAA NCEI 1991-2020 normals: (lat, lon), coldest and warmest month's mean (°C, by the calendar month
+#: of this tuple), annual precipitation (mm). Chicago's January is -3.8 °C (O'Hare), Anchorage's July 15.2 °C.
+_OBSERVED = {
+    "Houston": ((29.8, -95.4), (1, 11.7), (7, 29.5), 1265.0),
+    "Chicago": ((41.9, -87.6), (1, -3.8), (7, 23.9), 970.0),
+    "Minneapolis": ((44.9, -93.2), (1, -8.8), (7, 23.3), 800.0),
+    "Anchorage": ((61.2, -149.9), (1, -8.1), (7, 15.2), 420.0),
+    "Honolulu": ((21.3, -157.9), (2, 23.0), (8, 27.6), None),
+    "San Juan": ((18.4, -66.1), (1, 25.3), (8, 28.4), 1450.0),
+    "Guam": ((13.5, 144.8), (1, 26.7), (6, 27.9), 2490.0),
+    "Salt Lake City": ((40.8, -112.0), (1, -1.1), (7, 27.4), 395.0),
+    "Phoenix": ((33.4, -112.0), (1, 13.8), (7, 35.1), 183.0),
+    "Seattle": ((47.4, -122.3), (1, 5.9), (7, 19.7), 1000.0),
+    "New York": ((40.8, -74.0), (1, 0.9), (7, 25.3), 1257.0),
+}
+_MONTH_LENGTHS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+_MONTH_OF_DAY = np.array([m for m, n in enumerate(_MONTH_LENGTHS, 1) for _ in range(n)])
+
+
+def _us_normals_days(place: str, climate: Climate | None = None, years: range = range(1991, 2021)) -> dict[str, Any]:
+    """Every noleap day of ``years`` at one of _OBSERVED's places: variable -> (year, day) array, °C and mm/day."""
+    (lat, lon), *_ = _OBSERVED[place]
+    y = np.arange(years.start, years.stop, dtype=np.float64)[:, None]
+    frac = (np.arange(365) + 0.5) / 365
+    values = {
+        v: synth.closed_form(v, y, frac, lat, lon, climate=climate or Climate(), style="us_normals")
+        for v in synth.VARIABLES
+    }
+    return {v: x * 86400.0 if v == "pr" else x - 273.15 for v, x in values.items()}
+
+
+@pytest.mark.parametrize("place", sorted(_OBSERVED))
+def test_us_normals_follow_the_observed_normals(place: str) -> None:
+    _, (cold_month, cold), (warm_month, warm), precip = _OBSERVED[place]
+    days = _us_normals_days(place)
+    tas = days["tas"]
+    assert abs(tas[:, np.equal(_MONTH_OF_DAY, cold_month)].mean() - cold) < 3.0  # within a few kelvin
+    assert abs(tas[:, np.equal(_MONTH_OF_DAY, warm_month)].mean() - warm) < 3.0
+    assert abs(tas.mean() - (cold + warm) / 2.0) < 2.5
+    if precip is not None:
+        assert 0.65 < days["pr"].sum(axis=1).mean() / precip < 1.35  # within tens of percent
+
+
+def test_us_normals_weather_days_and_diurnal_range() -> None:
+    houston, chicago, phoenix, honolulu = (_us_normals_days(p) for p in ("Houston", "Chicago", "Phoenix", "Honolulu"))
+    july, january = _MONTH_OF_DAY == 7, _MONTH_OF_DAY == 1
+    for land in (houston, chicago, phoenix):
+        assert 8.0 < (land["tasmax"] - land["tasmin"]).mean() < 15.0
+        assert np.all(land["tasmin"] < land["tas"]) and np.all(land["tas"] < land["tasmax"])
+    assert 4.0 < (honolulu["tasmax"] - honolulu["tasmin"]).mean() < (houston["tasmax"] - houston["tasmin"]).mean()
+    # days above 90 °F (305.37 K) in the southern summer, frost days in the north, almost none in Houston
+    assert (houston["tasmax"][:, july] > 32.22).mean() > 0.6 and (phoenix["tasmax"][:, july] > 32.22).mean() > 0.9
+    assert (chicago["tasmin"] < 0.0).sum(axis=1).mean() > 90 and (houston["tasmin"] < 0.0).sum(axis=1).mean() < 15
+    # weather: winter days in Chicago vary by several kelvin, Honolulu's by about one
+    assert chicago["tas"][:, january].std() > 3.5 and honolulu["tas"][:, january].std() < 2.0
+    # wet and dry days: exact zeros on most days, wet days as often as observed (a quarter to a third of days
+    # in Houston and Chicago, a tenth in Phoenix), their amounts skewed
+    for place, (low, high) in ((houston, (0.2, 0.4)), (chicago, (0.25, 0.45)), (phoenix, (0.04, 0.16))):
+        wet = place["pr"] > 0.0
+        assert low < wet.mean() < high and np.all(place["pr"] >= 0.0)
+        amounts = place["pr"][wet]
+        assert np.median(amounts) < amounts.mean() < amounts.max() / 4.0
+
+
+def test_us_normals_land_and_sea() -> None:
+    from climnorm.synth.geography import on_land
+
+    lat = np.array([29.8, 41.9, 61.2, 26.0, 21.3, 18.4, 13.5, 36.0, 40.0])
+    lon = np.array([-95.4, -87.6, -149.9, -90.0, -157.9, -66.1, 144.8, -125.0, 295.0])
+    np.testing.assert_array_equal(on_land(lat, lon), [True, True, True, False, False, False, False, False, False])
+    # the Gulf of Mexico in July is as warm as Houston, the Pacific off California much cooler than inland
+    july = (195.5) / 365
+    gulf, pacific, inland = synth.closed_form("tas", 2005, july, [26.0, 36.0, 36.0], [-90.0, -125.0, -117.0],
+                                              style="us_normals")  # fmt: skip
+    assert gulf > 300.0 and pacific < 292.0 < inland
+
+
+def test_us_normals_members_differ_and_their_precipitation_changes_disagree() -> None:
+    from climnorm.synth.demo import DEMO_MEMBERS
+
+    frac = ((np.arange(365) + 0.5) / 365)[:, None, None]
+
+    def normal(member: SynthSpec, scenario: str, variable: str, years: range, box: tuple[float, ...]) -> float:
+        """The member's normal over ``years``, averaged over the box's points (lat0, lat1, lon0, lon1)."""
+        lat, lon = np.arange(box[0], box[1], 2.0)[:, None], np.arange(box[2], box[3], 2.0)[None, :]
+        climate = member.climate(scenario)
+        values = [synth.closed_form(variable, y, frac, lat, lon, climate=climate, style=member.style) for y in years]
+        return float(np.mean(values))
+
+    south_west, north = (30.0, 38.0, -112.0, -100.0), (42.0, 50.0, -98.0, -86.0)
+    changes = {}
+    for member in DEMO_MEMBERS:
+        assert member.style == "us_normals"
+        for name, box in (("south_west", south_west), ("north", north)):
+            past = normal(member, "historical", "pr", range(1985, 2015), box)
+            changes[member.model, name] = normal(member, "ssp585", "pr", range(2020, 2050), box) / past - 1.0
+        hot, warm = (normal(member, s, "tas", range(2040, 2050), north) for s in ("ssp585", "ssp245"))
+        assert hot > warm + 0.3  # ssp585 warms faster than ssp245
+    # one member gets drier in the Southwest and another wetter; in the North the other way round
+    assert changes["SYNTH-A", "south_west"] < -0.04 and changes["SYNTH-B", "south_west"] > 0.04
+    assert changes["SYNTH-A", "north"] > 0.04 and changes["SYNTH-B", "north"] < 0.0
+
+
+def test_us_normals_everywhere_finite_and_ordered() -> None:
+    lat, lon = synth.grid(SynthSpec(resolution=10.0))
+    years = np.array([1950.0, 2100.0])[:, None, None, None]
+    frac = np.linspace(0.0, 1.0, 24, endpoint=False)[None, :, None, None]
+    climate = Climate(0.8, 2, 0.7)
+    cf = {
+        v: synth.closed_form(v, years, frac, lat[:, None], lon[None, :], climate=climate, style="us_normals")
+        for v in synth.VARIABLES
+    }
+    assert all(np.isfinite(x).all() for x in cf.values())
+    assert np.all(cf["tasmin"] < cf["tas"]) and np.all(cf["tas"] < cf["tasmax"])
+    assert cf["tasmin"].min() > 200.0 and cf["tasmax"].max() < 330.0
+    assert np.all(cf["pr"] >= 0.0) and np.any(cf["pr"] == 0.0) and cf["pr"].max() < 2e-3
+    again = synth.closed_form("pr", years, frac, lat[:, None], lon[None, :], climate=climate, style="us_normals")
+    np.testing.assert_array_equal(again, cf["pr"])
+
+
+def test_us_normals_files_hold_the_style_and_its_values(tmp_path: Path) -> None:
+    spec = _spec(style="us_normals", resolution=5.0, box=(15.0, 70.0, 180.0, 300.0), variables=("pr", "tasmax"))
+    for variable in spec.variables:
+        path = synth.write_year(tmp_path / f"{variable}.nc", spec, variable, "historical", 2000)
+        with netCDF4.Dataset(path) as ds:
+            assert ds.synthetic_style == "us_normals"
+            lat, lon, data = ds["lat"][:], ds["lon"][:], ds[variable][:]
+        for day in (10, 200):
+            frac = synth.day_fraction("noleap", 2000, 1, 1) + day / 365
+            expected = synth.closed_form(variable, 2000, frac, lat[:, None], lon[None, :], style="us_normals")
+            np.testing.assert_allclose(data[day], expected, rtol=1e-6, atol=1e-12)
+    plain = synth.write_year(tmp_path / "plain.nc", _spec(), "tas", "historical", 2000)
+    with netCDF4.Dataset(plain) as ds:
+        assert "synthetic_style" not in ds.ncattrs()
+    with pytest.raises(ValueError, match="unknown style 'nice'"):
+        _spec(style="nice")
+
+
+def test_demo_config_shows_every_product_and_drops_the_county_table_without_its_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    from climnorm.synth import demo
+
+    config = yaml.safe_load(demo.demo_config_text())
+    assert config["products"] == ["daily", "daily_smoothed", "monthly", "seasonal", "annual"]
+    assert config["zonal"]["output"] == "tables/counties.parquet"
+    monkeypatch.setattr(demo, "missing_extra_message", lambda extra, needed: f"{needed} need the {extra} extra")
+    without = yaml.safe_load(demo.demo_config_text())
+    assert "zonal" not in without and without["products"] == config["products"]
+    assert "# zonal: left out, county tables need the zonal extra" in demo.demo_config_text()

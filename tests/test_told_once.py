@@ -40,7 +40,7 @@ def _demo_names(root: Path) -> Path:
 def test_the_demo_archive_with_the_default_periods_is_told_in_a_few_lines(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The demo archive (1983-2049) with the default periods (1980-2014, 2015-2044, 2045-2100): 4,100 outputs
+    """The demo archive (1985-2049) with the default periods (1980-2014, 2015-2044, 2045-2100): 21,780 outputs
     cannot be computed; `climnorm plan` says so in a few lines, and `plan --json` lists every one."""
     archive = _demo_names(tmp_path / "archive")
     job = {
@@ -57,13 +57,13 @@ def test_the_demo_archive_with_the_default_periods_is_told_in_a_few_lines(
         "(×3 products): the archive ends in 2049; a window needs 25 of 30 years"
     ) in warnings  # 2050-2054 have 25 to 29 years of 30
     assert (
-        "! SYNTH-A, SYNTH-B, SYNTH-C pr, tas, tasmax, tasmin AK, CONUS, GU, HI, PRVI historical historical 1980-2006 "
-        "(×3 products): the archive begins in 1983; a window needs 25 of 30 years"
+        "! SYNTH-A, SYNTH-B, SYNTH-C pr, tas, tasmax, tasmin AK, CONUS, GU, HI, PRVI historical historical 1980-2008 "
+        "(×3 products): the archive begins in 1985; a window needs 25 of 30 years"
     ) in warnings
     assert main(["-q", "plan", str(config), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     per_target = 3 * 4 * 5 * 3  # members x variables x regions x products
-    assert len(data["skipped"]) == per_target * ((2006 - 1980 + 1) + 2 * (2100 - 2055 + 1))
+    assert len(data["skipped"]) == per_target * ((2008 - 1980 + 1) + 2 * (2100 - 2055 + 1))
     assert "SYNTH-B r1i1p1f1 tasmin GU ssp585 future 2100 annual: skipped: only 0 of 30" in " ".join(data["skipped"])
 
 

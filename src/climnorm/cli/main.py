@@ -72,6 +72,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         "version_years": tuple(args.version_years),
         "lon_convention": args.lon_convention,
         "lat_descending": args.lat_descending,
+        "style": args.style,
     }
     try:
         spec = SynthSpec(**spec_args)
@@ -245,32 +246,63 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_synth_command(sub: T_Subcommands) -> None:
     p = sub.add_parser("synth", help="write a synthetic NEX-GDDP-CMIP6-style archive with closed-form values")
-    p.add_argument("out_dir", type=Path, metavar="OUT_DIR")
-    p.add_argument("--model", default="SYNTH-ESM")
-    p.add_argument("--variant", default="r1i1p1f1")
-    p.add_argument("--variables", nargs="+", default=["tas"], metavar="VAR")
-    p.add_argument("--scenarios", nargs="+", default=["historical"], metavar="SCENARIO")
-    p.add_argument("--historical-years", nargs=2, type=int, default=[1950, 2014], metavar=("FIRST", "LAST"))
-    p.add_argument("--scenario-years", nargs=2, type=int, default=[2015, 2100], metavar=("FIRST", "LAST"))
-    p.add_argument("--calendar", default="noleap", help="noleap, 360_day, standard, proleptic_gregorian, julian, ...")
+    p.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="directory the archive is written under")
+    p.add_argument("--model", default="SYNTH-ESM", help="model name in file names and attributes (default SYNTH-ESM)")
+    p.add_argument("--variant", default="r1i1p1f1", help="variant label in file names (default r1i1p1f1)")
+    p.add_argument(
+        "--variables", nargs="+", default=["tas"], metavar="VAR", help="any of pr, tas, tasmax, tasmin (default tas)"
+    )
+    p.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=["historical"],
+        metavar="SCENARIO",
+        help="historical (written for --historical-years) and any others, e.g. ssp245 (written for --scenario-years)",
+    )
+    p.add_argument(
+        "--historical-years", nargs=2, type=int, default=[1950, 2014], metavar=("FIRST", "LAST"),
+        help="years of the historical scenario, inclusive (default 1950 2014)",
+    )  # fmt: skip
+    p.add_argument(
+        "--scenario-years", nargs=2, type=int, default=[2015, 2100], metavar=("FIRST", "LAST"),
+        help="years of every other scenario, inclusive (default 2015 2100)",
+    )  # fmt: skip
+    p.add_argument(
+        "--calendar",
+        default="noleap",
+        help="CF calendar: noleap (default), 360_day, standard, proleptic_gregorian, ...",
+    )
     p.add_argument("--grid", type=float, default=0.25, metavar="DEG", help="grid spacing in degrees (default 0.25)")
-    p.add_argument("--box", nargs=4, type=float, metavar=("LAT_MIN", "LAT_MAX", "LON_MIN", "LON_MAX"))
+    p.add_argument(
+        "--box", nargs=4, type=float, metavar=("LAT_MIN", "LAT_MAX", "LON_MIN", "LON_MAX"),
+        help="write only the cells whose centres are in this box (lon 0..360 or negative; default the globe)",
+    )  # fmt: skip
     p.add_argument(
         "--layout",
         choices=["var", "s3"],
         default="var",
         help="var: {var}/{scenario}/; s3: {model}/{scenario}/{variant}/{var}/",
     )
+    p.add_argument(
+        "--style",
+        choices=["closed_form", "us_normals"],
+        default="closed_form",
+        help="closed_form: simple values tests recompute exactly (default); us_normals: values whose normals "
+        "follow the observed U.S. 1991-2020 normals (what the demo writes)",
+    )
     p.add_argument("--time-bnds", action="store_true", help="write time_bnds")
     p.add_argument("--no-shuffle", action="store_true", help="zlib without the shuffle filter")
-    p.add_argument("--complevel", type=int, default=1)
+    p.add_argument("--complevel", type=int, default=1, help="zlib level, 0 (no compression) to 9 (default 1)")
     p.add_argument("--holes", type=float, default=0.0, metavar="FRACTION", help="fraction of missing values")
     p.add_argument(
         "--version-years", nargs="+", type=int, default=[], metavar="YEAR", help="years that also get a _v1.1 file"
     )
-    p.add_argument("--lon-convention", choices=["0_360", "-180_180"], default="0_360")
-    p.add_argument("--lat-descending", action="store_true")
-    p.add_argument("--workers", type=_workers, default=1)
+    p.add_argument(
+        "--lon-convention", choices=["0_360", "-180_180"], default="0_360",
+        help="longitudes written as 0..360 (default) or -180..180",
+    )  # fmt: skip
+    p.add_argument("--lat-descending", action="store_true", help="latitudes from north to south")
+    p.add_argument("--workers", type=_workers, default=1, help="processes writing files (default 1)")
     p.set_defaults(func=cmd_synth)
 
 
@@ -319,7 +351,13 @@ def _add_run_commands(sub: T_Subcommands) -> None:
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("demo", help="make a small synthetic archive and run the whole job on it")
-    p.add_argument("directory", nargs="?", default="climnorm-demo", metavar="DIR")
+    p.add_argument(
+        "directory",
+        nargs="?",
+        default="climnorm-demo",
+        metavar="DIR",
+        help="where the archive and the outputs go (default: ./climnorm-demo)",
+    )
     p.add_argument("--workers", type=_workers, default=None, help="processes (default: the machine's cores)")
     p.add_argument("--force", action="store_true", help="recompute outputs that are up to date")
     _engine_options(p)

@@ -3,7 +3,9 @@ embedded demo made from one.
 
 Each file holds one year of one daily variable on a regular grid, laid out and encoded like the real archive
 (`archive`); its values are :func:`closed_form` of (variable, year, day fraction, lat, lon) (`values`), on the
-grid and time axes of its :class:`SynthSpec` (`spec`).
+grid and time axes of its :class:`SynthSpec` (`spec`). The spec's ``style`` picks the values: ``closed_form``
+(simple, what tests and golden records use) or ``us_normals`` (normals like the observed U.S. ones: `us_normals`,
+from the stations of `stations` placed by `geography`; the demo's).
 """
 
 from climnorm.synth.archive import (
@@ -23,6 +25,7 @@ from climnorm.synth.spec import (
     HOLE_NAN_SHARE,
     HOLE_VALID,
     LAYOUTS,
+    STYLES,
     VARIABLE_ATTRS,
     VARIABLES,
     VERSION_CHANGES,
@@ -44,6 +47,7 @@ __all__ = [
     "HOLE_NAN_SHARE",
     "HOLE_VALID",
     "LAYOUTS",
+    "STYLES",
     "VARIABLES",
     "VARIABLE_ATTRS",
     "VERSIONS",

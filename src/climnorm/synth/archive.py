@@ -94,7 +94,7 @@ def _block_values(
     frac = (index + 0.5) / n_steps
     climate = spec.climate(item.scenario)
     grid_lat, grid_lon = lat[None, :, None], lon[None, None, :]
-    values = closed_form(item.variable, float(item.year), frac, grid_lat, grid_lon, item.version, climate)
+    values = closed_form(item.variable, float(item.year), frac, grid_lat, grid_lon, item.version, climate, spec.style)
     data = values.astype(np.float32)
     if spec.holes > 0.0:
         codes = hole_codes(spec, item.variable, item.year, index, grid_lat, grid_lon)
@@ -104,7 +104,9 @@ def _block_values(
 
 
 def _global_attrs(spec: SynthSpec, variable: str, scenario: str, year: int, version: str) -> dict[str, str]:
-    """Global attributes like the real archive's, plus the ``synthetic = "climnorm"`` marker."""
+    """Global attributes like the real archive's, plus the ``synthetic = "climnorm"`` marker (and the style's
+    name when it is not the default, so that default archives stay as they were)."""
+    style = {} if spec.style == "closed_form" else {"synthetic_style": spec.style}
     return {
         "Conventions": "CF-1.7",
         "title": f"Synthetic NEX-GDDP-CMIP6-like {variable} for {spec.model} {scenario} {year}",
@@ -126,7 +128,7 @@ def _global_attrs(spec: SynthSpec, variable: str, scenario: str, year: int, vers
         "synthetic_calendar": spec.calendar,
         "synthetic_time_argument": "closed_form(variable, year, (dayofyear - 0.5) / days_in_year, lat, lon)",
         "history": f"written by climnorm {__version__} climnorm.synth.write_year",
-    }
+    } | style
 
 
 def write_year(path: T_Path, spec: SynthSpec, variable: str, scenario: str, year: int, version: str = "v1.0") -> Path:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from dataclasses import asdict, replace
 from importlib import resources
 from pathlib import Path
 
 from rich.console import Console
 
+from climnorm._extras import missing_extra_message
 from climnorm.config.model import Config, load_config
+from climnorm.products import product
+from climnorm.records import OutputRecord
 from climnorm.synth.archive import write_archive
 from climnorm.synth.spec import SynthSpec
 
@@ -19,17 +23,19 @@ log = logging.getLogger(__name__)
 _COMMON = SynthSpec(
     variables=("pr", "tas", "tasmax", "tasmin"),
     scenarios=("historical", "ssp245", "ssp585"),
-    historical_years=(1983, 2014),
+    historical_years=(1985, 2014),
     scenario_years=(2015, 2049),
     # 1.875 degrees (the N96 longitude spacing): every region holds cell centres, PRVI and GU included
     resolution=1.875,
     box=(12.0, 73.0, 143.0, 297.0),
-    holes=0.002,
+    # no missing values, as in the real archive: a hole makes a month's precipitation total, and so the season's
+    # and the year's, missing in that year (WMO's rules), and the county table would flag every county
     time_bnds=True,
     layout="s3",
+    style="us_normals",  # normals like the observed U.S. ones, so the pictures look like the places they show
 )
-#: Three members the way real ones differ: calendars, a steady offset, their own weather, and how fast each warms
-#: under each scenario (ssp585 faster than ssp245).
+#: Three members the way real ones differ: calendars, a steady offset, their own weather (and precipitation
+#: change), and how fast each warms under each scenario (ssp585 faster than ssp245).
 DEMO_MEMBERS: tuple[SynthSpec, ...] = (
     replace(_COMMON, model="SYNTH-A", calendar="noleap", noise=1, warming=(("ssp245", 0.25), ("ssp585", 0.55))),
     replace(
@@ -40,10 +46,18 @@ DEMO_MEMBERS: tuple[SynthSpec, ...] = (
     ),
 )
 _MARKER = "archive.json"
+_ZONAL_SECTION = "\nzonal:"
+_HOUSTON = "48201"  # Harris County, Texas
 
 
 def demo_config_text() -> str:
-    return resources.files("climnorm").joinpath("data/demo.yaml").read_text()
+    """The demo's configuration; without the zonal extra, without its county table (the rest still runs)."""
+    text = resources.files("climnorm").joinpath("data/demo.yaml").read_text()
+    problem = missing_extra_message("zonal", "county tables")
+    if problem is None or _ZONAL_SECTION not in text:
+        return text
+    log.warning("the demo writes no county table: %s", problem)
+    return text[: text.index(_ZONAL_SECTION)] + f"\n# zonal: left out, {problem}\n"
 
 
 def prepare_demo(directory: Path, *, workers: int = 1) -> Config:
@@ -63,25 +77,90 @@ def prepare_demo(directory: Path, *, workers: int = 1) -> Config:
 
 
 def show_demo_result(config: Config, console: Console) -> None:
-    """Say where the outputs are and summarise one ensemble normal (tas over CONUS under ssp585)."""
-    import xarray as xr
-
+    """Say where the products, the ensemble and the county table are, with a taste of each, and how to draw them."""
     from climnorm.write.manifest import Manifest
 
-    records = Manifest.load(config.output_dir).records
-    console.print(f"outputs: {config.output_dir} ({len(records)} normals, manifest.json lists them)")
+    records = list(Manifest.load(config.output_dir).records.values())
+    counts = Counter(r.product for r in records)
+    shown = ", ".join(f"{counts[name]} {name}" for name in config.products)
+    console.print(f"outputs: {config.output_dir} ({len(records)} normals: {shown}; manifest.json lists them)")
+    _show_products(config, records, console)
+    _show_ensemble(config, records, console)
+    for entry in config.zonal:
+        _show_county_table(entry.table_path(config.output_dir), console)
+    output = config.output_dir
+    console.print(
+        f"pictures (the plot extra): climnorm plot map {output} --variable tas --region CONUS --scenario ssp245 "
+        f"--target 2049 --day 196 -o map.png; climnorm plot change {output} --variable tas --region CONUS "
+        f"-o change.png; climnorm report {output} -o report.html",
+        markup=False,
+    )
+
+
+def _show_products(config: Config, records: list[OutputRecord], console: Console) -> None:
+    """Where one member's products of one target are: the daily normal and its siblings, side by side."""
+    mine = {
+        r.product: r.path
+        for r in records
+        if (r.variable, r.region, r.scenario, r.model, r.target_year) == ("tas", "CONUS", "ssp585", "SYNTH-A", 2049)
+    }
+    if not mine:
+        return
+    daily = min(mine.values(), key=len)
+    stem = daily[: daily.rindex("_normal.nc")]  # the daily normal's name: the others add their product's name
+    kinds = [mine[name][len(stem) + 1 :].removesuffix(".nc") for name in config.products if name in mine]
+    shown = ", ".join(kind or "normal" for kind in kinds)
+    console.print(f"one member's products for one target: {config.output_dir / stem}_{{{shown}}}.nc", markup=False)
+
+
+def _show_ensemble(config: Config, records: list[OutputRecord], console: Console) -> None:
+    """Summarise one ensemble daily normal (tas over CONUS under ssp585, the last target), in °C."""
+    import xarray as xr
+
     wanted = [
         r
-        for r in records.values()
+        for r in records
         if (r.variable, r.region, r.scenario, r.model) == ("tas", "CONUS", "ssp585", "ensemble")
+        and not product(r.product).named  # the daily normal, whose files and records predate products
     ]
     if not wanted:
         return
     record = max(wanted, key=lambda r: r.target_year)
     with xr.open_dataset(config.output_dir / record.path, decode_times=False) as ds:
-        mean, low, high = (ds[f"tas_{s}"].mean(("lat", "lon")) for s in ("mean", "p10", "p90"))
+        mean, low, high = (ds[f"tas_{s}"].mean(("lat", "lon")) - 273.15 for s in ("mean", "p10", "p90"))
         console.print(
-            f"{record.path}: ensemble of {ds.attrs['ensemble_members']}, {ds.attrs['window_years']}-year normal "
-            f"ending {ds.attrs['target_year']}; CONUS mean {float(mean.mean()):.2f} K (members' p10-p90 "
-            f"{float(low.mean()):.2f}-{float(high.mean()):.2f}), 15 Jul {float(mean[195]):.2f} K"
+            f"the ensemble's statistics, e.g. {config.output_dir / record.path}: ensemble of "
+            f"{ds.attrs['ensemble_members']}, {ds.attrs['window_years']}-year normal ending {ds.attrs['target_year']}; "
+            f"CONUS mean {float(mean.mean()):.1f} °C (members' p10-p90 {float(low.mean()):.1f}-"
+            f"{float(high.mean()):.1f}), 15 Jul {float(mean[195]):.1f} °C",
+            markup=False,
         )
+
+
+def _show_county_table(path: Path, console: Console) -> None:
+    """Where the county table is, and Harris County's (Houston's) July normals of the ensemble mean from it."""
+    if not path.exists():
+        return
+    import pyarrow.parquet as pq
+
+    rows = pq.read_metadata(path).num_rows if path.suffix in (".parquet", ".pq") else None
+    console.print(f"county table: {path}" + (f" ({rows:,} rows)" if rows is not None else ""))
+    if rows is None:
+        return
+    filters = [("id", "=", _HOUSTON), ("statistic", "=", "mean"), ("product", "=", "monthly"), ("slot", "=", 7)]
+    columns = ["variable", "units", "scenario", "target_year", "value"]
+    table = pq.read_table(path, filters=filters, columns=columns).to_pylist()
+    shown = [
+        f"{row['variable']} {_display(row['value'], row['units'])}"
+        for row in sorted(table, key=lambda row: str(row["variable"]))
+        if (row["scenario"], row["target_year"]) == ("ssp585", 2049)
+    ]
+    if shown:
+        console.print(
+            f"Harris County TX (Houston), July normals 2020-2049 under ssp585, ensemble mean: {', '.join(shown)}"
+        )
+
+
+def _display(value: float, units: str) -> str:
+    """A value in the units people quote: °C for kelvin, as it is otherwise (a month's precipitation in mm)."""
+    return f"{value - 273.15:.1f} °C" if units == "K" else f"{value:.0f} {units}"

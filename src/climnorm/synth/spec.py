@@ -31,6 +31,11 @@ CALENDARS: tuple[str, ...] = (
 #: ``s3`` = {root}/{model}/{scenario}/{variant}/{var}/file (the public S3 bucket's).
 LAYOUTS: tuple[str, ...] = ("var", "s3")
 
+#: Climate styles: ``closed_form`` (the default: simple closed-form values whose every value tests can recompute,
+#: what the golden records hold) and ``us_normals`` (values whose normals follow the observed U.S. ones, for the
+#: demo and pictures; :mod:`climnorm.synth.us_normals`).
+STYLES: tuple[str, ...] = ("closed_form", "us_normals")
+
 #: How each file version differs from v1.0: (kelvin added to tas/tasmax/tasmin, factor applied to pr).
 VERSION_CHANGES: dict[str, tuple[float, float]] = {
     "v1.0": (0.0, 1.0),
@@ -106,6 +111,7 @@ class SynthSpec:
     then tells the date. ``holes``: fraction of values missing, see :func:`hole_codes`. ``version_years``:
     years that also get a ``_v1.1`` file, its values changed as :data:`VERSION_CHANGES` says. ``offset``,
     ``noise`` and ``warming`` make a member and its scenarios differ the way real ones do (:class:`Climate`).
+    ``style``: which values, see :data:`STYLES`.
     Lists are accepted and stored as tuples; invalid settings raise ValueError on construction.
     """
 
@@ -132,6 +138,7 @@ class SynthSpec:
     offset: float = 0.0
     noise: int = 0
     warming: tuple[tuple[str, float], ...] = ()
+    style: str = "closed_form"
 
     def climate(self, scenario: str) -> Climate:
         """This member's climate under ``scenario`` (warming: K per decade after 2014, by scenario)."""
@@ -155,6 +162,7 @@ def _validate(spec: SynthSpec) -> None:
     if not spec.scenarios:
         raise ValueError("SynthSpec.scenarios is empty: give e.g. ('historical',) or ('historical', 'ssp245')")
     check_calendar(spec.calendar)
+    check_style(spec.style)
     for name in ("historical_years", "scenario_years"):
         first, last = getattr(spec, name)
         if int(first) > int(last):
@@ -190,6 +198,12 @@ def check_variable(variable: str) -> None:
     """Raise ValueError unless ``variable`` is one this module can synthesise."""
     if variable not in VARIABLES:
         raise ValueError(f"unknown variable {variable!r}; synthetic data exists for {', '.join(VARIABLES)}")
+
+
+def check_style(style: str) -> None:
+    """Raise ValueError unless ``style`` is one of :data:`STYLES`."""
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; expected one of {', '.join(STYLES)}")
 
 
 def check_calendar(calendar: str) -> None:

@@ -21,22 +21,15 @@ from climnorm.synth.spec import (
     VERSIONS,
     Climate,
     SynthSpec,
+    check_style,
     check_variable,
     day_fraction,
 )
+from climnorm.synth.us_normals import us_normals_value
+from climnorm.synth.waves import phase as _phase
+from climnorm.synth.waves import wave as _wave
 
 _PLAIN = Climate()
-
-
-def _phase(years: np.ndarray, frac: np.ndarray, k: int) -> np.ndarray:
-    """Pseudo-random phase in [0, 2π) from (year, day fraction) — the classic sin-hash, exact in float64."""
-    x = np.sin(years * 12.9898 + frac * 78.233 + k * 37.719) * 43758.5453
-    return (2.0 * np.pi) * (x - np.floor(x))
-
-
-def _wave(a: np.ndarray, ka: int, pa: np.ndarray, b: np.ndarray, kb: int, pb: np.ndarray) -> np.ndarray:
-    """Separable wave ``sin(ka*a + pa) * cos(kb*b + pb)``: cheap on (day, lat, 1) x (day, 1, lon) grids."""
-    return np.sin(ka * a + pa) * np.cos(kb * b + pb)
 
 
 def _tas(y: np.ndarray, s: np.ndarray, phi: np.ndarray, lam: np.ndarray, k: int = 0) -> np.ndarray:
@@ -79,6 +72,7 @@ def closed_form(
     lon: np.ndarray | float,
     version: str = "v1.0",
     climate: Climate = _PLAIN,
+    style: str = "closed_form",
 ) -> np.ndarray:
     """Exact (float64) value of ``variable`` for broadcastable years, day fractions, lat and lon (degrees).
 
@@ -88,23 +82,37 @@ def closed_form(
     separable waves in (lat, lon) whose phases are a sin-hash of (year, fraction), so every day and year
     differ. tasmax = tas + spread > 0, tasmin = tas - spread > 0; pr = max(signal, 0) * 1.5e-5 >= 0.
     ``version`` applies :data:`VERSION_CHANGES` (v1.1: +1 K for temperatures, pr x 1.5); ``climate`` is the
-    member's and scenario's own (:class:`Climate`; the default changes nothing).
+    member's and scenario's own (:class:`Climate`; the default changes nothing). ``style`` "us_normals" gives
+    the values of :func:`~climnorm.synth.us_normals.us_normals_value` instead (:data:`STYLES`).
     """
     check_variable(variable)
+    check_style(style)
     if version not in VERSION_CHANGES:
         raise ValueError(f"unknown version {version!r}; expected one of {', '.join(VERSIONS)}")
     add_kelvin, pr_factor = VERSION_CHANGES[version]
     y = np.asarray(years, dtype=np.float64)
     s = np.asarray(day_of_year_float, dtype=np.float64)
-    phi = np.deg2rad(np.asarray(lat, dtype=np.float64))
-    lam = np.deg2rad(np.asarray(lon, dtype=np.float64))
+    lat_deg, lon_deg = np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+    if style == "us_normals":
+        out = us_normals_value(variable, y, s, lat_deg, lon_deg, climate)
+    else:
+        out = _closed_form(variable, y, s, np.deg2rad(lat_deg), np.deg2rad(lon_deg), climate)
+    if variable == "pr":
+        return out * pr_factor if pr_factor != 1.0 else out
+    return out + add_kelvin if add_kelvin else out
+
+
+def _closed_form(
+    variable: str, y: np.ndarray, s: np.ndarray, phi: np.ndarray, lam: np.ndarray, climate: Climate
+) -> np.ndarray:
+    """The default style's value of ``variable`` (v1.0) at latitude ``phi`` and longitude ``lam`` (radians)."""
     k = 13 * climate.noise
     warmer = climate.kelvin(y) if climate != _PLAIN else None
     if variable == "pr":
         out = _pr(y, s, phi, lam, k)
         if warmer is not None:
             out = out * (1.0 + 0.03 * warmer)  # a warmer member or climate is wetter, a few percent per kelvin
-        return out * pr_factor if pr_factor != 1.0 else out
+        return out
     out = _tas(y, s, phi, lam, k)
     if variable == "tasmax":
         out = out + _spread(variable, y, s, phi, lam, k)
@@ -112,7 +120,7 @@ def closed_form(
         out = out - _spread(variable, y, s, phi, lam, k)
     if warmer is not None:
         out = out + warmer
-    return out + add_kelvin if add_kelvin else out
+    return out
 
 
 def expected_value(
@@ -123,12 +131,14 @@ def expected_value(
     day: int,
     lat: np.ndarray | float,
     lon: np.ndarray | float,
-    version: str = "v1.0",
+    *,
+    style: str = "closed_form",
     climate: Climate = _PLAIN,
+    version: str = "v1.0",
 ) -> np.ndarray:
     """Exact value written for the date (year, month, day) of a ``calendar`` file at lat/lon (broadcast)."""
     frac = day_fraction(calendar, year, month, day)
-    return closed_form(variable, year, frac, lat, lon, version=version, climate=climate)
+    return closed_form(variable, year, frac, lat, lon, version=version, climate=climate, style=style)
 
 
 # -------------------------------------------------------------------------------------------------- holes
