@@ -48,6 +48,7 @@ def index_values(index: str, days: YearDays, previous: YearDays | None, **kw: An
         params["op"] = declared.fixed_op
     return kernel(declared.kind, days, previous, params=params, **kw)
 
+
 YEARS = (1999, 2000, 2001)  # 2000 is a leap year in the standard calendar
 NCELLS = 24
 CALENDARS = ("noleap", "360_day", "standard")

@@ -16,13 +16,13 @@ import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
+from tests.conftest import T_Archive
 
 from climnorm.config.model import parse_config
 from climnorm.outputs.index import OutputIndex
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec
 from climnorm.synth.archive import file_path
-from tests.conftest import T_Archive
 
 xclim = pytest.importorskip("xclim")
 from xclim.core.calendar import percentile_doy  # noqa: E402
@@ -149,7 +149,10 @@ def _series(archive: Path, spec: SynthSpec, variable: str) -> xr.DataArray:
     parts = []
     for scenario, (first, last) in (("historical", (2007, 2014)), ("ssp245", (2015, 2017))):
         for year in range(first, last + 1):
-            with xr.open_dataset(file_path(archive, spec, variable, scenario, year), decode_times=xr.coders.CFDatetimeCoder(use_cftime=True)) as ds:
+            with xr.open_dataset(
+                file_path(archive, spec, variable, scenario, year),
+                decode_times=xr.coders.CFDatetimeCoder(use_cftime=True),
+            ) as ds:
                 parts.append(ds[variable].load())
     da = xr.concat(parts, "time")
     return da.astype(np.float64).assign_attrs(parts[0].attrs)

@@ -94,7 +94,10 @@ def threshold(text: str, kind: str) -> float:
         quantity = registry.Quantity(float(match.group(1)), spelled)
         return float(quantity.to(_PINT_UNITS[kind], "hydro").magnitude)
     except pint.errors.DimensionalityError:
-        wanted = {"temperature": "a temperature (e.g. '90 degF')", "precipitation": "a precipitation rate (e.g. '1 mm/day')"}
+        wanted = {
+            "temperature": "a temperature (e.g. '90 degF')",
+            "precipitation": "a precipitation rate (e.g. '1 mm/day')",
+        }
         raise ValueError(f"{text!r} is {_dimension(quantity)}, not {wanted[kind]}") from None
     except (pint.errors.UndefinedUnitError, pint.errors.DefinitionSyntaxError, AttributeError, TypeError) as err:
         raise ValueError(f"{text!r}: unknown units {match.group(2)!r} ({err})") from None
@@ -112,12 +115,21 @@ def _registry() -> Any:
     need it)."""
     import pint
 
-    registry = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
-    water = 1000 * registry.kg / registry.m**3
+    registry: Any = pint.UnitRegistry(autoconvert_offset_to_baseunit=True)
     hydro = pint.Context("hydro")
-    hydro.add_transformation("[mass] / [length]**2", "[length]", lambda ureg, x: x / water)
-    hydro.add_transformation("[length]", "[mass] / [length]**2", lambda ureg, x: x * water)
-    hydro.add_transformation("[mass] / [length]**2 / [time]", "[length] / [time]", lambda ureg, x: x / water)
-    hydro.add_transformation("[length] / [time]", "[mass] / [length]**2 / [time]", lambda ureg, x: x * water)
+    hydro.add_transformation("[mass] / [length]**2", "[length]", _per_water)
+    hydro.add_transformation("[length]", "[mass] / [length]**2", _times_water)
+    hydro.add_transformation("[mass] / [length]**2 / [time]", "[length] / [time]", _per_water)
+    hydro.add_transformation("[length] / [time]", "[mass] / [length]**2 / [time]", _times_water)
     registry.add_context(hydro)
     return registry
+
+
+def _per_water(ureg: Any, value: Any, **kwargs: Any) -> Any:
+    """A mass of water per area as its depth (1000 kg m-3)."""
+    return value / (1000 * ureg.kg / ureg.m**3)
+
+
+def _times_water(ureg: Any, value: Any, **kwargs: Any) -> Any:
+    """A depth of water as its mass per area."""
+    return value * (1000 * ureg.kg / ureg.m**3)

@@ -14,11 +14,10 @@ from climnorm.outputs.index import OutputIndex
 from climnorm.products import DaySlots, Periods, ProductSpec, T_Layout, spec_of
 from climnorm.records import OutputRecord
 from climnorm.write.digests import ensemble_checksum
-from climnorm.write.layouts import normal_checksum
-from climnorm.write.netcdf import window_variable
 from climnorm.write.ensemble import ensemble_variables
+from climnorm.write.layouts import normal_checksum
 from climnorm.write.manifest import MANIFEST_NAME, Manifest
-from climnorm.write.netcdf import CELL_METHODS
+from climnorm.write.netcdf import CELL_METHODS, window_variable
 
 _ATTRS_FROM_RECORD = ("variable", "region", "scenario", "period", "target_year", "window_years", "calendar", "leap_day")
 
@@ -164,6 +163,8 @@ def _period_layout_problems(
 #: The CF methods a period normal's steps may have within years: means and totals of days, an indicator's counts,
 #: extremes and dates.
 WITHIN_YEARS = ("mean", "sum", "maximum", "minimum", "point")
+
+
 def _over_years(method: str) -> bool:
     """A normal's method over years: the mean, or a window statistic's (``time: point over years (comment: …)``)."""
     return method == " time: mean over years" or (method.startswith(" time: ") and " over years" in method)
