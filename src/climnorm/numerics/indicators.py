@@ -150,6 +150,7 @@ def index_values(
     rule: Completeness = WMO,
     per_day: np.ndarray | None = None,
     previous_per_day: np.ndarray | None = None,
+    missing: np.ndarray | None = None,
 ) -> np.ndarray:
     """(steps, *cells) float64 values of an index of ``kind`` for the year ``days``: 1 step for YS, 12 for MS, 4 for
     QS-DEC (DJF, MAM, JJA, SON; DJF takes December from ``previous``, the year before, and is NaN where that is None).
@@ -157,7 +158,8 @@ def index_values(
     ``params``: every parameter the kind reads (``thresh`` a float in the days' units, ``op``, ``window``, the
     dates; `climnorm.products.indicators` fills xclim's defaults). ``per_day``: the (ndays, *cells) per-day
     threshold of a percentile kind (:data:`PER_DAY_KINDS`); ``previous_per_day``: the same for ``previous``, which
-    its DJF needs.
+    its DJF needs. ``missing``: :func:`months_missing` of ``days`` under ``rule``, when the caller computes several
+    indices of the same days (it is the same for all).
     """
     if kind in YEARLY_KINDS and freq != "YS":
         raise ValueError(f"{kind} is a value of a whole year (freq YS), not of {freq!r}")
@@ -167,7 +169,10 @@ def index_values(
     values = days.values.reshape(n, -1)
     per = _per_day(kind, per_day, days)
     starts = _month_starts(days.months)
-    missing = _months_missing(np.isnan(values), starts, rule)
+    if missing is None:
+        missing = _months_missing(np.isnan(values), starts, rule)
+    else:
+        missing = missing.reshape(12, -1)
     if kind in YEARLY_KINDS:
         out = np.where(missing.any(axis=0), np.nan, _yearly(kind, values, days, p))[np.newaxis]
         return out.reshape((1, *cells))
@@ -224,6 +229,12 @@ def _month_starts(months: np.ndarray) -> np.ndarray:
     if not ordered or np.any(months[starts.clip(max=months.size - 1)] != np.arange(1, 13)):
         raise ValueError("days must be in date order with every month of the year")
     return starts
+
+
+def months_missing(days: YearDays, rule: Completeness = WMO) -> np.ndarray:
+    """(12, cells) whether each month of the year's days is missing under ``rule`` (cells flattened)."""
+    values = days.values.reshape(days.values.shape[0], -1)
+    return _months_missing(np.isnan(values), _month_starts(days.months), rule)
 
 
 def _months_missing(miss: np.ndarray, starts: np.ndarray, rule: Completeness) -> np.ndarray:

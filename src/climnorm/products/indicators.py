@@ -16,7 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from climnorm.calendars import SlotScheme
-from climnorm.numerics.indicators import YEARLY_KINDS, Kind, YearDays, index_values, year_days
+from climnorm.numerics.indicators import YEARLY_KINDS, Kind, YearDays, index_values, months_missing, year_days
 from climnorm.numerics.percentiles import doy_thresholds
 from climnorm.numerics.periods import Completeness
 from climnorm.products.normals import ANNUAL, MONTHLY, SEASONAL
@@ -330,6 +330,7 @@ class IndexYears:
         if previous is not None and any(i.uses_previous_year for i in self.indicators):
             self.with_previous.add(year)
         out = {}
+        missing = months_missing(days, self.rule) if self.indicators else None  # the same for every index
         for i in self.indicators:
             per_day = before = None
             if i.index.base:
@@ -337,7 +338,7 @@ class IndexYears:
                 before = self._per_day(i, previous) if previous is not None and i.freq == "QS-DEC" else None
             values = index_values(
                 i.index.kind, days, previous, freq=i.freq, params=i.kernel_params(), rule=self.rule,
-                per_day=per_day, previous_per_day=before,
+                per_day=per_day, previous_per_day=before, missing=missing,
             )  # fmt: skip
             out[i.id] = values.astype(np.float32)
         self.previous = days
