@@ -228,8 +228,10 @@ class Indicator:
         return {k: v for k, v in self.values if k not in ("base_period", "per")}
 
     def shaping(self) -> dict[str, Any]:
-        """What shapes its values, for resume: the index, the frequency and the computed parameters."""
-        return {"index": self.index.name, "freq": self.freq, **{k: v for k, v in self.values}}
+        """What shapes its values, for resume: the index, the frequency and the computed parameters (thresholds to
+        12 digits, so that one written in other units is the same indicator)."""
+        values = {k: float(f"{v:.12g}") if isinstance(v, float) else v for k, v in self.values}
+        return {"index": self.index.name, "freq": self.freq, **values}
 
     def described(self) -> str:
         """Its parameters as a user wrote them: "thresh=90 degF, op=>="."""
