@@ -428,8 +428,19 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str,
                 "scenarios": ["historical"],
                 "window_years": 10,
                 "min_years_for_normal": 8,
-                "periods": {"historical": [2005, 2014]},
+                "periods": {"historical": [2009, 2014]},
                 "multiprocessing_workers": 2,
+                # every kind of output: a period product, indicators (one with base-period percentiles, read in a
+                # first pass), window statistics
+                "products": ["daily", "monthly"],
+                "indicators": [
+                    {"index": "heating_degree_days", "thresh": "65 degF"},
+                    {"index": "tg_mean", "freq": "MS"},
+                    {"index": "wetdays", "thresh": "0.01 in/day"},
+                    {"index": "max_n_day_precipitation_amount", "id": "rx5day", "window": 5, "freq": "QS-DEC"},
+                    {"index": "days_over_precip_doy_thresh", "base_period": [1996, 2000]},
+                ],
+                "window_statistics": ["mean", "std", "p90"],
             }
         )
     )
@@ -443,13 +454,16 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str,
 
 
 def _snapshot(out: Path) -> dict[str, tuple[str, dict[str, object]]]:
-    """Data checksum and attributes (creation time aside) of every output."""
+    """Data checksum (of every data variable: a normal, its window statistics) and attributes (creation time aside)
+    of every output."""
     snap = {}
     for path in sorted(out.rglob("*_normal.nc")):
+        digest = hashlib.sha256()
         with netCDF4.Dataset(path) as ds:
-            data = np.ma.filled(ds[ds.variable][:].astype(np.float32), np.nan)
+            for name in sorted(n for n, v in ds.variables.items() if v.dimensions[:1] == ("time",) and v.ndim > 2):
+                digest.update(np.ma.filled(ds[name][:].astype(np.float32), np.nan).tobytes())
             attrs = {k: str(ds.getncattr(k)) for k in ds.ncattrs() if k != "creation_time"}
-        snap[str(path.relative_to(out))] = (hashlib.sha256(data.tobytes()).hexdigest(), attrs)
+        snap[str(path.relative_to(out))] = (digest.hexdigest(), attrs)
     return snap
 
 
@@ -468,7 +482,7 @@ def _interrupted_then_resumed(big: tuple, tmp_path: Path, sig: int, lines: int) 
     mine.write_text(yaml.safe_dump(cfg))
     cmd = [sys.executable, "-m", "climnorm.cli", "run", str(mine), "--progress", "none"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    # the signal lands mid-run, whatever the machine's speed: once the journal holds ``lines`` outputs of the 60
+    # the signal lands mid-run, whatever the machine's speed: once the journal holds ``lines`` outputs of the 162
     deadline = time.monotonic() + 120
     while _journal_lines(tmp_path / "out") < lines and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -524,7 +538,8 @@ def _group_alive(pgid: int) -> bool:
 def _unreadable(path: Path) -> bool:
     try:
         with netCDF4.Dataset(path) as ds:
-            ds[ds.variable][:]
+            for var in ds.variables.values():
+                var[:]
         return False
     except Exception:
         return True
@@ -533,8 +548,9 @@ def _unreadable(path: Path) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("lines", [1, 20, 45])
 def test_kill_9_at_any_moment_resumes_to_identical_outputs(big: tuple, tmp_path: Path, lines: int) -> None:
-    """Killed once the journal holds 1, 20 or 45 of the run's 60 outputs: the resumed run completes them all,
-    identical to an uninterrupted run."""
+    """Killed once the journal holds 1, 20 or 45 of the run's 162 outputs (daily, monthly, indicators with window
+    statistics, one whose thresholds come from a first pass): the resumed run completes them all, identical to an
+    uninterrupted run."""
     first = _interrupted_then_resumed(big, tmp_path, signal.SIGKILL, lines)
     assert first.returncode == -signal.SIGKILL
 
