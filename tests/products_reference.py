@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -121,6 +122,28 @@ def window_normal(per_year: Mapping[int, np.ndarray], window: Sequence[int], min
         valid = [float(a[index]) for a in present if not math.isnan(a[index])]
         if len(valid) >= min_years:
             out[index] = math.fsum(valid) / len(valid)
+    return out
+
+
+def window_statistic(
+    per_year: Mapping[int, np.ndarray], window: Sequence[int], min_years: int, name: str
+) -> np.ndarray:
+    """A statistic of the valid values of the window's years: the sample standard deviation (``statistics.stdev``)
+    or a percentile by linear interpolation between order statistics (``pNN``, ``median``); NaN where fewer than
+    ``min_years``."""
+    present = [per_year[y] for y in window if y in per_year]
+    out = np.full(present[0].shape, np.nan)
+    for index in np.ndindex(out.shape):
+        valid = sorted(float(a[index]) for a in present if not math.isnan(a[index]))
+        if len(valid) < min_years:
+            continue
+        if name == "std":
+            out[index] = statistics.stdev(valid)
+        else:
+            h = (len(valid) - 1) * (50.0 if name == "median" else float(name[1:])) / 100.0
+            low = math.floor(h)
+            high = min(low + 1, len(valid) - 1)
+            out[index] = valid[low] + (h - low) * (valid[high] - valid[low])
     return out
 
 

@@ -1,7 +1,8 @@
 """Every kind of output passes the CF checker (`cfchecks`, the CF community's checker, version 4.1) against the
 current standard-name table, offline: 0 errors.
 
-The kinds: the daily, smoothed daily, monthly, seasonal and annual normals of a member, and the ensemble outputs
+The kinds: the daily, smoothed daily, monthly, seasonal and annual normals of a member, its indicators (every
+kind of units and cell method, with window statistics), and the ensemble outputs
 of each, for a temperature and for precipitation (whose period products are totals in mm). The checker needs the
 UDUNITS-2 library (Debian's libudunits2-dev; CI installs it): without it the test is skipped, saying so.
 """
@@ -81,4 +82,44 @@ def test_every_output_kind_passes_the_cf_checker(synth_archive: T_Archive, tmp_p
     kinds = {(r.variable, r.product, r.is_ensemble): r for r in index.records}
     assert len(kinds) == 2 * 5 * 2
     found = {f"{r.path}: {e}" for r in kinds.values() for e in _errors(check(str(index.path(r))))}
+    assert found == set()
+
+
+INDICATOR_SPEC = replace(SPEC, variables=("tas", "tasmin", "pr"))
+INDICATORS = [
+    {"index": "frost_days"},  # days, summed within years
+    {"index": "tn_min", "freq": "MS"},  # K, a minimum within months
+    {"index": "last_spring_frost"},  # a day of year: 1, a point within years
+    {"index": "frost_free_season_length"},
+    {"index": "tn10p", "base_period": [2010, 2012], "freq": "QS-DEC"},  # seasons
+    {"index": "heating_degree_days", "thresh": "65 degF"},  # K days
+    {"index": "prcptot"},  # mm
+    {"index": "max_1day_precipitation_amount"},  # mm/day
+    {"index": "fraction_over_precip_doy_thresh", "base_period": [2010, 2012]},  # a fraction: 1
+]
+
+
+def test_every_indicator_output_kind_passes_the_cf_checker(synth_archive: T_Archive, tmp_path: Path) -> None:
+    """Indicators of every kind of units and cell method, with window statistics, and their ensemble statistics."""
+    check = _checker(tmp_path)
+    root = tmp_path / "archive"
+    for spec in (replace(INDICATOR_SPEC, model="CF-A"), replace(INDICATOR_SPEC, model="CF-B", noise=1)):
+        source = synth_archive(spec)
+        for path in source.rglob("*.nc"):
+            target = root / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(path)
+    data = {
+        "input_dirs": [str(root)], "output_dir": str(tmp_path / "out"), "models": "all",
+        "variables": ["tas", "tasmin", "pr"], "regions": ["CONUS"], "scenarios": ["historical"], "window_years": 3,
+        "min_years_for_normal": 2, "periods": {"historical": [2014, 2014]}, "products": ["annual"],
+        "multiprocessing_workers": 1, "ensemble": {"statistics": ["mean", "p90"]}, "indicators": INDICATORS,
+        "window_statistics": ["mean", "std", "median", "p10"],
+    }  # fmt: skip
+    summary = run(parse_config(data))
+    assert summary.failures == [] and summary.written == 3 * (3 + len(INDICATORS))
+    index = OutputIndex.load(tmp_path / "out")
+    records = [r for r in index.records if r.indicator is not None]
+    assert {r.product for r in records} == {i["index"] for i in INDICATORS}
+    found = {f"{r.path}: {e}" for r in records for e in _errors(check(str(index.path(r))))}
     assert found == set()

@@ -61,7 +61,11 @@ def _error(indicators: list[dict[str, Any]], variables: list[str], **extra: Any)
             ["tasmax"],
             "indicators.0: unknown index 'tx_day_above' (did you mean 'tx_days_above'?); known indices: tx_days_above,",
         ),
-        ([{"index": "tx_days_above"}], ["tas"], "indicators.0: tx_days_above needs tasmax, which is not among the run's"),
+        (
+            [{"index": "tx_days_above"}],
+            ["tas"],
+            "indicators.0: tx_days_above needs tasmax, which is not among the run's",
+        ),
         (
             [{"index": "wetdays"}, {"index": "tx_days_above", "thresh": "90 mm"}],
             ["pr", "tasmax"],
@@ -95,13 +99,17 @@ def _error(indicators: list[dict[str, Any]], variables: list[str], **extra: Any)
         ([{"index": "last_spring_frost", "before_date": "7/1"}], ["tasmin"], "before_date must be a month and day"),
     ],
 )
-def test_every_bad_entry_is_one_error_naming_it(entries: list[dict[str, Any]], variables: list[str], message: str) -> None:
+def test_every_bad_entry_is_one_error_naming_it(
+    entries: list[dict[str, Any]], variables: list[str], message: str
+) -> None:
     error = _error(entries, variables)
     assert message in error
     assert sum(line.startswith("  ") for line in error.splitlines()) == 1, "one line per problem"
 
 
-def test_a_bad_entry_stops_plan_and_run_before_any_data_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_bad_entry_stops_plan_and_run_before_any_data_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The input directory does not even exist: the configuration is refused first, with exit code 2."""
     config = tmp_path / "job.yaml"
     config.write_text(

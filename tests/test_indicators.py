@@ -1,7 +1,8 @@
 """Indicator normals end to end: a run of every index over a small archive of three members (noleap, 360_day and
 standard calendars) with missing days planted, across the historical/scenario split, against xclim's indicators
 computed with check_missing="wmo" on the same input files, then averaged over each window's valid years in the
-test (the slow, obvious way). The reference is xclim and numpy, never climnorm."""
+test (the slow, obvious way), and the window statistics (sample std, median, percentiles) against numpy on those
+yearly values. The reference is xclim and numpy, never climnorm."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ MEMBERS = (
     replace(SPEC, model="IND-C", calendar="standard", noise=2),
 )
 WINDOW, MIN_YEARS = 4, 3
+WINDOW_STATISTICS = ("std", "median", "p10", "p90")
 TARGETS = (2012, 2014, 2016, 2017)  # historical windows, and hybrid ones across the split (historical_end 2014)
 BASE = [2007, 2011]
 # (year, month, days, cell (lat, lon)) made missing in every variable
@@ -135,7 +137,7 @@ def indicator_run(synth_archive: T_Archive, tmp_path_factory: pytest.TempPathFac
         "variables": ["tas", "tasmax", "tasmin", "pr"], "regions": ["all"], "scenarios": ["historical", "ssp245"],
         "window_years": WINDOW, "min_years_for_normal": MIN_YEARS, "products": ["daily"],
         "periods": {"historical": [2012, 2014], "hybrid": [2016, 2017]}, "multiprocessing_workers": 2,
-        "indicators": _entries(),
+        "indicators": _entries(), "window_statistics": ["mean", *WINDOW_STATISTICS],
     }  # fmt: skip
     summary = run(parse_config(config))
     assert summary.failures == []
@@ -199,13 +201,28 @@ def atmos_variable(index: str) -> str:
     return next(k for k, p in indicator.parameters.items() if p.kind.name == "VARIABLE")
 
 
-def _normal(yearly: Mapping[int, np.ndarray], target: int) -> np.ndarray:
-    """The mean over the window's years with a valid value; NaN below the minimum (numpy, the obvious way)."""
+def _normal(yearly: Mapping[int, np.ndarray], target: int, statistic: str = "mean") -> np.ndarray:
+    """The mean (or another statistic) over the window's years with a valid value; NaN below the minimum (numpy,
+    the obvious way: a sample standard deviation, linearly interpolated percentiles)."""
     stack = np.stack([yearly[y] for y in range(target - WINDOW + 1, target + 1)])
     count = np.sum(~np.isnan(stack), axis=0)
-    with np.errstate(invalid="ignore"):
-        mean = np.nanmean(stack, axis=0)
-    return np.where(count >= MIN_YEARS, mean, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells
+        if statistic == "mean":
+            value = np.nanmean(stack, axis=0)
+        elif statistic == "std":
+            value = np.nanstd(stack, axis=0, ddof=1)
+        else:
+            q = 50.0 if statistic == "median" else float(statistic[1:])
+            value = np.nanpercentile(stack, q, axis=0, method="linear")
+    return np.where(count >= MIN_YEARS, value, np.nan)
+
+
+STATISTICS = ("mean", *WINDOW_STATISTICS)
+
+
+def _name(ident: str, statistic: str) -> str:
+    return ident if statistic == "mean" else f"{ident}_window_{statistic}"
 
 
 @pytest.mark.parametrize("spec", MEMBERS, ids=[m.calendar for m in MEMBERS])
@@ -219,11 +236,13 @@ def test_every_indicator_normal_equals_xclim_averaged(spec: SynthSpec, indicator
             scenario = "historical" if target <= 2014 else "ssp245"
             (record,) = index.select(model=spec.model, product=ident, scenario=scenario, target_year=target)
             with netCDF4.Dataset(index.path(record)) as ds:
-                got = np.ma.filled(ds[ident][:].astype(np.float64), np.nan)
-            expected = _normal(yearly, target)
-            where = f"{spec.calendar} {ident} {target}"
-            np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), err_msg=f"{where}: NaN masks")
-            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=0, err_msg=where)
+                got = {s: np.ma.filled(ds[_name(ident, s)][:].astype(np.float64), np.nan) for s in STATISTICS}
+            for statistic in STATISTICS:
+                expected = _normal(yearly, target, statistic)
+                where = f"{spec.calendar} {ident} {target} {statistic}"
+                np.testing.assert_array_equal(np.isnan(got[statistic]), np.isnan(expected), err_msg=f"{where}: NaN")
+                atol = 1e-5 * float(np.nanmax(np.abs(got["mean"]), initial=1.0)) if statistic == "std" else 0.0
+                np.testing.assert_allclose(got[statistic], expected, rtol=1e-6, atol=atol, err_msg=where)
             checked += 1
     assert checked == len(ENTRIES) * len(TARGETS)
 

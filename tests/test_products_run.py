@@ -28,6 +28,7 @@ from products_reference import (
     running_reference,
     seasonal,
     window_normal,
+    window_statistic,
 )
 from reference import assert_close_with_same_nans
 
@@ -36,6 +37,7 @@ SCALE = {"pr": 86400.0, "tas": 1.0}
 KIND = {"pr": "sum", "tas": "mean"}
 WINDOW, MIN_YEARS = 5, 4
 TARGETS = {"historical": range(2011, 2015), "ssp245": range(2015, 2019)}
+WINDOW_STATISTICS = ["mean", "std", "median", "p20", "p90"]  # of the window's years, in the period products' files
 # (cell, year, month, missing days of the month, 1-based): the 11/5 rule's edges, twice in one cell so that its
 # January normal has 3 of 5 valid years (NaN), once elsewhere so that it has 4 (a mean of fewer years)
 HOLES = [
@@ -100,12 +102,14 @@ def _expected(root: Path, spec: SynthSpec, variable: str, policy: str) -> dict[t
         "seasonal": {y: seasonal(months, y, kind) for y in months},
         "annual": {y: annual(m, kind) for y, m in months.items()},
     }
-    return {
-        (scenario, t, product): window_normal(values, range(t - WINDOW + 1, t + 1), MIN_YEARS)
-        for scenario, targets in TARGETS.items()
-        for t in targets
-        for product, values in per_year.items()
-    }
+    out = {}
+    for scenario, t in ((s, t) for s, targets in TARGETS.items() for t in targets):
+        window = range(t - WINDOW + 1, t + 1)
+        for product, values in per_year.items():
+            out[(scenario, t, product)] = window_normal(values, window, MIN_YEARS)
+            for name in WINDOW_STATISTICS[1:]:
+                out[(scenario, t, f"{product} {name}")] = window_statistic(values, window, MIN_YEARS, name)
+    return out
 
 
 def _config(root: Path, out: Path, policy: str, **extra: Any) -> dict[str, Any]:
@@ -145,7 +149,7 @@ def test_every_product_equals_the_reference(
     spec = _spec(calendar)
     root = synth_archive(spec, _punch)
     out = tmp_path / "out"
-    summary = run(parse_config(_config(root, out, policy, products=PRODUCTS)))
+    summary = run(parse_config(_config(root, out, policy, products=PRODUCTS, window_statistics=WINDOW_STATISTICS)))
     assert summary.failures == [] and summary.skipped == []
     assert summary.files_read == 2 * 13  # every file once: 2 variables x 2006-2018 (2006: only its December)
     records = _records(out)
@@ -162,6 +166,10 @@ def test_every_product_equals_the_reference(
             if product in ("monthly", "seasonal", "annual"):
                 want = expected[(r["scenario"], r["target_year"], product)]
                 assert_close_with_same_nans(got, want, what=f"{r['path']}")
+                for name in WINDOW_STATISTICS[1:]:
+                    got = _values(out / r["path"], f"{variable}_window_{name}")
+                    want = expected[(r["scenario"], r["target_year"], f"{product} {name}")]
+                    assert_close_with_same_nans(got, want, what=f"{r['path']} {name}")
         for r in (r for r in mine if r.get("product") == "daily_smoothed"):
             raw = _values(out / r["path"].replace("_daily_smoothed_normal", "_normal"), variable)
             assert_close_with_same_nans(_values(out / r["path"], variable), harmonic_reference(raw, 3), what=r["path"])
