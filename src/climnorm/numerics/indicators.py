@@ -169,10 +169,7 @@ def index_values(
     values = days.values.reshape(n, -1)
     per = _per_day(kind, per_day, days)
     starts = _month_starts(days.months)
-    if missing is None:
-        missing = _months_missing(np.isnan(values), starts, rule)
-    else:
-        missing = missing.reshape(12, -1)
+    missing = _months_missing(np.isnan(values), starts, rule) if missing is None else missing.reshape(12, -1)
     if kind in YEARLY_KINDS:
         out = np.where(missing.any(axis=0), np.nan, _yearly(kind, values, days, p))[np.newaxis]
         return out.reshape((1, *cells))
