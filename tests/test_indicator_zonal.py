@@ -75,12 +75,8 @@ def test_an_ensemble_run_ends_with_a_county_table_of_its_indicator(synth_archive
                 for name in ds.variables
                 if name.startswith("tx_ge_90F") and ds[name].ndim == 3
             }
-        weights = {
-            key: reference_weights(
-                affinity.translate(poly, xoff=360.0), bounds_from_centres(lat), bounds_from_centres(lon)
-            )
-            for key, poly in POLYGONS.items()
-        }
+        lat_b, lon_b = bounds_from_centres(lat), bounds_from_centres(lon)
+        weights = {k: reference_weights(affinity.translate(p, xoff=360.0), lat_b, lon_b) for k, p in POLYGONS.items()}
         for name, field in fields.items():
             statistic = name.removeprefix("tx_ge_90F").lstrip("_")
             rows = table[(table["model"] == record.model) & (table["statistic"] == statistic)]
