@@ -1,6 +1,7 @@
 """An ensemble run with an indicator ends with a county table of it (`climnorm run` with a `zonal:` section): every
 polygon's value, of each member and each ensemble statistic, is the area-weighted mean of the gridded indicator
-normal over its cells (the slow, obvious reference of zonal_reference, not climnorm.zonal)."""
+normal over its cells (the slow, obvious reference of zonal_reference, not climnorm.zonal); its county, map and
+change pictures and the report show it."""
 
 from __future__ import annotations
 
@@ -88,3 +89,18 @@ def test_an_ensemble_run_ends_with_a_county_table_of_its_indicator(synth_archive
     assert checked == len(POLYGONS) * (2 + 2)  # two members and two ensemble statistics
     hot = table[(table["model"] == "ensemble") & (table["statistic"] == "mean")].set_index("id")["value"]
     assert hot["04013"] > hot["17031"] > 0, "more such days around Phoenix than around Chicago"
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "out"
+    pictures = {
+        "counties": ["--polygons", str(shapes), "--id", "id", "--name", "name"],
+        "map": [],
+        "change": [],
+    }
+    for kind, extra in pictures.items():
+        image = tmp_path / f"{kind}.png"
+        args = ["plot", kind, str(out), "--variable", "tasmax", "--region", "CONUS", "--product", "tx_ge_90F"]
+        assert main([*args, *extra, "-o", str(image)]) == 0
+        assert image.stat().st_size > 10_000
+    assert main(["report", str(out), "-o", str(tmp_path / "report.html")]) == 0
+    html = (tmp_path / "report.html").read_text()
+    assert "tasmax tx_ge_90F · CONUS</figcaption>" in html and "tx_ge_90F: tx_days_above YS" in html

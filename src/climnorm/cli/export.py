@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from climnorm.cli.common import EXIT_OK, console
-from climnorm.products import product_names
 
 if TYPE_CHECKING:
     T_Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -32,5 +31,5 @@ def add_export_command(sub: T_Subcommands) -> None:
     p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="a run's output folder")
     p.add_argument("--format", choices=["zarr", "netcdf"], default="zarr", help="Zarr v3 (default) or NetCDF-4")
     p.add_argument("-o", "--out-dir", type=Path, help="where the stores go (default: OUTPUT_DIR/export)")
-    p.add_argument("--product", nargs="+", choices=product_names(), metavar="PRODUCT", help="only these products")
+    p.add_argument("--product", nargs="+", metavar="PRODUCT", help="only these products (or indicators, by their id)")
     p.set_defaults(func=cmd_export)

@@ -28,6 +28,7 @@ def selection_from(args: argparse.Namespace) -> Selection:
         window_years=args.window_years,
         model=args.model,
         statistic=getattr(args, "statistic", None),
+        product=getattr(args, "product", None) or "daily",
     )
 
 
@@ -108,6 +109,10 @@ def add_picture_commands(sub: T_Subcommands) -> None:
             )
         if kind == "change":
             k.add_argument("--workers", type=workers, default=1, help="processes reading the normals")
+        if kind != "cycle":
+            k.add_argument(
+                "--product", help="a product (monthly, seasonal, annual...) or an indicator's id (default: daily)"
+            )
         k.add_argument("--window-years", type=int, help="when OUTPUT_DIR holds normals of several window lengths")
         k.add_argument(
             "--model", help="a model (or 'MODEL VARIANT', or 'ensemble') when OUTPUT_DIR holds several members"

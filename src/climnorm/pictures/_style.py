@@ -7,6 +7,7 @@ import functools
 import io
 import logging
 import math
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -122,8 +123,13 @@ def figure_png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def short_name(variable: str, long_name: str) -> str:
-    return f"{long_name} ({variable})" if long_name and long_name != variable else variable
+def short_name(variable: str, long_name: str, width: int = 70) -> str:
+    """A title's name: the long name with the variable, the long name wrapped onto a line of its own when long
+    (an indicator's)."""
+    if not long_name or long_name == variable:
+        return variable
+    name = f"{long_name} ({variable})"
+    return name if len(name) <= width else "\n".join(textwrap.wrap(name, width))
 
 
 def scenario_text(record: OutputRecord, attrs: dict[str, Any] | None = None) -> str:

@@ -30,7 +30,7 @@ from climnorm.pictures._style import (
     styled,
     window_text,
 )
-from climnorm.pictures.normals import Selection, load_index, pick_record, slot_weights, weighted_nanmean
+from climnorm.pictures.normals import Selection, combine, is_total, load_index, pick_record, slot_weights
 from climnorm.pictures.outlines import Extent, draw_outlines
 from climnorm.records import OutputRecord
 from climnorm.units import display
@@ -83,6 +83,8 @@ class SlotChoice:
         kind = str(slots["slot_kind"].iloc[0])
         if kind == "month":
             months, days, weights = numbers, np.ones_like(numbers), np.ones(numbers.size)
+        elif kind in ("season", "index") and self.day is None and self.month is None:
+            return self._step(numbers, labels)
         elif kind == "dayofyear" and all(len(x) == 5 and x[2] == "-" for x in labels):
             months = np.array([int(x[:2]) for x in labels])
             days = np.array([int(x[3:]) for x in labels])
@@ -99,6 +101,14 @@ class SlotChoice:
             season = self.season or "annual"
             chosen, when = np.isin(months, SEASONS[season]), "annual mean" if season == "annual" else f"{season} mean"
         return numbers[chosen], weights[chosen], when
+
+    def _step(self, numbers: np.ndarray, labels: list[str]) -> tuple[np.ndarray, np.ndarray, str]:
+        """A seasonal normal's season (or all four), or an annual one's one step."""
+        if self.season in labels:
+            return numbers[labels.index(self.season) : labels.index(self.season) + 1], np.ones(1), self.season
+        if self.season not in (None, "annual"):
+            raise PlotError(f"no {self.season} step among {', '.join(labels)}")
+        return numbers, np.ones(numbers.size), "the year" if numbers.size == 1 else "the year's seasons"
 
 
 def county_values(
@@ -127,7 +137,9 @@ def county_values(
     ids = picked["id"].to_numpy(dtype=object)[:: numbers.size]
     rows = np.array([index[str(pid)] for pid in ids], dtype=np.int64)
     values = picked["value"].to_numpy(dtype=np.float64).reshape(rows.size, numbers.size)
-    mean = weighted_nanmean(values, weights, axis=1)
+    total = numbers.size > 1 and is_total(Path(output_dir) / record.path, record)
+    mean = combine(values, weights, total, axis=1)
+    when = when.replace(" mean", " total") if total else when
     flags = (picked["flag"] != "").to_numpy().reshape(rows.size, numbers.size)
     shown, units = display(mean, str(table["units"].iloc[0]))
     g = work.grids[record.path]

@@ -225,10 +225,21 @@ class Normal:
     units: str
     long_name: str
     attrs: dict[str, Any] = field(default_factory=dict)
+    steps: tuple[str, ...] = ()  # a normal of periods: its steps' labels ("01".."12", "DJF"..., "year"); else none
+    total: bool = False  # its steps are totals within years (counts, sums): a year's value is their sum
+
+    def combined(self, chosen: np.ndarray) -> np.ndarray:
+        """The chosen slots or steps as one field: their weighted mean, or for totals their sum."""
+        return combine(self.values[chosen].astype(np.float64), self.weights[chosen], self.total)
+
+
+#: The first month of each season step of a seasonal file.
+_SEASON_MONTHS = {"DJF": 12, "MAM": 3, "JJA": 6, "SON": 9}
 
 
 def read_normal(output_dir: Path, record: OutputRecord, statistic: str | None = None) -> Normal:
-    """Read one output listed in the manifest (of an ensemble output, one statistic: see `data_variable`)."""
+    """Read one output listed in the manifest (of an ensemble output, one statistic: see `data_variable`): a
+    normal of day slots, or of periods (months, seasons, the year), whose steps get their first month."""
     path = Path(output_dir) / record.path
     variable = data_variable(record, statistic)
     try:
@@ -238,20 +249,48 @@ def read_normal(output_dir: Path, record: OutputRecord, statistic: str | None = 
             values = np.ma.filled(np.ma.asarray(var[:], dtype=np.float32), np.nan)
             lat = np.asarray(ds.variables["lat"][:], dtype=np.float64)
             lon = np.asarray(ds.variables["lon"][:], dtype=np.float64)
-            month = np.asarray(ds.variables["month"][:], dtype=np.int64)
-            day = np.asarray(ds.variables["day"][:], dtype=np.int64)
+            steps = _step_labels(ds) if "day" not in ds.variables else ()
+            if steps:
+                month = np.array([_SEASON_MONTHS.get(s, int(s) if s.isdigit() else 1) for s in steps])
+                day = np.ones_like(month)
+            else:
+                month = np.asarray(ds.variables["month"][:], dtype=np.int64)
+                day = np.asarray(ds.variables["day"][:], dtype=np.int64)
             units = str(getattr(var, "units", ""))
             long_name = str(getattr(var, "long_name", variable))
+            total = str(getattr(var, "cell_methods", "")).startswith("time: sum within")
             attrs = {k: ds.getncattr(k) for k in ds.ncattrs()}
     except (OSError, KeyError) as err:
         raise PlotError(f"{path}: cannot read the normal ({err})") from None
-    weights = slot_weights(
-        month,
-        day,
-        str(attrs.get("calendar", record.calendar)),
-        str(attrs.get("leap_day", record.leap_day)),
-    )
-    return Normal(record, values, lat, lon, month, day, weights, units, long_name, attrs)
+    if steps:
+        weights = np.ones(month.size)
+    else:
+        calendar, leap_day = str(attrs.get("calendar", record.calendar)), str(attrs.get("leap_day", record.leap_day))
+        weights = slot_weights(month, day, calendar, leap_day)
+    return Normal(record, values, lat, lon, month, day, weights, units, long_name, attrs, steps, total)
+
+
+def _step_labels(ds: netCDF4.Dataset) -> tuple[str, ...]:
+    """A normal of periods' step labels: its months ("01"...), seasons ("DJF"...), or the year's one step."""
+    if "season" in ds.variables:
+        return tuple(str(s) for s in np.atleast_1d(ds.variables["season"][:]))
+    if "month" in ds.variables:
+        return tuple(f"{int(m):02d}" for m in ds.variables["month"][:])
+    return ("year",) * len(ds.dimensions["time"])
+
+
+def is_total(path: Path, record: OutputRecord) -> bool:
+    """Whether the output's steps are totals within years (its cell methods say a sum): summed, not averaged."""
+    with netCDF4.Dataset(path) as ds:
+        var = ds.variables.get(data_variable(record))
+        return var is not None and str(getattr(var, "cell_methods", "")).startswith("time: sum within")
+
+
+def combine(values: np.ndarray, weights: np.ndarray, total: bool, axis: int = 0) -> np.ndarray:
+    """Steps as one value along ``axis``: their weighted mean, or for totals their sum (NaN if any is)."""
+    if total:
+        return np.asarray(values.sum(axis=axis))
+    return weighted_nanmean(values, weights, axis=axis)
 
 
 @dataclass
@@ -266,11 +305,13 @@ class RegionSeries:
     units: str
     long_name: str
     region_name: str
+    total: bool = False
 
     @property
     def annual(self) -> float:
-        """The annual mean of the region-mean daily normal."""
-        return float(weighted_nanmean(self.series, self.weights))
+        """The year's value of the region-mean normal: the mean of its day slots (or steps), or the sum of steps
+        that are totals within years."""
+        return float(combine(self.series, self.weights, self.total))
 
 
 def region_series(output_dir: Path, record: OutputRecord, statistic: str | None = None) -> RegionSeries:
@@ -285,6 +326,7 @@ def region_series(output_dir: Path, record: OutputRecord, statistic: str | None 
         normal.units,
         normal.long_name,
         str(normal.attrs.get("region_name", record.region)),
+        normal.total,
     )
 
 

@@ -50,7 +50,6 @@ from climnorm.pictures.normals import (
     select_all_members,
     select_records,
     target_ranges,
-    weighted_nanmean,
 )
 from climnorm.pictures.outlines import map_outlines
 from climnorm.records import ENSEMBLE, OutputRecord
@@ -99,7 +98,7 @@ def map_figure(
     ax.grid(False)
     mesh = ax.pcolormesh(lon_edges, lat_edges, np.ma.masked_invalid(shown), cmap=colour_map(variable), shading="flat")
     map_outlines(ax, outlines, (lon_edges[0], lon_edges[-1], lat_edges[0], lat_edges[-1]))
-    fig.colorbar(mesh, ax=ax, label=f"{variable} ({units})", shrink=0.9)
+    fig.colorbar(mesh, ax=ax, label=f"{record.data_name} ({units})", shrink=0.9)
     ax.set_aspect(1.0 / max(math.cos(math.radians(float(np.mean(normal.lat)))), 0.05), adjustable="box")
     ax.set_xlim(lon_edges[0], lon_edges[-1])
     ax.set_ylim(lat_edges[0], lat_edges[-1])
@@ -123,6 +122,8 @@ def map_figure(
 def _map_field(normal: Normal, day: int | None, season: str | None) -> tuple[np.ndarray, str]:
     """The field a map shows (one day slot, or a season's weighted mean) and how to say which."""
     nslots = normal.month.size
+    if normal.steps:
+        return _step_field(normal, day, season)
     if day is not None:
         if not 1 <= day <= nslots:
             raise PlotError(f"day {day} is outside the normal's day slots 1..{nslots}")
@@ -130,8 +131,22 @@ def _map_field(normal: Normal, day: int | None, season: str | None) -> tuple[np.
         return normal.values[day - 1].astype(np.float64), when
     season = season or "annual"
     chosen = np.isin(normal.month, SEASONS[season])
-    field2d = weighted_nanmean(normal.values[chosen].astype(np.float64), normal.weights[chosen])
-    return field2d, "annual mean" if season == "annual" else f"{season} mean"
+    return normal.combined(chosen), "annual mean" if season == "annual" else f"{season} mean"
+
+
+def _step_field(normal: Normal, day: int | None, season: str | None) -> tuple[np.ndarray, str]:
+    """The field of a normal of periods: its one step (the year), a season's step, or the season's (the year's)
+    months or seasons combined (summed where its steps are totals)."""
+    if day is not None:
+        raise PlotError(f"{normal.record.path}: a normal of {', '.join(normal.steps[:3])}... has no days: use --season")
+    if len(normal.steps) == 1:
+        return normal.values[0].astype(np.float64), "the year"
+    season = season or "annual"
+    if season in normal.steps:
+        return normal.values[normal.steps.index(season)].astype(np.float64), season
+    chosen = np.isin(normal.month, SEASONS[season]) if normal.steps[0].isdigit() else np.ones(len(normal.steps), bool)
+    how = "total" if normal.total else "mean"
+    return normal.combined(chosen), f"{'annual' if season == 'annual' else season} {how}"
 
 
 def _cycle_records(
@@ -295,10 +310,11 @@ def change_figure(
     first = main[0] if main else series[0]
     width = first.record.window_years
     ax.set_xlabel(f"target year (last year of the {width}-year window)")
-    ax.set_ylabel(f"annual mean {variable} ({shown_units})\ncos(lat)-weighted region mean")
+    what = "total" if first.total else "mean"
+    ax.set_ylabel(f"annual {what} {first.record.data_name} ({shown_units})\ncos(lat)-weighted region mean")
     ax.set_title(
         f"{short_name(variable, first.long_name)}, {first.region_name}\n"
-        f"the {width}-year normal's annual mean by target year"
+        f"the {width}-year normal's annual {what} by target year"
     )
     who = f"ensemble of {len(main[0].record.members)} members" if main and by_member else ""
     ax.legend(loc="best", title=f"scenario{', ' + who if who else ''}")

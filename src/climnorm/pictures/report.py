@@ -167,6 +167,9 @@ def _summary_section(records: Sequence[OutputRecord]) -> str:
         )
     products = [p for p in product_names() if any(r.product == p for r in records)]
     listed = [["products", _e(", ".join(products))]] if products != ["daily"] else []  # said when there are others
+    entries = {r.product: r.indicator for r in records if r.indicator is not None}
+    if entries:
+        listed.append(["indicators", _e("; ".join(_indicator_text(e) for _, e in sorted(entries.items())))])
     facts = _facts(
         [
             *listed,
@@ -188,6 +191,12 @@ def _summary_section(records: Sequence[OutputRecord]) -> str:
         + facts
         + f"<details><summary>per variable, region and scenario ({len(rows)} rows)</summary>{detail}</details>"
     )
+
+
+def _indicator_text(entry: Mapping[str, Any]) -> str:
+    """An indicator as its configuration entry gives it: "tx_ge_90F: tx_days_above YS, thresh=90 degF, op=>="."""
+    params = ", ".join(f"{k}={v}" for k, v in entry.items() if k not in ("index", "id", "freq"))
+    return f"{entry['id']}: {entry['index']} {entry['freq']}" + (f", {params}" if params else "")
 
 
 def _short_windows(records: Sequence[OutputRecord]) -> str:
@@ -310,18 +319,20 @@ def render_report(
     output_dir = Path(output_dir)
     records = load_index(output_dir).records
     run_log = newest_log(output_dir)
-    daily = [r for r in records if r.product == "daily"]  # the change pictures show the daily normals
-    series = region_series_many(output_dir, daily, workers=workers)
-    by_pair: dict[tuple[str, str], list[RegionSeries]] = defaultdict(list)
+    # the change pictures show the daily normals and the indicators
+    shown = [r for r in records if r.product == "daily" or r.indicator is not None]
+    series = region_series_many(output_dir, shown, workers=workers)
+    by_pair: dict[tuple[str, str, str], list[RegionSeries]] = defaultdict(list)
     for s in series:
-        by_pair[(s.record.variable, s.record.region)].append(s)
+        by_pair[(s.record.variable, s.record.region, s.record.product)].append(s)
     figures: list[tuple[str, str, bytes]] = []
-    for (variable, region), own in sorted(by_pair.items()):
+    for (variable, region, product), own in sorted(by_pair.items(), key=lambda kv: (kv[0][2] != "daily", kv[0])):
         windows = Counter(int(s.record.window_years) for s in own)
         width = max(windows, key=lambda w: (windows[w], w))
         own = [s for s in own if int(s.record.window_years) == width]
-        fig = change_figure(output_dir, Selection(variable, region), series=own, size=size, dpi=dpi)
-        figures.append((variable, region, figure_png(fig)))
+        selection = Selection(variable, region, product=product)
+        fig = change_figure(output_dir, selection, series=own, size=size, dpi=dpi)
+        figures.append((variable if product == "daily" else f"{variable} {product}", region, figure_png(fig)))
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     title = f"climnorm run report: {output_dir.resolve()}"
     body = [
