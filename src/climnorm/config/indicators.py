@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, model_serializer, model_validator
 
 from climnorm.config.sections import Strict
 from climnorm.products.indicators import Indicator, indicator_specs, resolve
@@ -22,7 +22,7 @@ class IndicatorEntry(Strict):
     index: Annotated[str, Field(min_length=1)]
     id: str | None = None
     freq: str = "YS"
-    thresh: str | float | None = None
+    thresh: str | int | float | None = None
     op: str | None = None
     window: int | None = None
     before_date: str | None = None
@@ -38,9 +38,14 @@ class IndicatorEntry(Strict):
         self.indicator()
         return self
 
+    @model_serializer(mode="plain")
+    def _filled(self) -> dict[str, Any]:
+        """Dumped (``config show``) as the entry resolved: xclim's defaults filled, the given values as given."""
+        return self.indicator().to_json()
+
     def indicator(self) -> Indicator:
         """The entry resolved against its index: defaults filled, thresholds converted (ValueError if invalid)."""
-        data: dict[str, Any] = self.model_dump(exclude_none=True)
+        data = {k: v for k in type(self).model_fields if (v := getattr(self, k)) is not None}
         if "thresh" in data:
             data["thresh"] = str(data["thresh"])
         if "base_period" in data:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import os
 import string
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -23,7 +22,8 @@ from pydantic import (
 )
 
 from climnorm.config.file import ConfigFile, read_config_file
-from climnorm.config.indicators import IndicatorEntry, IndicatorSection, indicator_problems, indicators_specs
+from climnorm.config.indicators import IndicatorEntry, IndicatorSection, indicators_specs
+from climnorm.config.rules import cross_field_problems
 from climnorm.config.sections import (
     UNION_TAGS,
     Completeness,
@@ -303,68 +303,6 @@ class Config(Strict):
             }
         data["periods"] = {k: list(v) for k, v in self.periods.items()}
         return str(yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
-
-
-def _min_years(c: Config) -> str | None:
-    if c.min_years_for_normal > c.window_years:
-        return (
-            f"min_years_for_normal ({c.min_years_for_normal}) is greater than window_years "
-            f"({c.window_years}): no window could ever qualify"
-        )
-    return None
-
-
-def _data_years(c: Config) -> str | None:
-    if c.data_years is None:
-        return None
-    first, last = c.data_years
-    if first > last:
-        return f"data_years starts after it ends ({first} > {last})"
-    if c.window_years > last - first + 1:
-        return (
-            f"window_years ({c.window_years}) is longer than the data range data_years "
-            f"{first}-{last} ({last - first + 1} years)"
-        )
-    outside = [n for n, (s, e) in c.periods.items() if s < first or e > last]
-    if outside:
-        return f"period(s) {', '.join(outside)} reach outside data_years {first}-{last}"
-    return None
-
-
-def _one_form(c: Config) -> str | None:
-    if c.model is not None and c.models is not None:
-        return f"model ({c.model!r}) and models ({c.models!r}) are both given: use model for one, models for several"
-    if c.variant is not None and c.variants is not None:
-        return (
-            f"variant ({c.variant!r}) and variants ({c.variants!r}) are both given: use variant for one, "
-            "variants for several"
-        )
-    return None
-
-
-def _indicators(c: Config) -> str | None:
-    return "; ".join(indicator_problems(c.indicators, c.variables, product_names(), c.historical_end)) or None
-
-
-def _scheduler(c: Config) -> str | None:
-    if c.engine != "dask" and c.scheduler_address:
-        return f"scheduler_address ({c.scheduler_address!r}) is only used with engine: dask (engine is {c.engine!r})"
-    return None
-
-
-#: Rules between fields, each with the fields it reads: checked when those fields are valid on their own.
-CROSS_FIELD_RULES: tuple[tuple[frozenset[str], Callable[[Config], str | None]], ...] = (
-    (frozenset({"min_years_for_normal", "window_years"}), _min_years),
-    (frozenset({"data_years", "window_years", "periods"}), _data_years),
-    (frozenset({"engine", "scheduler_address"}), _scheduler),
-    (frozenset({"indicators", "variables", "historical_end"}), _indicators),
-    (frozenset({"model", "models", "variant", "variants"}), _one_form),
-)
-
-
-def cross_field_problems(config: Config, skip: frozenset[str] = frozenset()) -> list[str]:
-    """What the rules between fields find wrong, leaving out the rules that read a field in ``skip``."""
-    return [p for fields, rule in CROSS_FIELD_RULES if not fields & skip and (p := rule(config)) is not None]
 
 
 def _closest(word: str, choices: Any) -> str:

@@ -97,6 +97,17 @@ class Plan:
             self._fingerprints[key] = output_fingerprint(self.config, member, region, spec)
         return self._fingerprints[key]
 
+    def base_inputs(self, target: Target, spec: ProductSpec) -> list[FileEntry]:
+        """The input files of a product's base period (the historical run's), in year order."""
+        return [e for y in spec.base_years for e in self.files_for(target.member, target.variable, HISTORICAL, y)]
+
+    def output_inputs(self, target: Target, spec: ProductSpec, years: tuple[int, ...]) -> list[FileEntry]:
+        """An output's input files: its years' and its base period's, each once, in that order."""
+        inputs = {e.path: e for e in self.window_inputs(target, years)}
+        for entry in self.base_inputs(target, spec):
+            inputs.setdefault(entry.path, entry)
+        return list(inputs.values())
+
     def window_inputs(self, target: Target, years: tuple[int, ...] | list[int]) -> list[FileEntry]:
         """The input files of the given window years, in year order, each once."""
         inputs: dict[InputPath, FileEntry] = {}
@@ -111,14 +122,14 @@ class Plan:
 
     @property
     def pending(self) -> list[OutputPlan]:
-        return [o for o in self.outputs if o.target.computable and not o.up_to_date]
+        return [o for o in self.outputs if o.computable and not o.up_to_date]
 
     def summary_rows(self) -> list[PlanRow]:
         """Counts per variable × region × scenario × period (members together), for `climnorm plan`."""
         counts: Counter[tuple[str, str, str, str, str]] = Counter()
         for out in self.outputs:
             t = out.target
-            state = "skip" if not t.computable else ("done" if out.up_to_date else "todo")
+            state = "skip" if not out.computable else ("done" if out.up_to_date else "todo")
             counts[(t.variable, out.region.key, t.scenario, t.period, state)] += 1
         groups = sorted({k[:4] for k in counts})
         return [PlanRow(*g, counts[(*g, "todo")], counts[(*g, "done")], counts[(*g, "skip")]) for g in groups]
@@ -160,6 +171,8 @@ def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = Non
             if not target.computable:
                 reason = unavailable(target.window, target.missing, _archive_years(plan, stream), target.min_years)
                 plan.skips += [skip_of(out, reason, target.reason) for out in outputs]
+            else:
+                plan.skips += [skip_of(out, out.blocked) for out in outputs if out.blocked]
     if config.ensemble is not None:
         plan.ensembles = ensemble_plans(plan, previous or {})
     return plan
@@ -179,7 +192,10 @@ def _archive_years(plan: Plan, stream: Stream) -> list[int]:
 def skip_of(out: T_Output, reason: str, detail: str = "") -> Skip:
     """An output that will not be written, for the messages that tell people."""
     variable, region, scenario, period, year = out.key
-    return Skip(out.member_label, variable, region, scenario, period, year, out.product, out.label, reason, detail)
+    return Skip(
+        out.member_label, variable, region, scenario, period, year, out.product, out.label, reason, detail,
+        out.spec.named,
+    )  # fmt: skip
 
 
 def _template(config: Config, members: list[Member]) -> str:
@@ -255,8 +271,13 @@ def _output(plan: Plan, target: Target, region: Region, spec: ProductSpec, previ
     before = target.window[0] - 1
     if spec.uses_previous_year and _complete(plan, target.member, target.variable, target.scenario, before):
         reads = (before, *reads)
-    inputs = plan.window_inputs(target, reads)
+    inputs = plan.output_inputs(target, spec, reads)
     path = product_path(output_path(plan.template, plan.config, target, region, target.member), spec)
     fingerprint = plan.fingerprint(target.member, region, spec)
     current = up_to_date(previous.get(path), fingerprint, [e.record for e in inputs], plan.config.output_dir)
-    return OutputPlan(target, region, path, tuple(inputs), fingerprint, current, spec, reads)
+    absent = [y for y in spec.base_years if not _complete(plan, target.member, target.variable, HISTORICAL, y)]
+    blocked = ""
+    if absent:
+        first, last = spec.base_years[0], spec.base_years[-1]
+        blocked = f"its base period {first}-{last} is incomplete in the archive (missing {format_ranges(absent)})"
+    return OutputPlan(target, region, path, tuple(inputs), fingerprint, current, spec, reads, blocked)

@@ -44,7 +44,7 @@ def ensemble_plans(plan: Plan, previous: Mapping[str, OutputRecord]) -> list[Ens
         template = plan.template if "{model}" in plan.template else f"{ENSEMBLE}/{plan.template}"
     plans = []
     for (variable, region, scenario, period, year, name), outs in sorted(groups.items()):
-        computable = sum(o.target.computable for o in outs)
+        computable = sum(o.computable for o in outs)
         if computable == 0:
             continue  # the members' own skips say why
         path = output_path(template, config, outs[0].target, regions[region], Member(ENSEMBLE, ENSEMBLE))
@@ -56,7 +56,10 @@ def ensemble_plans(plan: Plan, previous: Mapping[str, OutputRecord]) -> list[Ens
         if computable < need:
             detail = f"only {computable} of {len(outs)} members have this normal (min_members {need})"
             reason = f"fewer members than min_members ({need}) can compute it"
-            plan.skips.append(Skip(ENSEMBLE, variable, region, scenario, period, year, name, ens.label, reason, detail))
+            named = ens.spec.named
+            plan.skips.append(
+                Skip(ENSEMBLE, variable, region, scenario, period, year, name, ens.label, reason, detail, named)
+            )
             continue
         plans.append(_with_status(ens, previous, plan))
     return plans
@@ -64,7 +67,7 @@ def ensemble_plans(plan: Plan, previous: Mapping[str, OutputRecord]) -> list[Ens
 
 def _with_status(ens: EnsemblePlan, previous: Mapping[str, OutputRecord], plan: Plan) -> EnsemblePlan:
     """The ensemble output, up to date when its members will all be kept as they are and it was made of them."""
-    if any(o.target.computable and not o.up_to_date for o in ens.members):
+    if any(o.computable and not o.up_to_date for o in ens.members):
         return ens
     refs = tuple(
         MemberOutput(o.member_label, o.path, str(previous[o.path].checksum)) for o in ens.members if o.up_to_date

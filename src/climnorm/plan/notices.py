@@ -29,6 +29,7 @@ class Skip:
     label: str
     reason: str
     detail: str = ""
+    named: bool = True  # whether messages name its product (the daily normal's are not named)
 
     def line(self, *, show_member: bool = True) -> str:
         """The output and its own reason, in one line (the run log, `plan --json`, the run's summary)."""
@@ -64,7 +65,8 @@ def _members(labels: Iterable[str]) -> str:
 
 def grouped(skips: Iterable[Skip], *, show_members: bool = True) -> list[str]:
     """One line per scenario, period and reason: the members, variables and regions merged, the target years as
-    ranges, and how many products when there are several."""
+    ranges, and how many products when there are several (the product when it is one other than the daily
+    normal)."""
     groups: dict[tuple[str, str, str], list[Skip]] = defaultdict(list)
     for skip in skips:
         groups[(skip.scenario, skip.period, skip.reason)].append(skip)
@@ -73,6 +75,8 @@ def grouped(skips: Iterable[Skip], *, show_members: bool = True) -> list[str]:
         who = f"{_members(s.member for s in own)} " if show_members else ""
         products = {s.product for s in own}
         times = f" (×{len(products)} products)" if len(products) > 1 else ""
+        if len(products) == 1 and own[0].named:
+            times = f" {own[0].product}"
         years = format_ranges(s.year for s in own)
         lines.append(
             f"{who}{_names(s.variable for s in own)} {_names(s.region for s in own)} {scenario} {period} "

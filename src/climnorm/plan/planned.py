@@ -52,6 +52,11 @@ class OutputPlan(_Output):
     up_to_date: bool
     spec: ProductSpec
     reads: tuple[int, ...]
+    blocked: str = ""  # why it cannot be computed though its target can (its base period is incomplete)
+
+    @property
+    def computable(self) -> bool:
+        return self.target.computable and not self.blocked
 
     @property
     def member_label(self) -> str:

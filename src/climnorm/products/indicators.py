@@ -440,4 +440,7 @@ def _spec(indicator: Indicator, source: Source) -> ProductSpec:
         within=index.within,
         entry=indicator.to_json(),
         window_statistics=True,
+        base_years=tuple(range(indicator.base_period[0], indicator.base_period[1] + 1))
+        if indicator.base_period
+        else (),
     )

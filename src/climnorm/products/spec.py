@@ -180,6 +180,7 @@ class ProductSpec:
     within: str = ""
     entry: Mapping[str, Any] | None = None
     window_statistics: bool = False
+    base_years: tuple[int, ...] = ()  # a base period's years its values depend on (their files are its inputs too)
 
     def window_extras(self, settings: ProductSettings) -> tuple[str, ...]:
         """The statistics of the window's years its files hold besides the mean."""

@@ -76,7 +76,7 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, OutputRecord]:
     """The write task of a computed normal (what its file says about itself) and its manifest record."""
     config, out, used = plan.config, computed.out, computed.years
     t = out.target
-    inputs = [e.record for e in plan.window_inputs(t, computed.input_years)]
+    inputs = [e.record for e in plan.output_inputs(t, out.spec, computed.input_years)]
     meta = NormalMeta(
         target=t,
         region=out.region,

@@ -270,8 +270,8 @@ class Scheduler:
             t = out.target
             if out.up_to_date:
                 self.reporter.up_to_date(out)
-            elif not t.computable:
-                self.reporter.skip(out, t.reason, told=True)  # the plan's warnings said why
+            elif not out.computable:
+                self.reporter.skip(out, out.blocked or t.reason, told=True)  # the plan's warnings said why
             else:
                 pending[(t.member, t.variable)][(t.scenario, t.year)].append(out)
         return pending
