@@ -241,7 +241,7 @@ def test_unreadable_input_fails_only_its_windows(workdir: Path, tmp_path: Path) 
 
 def test_the_demo_job_plans_every_member_and_their_ensemble(tmp_path: Path) -> None:
     """The demo's whole job, planned over the demo archive's names (planning reads none of the data): 3 members x
-    4 variables x 5 regions x its 9 targets x its products, and their ensemble, all computable."""
+    (4 variables x its products + its indicators) x 5 regions x its 9 targets, and their ensemble, all computable."""
     import yaml
 
     from climnorm.catalog.scan import build_catalog
@@ -258,7 +258,8 @@ def test_the_demo_job_plans_every_member_and_their_ensemble(tmp_path: Path) -> N
     data = yaml.safe_load(demo_config_text())
     config = parse_config({**data, "zonal": []}, base_dir=tmp_path)
     plan = make_plan(config, build_catalog(config.input_dirs))
-    per_member = 4 * 5 * (1 + 2 * (2 + 2)) * len(config.products)  # variables x regions x targets x products
+    # (variables x products + indicators, each of one variable) x regions x targets
+    per_member = (4 * len(config.products) + len(config.indicators)) * 5 * (1 + 2 * (2 + 2))
     assert len(plan.members) == 3 and len(plan.pending) == 3 * per_member == len(plan.outputs)
     assert len(plan.ensembles) == per_member and plan.skips == [] and plan.problems == []
 
@@ -274,15 +275,16 @@ def test_the_demo_command_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     short = {"variables": ("tas",), "historical_years": (2011, 2014), "scenario_years": (2015, 2017)}
     monkeypatch.setattr(demo, "DEMO_MEMBERS", tuple(replace(s, **short) for s in demo.DEMO_MEMBERS))  # type: ignore[arg-type]
+    whole = yaml.safe_load(demo.demo_config_text())
     data = {
-        **yaml.safe_load(demo.demo_config_text()), "variables": ["tas"], "regions": ["CONUS", "HI"],
-        "window_years": 3, "min_years_for_normal": 3,
+        **whole, "variables": ["tas"], "regions": ["CONUS", "HI"], "window_years": 3, "min_years_for_normal": 3,
+        "indicators": [i for i in whole["indicators"] if i["index"] == "heating_degree_days"],  # the one of tas
         "periods": {"historical": [2013, 2014], "hybrid": [2015, 2016], "future": [2017, 2017]},
     }  # fmt: skip
     monkeypatch.setattr(demo, "demo_config_text", lambda: yaml.safe_dump(data))
     assert main(["demo", str(tmp_path / "demo"), "--workers", "2"]) == 0
     out = tmp_path / "demo" / "output"
-    per_member = 2 * (2 + 2 * (2 + 1)) * len(data.get("products", ["daily"]))  # regions x targets x products
+    per_member = 2 * (2 + 2 * (2 + 1)) * (len(data["products"]) + 1)  # regions x targets x (products + indicator)
     assert len(list(out.rglob("*.nc"))) == 3 * per_member + per_member
     assert len(list((out / "ensemble").rglob("*.nc"))) == per_member
     assert verify_outputs(out)[1] == []

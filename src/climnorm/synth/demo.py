@@ -13,7 +13,7 @@ from rich.console import Console
 
 from climnorm._extras import missing_extra_message
 from climnorm.config.model import Config, load_config
-from climnorm.products import product
+from climnorm.products import spec_of
 from climnorm.records import OutputRecord
 from climnorm.synth.archive import write_archive
 from climnorm.synth.spec import SynthSpec
@@ -82,7 +82,8 @@ def show_demo_result(config: Config, console: Console) -> None:
 
     records = list(Manifest.load(config.output_dir).records.values())
     counts = Counter(r.product for r in records)
-    shown = ", ".join(f"{counts[name]} {name}" for name in config.products)
+    names = [*config.products, *(spec.name for spec in config.product_specs()[len(config.products) :])]
+    shown = ", ".join(f"{counts[name]} {name}" for name in names)
     console.print(f"outputs: {config.output_dir} ({len(records)} normals: {shown}; manifest.json lists them)")
     _show_products(config, records, console)
     _show_ensemble(config, records, console)
@@ -92,7 +93,8 @@ def show_demo_result(config: Config, console: Console) -> None:
     console.print(
         f"pictures (the plot extra): climnorm plot map {output} --variable tas --region CONUS --scenario ssp245 "
         f"--target 2049 --day 196 -o map.png; climnorm plot change {output} --variable tas --region CONUS "
-        f"-o change.png; climnorm report {output} -o report.html",
+        f"-o change.png; climnorm plot map {output} --variable tasmax --region CONUS --product tx_ge_90F "
+        f"--scenario ssp585 -o hot-days.png; climnorm report {output} -o report.html",
         markup=False,
     )
 
@@ -121,7 +123,7 @@ def _show_ensemble(config: Config, records: list[OutputRecord], console: Console
         r
         for r in records
         if (r.variable, r.region, r.scenario, r.model) == ("tas", "CONUS", "ssp585", "ensemble")
-        and not product(r.product).named  # the daily normal, whose files and records predate products
+        and not spec_of(r.product, r.indicator).named  # the daily normal, whose files and records predate products
     ]
     if not wanted:
         return
@@ -159,6 +161,12 @@ def _show_county_table(path: Path, console: Console) -> None:
         console.print(
             f"Harris County TX (Houston), July normals 2020-2049 under ssp585, ensemble mean: {', '.join(shown)}"
         )
+    filters = [("id", "=", _HOUSTON), ("product", "=", "tx_ge_90F"), ("scenario", "=", "ssp585")]
+    hot = pq.read_table(path, filters=filters, columns=["statistic", "target_year", "value"]).to_pylist()
+    days = {row["statistic"]: row["value"] for row in hot if row["target_year"] == 2049}
+    if "mean" in days:
+        spread = f" (members' p10-p90 {days['p10']:.0f}-{days['p90']:.0f})" if {"p10", "p90"} <= set(days) else ""
+        console.print(f"... and {days['mean']:.0f} days a year at or above 90 °F{spread}")
 
 
 def _display(value: float, units: str) -> str:
