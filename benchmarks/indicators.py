@@ -5,9 +5,9 @@
 
 Three ``climnorm run`` jobs on the same archive (window 4, targets 2010-2014), each a measured subprocess,
 alternated round-robin ``--repeat`` times (the fastest counts): ``daily``; ``daily + periods + indicators`` (the
-monthly, seasonal and annual products and every tasmax/pr index without a base period, window statistics mean,
-std, p10, p90); ``... + percentile indices`` (tx90p, tx10p, days_over_precip_doy_thresh over a base period, whose
-first pass re-reads the base years and is reported apart). The daily normals must be bit-identical across jobs.
+monthly, seasonal and annual products and every tasmax/pr index without a base period: the issue's job);
+``... + percentile indices`` (tx90p, tx10p, days_over_precip_doy_thresh over a base period, whose first pass
+re-reads the base years and is reported apart). The daily normals must be bit-identical across jobs.
 The last line printed is the ratio line; see benchmarks/README.md.
 """
 
@@ -79,7 +79,7 @@ class Contender:
 
 
 def contenders(args: argparse.Namespace) -> list[Contender]:
-    """The three jobs, each a superset of the one before."""
+    """The three jobs, each a superset of the one before (and with ``--breakdown`` the second's parts)."""
     first, last = args.years
     targets = [first + args.window - 1, last]
     base: dict[str, Any] = {
@@ -94,13 +94,22 @@ def contenders(args: argparse.Namespace) -> list[Contender]:
         "multiprocessing_workers": args.workers,
         "products": ["daily"],
     }
-    periods = {**base, "products": PERIOD_PRODUCTS, "indicators": INDICATORS, "window_statistics": WINDOW_STATISTICS}
+    periods = {**base, "products": PERIOD_PRODUCTS, "indicators": INDICATORS}
     bp = list(args.base_period)
     percentiles = {**periods, "indicators": INDICATORS + [{"index": i, "base_period": bp} for i in PERCENTILE_INDICES]}
-    return [
+    main = [
         Contender("daily", base),
         Contender("daily + periods + indicators", periods),
         Contender("... + percentile indices", percentiles),
+    ]
+    if not args.breakdown:
+        return main
+    stats = {"window_statistics": WINDOW_STATISTICS}
+    return [  # contender 2's parts, each on its own, and with window statistics
+        *main,
+        Contender("daily + periods", {**base, "products": PERIOD_PRODUCTS}),
+        Contender("daily + indicators", {**base, "indicators": INDICATORS}),
+        Contender("daily + periods + indicators + stats", {**periods, **stats}),
     ]
 
 
@@ -179,6 +188,8 @@ def run_once(c: Contender, n: int, out: Path, workers: int, wait: float = 0.0) -
     }
     if (out_dir / "manifest.json").exists():
         shutil.copy(out_dir / "manifest.json", out / "logs" / f"{n:02d}-{slug}.manifest.json")
+    for run_log in (out_dir / "logs").glob("*.log"):
+        shutil.copy(run_log, out / "logs" / f"{n:02d}-{slug}.{run_log.name}")
     shutil.rmtree(out_dir, ignore_errors=True)
     if m.cpu < 0.95 * m.extra["cpu_sampled"]:
         print(f"  !! {c.label}: kernel CPU accounting {m.cpu:.1f} s < sampled {m.extra['cpu_sampled']:.1f} s")
@@ -291,10 +302,10 @@ _PROCESS = re.compile(r'process (\d+):"([^"]*)";')
 _COUNT = re.compile(r" (\d+)$")
 
 
-def samples(raw: Path) -> Iterator[tuple[str, list[str], int]]:
-    """(the sampled process's command line, its Python frames root first, count) of each stack of a
-    ``py-spy record --subprocesses --format raw`` file: a child's stack starts with its ancestors' process frames,
-    and a command line may hold newlines (the forkserver's)."""
+def samples(raw: Path) -> Iterator[tuple[int, list[str], int]]:
+    """(the sampled process's depth in the process tree: 0 for the root, its Python frames root first, count) of
+    each stack of a ``py-spy record --subprocesses --format raw`` file: a child's stack starts with its ancestors'
+    process frames, and a command line may hold newlines (the forkserver's) or be empty."""
     pending = ""
     for line in raw.read_text().splitlines():
         pending += line
@@ -305,7 +316,7 @@ def samples(raw: Path) -> Iterator[tuple[str, list[str], int]]:
         stack, pending = pending[: found.start()], ""
         procs = list(_PROCESS.finditer(stack))
         if procs:
-            yield procs[-1][2], stack[procs[-1].end() :].split(";"), int(found[1])
+            yield len(procs) - 1, stack[procs[-1].end() :].split(";"), int(found[1])
 
 
 def _indicator_detail(out: MainProfile, stack: list[str], count: int) -> None:
@@ -326,8 +337,8 @@ def _indicator_detail(out: MainProfile, stack: list[str], count: int) -> None:
 def read_profile(raw: Path, label: str = "", wall: float = 0.0, rate: int = 100) -> Profile:
     """Sort the samples of a ``py-spy record --subprocesses --format raw`` file of a climnorm run."""
     out = Profile(label, wall, rate, str(raw))
-    for cmdline, stack, count in samples(raw):
-        main = "-m climnorm.cli" in cmdline  # else a worker, or the forkserver
+    for depth, stack, count in samples(raw):
+        main = depth == 0  # the climnorm run itself; else the forkserver or a worker
         where = stage(stack)
         (out.main if main else out.workers)[where] += count
         if main and where == profiling.WAITING:
@@ -436,7 +447,7 @@ def table(entries: list[Contender]) -> list[str]:
 
 
 def ratio_line(entries: list[Contender]) -> str:
-    daily, ind, pct = (c.best for c in entries)
+    daily, ind, pct = (c.best for c in entries[:3])
     fp = pct.extra.get("first_pass") or {}
     passed = f"{fp['seconds']:.1f} s ({fp['files']} files)" if fp else "n/a"
     return (
@@ -484,6 +495,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=60.0,
         help="before each run wait up to this many seconds for the machine to be under 15%% busy (default 60)",
     )
+    p.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also run contender 2's parts alone (periods, indicators) and contender 2 with window statistics "
+        "(mean, std, p10, p90)",
+    )
     p.add_argument("--prepare-only", action="store_true", help="write the archive, then stop")
     args = p.parse_args(argv)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -512,7 +529,7 @@ def main(argv: list[str] | None = None) -> int:
             c.runs.append(run_once(c, n, args.out, args.workers, args.settle))
     check = check_daily(entries)
     print(f"  check daily normals bit-identical across all {check['runs']} runs: {check}")
-    prof, prof_lines = profiles(args, entries) if args.profile else ([], [])
+    prof, prof_lines = profiles(args, entries[:3]) if args.profile else ([], [])
     loads = [v for c in entries for m in c.runs for v in (m.load_before[0], m.load_after[0])]
     foreign = [m.foreign_cpu / m.wall for c in entries for m in c.runs if m.wall]
     passes = [m.extra.get("first_pass") for m in entries[2].runs]
