@@ -243,9 +243,10 @@ def _monthly(
     reduction: _Reduction = "sum"
     months = []
     k = p["window"] - 1 if kind == "rolling_max" else 0  # the days before each one its quantity needs
-    ext = _with_before(values, before, k)
     for a, b in itertools.pairwise([*starts.tolist(), values.shape[0]]):
-        reduction, daily = _daily(kind, ext[a : b + k], None if per is None else per[a:b], p)
+        # the month's days and the k before them: a view, but for the first days, which reach into ``before``
+        block = values[a - k : b] if a >= k else _with_before(values[:b], before, k)[a:]
+        reduction, daily = _daily(kind, block, None if per is None else per[a:b], p)
         months.append([_month_part(reduction, q) for q in daily])
     return reduction, tuple(np.stack(parts) for parts in zip(*months, strict=True))
 

@@ -127,13 +127,31 @@ class ChainAccumulator:
             return problems
         scheme = self.lineage.scheme
         assert scheme is not None
-        for region, values in year_fields.fields.items():
-            if carry:
+        fields = year_fields.fields
+        if carry:
+            for region, values in fields.items():
                 for source in self._sources.values():
                     self._source(region, source, scheme).carry(year, values)
-            else:
-                self._add(region, year, values, year_fields.ranges.get(region), scheme)
+            return problems
+        made = self._source_values(year, fields, scheme)
+        for region, values in fields.items():
+            self._add(region, year, values, year_fields.ranges.get(region), made[region])
         return problems
+
+    def _source_values(
+        self, year: int, fields: Mapping[str, np.ndarray], scheme: SlotScheme
+    ) -> dict[str, dict[str, np.ndarray]]:
+        """Every region's per-year values of every source, by window name: each (region, source) is independent,
+        so the reducer threads make them side by side (numpy lets go of the GIL in its loops)."""
+        states = [(r, self._source(r, s, scheme)) for r in fields for s in self._sources.values()]
+        if self.pool is None or len(states) < 2:
+            made = [state.add(year, fields[r]) for r, state in states]
+        else:
+            made = list(self.pool.map(lambda rs: rs[1].add(year, fields[rs[0]]), states))
+        out: dict[str, dict[str, np.ndarray]] = {r: {} for r in fields}
+        for (region, _), arrays in zip(states, made, strict=True):
+            out[region].update(arrays)
+        return out
 
     def year_fields(
         self, scenario: str, year: int, results: Sequence[tuple[FileEntry, FileResult | None]], problems: list[Problem]
@@ -183,20 +201,22 @@ class ChainAccumulator:
                 usable.append((entry, result, verdict))
         return usable
 
-    def _add(self, region: str, year: int, values: np.ndarray, ranges: np.ndarray | None, scheme: SlotScheme) -> None:
-        """Add a region's year to the windows of every source's values (dropping the years that left them)."""
+    def _add(
+        self, region: str, year: int, values: np.ndarray, ranges: np.ndarray | None, made: Mapping[str, np.ndarray]
+    ) -> None:
+        """Add a region's year, the sources' values ``made`` of it, to their windows (dropping the years that left
+        them)."""
         first = year - self.config.window_years + 1
-        for source in self._sources.values():
-            for name, array in self._source(region, source, scheme).add(year, values).items():
-                if name not in self._windows:
-                    continue
-                window = self.state.windows.get((region, name))
-                if window is None:
-                    window = self.state.windows[(region, name)] = WindowSums(array.shape, self.park, self.pool)
-                # enough years for a normal of this window: its mean is coming, take it in the same pass
-                coming = sum(y >= first for y in window.years) + 1 >= self.config.min_years_for_normal
-                known = ranges if array is values else None  # the worker's block ranges are of the raw field
-                window.add(year, array, drop_before=first, ranges=known, quotient=coming)
+        for name, array in made.items():
+            if name not in self._windows:
+                continue
+            window = self.state.windows.get((region, name))
+            if window is None:
+                window = self.state.windows[(region, name)] = WindowSums(array.shape, self.park, self.pool)
+            # enough years for a normal of this window: its mean is coming, take it in the same pass
+            coming = sum(y >= first for y in window.years) + 1 >= self.config.min_years_for_normal
+            known = ranges if array is values else None  # the worker's block ranges are of the raw field
+            window.add(year, array, drop_before=first, ranges=known, quotient=coming)
 
     def _source(self, region: str, source: Source, scheme: SlotScheme) -> YearSource:
         """The region's state of a source (made when its first year arrives)."""

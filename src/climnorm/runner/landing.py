@@ -58,12 +58,27 @@ T_Job = WriteJob[WriteTask] | WriteJob[EnsembleTask]
 """A member's normal to write, or an ensemble output."""
 
 
+_FULL_WRITE = 16 * 2**20
+"""A write holding this many bytes of values (or more) counts whole against the budget of writes in flight; a
+smaller one (a period's or an indicator's normal) counts its share, at least 1/16: a target's dozens of small
+outputs do not hold up the run as a target's few daily normals would."""
+
+
 @dataclass(frozen=True)
 class _Pending:
-    """A write submitted to the engine, with the record that goes into the manifest once it lands."""
+    """A write submitted to the engine, with the record that goes into the manifest once it lands, and its share of
+    the budget of writes in flight."""
 
     future: Future[Written]
     job: T_Job
+    weight: float = 1.0
+
+
+def _weight(job: T_Job) -> float:
+    """A write's share of the budget: its values' bytes against :data:`_FULL_WRITE` (an ensemble output: 1)."""
+    if not isinstance(job.task, WriteTask):
+        return 1.0
+    return min(1.0, max(1 / 16, job.task.nbytes / _FULL_WRITE))
 
 
 def encoding(config: Config) -> Encoding:
@@ -115,8 +130,8 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, OutputRecord]:
 
 
 class WriteQueue:
-    """Writes in flight, at most a budget of them; finished ones land in the store (when handed back) and are
-    recorded in the manifest, in order."""
+    """Writes in flight, at most a budget of them (small ones count their share); finished ones land in the store
+    (when handed back) and are recorded in the manifest, in order."""
 
     def __init__(
         self, plan: Plan, manifest: Manifest, executor: Engine, reporter: Reporter, budget: int, store: OutputStore
@@ -152,9 +167,19 @@ class WriteQueue:
             future = self.here.run(job.fn, job.task)
         else:
             future = self.executor.run(write_detached, job.fn, job.task)
-        self.pending.append(_Pending(future, job))
-        if len(self.pending) > self.budget:
-            self.drain(keep=self.budget // 2)
+        self.pending.append(_Pending(future, job, _weight(job)))
+        if sum(p.weight for p in self.pending) > self.budget:
+            self.drain(keep=self._newest_within(self.budget // 2))
+
+    def _newest_within(self, share: float) -> int:
+        """How many of the newest writes in flight fit in ``share`` of the budget."""
+        total, n = 0.0, 0
+        for p in reversed(self.pending):
+            total += p.weight
+            if total > share:
+                break
+            n += 1
+        return n
 
     def waiting(self) -> list[Future[Any]]:
         return [p.future for p in self.pending if not p.future.done()]

@@ -320,6 +320,7 @@ class Scheduler:
                 while job.ready():
                     self._run_step(job, job.advance())
                     progressed = True
+                    _, turn = self._submit_reads(turn)  # keep the engine fed: a step may wait for its writes
             self._activate()
             submitted, turn = self._submit_reads(turn)
             self.writes.drain(keep=self.budget, block=False)
