@@ -9,6 +9,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from climnorm.catalog.scan import build_catalog
@@ -22,7 +23,7 @@ from climnorm.records import OutputRecord
 from climnorm.runner.landing import Placement, WriteJob, WriteQueue
 from climnorm.runner.summary import Reporter, RunSummary
 from climnorm.write.manifest import Manifest
-from climnorm.write.orders import Written
+from climnorm.write.orders import Encoding, WriteTask, Written
 from climnorm.write.store import LocalDirectory
 from helpers import nex, touch
 
@@ -153,3 +154,46 @@ def test_an_output_that_cannot_be_recorded_is_removed(tmp_path: Path) -> None:
     with pytest.raises(OutputError, match="cannot record outputs"):
         queue.drain()
     assert not path.exists()
+
+
+class WaitedFuture(Future[Any]):
+    """A write that finishes only when the queue waits for it (and says so)."""
+
+    waited = False
+
+    def result(self, timeout: float | None = None) -> Any:
+        if not self.done():
+            self.waited = True
+            self.set_result(Written(1, "sha256:w", 0.0))
+        return super().result(timeout)
+
+
+class WaitingEngine(HandEngine):
+    def run(self, fn: Any, /, *args: Any) -> Future[Any]:
+        future = WaitedFuture()
+        self.calls.append((fn, args, future))
+        return future
+
+
+def _write(queue: WriteQueue, i: int, steps: int) -> WriteJob[Any]:
+    """A member's write of ``steps`` CONUS-sized day slots (the values a broadcast: no memory)."""
+    job = _job(queue, i % len(queue.plan.outputs))
+    normal = np.broadcast_to(np.float32(0), (steps, 104, 240))
+    task = WriteTask("unused.nc", normal, None, None, Encoding())  # type: ignore[arg-type]
+    return WriteJob(write_output, task, job.out, job.record)
+
+
+def test_small_writes_count_their_share_of_the_budget(tmp_path: Path) -> None:
+    """A target's dozens of indicator and period normals stay in flight together; daily normals (36 MB at
+    CONUS 0.25 deg) count whole: with a budget of 8, the ninth makes the queue wait for its oldest writes."""
+    queue, _, _ = _queue(tmp_path, shares_outputs=True)
+    engine = queue.executor = WaitingEngine(shares_outputs=True)
+    for i in range(48):  # one step each: 1/16 of the budget
+        queue.submit_job(_write(queue, i, 1))
+    assert len(queue.pending) == 48 and not any(call[2].waited for call in engine.calls)
+    for i in range(5):  # 365 steps: whole; 48/16 + 5 = 8, still within
+        queue.submit_job(_write(queue, i, 365))
+    assert not any(call[2].waited for call in engine.calls)
+    queue.submit_job(_write(queue, 5, 365))  # 9 > 8: wait until the newest within half the budget are left
+    waited = [call[2].waited for call in engine.calls]
+    assert waited == [True] * 50 + [False] * 4 and len(queue.pending) == 4
