@@ -3,8 +3,8 @@
     python benchmarks/indices.py                  # 25,000 cells, 4 years of tasmax and pr, every benchmark index
     python benchmarks/indices.py --cells 2000     # a quick look
 
-What docs/indicators.md ("Why numpy, not xclim, per year") quotes. Both sides get the same float32 daily values in
-the archive's units (K, kg m-2 s-1) with planted missing days and compute the benchmark's indicators
+What docs/indicators.md ("Why numpy, not xclim, per year") quotes. Both sides get the same daily values in the
+archive's units (K, kg m-2 s-1; float32 numbers, which both compute on as float64) with planted missing days and compute the benchmark's indicators
 (benchmarks/indicators.py: INDICATORS) for each year, as the run needs them, with WMO completeness:
 
 * xclim: ``xclim.indicators.atmos.<index>(..., freq="YS")`` with ``check_missing="wmo"`` on the year's DataArray
@@ -73,14 +73,15 @@ def xclim_years(entries: list[dict[str, Any]], variable: str, data: np.ndarray) 
 
     time_axis = xr.date_range("2001-01-01", periods=data.shape[0] * 365, freq="D", calendar="noleap", use_cftime=True)
     series = xr.DataArray(
-        data.reshape(-1, data.shape[2]), dims=("time", "cell"), coords={"time": time_axis},
+        data.reshape(-1, data.shape[2]).astype(np.float64), dims=("time", "cell"), coords={"time": time_axis},
         attrs={"units": UNITS[variable], "standard_name": "air_temperature" if variable == "tasmax" else
                "precipitation_flux"},
     )  # fmt: skip
     calls = []
     for entry in entries:
         params = {k: v for k, v in entry.items() if k not in ("index", "id")}
-        calls.append((entry.get("id", entry["index"]), getattr(indicators.atmos, entry["index"]), params))
+        indicator = getattr(indicators.atmos, resolve(entry).index.xclim_indicator)
+        calls.append((entry.get("id", entry["index"]), indicator, params))
     out: dict[str, list] = {name: [] for name, _, _ in calls}
     start = time.process_time()
     with xclim.set_options(check_missing="wmo"), warnings.catch_warnings():
