@@ -4,8 +4,9 @@
     python benchmarks/indices.py --cells 2000     # a quick look
 
 What docs/indicators.md ("Why numpy, not xclim, per year") quotes. Both sides get the same daily values in the
-archive's units (K, kg m-2 s-1; float32 numbers, which both compute on as float64) with planted missing days and compute the benchmark's indicators
-(benchmarks/indicators.py: INDICATORS) for each year, as the run needs them, with WMO completeness:
+archive's units (K, kg m-2 s-1; float32 numbers, which both compute on as float64) with planted missing days
+and compute the benchmark's indicators (benchmarks/indicators.py: INDICATORS) for each year, as the run needs
+them, with WMO completeness:
 
 * xclim: ``xclim.indicators.atmos.<index>(..., freq="YS")`` with ``check_missing="wmo"`` on the year's DataArray
   (and the days before it the index reads), as a reducer calling xclim per year would;
