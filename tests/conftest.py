@@ -14,6 +14,7 @@ import pytest
 from climnorm.config.model import parse_config
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, write_archive
+from helpers import T_Archive
 
 PICTURES_SPEC = SynthSpec(
     variables=("tas", "pr"),
@@ -40,9 +41,6 @@ def pictures_config(archive: Path, out: Path) -> dict[str, object]:
         "periods": {"historical": [2012, 2014], "hybrid": [2015, 2017], "future": [2019, 2022]},
         "multiprocessing_workers": 1,
     }
-
-
-T_Archive = Callable[..., Path]
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,9 @@ import numpy as np
 import pytest
 
 from reference import Field, filled
+
+T_Archive = Callable[..., Path]
+"""The ``synth_archive`` fixture: writes a synthetic archive (once per spec) and returns its folder."""
 
 #: Every CF calendar name climnorm reads (aliases included), as flox's tests draw them.
 CALENDARS: tuple[str, ...] = (

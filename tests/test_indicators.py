@@ -17,13 +17,13 @@ import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
-from tests.conftest import T_Archive
 
 from climnorm.config.model import parse_config
 from climnorm.outputs.index import OutputIndex
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec
 from climnorm.synth.archive import file_path
+from helpers import T_Archive
 
 xclim = pytest.importorskip("xclim")
 from xclim.core.calendar import percentile_doy  # noqa: E402
