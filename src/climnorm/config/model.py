@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from climnorm.config.changes import Changes
 from climnorm.config.file import ConfigFile, read_config_file
 from climnorm.config.indicators import IndicatorEntry, IndicatorSection, indicators_specs
 from climnorm.config.rules import cross_field_problems
@@ -172,6 +173,7 @@ class Config(Strict):
     smoothing: SmoothingSection = SmoothingSection()
     indicators: IndicatorSection = []  # docs/indicators.md, climnorm.config.indicators
     window_statistics: Annotated[list[str], AfterValidator(statistic_names), Field(min_length=1)] = ["mean"]
+    changes: Changes | None = None  # every normal against its baseline: climnorm.config.changes
 
     def product_specs(self) -> tuple[ProductSpec, ...]:
         """The run's products: those ``products`` names, then one per indicator (each chain has those of them

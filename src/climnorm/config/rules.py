@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from climnorm.config.changes import changes_problems
 from climnorm.config.indicators import indicator_problems
 from climnorm.products import product_names
 
@@ -54,6 +55,11 @@ def _indicators(c: Config) -> str | None:
     return "; ".join(indicator_problems(c.indicators, c.variables, product_names(), c.historical_end)) or None
 
 
+def _changes(c: Config) -> str | None:
+    names = {v: "variable" for v in c.variables} | {e.indicator().id: "indicator" for e in c.indicators}
+    return "; ".join(changes_problems(c.changes, c.window_years, names)) or None
+
+
 def _scheduler(c: Config) -> str | None:
     if c.engine != "dask" and c.scheduler_address:
         return f"scheduler_address ({c.scheduler_address!r}) is only used with engine: dask (engine is {c.engine!r})"
@@ -66,6 +72,7 @@ CROSS_FIELD_RULES: tuple[tuple[frozenset[str], Callable[[Config], str | None]], 
     (frozenset({"data_years", "window_years", "periods"}), _data_years),
     (frozenset({"engine", "scheduler_address"}), _scheduler),
     (frozenset({"indicators", "variables", "historical_end"}), _indicators),
+    (frozenset({"changes", "window_years", "variables", "indicators"}), _changes),
     (frozenset({"model", "models", "variant", "variants"}), _one_form),
 )
 
