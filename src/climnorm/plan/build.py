@@ -24,10 +24,12 @@ from climnorm.config.model import (
     Config,
 )
 from climnorm.errors import ConfigError
+from climnorm.plan.changes import BASELINE_PERIOD, baseline_scenario, baseline_year, change_plans
 from climnorm.plan.ensembles import ensemble_plans
 from climnorm.plan.members import Coverage, select_members
 from climnorm.plan.notices import Skip, grouped, unavailable
 from climnorm.plan.planned import (
+    ChangePlan,
     EnsemblePlan,
     OutputPlan,
     T_Output,
@@ -65,6 +67,7 @@ class Plan:
     streams: list[Stream] = field(default_factory=list)
     outputs: list[OutputPlan] = field(default_factory=list)
     ensembles: list[EnsemblePlan] = field(default_factory=list)
+    changes: list[ChangePlan] = field(default_factory=list)  # member outputs against their baseline's
     problems: list[str] = field(default_factory=list)
     skips: list[Skip] = field(default_factory=list)  # outputs that cannot be computed, and why
     template: str = DEFAULT_OUTPUT_TEMPLATE
@@ -175,6 +178,7 @@ def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = Non
                 plan.skips += [skip_of(out, out.blocked) for out in outputs if out.blocked]
     if config.ensemble is not None:
         plan.ensembles = ensemble_plans(plan, previous or {})
+    plan.changes = change_plans(plan)
     return plan
 
 
@@ -245,6 +249,11 @@ def _stream(plan: Plan, member: Member, variable: str, scenario: str) -> Stream:
         for year in range(first, last + 1):
             if (year <= config.historical_end) == (scenario == HISTORICAL):
                 stream.targets.append(_target(plan, member, variable, scenario, period, year))
+    baseline = baseline_year(plan)  # the changes' baseline target: computed whether or not a period has it
+    own = baseline is not None and baseline_scenario(plan, scenario) == scenario
+    if own and all(t.year != baseline for t in stream.targets):
+        assert baseline is not None
+        stream.targets.append(_target(plan, member, variable, scenario, BASELINE_PERIOD, baseline))
     stream.targets.sort(key=lambda t: t.year)
     return stream
 

@@ -1,5 +1,6 @@
 """The outputs of a plan: one per member, target, region and product (:class:`OutputPlan`) or per ensemble target,
-region and product (:class:`EnsemblePlan`); their paths and the fingerprint resume compares."""
+region and product (:class:`EnsemblePlan`), and the changes of member outputs against their baseline
+(:class:`ChangePlan`); their paths and the fingerprint resume compares."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from climnorm.catalog.filenames import FileEntry
+from climnorm.config.changes import ChangeKind
 from climnorm.config.model import Config
 from climnorm.products import ProductSpec, product
 from climnorm.products.normals import DAILY
@@ -88,6 +90,32 @@ class EnsemblePlan(_Output):
     @property
     def key(self) -> tuple[str, str, str, str, int]:
         return (self.variable, self.region.key, self.scenario, self.period, self.year)
+
+
+@dataclass(frozen=True)
+class ChangePlan(_Output):
+    """One member output's change against the same member's, region's and product's normal of the baseline window
+    (``baseline``), written beside it (``…_change.nc``)."""
+
+    output: OutputPlan
+    baseline: OutputPlan
+    path: str
+    fingerprint: str
+    kind: ChangeKind
+    spec: ProductSpec = DAILY
+    up_to_date: bool = False
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        return self.output.key
+
+    @property
+    def member_label(self) -> str:
+        return self.output.member_label
+
+    @property
+    def computable(self) -> bool:
+        return self.output.computable and self.baseline.computable
 
 
 def output_label(key: tuple[str, str, str, str, int], spec: ProductSpec | str) -> str:

@@ -1,0 +1,87 @@
+"""The change outputs of a plan (``changes:``): each member output against the same member's, region's and
+product's output of the baseline target, which the plan adds to every chain that contains the baseline window.
+
+A baseline ending by ``historical_end`` is the historical run's: every target of the member's chains has a change
+against it (historical and future). A later baseline is a hybrid window of each scenario: that scenario's targets
+have a change against it, the historical targets none (they belong to every scenario's chain; which scenario's
+baseline would be arbitrary).
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+from climnorm.config.changes import ChangeKind, Changes
+from climnorm.plan.planned import ChangePlan, OutputPlan, digest
+from climnorm.products import ProductSpec
+from climnorm.types import HISTORICAL
+
+if TYPE_CHECKING:
+    from climnorm.plan.build import Plan
+
+CHANGE_FORMAT = 1  # bump when the change files' layout changes, so resume recomputes
+BASELINE_PERIOD = "baseline"
+"""The period of a baseline target no configured period has."""
+PRECIPITATION_UNITS = "kg m-2 s-1"  # pr's units (the domain's precipitation flux): its normals are amounts
+
+
+def baseline_year(plan: Plan) -> int | None:
+    """The baseline window's last year, the year of its target (None without ``changes:``)."""
+    changes = plan.config.changes
+    return None if changes is None else changes.window(plan.config.window_years)[1]
+
+
+def baseline_scenario(plan: Plan, scenario: str) -> str | None:
+    """The run the baseline target of a scenario's chain comes from, None where the chain has none (a historical
+    target with a hybrid baseline)."""
+    year = baseline_year(plan)
+    if year is None:
+        return None
+    if year <= plan.config.historical_end:
+        return HISTORICAL
+    return None if scenario == HISTORICAL else scenario
+
+
+def change_path(path: str) -> str:
+    """The change file beside an output: ``…_30yr_monthly_normal.nc`` → ``…_30yr_monthly_normal_change.nc``."""
+    p = PurePosixPath(path)
+    return str(p.with_name(f"{p.stem}_change{p.suffix}"))
+
+
+def change_kind(changes: Changes, spec: ProductSpec, variable: str) -> ChangeKind:
+    """Additive or relative: configured by the indicator's id or the variable, else by the values' units."""
+    units = dict(spec.variable_attrs).get("units") or (PRECIPITATION_UNITS if variable == "pr" else None)
+    return changes.kind_of(spec.data_name or variable, units)
+
+
+def change_plans(plan: Plan) -> list[ChangePlan]:
+    """The change of every member output whose chain has the baseline target, against that target's output."""
+    changes, year = plan.config.changes, baseline_year(plan)
+    if changes is None or year is None:
+        return []
+    window = changes.window(plan.config.window_years)
+    by_key: dict[tuple[object, ...], OutputPlan] = {}
+    for out in plan.outputs:
+        t = out.target
+        by_key[(t.member, t.variable, t.scenario, t.year, out.region.key, out.product)] = out
+    plans = []
+    for out in plan.outputs:
+        t = out.target
+        source = baseline_scenario(plan, t.scenario)
+        if source is None:
+            continue
+        base = by_key.get((t.member, t.variable, source, year, out.region.key, out.product))
+        if base is None:
+            continue
+        kind = change_kind(changes, out.spec, t.variable)
+        shaping = {
+            "format": CHANGE_FORMAT,
+            "kind": kind,
+            "baseline": list(window),
+            "robustness": changes.robustness,
+            "output": out.fingerprint,
+            "baseline_output": base.fingerprint,
+        }
+        plans.append(ChangePlan(out, base, change_path(out.path), digest(shaping), kind, out.spec))
+    return plans
