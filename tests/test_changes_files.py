@@ -75,3 +75,22 @@ def test_a_change_file_equals_the_difference_of_the_two_normals(
         assert c.attrs["baseline"] == "2010-2014" and c.attrs["change_kind"] == kind
         np.testing.assert_array_equal(c["climatology_bnds"].values, t["climatology_bnds"].values)
         assert name not in c.variables
+
+
+def test_change_files_pass_the_cf_checker(changes_run: Path, tmp_path: Path) -> None:
+    from test_cf import _checker, _errors
+
+    check = _checker(tmp_path)
+    index = OutputIndex.load(changes_run)
+    for variable, product, name in (("tas", "daily", "tas"), ("pr", "monthly", "pr"), ("tas", "tg_mean", "tg_mean")):
+        [target] = index.select(variable=variable, product=product, target_year=2022)
+        [baseline] = index.select(variable=variable, product=product, target_year=2014)
+        path = tmp_path / f"{name}_{product}_change.nc"
+        kind = "relative" if variable == "pr" else "additive"
+        write_change(
+            ChangeTask(
+                str(path), name, str(changes_run / target.path), str(changes_run / baseline.path), kind,
+                (2010, 2014), Encoding(),
+            )
+        )  # fmt: skip
+        assert _errors(check(str(path))) == [], path.name
