@@ -1,9 +1,10 @@
-"""A member's change file, from its output files of a target and of the baseline that a run with ``changes:``
-writes: against xarray's float64 difference (or ratio) of the two normals, computed here."""
+"""Members' change files as a run with ``changes:`` writes them: each against xarray's float64 difference (or
+ratio) of the two normals its record names, computed here; cfchecks; resume."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,68 +14,63 @@ from climnorm.config.model import parse_config
 from climnorm.outputs.index import OutputIndex
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec
-from climnorm.write.changes import ChangeTask, change_variable, write_change
-from climnorm.write.orders import Encoding
+from climnorm.write.changes import change_variable
 from helpers import T_Archive
 
 SPEC = SynthSpec(
     variables=("pr", "tas"), scenarios=("historical", "ssp245"), historical_years=(2006, 2014),
     scenario_years=(2015, 2022), resolution=2.0, box=(18.0, 24.0, 198.0, 206.0), holes=0.002,
 )  # fmt: skip
+NORMALS = (2 * 2 + 1) * 3  # (2 products x 2 variables + tg_mean) x (the baseline, 2021, 2022)
+
+
+def _config(archive: Path, out: Path, **changes: Any) -> dict[str, Any]:
+    return {
+        "input_dirs": [str(archive)], "output_dir": str(out), "variables": ["pr", "tas"], "regions": ["all"],
+        "scenarios": ["historical", "ssp245"], "window_years": 5, "min_years_for_normal": 4,
+        "periods": {"future": [2021, 2022]}, "products": ["daily", "monthly"], "indicators": [{"index": "tg_mean"}],
+        "changes": {"baseline": [2010, 2014], **changes}, "multiprocessing_workers": 1,
+    }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def changes_run(synth_archive: T_Archive, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run with a 2010-2014 baseline no period has: its normals are written with every target's."""
+    """A run with a 2010-2014 baseline no period has: its normals are written with every target's, and every
+    normal's change against it."""
     out = tmp_path_factory.mktemp("changes") / "out"
-    config = parse_config(
-        {
-            "input_dirs": [str(synth_archive(SPEC))], "output_dir": str(out), "variables": ["pr", "tas"],
-            "regions": ["all"], "scenarios": ["historical", "ssp245"], "window_years": 5, "min_years_for_normal": 4,
-            "periods": {"future": [2021, 2022]}, "products": ["daily", "monthly"],
-            "indicators": [{"index": "tg_mean"}], "changes": {"baseline": [2010, 2014]},
-            "multiprocessing_workers": 1,
-        }
-    )  # fmt: skip
-    summary = run(config)
-    assert summary.written == (2 * 2 + 1) * 3, summary  # (2 products x 2 variables + tg_mean) x (baseline + 2)
+    summary = run(parse_config(_config(synth_archive(SPEC), out)))
+    assert summary.written == 2 * NORMALS and not summary.failures, summary
     return out
 
 
-@pytest.mark.parametrize(("variable", "product", "name"), [("tas", "daily", "tas"), ("pr", "monthly", "pr"),
-                                                           ("tas", "tg_mean", "tg_mean")])  # fmt: skip
-def test_a_change_file_equals_the_difference_of_the_two_normals(
-    changes_run: Path, variable: str, product: str, name: str, tmp_path: Path
-) -> None:
+def test_every_change_file_equals_the_difference_of_the_normals_it_names(changes_run: Path) -> None:
     index = OutputIndex.load(changes_run)
-    [target] = index.select(variable=variable, product=product, target_year=2022)
-    [baseline] = index.select(variable=variable, product=product, target_year=2014)
-    assert baseline.period == "baseline" and baseline.scenario == "historical"
-    kind = "relative" if variable == "pr" else "additive"
-    path = tmp_path / f"{name}_change.nc"
-    task = ChangeTask(
-        str(path), name, str(changes_run / target.path), str(changes_run / baseline.path), kind, (2010, 2014),
-        Encoding(),
-    )  # fmt: skip
-    size, checksum = write_change(task)
-    assert size == path.stat().st_size and checksum.startswith("sha256:")
-    with (
-        xr.open_dataset(changes_run / target.path, decode_times=False) as t,
-        xr.open_dataset(changes_run / baseline.path, decode_times=False) as b,
-        xr.open_dataset(path, decode_times=False) as c,
-    ):
-        a, z = t[name].values.astype(np.float64), b[name].values.astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            expected = (a - z) if kind == "additive" else 100.0 * (a - z) / np.where(z == 0, np.nan, z)
-        got = c[change_variable(name)].values
-        assert np.array_equal(np.isnan(got), np.isnan(expected))
-        ok = ~np.isnan(expected)
-        assert ok.sum() > 0.5 * ok.size
-        np.testing.assert_allclose(got[ok], expected[ok], rtol=1e-6, atol=1e-6 * np.abs(expected[ok]).max())
-        assert c[change_variable(name)].attrs["units"] == ("%" if kind == "relative" else t[name].attrs["units"])
-        assert c.attrs["baseline"] == "2010-2014" and c.attrs["change_kind"] == kind
-        np.testing.assert_array_equal(c["climatology_bnds"].values, t["climatology_bnds"].values)
-        assert name not in c.variables
+    assert len(index.records) == NORMALS and len(index.changes) == NORMALS
+    for record in index.changes:
+        target, baseline = (changes_run / m.path for m in record.member_outputs)
+        assert record.baseline == (2010, 2014) and "_2014_" in baseline.name
+        kind = "relative" if record.data_name == "pr" else "additive"
+        assert record.change == kind
+        name = record.data_name
+        with (
+            xr.open_dataset(target, decode_times=False) as t,
+            xr.open_dataset(baseline, decode_times=False) as b,
+            xr.open_dataset(changes_run / record.path, decode_times=False) as c,
+        ):
+            a, z = t[name].values.astype(np.float64), b[name].values.astype(np.float64)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                expected = (a - z) if kind == "additive" else 100.0 * (a - z) / np.where(z == 0, np.nan, z)
+            got = c[change_variable(name)].values
+            assert np.array_equal(np.isnan(got), np.isnan(expected)), record.path
+            ok = ~np.isnan(expected)
+            assert ok.sum() > 0.5 * ok.size
+            np.testing.assert_allclose(got[ok], expected[ok], rtol=1e-6, atol=1e-6 * np.abs(expected[ok]).max())
+            assert c[change_variable(name)].attrs["units"] == ("%" if kind == "relative" else t[name].attrs["units"])
+            assert c.attrs["baseline"] == "2010-2014" and c.attrs["change_kind"] == kind
+            np.testing.assert_array_equal(c["climatology_bnds"].values, t["climatology_bnds"].values)
+            assert name not in c.variables
+        if record.target_year == 2014:  # the baseline's own change
+            assert np.all(got[ok] == 0)
 
 
 def test_change_files_pass_the_cf_checker(changes_run: Path, tmp_path: Path) -> None:
@@ -82,15 +78,22 @@ def test_change_files_pass_the_cf_checker(changes_run: Path, tmp_path: Path) -> 
 
     check = _checker(tmp_path)
     index = OutputIndex.load(changes_run)
-    for variable, product, name in (("tas", "daily", "tas"), ("pr", "monthly", "pr"), ("tas", "tg_mean", "tg_mean")):
-        [target] = index.select(variable=variable, product=product, target_year=2022)
-        [baseline] = index.select(variable=variable, product=product, target_year=2014)
-        path = tmp_path / f"{name}_{product}_change.nc"
-        kind = "relative" if variable == "pr" else "additive"
-        write_change(
-            ChangeTask(
-                str(path), name, str(changes_run / target.path), str(changes_run / baseline.path), kind,
-                (2010, 2014), Encoding(),
-            )
-        )  # fmt: skip
-        assert _errors(check(str(path))) == [], path.name
+    for product in ("daily", "monthly", "tg_mean"):
+        record = next(r for r in index.changes if r.product == product and r.target_year == 2022)
+        assert _errors(check(str(changes_run / record.path))) == [], record.path
+
+
+def test_resume_keeps_the_changes_and_a_changed_kind_redoes_exactly_its_changes(
+    synth_archive: T_Archive, changes_run: Path
+) -> None:
+    again = run(parse_config(_config(synth_archive(SPEC), changes_run)))
+    assert (again.written, again.up_to_date) == (0, 2 * NORMALS)
+    before = {r.path: r for r in OutputIndex.load(changes_run).changes}
+    additive = run(parse_config(_config(synth_archive(SPEC), changes_run, kind={"pr": "additive"})))
+    assert additive.written == 2 * 3 and additive.up_to_date == 2 * NORMALS - 6  # pr: daily, monthly x 3 targets
+    after = {r.path: r for r in OutputIndex.load(changes_run).changes}
+    pr = {p for p, r in after.items() if r.variable == "pr"}
+    assert len(pr) == 6 and {after[p].change for p in pr} == {"additive"}
+    assert all(after[p] == before[p] for p in after if p not in pr)  # the others kept as they were
+    changed = [p for p in pr if "_2014_" not in p]  # the baseline's own change is 0 either way
+    assert all(after[p].checksum != before[p].checksum for p in changed)

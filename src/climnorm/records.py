@@ -63,6 +63,8 @@ class OutputRecord:
     name: str = ""
     indicator: Mapping[str, Any] | None = None
     window_statistics: tuple[str, ...] = ()  # the file's statistics of the window's years besides the mean
+    change: str = ""  # a change file's kind (additive, relative); its member_outputs: the normal and the baseline's
+    baseline: tuple[int, ...] = ()  # a change's baseline window: first and last year
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -73,6 +75,11 @@ class OutputRecord:
     @property
     def is_ensemble(self) -> bool:
         return self.model == ENSEMBLE
+
+    @property
+    def is_change(self) -> bool:
+        """A change file (a normal against its baseline's), which readers of normals leave out."""
+        return bool(self.change)
 
     @property
     def member(self) -> str:
@@ -126,6 +133,12 @@ class OutputRecord:
                 members=list(self.members),
                 member_outputs=[m.to_json() for m in self.member_outputs],
             )
+        if self.is_change:
+            data.update(
+                change=self.change,
+                baseline=list(self.baseline),
+                member_outputs=[m.to_json() for m in self.member_outputs],
+            )
         return data
 
     @classmethod
@@ -138,7 +151,7 @@ class OutputRecord:
         known = {k: data[k] for k in _FIELDS if k in data and k != "extra"}
         for key in _INT_KEYS:
             known[key] = int(data[key])
-        for key in ("years", "missing_years"):
+        for key in ("years", "missing_years", "baseline"):
             known[key] = tuple(int(y) for y in data.get(key, ()))
         for key in ("statistics", "members", "window_statistics"):
             known[key] = tuple(str(s) for s in data.get(key, ()))

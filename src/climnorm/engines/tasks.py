@@ -25,12 +25,13 @@ from climnorm.errors import InputFileError, TaskMemoryError
 from climnorm.events import FileRead, NormalWritten, TaskFinished, TaskStarted
 from climnorm.read.orders import ReadTask
 from climnorm.types import FileResult
+from climnorm.write.changes import ChangeTask
 from climnorm.write.orders import EnsembleTask, WriteTask, Written
 
 log = logging.getLogger(__name__)
 
 T_ReadOutcome = FileResult | InputFileError
-T_WriteTask = TypeVar("T_WriteTask", WriteTask, EnsembleTask)
+T_WriteTask = TypeVar("T_WriteTask", WriteTask, EnsembleTask, ChangeTask)
 
 
 def read_batch(ctx: WorkerContext, tasks: tuple[ReadTask, ...]) -> list[T_ReadOutcome]:
@@ -76,6 +77,21 @@ def write_output(ctx: WorkerContext, task: WriteTask) -> Written:
     ctx.send(
         NormalWritten(t.variable, meta.region.key, t.scenario, t.period, t.year, task.path, seconds, t.member.label)
     )
+    return Written(size, checksum, seconds)
+
+
+def write_change_output(ctx: WorkerContext, task: ChangeTask) -> Written:
+    """Write one member's change file from its normal's and its baseline's files."""
+    from climnorm.write.changes import write_change
+
+    ctx.send(TaskStarted(os.getpid(), task.key[0], Path(task.path).name))
+    start = time.perf_counter()
+    try:
+        size, checksum = write_change(task)
+    finally:
+        ctx.send(TaskFinished(os.getpid()))
+    seconds = time.perf_counter() - start
+    ctx.send(NormalWritten(*task.key, task.path, seconds, task.member))
     return Written(size, checksum, seconds)
 
 

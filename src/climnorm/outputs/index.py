@@ -41,7 +41,8 @@ class OutputIndex:
     """The records of an output directory's manifest (with the journal of an interrupted run replayed), by path."""
 
     output_dir: Path
-    records: tuple[OutputRecord, ...]
+    records: tuple[OutputRecord, ...]  # the normals (members' and ensembles')
+    changes: tuple[OutputRecord, ...] = ()  # the change files, apart: a reader of normals never meets one
 
     @classmethod
     def load(cls, output_dir: Path | str) -> OutputIndex:
@@ -52,7 +53,8 @@ class OutputIndex:
         records = Manifest.load(output_dir).records
         if not records:
             raise OutputNotFound(f"{output_dir}: no outputs are listed in {MANIFEST_NAME}")
-        return cls(output_dir, tuple(records[k] for k in sorted(records)))
+        ordered = [records[k] for k in sorted(records)]
+        return cls(output_dir, tuple(r for r in ordered if not r.is_change), tuple(r for r in ordered if r.is_change))
 
     def select(self, **wanted: T_Wanted) -> list[OutputRecord]:
         """The records whose fields have the wanted values (any of several; None: any), narrowed in the order the

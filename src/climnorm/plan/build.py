@@ -178,7 +178,7 @@ def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = Non
                 plan.skips += [skip_of(out, out.blocked) for out in outputs if out.blocked]
     if config.ensemble is not None:
         plan.ensembles = ensemble_plans(plan, previous or {})
-    plan.changes = change_plans(plan)
+    plan.changes = change_plans(plan, previous or {})
     return plan
 
 

@@ -9,12 +9,16 @@ baseline would be arbitrary).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from climnorm.config.changes import ChangeKind, Changes
 from climnorm.plan.planned import ChangePlan, OutputPlan, digest
+from climnorm.plan.resume import file_matches
 from climnorm.products import ProductSpec
+from climnorm.records import MemberOutput, OutputRecord
 from climnorm.types import HISTORICAL
 
 if TYPE_CHECKING:
@@ -55,7 +59,7 @@ def change_kind(changes: Changes, spec: ProductSpec, variable: str) -> ChangeKin
     return changes.kind_of(spec.data_name or variable, units)
 
 
-def change_plans(plan: Plan) -> list[ChangePlan]:
+def change_plans(plan: Plan, previous: Mapping[str, OutputRecord]) -> list[ChangePlan]:
     """The change of every member output whose chain has the baseline target, against that target's output."""
     changes, year = plan.config.changes, baseline_year(plan)
     if changes is None or year is None:
@@ -83,5 +87,26 @@ def change_plans(plan: Plan) -> list[ChangePlan]:
             "output": out.fingerprint,
             "baseline_output": base.fingerprint,
         }
-        plans.append(ChangePlan(out, base, change_path(out.path), digest(shaping), kind, out.spec))
+        change = ChangePlan(out, base, change_path(out.path), digest(shaping), kind, out.spec)
+        plans.append(replace(change, up_to_date=_current(change, previous, plan)))
     return plans
+
+
+def references(change: ChangePlan, checksums: Mapping[str, str]) -> tuple[MemberOutput, MemberOutput]:
+    """The two outputs a change is made of, as they are (their checksums)."""
+    label, out, base = change.member_label, change.output, change.baseline
+    return MemberOutput(label, out.path, checksums[out.path]), MemberOutput(label, base.path, checksums[base.path])
+
+
+def _current(change: ChangePlan, previous: Mapping[str, OutputRecord], plan: Plan) -> bool:
+    """Whether a change is up to date: its normal and its baseline's are, and it was made of them as they are."""
+    if not (change.output.up_to_date and change.baseline.up_to_date):
+        return False
+    record = previous.get(change.path)
+    checksums = {p: str(previous[p].checksum) for p in (change.output.path, change.baseline.path)}
+    return (
+        record is not None
+        and record.fingerprint == change.fingerprint
+        and record.member_outputs == references(change, checksums)
+        and file_matches(plan.config.output_dir / change.path, record)
+    )

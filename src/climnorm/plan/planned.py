@@ -117,14 +117,18 @@ class ChangePlan(_Output):
     def computable(self) -> bool:
         return self.output.computable and self.baseline.computable
 
+    @property
+    def product(self) -> str:
+        return f"{self.spec.name} change"
+
 
 def output_label(key: tuple[str, str, str, str, int], spec: ProductSpec | str) -> str:
     """How messages name an output: "tas CONUS ssp245 hybrid 2016", and its product where paths name it."""
     return " ".join(map(str, key)) + (product(spec) if isinstance(spec, str) else spec).label()
 
 
-T_Output = OutputPlan | EnsemblePlan
-"""An output of the run: one member's, or the ensemble's."""
+T_Output = OutputPlan | EnsemblePlan | ChangePlan
+"""An output of the run: one member's normal, the ensemble's, or a member's change."""
 
 
 def output_fingerprint(config: Config, member: Member, region: Region, spec: ProductSpec = DAILY) -> str:

@@ -25,6 +25,7 @@ from climnorm.products import file_product
 from climnorm.records import OutputRecord
 from climnorm.runner.accumulate import Computed
 from climnorm.runner.summary import Reporter
+from climnorm.write.changes import ChangeTask
 from climnorm.write.digests import inputs_digest
 from climnorm.write.manifest import Manifest
 from climnorm.write.orders import Encoding, EnsembleTask, NormalMeta, WriteTask, Written
@@ -54,7 +55,7 @@ class WriteJob(Generic[T_WriteTask]):
     reads_outputs: bool = False  # an ensemble: it reads its members' output files
 
 
-T_Job = WriteJob[WriteTask] | WriteJob[EnsembleTask]
+T_Job = WriteJob[WriteTask] | WriteJob[EnsembleTask] | WriteJob[ChangeTask]
 """A member's normal to write, or an ensemble output."""
 
 

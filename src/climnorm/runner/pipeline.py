@@ -26,10 +26,11 @@ from climnorm.errors import OutputError, RunInterrupted
 from climnorm.events import RunFinished, T_EventSink
 from climnorm.plan.build import Plan, make_plan
 from climnorm.progress import MemoryMonitor, ProgressChannel, T_Mode
+from climnorm.runner.changes import ChangeQueue
 from climnorm.runner.ensembles import EnsembleQueue
 from climnorm.runner.landing import WriteQueue
 from climnorm.runner.lock import OutputLock
-from climnorm.runner.scheduler import Scheduler
+from climnorm.runner.scheduler import Derived, Scheduler
 from climnorm.runner.scratch import Scratch
 from climnorm.runner.summary import Reporter, RunSummary
 from climnorm.runner.thresholds import base_files, base_pass
@@ -85,14 +86,18 @@ def run(
                 summary.workers = engine.workers
                 store = LocalDirectory(config.output_dir)
                 writes = WriteQueue(plan, manifest, engine, reporter, max(2, 2 * engine.workers), store)
-                ensembles = EnsembleQueue(plan, manifest, writes, reporter, force=force) if plan.ensembles else None
-                scheduler = Scheduler(plan, engine, engine.workers, reporter, writes, scratch.park, ensembles)
+                derived: list[Derived] = []  # changes first: an ensemble of changes waits on them
+                if plan.changes:
+                    derived.append(ChangeQueue(plan, manifest, writes, reporter, force=force))
+                if plan.ensembles:
+                    derived.append(EnsembleQueue(plan, manifest, writes, reporter, force=force))
+                scheduler = Scheduler(plan, engine, engine.workers, reporter, writes, scratch.park, derived)
                 channel.send(scheduler.started_event(base_files(plan)))
                 reporter.plan_skips(plan)
                 first = base_pass(plan, engine, reporter)
                 summary.base_seconds, summary.base_files = first.seconds, first.files
                 scheduler.use_thresholds(first.thresholds)
-                _run_scheduler(scheduler, writes, ensembles, manifest, reporter)
+                _run_scheduler(scheduler, writes, derived, manifest, reporter)
                 summary.worker_crashes = engine.crashes
             write_zonal_tables(config, reporter)  # the `zonal:` tables, from the saved manifest
             reporter.tell_skips()
@@ -124,14 +129,14 @@ def _tidy_and_plan(config: Config, summary: RunSummary, force: bool) -> tuple[Pl
 
 
 def _run_scheduler(
-    scheduler: Scheduler, writes: WriteQueue, ensembles: EnsembleQueue | None, manifest: Manifest, reporter: Reporter
+    scheduler: Scheduler, writes: WriteQueue, derived: list[Derived], manifest: Manifest, reporter: Reporter
 ) -> None:
-    """Run every chain and land every write (ensembles last, as their members land); whatever stops the run,
-    what has landed is recorded."""
+    """Run every chain and land every write (changes and ensembles last, as what they are made of lands);
+    whatever stops the run, what has landed is recorded."""
     try:
         scheduler.run()
         writes.drain()
-        while ensembles is not None and ensembles.submit_ready():
+        while any([queue.submit_ready() for queue in derived]):  # every queue, each time
             writes.drain()
     except OutputError as err:
         reporter.run_failure(str(err))

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import enum
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -29,11 +29,18 @@ from climnorm.plan.build import Plan
 from climnorm.plan.planned import OutputPlan
 from climnorm.read.orders import ReadTask
 from climnorm.runner.accumulate import BaseThresholds, ChainAccumulator, Computed
-from climnorm.runner.ensembles import EnsembleQueue
 from climnorm.runner.landing import WriteQueue
 from climnorm.runner.summary import Reporter
 from climnorm.storage.urls import ObjectPath
 from climnorm.types import HISTORICAL, FileResult, Member, Region
+
+
+class Derived(Protocol):
+    """Outputs made of the run's outputs as those settle (`runner.changes`, `runner.ensembles`)."""
+
+    def submit_ready(self) -> bool:
+        """Submit those whose outputs have settled; True if any was."""
+        ...
 
 
 class StepKind(enum.Enum):
@@ -236,10 +243,10 @@ class Scheduler:
         reporter: Reporter,
         writes: WriteQueue,
         park: Callable[[np.ndarray], Stored] | None = None,
-        ensembles: EnsembleQueue | None = None,
+        derived: Sequence[Derived] = (),
     ) -> None:
         self.plan = plan
-        self.ensembles = ensembles
+        self.derived = derived  # outputs made of the run's outputs as they settle: changes, ensembles
         self.executor = executor
         self.reporter = reporter
         self.writes = writes
@@ -289,6 +296,7 @@ class Scheduler:
         plan = self.plan
         normals = Counter(o.target.variable for o in plan.pending)
         normals.update(e.variable for e in plan.ensembles if not e.up_to_date)
+        normals.update(c.output.target.variable for c in plan.changes if c.computable and not c.up_to_date)
         per_member = Counter(o.target.member.label for o in plan.pending)
         files: Counter[str] = Counter(first_pass or {})
         for job in self.jobs:
@@ -324,8 +332,8 @@ class Scheduler:
             self._activate()
             submitted, turn = self._submit_reads(turn)
             self.writes.drain(keep=self.budget, block=False)
-            if self.ensembles is not None:
-                submitted |= self.ensembles.submit_ready()
+            for queue in self.derived:
+                submitted |= queue.submit_ready()
             if not progressed and not submitted:
                 waiting: list[Future[Any]] = [b.future for b in self.in_flight if b.future is not None and b.running]
                 waiting += self.writes.waiting()

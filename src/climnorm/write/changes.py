@@ -33,6 +33,8 @@ class ChangeTask:
     kind: ChangeKind
     baseline: tuple[int, int]  # the baseline window's first and last year
     encoding: Encoding
+    key: tuple[str, str, str, str, int] = ("", "", "", "", 0)  # the normal's (variable, region, scenario, ...)
+    member: str = ""  # the member's label
 
 
 def change_variable(name: str) -> str:
