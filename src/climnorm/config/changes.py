@@ -9,8 +9,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from climnorm.config.sections import Strict
+from climnorm.numerics.changes import T_ChangeKind
 
-ChangeKind = Literal["additive", "relative"]
+ChangeKind = T_ChangeKind
 
 DEFAULT_KIND = "default"
 """The ``kind:`` key of every variable and indicator not named."""

@@ -25,8 +25,7 @@ from climnorm.errors import InputFileError, TaskMemoryError
 from climnorm.events import FileRead, NormalWritten, TaskFinished, TaskStarted
 from climnorm.read.orders import ReadTask
 from climnorm.types import FileResult
-from climnorm.write.changes import ChangeTask
-from climnorm.write.orders import EnsembleTask, WriteTask, Written
+from climnorm.write.orders import ChangeTask, EnsembleTask, WriteTask, Written
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from climnorm.plan.resume import file_matches
 from climnorm.records import MemberOutput, OutputRecord
 from climnorm.runner.landing import WriteJob, WriteQueue, encoding
 from climnorm.runner.summary import Reporter
-from climnorm.write.changes import ChangeTask
 from climnorm.write.manifest import Manifest
+from climnorm.write.orders import ChangeTask
 
 
 class ChangeQueue:

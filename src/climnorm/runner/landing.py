@@ -25,10 +25,9 @@ from climnorm.products import file_product
 from climnorm.records import OutputRecord
 from climnorm.runner.accumulate import Computed
 from climnorm.runner.summary import Reporter
-from climnorm.write.changes import ChangeTask
 from climnorm.write.digests import inputs_digest
 from climnorm.write.manifest import Manifest
-from climnorm.write.orders import Encoding, EnsembleTask, NormalMeta, WriteTask, Written
+from climnorm.write.orders import ChangeTask, Encoding, EnsembleTask, NormalMeta, WriteTask, Written
 from climnorm.write.store import OutputStore
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,6 @@ and attributes, and ``{name}_change`` (float32; additive in the normal's units, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,29 +11,13 @@ import netCDF4
 import numpy as np
 
 from climnorm._atomic import atomic_file
-from climnorm.config.changes import ChangeKind
 from climnorm.errors import OutputError
 from climnorm.numerics.changes import change
 from climnorm.write.digests import data_checksum
 from climnorm.write.netcdf import FILL_VALUE, window_variable
-from climnorm.write.orders import Encoding
+from climnorm.write.orders import ChangeTask
 
 _KEPT = ("units", "cell_methods", "coordinates", "grid_mapping", "is_dayofyear")
-
-
-@dataclass(frozen=True)
-class ChangeTask:
-    """One change file to write from a member's output file of a target and of the baseline."""
-
-    path: str
-    variable: str  # the files' data variable: the chain's variable, or an indicator's id
-    target_path: str
-    baseline_path: str
-    kind: ChangeKind
-    baseline: tuple[int, int]  # the baseline window's first and last year
-    encoding: Encoding
-    key: tuple[str, str, str, str, int] = ("", "", "", "", 0)  # the normal's (variable, region, scenario, ...)
-    member: str = ""  # the member's label
 
 
 def change_variable(name: str) -> str:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from climnorm.numerics.changes import T_ChangeKind
 from climnorm.products import DaySlots, FileProduct
 from climnorm.types import Region, RegionCut, T_LeapDay, Target
 
@@ -109,3 +110,18 @@ class Written:
     checksum: str
     seconds: float
     data: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ChangeTask:
+    """One change file to write from a member's output file of a target and of the baseline."""
+
+    path: str
+    variable: str  # the files' data variable: the chain's variable, or an indicator's id
+    target_path: str
+    baseline_path: str
+    kind: T_ChangeKind
+    baseline: tuple[int, int]  # the baseline window's first and last year
+    encoding: Encoding
+    key: tuple[str, str, str, str, int] = ("", "", "", "", 0)  # the normal's (variable, region, scenario, ...)
+    member: str = ""  # the member's label
