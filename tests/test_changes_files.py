@@ -97,3 +97,43 @@ def test_resume_keeps_the_changes_and_a_changed_kind_redoes_exactly_its_changes(
     assert all(after[p] == before[p] for p in after if p not in pr)  # the others kept as they were
     changed = [p for p in pr if "_2014_" not in p]  # the baseline's own change is 0 either way
     assert all(after[p].checksum != before[p].checksum for p in changed)
+
+
+def _detrended_std(yearly: np.ndarray, years: np.ndarray, min_years: int) -> np.ndarray:
+    """numpy's least-squares line through each cell's valid years, then the population std of the residuals."""
+    flat = yearly.reshape(yearly.shape[0], -1)
+    out = np.full(flat.shape[1], np.nan)
+    for i in range(flat.shape[1]):
+        ok = ~np.isnan(flat[:, i])
+        if ok.sum() >= min_years:
+            fit = np.polyfit(years[ok], flat[ok, i], 1)
+            out[i] = np.std(flat[ok, i] - np.polyval(fit, years[ok]))
+    return out.reshape(yearly.shape[1:])
+
+
+def test_the_baselines_interannual_variability_is_numpys_over_the_input_days(
+    synth_archive: T_Archive, changes_run: Path
+) -> None:
+    """The daily baseline's ``tas_window_detrended_std``, slot by slot, against np.polyfit over the archive's own
+    days of 2010-2014 (noleap: a slot is a day of the year); and the change files carry it."""
+    from climnorm.synth.archive import file_path
+
+    archive = synth_archive(SPEC)
+    years = np.arange(2010, 2015)
+    days = []
+    for year in years:
+        with xr.open_dataset(file_path(archive, SPEC, "tas", "historical", int(year)), decode_times=False) as ds:
+            days.append(ds["tas"].values.astype(np.float64))
+    expected = _detrended_std(np.stack(days), years.astype(np.float64), 4)
+    index = OutputIndex.load(changes_run)
+    [baseline] = index.select(variable="tas", product="daily", target_year=2014)
+    with xr.open_dataset(changes_run / baseline.path, decode_times=False) as b:
+        got = b["tas_window_detrended_std"].values.astype(np.float64)
+        assert "standard_deviation over years" in b["tas_window_detrended_std"].attrs["cell_methods"]
+    assert got.shape == expected.shape
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    ok = ~np.isnan(expected)
+    np.testing.assert_allclose(got[ok], expected[ok], rtol=1e-5)  # float32 in the file
+    [change] = [r for r in index.changes if r.variable == "tas" and r.product == "daily" and r.target_year == 2022]
+    with xr.open_dataset(changes_run / change.path, decode_times=False) as c:
+        np.testing.assert_array_equal(c["tas_baseline_detrended_std"].values, got.astype(np.float32))

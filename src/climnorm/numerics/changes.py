@@ -15,6 +15,10 @@ from typing import Literal
 
 import numpy as np
 
+DETRENDED_STD = "detrended_std"
+"""The window statistic a changes' baseline normal carries (``{name}_window_detrended_std``): its years'
+interannual variability, :meth:`TrendSums.detrended_std`."""
+
 T_ChangeKind = Literal["additive", "relative"]
 """additive: target - baseline, in the variable's units; relative: 100 (target - baseline) / baseline, in %."""
 

@@ -9,6 +9,7 @@ source state and one window per region and name, whatever the products, so no pr
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from climnorm._ranges import format_ranges
 from climnorm.calendars import SlotScheme
 from climnorm.catalog.filenames import FileEntry
 from climnorm.config.model import Config
+from climnorm.numerics.changes import DETRENDED_STD, TrendSums
 from climnorm.numerics.days import YearFields, assemble_year
 from climnorm.numerics.ensemble import member_statistics
 from climnorm.numerics.smoothing import Smoothing
@@ -77,11 +79,14 @@ class ChainState:
 
     sources: dict[tuple[str, str], YearSource] = field(default_factory=dict)
     windows: dict[tuple[str, str], WindowSums] = field(default_factory=dict)
+    trends: dict[tuple[str, str], TrendSums] = field(default_factory=dict)  # over the changes' baseline years
 
     def fork(self) -> ChainState:
         """An independent continuation; this state stays as it is."""
         return ChainState(
-            {k: v.fork() for k, v in self.sources.items()}, {k: v.fork() for k, v in self.windows.items()}
+            {k: v.fork() for k, v in self.sources.items()},
+            {k: v.fork() for k, v in self.windows.items()},
+            {k: copy.deepcopy(v) for k, v in self.trends.items()},
         )
 
 
@@ -103,6 +108,7 @@ class ChainAccumulator:
     _settings: ProductSettings = field(init=False)
     _sources: dict[str, Source] = field(init=False)  # the run's sources of per-year values, each once
     _windows: frozenset[str] = field(init=False)  # the windows the run's products read
+    _baseline: tuple[int, int] | None = field(init=False)  # the changes' baseline window, whose trend sums are kept
 
     def __post_init__(self) -> None:
         self.lineage = Lineage(self.variable, self.config.leap_day, self.config.mask_impossible)
@@ -111,6 +117,8 @@ class ChainAccumulator:
         self._settings = self.config.product_settings()
         self._sources = {s.source.name: s.source for s in specs}
         self._windows = frozenset(s.window for s in specs)
+        changes = self.config.changes
+        self._baseline = None if changes is None else changes.window(self.config.window_years)
 
     def fork(self) -> None:
         """Continue the historical state in a future scenario (the historical one stays as it is)."""
@@ -217,6 +225,11 @@ class ChainAccumulator:
             coming = sum(y >= first for y in window.years) + 1 >= self.config.min_years_for_normal
             known = ranges if array is values else None  # the worker's block ranges are of the raw field
             window.add(year, array, drop_before=first, ranges=known, quotient=coming)
+            if self._baseline is not None and self._baseline[0] <= year <= self._baseline[1]:
+                trend = self.state.trends.get((region, name))
+                if trend is None:
+                    trend = self.state.trends[(region, name)] = TrendSums(array.shape, self._baseline[0])
+                trend.add(year, array)
 
     def _source(self, region: str, source: Source, scheme: SlotScheme) -> YearSource:
         """The region's state of a source (made when its first year arrives)."""
@@ -299,11 +312,17 @@ class ChainAccumulator:
         """The product's statistics of the window's yearly values besides their mean (sample std, percentiles),
         where at least ``min_years_for_normal`` years are valid."""
         names = out.spec.window_extras(self._settings)
-        if not names:
-            return ()
-        stack = self.state.windows[key].stack()
-        values, _ = member_statistics(stack, names, self.config.min_years_for_normal, ddof=1)
-        return tuple((name, values[name].astype(np.float32)) for name in names)
+        extras: tuple[tuple[str, np.ndarray], ...] = ()
+        if names:
+            stack = self.state.windows[key].stack()
+            values, _ = member_statistics(stack, names, self.config.min_years_for_normal, ddof=1)
+            extras = tuple((name, values[name].astype(np.float32)) for name in names)
+        trend = self.state.trends.get(key)
+        if self._baseline is not None and out.target.year == self._baseline[1] and trend is not None:
+            sigma = trend.detrended_std()  # the baseline's interannual variability, for the changes' significance
+            sigma[trend.count < self.config.min_years_for_normal] = np.nan
+            extras += ((DETRENDED_STD, sigma.astype(np.float32)),)
+        return extras
 
 
 def _converted(piece: YearPiece, conversion: tuple[float, float]) -> YearPiece:

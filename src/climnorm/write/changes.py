@@ -12,7 +12,7 @@ import numpy as np
 
 from climnorm._atomic import atomic_file
 from climnorm.errors import OutputError
-from climnorm.numerics.changes import change
+from climnorm.numerics.changes import DETRENDED_STD, change
 from climnorm.write.digests import data_checksum
 from climnorm.write.netcdf import FILL_VALUE, window_variable
 from climnorm.write.orders import ChangeTask
@@ -46,6 +46,7 @@ def write_change(task: ChangeTask) -> tuple[int, str]:
             )  # fmt: skip
             v.setncatts(_attributes(template, task))
             v[:] = np.ma.masked_invalid(delta)
+            _copy_sigma(baseline, out, task)
             first, last = task.baseline
             out.setncatts(
                 {
@@ -79,6 +80,31 @@ def _copy_except(src: netCDF4.Dataset, dst: netCDF4.Dataset, skipped: set[str]) 
         copy.setncatts({k: var.getncattr(k) for k in var.ncattrs() if k != "_FillValue"})
         copy.set_auto_maskandscale(False)
         copy[...] = var[...]
+
+
+def _copy_sigma(baseline: netCDF4.Dataset, out: netCDF4.Dataset, task: ChangeTask) -> None:
+    """The baseline's interannual variability (its ``{name}_window_detrended_std``), which the ensemble's
+    significance test needs, as ``{name}_baseline_detrended_std``."""
+    source = window_variable(task.variable, DETRENDED_STD)
+    if source not in baseline.variables:
+        return
+    var = baseline.variables[source]
+    var.set_auto_maskandscale(True)
+    values = np.ma.filled(np.ma.asarray(var[...]).astype(np.float32), np.nan)
+    sigma = out.createVariable(
+        baseline_sigma_variable(task.variable), "f4", var.dimensions, fill_value=FILL_VALUE,
+        **task.encoding.variable(values.shape),
+    )  # fmt: skip
+    attrs = {k: var.getncattr(k) for k in var.ncattrs() if k != "_FillValue"}
+    first, last = task.baseline
+    attrs["long_name"] = f"{attrs.get('long_name', source)} ({first}-{last}, the baseline)"
+    sigma.setncatts(attrs)
+    sigma[:] = np.ma.masked_invalid(values)
+
+
+def baseline_sigma_variable(name: str) -> str:
+    """The baseline's detrended interannual standard deviation in a change file."""
+    return f"{name}_baseline_{DETRENDED_STD}"
 
 
 def _attributes(template: netCDF4.Variable[Any], task: ChangeTask) -> dict[str, Any]:

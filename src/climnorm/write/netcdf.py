@@ -12,6 +12,7 @@ import numpy as np
 
 from climnorm import __version__
 from climnorm._ranges import format_ranges
+from climnorm.numerics.changes import DETRENDED_STD
 from climnorm.numerics.ensemble import percentile_of
 from climnorm.numerics.periods import total_units
 from climnorm.types import RegionCut
@@ -98,8 +99,15 @@ def window_variable(name: str, statistic: str) -> str:
 
 def window_attributes(attrs: dict[str, Any], statistic: str) -> dict[str, Any]:
     """A window statistic's attributes from its mean's: the same values within years, another method over them
-    (``std``: the sample standard deviation, ddof 1)."""
-    method, comment = _method(statistic, "the window's years")
+    (``std``: the sample standard deviation, ddof 1; ``detrended_std``: ddof 0 after a linear trend)."""
+    if statistic == DETRENDED_STD:
+        method = "standard_deviation"
+        comment = (
+            "population standard deviation, ddof 0, of the window's years after removing their least-squares "
+            "linear trend, the interannual variability of IPCC AR6 approach C"
+        )
+    else:
+        method, comment = _method(statistic, "the window's years")
     if statistic == "std":
         comment = "sample standard deviation of the window's years, ddof 1"
     within = str(attrs["cell_methods"]).split(" time: mean over years")[0]
