@@ -25,12 +25,12 @@ from climnorm.errors import InputFileError, TaskMemoryError
 from climnorm.events import FileRead, NormalWritten, TaskFinished, TaskStarted
 from climnorm.read.orders import ReadTask
 from climnorm.types import FileResult
-from climnorm.write.orders import ChangeTask, EnsembleTask, WriteTask, Written
+from climnorm.write.orders import ChangeTask, EnsembleChangeTask, EnsembleTask, WriteTask, Written
 
 log = logging.getLogger(__name__)
 
 T_ReadOutcome = FileResult | InputFileError
-T_WriteTask = TypeVar("T_WriteTask", WriteTask, EnsembleTask, ChangeTask)
+T_WriteTask = TypeVar("T_WriteTask", WriteTask, EnsembleTask, ChangeTask, EnsembleChangeTask)
 
 
 def read_batch(ctx: WorkerContext, tasks: tuple[ReadTask, ...]) -> list[T_ReadOutcome]:
@@ -91,6 +91,25 @@ def write_change_output(ctx: WorkerContext, task: ChangeTask) -> Written:
         ctx.send(TaskFinished(os.getpid()))
     seconds = time.perf_counter() - start
     ctx.send(NormalWritten(*task.key, task.path, seconds, task.member))
+    return Written(size, checksum, seconds)
+
+
+def write_ensemble_change_output(ctx: WorkerContext, task: EnsembleChangeTask) -> Written:
+    """Compute one ensemble change file from its members' change files and write it."""
+    from climnorm.write.changes import write_ensemble_change
+
+    ens = task.ensemble
+    ctx.send(TaskStarted(os.getpid(), ens.variable, Path(task.path).name))
+    start = time.perf_counter()
+    try:
+        with address_space_cap("computing the ensemble's change", ctx.memory_limit):
+            size, checksum = write_ensemble_change(task)
+    finally:
+        ctx.send(TaskFinished(os.getpid()))
+    seconds = time.perf_counter() - start
+    a = dict(ens.attrs)
+    key = (a["variable"], a["region"], a["scenario"], a["period"], a["target_year"])
+    ctx.send(NormalWritten(*key, task.path, seconds, "ensemble"))
     return Written(size, checksum, seconds)
 
 

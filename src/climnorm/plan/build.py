@@ -178,9 +178,9 @@ def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = Non
                 plan.skips += [skip_of(out, reason, target.reason) for out in outputs]
             else:
                 plan.skips += [skip_of(out, out.blocked) for out in outputs if out.blocked]
+    plan.changes = change_plans(plan, previous or {})
     if config.ensemble is not None:
         plan.ensembles = ensemble_plans(plan, previous or {})
-    plan.changes = change_plans(plan, previous or {})
     return plan
 
 

@@ -5,13 +5,14 @@ is, and the ensemble output was computed from them as they are."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from climnorm.config.model import ENSEMBLE_OUTPUT_TEMPLATE
+from climnorm.plan.changes import change_path
 from climnorm.plan.notices import Skip
-from climnorm.plan.planned import ENSEMBLE_FORMAT, EnsemblePlan, OutputPlan, digest, output_path
+from climnorm.plan.planned import ENSEMBLE_FORMAT, ChangePlan, EnsemblePlan, OutputPlan, digest, output_path
 from climnorm.plan.resume import file_matches
 from climnorm.products import product_path
 from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
@@ -22,13 +23,21 @@ if TYPE_CHECKING:
 
 
 def ensemble_plans(plan: Plan, previous: Mapping[str, OutputRecord]) -> list[EnsemblePlan]:
-    """The ensemble outputs some member can compute; those fewer than ``min_members`` can are the plan's skips."""
+    """The ensemble outputs some member can compute, of the members' normals and of their changes; those fewer
+    than ``min_members`` can are the plan's skips."""
+    return _ensembles(plan, plan.outputs, previous) + _ensembles(plan, plan.changes, previous)
+
+
+def _ensembles(
+    plan: Plan, outputs: Sequence[OutputPlan] | Sequence[ChangePlan], previous: Mapping[str, OutputRecord]
+) -> list[EnsemblePlan]:
     config, ensemble = plan.config, plan.config.ensemble
     assert ensemble is not None
-    groups: dict[tuple[str, str, str, str, int, str], list[OutputPlan]] = defaultdict(list)
+    groups: dict[tuple[str, str, str, str, int, str], list[Any]] = defaultdict(list)
     specs = {}
-    for out in plan.outputs:
-        t = out.target
+    for out in outputs:
+        normal = out.output if isinstance(out, ChangePlan) else out
+        t = normal.target
         groups[(t.variable, out.region.key, t.scenario, t.period, t.year, out.product)].append(out)
         specs[out.product] = out.spec
     regions = {r.key: r for r in plan.regions}
@@ -47,11 +56,21 @@ def ensemble_plans(plan: Plan, previous: Mapping[str, OutputRecord]) -> list[Ens
         computable = sum(o.computable for o in outs)
         if computable == 0:
             continue  # the members' own skips say why
-        path = output_path(template, config, outs[0].target, regions[region], Member(ENSEMBLE, ENSEMBLE))
-        fingerprint = digest({**shaping, "region": regions[region].as_dict(), "members": [o.path for o in outs]})
+        first = outs[0].output if isinstance(outs[0], ChangePlan) else outs[0]
+        path = product_path(output_path(template, config, first.target, regions[region], Member(ENSEMBLE, ENSEMBLE)),
+                            specs[name])  # fmt: skip
+        members = [o.path for o in outs]
+        if isinstance(outs[0], ChangePlan):
+            path = change_path(path)
+            changes = config.changes
+            assert changes is not None
+            shaping_changes = changes.model_dump(mode="json")
+            fingerprint = digest({**shaping, "changes": shaping_changes, "region": regions[region].as_dict(),
+                                  "members": members, "of": [o.fingerprint for o in outs]})  # fmt: skip
+        else:
+            fingerprint = digest({**shaping, "region": regions[region].as_dict(), "members": members})
         ens = EnsemblePlan(
-            variable, regions[region], scenario, period, year, tuple(outs), product_path(path, specs[name]),
-            fingerprint, specs[name],
+            variable, regions[region], scenario, period, year, tuple(outs), path, fingerprint, specs[name],
         )  # fmt: skip
         if computable < need:
             detail = f"only {computable} of {len(outs)} members have this normal (min_members {need})"

@@ -80,12 +80,21 @@ class EnsemblePlan(_Output):
     scenario: str
     period: str
     year: int
-    members: tuple[OutputPlan, ...]
+    members: tuple[OutputPlan, ...] | tuple[ChangePlan, ...]  # the members' normals, or their changes
     path: str
     fingerprint: str
     spec: ProductSpec = DAILY
     up_to_date: bool = False  # its members will all be kept, and it was made of them as they are
     member_label = ENSEMBLE
+
+    @property
+    def of_changes(self) -> bool:
+        """An ensemble of the members' changes (its statistics, agreement and robustness)."""
+        return bool(self.members) and isinstance(self.members[0], ChangePlan)
+
+    @property
+    def product(self) -> str:
+        return f"{self.spec.name} change" if self.of_changes else self.spec.name
 
     @property
     def key(self) -> tuple[str, str, str, str, int]:
@@ -120,6 +129,10 @@ class ChangePlan(_Output):
     @property
     def product(self) -> str:
         return f"{self.spec.name} change"
+
+    @property
+    def region(self) -> Region:
+        return self.output.region
 
 
 def output_label(key: tuple[str, str, str, str, int], spec: ProductSpec | str) -> str:

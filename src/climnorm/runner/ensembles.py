@@ -7,19 +7,22 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
 
 from climnorm.config.model import Config
-from climnorm.engines.tasks import write_ensemble_output
+from climnorm.engines.tasks import write_ensemble_change_output, write_ensemble_output
 from climnorm.plan.build import Plan
 from climnorm.plan.ensembles import min_members
-from climnorm.plan.planned import EnsemblePlan, OutputPlan, T_Output
+from climnorm.plan.planned import ChangePlan, EnsemblePlan, OutputPlan, T_Output
 from climnorm.plan.resume import file_matches
 from climnorm.products import file_product
 from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
-from climnorm.runner.landing import WriteJob, WriteQueue, encoding
+from climnorm.runner.landing import T_Job, WriteJob, WriteQueue, encoding
 from climnorm.runner.summary import Reporter
+from climnorm.write.changes import change_variable
 from climnorm.write.manifest import Manifest
-from climnorm.write.orders import EnsembleMember, EnsembleTask
+from climnorm.write.orders import EnsembleChangeTask, EnsembleMember, EnsembleTask
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +74,30 @@ class EnsembleQueue:
                 self.reporter.up_to_date(ens)
                 continue
             task, record = describe_ensemble(self.plan, ens, members, refs, self.min_members, self.manifest)
-            self.writes.submit_job(WriteJob(write_ensemble_output, task, ens, record, reads_outputs=True))
+            if ens.of_changes:
+                job: T_Job = self._of_changes(ens, task, record)
+            else:
+                job = WriteJob(write_ensemble_output, task, ens, record, reads_outputs=True)
+            self.writes.submit_job(job)
             submitted = True
         return submitted
 
-    def _reference(self, out: OutputPlan) -> MemberOutput:
+    def _of_changes(self, ens: EnsemblePlan, task: EnsembleTask, record: OutputRecord) -> T_Job:
+        """The ensemble file of the members' changes: their ``{name}_change`` files, the statistics of the changes,
+        and the AR6 fractions and category."""
+        changes = self.plan.config.changes
+        assert changes is not None
+        name = change_variable(task.variable)
+        kind = self.manifest.records[ens.members[0].path].change
+        change_task = EnsembleChangeTask(
+            task.path, replace(task, variable=name, window_statistics=()),
+            changes.robustness == "ipcc_ar6", changes.significant, changes.agreement,
+        )  # fmt: skip
+        window = changes.window(self.plan.config.window_years)
+        landed = replace(record, product=ens.spec.name, change=kind, baseline=window, window_statistics=())
+        return WriteJob(write_ensemble_change_output, change_task, ens, landed, reads_outputs=True)
+
+    def _reference(self, out: OutputPlan | ChangePlan) -> MemberOutput:
         return MemberOutput(out.member_label, out.path, str(self.manifest.records[out.path].checksum))
 
     def _up_to_date(self, ens: EnsemblePlan, refs: list[MemberOutput]) -> bool:
@@ -88,7 +110,7 @@ class EnsembleQueue:
 def describe_ensemble(
     plan: Plan,
     ens: EnsemblePlan,
-    members: list[OutputPlan],
+    members: Sequence[OutputPlan | ChangePlan],
     refs: list[MemberOutput],
     need: int,
     manifest: Manifest,
@@ -135,7 +157,7 @@ def describe_ensemble(
 def _record(
     config: Config,
     ens: EnsemblePlan,
-    members: list[OutputPlan],
+    members: Sequence[OutputPlan | ChangePlan],
     records: list[OutputRecord],
     refs: list[MemberOutput],
     need: int,

@@ -27,7 +27,15 @@ from climnorm.runner.accumulate import Computed
 from climnorm.runner.summary import Reporter
 from climnorm.write.digests import inputs_digest
 from climnorm.write.manifest import Manifest
-from climnorm.write.orders import ChangeTask, Encoding, EnsembleTask, NormalMeta, WriteTask, Written
+from climnorm.write.orders import (
+    ChangeTask,
+    Encoding,
+    EnsembleChangeTask,
+    EnsembleTask,
+    NormalMeta,
+    WriteTask,
+    Written,
+)
 from climnorm.write.store import OutputStore
 
 log = logging.getLogger(__name__)
@@ -54,7 +62,7 @@ class WriteJob(Generic[T_WriteTask]):
     reads_outputs: bool = False  # an ensemble: it reads its members' output files
 
 
-T_Job = WriteJob[WriteTask] | WriteJob[EnsembleTask] | WriteJob[ChangeTask]
+T_Job = WriteJob[WriteTask] | WriteJob[EnsembleTask] | WriteJob[ChangeTask] | WriteJob[EnsembleChangeTask]
 """A member's normal to write, or an ensemble output."""
 
 

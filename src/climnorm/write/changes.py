@@ -4,6 +4,7 @@ and attributes, and ``{name}_change`` (float32; additive in the normal's units, 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,30 @@ import numpy as np
 
 from climnorm._atomic import atomic_file
 from climnorm.errors import OutputError
-from climnorm.numerics.changes import DETRENDED_STD, change
-from climnorm.write.digests import data_checksum
+from climnorm.numerics.changes import (
+    DETRENDED_STD,
+    FLAG_MEANINGS,
+    FLAG_VALUES,
+    NO_CATEGORY,
+    categories,
+    change,
+    robustness,
+    significant,
+)
+from climnorm.numerics.ensemble import member_statistics
+from climnorm.types import RegionCut
+from climnorm.write.digests import EnsembleChecksum, data_checksum
+from climnorm.write.ensemble import (
+    BLOCK_BYTES,
+    N_MEMBERS,
+    common_grid,
+    ensemble_layout,
+    ensemble_variables,
+    member_steps,
+    read_slots,
+)
 from climnorm.write.netcdf import FILL_VALUE, window_variable
-from climnorm.write.orders import ChangeTask
+from climnorm.write.orders import ChangeTask, EnsembleChangeTask
 
 _KEPT = ("units", "cell_methods", "coordinates", "grid_mapping", "is_dayofyear")
 
@@ -46,7 +67,7 @@ def write_change(task: ChangeTask) -> tuple[int, str]:
             )  # fmt: skip
             v.setncatts(_attributes(template, task))
             v[:] = np.ma.masked_invalid(delta)
-            _copy_sigma(baseline, out, task)
+            _copy_sigma(baseline, out, task, base)
             first, last = task.baseline
             out.setncatts(
                 {
@@ -82,20 +103,27 @@ def _copy_except(src: netCDF4.Dataset, dst: netCDF4.Dataset, skipped: set[str]) 
         copy[...] = var[...]
 
 
-def _copy_sigma(baseline: netCDF4.Dataset, out: netCDF4.Dataset, task: ChangeTask) -> None:
+def _copy_sigma(baseline: netCDF4.Dataset, out: netCDF4.Dataset, task: ChangeTask, normal: np.ndarray) -> None:
     """The baseline's interannual variability (its ``{name}_window_detrended_std``), which the ensemble's
-    significance test needs, as ``{name}_baseline_detrended_std``."""
+    significance test needs, as ``{name}_baseline_detrended_std`` in the change's units: for a relative change in %
+    of the baseline's normal (``normal``), so that comparing the change with it is the additive test."""
     source = window_variable(task.variable, DETRENDED_STD)
     if source not in baseline.variables:
         return
     var = baseline.variables[source]
     var.set_auto_maskandscale(True)
-    values = np.ma.filled(np.ma.asarray(var[...]).astype(np.float32), np.nan)
+    values = np.ma.filled(np.ma.asarray(var[...]).astype(np.float64), np.nan)
+    if task.kind == "relative":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = 100.0 * values / np.where(normal == 0, np.nan, np.abs(normal))
+    values = values.astype(np.float32)
     sigma = out.createVariable(
         baseline_sigma_variable(task.variable), "f4", var.dimensions, fill_value=FILL_VALUE,
         **task.encoding.variable(values.shape),
     )  # fmt: skip
     attrs = {k: var.getncattr(k) for k in var.ncattrs() if k != "_FillValue"}
+    if task.kind == "relative":
+        attrs["units"] = "%"
     first, last = task.baseline
     attrs["long_name"] = f"{attrs.get('long_name', source)} ({first}-{last}, the baseline)"
     sigma.setncatts(attrs)
@@ -127,3 +155,97 @@ def _attributes(template: netCDF4.Variable[Any], task: ChangeTask) -> dict[str, 
         + ("; a relative change over a zero baseline is NaN" if task.kind == "relative" else "")
     )
     return attrs
+
+
+def agree_variable(name: str) -> str:
+    """``{name}_change_agree``: the largest of the fractions of members with a positive, negative and no change."""
+    return f"{name}_agree"
+
+
+def significant_variable(name: str) -> str:
+    """``{name}_change_significant``: the fraction of members whose change is significant."""
+    return f"{name}_significant"
+
+
+def robustness_variable(name: str) -> str:
+    """``{name}_change_robustness``: the IPCC AR6 category (CF flags)."""
+    return f"{name}_robustness"
+
+
+def write_ensemble_change(task: EnsembleChangeTask) -> tuple[int, str]:
+    """The ensemble's statistics of its members' changes and, with ``robustness``, the fraction of members agreeing
+    on the sign, the fraction changing significantly (IPCC AR6 approach C, against each member's baseline
+    variability) and the AR6 category, from the members' change files a block of steps at a time; returns (size,
+    checksum)."""
+    ens = task.ensemble
+    name = ens.variable  # the members' change variable: {name}_change
+    sigma_name = baseline_sigma_variable(name.removesuffix("_change"))
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(netCDF4.Dataset(m.path)) for m in ens.members]
+        grid = common_grid(ens, files)
+        slots = [member_steps(ens, f, m) for f, m in zip(files, ens.members, strict=True)]
+        steps = len(slots[0])
+        robust = task.robustness and all(sigma_name in f.variables for f in files)
+        flags = [agree_variable(name), significant_variable(name), robustness_variable(name)] if robust else []
+        check = EnsembleChecksum(ensemble_variables(name, ens.statistics) + flags)
+        block = max(1, BLOCK_BYTES // (2 * len(files) * max(int(np.prod(grid.shape)), 1) * 8))
+        with atomic_file(Path(task.path)) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as out:
+            outputs = ensemble_layout(out, ens, grid, files[0], steps)
+            if robust:
+                outputs.update(_robustness_layout(out, name, grid, steps, task))
+            for a in range(0, steps, block):
+                b = min(steps, a + block)
+                deltas = np.stack([read_slots(f.variables[name], i[a:b]) for f, i in zip(files, slots, strict=True)])
+                stats, n = member_statistics(deltas, ens.statistics, ens.min_members)
+                blocks: dict[str, np.ndarray] = {f"{name}_{k}": v.astype(np.float32) for k, v in stats.items()}
+                blocks[N_MEMBERS] = n.astype(np.int16)
+                if robust:
+                    sigma = np.stack(
+                        [read_slots(f.variables[sigma_name], i[a:b]) for f, i in zip(files, slots, strict=True)]
+                    )
+                    fractions = robustness(deltas, significant(deltas, sigma), ens.min_members)
+                    blocks[agree_variable(name)] = fractions.agree.astype(np.float32)
+                    blocks[significant_variable(name)] = fractions.changed.astype(np.float32)
+                    blocks[robustness_variable(name)] = categories(fractions, task.significant, task.agreement)
+                for var, values in blocks.items():
+                    outputs[var][a:b] = np.ma.masked_invalid(values) if values.dtype.kind == "f" else values
+                    check.update(var, values)
+    return Path(task.path).stat().st_size, check.digest()
+
+
+def _robustness_layout(
+    ds: netCDF4.Dataset, name: str, grid: RegionCut, steps: int, task: EnsembleChangeTask
+) -> dict[str, netCDF4.Variable[Any]]:
+    """The agreement and significance fractions and the AR6 category (CF flags, xclim's fill 99)."""
+    kwargs = task.ensemble.encoding.variable((steps, *grid.shape))
+    dims = ("time", *grid.dims)
+    coordinates = str(ds.variables[f"{name}_{task.ensemble.statistics[0]}"].getncattr("coordinates"))
+    method = "realization: point (comment: fraction of the members with a valid change)"
+    out: dict[str, netCDF4.Variable[Any]] = {}
+    for var, long_name in (
+        (agree_variable(name), "fraction of the members agreeing on the sign of the change (the largest of the "
+                               "positive, negative and no-change fractions)"),
+        (significant_variable(name), "fraction of the members whose change is significant (IPCC AR6 approach C: "
+                                     "beyond sqrt(2/20) * 1.645 detrended interannual standard deviations)"),
+    ):  # fmt: skip
+        v = ds.createVariable(var, "f4", dims, fill_value=FILL_VALUE, **kwargs)
+        v.setncatts({"long_name": long_name, "units": "1", "cell_methods": method, "coordinates": coordinates,
+                     "missing_value": FILL_VALUE})  # fmt: skip
+        out[var] = v
+    r = ds.createVariable(robustness_variable(name), "i1", dims, fill_value=np.int8(NO_CATEGORY), **kwargs)
+    r.setncatts(
+        {
+            "long_name": "IPCC AR6 robustness category of the ensemble's change",
+            "flag_values": np.array(FLAG_VALUES, dtype=np.int8),
+            "flag_meanings": FLAG_MEANINGS,
+            "coordinates": coordinates,
+            "comment": (
+                f"robust_signal: at least {task.significant:g} of the members change significantly and at least "
+                f"{task.agreement:g} agree on the sign; no_change_or_no_signal: fewer than {task.significant:g} "
+                f"change significantly; conflicting_signal: at least {task.significant:g} change significantly and "
+                f"fewer than {task.agreement:g} agree; {NO_CATEGORY}: none applies (too few members)"
+            ),
+        }
+    )
+    out[robustness_variable(name)] = r
+    return out

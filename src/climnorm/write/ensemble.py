@@ -47,19 +47,19 @@ def write_ensemble(task: EnsembleTask) -> tuple[int, str]:
     """Compute and write one ensemble output; returns (size, checksum)."""
     with contextlib.ExitStack() as stack:
         files = [stack.enter_context(netCDF4.Dataset(m.path)) for m in task.members]
-        grid = _common_grid(task, files)
-        slots = [_member_steps(task, f, m) for f, m in zip(files, task.members, strict=True)]
+        grid = common_grid(task, files)
+        slots = [member_steps(task, f, m) for f, m in zip(files, task.members, strict=True)]
         steps = len(slots[0])
         cells = int(np.prod(grid.shape))
         block = max(1, BLOCK_BYTES // (len(files) * max(cells, 1) * 8))
         check = EnsembleChecksum(ensemble_variables(task.variable, task.statistics, task.window_statistics))
         with atomic_file(Path(task.path)) as tmp, netCDF4.Dataset(tmp, "w", format="NETCDF4") as out:
-            outputs = _layout(out, task, grid, files[0], steps)
+            outputs = ensemble_layout(out, task, grid, files[0], steps)
             for a in range(0, steps, block):
                 b = min(steps, a + block)
                 for source in sources(task.variable, task.window_statistics):
                     data = np.stack(
-                        [_read_slots(f.variables[source], idx[a:b]) for f, idx in zip(files, slots, strict=True)]
+                        [read_slots(f.variables[source], idx[a:b]) for f, idx in zip(files, slots, strict=True)]
                     )
                     stats, n = member_statistics(data, task.statistics, task.min_members)
                     for name, values in stats.items():
@@ -72,7 +72,7 @@ def write_ensemble(task: EnsembleTask) -> tuple[int, str]:
     return Path(task.path).stat().st_size, check.digest()
 
 
-def _member_steps(task: EnsembleTask, ds: netCDF4.Dataset, member: EnsembleMember) -> np.ndarray:
+def member_steps(task: EnsembleTask, ds: netCDF4.Dataset, member: EnsembleMember) -> np.ndarray:
     """For each step of the ensemble, the member file's step that stands for it (its product's alignment)."""
     try:
         return task.product.layout.member_steps(len(ds.dimensions["time"]), member.leap_day)
@@ -80,7 +80,7 @@ def _member_steps(task: EnsembleTask, ds: netCDF4.Dataset, member: EnsembleMembe
         raise OutputError(f"{member.path}: {err} of a {task.product.name} normal") from None
 
 
-def _read_slots(var: netCDF4.Variable[Any], index: np.ndarray) -> np.ndarray:
+def read_slots(var: netCDF4.Variable[Any], index: np.ndarray) -> np.ndarray:
     """The member's values at the given slots (one contiguous read of their span), float64 with NaN for missing."""
     lo, hi = int(index.min()), int(index.max()) + 1
     var.set_auto_maskandscale(True)
@@ -106,7 +106,7 @@ def grid_of(ds: netCDF4.Dataset, variable: str) -> RegionCut:
     return RegionCut("", (), None, tuple(d for d in var.dimensions if d != "time"), tuple(coords))
 
 
-def _common_grid(task: EnsembleTask, files: list[netCDF4.Dataset]) -> RegionCut:
+def common_grid(task: EnsembleTask, files: list[netCDF4.Dataset]) -> RegionCut:
     """The members' grid; members on different grids cannot be combined (regridding is not climnorm's)."""
     first = grid_of(files[0], task.variable)
     for member, ds in zip(task.members[1:], files[1:], strict=True):
@@ -119,7 +119,7 @@ def _common_grid(task: EnsembleTask, files: list[netCDF4.Dataset]) -> RegionCut:
     return first
 
 
-def _layout(
+def ensemble_layout(
     ds: netCDF4.Dataset, task: EnsembleTask, grid: RegionCut, first_member: netCDF4.Dataset, steps: int
 ) -> dict[str, netCDF4.Variable[Any]]:
     """Dimensions, the noleap climatological time axis, coordinates and the (empty) data variables."""

@@ -125,3 +125,15 @@ class ChangeTask:
     encoding: Encoding
     key: tuple[str, str, str, str, int] = ("", "", "", "", 0)  # the normal's (variable, region, scenario, ...)
     member: str = ""  # the member's label
+
+
+@dataclass(frozen=True)
+class EnsembleChangeTask:
+    """One ensemble change file to compute from its members' change files (``ensemble.variable``: their
+    ``{name}_change``), with the AR6 robustness when asked (``significant``, ``agreement``: its fractions)."""
+
+    path: str  # where it is written (the ensemble task's path is what it was planned as)
+    ensemble: EnsembleTask
+    robustness: bool
+    significant: float
+    agreement: float

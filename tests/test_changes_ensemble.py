@@ -1,0 +1,107 @@
+"""The ensemble's change files of a run with ``changes:`` and ``ensemble:``: the statistics of the members' changes,
+the agreement and significance fractions and the AR6 category, against numpy and xclim fed the members' change
+files (never climnorm's own numerics)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from climnorm.config.model import parse_config
+from climnorm.outputs.index import OutputIndex
+from climnorm.runner.pipeline import run
+from climnorm.synth import SynthSpec
+from helpers import T_Archive
+
+xclim_ensembles = pytest.importorskip("xclim.ensembles")
+
+SPEC = SynthSpec(
+    variables=("pr", "tas"), scenarios=("historical", "ssp245"), historical_years=(2006, 2014),
+    scenario_years=(2015, 2022), resolution=2.0, box=(18.0, 26.0, 196.0, 208.0),
+)  # fmt: skip
+MEMBERS = (replace(SPEC, model="CH-A"), replace(SPEC, model="CH-B", noise=1), replace(SPEC, model="CH-C", noise=2))
+
+
+@pytest.fixture(scope="module")
+def ensemble_run(synth_archive: T_Archive, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("chens")
+    for spec in MEMBERS:  # the members in one folder (links to the session's archives)
+        source = synth_archive(spec)
+        for path in source.rglob("*.nc"):
+            target = root / "archive" / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(path)
+    data = {
+        "input_dirs": [str(root / "archive")], "output_dir": str(root / "out"), "models": "all",
+        "variables": ["pr", "tas"], "regions": ["all"], "scenarios": ["historical", "ssp245"], "window_years": 5,
+        "min_years_for_normal": 4, "periods": {"future": [2022, 2022]}, "products": ["daily", "annual"],
+        "changes": {"baseline": [2010, 2014]}, "ensemble": {"statistics": ["mean", "p10", "p90"], "min_members": 2},
+        "multiprocessing_workers": 2,
+    }  # fmt: skip
+    summary = run(parse_config(data))
+    # per variable and product: 3 members x (baseline, 2022) normals and changes, and the ensemble's 2 + 2
+    assert summary.failures == [] and summary.written == 2 * 2 * (3 * 2 * 2 + 2 * 2), summary
+    return root / "out"
+
+
+@pytest.mark.parametrize(("variable", "product"), [("tas", "daily"), ("pr", "annual")])
+def test_ensemble_changes_equal_numpy_and_xclim_over_the_member_change_files(
+    ensemble_run: Path, variable: str, product: str
+) -> None:
+    index = OutputIndex.load(ensemble_run)
+    members = [r for r in index.changes if not r.is_ensemble and r.variable == variable and r.product == product
+               and r.target_year == 2022]  # fmt: skip
+    [ens] = [r for r in index.changes if r.is_ensemble and r.variable == variable and r.product == product
+             and r.target_year == 2022]  # fmt: skip
+    assert len(members) == 3 and ens.change == ("relative" if variable == "pr" else "additive")
+    assert sorted(m.path for m in ens.member_outputs) == sorted(m.path for m in members)
+    deltas, sigmas = [], []
+    for m in members:
+        with xr.open_dataset(ensemble_run / m.path, decode_times=False) as ds:
+            deltas.append(ds[f"{variable}_change"].values.astype(np.float64))
+            sigmas.append(ds[f"{variable}_baseline_detrended_std"].values.astype(np.float64))
+    delta, sigma = np.stack(deltas), np.stack(sigmas)
+    valid = ~np.isnan(delta)
+    n = valid.sum(axis=0)
+    enough = n >= 2
+    with xr.open_dataset(ensemble_run / ens.path, decode_times=False) as ds:
+        name = f"{variable}_change"
+        mean = np.where(enough, np.nanmean(np.where(valid, delta, np.nan), axis=0), np.nan)
+        _close(ds[f"{name}_mean"].values, mean)
+        p90 = np.where(enough, np.nanpercentile(delta, 90, axis=0), np.nan)
+        _close(ds[f"{name}_p90"].values, p90)
+        np.testing.assert_array_equal(ds["n_members"].values, n)
+        # significance by hand: |change| > sqrt(2/20) * 1.645 * sigma, over the members with a change
+        with np.errstate(invalid="ignore"):
+            changed = valid & (np.abs(delta) > np.sqrt(2 / 20) * 1.645 * sigma)
+        fraction = np.where(enough, changed.sum(axis=0) / np.maximum(n, 1), np.nan)
+        _close(ds[f"{name}_significant"].values, fraction)
+        # agreement and category: xclim fed the same member changes
+        realization = xr.DataArray(delta, dims=("realization", *(f"d{i}" for i in range(delta.ndim - 1))))
+        fr = xclim_ensembles.robustness_fractions(realization, test=None)
+        agree = np.where(enough, fr.agree.values, np.nan)
+        _close(ds[f"{name}_agree"].values, agree)
+        fr["changed"] = xr.DataArray(fraction, dims=fr.agree.dims)
+        category = xclim_ensembles.robustness_categories(fr).values
+        got = ds[f"{name}_robustness"].values
+        np.testing.assert_array_equal(np.where(enough, got, 99), np.where(enough, category, 99))
+        assert np.all(got[~enough] == 99)
+        assert ds[f"{name}_robustness"].attrs["flag_meanings"] == "robust_signal no_change_or_no_signal conflicting_signal"
+
+
+def _close(got: np.ndarray, expected: np.ndarray) -> None:
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    ok = ~np.isnan(expected)
+    np.testing.assert_allclose(got[ok], expected[ok], rtol=1e-6, atol=1e-6 * max(1.0, float(np.abs(expected[ok]).max())))
+
+
+def test_ensemble_change_files_pass_the_cf_checker(ensemble_run: Path, tmp_path: Path) -> None:
+    from test_cf import _checker, _errors
+
+    check = _checker(tmp_path)
+    for record in (r for r in OutputIndex.load(ensemble_run).changes if r.is_ensemble):
+        assert _errors(check(str(ensemble_run / record.path))) == [], record.path
