@@ -441,6 +441,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str,
                     {"index": "days_over_precip_doy_thresh", "base_period": [1996, 2000]},
                 ],
                 "window_statistics": ["mean", "std", "p90"],
+                "changes": {"baseline": [2005, 2014]},  # and every output's change against its 2014 normal
             }
         )
     )
@@ -457,7 +458,7 @@ def _snapshot(out: Path) -> dict[str, tuple[str, dict[str, object]]]:
     """Data checksum (of every data variable: a normal, its window statistics) and attributes (creation time aside)
     of every output."""
     snap = {}
-    for path in sorted(out.rglob("*_normal.nc")):
+    for path in sorted([*out.rglob("*_normal.nc"), *out.rglob("*_normal_change.nc")]):
         digest = hashlib.sha256()
         with netCDF4.Dataset(path) as ds:
             for name in sorted(n for n, v in ds.variables.items() if v.dimensions[:1] == ("time",) and v.ndim > 2):
@@ -548,9 +549,9 @@ def _unreadable(path: Path) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("lines", [1, 20, 45])
 def test_kill_9_at_any_moment_resumes_to_identical_outputs(big: tuple, tmp_path: Path, lines: int) -> None:
-    """Killed once the journal holds 1, 20 or 45 of the run's 162 outputs (daily, monthly, indicators with window
-    statistics, one whose thresholds come from a first pass): the resumed run completes them all, identical to an
-    uninterrupted run."""
+    """Killed once the journal holds 1, 20 or 45 of the run's 324 outputs (daily, monthly, indicators with window
+    statistics, one whose thresholds come from a first pass, and each one's change against its baseline): the
+    resumed run completes them all, identical to an uninterrupted run."""
     first = _interrupted_then_resumed(big, tmp_path, signal.SIGKILL, lines)
     assert first.returncode == -signal.SIGKILL
 

@@ -96,10 +96,12 @@ def _copy_except(src: netCDF4.Dataset, dst: netCDF4.Dataset, skipped: set[str]) 
         if name in skipped:
             continue
         var.set_auto_maskandscale(False)
+        var.set_auto_chartostring(False)  # labels (season) as the characters they are stored as
         fill = var.getncattr("_FillValue") if "_FillValue" in var.ncattrs() else None
         copy = dst.createVariable(name, var.datatype, var.dimensions, fill_value=fill)
         copy.setncatts({k: var.getncattr(k) for k in var.ncattrs() if k != "_FillValue"})
         copy.set_auto_maskandscale(False)
+        copy.set_auto_chartostring(False)
         copy[...] = var[...]
 
 
