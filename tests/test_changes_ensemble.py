@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
@@ -105,3 +106,23 @@ def test_ensemble_change_files_pass_the_cf_checker(ensemble_run: Path, tmp_path:
     check = _checker(tmp_path)
     for record in (r for r in OutputIndex.load(ensemble_run).changes if r.is_ensemble):
         assert _errors(check(str(ensemble_run / record.path))) == [], record.path
+
+
+def test_verify_checks_the_change_files(ensemble_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from climnorm.outputs.verify import verify_outputs
+
+    checked, problems = verify_outputs(ensemble_run)
+    index = OutputIndex.load(ensemble_run)
+    assert checked == len(index.records) + len(index.changes) and problems == []
+    copy = tmp_path / "out"
+    shutil.copytree(ensemble_run, copy)
+    member = next(r for r in index.changes if not r.is_ensemble)
+    ensemble = next(r for r in index.changes if r.is_ensemble)
+    for record in (member, ensemble):
+        with netCDF4.Dataset(copy / record.path, "a") as ds:
+            var = ds.variables[f"{record.data_name}_change" + ("_mean" if record.is_ensemble else "")]
+            var[0, 0, 0] = 1234.5
+    _, problems = verify_outputs(copy)
+    assert sorted(problems) == sorted(f"{r.path}: data checksum does not match the manifest" for r in (member, ensemble))

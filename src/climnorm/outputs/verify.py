@@ -13,7 +13,8 @@ from climnorm.errors import OutputError, OutputNotFound
 from climnorm.outputs.index import OutputIndex
 from climnorm.products import DaySlots, Periods, ProductSpec, T_Layout, spec_of
 from climnorm.records import OutputRecord
-from climnorm.write.digests import ensemble_checksum
+from climnorm.write.changes import agree_variable, change_variable, robustness_variable, significant_variable
+from climnorm.write.digests import data_checksum, ensemble_checksum
 from climnorm.write.ensemble import ensemble_variables
 from climnorm.write.layouts import normal_checksum
 from climnorm.write.manifest import MANIFEST_NAME, Manifest
@@ -34,7 +35,39 @@ def verify_outputs(output_dir: Path | str) -> tuple[int, list[str]]:
     problems: list[str] = []
     for record in index.records:
         problems.extend(f"{record.path}: {p}" for p in _check(index.path(record), record))
-    return len(index.records), problems
+    for record in index.changes:
+        problems.extend(f"{record.path}: {p}" for p in _check_change(index.path(record), record))
+    return len(index.records) + len(index.changes), problems
+
+
+def _check_change(path: Path, record: OutputRecord) -> list[str]:
+    """A change file: its variables there, its baseline and kind as the manifest says, the data checksum."""
+    if not path.exists():
+        return ["missing"]
+    try:
+        with netCDF4.Dataset(path, "r") as ds:
+            name = change_variable(record.data_name)
+            if record.is_ensemble:
+                names = ensemble_variables(name, record.statistics)
+                names += [v for v in (agree_variable(name), significant_variable(name), robustness_variable(name))
+                          if v in ds.variables]  # fmt: skip
+            else:
+                names = [name]
+            if absent := [n for n in names if n not in ds.variables]:
+                return [f"variable(s) {', '.join(absent)} not in the file"]
+            problems = []
+            baseline = "-".join(map(str, record.baseline))
+            if str(getattr(ds, "baseline", "")) != baseline:
+                problems.append(f"baseline {getattr(ds, 'baseline', None)!r} differs from the manifest's {baseline!r}")
+            if not record.is_ensemble and str(getattr(ds, "change_kind", "")) != record.change:
+                problems.append(f"change_kind differs from the manifest's {record.change!r}")
+            values = {n: _values(ds.variables[n]) for n in names}
+            digest = ensemble_checksum(values) if record.is_ensemble else data_checksum(values[name])
+            if digest != record.checksum:
+                problems.append("data checksum does not match the manifest")
+            return problems
+    except (OSError, RuntimeError, KeyError, ValueError) as err:
+        return [f"unreadable: {err}"]
 
 
 def _check(path: Path, record: OutputRecord) -> list[str]:

@@ -89,11 +89,11 @@ class EnsembleQueue:
         assert changes is not None
         name = change_variable(task.variable)
         kind = self.manifest.records[ens.members[0].path].change
+        window = changes.window(self.plan.config.window_years)
         change_task = EnsembleChangeTask(
             task.path, replace(task, variable=name, window_statistics=()),
-            changes.robustness == "ipcc_ar6", changes.significant, changes.agreement,
+            changes.robustness == "ipcc_ar6", changes.significant, changes.agreement, kind, window,  # type: ignore[arg-type]
         )  # fmt: skip
-        window = changes.window(self.plan.config.window_years)
         landed = replace(record, product=ens.spec.name, change=kind, baseline=window, window_statistics=())
         return WriteJob(write_ensemble_change_output, change_task, ens, landed, reads_outputs=True)
 

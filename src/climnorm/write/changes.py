@@ -195,6 +195,8 @@ def write_ensemble_change(task: EnsembleChangeTask) -> tuple[int, str]:
             outputs = ensemble_layout(out, ens, grid, files[0], steps)
             if robust:
                 outputs.update(_robustness_layout(out, name, grid, steps, task))
+            first, last = task.baseline
+            out.setncatts({"baseline": f"{first}-{last}", "change_kind": task.kind})
             for a in range(0, steps, block):
                 b = min(steps, a + block)
                 deltas = np.stack([read_slots(f.variables[name], i[a:b]) for f, i in zip(files, slots, strict=True)])

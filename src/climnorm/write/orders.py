@@ -137,3 +137,5 @@ class EnsembleChangeTask:
     robustness: bool
     significant: float
     agreement: float
+    kind: T_ChangeKind = "additive"
+    baseline: tuple[int, int] = (0, 0)  # the baseline window's first and last year
