@@ -91,13 +91,15 @@ def test_ensemble_changes_equal_numpy_and_xclim_over_the_member_change_files(
         got = ds[f"{name}_robustness"].values
         np.testing.assert_array_equal(np.where(enough, got, 99), np.where(enough, category, 99))
         assert np.all(got[~enough] == 99)
-        assert ds[f"{name}_robustness"].attrs["flag_meanings"] == "robust_signal no_change_or_no_signal conflicting_signal"
+        meanings = "robust_signal no_change_or_no_signal conflicting_signal"
+        assert ds[f"{name}_robustness"].attrs["flag_meanings"] == meanings
 
 
 def _close(got: np.ndarray, expected: np.ndarray) -> None:
     assert np.array_equal(np.isnan(got), np.isnan(expected))
     ok = ~np.isnan(expected)
-    np.testing.assert_allclose(got[ok], expected[ok], rtol=1e-6, atol=1e-6 * max(1.0, float(np.abs(expected[ok]).max())))
+    scale = max(1.0, float(np.abs(expected[ok]).max()))
+    np.testing.assert_allclose(got[ok], expected[ok], rtol=1e-6, atol=1e-6 * scale)
 
 
 def test_ensemble_change_files_pass_the_cf_checker(ensemble_run: Path, tmp_path: Path) -> None:
@@ -125,4 +127,27 @@ def test_verify_checks_the_change_files(ensemble_run: Path, tmp_path: Path) -> N
             var = ds.variables[f"{record.data_name}_change" + ("_mean" if record.is_ensemble else "")]
             var[0, 0, 0] = 1234.5
     _, problems = verify_outputs(copy)
-    assert sorted(problems) == sorted(f"{r.path}: data checksum does not match the manifest" for r in (member, ensemble))
+    expected = sorted(f"{r.path}: data checksum does not match the manifest" for r in (member, ensemble))
+    assert sorted(problems) == expected
+
+
+def test_open_normals_and_export_carry_the_changes(ensemble_run: Path, tmp_path: Path) -> None:
+    import climnorm
+
+    ds = climnorm.open_normals(ensemble_run, variable="tas", region="all", scenario="ssp245", product="annual",
+                               model="CH-B", change=True)  # fmt: skip
+    assert list(ds.target_year.values) == [2014, 2022]
+    index = OutputIndex.load(ensemble_run)
+    [record] = [r for r in index.changes if r.model == "CH-B" and r.variable == "tas" and r.product == "annual"
+                and r.target_year == 2022]  # fmt: skip
+    with xr.open_dataset(ensemble_run / record.path, decode_times=False) as c:
+        np.testing.assert_array_equal(ds["tas_change"].sel(target_year=2022).values, c["tas_change"].values)
+    np.testing.assert_array_equal(ds["tas_change"].sel(target_year=2014).values, 0)  # the baseline's own
+    assert "tas_baseline_detrended_std" in ds and "tas" in ds
+    ens = climnorm.open_normals(ensemble_run, variable="tas", region="all", scenario="ssp245", product="daily",
+                                model="ensemble", change=True)  # fmt: skip
+    assert {"tas_change_mean", "tas_change_agree", "tas_change_robustness", "tas_mean"} <= set(ens.data_vars)
+    stores = climnorm.export(ensemble_run, format="netcdf", out_dir=tmp_path / "stores", products=["annual"])
+    with xr.open_dataset(next(p for p in stores if all(k in p.name for k in ("CH-B", "tas", "ssp245")))) as store:
+        assert store["tas_change"].dims == store["tas"].dims  # laid out as the normals are (targets' steps in time)
+        np.testing.assert_array_equal(store["tas_change"].values, ds["tas_change"].values.reshape(2, 4, 6))

@@ -120,6 +120,7 @@ def open_normals(
     model: str | None = None,
     variant: str | None = None,
     window_years: int | None = None,
+    change: bool = False,
 ) -> xr.Dataset:
     """The chain's normals of one product as one Dataset with a ``target_year`` dimension (docs/normals.md).
 
@@ -127,14 +128,32 @@ def open_normals(
     attributes are coordinates along ``target_year``, the climatological time of each target is
     ``climatology_time`` (target_year, time). Lazy (dask, one chunk per target) when dask is installed.
     ``model``, ``variant`` and ``window_years`` need only be given when the directory holds several.
+    ``change``: with each target's change against the baseline (``changes:``) as variables of their own
+    (``{name}_change``, the baseline's ``{name}_baseline_detrended_std``; an ensemble's statistics, agreement,
+    significance and robustness of the changes), NaN for targets without one.
     """
-    return open_chain(output_dir, Chain(variable, region, scenario, product, model, variant, window_years))
+    chain = Chain(variable, region, scenario, product, model, variant, window_years)
+    return open_chain(output_dir, chain, change=change)
 
 
-def open_chain(output_dir: Path | str, chain: Chain) -> xr.Dataset:
+def open_chain(output_dir: Path | str, chain: Chain, *, change: bool = False) -> xr.Dataset:
     """:func:`open_normals` of a :class:`Chain`."""
     index = OutputIndex.load(output_dir)
-    records = chain_records(index, chain)
+    ds = _stacked(index, chain_records(index, chain), chain)
+    if change:
+        changes = OutputIndex(index.output_dir, index.changes)
+        if not changes.records:
+            raise OutputNotFound(f"{index.output_dir}: no change files (a run with changes: writes them)")
+        stacked = _stacked(changes, chain_records(changes, chain), chain)
+        names = [v for v in stacked.data_vars if "_change" in str(v) or "_baseline_" in str(v)]
+        extra = stacked[names].reset_coords(drop=True)
+        ds = ds.merge(extra, join="left", combine_attrs="override")
+    ds.attrs.update(scenario=chain.scenario, product=chain.product)
+    return ds
+
+
+def _stacked(index: OutputIndex, records: list[OutputRecord], chain: Chain) -> xr.Dataset:
+    """The records' per-target files along ``target_year``."""
     lazy = lazy_available()
     try:
         parts = [_open_target(index.path(r), r, lazy) for r in records]
@@ -142,13 +161,11 @@ def open_chain(output_dir: Path | str, chain: Chain) -> xr.Dataset:
         raise DatasetError(f"{index.output_dir}: a normal listed in {MANIFEST_NAME} cannot be read ({err})") from None
     per_target = ["climatology_time", "climatology_bnds", "target_year_scenario", *PER_TARGET]
     try:
-        ds = xr.concat(
+        return xr.concat(
             parts, dim="target_year", data_vars="all", coords=per_target, join="exact", combine_attrs="drop_conflicts"
         )
     except ValueError as err:
         raise DatasetError(f"{chain}: the targets' files differ ({err})") from None
-    ds.attrs.update(scenario=chain.scenario, product=chain.product)
-    return ds
 
 
 def chains(records: Iterable[OutputRecord]) -> list[Chain]:

@@ -113,6 +113,15 @@ def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
         netcdf_layout(ds).to_netcdf(tmp, engine="netcdf4", format="NETCDF4")
 
 
+def _has_changes(index: OutputIndex, chain: Chain) -> bool:
+    """Whether the chain has change files (the store then carries them as variables of their own)."""
+    return any(
+        r.variable == chain.variable and r.region == chain.region and r.product == chain.product
+        and r.scenario in (chain.scenario, "historical") and r.model == chain.model
+        for r in index.changes
+    )  # fmt: skip
+
+
 def export(
     output_dir: Path | str,
     *,
@@ -128,7 +137,8 @@ def export(
         raise DatasetError(f"unknown export format {format!r}: zarr or netcdf")
     if format == "zarr" and importlib.util.find_spec("zarr") is None:
         raise DatasetError("export to Zarr needs the zarr package: pip install 'climnorm[export]'")
-    records = OutputIndex.load(output_dir).records
+    index = OutputIndex.load(output_dir)
+    records = index.records
     target_dir = Path(out_dir) if out_dir is not None else output_dir / "export"
     written: list[Path] = []
     wanted = set(products) if products is not None else None
@@ -139,7 +149,7 @@ def export(
         raise DatasetError(f"{output_dir}: no {', '.join(sorted(wanted or ()))} normals to export (products: {have})")
     for chain in chosen:
         path = target_dir / (store_name(chain) + _SUFFIX[format])
-        with open_chain(output_dir, chain) as ds:
+        with open_chain(output_dir, chain, change=_has_changes(index, chain)) as ds:
             (_write_zarr if format == "zarr" else _write_netcdf)(ds, path)
         written.append(path)
     return written
