@@ -14,7 +14,7 @@ from climnorm.config.model import parse_config
 from climnorm.outputs.index import OutputIndex
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec
-from climnorm.write.changes import change_variable
+from climnorm.write.orders import change_variable
 from helpers import T_Archive
 
 SPEC = SynthSpec(

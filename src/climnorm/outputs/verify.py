@@ -13,12 +13,12 @@ from climnorm.errors import OutputError, OutputNotFound
 from climnorm.outputs.index import OutputIndex
 from climnorm.products import DaySlots, Periods, ProductSpec, T_Layout, spec_of
 from climnorm.records import OutputRecord
-from climnorm.write.changes import agree_variable, change_variable, robustness_variable, significant_variable
 from climnorm.write.digests import data_checksum, ensemble_checksum
 from climnorm.write.ensemble import ensemble_variables
 from climnorm.write.layouts import normal_checksum
 from climnorm.write.manifest import MANIFEST_NAME, Manifest
 from climnorm.write.netcdf import CELL_METHODS, window_variable
+from climnorm.write.orders import agree_variable, change_variable, robustness_variable, significant_variable
 
 _ATTRS_FROM_RECORD = ("variable", "region", "scenario", "period", "target_year", "window_years", "calendar", "leap_day")
 

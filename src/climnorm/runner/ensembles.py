@@ -20,9 +20,8 @@ from climnorm.products import file_product
 from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
 from climnorm.runner.landing import T_Job, WriteJob, WriteQueue, encoding
 from climnorm.runner.summary import Reporter
-from climnorm.write.changes import change_variable
 from climnorm.write.manifest import Manifest
-from climnorm.write.orders import EnsembleChangeTask, EnsembleMember, EnsembleTask
+from climnorm.write.orders import EnsembleChangeTask, EnsembleMember, EnsembleTask, change_variable
 
 log = logging.getLogger(__name__)
 

@@ -36,14 +36,17 @@ from climnorm.write.ensemble import (
     read_slots,
 )
 from climnorm.write.netcdf import FILL_VALUE, window_variable
-from climnorm.write.orders import ChangeTask, EnsembleChangeTask
+from climnorm.write.orders import (
+    ChangeTask,
+    EnsembleChangeTask,
+    agree_variable,
+    baseline_sigma_variable,
+    change_variable,
+    robustness_variable,
+    significant_variable,
+)
 
 _KEPT = ("units", "cell_methods", "coordinates", "grid_mapping", "is_dayofyear")
-
-
-def change_variable(name: str) -> str:
-    """The variable of a change in its file: ``tas_change``, ``tx_ge_90F_change``."""
-    return f"{name}_change"
 
 
 def write_change(task: ChangeTask) -> tuple[int, str]:
@@ -126,15 +129,11 @@ def _copy_sigma(baseline: netCDF4.Dataset, out: netCDF4.Dataset, task: ChangeTas
     attrs = {k: var.getncattr(k) for k in var.ncattrs() if k != "_FillValue"}
     if task.kind == "relative":
         attrs["units"] = "%"
+        attrs.pop("standard_name", None)  # a percentage of the baseline is no longer the variable's quantity
     first, last = task.baseline
     attrs["long_name"] = f"{attrs.get('long_name', source)} ({first}-{last}, the baseline)"
     sigma.setncatts(attrs)
     sigma[:] = np.ma.masked_invalid(values)
-
-
-def baseline_sigma_variable(name: str) -> str:
-    """The baseline's detrended interannual standard deviation in a change file."""
-    return f"{name}_baseline_{DETRENDED_STD}"
 
 
 def _attributes(template: netCDF4.Variable[Any], task: ChangeTask) -> dict[str, Any]:
@@ -157,21 +156,6 @@ def _attributes(template: netCDF4.Variable[Any], task: ChangeTask) -> dict[str, 
         + ("; a relative change over a zero baseline is NaN" if task.kind == "relative" else "")
     )
     return attrs
-
-
-def agree_variable(name: str) -> str:
-    """``{name}_change_agree``: the largest of the fractions of members with a positive, negative and no change."""
-    return f"{name}_agree"
-
-
-def significant_variable(name: str) -> str:
-    """``{name}_change_significant``: the fraction of members whose change is significant."""
-    return f"{name}_significant"
-
-
-def robustness_variable(name: str) -> str:
-    """``{name}_change_robustness``: the IPCC AR6 category (CF flags)."""
-    return f"{name}_robustness"
 
 
 def write_ensemble_change(task: EnsembleChangeTask) -> tuple[int, str]:

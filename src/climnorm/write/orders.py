@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from climnorm.numerics.changes import T_ChangeKind
+from climnorm.numerics.changes import DETRENDED_STD, T_ChangeKind
 from climnorm.products import DaySlots, FileProduct
 from climnorm.types import Region, RegionCut, T_LeapDay, Target
 
@@ -139,3 +139,28 @@ class EnsembleChangeTask:
     agreement: float
     kind: T_ChangeKind = "additive"
     baseline: tuple[int, int] = (0, 0)  # the baseline window's first and last year
+
+
+def change_variable(name: str) -> str:
+    """The variable of a change in its file: ``tas_change``, ``tx_ge_90F_change``."""
+    return f"{name}_change"
+
+
+def baseline_sigma_variable(name: str) -> str:
+    """The baseline's detrended interannual standard deviation in a change file."""
+    return f"{name}_baseline_{DETRENDED_STD}"
+
+
+def agree_variable(name: str) -> str:
+    """``{name}_change_agree``: the largest of the fractions of members with a positive, negative and no change."""
+    return f"{name}_agree"
+
+
+def significant_variable(name: str) -> str:
+    """``{name}_change_significant``: the fraction of members whose change is significant."""
+    return f"{name}_significant"
+
+
+def robustness_variable(name: str) -> str:
+    """``{name}_change_robustness``: the IPCC AR6 category (CF flags)."""
+    return f"{name}_robustness"
