@@ -11,21 +11,18 @@ from climnorm.plan.changes import references
 from climnorm.plan.planned import ChangePlan, OutputPlan, T_Output
 from climnorm.plan.resume import file_matches
 from climnorm.records import MemberOutput, OutputRecord
+from climnorm.runner.derived import DerivedQueue
 from climnorm.runner.landing import WriteJob, WriteQueue, encoding
 from climnorm.runner.summary import Reporter
 from climnorm.write.manifest import Manifest
 from climnorm.write.orders import ChangeTask
 
 
-class ChangeQueue:
+class ChangeQueue(DerivedQueue):
     """Change outputs waiting for their two normals, and those ready to be written."""
 
     def __init__(self, plan: Plan, manifest: Manifest, writes: WriteQueue, reporter: Reporter, *, force: bool):
-        self.plan = plan
-        self.manifest = manifest
-        self.writes = writes
-        self.reporter = reporter
-        self.force = force
+        super().__init__(plan, manifest, writes, reporter, force=force)
         self.waiting_on: dict[str, list[ChangePlan]] = defaultdict(list)
         self.remaining: dict[str, int] = {}
         self.missing: dict[str, list[str]] = defaultdict(list)  # of each change, which of its normals will not be
@@ -35,7 +32,6 @@ class ChangeQueue:
             self.remaining[change.path] = len(paths)
             for path in paths:
                 self.waiting_on[path].append(change)
-        reporter.listeners.append(self.settled)
 
     def settled(self, out: T_Output, available: bool) -> None:
         """A member's normal is written, up to date, or will not be written: its changes are one closer."""

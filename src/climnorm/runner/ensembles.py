@@ -18,6 +18,7 @@ from climnorm.plan.planned import ChangePlan, EnsemblePlan, OutputPlan, T_Output
 from climnorm.plan.resume import file_matches
 from climnorm.products import file_product
 from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
+from climnorm.runner.derived import DerivedQueue
 from climnorm.runner.landing import T_Job, WriteJob, WriteQueue, encoding
 from climnorm.runner.summary import Reporter
 from climnorm.write.manifest import Manifest
@@ -26,15 +27,11 @@ from climnorm.write.orders import EnsembleChangeTask, EnsembleMember, EnsembleTa
 log = logging.getLogger(__name__)
 
 
-class EnsembleQueue:
+class EnsembleQueue(DerivedQueue):
     """Ensemble outputs waiting for their members, and those ready to be written."""
 
     def __init__(self, plan: Plan, manifest: Manifest, writes: WriteQueue, reporter: Reporter, *, force: bool):
-        self.plan = plan
-        self.manifest = manifest
-        self.writes = writes
-        self.reporter = reporter
-        self.force = force
+        super().__init__(plan, manifest, writes, reporter, force=force)
         self.min_members = min_members(plan)
         self.waiting_on: dict[str, list[EnsemblePlan]] = defaultdict(list)
         self.remaining: dict[str, int] = {}
@@ -44,7 +41,6 @@ class EnsembleQueue:
             self.remaining[ens.path] = len(ens.members)
             for out in ens.members:
                 self.waiting_on[out.path].append(ens)
-        reporter.listeners.append(self.settled)
 
     def settled(self, out: T_Output, available: bool) -> None:
         """A member output is written, up to date, or will not be written: its ensembles are one closer."""
