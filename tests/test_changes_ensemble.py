@@ -151,3 +151,24 @@ def test_open_normals_and_export_carry_the_changes(ensemble_run: Path, tmp_path:
     with xr.open_dataset(next(p for p in stores if all(k in p.name for k in ("CH-B", "tas", "ssp245")))) as store:
         assert store["tas_change"].dims == store["tas"].dims  # laid out as the normals are (targets' steps in time)
         np.testing.assert_array_equal(store["tas_change"].values, ds["tas_change"].values.reshape(2, 4, 6))
+
+
+def test_a_change_map_hatches_the_ar6_categories(ensemble_run: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from climnorm.cli import main
+    from climnorm.pictures.normals import Selection
+    from climnorm.pictures.plots import map_figure
+
+    selection = Selection("pr", "all", scenarios="ssp245", target=2022, model="ensemble", change=True)
+    fig = map_figure(ensemble_run, selection, day=200, outlines="none")
+    hatches = {c.get_hatch() for ax in fig.axes for c in ax.collections} - {None}
+    with xr.open_dataset(next(ensemble_run.rglob("pr_ensemble_*2022_5yr_normal_change.nc"))) as ds:
+        shown = set(np.unique(ds["pr_change_robustness"].values[199]))
+    assert hatches == {h for k, h in ((2, "///"), (3, "xxx")) if k in shown} and hatches
+    assert "change of pr against 2010-2014" in fig.axes[0].get_title()
+    with pytest.raises(Exception, match="a relative change of several days"):
+        map_figure(ensemble_run, selection, outlines="none")  # the annual mean of a relative change: refused
+    out = tmp_path / "change.png"
+    code = main(["plot", "map", str(ensemble_run), "--variable", "tas", "--region", "all", "--scenario", "ssp245",
+                 "--model", "ensemble", "--change", "--day", "10", "--outlines", "none", "-o", str(out)])  # fmt: skip
+    assert code == 0 and out.stat().st_size > 10_000

@@ -29,6 +29,7 @@ def selection_from(args: argparse.Namespace) -> Selection:
         model=args.model,
         statistic=getattr(args, "statistic", None),
         product=getattr(args, "product", None) or "daily",
+        change=getattr(args, "change", False),
     )
 
 
@@ -119,6 +120,11 @@ def add_picture_commands(sub: T_Subcommands) -> None:
         )
         if kind != "change":
             k.add_argument("--statistic", help="of an ensemble output: mean (default), median, p10, ...")
+        if kind == "map":
+            k.add_argument(
+                "--change", action="store_true",
+                help="the change against the changes: baseline (of the ensemble: with the IPCC AR6 hatching)",
+            )  # fmt: skip
         k.add_argument("-o", "--output", type=Path, help=f"image file (default: VARIABLE_REGION_{kind}.png)")
         width, height = size = (900, 600) if kind in ("map", "counties") else (900, 550)
         k.add_argument("--size", type=_pixels, default=size, metavar="WxH", help=f"pixels (default {width}x{height})")

@@ -22,13 +22,20 @@ from climnorm.errors import OutputNotFound, PlotError
 from climnorm.outputs.index import OutputIndex
 from climnorm.records import ENSEMBLE, OutputRecord
 from climnorm.types import HISTORICAL
+from climnorm.write.orders import change_variable
 
 log = logging.getLogger(__name__)
 
 
-def load_index(output_dir: Path) -> OutputIndex:
-    """Every output the manifest of ``output_dir`` lists (with the journal of an interrupted run replayed)."""
-    return OutputIndex.load(output_dir)
+def load_index(output_dir: Path, *, changes: bool = False) -> OutputIndex:
+    """Every output the manifest of ``output_dir`` lists (with the journal of an interrupted run replayed); with
+    ``changes``, its change files instead of its normals."""
+    index = OutputIndex.load(output_dir)
+    if not changes:
+        return index
+    if not index.changes:
+        raise OutputNotFound(f"{output_dir}: no change files (a run with a changes: section writes them)")
+    return OutputIndex(index.output_dir, index.changes)
 
 
 def _choices(records: Iterable[OutputRecord], key: str) -> str:
@@ -38,13 +45,14 @@ def _choices(records: Iterable[OutputRecord], key: str) -> str:
 def data_variable(record: OutputRecord, statistic: str | None = None) -> str:
     """The variable a picture reads from an output: the normal itself, or an ensemble statistic (the mean, unless
     another is asked for)."""
+    name = change_variable(record.data_name) if record.is_change else record.data_name
     if not record.is_ensemble:
-        return record.data_name
+        return name
     available = list(record.statistics or ("mean",))
     chosen = statistic or ("mean" if "mean" in available else available[0])
     if chosen not in available:
         raise PlotError(f"{record.path}: no ensemble statistic {chosen!r} (the file has {', '.join(available)})")
-    return f"{record.data_name}_{chosen}"
+    return f"{name}_{chosen}"
 
 
 @dataclass(frozen=True)
@@ -53,7 +61,8 @@ class Selection:
     --window-years/--model/--statistic); a field a picture has no use for is left unread.
 
     ``scenarios`` may be given as one name or any sequence (kept as a tuple); a map or choropleth shows at most
-    one (`scenario`). ``model``: a model, "MODEL VARIANT" or "ensemble"; ``statistic``: of an ensemble output.
+    one (`scenario`). ``model``: a model, "MODEL VARIANT" or "ensemble"; ``statistic``: of an ensemble output;
+    ``change``: their changes against the baseline (docs/changes.md).
     """
 
     variable: str
@@ -64,6 +73,7 @@ class Selection:
     model: str | None = None
     statistic: str | None = None
     product: str = "daily"
+    change: bool = False  # the normals' changes against the baseline instead of the normals
 
     def __post_init__(self) -> None:
         scenarios: str | Sequence[str] | None = self.scenarios

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from climnorm.errors import PlotError
+from climnorm.pictures import changes
 from climnorm.pictures._style import (
     LINE_STYLES,
     MONTH_ABBR,
@@ -85,20 +86,31 @@ def map_figure(
     if season is not None and season not in SEASONS:
         raise PlotError(f"unknown season {season!r} (choose from {', '.join(SEASONS)})")
     variable, region = selection.variable, selection.region
-    record = pick_record(load_index(output_dir), selection)
+    record = pick_record(load_index(output_dir, changes=selection.change), selection)
     normal = read_normal(output_dir, record, selection.statistic)
-    field2d, when = _map_field(normal, day, season)
-    shown, units = display(field2d, normal.units)
+    field2d, when, shown_step = _map_field(normal, day, season)
+    if record.is_change:
+        changes.check_combinable(record, normal.units, shown_step is None)
+        shown, units = changes.change_display(field2d, normal.units)
+        colours: dict[str, Any] = {"cmap": "BrBG" if variable == "pr" else "RdBu_r", "norm": changes.diverging(shown)}
+    else:
+        shown, units = display(field2d, normal.units)
+        colours = {"cmap": colour_map(variable)}
 
     fig = new_figure(size, dpi)
     ax = fig.add_subplot()
-    step = grid_spacing(normal.lon, normal.lat)
-    lon_edges, lat_edges = cell_edges(normal.lon, step), cell_edges(normal.lat, step)
+    spacing = grid_spacing(normal.lon, normal.lat)
+    lon_edges, lat_edges = cell_edges(normal.lon, spacing), cell_edges(normal.lat, spacing)
     ax.set_facecolor("#d9d9d9")
     ax.grid(False)
-    mesh = ax.pcolormesh(lon_edges, lat_edges, np.ma.masked_invalid(shown), cmap=colour_map(variable), shading="flat")
+    mesh = ax.pcolormesh(lon_edges, lat_edges, np.ma.masked_invalid(shown), shading="flat", **colours)
+    legend = changes.hatch_robustness(ax, output_dir, record, shown_step, lon_edges, lat_edges)
     map_outlines(ax, outlines, (lon_edges[0], lon_edges[-1], lat_edges[0], lat_edges[-1]))
-    fig.colorbar(mesh, ax=ax, label=f"{record.data_name} ({units})", shrink=0.9)
+    fig.colorbar(
+        mesh, ax=ax, label=f"{'change of ' if record.is_change else ''}{record.data_name} ({units})", shrink=0.9
+    )
+    if legend:
+        fig.text(0.5, 0.005, legend, fontsize=8, color="#333333", ha="center")
     ax.set_aspect(1.0 / max(math.cos(math.radians(float(np.mean(normal.lat)))), 0.05), adjustable="box")
     ax.set_xlim(lon_edges[0], lon_edges[-1])
     ax.set_ylim(lat_edges[0], lat_edges[-1])
@@ -109,8 +121,11 @@ def map_figure(
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     region_name = normal.attrs.get("region_name", region)
+    what = short_name(variable, normal.long_name)
+    if record.is_change:
+        what = f"change of {variable} against {'-'.join(map(str, record.baseline))}"
     ax.set_title(
-        f"{short_name(variable, normal.long_name)}, {region_name}\n"
+        f"{what}, {region_name}\n"
         f"{record.window_years}-year normal {window_text(record)} ({scenario_text(record, normal.attrs)}, "
         f"{record.period}), {when}"
     )
@@ -119,8 +134,9 @@ def map_figure(
     return fig
 
 
-def _map_field(normal: Normal, day: int | None, season: str | None) -> tuple[np.ndarray, str]:
-    """The field a map shows (one day slot, or a season's weighted mean) and how to say which."""
+def _map_field(normal: Normal, day: int | None, season: str | None) -> tuple[np.ndarray, str, int | None]:
+    """The field a map shows (one day slot, or a season's weighted mean), how to say which, and its slot or step
+    when it is one (None: several combined)."""
     nslots = normal.month.size
     if normal.steps:
         return _step_field(normal, day, season)
@@ -128,25 +144,26 @@ def _map_field(normal: Normal, day: int | None, season: str | None) -> tuple[np.
         if not 1 <= day <= nslots:
             raise PlotError(f"day {day} is outside the normal's day slots 1..{nslots}")
         when = f"day {day} ({int(normal.day[day - 1])} {MONTH_ABBR[int(normal.month[day - 1]) - 1]})"
-        return normal.values[day - 1].astype(np.float64), when
+        return normal.values[day - 1].astype(np.float64), when, day - 1
     season = season or "annual"
     chosen = np.isin(normal.month, SEASONS[season])
-    return normal.combined(chosen), "annual mean" if season == "annual" else f"{season} mean"
+    return normal.combined(chosen), "annual mean" if season == "annual" else f"{season} mean", None
 
 
-def _step_field(normal: Normal, day: int | None, season: str | None) -> tuple[np.ndarray, str]:
+def _step_field(normal: Normal, day: int | None, season: str | None) -> tuple[np.ndarray, str, int | None]:
     """The field of a normal of periods: its one step (the year), a season's step, or the season's (the year's)
     months or seasons combined (summed where its steps are totals)."""
     if day is not None:
         raise PlotError(f"{normal.record.path}: a normal of {', '.join(normal.steps[:3])}... has no days: use --season")
     if len(normal.steps) == 1:
-        return normal.values[0].astype(np.float64), "the year"
+        return normal.values[0].astype(np.float64), "the year", 0
     season = season or "annual"
     if season in normal.steps:
-        return normal.values[normal.steps.index(season)].astype(np.float64), season
+        step = normal.steps.index(season)
+        return normal.values[step].astype(np.float64), season, step
     chosen = np.isin(normal.month, SEASONS[season]) if normal.steps[0].isdigit() else np.ones(len(normal.steps), bool)
     how = "total" if normal.total else "mean"
-    return normal.combined(chosen), f"{'annual' if season == 'annual' else season} {how}"
+    return normal.combined(chosen), f"{'annual' if season == 'annual' else season} {how}", None
 
 
 def _cycle_records(
