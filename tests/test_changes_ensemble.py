@@ -11,12 +11,14 @@ import netCDF4
 import numpy as np
 import pytest
 import xarray as xr
+from shapely.geometry import box
 
 from climnorm.config.model import parse_config
 from climnorm.outputs.index import OutputIndex
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec
 from helpers import T_Archive
+from zonal_files import write_vector
 
 xclim_ensembles = pytest.importorskip("xclim.ensembles")
 
@@ -24,12 +26,18 @@ SPEC = SynthSpec(
     variables=("pr", "tas"), scenarios=("historical", "ssp245"), historical_years=(2006, 2014),
     scenario_years=(2015, 2022), resolution=2.0, box=(18.0, 26.0, 196.0, 208.0),
 )  # fmt: skip
+COUNTIES = {  # Hawaii's counties, roughly (longitudes -180..180, the grid's 0..360)
+    "15001": box(-156.1, 18.9, -154.8, 20.3),
+    "15003": box(-158.3, 21.2, -157.6, 21.7),
+    "15007": box(-159.8, 21.8, -159.3, 22.3),
+}
 MEMBERS = (replace(SPEC, model="CH-A"), replace(SPEC, model="CH-B", noise=1), replace(SPEC, model="CH-C", noise=2))
 
 
 @pytest.fixture(scope="module")
 def ensemble_run(synth_archive: T_Archive, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("chens")
+    shapes = write_vector(root / "counties.geojson", list(COUNTIES.values()), list(COUNTIES))
     for spec in MEMBERS:  # the members in one folder (links to the session's archives)
         source = synth_archive(spec)
         for path in source.rglob("*.nc"):
@@ -42,6 +50,7 @@ def ensemble_run(synth_archive: T_Archive, tmp_path_factory: pytest.TempPathFact
         "min_years_for_normal": 4, "periods": {"future": [2022, 2022]}, "products": ["daily", "annual"],
         "changes": {"baseline": [2010, 2014]}, "ensemble": {"statistics": ["mean", "p10", "p90"], "min_members": 2},
         "multiprocessing_workers": 2,
+        "zonal": {"polygons": str(shapes), "id_field": "id", "name_field": "name", "products": ["annual"]},
     }  # fmt: skip
     summary = run(parse_config(data))
     # per variable and product: 3 members x (baseline, 2022) normals and changes, and the ensemble's 2 + 2
@@ -172,3 +181,32 @@ def test_a_change_map_hatches_the_ar6_categories(ensemble_run: Path, tmp_path: P
     code = main(["plot", "map", str(ensemble_run), "--variable", "tas", "--region", "all", "--scenario", "ssp245",
                  "--model", "ensemble", "--change", "--day", "10", "--outlines", "none", "-o", str(out)])  # fmt: skip
     assert code == 0 and out.stat().st_size > 10_000
+
+
+def test_county_changes_equal_a_recomputation_from_the_county_normals(ensemble_run: Path) -> None:
+    """Each member's county change from the county table's own normals of 2022 and of the 2010-2014 baseline
+    (relative: their ratio), and the ensemble's mean and agreement of those, recomputed here row by row."""
+    import pandas as pd
+
+    normals = pd.read_parquet(ensemble_run / "tables" / "counties.parquet")
+    changes = pd.read_parquet(ensemble_run / "tables" / "counties_changes.parquet")
+    members = normals[(normals["model"] != "ensemble") & (normals["statistic"] == "")]  # not the window statistics
+    checked = 0
+    for (county, model, variable), rows in members.groupby(["id", "model", "variable"], observed=True):
+        target = rows[(rows["target_year"] == 2022)]["value"].to_numpy(np.float64)
+        base = rows[(rows["target_year"] == 2014)]["value"].to_numpy(np.float64)
+        expected = 100 * (target - base) / base if variable == "pr" else target - base
+        got = changes[(changes["id"] == county) & (changes["model"] == model) & (changes["variable"] == variable)
+                      & (changes["target_year"] == 2022)]  # fmt: skip
+        assert list(got["statistic"]) == ["change"] and got["kind"].iloc[0] == ("relative" if variable == "pr"
+                                                                                 else "additive")  # fmt: skip
+        np.testing.assert_allclose(got["value"].to_numpy(), expected, rtol=1e-9)
+        checked += 1
+    assert checked == len(COUNTIES) * 3 * 2
+    for (county, variable), rows in changes[changes["model"] != "ensemble"].groupby(["id", "variable"], observed=True):
+        member_changes = rows[rows["target_year"] == 2022]["value"].to_numpy()
+        ens = changes[(changes["model"] == "ensemble") & (changes["id"] == county) & (changes["variable"] == variable)
+                      & (changes["target_year"] == 2022)].set_index("statistic")["value"]  # fmt: skip
+        np.testing.assert_allclose(ens["mean"], member_changes.mean(), rtol=1e-9)
+        signs = [np.mean(member_changes > 0), np.mean(member_changes < 0), np.mean(member_changes == 0)]
+        assert ens["agree"] == pytest.approx(max(signs))

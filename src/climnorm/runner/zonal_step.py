@@ -5,6 +5,7 @@ before a table is built."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from climnorm.config.model import Config
@@ -27,10 +28,28 @@ def write_zonal_tables(config: Config, reporter: Reporter) -> None:
             from climnorm.zonal.export import write_zonal_table
 
             written = write_zonal_table(config.output_dir, out, zonal_request(entry))
+            if config.changes is not None:
+                log.info("wrote %s", write_change_table(config, out))
         except (ClimnormError, OSError) as err:
             reporter.run_failure(f"zonal table {out}: {err}")
         else:
             log.info("%s", written.summary())
+
+
+def write_change_table(config: Config, table: Path) -> Path:
+    """The county changes beside a zonal table (``…_changes.parquet``), from the table's own county normals."""
+    import pandas as pd
+
+    from climnorm.zonal.changes import changes_table_path, county_changes
+    from climnorm.zonal.export import table_kind, write_table
+
+    assert config.changes is not None
+    frame = pd.read_parquet(table) if table_kind(table) == "parquet" else pd.read_csv(table)
+    ensemble = config.ensemble
+    statistics = tuple(ensemble.statistics) if ensemble is not None else ()
+    need = ensemble.min_members if ensemble is not None else None
+    changes = county_changes(frame, config.changes, config.window_years, config.historical_end, statistics, need)
+    return write_table(changes, changes_table_path(table))
 
 
 def zonal_request(entry: ZonalTable) -> ZonalRequest:
