@@ -261,7 +261,9 @@ def test_the_demo_job_plans_every_member_and_their_ensemble(tmp_path: Path) -> N
     # (variables x products + indicators, each of one variable) x regions x targets
     per_member = (4 * len(config.products) + len(config.indicators)) * 5 * (1 + 2 * (2 + 2))
     assert len(plan.members) == 3 and len(plan.pending) == 3 * per_member == len(plan.outputs)
-    assert len(plan.ensembles) == per_member and plan.skips == [] and plan.problems == []
+    # every output's change against the 1985-2014 baseline (the historical target), and the ensemble's of both
+    assert len(plan.changes) == len(plan.outputs) and all(c.computable for c in plan.changes)
+    assert len(plan.ensembles) == 2 * per_member and plan.skips == [] and plan.problems == []
 
 
 def test_the_demo_command_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -280,13 +282,15 @@ def test_the_demo_command_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyP
         **whole, "variables": ["tas"], "regions": ["CONUS", "HI"], "window_years": 3, "min_years_for_normal": 3,
         "indicators": [i for i in whole["indicators"] if i["index"] == "heating_degree_days"],  # the one of tas
         "periods": {"historical": [2013, 2014], "hybrid": [2015, 2016], "future": [2017, 2017]},
+        "changes": {"baseline": 2014},
     }  # fmt: skip
     monkeypatch.setattr(demo, "demo_config_text", lambda: yaml.safe_dump(data))
     assert main(["demo", str(tmp_path / "demo"), "--workers", "2"]) == 0
     out = tmp_path / "demo" / "output"
     per_member = 2 * (2 + 2 * (2 + 1)) * (len(data["products"]) + 1)  # regions x targets x (products + indicator)
-    assert len(list(out.rglob("*.nc"))) == 3 * per_member + per_member
-    assert len(list((out / "ensemble").rglob("*.nc"))) == per_member
+    # each normal and its change against 2014, the members' and the ensemble's
+    assert len(list(out.rglob("*.nc"))) == 2 * (3 * per_member + per_member)
+    assert len(list((out / "ensemble").rglob("*.nc"))) == 2 * per_member
     assert verify_outputs(out)[1] == []
 
 

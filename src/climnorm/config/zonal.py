@@ -131,3 +131,12 @@ def _distinct_outputs(tables: list[ZonalTable]) -> list[ZonalTable]:
 
 #: The ``zonal:`` key of the configuration: one table, a list of them, or none (the default).
 ZonalSection = Annotated[list[ZonalTable], BeforeValidator(_as_list), AfterValidator(_distinct_outputs)]
+
+
+def changes_table_path(table: Path) -> Path:
+    """The change table beside a zonal table: ``tables/counties.parquet`` → ``tables/counties_changes.parquet``."""
+    name = table.name
+    for suffix in (".csv.gz", ".parquet", ".pq", ".csv"):
+        if name.lower().endswith(suffix):
+            return table.with_name(name[: -len(suffix)] + "_changes" + name[-len(suffix) :])
+    return table.with_name(name + "_changes")

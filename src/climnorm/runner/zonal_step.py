@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from climnorm.config.model import Config
-from climnorm.config.zonal import ZonalTable
+from climnorm.config.zonal import ZonalTable, changes_table_path
 from climnorm.errors import ClimnormError
 from climnorm.runner.summary import Reporter
 
@@ -40,7 +40,7 @@ def write_change_table(config: Config, table: Path) -> Path:
     """The county changes beside a zonal table (``…_changes.parquet``), from the table's own county normals."""
     import pandas as pd
 
-    from climnorm.zonal.changes import changes_table_path, county_changes
+    from climnorm.zonal.changes import county_changes
     from climnorm.zonal.export import table_kind, write_table
 
     assert config.changes is not None

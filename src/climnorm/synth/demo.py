@@ -13,6 +13,7 @@ from rich.console import Console
 
 from climnorm._extras import missing_extra_message
 from climnorm.config.model import Config, load_config
+from climnorm.config.zonal import changes_table_path
 from climnorm.products import spec_of
 from climnorm.records import OutputRecord
 from climnorm.synth.archive import write_archive
@@ -89,14 +90,34 @@ def show_demo_result(config: Config, console: Console) -> None:
     _show_ensemble(config, records, console)
     for entry in config.zonal:
         _show_county_table(entry.table_path(config.output_dir), console)
+        _show_county_changes(changes_table_path(entry.table_path(config.output_dir)), console)
     output = config.output_dir
     console.print(
         f"pictures (the plot extra): climnorm plot map {output} --variable tas --region CONUS --scenario ssp245 "
         f"--target 2049 --day 196 -o map.png; climnorm plot change {output} --variable tas --region CONUS "
         f"-o change.png; climnorm plot map {output} --variable tasmax --region CONUS --product tx_ge_90F "
-        f"--scenario ssp585 -o hot-days.png; climnorm report {output} -o report.html",
+        f"--scenario ssp585 -o hot-days.png; climnorm plot map {output} --variable pr --region CONUS --product annual "
+        f"--scenario ssp585 --model ensemble --change -o pr-change.png; climnorm report {output} -o report.html",
         markup=False,
     )
+
+
+def _show_county_changes(path: Path, console: Console) -> None:
+    """Where the county change table is, and Harris County's change of days at or above 90 °F from it."""
+    if not path.exists() or path.suffix not in (".parquet", ".pq"):
+        return
+    import pyarrow.parquet as pq
+
+    console.print(f"county change table: {path} ({pq.read_metadata(path).num_rows:,} rows)")
+    filters = [("id", "=", _HOUSTON), ("product", "=", "tx_ge_90F"), ("scenario", "=", "ssp585"),
+               ("model", "=", "ensemble"), ("target_year", "=", 2049)]  # fmt: skip
+    rows = pq.read_table(path, filters=filters, columns=["statistic", "value", "baseline"]).to_pylist()
+    found = {row["statistic"]: row for row in rows}
+    if {"mean", "agree"} <= set(found):
+        console.print(
+            f"... {found['mean']['value']:+.0f} days a year at or above 90 °F against {found['mean']['baseline']} "
+            f"(ensemble mean; {found['agree']['value']:.0%} of the members agree on the sign)"
+        )
 
 
 def _show_products(config: Config, records: list[OutputRecord], console: Console) -> None:

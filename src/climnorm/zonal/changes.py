@@ -8,7 +8,6 @@ From a zonal table of normals (`climnorm.zonal.table`), as a DataFrame in, a Dat
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,15 +23,6 @@ TARGET = ("scenario", "period", "target_year")
 CHANGE_COLUMNS = (
     *KEYS[:5], "statistic", *KEYS[5:7], "units", *TARGET, *KEYS[7:], "kind", "baseline", "value", "n_members",
 )  # fmt: skip
-
-
-def changes_table_path(table: Path) -> Path:
-    """The change table beside a zonal table: ``tables/counties.parquet`` → ``tables/counties_changes.parquet``."""
-    name = table.name
-    for suffix in (".csv.gz", ".parquet", ".pq", ".csv"):
-        if name.lower().endswith(suffix):
-            return table.with_name(name[: -len(suffix)] + "_changes" + name[-len(suffix) :])
-    return table.with_name(name + "_changes")
 
 
 def county_changes(
