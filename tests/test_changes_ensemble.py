@@ -210,3 +210,33 @@ def test_county_changes_equal_a_recomputation_from_the_county_normals(ensemble_r
         np.testing.assert_allclose(ens["mean"], member_changes.mean(), rtol=1e-9)
         signs = [np.mean(member_changes > 0), np.mean(member_changes < 0), np.mean(member_changes == 0)]
         assert ens["agree"] == pytest.approx(max(signs))
+
+
+def test_plot_change_of_the_changes_draws_each_members_change_of_its_region_mean(
+    ensemble_run: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("matplotlib")
+    from climnorm.cli import main
+    from climnorm.pictures.normals import Selection
+    from climnorm.pictures.plots import change_figure
+
+    fig = change_figure(ensemble_run, Selection("pr", "all", product="annual", change=True))
+    ax = fig.axes[0]
+    assert "against 2010-2014" in ax.get_title()
+    drawn = {(int(x), round(float(y), 9)) for line in ax.lines for x, y in zip(*line.get_data(), strict=True)
+             if np.isfinite(y) and x > 2000}  # fmt: skip
+    index = OutputIndex.load(ensemble_run)
+    for model in ("CH-A", "CH-B", "CH-C"):
+        means = {}
+        for record in index.select(variable="pr", product="annual", model=model):
+            with xr.open_dataset(ensemble_run / record.path, decode_times=False) as ds:
+                values = ds["pr"].values[0].astype(np.float64)
+                weights = np.cos(np.deg2rad(ds["lat"].values))[:, None] * np.ones_like(values)
+                ok = ~np.isnan(values)
+                means[record.target_year] = float((values * weights)[ok].sum() / weights[ok].sum())
+        relative = 100 * (means[2022] - means[2014]) / means[2014]
+        assert (2014, 0.0) in drawn and (2022, round(relative, 9)) in drawn  # the member's: none at the baseline
+    out = tmp_path / "pr-change.png"
+    code = main(["plot", "change", str(ensemble_run), "--variable", "pr", "--region", "all", "--product", "annual",
+                 "--change", "-o", str(out)])  # fmt: skip
+    assert code == 0 and out.stat().st_size > 10_000

@@ -4,6 +4,7 @@ centred on no change, and over an ensemble's change the IPCC AR6 Atlas's hatchin
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,13 +13,17 @@ import numpy as np
 
 from climnorm.errors import PlotError
 from climnorm.numerics.changes import CONFLICTING_SIGNAL, NO_CHANGE_OR_NO_SIGNAL
-from climnorm.records import OutputRecord
+from climnorm.pictures._style import new_figure, scenario_colours, scenario_order, short_name
+from climnorm.pictures.lines import scenario_lines, shade_periods
+from climnorm.pictures.normals import RegionSeries, Selection, load_index
+from climnorm.records import ENSEMBLE, OutputRecord
 from climnorm.units import canonical
 from climnorm.write.orders import change_variable, robustness_variable
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
 
 HATCHES = {NO_CHANGE_OR_NO_SIGNAL: "///", CONFLICTING_SIGNAL: "xxx"}
 """The AR6 Atlas's overlay of each category (robust signals are left clear)."""
@@ -73,3 +78,83 @@ def hatch_robustness(ax: Axes, output_dir: Path, record: OutputRecord, step: int
         if cells.count():  # each cell of the category hatched whole, on the map's own cell edges
             ax.pcolor(lon, lat, cells, hatch=hatch, facecolor="none", edgecolor="#222222", linewidth=0.0)
     return "/// no change or no robust signal   xxx conflicting signals   clear: robust signal (IPCC AR6)"
+
+
+def change_points(
+    points: dict[str, list[tuple[int, float]]], baseline: float, kind: str
+) -> dict[str, list[tuple[int, float]]]:
+    """A member's (target year, region-mean annual value) per scenario as changes against its baseline's value:
+    the change of the region mean (for a relative one their ratio, in %), never a mean of the cells' changes."""
+
+    def changed(value: float) -> float:
+        if kind == "relative":
+            return 100.0 * (value - baseline) / baseline if baseline else float("nan")
+        return value - baseline
+
+    return {scenario: [(year, changed(v)) for year, v in line] for scenario, line in points.items()}
+
+
+def baseline_value(points: dict[str, list[tuple[int, float]]], year: int, scenario: str) -> float | None:
+    """The member's value at the baseline's target (the historical run's, or the scenario's own hybrid one)."""
+    for name in ("historical", scenario):
+        for y, value in points.get(name, []):
+            if y == year:
+                return value
+    return None
+
+
+def change_lines(
+    output_dir: Path, selection: Selection, by_member: dict[str, list[RegionSeries]], size: tuple[int, int], dpi: int
+) -> Figure:
+    """Each member's change of its region-mean annual normal against its baseline's, the members' mean as the
+    line and their range as the band (docs/md)."""
+    index = load_index(output_dir, changes=True)
+    made = [r for r in index.records if r.variable == selection.variable and r.product == selection.product]
+    if not made:
+        raise PlotError(f"no changes of {selection.variable} {selection.product} in {output_dir}")
+    kind, (_, last) = made[0].change, made[0].baseline
+    members = {m: own for m, own in by_member.items() if m != ENSEMBLE}
+    per_member: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for member, own in members.items():
+        points = {k: sorted(v) for k, v in raw_points(own).items()}
+        lines: dict[str, list[tuple[int, float]]] = {}
+        for scenario, line in points.items():
+            base = baseline_value(points, last, scenario)
+            if base is not None:
+                lines.update(change_points({scenario: line}, base, kind))
+        per_member[member] = lines
+    fig = new_figure(size, dpi)
+    ax = fig.add_subplot()
+    shade_periods(ax, [s.record for own in members.values() for s in own])
+    together: dict[str, dict[int, list[float]]] = {}
+    for lines in per_member.values():
+        scenario_lines(ax, lines, member=True)
+        for scenario, line in lines.items():
+            for year, value in line:
+                together.setdefault(scenario, {}).setdefault(year, []).append(value)
+    colours = scenario_colours(scenario_order(together))
+    for scenario, years in together.items():
+        x = np.array(sorted(years), dtype=np.float64)
+        lo, hi = (np.array([f(years[int(y)]) for y in x]) for f in (np.nanmin, np.nanmax))
+        ax.fill_between(x, lo, hi, color=colours[scenario][0], alpha=0.15, lw=0, zorder=1)
+    mean = {s: [(y, float(np.nanmean(v))) for y, v in sorted(ys.items())] for s, ys in together.items()}
+    scenario_lines(ax, mean)
+    first = next(iter(members.values()))[0]
+    units = "%" if kind == "relative" else change_display(np.zeros(1), first.units)[1]
+    ax.axhline(0.0, color="#888888", lw=0.8, zorder=1)
+    ax.set_xlabel(f"target year (last year of the {first.record.window_years}-year window)")
+    ax.set_ylabel(f"change of the annual {first.record.data_name} ({units})\ncos(lat)-weighted region mean")
+    ax.set_title(
+        f"change of {short_name(selection.variable, first.long_name)}, {first.region_name}, against "
+        f"{'-'.join(map(str, made[0].baseline))}\nthe members' mean (line) and range (band), each member thin"
+    )
+    ax.legend(loc="best", title=f"scenario, {len(members)} members")
+    return fig
+
+
+def raw_points(series: Sequence[RegionSeries]) -> dict[str, list[tuple[int, float]]]:
+    """(target year, annual value in the file's units) per scenario."""
+    points: dict[str, list[tuple[int, float]]] = {}
+    for s in series:
+        points.setdefault(s.record.scenario, []).append((int(s.record.target_year), float(s.annual)))
+    return points

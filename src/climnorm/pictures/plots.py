@@ -20,9 +20,7 @@ import numpy as np
 from climnorm.errors import PlotError
 from climnorm.pictures import changes
 from climnorm.pictures._style import (
-    LINE_STYLES,
     MONTH_ABBR,
-    PERIOD_COLOURS,
     SEASONS,
     cell_edges,
     colour_map,
@@ -39,6 +37,7 @@ from climnorm.pictures._style import (
     styled,
     window_text,
 )
+from climnorm.pictures.lines import gapped, scenario_lines, shade_periods
 from climnorm.pictures.normals import (
     Normal,
     RegionSeries,
@@ -54,7 +53,6 @@ from climnorm.pictures.normals import (
 )
 from climnorm.pictures.outlines import map_outlines
 from climnorm.records import ENSEMBLE, OutputRecord
-from climnorm.types import HISTORICAL
 from climnorm.units import display
 
 if TYPE_CHECKING:
@@ -262,32 +260,6 @@ def _cycle_lines(ax: Axes, series: Sequence[RegionSeries], smooth: dict[str, Reg
     return units
 
 
-def _gapped(points: list[tuple[int, float]]) -> tuple[np.ndarray, np.ndarray]:
-    """x, y with a NaN between target years more than one year apart, so lines do not bridge gaps."""
-    xs: list[float] = []
-    ys: list[float] = []
-    for i, (x, y) in enumerate(points):
-        if i and x - points[i - 1][0] > 1:
-            xs.append(np.nan)
-            ys.append(np.nan)
-        xs.append(x)
-        ys.append(y)
-    return np.array(xs, dtype=float), np.array(ys, dtype=float)
-
-
-def _shade_periods(ax: Axes, records: Sequence[OutputRecord]) -> None:
-    from matplotlib.transforms import blended_transform_factory
-
-    spans: dict[str, list[int]] = {}
-    for r in records:
-        spans.setdefault(str(r.period), []).append(int(r.target_year))
-    text_at = blended_transform_factory(ax.transData, ax.transAxes)
-    for period, years in sorted(spans.items(), key=lambda kv: min(kv[1])):
-        lo, hi = min(years) - 0.5, max(years) + 0.5
-        ax.axvspan(lo, hi, color=PERIOD_COLOURS.get(period, "#eef3f8"), zorder=0, lw=0)
-        ax.text((lo + hi) / 2, 0.98, period, transform=text_at, ha="center", va="top", fontsize=9, color="#555555")
-
-
 @styled
 def change_figure(
     output_dir: Path,
@@ -314,15 +286,17 @@ def change_figure(
     by_member: dict[str, list[RegionSeries]] = {}
     for s in series:
         by_member.setdefault(s.record.member, []).append(s)
+    if selection.change:
+        return changes.change_lines(output_dir, selection, by_member, size, dpi)
     main = by_member.pop(ENSEMBLE, None) or (by_member.pop(next(iter(by_member))) if len(by_member) == 1 else [])
     fig = new_figure(size, dpi)
     ax = fig.add_subplot()
-    _shade_periods(ax, [s.record for s in series])
+    shade_periods(ax, [s.record for s in series])
     for own in by_member.values():
-        _scenario_lines(ax, _annual_points(own), member=True)
+        scenario_lines(ax, _annual_points(own), member=True)
     if main and main[0].record.member == ENSEMBLE:
         _ensemble_band(ax, output_dir, main)
-    _scenario_lines(ax, _annual_points(main))
+    scenario_lines(ax, _annual_points(main))
     shown_units = display(np.zeros(1), series[0].units)[1]
     first = main[0] if main else series[0]
     width = first.record.window_years
@@ -358,42 +332,11 @@ def _ensemble_band(ax: Axes, output_dir: Path, ensemble: Sequence[RegionSeries])
     highs = _annual_points(region_series_many(output_dir, records, statistic=high))
     colours = scenario_colours(scenario_order(lows))
     for scenario, line in lows.items():
-        x, y_low = _gapped(sorted(line))
-        _, y_high = _gapped(sorted(highs[scenario]))
+        x, y_low = gapped(sorted(line))
+        _, y_high = gapped(sorted(highs[scenario]))
         ax.fill_between(x, y_low, y_high, color=colours[scenario][0], alpha=0.15, lw=0, zorder=1)
 
 
-def _scenario_lines(ax: Axes, points: dict[str, list[tuple[int, float]]], *, member: bool = False) -> None:
-    """One line per scenario (thin and unlabelled for a member behind its ensemble); a future scenario's line
-    starts at the last historical point."""
-    order = scenario_order(points)
-    colours = scenario_colours(order)
-    history = sorted(points.get(HISTORICAL, []))
-    futures = iter(LINE_STYLES * (1 + len(order)))
-    for scenario in order:
-        line = sorted(points[scenario])
-        if scenario != HISTORICAL and history and line and line[0][0] == history[-1][0] + 1:
-            line = [history[-1], *line]
-        style, marker = ("-", "o") if scenario == HISTORICAL else next(futures)
-        x, y = _gapped(line)
-        if member:
-            ax.plot(x, y, color=colours[scenario][0], lw=0.7, ls=style, alpha=0.45, zorder=2)
-            continue
-        ax.plot(
-            x,
-            y,
-            color=colours[scenario][0],
-            lw=1.8,
-            ls=style,
-            marker=marker if len(line) <= 40 else None,
-            ms=4,
-            mfc="none" if style != "-" else None,
-            label=scenario,
-            zorder=3,
-        )
-
-
-# ---- one call per picture (what the CLI uses) --------------------------------------------------------------
 def plot_map(output_dir: Path, out: Path, selection: Selection, **options: Any) -> Path:
     """Draw ``map_figure`` of the selection and write it to ``out``."""
     return save_figure(map_figure(output_dir, selection, **options), out)
