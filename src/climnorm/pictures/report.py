@@ -25,9 +25,9 @@ from climnorm._atomic import atomic_write_text
 from climnorm._ranges import format_ranges
 from climnorm.pictures._style import figure_png, require_matplotlib
 from climnorm.pictures.normals import RegionSeries, Selection, load_index, region_series_many
-from climnorm.pictures.plots import change_figure
+from climnorm.pictures.plots import change_figure, map_figure
 from climnorm.products import product_names
-from climnorm.records import OutputRecord
+from climnorm.records import ENSEMBLE, OutputRecord
 from climnorm.write.manifest import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
@@ -265,18 +265,20 @@ def _problems_section(run_log: RunLog, report_dir: Path) -> str:
     return "".join(parts)
 
 
-def _plots_section(figures: Sequence[tuple[str, str, bytes]]) -> str:
-    parts = [
-        "<h2>Change of the normals</h2>",
-        '<p class="meta">Region-mean annual normal against target year, one line per scenario, the periods '
-        "shaded; region means are area-weighted by cos(latitude) and skip missing cells.</p>",
-    ]
+def _plots_section(
+    figures: Sequence[tuple[str, str, bytes]],
+    title: str = "Change of the normals",
+    text: str = "Region-mean annual normal against target year, one line per scenario, the periods shaded; region "
+    "means are area-weighted by cos(latitude) and skip missing cells.",
+    anchor: str = "change",
+) -> str:
+    parts = [f"<h2>{_e(title)}</h2>", f'<p class="meta">{_e(text)}</p>']
     for variable in sorted({v for v, _, _ in figures}):
-        parts.append(f'<h3 id="change-{_e(variable)}">{_e(variable)}</h3><div class="plots">')
+        parts.append(f'<h3 id="{anchor}-{_e(variable)}">{_e(variable)}</h3><div class="plots">')
         for _, region, png in (f for f in figures if f[0] == variable):
             data = base64.b64encode(png).decode("ascii")
             parts.append(
-                f'<figure id="change-{_e(variable)}-{_e(region)}"><img alt="{_e(variable)} {_e(region)} change '
+                f'<figure id="{anchor}-{_e(variable)}-{_e(region)}"><img alt="{_e(variable)} {_e(region)} {anchor} '
                 f'plot" src="data:image/png;base64,{data}"><figcaption>{_e(variable)} · {_e(region)}</figcaption>'
                 "</figure>"
             )
@@ -333,6 +335,7 @@ def render_report(
         selection = Selection(variable, region, product=product)
         fig = change_figure(output_dir, selection, series=own, size=size, dpi=dpi)
         figures.append((variable if product == "daily" else f"{variable} {product}", region, figure_png(fig)))
+    signals = _signal_figures(output_dir, by_pair, size, dpi)
     created = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     title = f"climnorm run report: {output_dir.resolve()}"
     body = [
@@ -343,6 +346,7 @@ def render_report(
         _short_windows(records),
         _problems_section(run_log, report_dir),
         _plots_section(figures),
+        _plots_section(signals, *_SIGNALS) if signals else "",
         _inputs_section(records),
         _files_section(records, output_dir, report_dir),
     ]
@@ -351,6 +355,46 @@ def render_report(
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{_e(title)}</title><style>{_CSS}</style></head>\n<body>\n" + "\n".join(body) + "\n</body></html>\n"
     )
+
+
+_SIGNALS = (
+    "Changes against the baseline",
+    "Each member's change of its region-mean annual normal against its baseline's (thin), their mean and range; "
+    "and maps of the ensemble's change of the annual normal and of each indicator, hatched where the IPCC AR6 "
+    "categories say no change or no robust signal (diagonal) or conflicting signals (crossed): docs/changes.md.",
+    "signal",
+)
+
+
+def _signal_figures(
+    output_dir: Path, by_pair: Mapping[tuple[str, str, str], list[RegionSeries]], size: tuple[int, int], dpi: int
+) -> list[tuple[str, str, bytes]]:
+    """With change files: the change lines of each variable and region, and a map of the ensemble's change of the
+    last target of one-step products (annual, yearly indicators) over the first region."""
+    changes = load_index(output_dir).changes
+    if not changes:
+        return []
+    figures = []
+    for (variable, region, product), own in sorted(by_pair.items(), key=lambda kv: (kv[0][2] != "daily", kv[0])):
+        selection = Selection(variable, region, product=product, change=True)
+        fig = change_figure(output_dir, selection, series=own, size=size, dpi=dpi)
+        figures.append((variable if product == "daily" else f"{variable} {product}", region, figure_png(fig)))
+    one_step = [r for r in changes if r.is_ensemble and (r.product == "annual" or r.indicator is not None)]
+    for (variable, product), made in sorted(_by_key(one_step).items()):
+        region = min(r.region for r in made)
+        last = max((r for r in made if r.region == region), key=lambda r: (r.target_year, r.scenario))
+        selection = Selection(variable, region, scenarios=(last.scenario,), target=last.target_year, model=ENSEMBLE,
+                              product=product, change=True)  # fmt: skip
+        fig = map_figure(output_dir, selection, size=size, dpi=dpi, outlines="none")
+        figures.append((f"{variable} {product} map", region, figure_png(fig)))
+    return figures
+
+
+def _by_key(records: Sequence[OutputRecord]) -> dict[tuple[str, str], list[OutputRecord]]:
+    groups: dict[tuple[str, str], list[OutputRecord]] = defaultdict(list)
+    for r in records:
+        groups[(r.variable, r.product)].append(r)
+    return groups
 
 
 def write_report(output_dir: Path, out: Path | None = None, *, workers: int = 1) -> Path:

@@ -5,6 +5,7 @@ before a table is built."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,8 @@ from climnorm.errors import ClimnormError
 from climnorm.runner.summary import Reporter
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from climnorm.zonal.table import ZonalRequest
 
 log = logging.getLogger(__name__)
@@ -37,19 +40,42 @@ def write_zonal_tables(config: Config, reporter: Reporter) -> None:
 
 
 def write_change_table(config: Config, table: Path) -> Path:
-    """The county changes beside a zonal table (``…_changes.parquet``), from the table's own county normals."""
-    import pandas as pd
+    """The county changes beside a zonal table (``…_changes.parquet``), from the table's own county normals, one
+    variable and product at a time (a county table has millions of rows)."""
 
-    from climnorm.zonal.changes import county_changes
-    from climnorm.zonal.export import table_kind, write_table
+    from climnorm.zonal.changes import NORMAL_COLUMNS, county_changes
+    from climnorm.zonal.export import table_kind, write_frames
 
     assert config.changes is not None
-    frame = pd.read_parquet(table) if table_kind(table) == "parquet" else pd.read_csv(table)
+    changes = config.changes
     ensemble = config.ensemble
     statistics = tuple(ensemble.statistics) if ensemble is not None else ()
     need = ensemble.min_members if ensemble is not None else None
-    changes = county_changes(frame, config.changes, config.window_years, config.historical_end, statistics, need)
-    return write_table(changes, changes_table_path(table))
+
+    def parts() -> Iterator[pd.DataFrame]:
+        for frame in _members_normals(table, table_kind(table), list(NORMAL_COLUMNS)):
+            yield county_changes(frame, changes, config.window_years, config.historical_end, statistics, need)
+
+    return write_frames(parts(), changes_table_path(table))
+
+
+def _members_normals(table: Path, kind: str, columns: list[str]) -> Iterator[pd.DataFrame]:
+    """The members' county normals of a zonal table (not the ensemble's, nor window statistics), one variable
+    and product at a time."""
+    import pandas as pd
+
+    if kind != "parquet":
+        frame = pd.read_csv(table, usecols=columns, keep_default_na=False, na_values=[""])
+        for _, part in frame.groupby(["variable", "product"], observed=True):
+            yield part
+        return
+    import pyarrow.parquet as pq
+
+    wanted = [("statistic", "=", ""), ("model", "!=", "ensemble")]
+    pairs = pq.read_table(table, columns=["variable", "product"], filters=wanted).to_pandas().drop_duplicates()
+    for variable, product in pairs.itertuples(index=False):
+        only = [*wanted, ("variable", "=", str(variable)), ("product", "=", str(product))]
+        yield pq.read_table(table, columns=columns, filters=only).to_pandas()
 
 
 def zonal_request(entry: ZonalTable) -> ZonalRequest:

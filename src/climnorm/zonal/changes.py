@@ -20,6 +20,8 @@ KEYS = ("id", "name", "state", "region", "model", "variable", "product", "slot_k
 """What a county change is matched on between a target's row and the baseline's (and the scenario, for a hybrid
 baseline)."""
 TARGET = ("scenario", "period", "target_year")
+NORMAL_COLUMNS = (*KEYS, "statistic", "units", *TARGET, "value")
+"""The columns of a zonal table a change table is made of."""
 CHANGE_COLUMNS = (
     *KEYS[:5], "statistic", *KEYS[5:7], "units", *TARGET, *KEYS[7:], "kind", "baseline", "value", "n_members",
 )  # fmt: skip
@@ -46,11 +48,13 @@ def county_changes(
         on = list(KEYS)
         targets = members
     merged = targets.merge(base[[*on, "value", "units"]], on=on, suffixes=("", "_baseline"), how="inner")
-    kinds = [
-        changes.kind_of(product if product != "daily" and product not in _PERIODS else variable, units)
-        for product, variable, units in zip(merged["product"], merged["variable"], merged["units"], strict=True)
-    ]
-    kind = np.array(kinds, dtype=object)
+    combos = merged[["product", "variable", "units"]].drop_duplicates()
+    kinds = {
+        (p, v, u): changes.kind_of(p if p != "daily" and p not in _PERIODS else v, u)
+        for p, v, u in combos.itertuples(index=False)
+    }
+    keys = zip(merged["product"], merged["variable"], merged["units"], strict=True)
+    kind = np.array([kinds[k] for k in keys], dtype=object)
     value, base_value = merged["value"].to_numpy(np.float64), merged["value_baseline"].to_numpy(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         relative = 100.0 * (value - base_value) / np.where(base_value == 0, np.nan, base_value)
@@ -77,11 +81,13 @@ _PERIODS = ("daily_smoothed", "monthly", "seasonal", "annual")
 
 
 def _ensemble(members: pd.DataFrame, statistics: Sequence[str], min_members: int) -> pd.DataFrame:
-    """Per county, target and slot: the statistics of the members' changes, and their agreement on the sign."""
+    """Per county, target and slot: the statistics of the members' changes, and their agreement on the sign
+    (grouped by codes, not strings: a county table has millions of rows)."""
     group = [c for c in CHANGE_COLUMNS if c not in ("model", "statistic", "value", "n_members")]
-    keyed = members.astype({c: str for c in group if c not in ("target_year", "slot")}).astype({"model": str})
-    wide = keyed.set_index([*group, "model"])["value"].unstack("model")  # the combinations there are, only
-    values = wide.to_numpy(np.float64).T  # (members, rows)
+    ids = members.groupby(group, observed=True, sort=False, dropna=False).ngroup().to_numpy()
+    models = pd.Categorical(members["model"])
+    values = np.full((len(models.categories), int(ids.max()) + 1 if ids.size else 0), np.nan)
+    values[models.codes, ids] = members["value"].to_numpy(np.float64)
     stats, n = member_statistics(values, statistics, min_members)
     valid = ~np.isnan(values)
     count = np.maximum(valid.sum(axis=0), 1)
@@ -89,7 +95,8 @@ def _ensemble(members: pd.DataFrame, statistics: Sequence[str], min_members: int
     negative = (np.where(valid, values, 0) < 0).sum(axis=0) / count
     agree = np.max(np.stack([positive, negative, 1 - positive - negative]), axis=0)
     stats["agree"] = np.where(n >= min_members, agree, np.nan)
-    index = wide.index.to_frame(index=False)
+    first = np.unique(ids, return_index=True)[1]
+    index = members.iloc[first][group].reset_index(drop=True)  # each group's keys, in group order
     parts = [index.assign(statistic=name, value=v, n_members=n) for name, v in stats.items()]
     frame = pd.concat(parts, ignore_index=True).assign(model=ENSEMBLE)
     frame["units"] = np.where(frame["statistic"] == "agree", "1", frame["units"].astype(str))
