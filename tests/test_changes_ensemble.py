@@ -240,3 +240,14 @@ def test_plot_change_of_the_changes_draws_each_members_change_of_its_region_mean
     code = main(["plot", "change", str(ensemble_run), "--variable", "pr", "--region", "all", "--product", "annual",
                  "--change", "-o", str(out)])  # fmt: skip
     assert code == 0 and out.stat().st_size > 10_000
+
+
+def test_the_report_has_a_change_section(ensemble_run: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from climnorm.pictures.report import write_report
+
+    html = write_report(ensemble_run, tmp_path / "report.html").read_text()
+    assert "<h2>Changes against the baseline</h2>" in html
+    assert 'id="signal-pr-all"' in html and 'id="signal-tas annual map-all"' in html
+    # per variable: the normals by target year, the members' changes by target year, the ensemble's change map
+    assert html.count("data:image/png;base64") == 2 * 3
