@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import netCDF4
 import numpy as np
@@ -48,6 +48,15 @@ def diverging(shown: np.ndarray) -> Normalize:
     top = float(np.max(np.abs(finite))) if finite.size else 1.0
     top = top or 1.0
     return TwoSlopeNorm(vcenter=0.0, vmin=-top, vmax=top)
+
+
+def change_field(
+    record: OutputRecord, units: str, field: np.ndarray, several: bool
+) -> tuple[np.ndarray, str, dict[str, Any]]:
+    """A change's field as a map shows it: in the units people read, and its colours (a diverging scale)."""
+    check_combinable(record, units, several)
+    shown, shown_units = change_display(field, units)
+    return shown, shown_units, {"cmap": "BrBG" if record.variable == "pr" else "RdBu_r", "norm": diverging(shown)}
 
 
 def check_combinable(record: OutputRecord, units: str, several: bool) -> None:

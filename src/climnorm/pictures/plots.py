@@ -88,9 +88,7 @@ def map_figure(
     normal = read_normal(output_dir, record, selection.statistic)
     field2d, when, shown_step = _map_field(normal, day, season)
     if record.is_change:
-        changes.check_combinable(record, normal.units, shown_step is None)
-        shown, units = changes.change_display(field2d, normal.units)
-        colours: dict[str, Any] = {"cmap": "BrBG" if variable == "pr" else "RdBu_r", "norm": changes.diverging(shown)}
+        shown, units, colours = changes.change_field(record, normal.units, field2d, shown_step is None)
     else:
         shown, units = display(field2d, normal.units)
         colours = {"cmap": colour_map(variable)}
@@ -109,15 +107,7 @@ def map_figure(
     )
     if legend:
         fig.text(0.5, 0.005, legend, fontsize=8, color="#333333", ha="center")
-    ax.set_aspect(1.0 / max(math.cos(math.radians(float(np.mean(normal.lat)))), 0.05), adjustable="box")
-    ax.set_xlim(lon_edges[0], lon_edges[-1])
-    ax.set_ylim(lat_edges[0], lat_edges[-1])
-    from matplotlib.ticker import FuncFormatter
-
-    ax.xaxis.set_major_formatter(FuncFormatter(lon_label))
-    ax.yaxis.set_major_formatter(FuncFormatter(lat_label))
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
+    _map_axes(ax, normal.lat, lon_edges, lat_edges)
     region_name = normal.attrs.get("region_name", region)
     what = short_name(variable, normal.long_name)
     if record.is_change:
@@ -130,6 +120,19 @@ def map_figure(
     if np.isnan(shown).any():
         fig.text(0.01, 0.01, "grey: no valid normal", fontsize=8, color="#555555")
     return fig
+
+
+def _map_axes(ax: Axes, lat: np.ndarray, lon_edges: np.ndarray, lat_edges: np.ndarray) -> None:
+    """A map's aspect (cos of its mean latitude), extent and degree labels."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_aspect(1.0 / max(math.cos(math.radians(float(np.mean(lat)))), 0.05), adjustable="box")
+    ax.set_xlim(lon_edges[0], lon_edges[-1])
+    ax.set_ylim(lat_edges[0], lat_edges[-1])
+    ax.xaxis.set_major_formatter(FuncFormatter(lon_label))
+    ax.yaxis.set_major_formatter(FuncFormatter(lat_label))
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
 
 
 def _map_field(normal: Normal, day: int | None, season: str | None) -> tuple[np.ndarray, str, int | None]:

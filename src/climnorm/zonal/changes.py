@@ -14,6 +14,7 @@ import pandas as pd
 
 from climnorm.config.changes import Changes
 from climnorm.numerics.ensemble import member_statistics
+from climnorm.products import product_names
 from climnorm.records import ENSEMBLE
 
 KEYS = ("id", "name", "state", "region", "model", "variable", "product", "slot_kind", "slot", "slot_label")
@@ -49,10 +50,8 @@ def county_changes(
         targets = members
     merged = targets.merge(base[[*on, "value", "units"]], on=on, suffixes=("", "_baseline"), how="inner")
     combos = merged[["product", "variable", "units"]].drop_duplicates()
-    kinds = {
-        (p, v, u): changes.kind_of(p if p != "daily" and p not in _PERIODS else v, u)
-        for p, v, u in combos.itertuples(index=False)
-    }
+    normals = product_names()  # the other products are indicators, named by their id
+    kinds = {(p, v, u): changes.kind_of(v if p in normals else p, u) for p, v, u in combos.itertuples(index=False)}
     keys = zip(merged["product"], merged["variable"], merged["units"], strict=True)
     kind = np.array([kinds[k] for k in keys], dtype=object)
     value, base_value = merged["value"].to_numpy(np.float64), merged["value_baseline"].to_numpy(np.float64)
@@ -75,9 +74,6 @@ def county_changes(
         out = pd.concat([out, _ensemble(out, statistics, need)], ignore_index=True)
     return out.sort_values(["variable", "product", "scenario", "target_year", "model", "statistic", "id", "slot"],
                            ignore_index=True)  # fmt: skip
-
-
-_PERIODS = ("daily_smoothed", "monthly", "seasonal", "annual")
 
 
 def _ensemble(members: pd.DataFrame, statistics: Sequence[str], min_members: int) -> pd.DataFrame:
