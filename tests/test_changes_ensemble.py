@@ -251,3 +251,29 @@ def test_the_report_has_a_change_section(ensemble_run: Path, tmp_path: Path) -> 
     assert 'id="signal-pr-all"' in html and 'id="signal-tas annual map-all"' in html
     # per variable: the normals by target year, the members' changes by target year, the ensemble's change map
     assert html.count("data:image/png;base64") == 2 * 3
+
+
+def test_plot_counties_of_a_change_shows_the_county_change_tables_values(ensemble_run: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    import pandas as pd
+
+    from climnorm.cli import main
+    from climnorm.pictures.counties import counties_figure
+    from climnorm.pictures.normals import Selection
+    from climnorm.zonal.table import ZonalRequest
+
+    request = ZonalRequest(polygons=ensemble_run.parent / "counties.geojson", id_field="id", name_field="name")
+    selection = Selection("tas", "all", scenarios="ssp245", target=2022, model="ensemble", product="annual",
+                          change=True)  # fmt: skip
+    fig = counties_figure(ensemble_run, selection, request=request)
+    shown = np.asarray(fig.axes[0].collections[0].get_array(), dtype=np.float64)
+    table = pd.read_parquet(ensemble_run / "tables" / "counties_changes.parquet")
+    mean = table[(table["model"] == "ensemble") & (table["statistic"] == "mean") & (table["variable"] == "tas")
+                 & (table["target_year"] == 2022)].sort_values("id")["value"].to_numpy()  # fmt: skip
+    np.testing.assert_allclose(np.sort(shown), np.sort(mean), rtol=1e-6)
+    assert "change of tas against 2010-2014" in fig.axes[0].get_title()
+    out = tmp_path / "counties-change.png"
+    code = main(["plot", "counties", str(ensemble_run), "--variable", "pr", "--region", "all", "--scenario", "ssp245",
+                 "--product", "annual", "--model", "CH-A", "--change", "--polygons",
+                 str(ensemble_run.parent / "counties.geojson"), "--id", "id", "-o", str(out)])  # fmt: skip
+    assert code == 0 and out.stat().st_size > 5_000

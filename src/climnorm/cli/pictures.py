@@ -120,11 +120,11 @@ def add_picture_commands(sub: T_Subcommands) -> None:
         )
         if kind != "change":
             k.add_argument("--statistic", help="of an ensemble output: mean (default), median, p10, ...")
-        if kind in ("map", "change"):
+        if kind in ("map", "change", "counties"):
             k.add_argument(
                 "--change", action="store_true",
                 help="the change against the changes: baseline (a map of the ensemble's: with the IPCC AR6 hatching; "
-                "by target year: each member's, their mean and range)",
+                "by target year: each member's, their mean and range; per county: from the counties' own normals)",
             )  # fmt: skip
         k.add_argument("-o", "--output", type=Path, help=f"image file (default: VARIABLE_REGION_{kind}.png)")
         width, height = size = (900, 600) if kind in ("map", "counties") else (900, 550)

@@ -10,7 +10,8 @@ state outlines are the same polygons dissolved by state (`pictures.outlines`). N
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,8 +31,10 @@ from climnorm.pictures._style import (
     styled,
     window_text,
 )
+from climnorm.pictures.changes import diverging
 from climnorm.pictures.normals import Selection, combine, is_total, load_index, pick_record, slot_weights
 from climnorm.pictures.outlines import Extent, draw_outlines
+from climnorm.plan.changes import change_path
 from climnorm.records import OutputRecord
 from climnorm.units import display
 
@@ -152,6 +155,36 @@ def county_values(
     return CountyValues(rows, shown, flags.any(axis=1), units, when, work.polygons, extent)
 
 
+def county_change(
+    output_dir: Path, record: OutputRecord, request: ZonalRequest | None, choice: SlotChoice
+) -> tuple[CountyValues, str]:
+    """Each county's change of ``record``'s normal against its baseline's, from the county's own normals of both
+    (for a relative change their ratio); of an ensemble output, the mean of its members' county changes. Returns
+    them and the baseline's years."""
+    changes = {r.path: r for r in load_index(output_dir, changes=True).records}
+    mine = changes.get(change_path(record.path))
+    if mine is None:
+        raise PlotError(f"{record.path}: no change against a baseline (a run with a changes: section writes them)")
+    members = [changes[m.path] for m in mine.member_outputs] if mine.is_ensemble else [mine]
+    index = {r.path: r for r in load_index(output_dir).records}
+    found: list[CountyValues] = []
+    for member in members:
+        normal, base = (index[m.path] for m in member.member_outputs)
+        now, then = (county_values(output_dir, r, request, choice) for r in (normal, base))
+        if not np.array_equal(now.rows, then.rows):
+            raise PlotError(f"{normal.path} and {base.path} serve different counties")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            relative = 100.0 * (now.values - then.values) / np.where(then.values == 0, np.nan, then.values)
+        values = relative if member.change == "relative" else now.values - then.values
+        units = "%" if member.change == "relative" else now.units
+        found.append(replace(now, values=values, units=units))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a county no member has a value for: NaN
+        mean = np.nanmean(np.stack([f.values for f in found]), axis=0)
+    flagged = np.any(np.stack([f.flagged for f in found]), axis=0)
+    return replace(found[0], values=mean, flagged=flagged), "-".join(map(str, mine.baseline))
+
+
 def _statistic(table: pd.DataFrame, record: OutputRecord, wanted: str | None) -> str:
     """The statistic a picture shows: the one asked for, else the ensemble mean, else the output's only one."""
     have = sorted(set(table["statistic"]))
@@ -193,14 +226,16 @@ def _lonlat_axes(ax: Axes, extent: Extent) -> None:
     ax.grid(False)
 
 
-def _draw(ax: Axes, found: CountyValues, variable: str) -> Any:
-    """The filled polygons (grey where NaN), hatching over the flagged ones; returns the coloured collection."""
+def _draw(ax: Axes, found: CountyValues, variable: str, colours: dict[str, Any] | None = None) -> Any:
+    """The filled polygons (grey where NaN), hatching over the flagged ones; returns the coloured collection.
+    ``colours``: a change's colour map and norm (default: the variable's map)."""
     import matplotlib
     from matplotlib.collections import PathCollection
 
     paths = polygon_paths(found.polygons, found.rows, found.extent)
-    cmap = matplotlib.colormaps[colour_map(variable)].with_extremes(bad=NO_VALUE)
-    filled = PathCollection(paths, array=np.ma.masked_invalid(found.values), cmap=cmap, zorder=2)
+    chosen = dict(colours or {"cmap": colour_map(variable)})
+    chosen["cmap"] = matplotlib.colormaps[chosen["cmap"]].with_extremes(bad=NO_VALUE)
+    filled = PathCollection(paths, array=np.ma.masked_invalid(found.values), zorder=2, **chosen)
     filled.set(edgecolor="face", linewidth=0.05)
     ax.add_collection(filled, autolim=False)
     hatched = [p for p, flag in zip(paths, found.flagged, strict=True) if flag]
@@ -228,17 +263,24 @@ def counties_figure(
     ``selection.model`` names one."""
     choice = SlotChoice(day, month, season)
     variable = selection.variable
-    record = pick_record(load_index(output_dir), selection)
-    found = county_values(output_dir, record, request, choice, selection.statistic)
+    record = pick_record(load_index(output_dir), replace(selection, change=False))
+    colours: dict[str, Any] | None = None
+    if selection.change:
+        found, baseline = county_change(output_dir, record, request, choice)
+        colours = {"cmap": "BrBG" if variable == "pr" else "RdBu_r", "norm": diverging(found.values)}
+    else:
+        found = county_values(output_dir, record, request, choice, selection.statistic)
     fig = new_figure(size, dpi)
     ax = fig.add_subplot()
     _lonlat_axes(ax, found.extent)
-    filled = _draw(ax, found, variable)
-    fig.colorbar(filled, ax=ax, label=f"{variable} ({found.units})", shrink=0.9)
+    filled = _draw(ax, found, variable, colours)
+    what = "change of " if selection.change else ""
+    fig.colorbar(filled, ax=ax, label=f"{what}{variable} ({found.units})", shrink=0.9)
     draw_outlines(ax, "states", found.extent, found.polygons)
     long_name, region_name, attrs = _names(output_dir / record.path, variable)
+    title = short_name(variable, long_name) if not selection.change else f"change of {variable} against {baseline}"
     ax.set_title(
-        f"{short_name(variable, long_name)}, {region_name}\n{record.window_years}-year normal "
+        f"{title}, {region_name}\n{record.window_years}-year normal "
         f"{window_text(record)} ({scenario_text(record, attrs)}, {record.period}), {found.when}, per county"
     )
     noun = "counties" if request is None or request.polygons is None else "polygons"
