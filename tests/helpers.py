@@ -120,3 +120,14 @@ def assert_picture(path: Path, width: int, height: int) -> np.ndarray:
     assert float(rgb.std()) > 0.05, "the picture is (nearly) blank"
     assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 50, "too few colours for a plot"
     return pixels
+
+
+def link_archives(root: Path, sources: Sequence[Path]) -> Path:
+    """One archive folder ``root`` of links to the files of several (the session's synthetic members), so that
+    a run finds them all as one ensemble; returns ``root``."""
+    for source in sources:
+        for path in source.rglob("*.nc"):
+            target = root / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to(path)
+    return root

@@ -22,6 +22,7 @@ from climnorm.outputs.index import OutputIndex
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec
 from conftest import T_Archive
+from helpers import link_archives
 
 DATA = Path(__file__).resolve().parent / "data" / "cf"
 PRODUCTS = ["daily", "daily_smoothed", "monthly", "seasonal", "annual"]
@@ -63,13 +64,7 @@ def _errors(result: dict[str, Any]) -> list[str]:
 
 def test_every_output_kind_passes_the_cf_checker(synth_archive: T_Archive, tmp_path: Path) -> None:
     check = _checker(tmp_path)
-    root = tmp_path / "archive"
-    for spec in MEMBERS:  # both members in one folder (links to the session's archives)
-        source = synth_archive(spec)
-        for path in source.rglob("*.nc"):
-            target = root / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(path)
+    root = link_archives(tmp_path / "archive", [synth_archive(spec) for spec in MEMBERS])  # both members
     data = {
         "input_dirs": [str(root)], "output_dir": str(tmp_path / "out"), "models": "all", "variables": ["tas", "pr"],
         "regions": ["CONUS"], "scenarios": ["historical"], "window_years": 3, "min_years_for_normal": 2,
@@ -102,13 +97,8 @@ INDICATORS = [
 def test_every_indicator_output_kind_passes_the_cf_checker(synth_archive: T_Archive, tmp_path: Path) -> None:
     """Indicators of every kind of units and cell method, with window statistics, and their ensemble statistics."""
     check = _checker(tmp_path)
-    root = tmp_path / "archive"
-    for spec in (replace(INDICATOR_SPEC, model="CF-A"), replace(INDICATOR_SPEC, model="CF-B", noise=1)):
-        source = synth_archive(spec)
-        for path in source.rglob("*.nc"):
-            target = root / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(path)
+    members = (replace(INDICATOR_SPEC, model="CF-A"), replace(INDICATOR_SPEC, model="CF-B", noise=1))
+    root = link_archives(tmp_path / "archive", [synth_archive(spec) for spec in members])
     data = {
         "input_dirs": [str(root)], "output_dir": str(tmp_path / "out"), "models": "all",
         "variables": ["tas", "tasmin", "pr"], "regions": ["CONUS"], "scenarios": ["historical"], "window_years": 3,

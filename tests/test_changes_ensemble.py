@@ -17,7 +17,7 @@ from climnorm.config.model import parse_config
 from climnorm.outputs.index import OutputIndex
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec
-from helpers import T_Archive
+from helpers import T_Archive, link_archives
 from zonal_files import write_vector
 
 xclim_ensembles = pytest.importorskip("xclim.ensembles")
@@ -38,12 +38,7 @@ MEMBERS = (replace(SPEC, model="CH-A"), replace(SPEC, model="CH-B", noise=1), re
 def ensemble_run(synth_archive: T_Archive, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("chens")
     shapes = write_vector(root / "counties.geojson", list(COUNTIES.values()), list(COUNTIES))
-    for spec in MEMBERS:  # the members in one folder (links to the session's archives)
-        source = synth_archive(spec)
-        for path in source.rglob("*.nc"):
-            target = root / "archive" / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(path)
+    link_archives(root / "archive", [synth_archive(spec) for spec in MEMBERS])  # the members in one folder
     data = {
         "input_dirs": [str(root / "archive")], "output_dir": str(root / "out"), "models": "all",
         "variables": ["pr", "tas"], "regions": ["all"], "scenarios": ["historical", "ssp245"], "window_years": 5,

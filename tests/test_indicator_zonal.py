@@ -20,6 +20,7 @@ from climnorm.cli import main
 from climnorm.outputs.index import OutputIndex
 from climnorm.synth import SynthSpec
 from conftest import T_Archive
+from helpers import link_archives
 from zonal_files import write_vector
 from zonal_reference import bounds_from_centres, reference_mean, reference_weights
 
@@ -42,13 +43,8 @@ POLYGONS = {
 
 
 def test_an_ensemble_run_ends_with_a_county_table_of_its_indicator(synth_archive: T_Archive, tmp_path: Path) -> None:
-    archive = tmp_path / "archive"
-    for spec in (replace(SPEC, model="HOT-A"), replace(SPEC, model="HOT-B", calendar="360_day", noise=1)):
-        source = synth_archive(spec)
-        for path in source.rglob("*.nc"):
-            target = archive / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(path)
+    members = (replace(SPEC, model="HOT-A"), replace(SPEC, model="HOT-B", calendar="360_day", noise=1))
+    archive = link_archives(tmp_path / "archive", [synth_archive(spec) for spec in members])
     shapes = write_vector(tmp_path / "counties.geojson", list(POLYGONS.values()), list(POLYGONS))
     config = {
         "input_dirs": [str(archive)], "output_dir": str(tmp_path / "out"), "models": "all", "variables": ["tasmax"],

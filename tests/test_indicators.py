@@ -23,7 +23,7 @@ from climnorm.outputs.index import OutputIndex
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec
 from climnorm.synth.archive import file_path
-from helpers import T_Archive
+from helpers import T_Archive, link_archives
 
 xclim = pytest.importorskip("xclim")
 from xclim.core.calendar import percentile_doy  # noqa: E402
@@ -125,13 +125,7 @@ def _entries() -> list[dict[str, Any]]:
 def indicator_run(synth_archive: T_Archive, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """One run over the three members' archives (linked into one folder): every index, its normals."""
     root = tmp_path_factory.mktemp("indicators")
-    archive = root / "archive"
-    for spec in MEMBERS:
-        source = synth_archive(spec, _plant)
-        for path in source.rglob("*.nc"):
-            target = archive / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to(path)
+    archive = link_archives(root / "archive", [synth_archive(spec, _plant) for spec in MEMBERS])
     config = {
         "input_dirs": [str(archive)], "output_dir": str(root / "out"), "models": "all",
         "variables": ["tas", "tasmax", "tasmin", "pr"], "regions": ["all"], "scenarios": ["historical", "ssp245"],

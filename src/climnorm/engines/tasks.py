@@ -83,54 +83,50 @@ def write_change_output(ctx: WorkerContext, task: ChangeTask) -> Written:
     """Write one member's change file from its normal's and its baseline's files."""
     from climnorm.write.changes import write_change
 
-    ctx.send(TaskStarted(os.getpid(), task.key[0], Path(task.path).name))
-    start = time.perf_counter()
-    try:
-        size, checksum = write_change(task)
-    finally:
-        ctx.send(TaskFinished(os.getpid()))
-    seconds = time.perf_counter() - start
-    ctx.send(NormalWritten(*task.key, task.path, seconds, task.member))
-    return Written(size, checksum, seconds)
+    return _made_of_outputs(ctx, task.path, task.key, task.member, lambda: write_change(task))
 
 
 def write_ensemble_change_output(ctx: WorkerContext, task: EnsembleChangeTask) -> Written:
     """Compute one ensemble change file from its members' change files and write it."""
     from climnorm.write.changes import write_ensemble_change
 
-    ens = task.ensemble
-    ctx.send(TaskStarted(os.getpid(), ens.variable, Path(task.path).name))
-    start = time.perf_counter()
-    try:
+    def run() -> tuple[int, str]:
         with address_space_cap("computing the ensemble's change", ctx.memory_limit):
-            size, checksum = write_ensemble_change(task)
-    finally:
-        ctx.send(TaskFinished(os.getpid()))
-    seconds = time.perf_counter() - start
-    a = dict(ens.attrs)
-    key = (a["variable"], a["region"], a["scenario"], a["period"], a["target_year"])
-    ctx.send(NormalWritten(*key, task.path, seconds, "ensemble"))
-    return Written(size, checksum, seconds)
+            return write_ensemble_change(task)
+
+    ens = task.ensemble
+    return _made_of_outputs(ctx, task.path, _key(ens, str(dict(ens.attrs)["variable"])), "ensemble", run)
 
 
 def write_ensemble_output(ctx: WorkerContext, task: EnsembleTask) -> Written:
     """Compute one ensemble output from its members' files and write it."""
     from climnorm.write.ensemble import write_ensemble
 
-    ctx.send(TaskStarted(os.getpid(), task.variable, Path(task.path).name))
+    def run() -> tuple[int, str]:
+        with address_space_cap("computing the ensemble", ctx.memory_limit):
+            return write_ensemble(task)
+
+    return _made_of_outputs(ctx, task.path, _key(task, task.variable), "ensemble", run)
+
+
+def _key(task: EnsembleTask, variable: str) -> tuple[str, str, str, str, int]:
+    """The output an ensemble task writes, as events name it (by ``variable``)."""
+    a = dict(task.attrs)
+    return variable, a["region"], a["scenario"], a["period"], a["target_year"]
+
+
+def _made_of_outputs(
+    ctx: WorkerContext, path: str, key: tuple[str, str, str, str, int], member: str, run: Callable[[], tuple[int, str]]
+) -> Written:
+    """Run the writing of an output made of outputs, telling the display when it starts and lands."""
+    ctx.send(TaskStarted(os.getpid(), key[0], Path(path).name))
     start = time.perf_counter()
     try:
-        with address_space_cap("computing the ensemble", ctx.memory_limit):
-            size, checksum = write_ensemble(task)
+        size, checksum = run()
     finally:
         ctx.send(TaskFinished(os.getpid()))
     seconds = time.perf_counter() - start
-    a = dict(task.attrs)
-    ctx.send(
-        NormalWritten(
-            task.variable, a["region"], a["scenario"], a["period"], a["target_year"], task.path, seconds, "ensemble"
-        )
-    )
+    ctx.send(NormalWritten(*key, path, seconds, member))
     return Written(size, checksum, seconds)
 
 

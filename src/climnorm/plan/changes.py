@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from climnorm.config.changes import ChangeKind, Changes
 from climnorm.plan.planned import ChangePlan, OutputPlan, digest
-from climnorm.plan.resume import file_matches
+from climnorm.plan.resume import made_of
 from climnorm.products import ProductSpec
 from climnorm.records import MemberOutput, OutputRecord
 from climnorm.types import HISTORICAL
@@ -102,11 +102,6 @@ def _current(change: ChangePlan, previous: Mapping[str, OutputRecord], plan: Pla
     """Whether a change is up to date: its normal and its baseline's are, and it was made of them as they are."""
     if not (change.output.up_to_date and change.baseline.up_to_date):
         return False
-    record = previous.get(change.path)
     checksums = {p: str(previous[p].checksum) for p in (change.output.path, change.baseline.path)}
-    return (
-        record is not None
-        and record.fingerprint == change.fingerprint
-        and record.member_outputs == references(change, checksums)
-        and file_matches(plan.config.output_dir / change.path, record)
-    )
+    refs = references(change, checksums)
+    return made_of(previous.get(change.path), change.fingerprint, refs, plan.config.output_dir / change.path)

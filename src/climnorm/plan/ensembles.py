@@ -13,7 +13,7 @@ from climnorm.config.model import ENSEMBLE_OUTPUT_TEMPLATE
 from climnorm.plan.changes import change_path
 from climnorm.plan.notices import Skip
 from climnorm.plan.planned import ENSEMBLE_FORMAT, ChangePlan, EnsemblePlan, OutputPlan, digest, output_path
-from climnorm.plan.resume import file_matches
+from climnorm.plan.resume import made_of
 from climnorm.products import product_path
 from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
 from climnorm.types import Member
@@ -91,13 +91,7 @@ def _with_status(ens: EnsemblePlan, previous: Mapping[str, OutputRecord], plan: 
     refs = tuple(
         MemberOutput(o.member_label, o.path, str(previous[o.path].checksum)) for o in ens.members if o.up_to_date
     )
-    record = previous.get(ens.path)
-    current = (
-        record is not None
-        and record.fingerprint == ens.fingerprint
-        and record.member_outputs == refs
-        and file_matches(plan.config.output_dir / ens.path, record)
-    )
+    current = made_of(previous.get(ens.path), ens.fingerprint, refs, plan.config.output_dir / ens.path)
     return replace(ens, up_to_date=current)
 
 

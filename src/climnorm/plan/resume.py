@@ -4,11 +4,11 @@ recorded. Opening outputs to check their data is `climnorm verify`'s job, not th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from climnorm.records import OutputRecord
+from climnorm.records import MemberOutput, OutputRecord
 
 
 def up_to_date(
@@ -29,3 +29,14 @@ def file_matches(path: Path, record: OutputRecord) -> bool:
         return path.stat().st_size == record.size
     except OSError:
         return False
+
+
+def made_of(record: OutputRecord | None, fingerprint: str, refs: Sequence[MemberOutput], path: Path) -> bool:
+    """Whether an output made of outputs (an ensemble, a change) is current: recorded with ``fingerprint``, made
+    of exactly ``refs`` (their paths and checksums), and its file there as recorded."""
+    return (
+        record is not None
+        and record.fingerprint == fingerprint
+        and tuple(record.member_outputs) == tuple(refs)
+        and file_matches(path, record)
+    )

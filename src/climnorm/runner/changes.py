@@ -9,7 +9,7 @@ from climnorm.engines.tasks import write_change_output
 from climnorm.plan.build import Plan
 from climnorm.plan.changes import references
 from climnorm.plan.planned import ChangePlan, OutputPlan, T_Output
-from climnorm.plan.resume import file_matches
+from climnorm.plan.resume import made_of
 from climnorm.records import MemberOutput, OutputRecord
 from climnorm.runner.derived import DerivedQueue
 from climnorm.runner.landing import WriteJob, WriteQueue, encoding
@@ -68,9 +68,7 @@ class ChangeQueue(DerivedQueue):
 
     def _up_to_date(self, change: ChangePlan, refs: tuple[MemberOutput, ...]) -> bool:
         previous = None if self.force else self.manifest.records.get(change.path)
-        if previous is None or previous.fingerprint != change.fingerprint or previous.member_outputs != refs:
-            return False
-        return file_matches(self.plan.config.output_dir / change.path, previous)
+        return made_of(previous, change.fingerprint, refs, self.plan.config.output_dir / change.path)
 
 
 def describe_change(

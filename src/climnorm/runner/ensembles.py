@@ -15,7 +15,7 @@ from climnorm.engines.tasks import write_ensemble_change_output, write_ensemble_
 from climnorm.plan.build import Plan
 from climnorm.plan.ensembles import min_members
 from climnorm.plan.planned import ChangePlan, EnsemblePlan, OutputPlan, T_Output
-from climnorm.plan.resume import file_matches
+from climnorm.plan.resume import made_of
 from climnorm.products import file_product
 from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
 from climnorm.runner.derived import DerivedQueue
@@ -89,7 +89,7 @@ class EnsembleQueue(DerivedQueue):
             task.path, replace(task, variable=name, window_statistics=()),
             changes.robustness == "ipcc_ar6", changes.significant, changes.agreement, kind, window,  # type: ignore[arg-type]
         )  # fmt: skip
-        landed = replace(record, product=ens.spec.name, change=kind, baseline=window, window_statistics=())
+        landed = replace(record, change=kind, baseline=window, window_statistics=())
         return WriteJob(write_ensemble_change_output, change_task, ens, landed, reads_outputs=True)
 
     def _reference(self, out: OutputPlan | ChangePlan) -> MemberOutput:
@@ -97,9 +97,7 @@ class EnsembleQueue(DerivedQueue):
 
     def _up_to_date(self, ens: EnsemblePlan, refs: list[MemberOutput]) -> bool:
         previous = None if self.force else self.manifest.records.get(ens.path)
-        if previous is None or previous.fingerprint != ens.fingerprint or list(previous.member_outputs) != refs:
-            return False
-        return file_matches(self.plan.config.output_dir / ens.path, previous)
+        return made_of(previous, ens.fingerprint, refs, self.plan.config.output_dir / ens.path)
 
 
 def describe_ensemble(
@@ -176,7 +174,7 @@ def _record(
         fingerprint=ens.fingerprint,
         years=years,
         missing_years=tuple(y for y in window if y not in years),
-        product=ens.product,
+        product=ens.spec.name,  # a change ensemble's too: its record's `change` says what it holds
         name=ens.spec.data_name,
         indicator=ens.spec.entry,
         window_statistics=records[0].window_statistics,
