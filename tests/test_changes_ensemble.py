@@ -193,18 +193,120 @@ def test_county_changes_equal_a_recomputation_from_the_county_normals(ensemble_r
         expected = 100 * (target - base) / base if variable == "pr" else target - base
         got = changes[(changes["id"] == county) & (changes["model"] == model) & (changes["variable"] == variable)
                       & (changes["target_year"] == 2022)]  # fmt: skip
-        assert list(got["statistic"]) == ["change"] and got["kind"].iloc[0] == ("relative" if variable == "pr"
-                                                                                 else "additive")  # fmt: skip
-        np.testing.assert_allclose(got["value"].to_numpy(), expected, rtol=1e-9)
+        assert list(got["statistic"]) == ["baseline_detrended_std", "change"]
+        assert got["kind"].iloc[0] == ("relative" if variable == "pr" else "additive")
+        np.testing.assert_allclose(got[got["statistic"] == "change"]["value"].to_numpy(), expected, rtol=1e-9)
         checked += 1
     assert checked == len(COUNTIES) * 3 * 2
-    for (county, variable), rows in changes[changes["model"] != "ensemble"].groupby(["id", "variable"], observed=True):
+    deltas = changes[(changes["model"] != "ensemble") & (changes["statistic"] == "change")]
+    for (county, variable), rows in deltas.groupby(["id", "variable"], observed=True):
         member_changes = rows[rows["target_year"] == 2022]["value"].to_numpy()
         ens = changes[(changes["model"] == "ensemble") & (changes["id"] == county) & (changes["variable"] == variable)
                       & (changes["target_year"] == 2022)].set_index("statistic")["value"]  # fmt: skip
         np.testing.assert_allclose(ens["mean"], member_changes.mean(), rtol=1e-9)
         signs = [np.mean(member_changes > 0), np.mean(member_changes < 0), np.mean(member_changes == 0)]
         assert ens["agree"] == pytest.approx(max(signs))
+
+
+def _county_variability(path: Path, variable: str) -> dict[str, float]:
+    """Each county's detrended σ (ddof 0) of its own yearly values: area-weighted means of the file's yearly cells
+    (the slow reference weights), then np.polyfit's line; NaN with fewer than 4 valid years."""
+    from shapely import affinity
+
+    from zonal_reference import bounds_from_centres, reference_mean, reference_weights
+
+    with xr.open_dataset(path, decode_times=False) as ds:
+        yearly = ds[f"{variable}_window_years"].values[:, 0].astype(np.float64)  # (year, lat, lon): one step
+        years = ds["year"].values.astype(np.float64)
+        lat_b, lon_b = bounds_from_centres(ds["lat"].values), bounds_from_centres(ds["lon"].values)
+    out = {}
+    for county, shape in COUNTIES.items():
+        weights = reference_weights(affinity.translate(shape, xoff=360.0), lat_b, lon_b)
+        series = np.array([reference_mean(weights, field) for field in yearly])
+        ok = ~np.isnan(series)
+        fit = np.polyfit(years[ok], series[ok], 1)
+        out[county] = float(np.std(series[ok] - np.polyval(fit, years[ok]))) if ok.sum() >= 4 else np.nan
+    return out
+
+
+@pytest.mark.parametrize("variable", ["tas", "pr"])
+def test_county_significance_and_categories_equal_a_recomputation(ensemble_run: Path, variable: str) -> None:
+    """A county's baseline variability is the detrended σ of its own yearly values (not its cells' σ averaged),
+    recomputed here from the baseline files' yearly values; in the change table each member's σ is in the change's
+    units, and the ensemble's significant fraction is recomputed by hand and its agreement and category by xclim,
+    fed the members' county changes."""
+    import pandas as pd
+
+    normals = pd.read_parquet(ensemble_run / "tables" / "counties.parquet")
+    table = pd.read_parquet(ensemble_run / "tables" / "counties_changes.parquet")
+    index = OutputIndex.load(ensemble_run)
+    baselines = {r.model: r for r in index.select(variable=variable, product="annual", target_year=2014)}
+    deltas, sigmas = [], []
+    for model in ("CH-A", "CH-B", "CH-C"):
+        expected = _county_variability(ensemble_run / baselines[model].path, variable)
+        rows = normals[(normals["model"] == model) & (normals["variable"] == variable)
+                       & (normals["target_year"] == 2014)].set_index(["statistic", "id"])["value"]  # fmt: skip
+        got = np.array([rows[("window_detrended_std", c)] for c in COUNTIES])
+        np.testing.assert_allclose(got, [expected[c] for c in COUNTIES], rtol=1e-6)
+        base = np.array([rows[("", c)] for c in COUNTIES])
+        mine = table[(table["model"] == model) & (table["variable"] == variable)
+                     & (table["target_year"] == 2022)].set_index(["statistic", "id"])["value"]  # fmt: skip
+        sigma = np.array([expected[c] for c in COUNTIES])
+        want = 100 * sigma / np.abs(base) if variable == "pr" else sigma
+        np.testing.assert_allclose([mine[("baseline_detrended_std", c)] for c in COUNTIES], want, rtol=1e-6)
+        deltas.append([mine[("change", c)] for c in COUNTIES])
+        sigmas.append(want)
+    delta, sigma = np.array(deltas), np.array(sigmas)
+    ens = table[(table["model"] == "ensemble") & (table["variable"] == variable)
+                & (table["target_year"] == 2022)].set_index(["statistic", "id"])["value"]  # fmt: skip
+    changed = (np.abs(delta) > np.sqrt(2 / 20) * 1.645 * sigma).mean(axis=0)
+    np.testing.assert_allclose([ens[("significant", c)] for c in COUNTIES], changed, rtol=1e-12)
+    fr = xclim_ensembles.robustness_fractions(xr.DataArray(delta, dims=("realization", "county")), test=None)
+    np.testing.assert_allclose([ens[("agree", c)] for c in COUNTIES], fr.agree.values, rtol=1e-12)
+    fr["changed"] = xr.DataArray(changed, dims=fr.agree.dims)
+    category = xclim_ensembles.robustness_categories(fr).values
+    np.testing.assert_array_equal([ens[("robustness", c)] for c in COUNTIES], category)
+
+
+def test_county_categories_cover_all_three_and_equal_xclims() -> None:
+    """A county table crafted so that its counties are robust, without change and conflicting (and a daily
+    product without the counties' variability): fractions and categories against xclim fed the same changes."""
+    import pandas as pd
+
+    from climnorm.config.changes import Changes
+    from climnorm.zonal.changes import county_changes
+
+    rng = np.random.default_rng(7)
+    deltas = np.array([[2.0, 0.1, 2.0], [2.5, -0.1, -2.0], [1.5, 0.0, 2.5], [3.0, 0.2, -1.5], [2.2, 0.1, 3.0]])
+    sigma = rng.uniform(0.8, 1.2, deltas.shape)  # significance bound ~ 0.52 sigma: 0.2 never, 1.5 always
+    rows = []
+    for m, model in enumerate(f"M{i}" for i in range(5)):
+        for c, county in enumerate(("a", "b", "c")):
+            for product, kind, slots in (("annual", "", [(0, "annual")]), ("daily", "dayofyear", [(1, "01-01")])):
+                for slot, label in slots:
+                    base = 280.0 + c
+                    key = {"id": county, "name": county, "state": "", "region": "R", "model": model, "variable": "tas",
+                           "product": product, "slot_kind": kind, "slot": slot, "slot_label": label, "units": "K",
+                           "scenario": "ssp245", "period": "p"}  # fmt: skip
+                    rows.append({**key, "statistic": "", "target_year": 2014, "value": base})
+                    rows.append({**key, "statistic": "", "target_year": 2050, "value": base + deltas[m, c]})
+                    if product == "annual":  # a daily slot has no county variability
+                        rows.append({**key, "statistic": "window_detrended_std", "target_year": 2014,
+                                     "value": sigma[m, c]})  # fmt: skip
+    out = county_changes(pd.DataFrame(rows), Changes(baseline=2014), 5, 2014, ("mean",), 3)
+    ens = out[(out["model"] == "ensemble") & (out["target_year"] == 2050)]
+    annual = ens[ens["product"] == "annual"].set_index(["statistic", "id"])["value"]
+    changed = (np.abs(deltas) > np.sqrt(2 / 20) * 1.645 * sigma).mean(axis=0)
+    np.testing.assert_array_equal([annual[("significant", c)] for c in "abc"], changed)
+    fr = xclim_ensembles.robustness_fractions(xr.DataArray(deltas, dims=("realization", "county")), test=None)
+    fr["changed"] = xr.DataArray(changed, dims=fr.agree.dims)
+    category = xclim_ensembles.robustness_categories(fr).values
+    assert sorted(category) == [1, 2, 3]
+    np.testing.assert_array_equal([annual[("robustness", c)] for c in "abc"], category)
+    daily = ens[ens["product"] == "daily"]
+    assert set(daily["statistic"]) == {"mean", "agree"}  # changes and agreement, no significance test
+    agree = daily[daily["statistic"] == "agree"].sort_values("id")["value"]
+    np.testing.assert_allclose(agree, fr.agree.values)
 
 
 def test_plot_change_of_the_changes_draws_each_members_change_of_its_region_mean(
@@ -267,6 +369,15 @@ def test_plot_counties_of_a_change_shows_the_county_change_tables_values(ensembl
                  & (table["target_year"] == 2022)].sort_values("id")["value"].to_numpy()  # fmt: skip
     np.testing.assert_allclose(np.sort(shown), np.sort(mean), rtol=1e-6)
     assert "change of tas against 2010-2014" in fig.axes[0].get_title()
+    # the AR6 hatching: the counties of each category the change table gives them (all robust here: clear)
+    robust = table[(table["model"] == "ensemble") & (table["statistic"] == "robustness") & (table["variable"] == "tas")
+                   & (table["target_year"] == 2022)]["value"]  # fmt: skip
+    hatched = sum(len(c.get_paths()) for c in fig.axes[0].collections[1:] if c.get_hatch())
+    assert len(robust) == len(COUNTIES) and hatched == int((robust != 1).sum())
+    assert "IPCC AR6" in "".join(t.get_text() for t in fig.texts)
+    baseline = counties_figure(ensemble_run, replace(selection, target=2014), request=request)  # no change at all
+    marks = [c for c in baseline.axes[0].collections[1:] if c.get_hatch()]
+    assert [m.get_hatch() for m in marks] == ["///"] and len(marks[0].get_paths()) == len(COUNTIES)
     out = tmp_path / "counties-change.png"
     code = main(["plot", "counties", str(ensemble_run), "--variable", "pr", "--region", "all", "--scenario", "ssp245",
                  "--product", "annual", "--model", "CH-A", "--change", "--polygons",

@@ -137,3 +137,55 @@ def test_the_baselines_interannual_variability_is_numpys_over_the_input_days(
     [change] = [r for r in index.changes if r.variable == "tas" and r.product == "daily" and r.target_year == 2022]
     with xr.open_dataset(changes_run / change.path, decode_times=False) as c:
         np.testing.assert_array_equal(c["tas_baseline_detrended_std"].values, got.astype(np.float32))
+
+
+def _monthly_means_wmo(days: xr.DataArray) -> np.ndarray:
+    """Each month's mean of its valid days, missing where 11 or more days, or 5 in a row, are (WMO's 11/5 rule)."""
+    out = []
+    for _, month in days.astype(np.float64).groupby("time.month"):
+        values = month.values
+        missing = np.isnan(values)
+        run = np.zeros(missing.shape[1:], dtype=int)
+        longest = np.zeros_like(run)
+        for day in missing:
+            run = np.where(day, run + 1, 0)
+            longest = np.maximum(longest, run)
+        with np.errstate(invalid="ignore"):
+            mean = np.nanmean(values, axis=0)
+        out.append(np.where((missing.sum(axis=0) >= 11) | (longest >= 5), np.nan, mean))
+    return np.stack(out)
+
+
+def test_a_period_baseline_keeps_its_years_values_as_the_archive_has_them(
+    synth_archive: T_Archive, changes_run: Path, tmp_path: Path
+) -> None:
+    """The monthly baseline's ``tas_window_years`` (year, month, lat, lon): each year's monthly means of the
+    archive's own days (xarray's groupby), the year coordinate the window's; open_normals leaves them out; and the
+    file passes cfchecks."""
+    from climnorm import open_normals
+    from climnorm.synth.archive import file_path
+    from test_cf import _checker, _errors
+
+    archive = synth_archive(SPEC)
+    expected = []
+    for year in range(2010, 2015):
+        path = file_path(archive, SPEC, "tas", "historical", year)
+        with xr.open_dataset(path, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True)) as ds:
+            expected.append(_monthly_means_wmo(ds["tas"]))
+    index = OutputIndex.load(changes_run)
+    [baseline] = index.select(variable="tas", product="monthly", target_year=2014)
+    with xr.open_dataset(changes_run / baseline.path, decode_times=False) as b:
+        got = b["tas_window_years"]
+        assert got.dims[:2] == ("year", "time") and list(b["year"].values) == list(range(2010, 2015))
+        values = got.values.astype(np.float64)
+        assert "over years" not in got.attrs["cell_methods"]
+        np.testing.assert_allclose(values.mean(axis=0), b["tas"].values, rtol=1e-6)  # the normal is their mean
+    want = np.stack(expected)
+    assert np.array_equal(np.isnan(values), np.isnan(want))
+    np.testing.assert_allclose(values, want, rtol=1e-6)
+    [daily] = index.select(variable="tas", product="daily", target_year=2014)
+    with xr.open_dataset(changes_run / daily.path, decode_times=False) as d:
+        assert "tas_window_years" not in d  # a daily baseline keeps no years
+    ds = open_normals(changes_run, variable="tas", region="all", scenario="ssp245", product="monthly")
+    assert "tas_window_years" not in ds and "tas_window_detrended_std" in ds
+    assert _errors(_checker(tmp_path)(str(changes_run / baseline.path))) == []

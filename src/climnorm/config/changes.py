@@ -1,5 +1,5 @@
 """The ``changes:`` section: every normal against the same member's normal of a baseline window, additive or
-relative, with the ensemble's model agreement (IPCC AR6 approach C); docs/design-changes.md."""
+relative, with the ensemble's model agreement (IPCC AR6 approach C); docs/changes.md."""
 
 from __future__ import annotations
 

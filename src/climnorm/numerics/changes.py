@@ -19,6 +19,12 @@ DETRENDED_STD = "detrended_std"
 """The window statistic a changes' baseline normal carries (``{name}_window_detrended_std``): its years'
 interannual variability, :meth:`TrendSums.detrended_std`."""
 
+WINDOW_YEARS = "years"
+"""The window statistic a changes' baseline normal of a period product or an indicator carries besides
+:data:`DETRENDED_STD` (``{name}_window_years``, dimensions year, time, lat, lon): the window's yearly values
+themselves, from which a county's own detrended variability is computed (a county's yearly values are not the
+average of its cells' standard deviations). Daily slots do not keep them (365 times the size)."""
+
 T_ChangeKind = Literal["additive", "relative"]
 """additive: target - baseline, in the variable's units; relative: 100 (target - baseline) / baseline, in %."""
 

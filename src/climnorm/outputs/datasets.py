@@ -97,7 +97,8 @@ def _open_target(path: Path, record: OutputRecord, lazy: bool) -> xr.Dataset:
     attrs = {k: v for k, v in time.attrs.items() if k != "axis"}  # no axis: a coordinate of two dimensions
     bounds = ds["climatology_bnds"]  # xarray decodes the bounds of "bounds", not of "climatology"
     dates = cftime.num2date(bounds.values, encoding["units"], encoding["calendar"], only_use_cftime_datetimes=True)
-    ds = ds.drop_vars(["time", "climatology_bnds"])
+    years = [name for name, v in ds.variables.items() if "year" in v.dims]  # a baseline's yearly values: not a normal
+    ds = ds.drop_vars(["time", "climatology_bnds", *years])
     ds = ds.assign_coords(climatology_time=time.variable.to_base_variable(), climatology_bnds=(bounds.dims, dates))
     ds["climatology_time"].attrs = {**attrs, "climatology": "climatology_bnds"}
     ds["climatology_time"].encoding = dict(encoding)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 HATCHES = {NO_CHANGE_OR_NO_SIGNAL: "///", CONFLICTING_SIGNAL: "xxx"}
 """The AR6 Atlas's overlay of each category (robust signals are left clear)."""
+AR6_LEGEND = "/// no change or no robust signal   xxx conflicting signals   clear: robust signal (IPCC AR6)"
 
 
 def change_display(values: np.ndarray, units: str) -> tuple[np.ndarray, str]:
@@ -86,7 +87,7 @@ def hatch_robustness(ax: Axes, output_dir: Path, record: OutputRecord, step: int
         cells = np.ma.masked_where(category != value, np.ones(category.shape))
         if cells.count():  # each cell of the category hatched whole, on the map's own cell edges
             ax.pcolor(lon, lat, cells, hatch=hatch, facecolor="none", edgecolor="#222222", linewidth=0.0)
-    return "/// no change or no robust signal   xxx conflicting signals   clear: robust signal (IPCC AR6)"
+    return AR6_LEGEND
 
 
 def change_points(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from climnorm.errors import PlotError
+from climnorm.numerics.changes import categories, robustness, significant
 from climnorm.pictures._style import (
     MONTH_ABBR,
     SEASONS,
@@ -31,12 +32,13 @@ from climnorm.pictures._style import (
     styled,
     window_text,
 )
-from climnorm.pictures.changes import diverging
+from climnorm.pictures.changes import AR6_LEGEND, HATCHES, diverging
 from climnorm.pictures.normals import Selection, combine, is_total, load_index, pick_record, slot_weights
 from climnorm.pictures.outlines import Extent, draw_outlines
 from climnorm.plan.changes import change_path
 from climnorm.records import OutputRecord
 from climnorm.units import display
+from climnorm.write.orders import change_variable, robustness_variable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -62,6 +64,8 @@ class CountyValues:
     when: str
     polygons: PolygonSet
     extent: Extent
+    steps: int = 1
+    """How many day slots or steps the values combine (a change's category is of one)."""
 
 
 @dataclass(frozen=True)
@@ -120,10 +124,11 @@ def county_values(
     request: ZonalRequest | None = None,
     choice: SlotChoice | None = None,
     statistic: str | None = None,
+    raw: bool = False,
 ) -> CountyValues:
     """The polygons' values of one output for a day, month, season or the year, through the zonal table: the
     polygons its region serves (as in the table, each polygon from the region of its set covering most of it).
-    Of an ensemble output, its ``statistic`` (the mean by default)."""
+    Of an ensemble output, its ``statistic`` (the mean by default). ``raw``: in the file's units."""
     from climnorm.zonal.fields import set_key
     from climnorm.zonal.table import ZonalRequest, each_set
 
@@ -144,7 +149,7 @@ def county_values(
     mean = combine(values, weights, total, axis=1)
     when = when.replace(" mean", " total") if total else when
     flags = (picked["flag"] != "").to_numpy().reshape(rows.size, numbers.size)
-    shown, units = display(mean, str(table["units"].iloc[0]))
+    shown, units = (mean, str(table["units"].iloc[0])) if raw else display(mean, str(table["units"].iloc[0]))
     g = work.grids[record.path]
     extent = (
         float(g.lon_bounds.min()),
@@ -152,37 +157,90 @@ def county_values(
         float(g.lat_bounds.min()),
         float(g.lat_bounds.max()),
     )
-    return CountyValues(rows, shown, flags.any(axis=1), units, when, work.polygons, extent)
+    return CountyValues(rows, shown, flags.any(axis=1), units, when, work.polygons, extent, numbers.size)
 
 
 def county_change(
     output_dir: Path, record: OutputRecord, request: ZonalRequest | None, choice: SlotChoice
-) -> tuple[CountyValues, str]:
+) -> CountyChange:
     """Each county's change of ``record``'s normal against its baseline's, from the county's own normals of both
-    (for a relative change their ratio); of an ensemble output, the mean of its members' county changes. Returns
-    them and the baseline's years."""
+    (for a relative change their ratio); of an ensemble output, the mean of its members' county changes and, with
+    IPCC AR6 robustness, each county's category from its members' changes and their counties' own variability."""
     changes = {r.path: r for r in load_index(output_dir, changes=True).records}
     mine = changes.get(change_path(record.path))
     if mine is None:
         raise PlotError(f"{record.path}: no change against a baseline (a run with a changes: section writes them)")
+    from climnorm.zonal.variability import VARIABILITY
+
     members = [changes[m.path] for m in mine.member_outputs] if mine.is_ensemble else [mine]
+    fractions, why = _fractions(output_dir, mine)
     index = {r.path: r for r in load_index(output_dir).records}
     found: list[CountyValues] = []
+    deltas, sigmas = [], []
     for member in members:
         normal, base = (index[m.path] for m in member.member_outputs)
-        now, then = (county_values(output_dir, r, request, choice) for r in (normal, base))
+        now, then = (county_values(output_dir, r, request, choice, raw=True) for r in (normal, base))
         if not np.array_equal(now.rows, then.rows):
             raise PlotError(f"{normal.path} and {base.path} serve different counties")
+        relative = member.change == "relative"
+        scale = _scale(then.units)
         with np.errstate(divide="ignore", invalid="ignore"):
-            relative = 100.0 * (now.values - then.values) / np.where(then.values == 0, np.nan, then.values)
-        values = relative if member.change == "relative" else now.values - then.values
-        units = "%" if member.change == "relative" else now.units
-        found.append(replace(now, values=values, units=units))
+            nonzero = np.where(then.values == 0, np.nan, then.values)
+            delta = 100.0 * (now.values - then.values) / nonzero if relative else scale * (now.values - then.values)
+        found.append(replace(now, values=delta, units="%" if relative else display(now.values, now.units)[1]))
+        if fractions is not None and not why:
+            try:
+                spread = county_values(output_dir, base, request, choice, VARIABILITY, raw=True)
+            except PlotError:
+                why = "no AR6 hatching: daily slots keep no county variability"
+                continue
+            if spread.steps != 1:
+                why = "AR6 hatching: categories are per step; show one (--season, or an annual product)"
+            deltas.append(delta)
+            sigmas.append(100.0 * spread.values / np.abs(nonzero) if relative else scale * spread.values)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a county no member has a value for: NaN
         mean = np.nanmean(np.stack([f.values for f in found]), axis=0)
     flagged = np.any(np.stack([f.flagged for f in found]), axis=0)
-    return replace(found[0], values=mean, flagged=flagged), "-".join(map(str, mine.baseline))
+    category = None
+    if fractions is not None and not why:
+        delta = np.stack(deltas)
+        agreement = robustness(delta, significant(delta, np.stack(sigmas)), mine.min_members or 1)
+        category = categories(agreement, *fractions)
+    values = replace(found[0], values=mean, flagged=flagged)
+    return CountyChange(values, "-".join(map(str, mine.baseline)), category, why)
+
+
+@dataclass(frozen=True, eq=False)
+class CountyChange:
+    """A county change picture's values, its baseline's years and, of an ensemble, the AR6 category of each county
+    (None, and why not in ``note``, where there is none)."""
+
+    values: CountyValues
+    baseline: str
+    category: np.ndarray | None
+    note: str
+
+
+def _fractions(output_dir: Path, change: OutputRecord) -> tuple[tuple[float, float] | None, str]:
+    """The run's AR6 fractions (significant, agreement) of an ensemble's change, None for a member's; and why
+    there are none for an ensemble's."""
+    if not change.is_ensemble:
+        return None, ""
+    import netCDF4
+
+    name = robustness_variable(change_variable(change.data_name))
+    with netCDF4.Dataset(Path(output_dir) / change.path) as ds:
+        if name not in ds.variables:
+            return None, "no robustness in this run (changes: robustness: none)"
+        var = ds.variables[name]
+        return (float(var.significant_fraction), float(var.agreement_fraction)), ""
+
+
+def _scale(units: str) -> float:
+    """The factor a difference takes to the units people read (display's without its offset: K to °C is 1)."""
+    one, zero = display(np.array([1.0, 0.0]), units)[0]
+    return float(one - zero)
 
 
 def _statistic(table: pd.DataFrame, record: OutputRecord, wanted: str | None) -> str:
@@ -226,9 +284,16 @@ def _lonlat_axes(ax: Axes, extent: Extent) -> None:
     ax.grid(False)
 
 
-def _draw(ax: Axes, found: CountyValues, variable: str, colours: dict[str, Any] | None = None) -> Any:
-    """The filled polygons (grey where NaN), hatching over the flagged ones; returns the coloured collection.
-    ``colours``: a change's colour map and norm (default: the variable's map)."""
+def _draw(
+    ax: Axes,
+    found: CountyValues,
+    variable: str,
+    colours: dict[str, Any] | None = None,
+    category: np.ndarray | None = None,
+) -> Any:
+    """The filled polygons (grey where NaN), hatching over the flagged ones, or with an ensemble change's AR6
+    ``category`` per polygon, the Atlas's hatching of it; returns the coloured collection. ``colours``: a change's
+    colour map and norm (default: the variable's map)."""
     import matplotlib
     from matplotlib.collections import PathCollection
 
@@ -238,10 +303,12 @@ def _draw(ax: Axes, found: CountyValues, variable: str, colours: dict[str, Any] 
     filled = PathCollection(paths, array=np.ma.masked_invalid(found.values), zorder=2, **chosen)
     filled.set(edgecolor="face", linewidth=0.05)
     ax.add_collection(filled, autolim=False)
-    hatched = [p for p, flag in zip(paths, found.flagged, strict=True) if flag]
-    if hatched:
-        marks = PathCollection(hatched, facecolor="none", edgecolor="#202020", hatch="////", linewidth=0.0, zorder=3)
-        ax.add_collection(marks, autolim=False)
+    marks = {"////": found.flagged} if category is None else {h: category == v for v, h in HATCHES.items()}
+    for hatch, which in marks.items():
+        hatched = [p for p, flag in zip(paths, which, strict=True) if flag]
+        if hatched:
+            drawn = PathCollection(hatched, facecolor="none", edgecolor="#202020", hatch=hatch, linewidth=0.0, zorder=3)
+            ax.add_collection(drawn, autolim=False)
     return filled
 
 
@@ -265,15 +332,17 @@ def counties_figure(
     variable = selection.variable
     record = pick_record(load_index(output_dir), replace(selection, change=False))
     colours: dict[str, Any] | None = None
+    category, why = None, ""
     if selection.change:
-        found, baseline = county_change(output_dir, record, request, choice)
+        change = county_change(output_dir, record, request, choice)
+        found, baseline, category, why = change.values, change.baseline, change.category, change.note
         colours = {"cmap": "BrBG" if variable == "pr" else "RdBu_r", "norm": diverging(found.values)}
     else:
         found = county_values(output_dir, record, request, choice, selection.statistic)
     fig = new_figure(size, dpi)
     ax = fig.add_subplot()
     _lonlat_axes(ax, found.extent)
-    filled = _draw(ax, found, variable, colours)
+    filled = _draw(ax, found, variable, colours, category)
     what = "change of " if selection.change else ""
     fig.colorbar(filled, ax=ax, label=f"{what}{variable} ({found.units})", shrink=0.9)
     draw_outlines(ax, "states", found.extent, found.polygons)
@@ -285,8 +354,14 @@ def counties_figure(
     )
     noun = "counties" if request is None or request.polygons is None else "polygons"
     note = f"{found.rows.size:,} {noun}"
-    if found.flagged.any():
+    if category is not None:
+        note += f"; {AR6_LEGEND}"
+        if found.flagged.any():
+            note += f"; {int(found.flagged.sum())} from the nearest valid cell"
+    elif found.flagged.any():
         note += f"; hatched: {int(found.flagged.sum())} from the nearest valid cell"
+    if why:
+        note += f"; {why}"
     if np.isnan(found.values).any():
         note += "; grey: no value"
     fig.text(0.01, 0.01, note, fontsize=8, color="#555555")

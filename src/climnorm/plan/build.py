@@ -24,8 +24,7 @@ from climnorm.config.model import (
     Config,
 )
 from climnorm.errors import ConfigError
-from climnorm.numerics.changes import DETRENDED_STD
-from climnorm.plan.changes import BASELINE_PERIOD, baseline_scenario, baseline_year, change_plans
+from climnorm.plan.changes import BASELINE_PERIOD, baseline_extras, baseline_scenario, baseline_year, change_plans
 from climnorm.plan.ensembles import ensemble_plans
 from climnorm.plan.members import Coverage, select_members
 from climnorm.plan.notices import Skip, grouped, unavailable
@@ -286,7 +285,8 @@ def _output(plan: Plan, target: Target, region: Region, spec: ProductSpec, previ
     path = product_path(output_path(plan.template, plan.config, target, region, target.member), spec)
     fingerprint = plan.fingerprint(target.member, region, spec)
     if target.year == baseline_year(plan):  # the changes' baseline: its file carries the years' variability too
-        fingerprint = digest({"normal": fingerprint, "baseline_of_changes": DETRENDED_STD})
+        extras = baseline_extras(spec)  # a daily baseline's digest is as it was before the years were kept
+        fingerprint = digest({"normal": fingerprint, "baseline_of_changes": extras[0] if len(extras) == 1 else extras})
     current = up_to_date(previous.get(path), fingerprint, [e.record for e in inputs], plan.config.output_dir)
     absent = [y for y in spec.base_years if not _complete(plan, target.member, target.variable, HISTORICAL, y)]
     blocked = ""

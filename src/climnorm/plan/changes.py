@@ -15,9 +15,10 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from climnorm.config.changes import ChangeKind, Changes
+from climnorm.numerics.changes import DETRENDED_STD, WINDOW_YEARS
 from climnorm.plan.planned import ChangePlan, OutputPlan, digest
 from climnorm.plan.resume import made_of
-from climnorm.products import ProductSpec
+from climnorm.products import DaySlots, ProductSpec
 from climnorm.records import MemberOutput, OutputRecord
 from climnorm.types import HISTORICAL
 
@@ -34,6 +35,12 @@ def baseline_year(plan: Plan) -> int | None:
     """The baseline window's last year, the year of its target (None without ``changes:``)."""
     changes = plan.config.changes
     return None if changes is None else changes.window(plan.config.window_years)[1]
+
+
+def baseline_extras(spec: ProductSpec) -> tuple[str, ...]:
+    """What a baseline normal of ``spec`` carries for the changes' significance: its years' detrended variability,
+    and for a period product or an indicator the years' values themselves (a county's own variability)."""
+    return (DETRENDED_STD,) if isinstance(spec.layout, DaySlots) else (DETRENDED_STD, WINDOW_YEARS)
 
 
 def baseline_scenario(plan: Plan, scenario: str) -> str | None:

@@ -20,11 +20,12 @@ from climnorm._ranges import format_ranges
 from climnorm.calendars import SlotScheme
 from climnorm.catalog.filenames import FileEntry
 from climnorm.config.model import Config
-from climnorm.numerics.changes import DETRENDED_STD, TrendSums
+from climnorm.numerics.changes import DETRENDED_STD, WINDOW_YEARS, TrendSums
 from climnorm.numerics.days import YearFields, assemble_year
 from climnorm.numerics.ensemble import member_statistics
 from climnorm.numerics.smoothing import Smoothing
 from climnorm.numerics.sums import Stored, WindowSums
+from climnorm.plan.changes import baseline_extras
 from climnorm.plan.planned import OutputPlan
 from climnorm.products import ProductSettings, Source, YearContext, YearSource
 from climnorm.runner.lineage import Lineage, Problem, Verdict
@@ -322,6 +323,8 @@ class ChainAccumulator:
             sigma = trend.detrended_std()  # the baseline's interannual variability, for the changes' significance
             sigma[trend.count < self.config.min_years_for_normal] = np.nan
             extras += ((DETRENDED_STD, sigma.astype(np.float32)),)
+            if WINDOW_YEARS in baseline_extras(out.spec):  # a county's own variability needs the years themselves
+                extras += ((WINDOW_YEARS, self.state.windows[key].stack().astype(np.float32)),)
         return extras
 
 

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from climnorm.config.model import Config
 from climnorm.engines.tasks import write_ensemble_change_output, write_ensemble_output
+from climnorm.numerics.changes import WINDOW_YEARS
 from climnorm.plan.build import Plan
 from climnorm.plan.ensembles import min_members
 from climnorm.plan.planned import ChangePlan, EnsemblePlan, OutputPlan, T_Output
@@ -142,7 +143,7 @@ def describe_ensemble(
         attrs=attrs,
         encoding=encoding(config),
         product=file_product(ens.spec, "mean", plan.settings),
-        window_statistics=records[0].window_statistics,
+        window_statistics=ensemble_window_statistics(records[0]),
     )
     return task, _record(config, ens, members, records, refs, need)
 
@@ -177,9 +178,14 @@ def _record(
         product=ens.spec.name,  # a change ensemble's too: its record's `change` says what it holds
         name=ens.spec.data_name,
         indicator=ens.spec.entry,
-        window_statistics=records[0].window_statistics,
+        window_statistics=ensemble_window_statistics(records[0]),
         statistics=tuple(config.ensemble.statistics),
         min_members=need,
         members=tuple(o.member_label for o in members),
         member_outputs=tuple(refs),
     )
+
+
+def ensemble_window_statistics(record: OutputRecord) -> tuple[str, ...]:
+    """The members' window statistics an ensemble output has statistics of: all but a baseline's yearly values."""
+    return tuple(s for s in record.window_statistics if s != WINDOW_YEARS)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from climnorm.config.model import Config
 from climnorm.config.zonal import ZonalTable, changes_table_path
 from climnorm.errors import ClimnormError
+from climnorm.records import ENSEMBLE
 from climnorm.runner.summary import Reporter
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def write_change_table(config: Config, table: Path) -> Path:
     """The county changes beside a zonal table (``…_changes.parquet``), from the table's own county normals, one
     variable and product at a time (a county table has millions of rows)."""
 
-    from climnorm.zonal.changes import NORMAL_COLUMNS, county_changes
+    from climnorm.zonal.changes import NORMAL_COLUMNS, NORMAL_STATISTICS, county_changes
     from climnorm.zonal.export import table_kind, write_frames
 
     assert config.changes is not None
@@ -53,25 +54,26 @@ def write_change_table(config: Config, table: Path) -> Path:
     need = ensemble.min_members if ensemble is not None else None
 
     def parts() -> Iterator[pd.DataFrame]:
-        for frame in _members_normals(table, table_kind(table), list(NORMAL_COLUMNS)):
+        for frame in _members_normals(table, table_kind(table), list(NORMAL_COLUMNS), NORMAL_STATISTICS):
             yield county_changes(frame, changes, config.window_years, config.historical_end, statistics, need)
 
     return write_frames(parts(), changes_table_path(table))
 
 
-def _members_normals(table: Path, kind: str, columns: list[str]) -> Iterator[pd.DataFrame]:
-    """The members' county normals of a zonal table (not the ensemble's, nor window statistics), one variable
-    and product at a time."""
+def _members_normals(table: Path, kind: str, columns: list[str], statistics: tuple[str, ...]) -> Iterator[pd.DataFrame]:
+    """The members' county normals of a zonal table and their baselines' variability (not the ensemble's, nor the
+    other window statistics), one variable and product at a time."""
     import pandas as pd
 
     if kind != "parquet":
         frame = pd.read_csv(table, usecols=columns, keep_default_na=False, na_values=[""])
+        frame = frame[frame["statistic"].isin(statistics) & (frame["model"] != ENSEMBLE)]
         for _, part in frame.groupby(["variable", "product"], observed=True):
             yield part
         return
     import pyarrow.parquet as pq
 
-    wanted = [("statistic", "=", ""), ("model", "!=", "ensemble")]
+    wanted = [("statistic", "in", list(statistics)), ("model", "!=", ENSEMBLE)]
     pairs = pq.read_table(table, columns=["variable", "product"], filters=wanted).to_pandas().drop_duplicates()
     for variable, product in pairs.itertuples(index=False):
         only = [*wanted, ("variable", "=", str(variable)), ("product", "=", str(product))]

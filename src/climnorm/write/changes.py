@@ -226,6 +226,8 @@ def _robustness_layout(
             "long_name": "IPCC AR6 robustness category of the ensemble's change",
             "flag_values": np.array(FLAG_VALUES, dtype=np.int8),
             "flag_meanings": FLAG_MEANINGS,
+            "significant_fraction": np.float64(task.significant),  # what a county picture's categories take
+            "agreement_fraction": np.float64(task.agreement),
             "coordinates": coordinates,
             "comment": (
                 f"robust_signal: at least {task.significant:g} of the members change significantly and at least "

@@ -12,7 +12,7 @@ import numpy as np
 
 from climnorm import __version__
 from climnorm._ranges import format_ranges
-from climnorm.numerics.changes import DETRENDED_STD
+from climnorm.numerics.changes import DETRENDED_STD, WINDOW_YEARS
 from climnorm.numerics.ensemble import percentile_of
 from climnorm.numerics.periods import total_units
 from climnorm.types import RegionCut
@@ -56,13 +56,27 @@ def write_data(
     v.setncatts(attrs)
     v[:] = np.ma.masked_invalid(values)
     for statistic, extra in extras:
+        dims: tuple[str, ...] = ("time", *grid.dims)
+        if statistic == WINDOW_YEARS:
+            dims = (write_window_years(ds, meta.years, extra), *dims)
         w = ds.createVariable(
-            window_variable(meta.variable, statistic), "f4", ("time", *grid.dims), fill_value=FILL_VALUE,
-            **encoding.variable(values.shape),
+            window_variable(meta.variable, statistic), "f4", dims, fill_value=FILL_VALUE,
+            **encoding.variable(extra.shape),
         )  # fmt: skip
         w.setncatts(window_attributes(attrs, statistic))
         w[:] = np.ma.masked_invalid(extra)
     ds.setncatts(global_attributes(meta))
+
+
+def write_window_years(ds: netCDF4.Dataset, years: tuple[int, ...], values: np.ndarray) -> str:
+    """The ``year`` dimension and coordinate of a window's yearly values (``values``: years first); its name."""
+    if values.shape[0] != len(years):
+        raise ValueError(f"{len(years)} window years but yearly values of shape {values.shape}")
+    ds.createDimension("year", len(years))
+    year = ds.createVariable("year", "i4", ("year",))
+    year.setncatts({"long_name": "year of the window", "units": "1"})
+    year[:] = np.asarray(years, dtype=np.int32)
+    return "year"
 
 
 #: CF cell methods of the statistics a file may hold (CF-1.8 Appendix E).
@@ -99,7 +113,14 @@ def window_variable(name: str, statistic: str) -> str:
 
 def window_attributes(attrs: dict[str, Any], statistic: str) -> dict[str, Any]:
     """A window statistic's attributes from its mean's: the same values within years, another method over them
-    (``std``: the sample standard deviation, ddof 1; ``detrended_std``: ddof 0 after a linear trend)."""
+    (``std``: the sample standard deviation, ddof 1; ``detrended_std``: ddof 0 after a linear trend), or none
+    (``years``: the yearly values themselves)."""
+    within = str(attrs["cell_methods"]).split(" time: mean over years")[0]
+    out = {k: v for k, v in attrs.items() if k != "comment"}
+    if statistic == WINDOW_YEARS:
+        out["cell_methods"] = within
+        out["long_name"] = f"{attrs.get('long_name', '')}: each year of the window".lstrip(": ")
+        return out
     if statistic == DETRENDED_STD:
         method = "standard_deviation"
         comment = (
@@ -110,8 +131,6 @@ def window_attributes(attrs: dict[str, Any], statistic: str) -> dict[str, Any]:
         method, comment = _method(statistic, "the window's years")
     if statistic == "std":
         comment = "sample standard deviation of the window's years, ddof 1"
-    within = str(attrs["cell_methods"]).split(" time: mean over years")[0]
-    out = {k: v for k, v in attrs.items() if k != "comment"}
     out["cell_methods"] = f"{within} time: {method} over years" + (f" (comment: {comment})" if comment else "")
     out["long_name"] = f"{attrs.get('long_name', '')}: {statistic} over the window's years".lstrip(": ")
     return out

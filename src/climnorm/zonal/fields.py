@@ -129,6 +129,32 @@ def _naming(name: str, variable: str) -> tuple[str, str]:
     return variable, name[len(variable) + 1 :]
 
 
+@dataclass(frozen=True, eq=False)
+class WindowYears:
+    """A changes' baseline's yearly values (``{variable}_window_years``): years, (years, slot, lat, lon) float32
+    with NaN, and the fewest valid years a variability is given for (the file's ``min_years_for_normal``)."""
+
+    years: np.ndarray
+    data: np.ndarray
+    min_years: int
+
+
+def read_window_years(path: Path, variable: str) -> WindowYears | None:
+    """The yearly values a baseline file of a period product or an indicator keeps, or None."""
+    name = f"{variable}_window_years"
+    with open_output(path) as ds:
+        if name not in ds.variables:
+            return None
+        lat_dim, lon_dim = _horizontal_dims(ds, str(path))
+        var = ds.variables[name]
+        data = np.ma.filled(np.ma.asarray(var[:], dtype=np.float32), np.nan)
+        if var.dimensions[2:] == (lon_dim, lat_dim):
+            data = np.ascontiguousarray(data.transpose(0, 1, 3, 2))
+        years = np.asarray(ds.variables[var.dimensions[0]][:], dtype=np.int64)
+        minimum = int(ds.getncattr("min_years_for_normal")) if "min_years_for_normal" in ds.ncattrs() else 1
+    return WindowYears(years, data, minimum)
+
+
 def read_fields(path: Path, variable: str) -> tuple[dict[str, Any], list[Field]]:
     """The global attributes and every (slot, lat, lon) field of an output file."""
     with open_output(path) as ds:

@@ -12,7 +12,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import ParamSpec
 
@@ -23,10 +23,11 @@ from climnorm.records import OutputRecord
 from climnorm.zonal.apply import apply_weights
 from climnorm.zonal.cache import CACHE_DIR_NAME, cached_weights
 from climnorm.zonal.counties import load_counties
-from climnorm.zonal.fields import Field, read_fields, read_output_grid, select_records, set_key
+from climnorm.zonal.fields import Field, read_fields, read_output_grid, read_window_years, select_records, set_key
 from climnorm.zonal.frame import FieldMeta, TableBuilder
 from climnorm.zonal.grid import Grid
 from climnorm.zonal.polygons import PolygonSet, read_polygons
+from climnorm.zonal.variability import VARIABILITY, polygon_variability
 from climnorm.zonal.weights import Weights
 
 log = logging.getLogger(__name__)
@@ -129,12 +130,20 @@ class Aggregation:
         """Aggregate every field of one output file (of the wanted products) for the polygon rows it serves."""
         if not rows.size:
             return
-        _, fields = read_fields(self.output_dir / record.path, record.data_name)
+        path = self.output_dir / record.path
+        _, fields = read_fields(path, record.data_name)
         grid = self.grids[record.path]
+        years = read_window_years(path, record.data_name)
         for field in fields:
-            meta = _field_meta(record, field)
-            values = apply_weights(self.weights_of(grid), grid, field.data, rows, self.polygons)
-            builder.add(meta, field.slots, field.labels, values)
+            own = field.statistic == VARIABILITY and years is not None
+            if field.statistic.startswith(VARIABILITY) and not own:
+                continue  # a county's variability is its own years', never an average of its cells' (nor of members')
+            weights = self.weights_of(grid)
+            values = apply_weights(weights, grid, field.data, rows, self.polygons)
+            if own:
+                assert years is not None
+                values = replace(values, values=polygon_variability(weights, grid, years, rows, self.polygons))
+            builder.add(_field_meta(record, field), field.slots, field.labels, values)
 
     def outside(self) -> tuple[str, ...]:
         """Ids of the polygons no set could serve, sorted; warned about once."""
