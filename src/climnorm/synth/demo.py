@@ -49,6 +49,7 @@ DEMO_MEMBERS: tuple[SynthSpec, ...] = (
 _MARKER = "archive.json"
 _ZONAL_SECTION = "\nzonal:"
 _HOUSTON = "48201"  # Harris County, Texas
+CATEGORY_NAMES = {1: "robust signal", 2: "no change or no robust signal", 3: "conflicting signals"}
 
 
 def demo_config_text() -> str:
@@ -116,9 +117,11 @@ def _show_county_changes(path: Path, console: Console) -> None:
     rows = pq.read_table(path, filters=filters, columns=["statistic", "value", "baseline"]).to_pylist()
     found = {row["statistic"]: row for row in rows}
     if {"mean", "agree"} <= set(found):
+        category = CATEGORY_NAMES.get(int(found["robustness"]["value"]), "") if "robustness" in found else ""
         console.print(
             f"... {found['mean']['value']:+.0f} days a year at or above 90 °F against {found['mean']['baseline']} "
-            f"(ensemble mean; {found['agree']['value']:.0%} of the members agree on the sign)"
+            f"(ensemble mean; {found['agree']['value']:.0%} of the members agree on the sign"
+            + (f"; IPCC AR6: {category})" if category else ")")
         )
 
 
