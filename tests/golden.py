@@ -22,6 +22,7 @@ from typing import Any
 from climnorm.config.model import parse_config
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, write_archive
+from helpers import manifest_outputs
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "golden"
 REGIONS = ["CONUS", "AK", "HI", "PRVI", "GU"]
@@ -88,8 +89,8 @@ def run_job(name: str, work: Path, workers: int = 2) -> list[dict[str, Any]]:
     summary = run(config)
     if summary.failures:
         raise AssertionError(f"golden job {name} failed: {summary.failures}")
-    manifest = json.loads((config.output_dir / "manifest.json").read_text())
-    return comparable(manifest["outputs"], archive)
+    manifest = manifest_outputs(config.output_dir)
+    return comparable(manifest, archive)
 
 
 def comparable(records: list[dict[str, Any]], archive: Path) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
@@ -131,3 +132,30 @@ def link_archives(root: Path, sources: Sequence[Path]) -> Path:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.symlink_to(path)
     return root
+
+
+def manifest_outputs(out: Path) -> list[dict[str, Any]]:
+    """The manifest's records as ``manifest.json`` lists them (format 1), by path; none where there is none."""
+    from climnorm.write.manifest import Manifest
+
+    if not Manifest.exists(out):
+        return []
+    manifest = Manifest.read(out)
+    try:
+        return [record.to_json() for record in manifest.select()]
+    finally:
+        manifest.close()
+
+
+def recorded_outputs(out: Path) -> int:
+    """How many outputs a run's manifest holds now, read as SQLite sees the database (a run may be writing it)."""
+    import sqlite3
+
+    path = out / "manifest.sqlite"
+    if not path.exists():
+        return 0
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1.0)) as db:
+            return int(db.execute("SELECT count(*) FROM outputs").fetchone()[0])
+    except sqlite3.Error:
+        return 0

@@ -427,7 +427,7 @@ def test_plan_json_counts(tmp_path: Path, plan_archive: Path, capsys: pytest.Cap
         in (data["problems"])
     )
     assert data["members"] == [{"model": MODEL, "variant": VARIANT}] and data["ensembles"] == []
-    assert not (tmp_path / "out" / "manifest.json").exists()  # planning writes nothing
+    assert not (tmp_path / "out" / "manifest.sqlite").exists()  # planning writes nothing
 
 
 def test_plan_table(tmp_path: Path, plan_archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -449,7 +449,7 @@ def test_plan_refuses_a_scenario_no_member_has(
     assert "scenarios: ssp370 has no files for any member" in err
     assert "the archive has historical, ssp245" in err
     assert main(["-q", "run", str(config)]) == 2
-    assert not list((tmp_path / "out").rglob("*.nc")) and not (tmp_path / "out" / "manifest.json").exists()
+    assert not list((tmp_path / "out").rglob("*.nc")) and not (tmp_path / "out" / "manifest.sqlite").exists()
 
 
 def test_plan_with_an_absent_model_exits_2(

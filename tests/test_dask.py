@@ -28,6 +28,7 @@ from climnorm.errors import ClimnormError
 from climnorm.events import FileRead, NormalWritten, RunStarted, T_Event, TaskFinished, TaskStarted
 from climnorm.runner.pipeline import run
 from conftest import T_Archive
+from helpers import manifest_outputs
 from parallel_job import N_FILES, N_NORMALS, SPEC, job_config, job_config_dict
 
 distributed = pytest.importorskip("distributed")
@@ -43,7 +44,7 @@ def _data(out: Path) -> dict[str, np.ndarray]:
 
 
 def _checksums(out: Path) -> dict[str, str]:
-    outputs = json.loads((out / "manifest.json").read_text())["outputs"]
+    outputs = manifest_outputs(out)
     return {r["path"]: r["checksum"] for r in outputs}
 
 
@@ -346,7 +347,7 @@ def test_a_worker_that_does_not_share_the_filesystem_is_refused_in_one_line(
         message,
     ), message
     assert "(and 1 more worker(s) with problems)" in message
-    assert not list((tmp_path / "out").rglob("*.nc")) and not (tmp_path / "out" / "manifest.json").exists()
+    assert not list((tmp_path / "out").rglob("*.nc")) and not (tmp_path / "out" / "manifest.sqlite").exists()
 
 
 @pytest.mark.timeout(120)

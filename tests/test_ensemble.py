@@ -22,6 +22,7 @@ from climnorm.config.model import parse_config
 from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, file_path, write_archive, write_year
+from helpers import manifest_outputs
 from reference import assert_close_with_same_nans
 
 STATISTICS = ["mean", "median", "p10", "p90", "min", "max", "std"]
@@ -98,7 +99,7 @@ def ensemble_run(archive: Path) -> tuple[Path, Any]:
 
 
 def _records(out: Path) -> list[dict[str, Any]]:
-    return json.loads((out / "manifest.json").read_text())["outputs"]
+    return manifest_outputs(out)
 
 
 def _key(r: dict[str, Any]) -> tuple[Any, ...]:

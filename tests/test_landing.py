@@ -148,7 +148,7 @@ def test_an_output_that_cannot_be_recorded_is_removed(tmp_path: Path) -> None:
     path = queue.plan.config.output_dir / job.out.path
     path.parent.mkdir(parents=True)
     path.write_bytes(b"written by the worker")
-    queue.manifest.journal.mkdir(parents=True)  # the journal cannot be appended to
+    queue.manifest.path.mkdir(parents=True)  # the manifest cannot be opened
     queue.submit_job(job)
     engine.calls[0][2].set_result(Written(21, "sha256:w", 0.0))
     with pytest.raises(OutputError, match="cannot record outputs"):

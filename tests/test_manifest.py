@@ -1,16 +1,22 @@
 """Tests of the manifest (write.manifest) and its records (records.OutputRecord): the JSON schema is unchanged,
-the journal survives a kill, unreadable records are left out with one warning."""
+records survive a kill, inputs are stored once, an older directory is upgraded with its records as they were,
+unreadable records are left out with one warning."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from climnorm.records import MemberOutput, OutputRecord
-from climnorm.write.manifest import JOURNAL_NAME, MANIFEST_NAME, Manifest
+from climnorm.write.legacy_manifest import LEGACY_JOURNAL, LEGACY_NAME
+from climnorm.write.manifest import MANIFEST_NAME, Manifest
 
 MEMBER = {
     "calendar": "noleap",
@@ -67,26 +73,82 @@ def test_a_record_without_a_field_it_needs_is_refused() -> None:
         OutputRecord.from_json({k: v for k, v in MEMBER.items() if k != "target_year"})
 
 
-def test_the_journal_keeps_what_landed_until_the_manifest_holds_it(tmp_path: Path) -> None:
-    manifest = Manifest(tmp_path)
-    first, second = OutputRecord.from_json(MEMBER), OutputRecord.from_json(ENSEMBLE)
-    manifest.add(first)
-    manifest.add(second)
-    with open(tmp_path / JOURNAL_NAME, "a") as fh:
-        fh.write('{"path": "torn')  # a kill while appending
-    assert Manifest.load(tmp_path).records == {first.path: first, second.path: second}
-    manifest.save()
-    assert not (tmp_path / JOURNAL_NAME).exists()
-    saved = json.loads((tmp_path / MANIFEST_NAME).read_text())
-    assert saved["format"] == 1 and [r["path"] for r in saved["outputs"]] == sorted([first.path, second.path])
-    assert Manifest.load(tmp_path).records[second.path].member_outputs[0] == MemberOutput(
-        "M-A r1i1p1f1", "M-A/a.nc", "sha256:2caa"
+def test_records_survive_a_run_that_never_closed_its_manifest(tmp_path: Path) -> None:
+    """Each add is a committed transaction: a process killed after it (the database never closed, its write-ahead
+    log not folded in) leaves the record to the next reader, exactly."""
+    script = (
+        "import json, os, sys\n"
+        "from pathlib import Path\n"
+        "from climnorm.records import OutputRecord\n"
+        "from climnorm.write.manifest import Manifest\n"
+        "m = Manifest(Path(sys.argv[1]))\n"
+        "for data in json.loads(sys.argv[2]):\n"
+        "    m.add(OutputRecord.from_json(data))\n"
+        "os.kill(os.getpid(), 9)\n"
     )
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path), json.dumps([MEMBER, ENSEMBLE])])
+    assert proc.returncode == -9
+    assert (tmp_path / "manifest.sqlite-wal").exists()  # the log was never folded in
+    records = Manifest.read(tmp_path).records
+    assert dict(records) == {r["path"]: OutputRecord.from_json(r) for r in (MEMBER, ENSEMBLE)}
+    assert records[ENSEMBLE["path"]].member_outputs[0] == MemberOutput("M-A r1i1p1f1", "M-A/a.nc", "sha256:2caa")
+
+
+def test_inputs_are_stored_once_and_a_record_costs_little(tmp_path: Path) -> None:
+    """Thirty outputs of one chain share their inputs: the inputs table holds each once (read with sqlite3)."""
+    manifest = Manifest(tmp_path)
+    inputs = [{"mtime": 1.5 + i, "path": f"/in/tas_{i}.nc", "size": 100 + i} for i in range(30)]
+    for year in range(2000, 2030):
+        manifest.add(
+            OutputRecord.from_json({**MEMBER, "path": f"out/{year}.nc", "target_year": year, "inputs": inputs})
+        )
+    manifest.save()
+    with contextlib.closing(sqlite3.connect(tmp_path / MANIFEST_NAME)) as db:
+        assert db.execute("SELECT count(*) FROM inputs").fetchone()[0] == 30
+        assert db.execute("SELECT count(*) FROM outputs").fetchone()[0] == 30
+    assert [r.target_year for r in Manifest.read(tmp_path).select(variable="pr", product="annual")] == list(
+        range(2000, 2030)
+    )
+    assert Manifest.read(tmp_path).records["out/2011.nc"].inputs == tuple(inputs)
+
+
+def _legacy(tmp_path: Path) -> None:
+    """An older climnorm's directory: manifest.json, and the journal of a run killed while appending."""
+    (tmp_path / LEGACY_NAME).write_text(json.dumps({"format": 1, "outputs": [MEMBER, DAILY]}))
+    with open(tmp_path / LEGACY_JOURNAL, "w") as fh:
+        fh.write(json.dumps(ENSEMBLE) + "\n" + '{"path": "torn')
+
+
+def test_an_older_directory_is_read_as_it_is_and_upgraded_by_a_run(tmp_path: Path) -> None:
+    _legacy(tmp_path)
+    expected = {r["path"]: OutputRecord.from_json(r) for r in (MEMBER, DAILY, ENSEMBLE)}
+    assert dict(Manifest.read(tmp_path).records) == expected
+    assert not (tmp_path / MANIFEST_NAME).exists()  # a reader writes nothing
+    assert dict(Manifest.load(tmp_path).records) == expected  # what a run opens
+    assert (tmp_path / MANIFEST_NAME).exists()
+    assert not (tmp_path / LEGACY_NAME).exists() and not (tmp_path / LEGACY_JOURNAL).exists()
+    assert dict(Manifest.read(tmp_path).records) == expected
+
+
+def test_manifest_json_is_written_on_request(tmp_path: Path) -> None:
+    from climnorm.cli import main
+
+    manifest = Manifest(tmp_path)
+    for data in (ENSEMBLE, MEMBER):
+        manifest.add(OutputRecord.from_json(data))
+    manifest.save()
+    assert main(["manifest", str(tmp_path), "--json"]) == 0
+    saved = json.loads((tmp_path / LEGACY_NAME).read_text())
+    assert saved["format"] == 1
+    assert [json.dumps(r, sort_keys=True) for r in saved["outputs"]] == [
+        json.dumps(r, sort_keys=True) for r in sorted([MEMBER, ENSEMBLE], key=lambda r: str(r["path"]))
+    ]
+    assert dict(Manifest.load(tmp_path).records).keys() == {MEMBER["path"], ENSEMBLE["path"]}  # not re-imported
 
 
 def test_unreadable_records_are_left_out_with_one_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     broken = [{"path": f"x{i}.nc"} for i in range(3)]
-    (tmp_path / MANIFEST_NAME).write_text(json.dumps({"format": 1, "outputs": [MEMBER, *broken]}))
+    (tmp_path / LEGACY_NAME).write_text(json.dumps({"format": 1, "outputs": [MEMBER, *broken]}))
     with caplog.at_level(logging.WARNING, logger="climnorm"):
         records = Manifest.load(tmp_path).records
     assert list(records) == [MEMBER["path"]]

@@ -8,7 +8,6 @@ descending latitude with end-of-day time stamps plus ``time_bnds``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from climnorm import synth
 from climnorm.config.model import parse_config
 from climnorm.engines import SerialExecutor
 from climnorm.runner.pipeline import RunSummary, run
-from helpers import DISTINCT_CALENDARS, LEAP_CALENDARS
+from helpers import DISTINCT_CALENDARS, LEAP_CALENDARS, manifest_outputs
 from reference import (
     Box,
     RandomArchive,
@@ -159,7 +158,7 @@ def test_normals_match_reference(
     out = tmp_path / "out"
     summary = _run_climnorm(archive, out, policy)
     assert summary.failures == []
-    manifest = {r["path"]: r for r in json.loads((out / "manifest.json").read_text())["outputs"]}
+    manifest = {r["path"]: r for r in manifest_outputs(out)}
 
     stats = {"compared": 0, "nan": 0, "valid": 0, "short": 0, "feb29_scaled": 0}
     for scenario, targets in TARGETS.items():

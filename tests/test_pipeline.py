@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +16,7 @@ from climnorm.errors import OutputError
 from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.pipeline import prepare, run
 from climnorm.synth import SynthSpec, write_archive
-from climnorm.write.manifest import MANIFEST_NAME
+from helpers import manifest_outputs
 
 SPEC = SynthSpec(
     variables=("tas", "pr"),
@@ -73,8 +72,7 @@ def test_run_writes_every_output_with_manifest(workdir: Path) -> None:
     files = _outputs(config)
     assert len(files) == n_targets * 3
     assert "tas/AK/ssp245/tas_AK_ssp245_hybrid_2016_6yr_normal.nc" in files
-    manifest = json.loads((config.output_dir / MANIFEST_NAME).read_text())
-    entries = {e["path"]: e for e in manifest["outputs"]}
+    entries = {e["path"]: e for e in manifest_outputs(config.output_dir)}
     assert set(entries) == set(files)
     entry = entries["tas/AK/ssp245/tas_AK_ssp245_hybrid_2016_6yr_normal.nc"]
     assert entry["years"] == list(range(2011, 2017))
@@ -157,10 +155,10 @@ def test_touching_one_input_recomputes_exactly_its_windows(workdir: Path) -> Non
 def test_force_recomputes_everything_identically(workdir: Path) -> None:
     config = _config(workdir)
     run(config)
-    first = json.loads((config.output_dir / MANIFEST_NAME).read_text())["outputs"]
+    first = manifest_outputs(config.output_dir)
     forced = run(config, force=True)
     assert forced.written == len(first)
-    second = json.loads((config.output_dir / MANIFEST_NAME).read_text())["outputs"]
+    second = manifest_outputs(config.output_dir)
     assert [e["checksum"] for e in first] == [e["checksum"] for e in second]
 
 
@@ -299,8 +297,8 @@ def test_fast_read_path_is_used_counted_and_changes_nothing(workdir: Path, tmp_p
     slow = run(_config(workdir, output_dir=str(tmp_path / "slow"), fast_read=False))
     assert fast.files_read == slow.files_read > 0
     assert fast.fast_reads == fast.files_read and slow.fast_reads == 0
-    a = json.loads((workdir / "out" / MANIFEST_NAME).read_text())["outputs"]
-    b = json.loads((tmp_path / "slow" / MANIFEST_NAME).read_text())["outputs"]
+    a = manifest_outputs(workdir / "out")
+    b = manifest_outputs(tmp_path / "slow")
     assert [r["checksum"] for r in a] == [r["checksum"] for r in b]
 
 
@@ -310,8 +308,8 @@ def test_window_years_are_parked_in_scratch_dir_without_changing_outputs(workdir
     scratch = tmp_path / "scratch"
     elsewhere = run(_config(workdir, output_dir=str(tmp_path / "other"), scratch_dir=str(scratch), window_memory_gb=0))
     assert default.written == elsewhere.written > 0
-    a = json.loads((workdir / "out" / MANIFEST_NAME).read_text())["outputs"]
-    b = json.loads((tmp_path / "other" / MANIFEST_NAME).read_text())["outputs"]
+    a = manifest_outputs(workdir / "out")
+    b = manifest_outputs(tmp_path / "other")
     assert [r["checksum"] for r in a] == [r["checksum"] for r in b]
     assert list(scratch.iterdir()) == []  # the scratch file has no name and is gone with the run
     assert elsewhere.log_file is not None

@@ -6,7 +6,6 @@ windows that cross the historical/scenario split with DJF.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, file_path, write_archive
 from conftest import T_Archive
+from helpers import manifest_outputs
 from products_reference import (
     YearData,
     annual,
@@ -129,7 +129,7 @@ def _config(root: Path, out: Path, policy: str, **extra: Any) -> dict[str, Any]:
 
 
 def _records(out: Path) -> list[dict[str, Any]]:
-    return json.loads((out / "manifest.json").read_text())["outputs"]
+    return manifest_outputs(out)
 
 
 def _values(path: Path, variable: str) -> np.ndarray:

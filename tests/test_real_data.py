@@ -19,7 +19,6 @@ float32 rounding (rtol 1e-6) with identical NaN masks.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from collections import defaultdict
@@ -37,7 +36,7 @@ from climnorm.catalog.scan import build_catalog
 from climnorm.config.model import parse_config
 from climnorm.engines import SerialExecutor
 from climnorm.runner.pipeline import RunSummary, run
-from helpers import cdo_ydaymean, needs_cdo
+from helpers import cdo_ydaymean, manifest_outputs, needs_cdo
 from reference import Field, assert_same_normal, filled, reference_normals
 from reference import read_field as read_normal
 
@@ -130,8 +129,7 @@ def climnorm_run(
     }
     data.update(settings)
     summary = run(parse_config(data), executor=SerialExecutor() if serial else None)
-    manifest = output_dir / "manifest.json"
-    outputs = json.loads(manifest.read_text())["outputs"] if manifest.exists() else []
+    outputs = manifest_outputs(output_dir)
     return summary, outputs
 
 

@@ -31,6 +31,7 @@ from climnorm.errors import OutputError, RunLocked
 from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.lock import LOCK_NAME, OutputLock
 from climnorm.runner.pipeline import RunSummary, run
+from helpers import recorded_outputs
 
 YEARS = range(2006, 2015)
 LAT = np.array([30.0, 40.0, 50.0])
@@ -468,13 +469,6 @@ def _snapshot(out: Path) -> dict[str, tuple[str, dict[str, object]]]:
     return snap
 
 
-def _journal_lines(out: Path) -> int:
-    try:
-        return (out / "manifest.journal.jsonl").read_bytes().count(b"\n")
-    except OSError:
-        return 0
-
-
 def _interrupted_then_resumed(big: tuple, tmp_path: Path, sig: int, lines: int) -> subprocess.CompletedProcess:
     _, cfg_path, _ = big
     cfg = yaml.safe_load(cfg_path.read_text())
@@ -483,9 +477,9 @@ def _interrupted_then_resumed(big: tuple, tmp_path: Path, sig: int, lines: int) 
     mine.write_text(yaml.safe_dump(cfg))
     cmd = [sys.executable, "-m", "climnorm.cli", "run", str(mine), "--progress", "none"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    # the signal lands mid-run, whatever the machine's speed: once the journal holds ``lines`` outputs of the 162
+    # the signal lands mid-run, whatever the machine's speed: once the manifest holds ``lines`` outputs of the 162
     deadline = time.monotonic() + 120
-    while _journal_lines(tmp_path / "out") < lines and proc.poll() is None and time.monotonic() < deadline:
+    while recorded_outputs(tmp_path / "out") < lines and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     assert proc.poll() is None, "the run ended before the signal"
     if sig == signal.SIGKILL:

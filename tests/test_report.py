@@ -67,7 +67,7 @@ def test_report_links_every_output_relatively(report: Path, out_dir: Path) -> No
     assert all(t.exists() for t in targets), [t for t in targets if not t.exists()]
     outputs = {p.resolve() for p in out_dir.rglob("*.nc")}
     assert outputs <= targets
-    assert (out_dir / "manifest.json").resolve() in targets
+    assert (out_dir / "manifest.sqlite").resolve() in targets
     assert newest_log(out_dir).path.resolve() in targets  # type: ignore[union-attr]
 
 
@@ -151,7 +151,7 @@ def test_cli_report(out_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     assert f"wrote {out}" in capsys.readouterr().out
     assert out.read_text().count("data:image/png;base64,") == 4
     assert main(["report", str(tmp_path / "missing")]) == 2
-    assert "missing: no manifest.json here" in " ".join(capsys.readouterr().err.split())
+    assert "missing: no manifest here" in " ".join(capsys.readouterr().err.split())
 
 
 def test_long_logs_list_errors_first_and_count_the_rest(tmp_path: Path) -> None:

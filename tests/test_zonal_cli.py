@@ -88,7 +88,7 @@ def test_cli_usage_errors(outputs: Path, tmp_path: Path, capsys: pytest.CaptureF
     assert main(["-q", "zonal", str(outputs), "--name", "NAME", "-o", str(tmp_path / "t.csv")]) == 2
     assert "--name names a field of a polygon file: give the file with --polygons FILE" in _error(capsys)
     assert main(["-q", "zonal", str(tmp_path / "nowhere"), "-o", str(tmp_path / "t.csv")]) == 2
-    assert "nowhere: no manifest.json here; is this a climnorm output directory?" in _error(capsys)
+    assert "nowhere: no manifest here; is this a climnorm output directory?" in _error(capsys)
     with pytest.raises(SystemExit) as stop:  # argparse: -o is required
         main(["-q", "zonal", str(outputs)])
     assert stop.value.code == 2

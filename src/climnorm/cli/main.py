@@ -171,6 +171,28 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_FAILURES if problems else EXIT_OK
 
 
+def cmd_manifest(args: argparse.Namespace) -> int:
+    """What the manifest holds, or (``--json``) its records as ``manifest.json`` for tools that read that."""
+    from climnorm.write.legacy_manifest import LEGACY_NAME, write_legacy
+    from climnorm.write.manifest import Manifest
+
+    console = _console()
+    if not Manifest.exists(args.output_dir):
+        console.print(f"{args.output_dir}: no manifest here; is this a climnorm output directory?", markup=False)
+        return EXIT_FAILURES
+    manifest = Manifest.read(args.output_dir)
+    try:
+        if args.json:
+            out = args.output or args.output_dir / LEGACY_NAME
+            count = write_legacy(manifest.select(), out)
+            console.print(f"wrote {out} ({count:,} outputs)", markup=False)
+        else:
+            console.print(f"{manifest.path}: {manifest.count():,} outputs", markup=False)
+    finally:
+        manifest.close()
+    return EXIT_OK
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from climnorm.cli.tables import summary_table
     from climnorm.config.model import default_workers, load_config
@@ -346,9 +368,15 @@ def _add_run_commands(sub: T_Subcommands) -> None:
     _progress_option(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("verify", help="check every output listed in OUTPUT_DIR/manifest.json")
+    p = sub.add_parser("verify", help="check every output listed in OUTPUT_DIR's manifest")
     p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("manifest", help="the manifest of OUTPUT_DIR: how many outputs, or --json for tools")
+    p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
+    p.add_argument("--json", action="store_true", help="write its records as manifest.json (format 1)")
+    p.add_argument("-o", "--output", type=Path, help="where (default: OUTPUT_DIR/manifest.json)")
+    p.set_defaults(func=cmd_manifest)
 
     p = sub.add_parser("demo", help="make a small synthetic archive and run the whole job on it")
     p.add_argument(

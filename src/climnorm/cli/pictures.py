@@ -63,7 +63,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from climnorm.pictures.report import write_report
 
     out = console()
-    with out.status(f"reading the normals listed in {args.output_dir}/manifest.json"):
+    with out.status(f"reading the normals listed in {args.output_dir}/manifest.sqlite"):
         path = write_report(args.output_dir, args.output, workers=args.workers)
     out.print(f"wrote {path} ({path.stat().st_size / 2**10:,.0f} KiB): open it in a browser", highlight=False)
     return EXIT_OK

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from climnorm.errors import OutputNotFound
 from climnorm.records import OutputRecord
-from climnorm.write.manifest import MANIFEST_NAME, Manifest
+from climnorm.write.manifest import Manifest
 
 T_Wanted = str | int | Iterable[str | int] | None
 """One value, any of several, or None (any)."""
@@ -49,11 +49,14 @@ class OutputIndex:
         """The index of ``output_dir``; OutputNotFound when it has no manifest or the manifest lists nothing."""
         output_dir = Path(output_dir)
         if not Manifest.exists(output_dir):
-            raise OutputNotFound(f"{output_dir}: no {MANIFEST_NAME} here; is this a climnorm output directory?")
-        records = Manifest.load(output_dir).records
-        if not records:
-            raise OutputNotFound(f"{output_dir}: no outputs are listed in {MANIFEST_NAME}")
-        ordered = [records[k] for k in sorted(records)]
+            raise OutputNotFound(f"{output_dir}: no manifest here; is this a climnorm output directory?")
+        manifest = Manifest.read(output_dir)
+        try:
+            ordered = list(manifest.select())
+        finally:
+            manifest.close()
+        if not ordered:
+            raise OutputNotFound(f"{output_dir}: no outputs are listed in its manifest")
         return cls(output_dir, tuple(r for r in ordered if not r.is_change), tuple(r for r in ordered if r.is_change))
 
     def select(self, **wanted: T_Wanted) -> list[OutputRecord]:

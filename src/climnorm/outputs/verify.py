@@ -16,7 +16,7 @@ from climnorm.records import OutputRecord
 from climnorm.write.digests import data_checksum, ensemble_checksum
 from climnorm.write.ensemble import ensemble_variables
 from climnorm.write.layouts import normal_checksum
-from climnorm.write.manifest import MANIFEST_NAME, Manifest
+from climnorm.write.manifest import Manifest
 from climnorm.write.netcdf import CELL_METHODS, window_variable
 from climnorm.write.orders import agree_variable, change_variable, robustness_variable, significant_variable
 
@@ -27,7 +27,7 @@ def verify_outputs(output_dir: Path | str) -> tuple[int, list[str]]:
     """Return (number of outputs checked, one line per problem)."""
     output_dir = Path(output_dir)
     if not Manifest.exists(output_dir):
-        raise OutputError(f"{output_dir}: no {MANIFEST_NAME} here; is this a climnorm output directory?")
+        raise OutputError(f"{output_dir}: no manifest here; is this a climnorm output directory?")
     try:
         index = OutputIndex.load(output_dir)
     except OutputNotFound:

@@ -1,6 +1,6 @@
 """A run report: one self-contained HTML file (no server, no network) about an output directory.
 
-What was computed and from which inputs comes from ``manifest.json``; warnings and errors from the newest run log
+What was computed and from which inputs comes from the manifest; warnings and errors from the newest run log
 (``logs/run-*.log``); the change plot of every variable × region is embedded as a base64 PNG; every output is
 linked by a path relative to the report. No external CSS, scripts or fonts.
 """
@@ -290,7 +290,7 @@ def _files_section(records: Sequence[OutputRecord], output_dir: Path, report_dir
     parts = [
         "<h2>Files</h2>",
         f'<p><a href="{_href(output_dir / MANIFEST_NAME, report_dir)}">{MANIFEST_NAME}</a> lists every output '
-        "with its inputs and data checksum.</p>",
+        "with its inputs and data checksum (<code>climnorm manifest --json</code> writes it as JSON).</p>",
     ]
     groups: dict[tuple[str, str], list[OutputRecord]] = defaultdict(list)
     for r in records:

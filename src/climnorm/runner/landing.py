@@ -240,7 +240,7 @@ class WriteQueue:
             self.store.remove(out.path)
             self.pending = []
             raise OutputError(
-                f"{self.manifest.journal}: cannot record outputs ({err.strerror or err}); the run stopped"
+                f"{self.manifest.path}: cannot record outputs ({err.strerror or err}); the run stopped"
             ) from None
         self.reporter.written(out)
 

@@ -43,14 +43,15 @@ log = logging.getLogger(__name__)
 __all__ = ["RunInterrupted", "RunSummary", "check_output_dir", "prepare", "run"]
 
 
-def prepare(config: Config, *, force: bool = False) -> tuple[Plan, Manifest]:
-    """Catalog the inputs, load the manifest and build the plan (no data read)."""
+def prepare(config: Config, *, force: bool = False, manifest: Manifest | None = None) -> tuple[Plan, Manifest]:
+    """Catalog the inputs, open the manifest (``manifest``: a run's, else read without writing anything) and build
+    the plan (no data read)."""
     storage = config.storage() if config.remote_inputs else None
     if storage is not None:
         log.info("object storage: %r", storage)
     catalog = build_catalog(config.input_dirs, variables=config.variables, storage=storage)
     log.info("%s", catalog.summary_line())
-    manifest = Manifest.load(config.output_dir)
+    manifest = manifest or Manifest.read(config.output_dir)
     plan = make_plan(config, catalog, None if force else manifest.records)
     plan.storage = storage
     return plan, manifest
@@ -122,7 +123,7 @@ def _tidy_and_plan(config: Config, summary: RunSummary, force: bool) -> tuple[Pl
     if removed:
         log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
     summary.removed_leftovers = len(removed)
-    plan, manifest = prepare(config, force=force)
+    plan, manifest = prepare(config, force=force, manifest=Manifest.load(config.output_dir))  # an older one upgraded
     for problem in plan.problems:
         log.warning("%s", problem)
     return plan, manifest

@@ -82,13 +82,13 @@ def show_demo_result(config: Config, console: Console) -> None:
     """Say where the products, the ensemble and the county table are, with a taste of each, and how to draw them."""
     from climnorm.write.manifest import Manifest
 
-    every = list(Manifest.load(config.output_dir).records.values())
+    every = list(Manifest.read(config.output_dir).select())
     records = [r for r in every if not r.is_change]
     counts = Counter(r.product for r in records)
     names = [*config.products, *(spec.name for spec in config.product_specs()[len(config.products) :])]
     shown = ", ".join(f"{counts[name]} {name}" for name in names)
     changes = f", and {len(every) - len(records)} changes against their baseline" if len(every) > len(records) else ""
-    console.print(f"outputs: {config.output_dir} ({len(records)} normals: {shown}{changes}; manifest.json lists them)")
+    console.print(f"outputs: {config.output_dir} ({len(records)} normals: {shown}{changes}; the manifest lists them)")
     _show_products(config, records, console)
     _show_ensemble(config, records, console)
     for entry in config.zonal:

@@ -1,104 +1,288 @@
 """The manifest: a record of every output, what it was computed from, and a checksum of its data.
 
-Records are appended to a journal as outputs land (so a killed run loses none) and folded into
-`manifest.json` at the end of a run, written atomically.
+One SQLite database, ``manifest.sqlite`` (the standard library's; docs/normals.md, "The manifest"): the input files
+stored once (``inputs``) and referenced by each output's record (``outputs``: indexed by chain and target, the rest
+of the record compressed). Each landed output is one committed transaction in WAL mode, so a killed run loses
+none, a reader sees every record committed before it began, and nothing is rewritten whole at the end.
+
+A directory of an older climnorm (``manifest.json`` and its journal, `climnorm.write.legacy_manifest`) is upgraded
+in place the first time a run opens it; a reader that finds only those files reads them as they are.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
-import os
-from dataclasses import dataclass, field
+import sqlite3
+import struct
+import zlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from climnorm._atomic import atomic_write_text
+from climnorm._atomic import atomic_file
 from climnorm.records import OutputRecord
+from climnorm.write.legacy_manifest import LEGACY_JOURNAL, LEGACY_NAME, legacy_exists, legacy_records, retire_legacy
 
 log = logging.getLogger(__name__)
 
-MANIFEST_NAME = "manifest.json"
-JOURNAL_NAME = "manifest.journal.jsonl"
+MANIFEST_NAME = "manifest.sqlite"
+FORMAT = 2  # manifest.json was format 1
+COLUMNS = ("variable", "region", "scenario", "product", "model", "variant", "period", "target_year", "change")
+"""The record fields the outputs table keeps as columns of their own (the index: chain, then target)."""
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS inputs (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE)",
+    "CREATE TABLE IF NOT EXISTS outputs (path TEXT PRIMARY KEY, variable TEXT, region TEXT, scenario TEXT, "
+    "product TEXT, model TEXT, variant TEXT, period TEXT, target_year INTEGER, change TEXT, inputs BLOB, "
+    "body BLOB) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS outputs_chain ON outputs "
+    "(variable, region, scenario, product, model, variant, target_year)",
+)
+_ZDICT = json.dumps(
+    {
+        "calendar": "noleap",
+        "checksum": "sha256:",
+        "fingerprint": "",
+        "leap_day": "calendar_day",
+        "missing_years": [],
+        "model": "",
+        "period": "historical",
+        "product": "annual",
+        "region": "CONUS",
+        "scenario": "ssp245",
+        "size": 0,
+        "target_year": 2014,
+        "variable": "tasmax",
+        "variant": "r1i1p1f1",
+        "window_statistics": ["detrended_std", "years"],
+        "window_years": 30,
+        "name": "",
+        "indicator": {},
+        "statistics": ["mean", "median", "p10", "p90"],
+        "min_members": 18,
+        "members": [],
+        "change": "additive",
+        "baseline": [1991, 2020],
+        "member_outputs": [{"checksum": "sha256:", "member": "", "path": ""}],
+        "years": list(range(1991, 2021)),
+    },
+    sort_keys=True,
+    separators=(",", ":"),
+).encode()
+"""The preset dictionary a record's body is compressed with (zlib's ``zdict``): the keys and values every record
+repeats. Stored in the database itself (``meta``), so a later version may change it for new databases only."""
 
 
-@dataclass
+def _key(entry: Mapping[str, Any]) -> str:
+    """An input's identity: its fields (path, size, mtime or ETag) as canonical JSON."""
+    return json.dumps(dict(entry), sort_keys=True, separators=(",", ":"))
+
+
 class Manifest:
-    """Output records keyed by their path relative to the output directory."""
+    """The output records of an output directory, by their path relative to it (``records``: a read-only
+    mapping that queries the database); ``add`` records an output that has landed, durably."""
 
-    output_dir: Path
-    records: dict[str, OutputRecord] = field(default_factory=dict)
-
-    @property
-    def path(self) -> Path:
-        return self.output_dir / MANIFEST_NAME
-
-    @property
-    def journal(self) -> Path:
-        return self.output_dir / JOURNAL_NAME
+    def __init__(self, output_dir: Path, *, database: Path | None = None, create: bool = True) -> None:
+        self.output_dir = output_dir
+        self.path = database or output_dir / MANIFEST_NAME
+        self.create = create  # False: a reader's, which makes no database where there is none
+        self._db: sqlite3.Connection | None = None
+        self._inputs: list[dict[str, Any]] = []  # by id - 1
+        self._input_ids: dict[str, int] = {}
+        self._zdict = _ZDICT
+        self.records = RecordMap(self)
 
     @classmethod
     def exists(cls, output_dir: Path) -> bool:
-        """Whether ``output_dir`` has a manifest or the journal of an interrupted run."""
-        return (output_dir / MANIFEST_NAME).exists() or (output_dir / JOURNAL_NAME).exists()
+        """Whether ``output_dir`` has a manifest (of this version or an older one, not yet upgraded)."""
+        return (output_dir / MANIFEST_NAME).exists() or legacy_exists(output_dir)
 
     @classmethod
     def load(cls, output_dir: Path) -> Manifest:
-        """Read manifest.json and replay the journal of an interrupted run (a torn last line is ignored)."""
-        manifest = cls(output_dir)
-        if manifest.path.exists():
-            try:
-                outputs = json.loads(manifest.path.read_text()).get("outputs", [])
-            except (OSError, ValueError, AttributeError) as err:
-                log.warning("%s: unreadable manifest (%s); every output will be recomputed", manifest.path, err)
-                outputs = []
-            manifest.records = _records(manifest.path, outputs)
-        if manifest.journal.exists():
-            for line in manifest.journal.read_text().splitlines():
-                try:
-                    record = OutputRecord.from_json(json.loads(line))
-                    manifest.records[record.path] = record
-                except (ValueError, KeyError, TypeError):
-                    log.debug("%s: ignoring a torn journal line", manifest.journal)
+        """The manifest of ``output_dir`` for a run: an older directory's ``manifest.json`` and journal are moved
+        into it first (their records as they were: nothing is recomputed)."""
+        if legacy_exists(output_dir) and not (output_dir / MANIFEST_NAME).exists():
+            upgrade(output_dir)
+        return cls(output_dir)
+
+    @classmethod
+    def read(cls, output_dir: Path) -> Manifest:
+        """The manifest of ``output_dir`` for a reader, which writes nothing there: an older directory's records
+        are read into memory."""
+        if (output_dir / MANIFEST_NAME).exists() or not legacy_exists(output_dir):
+            return cls(output_dir, create=False)
+        manifest = cls(output_dir, database=Path(":memory:"))  # nothing written where there is nothing
+        manifest.add_many(list(legacy_records(output_dir)))
         return manifest
 
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The open database (created with its schema on first use)."""
+        if self._db is None:
+            self._db = self._open()
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        where = str(self.path)
+        if where != ":memory:" and not self.create and not self.path.exists():
+            where = ":memory:"  # an empty manifest
+        elif where != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(where, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # a commit survives the process being killed; WAL stays consistent
+        db.execute("BEGIN IMMEDIATE")
+        for statement in _SCHEMA:
+            db.execute(statement)
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?), ('zdict', ?)", (FORMAT, _ZDICT))
+        db.execute("COMMIT")
+        self._zdict = bytes(db.execute("SELECT value FROM meta WHERE key = 'zdict'").fetchone()[0])
+        for number, key in db.execute("SELECT id, key FROM inputs ORDER BY id"):
+            self._remember(number, key)
+        return db
+
+    def _remember(self, number: int, key: str) -> None:
+        while len(self._inputs) < number:
+            self._inputs.append({})
+        self._inputs[number - 1] = json.loads(key)
+        self._input_ids[key] = number
+
     def add(self, record: OutputRecord) -> None:
-        """Record one output that has landed; durable before this returns."""
-        self.records[record.path] = record
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.journal, "a") as fh:
-            fh.write(json.dumps(record.to_json(), sort_keys=True) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        """Record one output that has landed; durable (against a kill of the process) before this returns."""
+        self.add_many([record])
+
+    def add_many(self, records: list[OutputRecord]) -> None:
+        """Record several outputs in one transaction; OSError when the database cannot take them (a full disk)."""
+        try:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            raise OSError(errno.EIO, f"{err}") from None
+        try:
+            rows = [self._row(record) for record in records]
+            db.executemany(f"INSERT OR REPLACE INTO outputs VALUES ({', '.join('?' * (len(COLUMNS) + 3))})", rows)
+            db.execute("COMMIT")
+        except BaseException as err:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            self._forget_uncommitted()
+            if isinstance(err, sqlite3.Error):
+                raise OSError(errno.EIO, f"{err}") from None
+            raise
+
+    def _forget_uncommitted(self) -> None:
+        """Drop the input ids a rolled-back transaction had given."""
+        known = {number for (number,) in self.db.execute("SELECT id FROM inputs")}
+        for key, number in list(self._input_ids.items()):
+            if number not in known:
+                del self._input_ids[key]
+        del self._inputs[len(known) :]
+
+    def _row(self, record: OutputRecord) -> tuple[Any, ...]:
+        data = record.to_json()
+        inputs = data.pop("inputs")
+        body = {k: v for k, v in data.items() if k not in ("path", "variable", "region", "target_year")}
+        ids = [self._input_id(entry) for entry in inputs]
+        columns = [record.value(c) for c in COLUMNS]
+        packed = struct.pack(f"<{len(ids)}I", *ids)
+        return (record.path, *columns, packed, self._compress(body))
+
+    def _input_id(self, entry: Mapping[str, Any]) -> int:
+        key = _key(entry)
+        number = self._input_ids.get(key)
+        if number is None:
+            number = int(self.db.execute("INSERT INTO inputs (key) VALUES (?) RETURNING id", (key,)).fetchone()[0])
+            self._remember(number, key)
+        return number
+
+    def _compress(self, body: dict[str, Any]) -> bytes:
+        packer = zlib.compressobj(9, zdict=self._zdict)
+        text = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        return packer.compress(text) + packer.flush()
+
+    def record_of(self, row: tuple[Any, ...]) -> OutputRecord:
+        """The record of one ``outputs`` row (path, variable, region, target_year, inputs, body)."""
+        path, variable, region, target_year, inputs, body = row
+        unpacker = zlib.decompressobj(zdict=self._zdict)
+        data = json.loads(unpacker.decompress(body) + unpacker.flush())
+        ids = struct.unpack(f"<{len(inputs) // 4}I", inputs)
+        data.update(path=path, variable=variable, region=region, target_year=target_year)
+        data["inputs"] = [self._inputs[i - 1] for i in ids]
+        return OutputRecord.from_json(data)
+
+    def select(self, **where: str | int | None) -> Iterator[OutputRecord]:
+        """The records whose indexed fields (:data:`COLUMNS`) have the given values (None: any), by path."""
+        wanted = {k: v for k, v in where.items() if v is not None}
+        unknown = set(wanted) - set(COLUMNS) - {"path"}
+        if unknown:
+            raise ValueError(f"not a manifest column: {', '.join(sorted(unknown))}")
+        clause = " AND ".join(f"{k} = ?" for k in wanted) or "1"
+        query = f"SELECT path, variable, region, target_year, inputs, body FROM outputs WHERE {clause} ORDER BY path"
+        for row in self.db.execute(query, tuple(wanted.values())):
+            yield self.record_of(row)
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM outputs").fetchone()[0])
 
     def save(self) -> None:
-        """Write manifest.json atomically with every record, then drop the journal it now contains."""
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        outputs: list[dict[str, Any]] = [self.records[k].to_json() for k in sorted(self.records)]
-        try:
-            atomic_write_text(self.path, json.dumps({"format": 1, "outputs": outputs}, indent=1, sort_keys=True) + "\n")
-        except OSError as err:
-            log.error(
-                "%s: cannot write the manifest (%s); its journal keeps the records for the next run",
-                self.path,
-                err.strerror or err,
-            )
+        """At a run's end: fold the write-ahead log into the database and close it (the database is then one
+        file; a failure leaves the log beside it, which the next opening folds in)."""
+        if self._db is None:
             return
-        self.journal.unlink(missing_ok=True)
-
-
-def _records(path: Path, outputs: list[Any]) -> dict[str, OutputRecord]:
-    """The records of a manifest's outputs by path; those that cannot be read are left out (their outputs are
-    recomputed), with one warning saying how many and why."""
-    records: dict[str, OutputRecord] = {}
-    bad: list[str] = []
-    for data in outputs:
         try:
-            record = OutputRecord.from_json(data)
-        except (ValueError, KeyError, TypeError) as err:
-            bad.append(f"{type(err).__name__}: {err}")
-            continue
-        records[record.path] = record
-    if bad:
-        log.warning("%s: %d record(s) unreadable (%s); their outputs will be recomputed", path, len(bad), bad[0])
-    return records
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as err:
+            log.warning("%s: cannot fold the write-ahead log (%s); it is kept beside the database", self.path, err)
+        self.close()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+def upgrade(output_dir: Path) -> None:
+    """Move an older directory's records (``manifest.json``, then its journal) into a new ``manifest.sqlite``,
+    built beside it and renamed into place, then retire those files: a kill at any moment leaves either the old
+    files (upgraded again next time) or the new database with every record."""
+    final = output_dir / MANIFEST_NAME
+    records = list(legacy_records(output_dir))
+    with atomic_file(final) as tmp:
+        building = Manifest(output_dir, database=tmp)
+        building.add_many(records)
+        building.save()
+    retire_legacy(output_dir)
+    log.info("%s: upgraded %d records from %s to %s", output_dir, len(records), LEGACY_NAME, MANIFEST_NAME)
+
+
+class RecordMap(Mapping[str, OutputRecord]):
+    """A manifest's records by path, read from the database as they are asked for (never loaded whole)."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+
+    def __getitem__(self, path: str) -> OutputRecord:
+        row = self.manifest.db.execute(
+            "SELECT path, variable, region, target_year, inputs, body FROM outputs WHERE path = ?", (path,)
+        ).fetchone()
+        if row is None:
+            raise KeyError(path)
+        return self.manifest.record_of(row)
+
+    def __contains__(self, path: object) -> bool:
+        query = "SELECT 1 FROM outputs WHERE path = ?"
+        return isinstance(path, str) and self.manifest.db.execute(query, (path,)).fetchone() is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (path for (path,) in self.manifest.db.execute("SELECT path FROM outputs ORDER BY path"))
+
+    def __len__(self) -> int:
+        return self.manifest.count()
+
+    def values(self) -> Iterator[OutputRecord]:  # type: ignore[override]
+        return self.manifest.select()
+
+
+__all__ = ["LEGACY_JOURNAL", "LEGACY_NAME", "MANIFEST_NAME", "Manifest", "RecordMap"]
