@@ -278,7 +278,7 @@ def test_store_names_say_nothing_an_output_lacks() -> None:
 
 
 def test_export_errors(tmp_path: Path, out: Path) -> None:
-    with pytest.raises(OutputNotFound, match=r"no manifest\.json here"):
+    with pytest.raises(OutputNotFound, match=r"no manifest here"):
         export(tmp_path, format="netcdf")
     with pytest.raises(DatasetError, match="unknown export format"):
         export(out, format="parquet")  # type: ignore[arg-type]

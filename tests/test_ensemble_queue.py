@@ -91,7 +91,7 @@ def test_an_ensemble_of_unchanged_members_is_kept(tmp_path: Path) -> None:
         ens.fingerprint, size=7, checksum="sha256:e", statistics=("mean", "p90"), min_members=2,
         members=tuple(r.member for r in refs), member_outputs=refs,
     )  # fmt: skip
-    queue.manifest.records[ens.path] = previous
+    queue.manifest.add(previous)
     for i in range(3):
         _land(queue, reporter, i)
     assert not queue.submit_ready() and engine.calls == [] and reporter.summary.up_to_date == 1

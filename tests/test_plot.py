@@ -103,7 +103,7 @@ def test_map_defaults_and_choices(out_dir: Path) -> None:
         plots.map_figure(out_dir, Selection("tasmax", "AK"))
     with pytest.raises(PlotError, match=r"outside the normal's day slots 1\.\.365"):
         plots.map_figure(out_dir, Selection("tas", "AK", ("ssp245",)), day=366)
-    with pytest.raises(OutputNotFound, match=r"no manifest\.json here"):
+    with pytest.raises(OutputNotFound, match=r"no manifest here"):
         plots.map_figure(out_dir / "nowhere", Selection("tas", "AK"))
     # a map shows one scenario; one name is a one-scenario selection
     with pytest.raises(PlotError, match=r"tas AK: a map shows one scenario, not 2 \(ssp245, ssp585\)"):

@@ -111,7 +111,7 @@ def test_curvilinear_output_is_refused(tmp_path: Path, shapes: Path) -> None:
 
 
 def test_missing_manifest_and_missing_file(tmp_path: Path, shapes: Path) -> None:
-    with pytest.raises(OutputNotFound, match=r"no manifest\.json here"):
+    with pytest.raises(OutputNotFound, match=r"no manifest here"):
         zonal_table(tmp_path, shapes)
     write_manifest(tmp_path, [record("gone.nc", "R")])
     with pytest.raises(ZonalError, match=r"gone\.nc: listed in the manifest but missing"):

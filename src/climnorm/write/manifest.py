@@ -89,6 +89,7 @@ class Manifest:
         self.path = database or output_dir / MANIFEST_NAME
         self.create = create  # False: a reader's, which makes no database where there is none
         self._db: sqlite3.Connection | None = None
+        self._placeholder = False  # _db is an empty in-memory stand-in for a database not made yet
         self._inputs: list[dict[str, Any]] = []  # by id - 1
         self._input_ids: dict[str, int] = {}
         self._zdict = _ZDICT
@@ -119,15 +120,24 @@ class Manifest:
 
     @property
     def db(self) -> sqlite3.Connection:
-        """The open database (created with its schema on first use)."""
+        """The open database; where there is none yet, an empty one in memory until the first record is added."""
         if self._db is None:
-            self._db = self._open()
+            self._db = self._open(write=False)
         return self._db
 
-    def _open(self) -> sqlite3.Connection:
+    def _writable(self) -> sqlite3.Connection:
+        """The database to add records to, created (with its schema) on the first."""
+        if self._db is not None and self._placeholder:
+            self.close()
+        if self._db is None:
+            self._db = self._open(write=self.create)
+        return self._db
+
+    def _open(self, *, write: bool) -> sqlite3.Connection:
         where = str(self.path)
-        if where != ":memory:" and not self.create and not self.path.exists():
-            where = ":memory:"  # an empty manifest
+        self._placeholder = where != ":memory:" and not self.path.exists() and not (write and self.create)
+        if self._placeholder:
+            where = ":memory:"  # nothing is written where there is nothing to record yet
         elif where != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(where, isolation_level=None, check_same_thread=False)
@@ -139,6 +149,7 @@ class Manifest:
         db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?), ('zdict', ?)", (FORMAT, _ZDICT))
         db.execute("COMMIT")
         self._zdict = bytes(db.execute("SELECT value FROM meta WHERE key = 'zdict'").fetchone()[0])
+        self._inputs, self._input_ids = [], {}
         for number, key in db.execute("SELECT id, key FROM inputs ORDER BY id"):
             self._remember(number, key)
         return db
@@ -156,7 +167,7 @@ class Manifest:
     def add_many(self, records: list[OutputRecord]) -> None:
         """Record several outputs in one transaction; OSError when the database cannot take them (a full disk)."""
         try:
-            db = self.db
+            db = self._writable()
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as err:
             raise OSError(errno.EIO, f"{err}") from None
