@@ -29,6 +29,17 @@ class MemberOutput:
 
 
 @dataclass(frozen=True)
+class RecordState:
+    """What resume compares of a recorded output, without its whole record: its configuration's fingerprint, its
+    file's size and data checksum, and its inputs as the manifest's packed ids."""
+
+    fingerprint: str
+    size: int | None
+    checksum: str | None
+    inputs: bytes
+
+
+@dataclass(frozen=True)
 class OutputRecord:
     """One output: what it is, what it was computed from and (once landed) its size and data checksum.
 

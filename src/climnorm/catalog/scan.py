@@ -13,6 +13,7 @@ starting Mar 1 (noleap). The engine checks the actual days when it reads the fil
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import itertools
 import logging
@@ -101,7 +102,16 @@ class Chain:
 
     def files_for_year(self, year: int) -> list[FileEntry]:
         """Selected files whose names cover part of ``year``, in time order."""
-        return [f for f in self.files if f.start[0] <= year <= f.end[0]]
+        return self._by_year.get(year, [])
+
+    @functools.cached_property
+    def _by_year(self) -> dict[int, list[FileEntry]]:
+        """The files of each year they cover (a plan asks for a chain's years some thirty times over)."""
+        years: dict[int, list[FileEntry]] = {}
+        for f in self.files:
+            for year in range(f.start[0], f.end[0] + 1):
+                years.setdefault(year, []).append(f)
+        return years
 
     @property
     def first_year(self) -> int | None:

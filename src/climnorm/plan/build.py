@@ -11,8 +11,9 @@ from __future__ import annotations
 import functools
 import logging
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from climnorm._ranges import format_ranges
 from climnorm.catalog.filenames import ChainKey, FileEntry, InputPath
@@ -37,9 +38,8 @@ from climnorm.plan.planned import (
     output_fingerprint,
     output_path,
 )
-from climnorm.plan.resume import up_to_date
+from climnorm.plan.resume import ResumeCheck, T_Records
 from climnorm.products import ProductSettings, ProductSpec, product_path
-from climnorm.records import OutputRecord
 from climnorm.storage.options import StorageOptions
 from climnorm.types import HISTORICAL, Member, Region, Target
 
@@ -74,6 +74,9 @@ class Plan:
     template: str = DEFAULT_OUTPUT_TEMPLATE
     storage: StorageOptions | None = None  # how workers reach the s3:// inputs (None: all inputs are local)
     _fingerprints: dict[tuple[Member, str, str], str] = field(default_factory=dict, repr=False)
+    _inputs: dict[tuple[Any, ...], tuple[FileEntry, ...]] = field(default_factory=dict, repr=False)
+    _files: dict[tuple[Member, str, str, int], list[FileEntry]] = field(default_factory=dict, repr=False)
+    resume: ResumeCheck = field(default_factory=lambda: ResumeCheck({}, Path()), repr=False)  # make_plan sets it
 
     @functools.cached_property
     def settings(self) -> ProductSettings:
@@ -85,9 +88,12 @@ class Plan:
         return HISTORICAL if year <= self.config.historical_end or scenario == HISTORICAL else scenario
 
     def files_for(self, member: Member, variable: str, scenario: str, year: int) -> list[FileEntry]:
-        key = ChainKey(member.model, member.variant, variable, self.source_scenario(scenario, year))
-        chain = self.catalog.chains.get(key)
-        return chain.files_for_year(year) if chain else []
+        found = self._files.get((member, variable, scenario, year))
+        if found is None:
+            key = ChainKey(member.model, member.variant, variable, self.source_scenario(scenario, year))
+            chain = self.catalog.chains.get(key)
+            found = self._files[(member, variable, scenario, year)] = chain.files_for_year(year) if chain else []
+        return found
 
     @functools.cached_property
     def specs(self) -> tuple[ProductSpec, ...]:
@@ -105,12 +111,17 @@ class Plan:
         """The input files of a product's base period (the historical run's), in year order."""
         return [e for y in spec.base_years for e in self.files_for(target.member, target.variable, HISTORICAL, y)]
 
-    def output_inputs(self, target: Target, spec: ProductSpec, years: tuple[int, ...]) -> list[FileEntry]:
-        """An output's input files: its years' and its base period's, each once, in that order."""
-        inputs = {e.path: e for e in self.window_inputs(target, years)}
-        for entry in self.base_inputs(target, spec):
-            inputs.setdefault(entry.path, entry)
-        return list(inputs.values())
+    def output_inputs(self, target: Target, spec: ProductSpec, years: tuple[int, ...]) -> tuple[FileEntry, ...]:
+        """An output's input files: its years' and its base period's, each once, in that order (one tuple for
+        every region and product of a target: found once)."""
+        key = (target.member, target.variable, target.scenario, years, spec.base_years)
+        found = self._inputs.get(key)
+        if found is None:
+            inputs = {e.path: e for e in self.window_inputs(target, years)}
+            for entry in self.base_inputs(target, spec):
+                inputs.setdefault(entry.path, entry)
+            found = self._inputs[key] = tuple(inputs.values())
+        return found
 
     def window_inputs(self, target: Target, years: tuple[int, ...] | list[int]) -> list[FileEntry]:
         """The input files of the given window years, in year order, each once."""
@@ -152,14 +163,15 @@ class PlanRow:
     skip: int
 
 
-T_Records = Mapping[str, OutputRecord]
 """A previous run's manifest records, by output path."""
 
 
 def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = None) -> Plan:
     """Build the plan; ``previous`` (a manifest's records) marks outputs that are already up to date."""
+    records: T_Records = {} if previous is None else previous
     members, coverage, problems = select_members(config, catalog)
     plan = Plan(config, catalog, members, coverage, config.region_objects, problems=problems)
+    plan.resume = ResumeCheck(records, config.output_dir)
     plan.template = _template(config, members)
     _chain_problems(plan)
     for member in members:
@@ -170,16 +182,16 @@ def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = Non
     for stream in plan.streams:
         for target in stream.targets:
             specs = [s for s in plan.specs if s.applies_to(stream.variable)]
-            outputs = [_output(plan, target, r, spec, previous or {}) for r in plan.regions for spec in specs]
+            outputs = [_output(plan, target, r, spec) for r in plan.regions for spec in specs]
             plan.outputs += outputs
             if not target.computable:
                 reason = unavailable(target.window, target.missing, _archive_years(plan, stream), target.min_years)
                 plan.skips += [skip_of(out, reason, target.reason) for out in outputs]
             else:
                 plan.skips += [skip_of(out, out.blocked) for out in outputs if out.blocked]
-    plan.changes = change_plans(plan, previous or {})
+    plan.changes = change_plans(plan, records)
     if config.ensemble is not None:
-        plan.ensembles = ensemble_plans(plan, previous or {})
+        plan.ensembles = ensemble_plans(plan, records)
     return plan
 
 
@@ -276,7 +288,7 @@ def _complete(plan: Plan, member: Member, variable: str, scenario: str, year: in
     return chain is not None and year in chain.complete_years
 
 
-def _output(plan: Plan, target: Target, region: Region, spec: ProductSpec, previous: T_Records) -> OutputPlan:
+def _output(plan: Plan, target: Target, region: Region, spec: ProductSpec) -> OutputPlan:
     reads = target.available
     before = target.window[0] - 1
     if spec.uses_previous_year and _complete(plan, target.member, target.variable, target.scenario, before):
@@ -287,10 +299,10 @@ def _output(plan: Plan, target: Target, region: Region, spec: ProductSpec, previ
     if target.year == baseline_year(plan):  # the changes' baseline: its file carries the years' variability too
         extras = baseline_extras(spec)  # a daily baseline's digest is as it was before the years were kept
         fingerprint = digest({"normal": fingerprint, "baseline_of_changes": extras[0] if len(extras) == 1 else extras})
-    current = up_to_date(previous.get(path), fingerprint, [e.record for e in inputs], plan.config.output_dir)
+    current = plan.resume.current(path, fingerprint, inputs)
     absent = [y for y in spec.base_years if not _complete(plan, target.member, target.variable, HISTORICAL, y)]
     blocked = ""
     if absent:
         first, last = spec.base_years[0], spec.base_years[-1]
         blocked = f"its base period {first}-{last} is incomplete in the archive (missing {format_ranges(absent)})"
-    return OutputPlan(target, region, path, tuple(inputs), fingerprint, current, spec, reads, blocked)
+    return OutputPlan(target, region, path, inputs, fingerprint, current, spec, reads, blocked)

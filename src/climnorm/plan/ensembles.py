@@ -89,7 +89,7 @@ def _with_status(ens: EnsemblePlan, previous: Mapping[str, OutputRecord], plan: 
     if any(o.computable and not o.up_to_date for o in ens.members):
         return ens
     refs = tuple(
-        MemberOutput(o.member_label, o.path, str(previous[o.path].checksum)) for o in ens.members if o.up_to_date
+        MemberOutput(o.member_label, o.path, str(plan.resume.checksum(o.path))) for o in ens.members if o.up_to_date
     )
     current = made_of(previous.get(ens.path), ens.fingerprint, refs, plan.config.output_dir / ens.path)
     return replace(ens, up_to_date=current)

@@ -4,11 +4,95 @@ recorded. Opening outputs to check their data is `climnorm verify`'s job, not th
 
 from __future__ import annotations
 
+import os
+import struct
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from climnorm.records import MemberOutput, OutputRecord
+from climnorm.records import MemberOutput, OutputRecord, RecordState
+
+T_Records = Mapping[str, OutputRecord]
+"""A previous run's records by path: a manifest's (`climnorm.write.manifest.RecordMap`) or any mapping."""
+_FOLDERS = 256  # output folders whose file sizes a check keeps
+
+
+class Recorded(Protocol):
+    """Records that can say what resume compares without being read whole (a manifest's)."""
+
+    def state(self, path: str) -> RecordState | None: ...
+
+    def input_id(self, entry: Mapping[str, Any]) -> int | None: ...
+
+
+class ResumeCheck:
+    """Whether each planned output is current against ``previous`` (as :func:`up_to_date` says), at the scale of a
+    whole ensemble: a manifest's records are compared by their state columns, a target's inputs are packed once
+    for all its regions and products, output files' sizes are listed a folder at a time."""
+
+    def __init__(self, previous: T_Records, output_dir: Path) -> None:
+        self.previous = previous
+        self.output_dir = output_dir
+        self.recorded: Recorded | None = previous if hasattr(previous, "state") else None  # type: ignore[assignment]
+        self._packed: dict[int, tuple[object, bytes | None]] = {}  # by id() of the tuple (kept alive here)
+        self._ids: dict[int, tuple[object, int | None]] = {}  # by id() of the catalog entry
+        self._folders: OrderedDict[str, dict[str, int]] = OrderedDict()
+
+    def current(self, path: str, fingerprint: str, inputs: Sequence[Any]) -> bool:
+        """Whether the output at ``path`` was recorded with ``fingerprint`` and ``inputs`` (catalog entries) and its
+        file is there as large as recorded."""
+        if self.recorded is None:
+            return up_to_date(self.previous.get(path), fingerprint, [e.record for e in inputs], self.output_dir)
+        state = self.recorded.state(path)
+        return (
+            state is not None
+            and state.fingerprint == fingerprint
+            and state.inputs == self._packed_inputs(inputs)
+            and self.size(path) == state.size
+        )
+
+    def checksum(self, path: str) -> str | None:
+        """The recorded data checksum of the output at ``path``."""
+        if self.recorded is None:
+            record = self.previous.get(path)
+            return None if record is None else record.checksum
+        state = self.recorded.state(path)
+        return None if state is None else state.checksum
+
+    def _packed_inputs(self, inputs: Sequence[Any]) -> bytes | None:
+        """The manifest's ids of ``inputs`` packed as it stores them (None: one it never recorded), once per
+        tuple of inputs, each input's id looked up once."""
+        known = self._packed.get(id(inputs))
+        if known is None or known[0] is not inputs:
+            ids = [self._input_id(entry) for entry in inputs]
+            known = self._packed[id(inputs)] = (inputs, None if None in ids else struct.pack(f"<{len(ids)}I", *ids))
+        return known[1]
+
+    def _input_id(self, entry: Any) -> int | None:
+        assert self.recorded is not None
+        known = self._ids.get(id(entry))
+        if known is None or known[0] is not entry:
+            known = self._ids[id(entry)] = (entry, self.recorded.input_id(entry.record))
+        return known[1]
+
+    def size(self, path: str) -> int | None:
+        """The size of an output file, None where there is none (its folder listed once)."""
+        folder, _, name = path.rpartition("/")
+        sizes = self._folders.get(folder)
+        if sizes is None:
+            sizes = self._folders[folder] = _sizes(self.output_dir / folder)
+            if len(self._folders) > _FOLDERS:
+                self._folders.popitem(last=False)
+        return sizes.get(name)
+
+
+def _sizes(folder: Path) -> dict[str, int]:
+    try:
+        with os.scandir(folder) as entries:
+            return {e.name: e.stat().st_size for e in entries if e.is_file()}
+    except OSError:
+        return {}
 
 
 def up_to_date(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from pathlib import PurePosixPath
 from typing import Any
 
 from climnorm.products.indicators import indicator_specs, resolve
@@ -97,7 +96,8 @@ def product_path(daily_path: str, spec: ProductSpec | str) -> str:
     name = spec.name
     if not spec.named:
         return daily_path
-    path = PurePosixPath(daily_path)
-    stem = path.stem
+    folder, _, file = daily_path.rpartition("/")
+    dot = file.rfind(".")
+    stem, suffix = (file[:dot], file[dot:]) if dot > 0 else (file, "")
     stem = f"{stem[: -len('_normal')]}_{name}_normal" if stem.endswith("_normal") else f"{stem}_{name}"
-    return str(path.with_name(stem + path.suffix))
+    return f"{folder}/{stem}{suffix}" if folder else stem + suffix

@@ -17,26 +17,31 @@ import logging
 import sqlite3
 import struct
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from climnorm._atomic import atomic_file
-from climnorm.records import OutputRecord
+from climnorm.records import OutputRecord, RecordState
 from climnorm.write.legacy_manifest import LEGACY_JOURNAL, LEGACY_NAME, legacy_exists, legacy_records, retire_legacy
 
 log = logging.getLogger(__name__)
+_FOLDERS = 256  # folders of record states a RecordMap keeps (a chain's outputs are in a few)
 
 MANIFEST_NAME = "manifest.sqlite"
 FORMAT = 2  # manifest.json was format 1
 COLUMNS = ("variable", "region", "scenario", "product", "model", "variant", "period", "target_year", "change")
 """The record fields the outputs table keeps as columns of their own (the index: chain, then target)."""
+STATE = ("fingerprint", "size", "checksum")
+"""The fields resume compares, as columns too (a plan reads them without decompressing records)."""
+_STORED = ("path", *COLUMNS, *STATE, "inputs", "body")
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS inputs (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE)",
     "CREATE TABLE IF NOT EXISTS outputs (path TEXT PRIMARY KEY, variable TEXT, region TEXT, scenario TEXT, "
-    "product TEXT, model TEXT, variant TEXT, period TEXT, target_year INTEGER, change TEXT, inputs BLOB, "
-    "body BLOB) WITHOUT ROWID",
+    "product TEXT, model TEXT, variant TEXT, period TEXT, target_year INTEGER, change TEXT, fingerprint TEXT, "
+    "size INTEGER, checksum TEXT, inputs BLOB, body BLOB) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS outputs_chain ON outputs "
     "(variable, region, scenario, product, model, variant, target_year)",
 )
@@ -73,6 +78,10 @@ _ZDICT = json.dumps(
 ).encode()
 """The preset dictionary a record's body is compressed with (zlib's ``zdict``): the keys and values every record
 repeats. Stored in the database itself (``meta``), so a later version may change it for new databases only."""
+
+
+_OUTSIDE = frozenset(("path", "variable", "region", "target_year", *STATE))  # kept as columns, not in the body
+_READ = "path, variable, region, target_year, fingerprint, size, checksum, inputs, body"
 
 
 def _key(entry: Mapping[str, Any]) -> str:
@@ -173,7 +182,7 @@ class Manifest:
             raise OSError(errno.EIO, f"{err}") from None
         try:
             rows = [self._row(record) for record in records]
-            db.executemany(f"INSERT OR REPLACE INTO outputs VALUES ({', '.join('?' * (len(COLUMNS) + 3))})", rows)
+            db.executemany(f"INSERT OR REPLACE INTO outputs VALUES ({', '.join('?' * len(_STORED))})", rows)
             db.execute("COMMIT")
         except BaseException as err:
             if db.in_transaction:
@@ -194,9 +203,9 @@ class Manifest:
     def _row(self, record: OutputRecord) -> tuple[Any, ...]:
         data = record.to_json()
         inputs = data.pop("inputs")
-        body = {k: v for k, v in data.items() if k not in ("path", "variable", "region", "target_year")}
+        body = {k: v for k, v in data.items() if k not in _OUTSIDE}
         ids = [self._input_id(entry) for entry in inputs]
-        columns = [record.value(c) for c in COLUMNS]
+        columns = [record.value(c) for c in (*COLUMNS, *STATE)]
         packed = struct.pack(f"<{len(ids)}I", *ids)
         return (record.path, *columns, packed, self._compress(body))
 
@@ -214,14 +223,24 @@ class Manifest:
         return packer.compress(text) + packer.flush()
 
     def record_of(self, row: tuple[Any, ...]) -> OutputRecord:
-        """The record of one ``outputs`` row (path, variable, region, target_year, inputs, body)."""
-        path, variable, region, target_year, inputs, body = row
+        """The record of one ``outputs`` row (:data:`_READ`)."""
+        path, variable, region, target_year, fingerprint, size, checksum, inputs, body = row
         unpacker = zlib.decompressobj(zdict=self._zdict)
         data = json.loads(unpacker.decompress(body) + unpacker.flush())
         ids = struct.unpack(f"<{len(inputs) // 4}I", inputs)
-        data.update(path=path, variable=variable, region=region, target_year=target_year)
+        data.update(path=path, variable=variable, region=region, target_year=target_year, fingerprint=fingerprint)
+        if size is not None:
+            data["size"] = size
+        if checksum is not None:
+            data["checksum"] = checksum
         data["inputs"] = [self._inputs[i - 1] for i in ids]
         return OutputRecord.from_json(data)
+
+    def input_id(self, entry: Mapping[str, Any]) -> int | None:
+        """The id the manifest gave an input (its packed ids in ``outputs.inputs``), None if it never had it."""
+        if self._db is None:
+            self._db = self._open(write=False)  # the input ids are known once the database is open
+        return self._input_ids.get(_key(entry))
 
     def select(self, **where: str | int | None) -> Iterator[OutputRecord]:
         """The records whose indexed fields (:data:`COLUMNS`) have the given values (None: any), by path."""
@@ -230,7 +249,7 @@ class Manifest:
         if unknown:
             raise ValueError(f"not a manifest column: {', '.join(sorted(unknown))}")
         clause = " AND ".join(f"{k} = ?" for k in wanted) or "1"
-        query = f"SELECT path, variable, region, target_year, inputs, body FROM outputs WHERE {clause} ORDER BY path"
+        query = f"SELECT {_READ} FROM outputs WHERE {clause} ORDER BY path"
         for row in self.db.execute(query, tuple(wanted.values())):
             yield self.record_of(row)
 
@@ -269,15 +288,36 @@ def upgrade(output_dir: Path) -> None:
 
 
 class RecordMap(Mapping[str, OutputRecord]):
-    """A manifest's records by path, read from the database as they are asked for (never loaded whole)."""
+    """A manifest's records by path, read from the database as they are asked for (never loaded whole); and
+    what resume compares of them (:meth:`state`), read a folder at a time."""
 
     def __init__(self, manifest: Manifest) -> None:
         self.manifest = manifest
+        self._folders: OrderedDict[str, dict[str, RecordState]] = OrderedDict()
+
+    def state(self, path: str) -> RecordState | None:
+        """The recorded fingerprint, size, checksum and packed input ids of the output at ``path``, or None."""
+        folder = path.rpartition("/")[0]
+        states = self._folders.get(folder)
+        if states is None:
+            low, high = (folder + "/", folder + "0") if folder else ("", "\U0010ffff")  # "0" follows "/"
+            rows = self.manifest.db.execute(
+                "SELECT path, fingerprint, size, checksum, inputs FROM outputs WHERE path >= ? AND path < ?",
+                (low, high),
+            )
+            states = {p: RecordState(f, s, c, i) for p, f, s, c, i in rows}
+            self._folders[folder] = states
+            if len(self._folders) > _FOLDERS:
+                self._folders.popitem(last=False)
+        else:
+            self._folders.move_to_end(folder)
+        return states.get(path)
+
+    def input_id(self, entry: Mapping[str, Any]) -> int | None:
+        return self.manifest.input_id(entry)
 
     def __getitem__(self, path: str) -> OutputRecord:
-        row = self.manifest.db.execute(
-            "SELECT path, variable, region, target_year, inputs, body FROM outputs WHERE path = ?", (path,)
-        ).fetchone()
+        row = self.manifest.db.execute(f"SELECT {_READ} FROM outputs WHERE path = ?", (path,)).fetchone()
         if row is None:
             raise KeyError(path)
         return self.manifest.record_of(row)
@@ -291,6 +331,9 @@ class RecordMap(Mapping[str, OutputRecord]):
 
     def __len__(self) -> int:
         return self.manifest.count()
+
+    def __bool__(self) -> bool:
+        return self.manifest.db.execute("SELECT 1 FROM outputs LIMIT 1").fetchone() is not None
 
     def values(self) -> Iterator[OutputRecord]:  # type: ignore[override]
         return self.manifest.select()
