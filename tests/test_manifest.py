@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -154,3 +155,42 @@ def test_unreadable_records_are_left_out_with_one_warning(tmp_path: Path, caplog
     assert list(records) == [MEMBER["path"]]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "3 record(s) unreadable" in warnings[0]
+
+
+def test_the_plan_reads_a_manifest_as_it_reads_whole_records(pictures_run: Path, tmp_path: Path) -> None:
+    """Resume through the manifest's state columns (a folder at a time) marks exactly the outputs that whole
+    records mark: after a run everything is current; a deleted output, a grown one and the outputs of an input
+    whose mtime changed are not."""
+    import os
+
+    from climnorm.catalog.scan import build_catalog
+    from climnorm.config.model import parse_config
+    from climnorm.plan.build import make_plan
+    from climnorm.runner.pipeline import run
+    from conftest import pictures_config
+
+    shutil.copytree(pictures_run.parent / "archive", tmp_path / "archive")  # its files' mtimes are changed below
+    data = {**pictures_config(tmp_path / "archive", tmp_path / "out"), "regions": ["CONUS"],
+            "periods": {"historical": [2013, 2014]}, "products": ["daily", "monthly"]}  # fmt: skip
+    config = parse_config(data)
+    assert run(config).written == 2 * 2 * 2
+
+    def current() -> dict[str, bool]:
+        catalog = build_catalog(config.input_dirs, variables=config.variables)
+        manifest = Manifest.read(config.output_dir)
+        fast = {o.path: o.up_to_date for o in make_plan(config, catalog, manifest.records).outputs}
+        whole = {o.path: o.up_to_date for o in make_plan(config, catalog, dict(manifest.records)).outputs}
+        assert fast == whole
+        return fast
+
+    assert all(current().values()) and len(current()) == 8
+    deleted, grown = sorted(current())[:2]
+    (config.output_dir / deleted).unlink()
+    with open(config.output_dir / grown, "ab") as fh:
+        fh.write(b"\0")
+    touched = next(p for p in (tmp_path / "archive").rglob("tas_*_2013.nc"))
+    os.utime(touched, (1e9, 1e9))
+    stale = {p for p, ok in current().items() if not ok}
+    assert {deleted, grown} <= stale and {p for p in stale if "/tas/" in p} == {
+        p for p in current() if "/tas/" in p
+    }  # both tas targets' windows hold 2013

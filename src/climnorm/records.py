@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 ENSEMBLE = "ensemble"
 """The ``model`` of an ensemble output."""
@@ -28,11 +28,11 @@ class MemberOutput:
         return {"member": self.member, "path": self.path, "checksum": self.checksum}
 
 
-@dataclass(frozen=True)
-class RecordState:
+class RecordState(NamedTuple):
     """What resume compares of a recorded output, without its whole record: its configuration's fingerprint, its
-    file's size and data checksum, and its inputs as the manifest's packed ids."""
+    file's size and data checksum, and its inputs as the manifest's packed ids (a tuple: a plan reads 10^6)."""
 
+    path: str
     fingerprint: str
     size: int | None
     checksum: str | None

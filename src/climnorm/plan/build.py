@@ -8,9 +8,12 @@ which member outputs.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +79,7 @@ class Plan:
     _fingerprints: dict[tuple[Member, str, str], str] = field(default_factory=dict, repr=False)
     _inputs: dict[tuple[Any, ...], tuple[FileEntry, ...]] = field(default_factory=dict, repr=False)
     _files: dict[tuple[Member, str, str, int], list[FileEntry]] = field(default_factory=dict, repr=False)
+    _complete: dict[tuple[Member, str, str], frozenset[int]] = field(default_factory=dict, repr=False)
     resume: ResumeCheck = field(default_factory=lambda: ResumeCheck({}, Path()), repr=False)  # make_plan sets it
 
     @functools.cached_property
@@ -168,6 +172,22 @@ class PlanRow:
 
 def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = None) -> Plan:
     """Build the plan; ``previous`` (a manifest's records) marks outputs that are already up to date."""
+    with _no_cycle_collection():  # ~10^6 outputs, none in a cycle: the collector would walk them again and again
+        return _make_plan(config, catalog, previous)
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _make_plan(config: Config, catalog: Catalog, previous: T_Records | None) -> Plan:
     records: T_Records = {} if previous is None else previous
     members, coverage, problems = select_members(config, catalog)
     plan = Plan(config, catalog, members, coverage, config.region_objects, problems=problems)
@@ -283,9 +303,20 @@ def _target(plan: Plan, member: Member, variable: str, scenario: str, period: st
 
 def _complete(plan: Plan, member: Member, variable: str, scenario: str, year: int) -> bool:
     """Whether the archive has all of ``year`` for the member's variable under the scenario (or its source)."""
-    key = ChainKey(member.model, member.variant, variable, plan.source_scenario(scenario, year))
-    chain = plan.catalog.chains.get(key)
-    return chain is not None and year in chain.complete_years
+    years = plan._complete.get((member, variable, scenario))
+    if years is None:
+        years = plan._complete[(member, variable, scenario)] = frozenset(
+            _complete_years(plan, member, variable, scenario)
+        )
+    return year in years
+
+
+def _complete_years(plan: Plan, member: Member, variable: str, scenario: str) -> Iterator[int]:
+    """The complete years of the member's variable under the scenario, each from the run that supplies it."""
+    for source in dict.fromkeys((HISTORICAL, scenario)):
+        chain = plan.catalog.chains.get(ChainKey(member.model, member.variant, variable, source))
+        if chain is not None:
+            yield from (y for y in chain.complete_years if plan.source_scenario(scenario, y) == source)
 
 
 def _output(plan: Plan, target: Target, region: Region, spec: ProductSpec) -> OutputPlan:
@@ -299,10 +330,10 @@ def _output(plan: Plan, target: Target, region: Region, spec: ProductSpec) -> Ou
     if target.year == baseline_year(plan):  # the changes' baseline: its file carries the years' variability too
         extras = baseline_extras(spec)  # a daily baseline's digest is as it was before the years were kept
         fingerprint = digest({"normal": fingerprint, "baseline_of_changes": extras[0] if len(extras) == 1 else extras})
-    current = plan.resume.current(path, fingerprint, inputs)
+    checksum = plan.resume.current(path, fingerprint, inputs)
     absent = [y for y in spec.base_years if not _complete(plan, target.member, target.variable, HISTORICAL, y)]
     blocked = ""
     if absent:
         first, last = spec.base_years[0], spec.base_years[-1]
         blocked = f"its base period {first}-{last} is incomplete in the archive (missing {format_ranges(absent)})"
-    return OutputPlan(target, region, path, inputs, fingerprint, current, spec, reads, blocked)
+    return OutputPlan(target, region, path, inputs, fingerprint, checksum is not None, spec, reads, blocked, checksum)

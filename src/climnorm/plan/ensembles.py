@@ -88,11 +88,14 @@ def _with_status(ens: EnsemblePlan, previous: Mapping[str, OutputRecord], plan: 
     """The ensemble output, up to date when its members will all be kept as they are and it was made of them."""
     if any(o.computable and not o.up_to_date for o in ens.members):
         return ens
-    refs = tuple(
-        MemberOutput(o.member_label, o.path, str(plan.resume.checksum(o.path))) for o in ens.members if o.up_to_date
-    )
+    refs = tuple(MemberOutput(o.member_label, o.path, str(_checksum(o, plan))) for o in ens.members if o.up_to_date)
     current = made_of(previous.get(ens.path), ens.fingerprint, refs, plan.config.output_dir / ens.path)
     return replace(ens, up_to_date=current)
+
+
+def _checksum(member: OutputPlan | ChangePlan, plan: Plan) -> str | None:
+    """An up-to-date member output's recorded checksum (a normal's plan has it already)."""
+    return member.checksum if isinstance(member, OutputPlan) else plan.resume.checksum(member.path)
 
 
 def min_members(plan: Plan) -> int:

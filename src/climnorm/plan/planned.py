@@ -40,7 +40,7 @@ class _Output:
         return self.spec.name
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OutputPlan(_Output):
     """One output file: a product of a target cut to one region, with the years it reads, their inputs and its
     up-to-date status. ``reads`` are the window's available years, and for a product that uses the year before the
@@ -55,6 +55,7 @@ class OutputPlan(_Output):
     spec: ProductSpec
     reads: tuple[int, ...]
     blocked: str = ""  # why it cannot be computed though its target can (its base period is incomplete)
+    checksum: str | None = None  # the recorded data checksum of an up-to-date output
 
     @property
     def computable(self) -> bool:

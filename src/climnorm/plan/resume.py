@@ -15,7 +15,7 @@ from climnorm.records import MemberOutput, OutputRecord, RecordState
 
 T_Records = Mapping[str, OutputRecord]
 """A previous run's records by path: a manifest's (`climnorm.write.manifest.RecordMap`) or any mapping."""
-_FOLDERS = 256  # output folders whose file sizes a check keeps
+_FOLDERS = 256  # output folders whose files' sizes a check keeps
 
 
 class Recorded(Protocol):
@@ -36,24 +36,29 @@ class ResumeCheck:
         self.output_dir = output_dir
         self.recorded: Recorded | None = previous if hasattr(previous, "state") else None  # type: ignore[assignment]
         self._packed: dict[int, tuple[object, bytes | None]] = {}  # by id() of the tuple (kept alive here)
-        self._ids: dict[int, tuple[object, int | None]] = {}  # by id() of the catalog entry
+        self._ids: dict[int, int | None] = {}  # by id() of the catalog entry
+        self._alive: list[object] = []  # the entries of those ids
         self._folders: OrderedDict[str, dict[str, int]] = OrderedDict()
 
-    def current(self, path: str, fingerprint: str, inputs: Sequence[Any]) -> bool:
-        """Whether the output at ``path`` was recorded with ``fingerprint`` and ``inputs`` (catalog entries) and its
-        file is there as large as recorded."""
+    def current(self, path: str, fingerprint: str, inputs: Sequence[Any]) -> str | None:
+        """The recorded data checksum of the output at ``path`` if it is current: recorded with ``fingerprint`` and
+        ``inputs`` (catalog entries), its file there as large as recorded; else None."""
         if self.recorded is None:
-            return up_to_date(self.previous.get(path), fingerprint, [e.record for e in inputs], self.output_dir)
+            record = self.previous.get(path)
+            ok = up_to_date(record, fingerprint, [e.record for e in inputs], self.output_dir)
+            return str(record.checksum) if ok and record is not None else None
         state = self.recorded.state(path)
-        return (
+        if (
             state is not None
             and state.fingerprint == fingerprint
             and state.inputs == self._packed_inputs(inputs)
             and self.size(path) == state.size
-        )
+        ):
+            return str(state.checksum)
+        return None
 
     def checksum(self, path: str) -> str | None:
-        """The recorded data checksum of the output at ``path``."""
+        """The recorded data checksum of the output at ``path`` (None: no record)."""
         if self.recorded is None:
             record = self.previous.get(path)
             return None if record is None else record.checksum
@@ -62,19 +67,22 @@ class ResumeCheck:
 
     def _packed_inputs(self, inputs: Sequence[Any]) -> bytes | None:
         """The manifest's ids of ``inputs`` packed as it stores them (None: one it never recorded), once per
-        tuple of inputs, each input's id looked up once."""
+        tuple of inputs, each input's id looked up once (by the identity of the catalog's entry, kept alive)."""
         known = self._packed.get(id(inputs))
         if known is None or known[0] is not inputs:
-            ids = [self._input_id(entry) for entry in inputs]
-            known = self._packed[id(inputs)] = (inputs, None if None in ids else struct.pack(f"<{len(ids)}I", *ids))
+            ids = [self._ids.get(id(entry), -1) for entry in inputs]
+            if -1 in ids:
+                ids = [self._input_id(entry) for entry in inputs]
+            packed = None if None in ids else struct.pack(f"<{len(ids)}I", *ids)
+            known = self._packed[id(inputs)] = (inputs, packed)
         return known[1]
 
     def _input_id(self, entry: Any) -> int | None:
         assert self.recorded is not None
-        known = self._ids.get(id(entry))
-        if known is None or known[0] is not entry:
-            known = self._ids[id(entry)] = (entry, self.recorded.input_id(entry.record))
-        return known[1]
+        if id(entry) not in self._ids:
+            self._alive.append(entry)  # its id() stays its own
+            self._ids[id(entry)] = self.recorded.input_id(entry.record)
+        return self._ids[id(entry)]
 
     def size(self, path: str) -> int | None:
         """The size of an output file, None where there is none (its folder listed once)."""
@@ -90,7 +98,7 @@ class ResumeCheck:
 def _sizes(folder: Path) -> dict[str, int]:
     try:
         with os.scandir(folder) as entries:
-            return {e.name: e.stat().st_size for e in entries if e.is_file()}
+            return {e.name: e.stat().st_size for e in entries}
     except OSError:
         return {}
 

@@ -304,8 +304,8 @@ class RecordMap(Mapping[str, OutputRecord]):
             rows = self.manifest.db.execute(
                 "SELECT path, fingerprint, size, checksum, inputs FROM outputs WHERE path >= ? AND path < ?",
                 (low, high),
-            )
-            states = {p: RecordState(f, s, c, i) for p, f, s, c, i in rows}
+            ).fetchall()
+            states = {state.path: state for state in map(RecordState._make, rows)}
             self._folders[folder] = states
             if len(self._folders) > _FOLDERS:
                 self._folders.popitem(last=False)
