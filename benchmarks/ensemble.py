@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from harness import measure
+from harness import manifest_records, measure
 
 CALENDARS = ("noleap", "360_day", "standard")
 
@@ -73,7 +73,7 @@ def _ensemble_step(out: Path) -> dict[str, float]:
     from climnorm.write.ensemble import write_ensemble
     from climnorm.write.orders import EnsembleMember, EnsembleTask
 
-    records = json.loads((out / "manifest.json").read_text())["outputs"]
+    records = manifest_records(out)
     ensembles = [r for r in records if r["model"] == "ensemble"]
     members = {r["path"]: r for r in records if r["model"] != "ensemble"}
     seconds = []

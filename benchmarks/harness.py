@@ -412,9 +412,22 @@ def read_normal(path: Path, variable: str) -> tuple[np.ndarray, np.ndarray, np.n
     return values, lat, lon
 
 
+def manifest_records(out_dir: Path) -> list[dict[str, Any]]:
+    """An output directory's manifest records, as ``manifest.json`` lists them (none where there is no manifest)."""
+    from climnorm.write.manifest import Manifest
+
+    if not Manifest.exists(out_dir):
+        return []
+    manifest = Manifest.read(out_dir)
+    try:
+        return [record.to_json() for record in manifest.select()]
+    finally:
+        manifest.close()
+
+
 def climnorm_outputs(out_dir: Path) -> dict[tuple[str, str, int], Path]:
-    manifest = json.loads((out_dir / "manifest.json").read_text())
-    return {(e["variable"], e["region"], int(e["target_year"])): out_dir / e["path"] for e in manifest["outputs"]}
+    records = manifest_records(out_dir)
+    return {(e["variable"], e["region"], int(e["target_year"])): out_dir / e["path"] for e in records}
 
 
 def compare_outputs(reference: dict[tuple[str, str, int], Path], other_root: Path) -> dict[str, Any]:

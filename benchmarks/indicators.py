@@ -144,7 +144,7 @@ def first_pass(stdout: str, out_dir: Path) -> dict[str, Any] | None:
 def outputs_of(out_dir: Path) -> tuple[Counter[str], dict[str, str | None]]:
     """Outputs written per product, and the daily normals' data checksums by variable/region/target."""
     try:
-        records = json.loads((out_dir / "manifest.json").read_text())["outputs"]
+        records = harness.manifest_records(out_dir)
     except (OSError, ValueError, KeyError):
         return Counter(), {}
     products = Counter(str(r.get("product", "daily")) for r in records)
@@ -186,8 +186,8 @@ def run_once(c: Contender, n: int, out: Path, workers: int, wait: float = 0.0) -
         "climnorm_seconds": float(finished[1]) if finished else None,
         "waited_for_quiet": waited,
     }
-    if (out_dir / "manifest.json").exists():
-        shutil.copy(out_dir / "manifest.json", out / "logs" / f"{n:02d}-{slug}.manifest.json")
+    if (out_dir / "manifest.sqlite").exists():
+        shutil.copy(out_dir / "manifest.sqlite", out / "logs" / f"{n:02d}-{slug}.manifest.sqlite")
     for run_log in (out_dir / "logs").glob("*.log"):
         shutil.copy(run_log, out / "logs" / f"{n:02d}-{slug}.{run_log.name}")
     shutil.rmtree(out_dir, ignore_errors=True)

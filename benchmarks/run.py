@@ -402,7 +402,7 @@ def _has_fastread() -> bool:
 
 def _written(out_dir: Path) -> int:
     try:
-        return len(json.loads((out_dir / "manifest.json").read_text())["outputs"])
+        return len(harness.manifest_records(out_dir))
     except (OSError, ValueError, KeyError):
         return 0
 
