@@ -152,6 +152,7 @@ class WriteQueue:
         self.budget = budget
         self.store = store
         self.pending: list[_Pending] = []
+        self.unrecorded: OutputError | None = None  # why outputs could not be recorded: the run stops
 
     def submit(self, computed: Computed) -> None:
         """Write a member's computed normal."""
@@ -196,9 +197,11 @@ class WriteQueue:
         """Record finished writes in the manifest; wait for all but the newest ``keep`` (unless not blocking).
 
         ``final``: the run is ending early; record what has finished and forget the rest. A full disk (or a
-        file-size limit) stops the run: nothing more can be written, and what was written stays recorded.
+        file-size limit) stops the run: nothing more can be written, and what was written stays recorded. Once the
+        manifest cannot take a record, every write still in flight is waited for and its output removed.
         """
         still: list[_Pending] = []
+        block = block or self.unrecorded is not None  # writes that cannot be recorded are waited for, and removed
         for i, item in enumerate(self.pending):
             must = block and i < len(self.pending) - keep
             if not (item.future.done() or must):
@@ -208,6 +211,8 @@ class WriteQueue:
             if not item.future.cancelled():
                 self._land(item, final)
         self.pending = still
+        if self.unrecorded is not None and not final:
+            raise self.unrecorded  # the writes still in flight are waited for by the final drain
 
     def _land(self, item: _Pending, final: bool) -> None:
         """Record one finished write, or report why it failed (a full disk stops the run: OutputError)."""
@@ -221,10 +226,7 @@ class WriteQueue:
             reason = self._disk_full(err)
             if reason and not final:
                 self.pending = []
-                raise OutputError(
-                    f"{self.plan.config.output_dir}: cannot write outputs ({reason}); the run stopped. "
-                    f"{self.reporter.summary.written} outputs written so far are recorded; free space and run again"
-                ) from None
+                raise self._stopped(reason) from None
             return
         except (ValueError, ClimnormError) as err:
             self.reporter.skip(out, f"write failed: {err}", fail=True)
@@ -236,13 +238,27 @@ class WriteQueue:
         try:
             self.manifest.add(item.job.record.landed(written.size, written.checksum))
         except OSError as err:
-            # an unrecorded output would look current to nobody: remove it so the store and the manifest agree
+            # an unrecorded output would look current to nobody: remove it so the store and the manifest agree (and
+            # so for every other write that lands now); the run stops once they are all seen to
             self.store.remove(out.path)
-            self.pending = []
-            raise OutputError(
-                f"{self.manifest.path}: cannot record outputs ({err.strerror or err}); the run stopped"
-            ) from None
+            reason = self._disk_full(err)
+            if self.unrecorded is None:
+                self.unrecorded = (
+                    self._stopped(reason)
+                    if reason
+                    else OutputError(
+                        f"{self.manifest.path}: cannot record outputs ({err.strerror or err}); the run stopped"
+                    )
+                )
+            return
         self.reporter.written(out)
+
+    def _stopped(self, reason: str) -> OutputError:
+        """The error that stops a run whose disk is full (a write or a record failed for want of room)."""
+        return OutputError(
+            f"{self.plan.config.output_dir}: cannot write outputs ({reason}); the run stopped. "
+            f"{self.reporter.summary.written} outputs written so far are recorded; free space and run again"
+        )
 
     def _disk_full(self, err: OSError) -> str | None:
         """Why nothing more can be written, if so: the error says so, or the store has (almost) no room left

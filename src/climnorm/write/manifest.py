@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import os
 import sqlite3
 import struct
 import zlib
@@ -152,12 +153,20 @@ class Manifest:
         db = sqlite3.connect(where, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # a commit survives the process being killed; WAL stays consistent
-        db.execute("BEGIN IMMEDIATE")
-        for statement in _SCHEMA:
-            db.execute(statement)
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?), ('zdict', ?)", (FORMAT, _ZDICT))
-        db.execute("COMMIT")
-        self._zdict = bytes(db.execute("SELECT value FROM meta WHERE key = 'zdict'").fetchone()[0])
+        zdict = _stored_zdict(db)
+        if zdict is None and where != ":memory:" and not (write and self.create):
+            db.close()  # a database never given its schema (its disk was full): a reader sees it empty
+            db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            self._placeholder = True
+        if zdict is None:  # a new database: its schema (a reader of an existing one writes nothing)
+            db.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?), ('zdict', ?)", (FORMAT, _ZDICT))
+            db.execute("COMMIT")
+            zdict = _stored_zdict(db)
+        assert zdict is not None
+        self._zdict = zdict
         self._inputs, self._input_ids = [], {}
         for number, key in db.execute("SELECT id, key FROM inputs ORDER BY id"):
             self._remember(number, key)
@@ -179,7 +188,7 @@ class Manifest:
             db = self._writable()
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as err:
-            raise OSError(errno.EIO, f"{err}") from None
+            raise _os_error(err) from None
         try:
             rows = [self._row(record) for record in records]
             db.executemany(f"INSERT OR REPLACE INTO outputs VALUES ({', '.join('?' * len(_STORED))})", rows)
@@ -189,7 +198,7 @@ class Manifest:
                 db.execute("ROLLBACK")
             self._forget_uncommitted()
             if isinstance(err, sqlite3.Error):
-                raise OSError(errno.EIO, f"{err}") from None
+                raise _os_error(err) from None
             raise
 
     def _forget_uncommitted(self) -> None:
@@ -271,6 +280,22 @@ class Manifest:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _stored_zdict(db: sqlite3.Connection) -> bytes | None:
+    """The preset dictionary a database's records are compressed with; None for a database without a schema."""
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'zdict'").fetchone()
+    except sqlite3.OperationalError:  # no such table
+        return None
+    return None if row is None else bytes(row[0])
+
+
+def _os_error(err: sqlite3.Error) -> OSError:
+    """SQLite's error as the OSError a file write would raise (a full disk is ENOSPC, as the outputs' writes say)."""
+    if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return OSError(errno.EIO, str(err))
 
 
 def upgrade(output_dir: Path) -> None:
