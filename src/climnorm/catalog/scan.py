@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gc
 import itertools
 import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from climnorm._gc import gc_paused
 from climnorm._ranges import format_range, format_ranges, year_ranges
 from climnorm.catalog.filenames import NC_SUFFIXES, ChainKey, Date, FileEntry, parse_entry, version_rank
 from climnorm.errors import CatalogError
@@ -373,7 +372,7 @@ def build_catalog(
             roots.append(root)
 
     wanted_vars = _as_set(variables)
-    with _gc_paused():
+    with gc_paused():
         found, skipped = _scan([r for r in roots if isinstance(r, Path)])
         listed: list[tuple[ObjectPath, int, float, str | None]] = []
         urls = [r for r in roots if isinstance(r, str)]
@@ -382,19 +381,6 @@ def build_catalog(
 
             listed = list_inputs(urls, storage or StorageOptions.from_config(), model, wanted_vars)
         return _build(roots, found, listed, skipped, model, wanted_vars, _as_set(scenarios))
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector: building 100,000 small acyclic objects otherwise triggers full
-    collections over and over, which costs more than the parsing itself."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _build(

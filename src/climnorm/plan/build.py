@@ -8,9 +8,7 @@ which member outputs.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from climnorm._gc import gc_paused
 from climnorm._ranges import format_ranges
 from climnorm.catalog.filenames import ChainKey, FileEntry, InputPath
 from climnorm.catalog.scan import Catalog
@@ -172,19 +171,8 @@ class PlanRow:
 
 def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = None) -> Plan:
     """Build the plan; ``previous`` (a manifest's records) marks outputs that are already up to date."""
-    with _no_cycle_collection():  # ~10^6 outputs, none in a cycle: the collector would walk them again and again
+    with gc_paused():  # ~10^6 outputs, none in a cycle: the collector would walk them again and again
         return _make_plan(config, catalog, previous)
-
-
-@contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _make_plan(config: Config, catalog: Catalog, previous: T_Records | None) -> Plan:
