@@ -194,3 +194,34 @@ def test_the_plan_reads_a_manifest_as_it_reads_whole_records(pictures_run: Path,
     assert {deleted, grown} <= stale and {p for p in stale if "/tas/" in p} == {
         p for p in current() if "/tas/" in p
     }  # both tas targets' windows hold 2013
+
+
+@pytest.mark.parametrize(
+    "wanted",
+    [
+        {"variable": "tas"},
+        {"variable": "tas", "region": "AK", "scenario": ["ssp245", "historical"], "target_year": 2021},
+        {"region": "CONUS", "member": "ensemble"},
+        {"variable": "tas", "target_year": "2013", "period": "historical"},
+        {"variable": "pr", "region": "HI"},
+        {"variable": "tas", "target_year": 1900},
+        {"variable": "tas", "scenario": "ssp245", "window_years": 7},
+    ],
+)
+def test_a_query_narrowed_in_the_database_is_the_query_of_the_records(pictures_run: Path, wanted: dict) -> None:
+    """OutputIndex.select narrows in SQL (reading only what it returns) exactly as it narrows records in memory,
+    to the same records or the same error naming what there is."""
+    from climnorm.errors import OutputNotFound
+    from climnorm.outputs.index import OutputIndex
+
+    loaded = OutputIndex.load(pictures_run)
+    in_memory = OutputIndex(pictures_run, OutputIndex.load(pictures_run).records)
+    try:
+        expected = in_memory.select(**wanted)
+    except OutputNotFound as err:
+        with pytest.raises(OutputNotFound) as got:
+            loaded.select(**wanted)
+        assert str(got.value) == str(err)
+        return
+    assert loaded.select(**wanted) == expected and expected
+    assert "records" not in vars(loaded)  # nothing but the selection was read

@@ -1,19 +1,26 @@
 """The one query over an output directory's manifest (:class:`OutputIndex`): every reader of finished outputs
 (datasets, export, verify, zonal tables, pictures) selects records through it, and one error,
-:class:`~climnorm.errors.OutputNotFound`, names what exists when nothing matches."""
+:class:`~climnorm.errors.OutputNotFound`, names what exists when nothing matches.
+
+An index loaded from a directory asks its manifest's database: ``select`` narrows by the indexed columns in SQL
+and reads only the records it returns, so a query of one chain reads that chain's records whatever the size of the
+manifest; ``records`` and ``changes`` (every normal, every change) are read on first use.
+"""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from climnorm.errors import OutputNotFound
 from climnorm.records import OutputRecord
-from climnorm.write.manifest import Manifest
+from climnorm.write.manifest import COLUMNS, Manifest
 
 T_Wanted = str | int | Iterable[str | int] | None
 """One value, any of several, or None (any)."""
+
+_NORMALS = ("change = ''", ())  # the normals' rows (a change file's record names its kind)
 
 
 def _matches(record: OutputRecord, key: str, allowed: set[str]) -> bool:
@@ -29,6 +36,10 @@ def _present(records: Iterable[OutputRecord], key: str) -> str:
         values = {s for r in records for s in r.statistics}
     else:
         values = {str(r.member if key == "member" else r.value(key)) for r in records}
+    return _listed(values)
+
+
+def _listed(values: Iterable[str]) -> str:
     return ", ".join(sorted(values)) or "none"
 
 
@@ -36,13 +47,24 @@ def _allowed(value: str | int | Iterable[str | int]) -> set[str]:
     return {str(value)} if isinstance(value, str | int) else {str(v) for v in value}
 
 
-@dataclass(frozen=True)
 class OutputIndex:
-    """The records of an output directory's manifest (with the journal of an interrupted run replayed), by path."""
+    """The records of an output directory's manifest (with those of an older, not yet upgraded one), by path:
+    ``records`` the normals (members' and ensembles'), ``changes`` the change files, apart (a reader of normals
+    never meets one). Made from records in memory, or by :meth:`load` from a directory, then read as asked."""
 
-    output_dir: Path
-    records: tuple[OutputRecord, ...]  # the normals (members' and ensembles')
-    changes: tuple[OutputRecord, ...] = ()  # the change files, apart: a reader of normals never meets one
+    def __init__(
+        self,
+        output_dir: Path,
+        records: Iterable[OutputRecord] | None = None,
+        changes: Iterable[OutputRecord] = (),
+        *,
+        manifest: Manifest | None = None,
+    ) -> None:
+        self.output_dir = Path(output_dir)
+        self.manifest = manifest
+        if records is not None or manifest is None:
+            self.__dict__["records"] = tuple(records or ())
+            self.__dict__["changes"] = tuple(changes)
 
     @classmethod
     def load(cls, output_dir: Path | str) -> OutputIndex:
@@ -51,34 +73,83 @@ class OutputIndex:
         if not Manifest.exists(output_dir):
             raise OutputNotFound(f"{output_dir}: no manifest here; is this a climnorm output directory?")
         manifest = Manifest.read(output_dir)
-        try:
-            ordered = list(manifest.select())
-        finally:
+        if manifest.count() == 0:
             manifest.close()
-        if not ordered:
             raise OutputNotFound(f"{output_dir}: no outputs are listed in its manifest")
-        return cls(output_dir, tuple(r for r in ordered if not r.is_change), tuple(r for r in ordered if r.is_change))
+        return cls(output_dir, manifest=manifest)
+
+    @functools.cached_property
+    def records(self) -> tuple[OutputRecord, ...]:
+        """Every normal, by path (read from the manifest on first use)."""
+        assert self.manifest is not None
+        return tuple(self.manifest.where(*_NORMALS))
+
+    @functools.cached_property
+    def changes(self) -> tuple[OutputRecord, ...]:
+        """Every change file's record, by path (read from the manifest on first use)."""
+        assert self.manifest is not None
+        return tuple(self.manifest.where("change != ''", ()))
 
     def select(self, **wanted: T_Wanted) -> list[OutputRecord]:
         """The records whose fields have the wanted values (any of several; None: any), narrowed in the order the
         keys are given: ``variable``, ``region``, ``scenario``, ``product``, ``model``, ``variant``, ``member``
         ("ACCESS-CM2 r1i1p1f1" or "ensemble"), ``statistic`` (of an ensemble output), ``period``,
         ``target_year``, ``window_years``. When a key leaves nothing, OutputNotFound names the values there are."""
-        chosen = list(self.records)
+        query = None if self.manifest is None or "records" in self.__dict__ else _Query(self.manifest)
+        chosen: list[OutputRecord] | None = None if query is not None else list(self.records)
         what: list[str] = []
         for key, value in wanted.items():
             if value is None:
                 continue
             allowed = _allowed(value)
-            narrowed = [r for r in chosen if _matches(r, key, allowed)]
-            if not narrowed:
-                asked = repr(value) if isinstance(value, str | int) else " or ".join(map(repr, value))
-                head = " ".join(what) or "outputs"
-                raise OutputNotFound(f"{head}: no {key} {asked} (there are: {_present(chosen, key)})")
-            chosen = narrowed
+            asked = repr(value) if isinstance(value, str | int) else " or ".join(map(repr, value))
+            head = " ".join(what) or "outputs"
+            if query is not None and chosen is None and key in COLUMNS:
+                if not query.narrow(key, allowed):
+                    raise OutputNotFound(f"{head}: no {key} {asked} (there are: {query.present(key)})")
+            else:
+                if chosen is None:
+                    assert query is not None
+                    chosen = query.records()
+                narrowed = [r for r in chosen if _matches(r, key, allowed)]
+                if not narrowed:
+                    raise OutputNotFound(f"{head}: no {key} {asked} (there are: {_present(chosen, key)})")
+                chosen = narrowed
             what.append(", ".join(sorted(allowed)))
+        if chosen is None:
+            assert query is not None
+            chosen = query.records()
         return chosen
 
     def path(self, record: OutputRecord) -> Path:
         """Where a record's file is."""
         return self.output_dir / record.path
+
+
+class _Query:
+    """A selection of a manifest's normals narrowed in SQL, column by column."""
+
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.clauses = [_NORMALS[0]]
+        self.params: list[object] = []
+
+    def narrow(self, key: str, allowed: set[str]) -> bool:
+        """Narrow to the rows whose ``key`` is one of ``allowed`` (compared as text, as the records' values are);
+        False, and unchanged, when that leaves none."""
+        values: list[object] = [int(v) for v in allowed if v.lstrip("-").isdigit()]
+        if key != "target_year":
+            values = list(sorted(allowed))
+        clause = f"{key} IN ({', '.join('?' * len(values))})" if values else "0"
+        if not self.manifest.count_where(" AND ".join([*self.clauses, clause]), (*self.params, *values)):
+            return False
+        self.clauses.append(clause)
+        self.params.extend(values)
+        return True
+
+    def present(self, key: str) -> str:
+        """The values of ``key`` in the selection so far."""
+        return _listed(str(v) for v in self.manifest.distinct(key, " AND ".join(self.clauses), tuple(self.params)))
+
+    def records(self) -> list[OutputRecord]:
+        return list(self.manifest.where(" AND ".join(self.clauses), tuple(self.params)))

@@ -257,13 +257,26 @@ class Manifest:
         unknown = set(wanted) - set(COLUMNS) - {"path"}
         if unknown:
             raise ValueError(f"not a manifest column: {', '.join(sorted(unknown))}")
-        clause = " AND ".join(f"{k} = ?" for k in wanted) or "1"
-        query = f"SELECT {_READ} FROM outputs WHERE {clause} ORDER BY path"
-        for row in self.db.execute(query, tuple(wanted.values())):
+        return self.where(" AND ".join(f"{k} = ?" for k in wanted) or "1", tuple(wanted.values()))
+
+    def where(self, clause: str, params: tuple[object, ...]) -> Iterator[OutputRecord]:
+        """The records of the rows an SQL condition on the outputs table's columns selects, by path."""
+        for row in self.db.execute(f"SELECT {_READ} FROM outputs WHERE {clause} ORDER BY path", params):
             yield self.record_of(row)
 
+    def count_where(self, clause: str, params: tuple[object, ...]) -> int:
+        """How many rows an SQL condition selects."""
+        return int(self.db.execute(f"SELECT count(*) FROM outputs WHERE {clause}", params).fetchone()[0])
+
+    def distinct(self, column: str, clause: str, params: tuple[object, ...]) -> list[object]:
+        """The values of one column among the rows an SQL condition selects."""
+        if column not in COLUMNS:
+            raise ValueError(f"not a manifest column: {column}")
+        query = f"SELECT DISTINCT {column} FROM outputs WHERE {clause}"
+        return [value for (value,) in self.db.execute(query, params)]
+
     def count(self) -> int:
-        return int(self.db.execute("SELECT count(*) FROM outputs").fetchone()[0])
+        return self.count_where("1", ())
 
     def save(self) -> None:
         """At a run's end: fold the write-ahead log into the database and close it (the database is then one
