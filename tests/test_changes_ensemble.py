@@ -383,3 +383,14 @@ def test_plot_counties_of_a_change_shows_the_county_change_tables_values(ensembl
                  "--product", "annual", "--model", "CH-A", "--change", "--polygons",
                  str(ensemble_run.parent / "counties.geojson"), "--id", "id", "-o", str(out)])  # fmt: skip
     assert code == 0 and out.stat().st_size > 5_000
+
+
+def test_the_change_files_are_queried_as_the_normals_are(ensemble_run: Path) -> None:
+    """An index of the change files narrows in SQL to what filtering their records in memory gives."""
+    index = OutputIndex.load(ensemble_run)
+    changes = index.of_changes()
+    got = changes.select(variable="tas", product="annual", model=["CH-A", "ensemble"])
+    expected = [r for r in index.changes if r.variable == "tas" and r.product == "annual"
+                and r.model in ("CH-A", "ensemble")]  # fmt: skip
+    assert got == expected and len(got) == 4 and "records" not in vars(changes)
+    assert {r.is_change for r in got} == {True}

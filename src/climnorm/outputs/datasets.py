@@ -142,9 +142,7 @@ def open_chain(output_dir: Path | str, chain: Chain, *, change: bool = False) ->
     index = OutputIndex.load(output_dir)
     ds = _stacked(index, chain_records(index, chain), chain)
     if change:
-        changes = OutputIndex(index.output_dir, index.changes)
-        if not changes.records:
-            raise OutputNotFound(f"{index.output_dir}: no change files (a run with changes: writes them)")
+        changes = index.of_changes()
         stacked = _stacked(changes, chain_records(changes, chain), chain)
         names = [v for v in stacked.data_vars if "_change" in str(v) or "_baseline_" in str(v)]
         extra = stacked[names].reset_coords(drop=True)

@@ -20,7 +20,8 @@ from climnorm.write.manifest import COLUMNS, Manifest
 T_Wanted = str | int | Iterable[str | int] | None
 """One value, any of several, or None (any)."""
 
-_NORMALS = ("change = ''", ())  # the normals' rows (a change file's record names its kind)
+_NORMALS = "change = ''"  # the normals' rows (a change file's record names its kind)
+_CHANGES = "change != ''"
 
 
 def _matches(record: OutputRecord, key: str, allowed: set[str]) -> bool:
@@ -59,9 +60,11 @@ class OutputIndex:
         changes: Iterable[OutputRecord] = (),
         *,
         manifest: Manifest | None = None,
+        rows: str = _NORMALS,
     ) -> None:
         self.output_dir = Path(output_dir)
         self.manifest = manifest
+        self.rows = rows  # which of the manifest's rows are this index's records: the normals, or the changes
         if records is not None or manifest is None:
             self.__dict__["records"] = tuple(records or ())
             self.__dict__["changes"] = tuple(changes)
@@ -80,22 +83,35 @@ class OutputIndex:
 
     @functools.cached_property
     def records(self) -> tuple[OutputRecord, ...]:
-        """Every normal, by path (read from the manifest on first use)."""
+        """Every normal (of an index of changes, every change), by path (read from the manifest on first use)."""
         assert self.manifest is not None
-        return tuple(self.manifest.where(*_NORMALS))
+        return tuple(self.manifest.where(self.rows, ()))
 
     @functools.cached_property
     def changes(self) -> tuple[OutputRecord, ...]:
         """Every change file's record, by path (read from the manifest on first use)."""
         assert self.manifest is not None
-        return tuple(self.manifest.where("change != ''", ()))
+        return () if self.rows == _CHANGES else tuple(self.manifest.where(_CHANGES, ()))
+
+    def of_changes(self) -> OutputIndex:
+        """The change files as an index of their own (its ``records``), queried as this one is; OutputNotFound
+        when there are none."""
+        if self.manifest is None or "changes" in self.__dict__:
+            index = OutputIndex(self.output_dir, self.changes)
+            empty = not index.records
+        else:
+            index = OutputIndex(self.output_dir, manifest=self.manifest, rows=_CHANGES)
+            empty = not self.manifest.count_where(_CHANGES, ())
+        if empty:
+            raise OutputNotFound(f"{self.output_dir}: no change files (a run with a changes: section writes them)")
+        return index
 
     def select(self, **wanted: T_Wanted) -> list[OutputRecord]:
         """The records whose fields have the wanted values (any of several; None: any), narrowed in the order the
         keys are given: ``variable``, ``region``, ``scenario``, ``product``, ``model``, ``variant``, ``member``
         ("ACCESS-CM2 r1i1p1f1" or "ensemble"), ``statistic`` (of an ensemble output), ``period``,
         ``target_year``, ``window_years``. When a key leaves nothing, OutputNotFound names the values there are."""
-        query = None if self.manifest is None or "records" in self.__dict__ else _Query(self.manifest)
+        query = None if self.manifest is None or "records" in self.__dict__ else _Query(self.manifest, self.rows)
         chosen: list[OutputRecord] | None = None if query is not None else list(self.records)
         what: list[str] = []
         for key, value in wanted.items():
@@ -129,9 +145,9 @@ class OutputIndex:
 class _Query:
     """A selection of a manifest's normals narrowed in SQL, column by column."""
 
-    def __init__(self, manifest: Manifest) -> None:
+    def __init__(self, manifest: Manifest, rows: str) -> None:
         self.manifest = manifest
-        self.clauses = [_NORMALS[0]]
+        self.clauses = [rows]
         self.params: list[object] = []
 
     def narrow(self, key: str, allowed: set[str]) -> bool:

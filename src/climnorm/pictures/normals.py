@@ -31,11 +31,7 @@ def load_index(output_dir: Path, *, changes: bool = False) -> OutputIndex:
     """Every output the manifest of ``output_dir`` lists (with the journal of an interrupted run replayed); with
     ``changes``, its change files instead of its normals."""
     index = OutputIndex.load(output_dir)
-    if not changes:
-        return index
-    if not index.changes:
-        raise OutputNotFound(f"{output_dir}: no change files (a run with a changes: section writes them)")
-    return OutputIndex(index.output_dir, index.changes)
+    return index.of_changes() if changes else index
 
 
 def _choices(records: Iterable[OutputRecord], key: str) -> str:
