@@ -51,7 +51,9 @@ def chain_records(index: OutputIndex, chain: Chain) -> list[OutputRecord]:
     try:
         product(c.product)
     except ValueError as err:
-        if not any(r.product == c.product for r in index.records):  # nor an indicator of the run
+        try:
+            index.select(product=c.product)  # an indicator of the run
+        except OutputNotFound:
             raise DatasetError(str(err)) from None
     scenarios = (c.scenario,) if c.scenario == HISTORICAL else (c.scenario, HISTORICAL)
     index.select(variable=c.variable, region=c.region, product=c.product, scenario=c.scenario)

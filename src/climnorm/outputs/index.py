@@ -137,6 +137,12 @@ class OutputIndex:
             chosen = query.records()
         return chosen
 
+    def record(self, path: str) -> OutputRecord | None:
+        """The record of the output (a normal or a change) at ``path``, or None."""
+        if self.manifest is not None:
+            return self.manifest.records.get(path)
+        return next((r for r in (*self.records, *self.changes) if r.path == path), None)
+
     def path(self, record: OutputRecord) -> Path:
         """Where a record's file is."""
         return self.output_dir / record.path

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from climnorm.errors import PlotError
-from climnorm.numerics.changes import categories, robustness, significant
+from climnorm.numerics.changes import (
+    AGREEMENT_FRACTION,
+    SIGNIFICANT_FRACTION,
+    categories,
+    robustness,
+    significant,
+)  # fmt: skip
 from climnorm.pictures._style import (
     MONTH_ABBR,
     SEASONS,
@@ -166,19 +172,22 @@ def county_change(
     """Each county's change of ``record``'s normal against its baseline's, from the county's own normals of both
     (for a relative change their ratio); of an ensemble output, the mean of its members' county changes and, with
     IPCC AR6 robustness, each county's category from its members' changes and their counties' own variability."""
-    changes = {r.path: r for r in load_index(output_dir, changes=True).records}
-    mine = changes.get(change_path(record.path))
-    if mine is None:
-        raise PlotError(f"{record.path}: no change against a baseline (a run with a changes: section writes them)")
     from climnorm.zonal.variability import VARIABILITY
 
-    members = [changes[m.path] for m in mine.member_outputs] if mine.is_ensemble else [mine]
+    index = load_index(output_dir)
+    mine = index.record(change_path(record.path))
+    if mine is None:
+        raise PlotError(f"{record.path}: no change against a baseline (a run with a changes: section writes them)")
+    members = [index.record(m.path) for m in mine.member_outputs] if mine.is_ensemble else [mine]
     fractions, why = _fractions(output_dir, mine)
-    index = {r.path: r for r in load_index(output_dir).records}
     found: list[CountyValues] = []
     deltas, sigmas = [], []
     for member in members:
-        normal, base = (index[m.path] for m in member.member_outputs)
+        if member is None:
+            raise PlotError(f"{mine.path}: a member's change it was made of is not in the manifest")
+        normal, base = (index.record(m.path) for m in member.member_outputs)
+        if normal is None or base is None:
+            raise PlotError(f"{member.path}: the normals it was made of are not in the manifest")
         now, then = (county_values(output_dir, r, request, choice, raw=True) for r in (normal, base))
         if not np.array_equal(now.rows, then.rows):
             raise PlotError(f"{normal.path} and {base.path} serve different counties")
@@ -233,8 +242,9 @@ def _fractions(output_dir: Path, change: OutputRecord) -> tuple[tuple[float, flo
     with netCDF4.Dataset(Path(output_dir) / change.path) as ds:
         if name not in ds.variables:
             return None, "no robustness in this run (changes: robustness: none)"
-        var = ds.variables[name]
-        return (float(var.significant_fraction), float(var.agreement_fraction)), ""
+        var = ds.variables[name]  # files written before the fractions were recorded there: the AR6 defaults
+        significant = float(getattr(var, "significant_fraction", SIGNIFICANT_FRACTION))
+        return (significant, float(getattr(var, "agreement_fraction", AGREEMENT_FRACTION))), ""
 
 
 def _scale(units: str) -> float:
