@@ -10,7 +10,7 @@ manifest; ``records`` and ``changes`` (every normal, every change) are read on f
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from climnorm.errors import OutputNotFound
@@ -136,6 +136,16 @@ class OutputIndex:
             assert query is not None
             chosen = query.records()
         return chosen
+
+    def each(self) -> Iterator[OutputRecord]:
+        """Every record, the normals then the changes, read one at a time (what a reader of them all, `verify`,
+        needs without holding them all)."""
+        if self.manifest is None or "records" in self.__dict__:
+            yield from (*self.records, *self.changes)
+            return
+        yield from self.manifest.where(self.rows, ())
+        if self.rows == _NORMALS:
+            yield from self.manifest.where(_CHANGES, ())
 
     def record(self, path: str) -> OutputRecord | None:
         """The record of the output (a normal or a change) at ``path``, or None."""

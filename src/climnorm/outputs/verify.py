@@ -33,11 +33,12 @@ def verify_outputs(output_dir: Path | str) -> tuple[int, list[str]]:
     except OutputNotFound:
         return 0, []
     problems: list[str] = []
-    for record in index.records:
-        problems.extend(f"{record.path}: {p}" for p in _check(index.path(record), record))
-    for record in index.changes:
-        problems.extend(f"{record.path}: {p}" for p in _check_change(index.path(record), record))
-    return len(index.records) + len(index.changes), problems
+    checked = 0
+    for record in index.each():  # one at a time: a manifest of the whole ensemble is never held at once
+        check = _check_change if record.is_change else _check
+        problems.extend(f"{record.path}: {p}" for p in check(index.path(record), record))
+        checked += 1
+    return checked, problems
 
 
 def _check_change(path: Path, record: OutputRecord) -> list[str]:
