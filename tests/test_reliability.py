@@ -31,7 +31,7 @@ from climnorm.errors import OutputError, RunLocked
 from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.lock import LOCK_NAME, OutputLock
 from climnorm.runner.pipeline import RunSummary, run
-from helpers import recorded_outputs
+from helpers import manifest_outputs, recorded_outputs
 
 YEARS = range(2006, 2015)
 LAT = np.array([30.0, 40.0, 50.0])
@@ -456,16 +456,19 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str,
 
 
 def _snapshot(out: Path) -> dict[str, tuple[str, dict[str, object]]]:
-    """Data checksum (of every data variable: a normal, its window statistics) and attributes (creation time aside)
-    of every output."""
+    """Data checksum (of every data variable: a normal, its window statistics, a baseline's yearly values) and
+    attributes (creation time aside) of every output, and the manifest's records."""
     snap = {}
     for path in sorted([*out.rglob("*_normal.nc"), *out.rglob("*_normal_change.nc")]):
         digest = hashlib.sha256()
         with netCDF4.Dataset(path) as ds:
-            for name in sorted(n for n, v in ds.variables.items() if v.dimensions[:1] == ("time",) and v.ndim > 2):
+            fields = [n for n, v in ds.variables.items() if v.dimensions[:1] in (("time",), ("year",)) and v.ndim > 2]
+            for name in sorted(fields):
                 digest.update(np.ma.filled(ds[name][:].astype(np.float32), np.nan).tobytes())
             attrs = {k: str(ds.getncattr(k)) for k in ds.ncattrs() if k != "creation_time"}
         snap[str(path.relative_to(out))] = (digest.hexdigest(), attrs)
+    records = json.dumps(manifest_outputs(out), sort_keys=True).encode()
+    snap["manifest"] = (hashlib.sha256(records).hexdigest(), {"outputs": str(len(manifest_outputs(out)))})
     return snap
 
 
