@@ -109,6 +109,6 @@ def _current(change: ChangePlan, previous: Mapping[str, OutputRecord], plan: Pla
     """Whether a change is up to date: its normal and its baseline's are, and it was made of them as they are."""
     if not (change.output.up_to_date and change.baseline.up_to_date):
         return False
-    checksums = {p: str(previous[p].checksum) for p in (change.output.path, change.baseline.path)}
+    checksums = {o.path: str(o.checksum) for o in (change.output, change.baseline)}  # as recorded, up to date
     refs = references(change, checksums)
     return made_of(previous.get(change.path), change.fingerprint, refs, plan.config.output_dir / change.path)
