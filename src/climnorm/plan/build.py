@@ -190,7 +190,12 @@ def _make_plan(config: Config, catalog: Catalog, previous: T_Records | None) -> 
     for stream in plan.streams:
         for target in stream.targets:
             specs = [s for s in plan.specs if s.applies_to(stream.variable)]
-            outputs = [_output(plan, target, r, spec) for r in plan.regions for spec in specs]
+            outputs = [
+                _output(plan, target, r, spec, daily)
+                for r in plan.regions
+                for daily in (output_path(plan.template, config, target, r, target.member),)  # once per region
+                for spec in specs
+            ]
             plan.outputs += outputs
             if not target.computable:
                 reason = unavailable(target.window, target.missing, _archive_years(plan, stream), target.min_years)
@@ -307,13 +312,15 @@ def _complete_years(plan: Plan, member: Member, variable: str, scenario: str) ->
             yield from (y for y in chain.complete_years if plan.source_scenario(scenario, y) == source)
 
 
-def _output(plan: Plan, target: Target, region: Region, spec: ProductSpec) -> OutputPlan:
+def _output(plan: Plan, target: Target, region: Region, spec: ProductSpec, daily_path: str) -> OutputPlan:
+    """One product's output of a target and region (``daily_path``: the daily normal's, which products name theirs
+    after)."""
     reads = target.available
     before = target.window[0] - 1
     if spec.uses_previous_year and _complete(plan, target.member, target.variable, target.scenario, before):
         reads = (before, *reads)
     inputs = plan.output_inputs(target, spec, reads)
-    path = product_path(output_path(plan.template, plan.config, target, region, target.member), spec)
+    path = product_path(daily_path, spec)
     fingerprint = plan.fingerprint(target.member, region, spec)
     if target.year == baseline_year(plan):  # the changes' baseline: its file carries the years' variability too
         extras = baseline_extras(spec)  # a daily baseline's digest is as it was before the years were kept
