@@ -159,7 +159,7 @@ class OutputIndex:
 
 
 class _Query:
-    """A selection of a manifest's normals narrowed in SQL, column by column."""
+    """A selection of a manifest's rows (its normals, or its changes) narrowed in SQL, column by column."""
 
     def __init__(self, manifest: Manifest, rows: str) -> None:
         self.manifest = manifest

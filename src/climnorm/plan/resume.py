@@ -52,6 +52,7 @@ class ResumeCheck:
             state is not None
             and state.fingerprint == fingerprint
             and state.inputs == self._packed_inputs(inputs)
+            and state.size is not None
             and self.size(path) == state.size
         ):
             return str(state.checksum)
