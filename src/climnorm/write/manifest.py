@@ -279,8 +279,8 @@ class Manifest:
         return self.count_where("1", ())
 
     def save(self) -> None:
-        """At a run's end: fold the write-ahead log into the database and close it (the database is then one
-        file; a failure leaves the log beside it, which the next opening folds in)."""
+        """At a run's end: fold the write-ahead log into the database and close it (the records are then all in
+        the database file; a failure leaves them in the log beside it, which the next opening folds in)."""
         if self._db is None:
             return
         try:
