@@ -414,15 +414,9 @@ def read_normal(path: Path, variable: str) -> tuple[np.ndarray, np.ndarray, np.n
 
 def manifest_records(out_dir: Path) -> list[dict[str, Any]]:
     """An output directory's manifest records, as ``manifest.json`` lists them (none where there is no manifest)."""
-    from climnorm.write.manifest import Manifest
+    from climnorm.write.manifest import manifest_outputs
 
-    if not Manifest.exists(out_dir):
-        return []
-    manifest = Manifest.read(out_dir)
-    try:
-        return [record.to_json() for record in manifest.select()]
-    finally:
-        manifest.close()
+    return manifest_outputs(out_dir)
 
 
 def climnorm_outputs(out_dir: Path) -> dict[tuple[str, str, int], Path]:

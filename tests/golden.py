@@ -22,7 +22,7 @@ from typing import Any
 from climnorm.config.model import parse_config
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, write_archive
-from helpers import manifest_outputs
+from climnorm.write.manifest import manifest_outputs
 
 GOLDEN_DIR = Path(__file__).parent / "data" / "golden"
 REGIONS = ["CONUS", "AK", "HI", "PRVI", "GU"]

@@ -134,19 +134,6 @@ def link_archives(root: Path, sources: Sequence[Path]) -> Path:
     return root
 
 
-def manifest_outputs(out: Path) -> list[dict[str, Any]]:
-    """The manifest's records as ``manifest.json`` lists them (format 1), by path; none where there is none."""
-    from climnorm.write.manifest import Manifest
-
-    if not Manifest.exists(out):
-        return []
-    manifest = Manifest.read(out)
-    try:
-        return [record.to_json() for record in manifest.select()]
-    finally:
-        manifest.close()
-
-
 def recorded_outputs(out: Path) -> int:
     """How many outputs a run's manifest holds now, read as SQLite sees the database (a run may be writing it)."""
     import sqlite3

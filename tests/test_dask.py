@@ -27,8 +27,8 @@ import yaml
 from climnorm.errors import ClimnormError
 from climnorm.events import FileRead, NormalWritten, RunStarted, T_Event, TaskFinished, TaskStarted
 from climnorm.runner.pipeline import run
+from climnorm.write.manifest import manifest_outputs
 from conftest import T_Archive
-from helpers import manifest_outputs
 from parallel_job import N_FILES, N_NORMALS, SPEC, job_config, job_config_dict
 
 distributed = pytest.importorskip("distributed")

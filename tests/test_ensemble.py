@@ -22,7 +22,7 @@ from climnorm.config.model import parse_config
 from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, file_path, write_archive, write_year
-from helpers import manifest_outputs
+from climnorm.write.manifest import manifest_outputs
 from reference import assert_close_with_same_nans
 
 STATISTICS = ["mean", "median", "p10", "p90", "min", "max", "std"]

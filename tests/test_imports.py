@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "climnorm"
 #: The vocabulary every stage shares (rank 0); then the stage packages in the order data flows through them, with
 #: the edges (storage, progress) before the stages that use them and the façade (`climnorm/__init__.py`) last.
 VOCABULARY = frozenset(
-    {"_atomic", "_extras", "_gc", "_memory", "_ranges", "_version", "calendars", "errors", "events", "records"}
+    {"_atomic", "_extras", "_memory", "_ranges", "_version", "calendars", "errors", "events", "records"}
     | {"regions", "types", "units"}
 )
 STAGES = (

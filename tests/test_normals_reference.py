@@ -19,7 +19,8 @@ from climnorm import synth
 from climnorm.config.model import parse_config
 from climnorm.engines import SerialExecutor
 from climnorm.runner.pipeline import RunSummary, run
-from helpers import DISTINCT_CALENDARS, LEAP_CALENDARS, manifest_outputs
+from climnorm.write.manifest import manifest_outputs
+from helpers import DISTINCT_CALENDARS, LEAP_CALENDARS
 from reference import (
     Box,
     RandomArchive,

@@ -16,7 +16,7 @@ from climnorm.errors import OutputError
 from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.pipeline import prepare, run
 from climnorm.synth import SynthSpec, write_archive
-from helpers import manifest_outputs
+from climnorm.write.manifest import manifest_outputs
 
 SPEC = SynthSpec(
     variables=("tas", "pr"),

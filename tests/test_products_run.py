@@ -18,8 +18,8 @@ from climnorm.config.model import parse_config
 from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.pipeline import run
 from climnorm.synth import SynthSpec, file_path, write_archive
+from climnorm.write.manifest import manifest_outputs
 from conftest import T_Archive
-from helpers import manifest_outputs
 from products_reference import (
     YearData,
     annual,

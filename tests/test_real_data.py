@@ -36,7 +36,8 @@ from climnorm.catalog.scan import build_catalog
 from climnorm.config.model import parse_config
 from climnorm.engines import SerialExecutor
 from climnorm.runner.pipeline import RunSummary, run
-from helpers import cdo_ydaymean, manifest_outputs, needs_cdo
+from climnorm.write.manifest import manifest_outputs
+from helpers import cdo_ydaymean, needs_cdo
 from reference import Field, assert_same_normal, filled, reference_normals
 from reference import read_field as read_normal
 

@@ -31,7 +31,8 @@ from climnorm.errors import OutputError, RunLocked
 from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.lock import LOCK_NAME, OutputLock
 from climnorm.runner.pipeline import RunSummary, run
-from helpers import manifest_outputs, recorded_outputs
+from climnorm.write.manifest import manifest_outputs
+from helpers import recorded_outputs
 
 YEARS = range(2006, 2015)
 LAT = np.array([30.0, 40.0, 50.0])

@@ -22,7 +22,7 @@ from climnorm.config.model import parse_config
 from climnorm.events import FileRead, T_Event
 from climnorm.runner.pipeline import run
 from climnorm.synth import write_archive
-from helpers import manifest_outputs
+from climnorm.write.manifest import manifest_outputs
 from parallel_job import SPEC, job_config_dict
 from s3server import FaultProxy, MotoServer
 

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import itertools
 import logging
 import os
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from climnorm._gc import gc_paused
 from climnorm._ranges import format_range, format_ranges, year_ranges
 from climnorm.catalog.filenames import NC_SUFFIXES, ChainKey, Date, FileEntry, parse_entry, version_rank
 from climnorm.errors import CatalogError
@@ -381,6 +382,20 @@ def build_catalog(
 
             listed = list_inputs(urls, storage or StorageOptions.from_config(), model, wanted_vars)
         return _build(roots, found, listed, skipped, model, wanted_vars, _as_set(scenarios))
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while ~10^5-10^6 small acyclic objects are built (a catalog's entries,
+    a plan's outputs): each allocation burst otherwise triggers full collections over everything built so far,
+    which costs more than the building itself."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _build(

@@ -16,10 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from climnorm._gc import gc_paused
 from climnorm._ranges import format_ranges
 from climnorm.catalog.filenames import ChainKey, FileEntry, InputPath
-from climnorm.catalog.scan import Catalog
+from climnorm.catalog.scan import Catalog, gc_paused
 from climnorm.config.model import (
     DEFAULT_OUTPUT_TEMPLATE,
     MEMBER_VARIANTS_TEMPLATE,

@@ -295,6 +295,18 @@ class Manifest:
             self._db = None
 
 
+def manifest_outputs(output_dir: Path) -> list[dict[str, Any]]:
+    """Every record of ``output_dir``'s manifest as ``manifest.json`` lists it (format 1), by path; none where
+    there is no manifest (what tests and benchmarks compare)."""
+    if not Manifest.exists(output_dir):
+        return []
+    manifest = Manifest.read(output_dir)
+    try:
+        return [record.to_json() for record in manifest.select()]
+    finally:
+        manifest.close()
+
+
 def _stored_zdict(db: sqlite3.Connection) -> bytes | None:
     """The preset dictionary a database's records are compressed with; None for a database without a schema."""
     try:
@@ -377,4 +389,4 @@ class RecordMap(Mapping[str, OutputRecord]):
         return self.manifest.select()
 
 
-__all__ = ["LEGACY_JOURNAL", "LEGACY_NAME", "MANIFEST_NAME", "Manifest", "RecordMap"]
+__all__ = ["LEGACY_JOURNAL", "LEGACY_NAME", "MANIFEST_NAME", "Manifest", "RecordMap", "manifest_outputs"]
