@@ -387,8 +387,7 @@ def build_catalog(
 @contextmanager
 def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while ~10^5-10^6 small acyclic objects are built (a catalog's entries,
-    a plan's outputs): each allocation burst otherwise triggers full collections over everything built so far,
-    which costs more than the building itself."""
+    a plan's outputs): full collections over everything built so far would cost more than the building."""
     enabled = gc.isenabled()
     gc.disable()
     try:
