@@ -3,6 +3,7 @@ schema is unchanged: docs/normals.md, "Outputs")."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, NamedTuple
@@ -178,3 +179,25 @@ class OutputRecord:
 
 _FIELDS = frozenset(f.name for f in fields(OutputRecord))
 _REQUIRED = tuple(f.name for f in fields(OutputRecord) if f.default is MISSING and f.default_factory is MISSING)
+
+
+STORE_SUFFIX = ".zarr"
+"""The suffix of a chain's store in the ``zarr`` output layout, whose targets are addressed as ``….zarr#2040``."""
+
+
+def in_store(path: str | os.PathLike[str]) -> bool:
+    """Whether an output path addresses a target in a store (``….zarr#2040``, the ``zarr`` layout), not a file."""
+    return f"{STORE_SUFFIX}#" in os.fspath(path)
+
+
+def store_and_year(path: str | os.PathLike[str]) -> tuple[str, int]:
+    """A target's store and year, from its path ``….zarr#2040``."""
+    store, _, year = os.fspath(path).rpartition("#")
+    return store, int(year)
+
+
+def target_in_store(files_path: str, year: int) -> str:
+    """A target's path in the ``zarr`` layout from its chain's path as a file (named without the target year):
+    ``…/tas_M_CONUS_ssp245_30yr_monthly_normal.nc`` → ``…/tas_M_CONUS_ssp245_30yr_monthly_normal.zarr#2040``."""
+    stem = files_path[: -len(".nc")] if files_path.endswith(".nc") else files_path
+    return f"{stem}{STORE_SUFFIX}#{year}"

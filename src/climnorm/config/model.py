@@ -162,6 +162,7 @@ class Config(Strict):
     max_memory_per_worker_gb: Annotated[float, Field(gt=0)] = 6.0
     compression: Compression = Compression()
     output_template: str = DEFAULT_OUTPUT_TEMPLATE
+    output_layout: Literal["files", "zarr"] = "files"  # zarr: one store per chain and product (docs/normals.md)
     lon_convention: T_LonConvention = "input"
     mask_impossible: bool = False
     fast_read: Annotated[bool, Field(strict=True)] = True

@@ -3,6 +3,7 @@ is wrong between them, checked once those fields are valid on their own."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -60,6 +61,20 @@ def _changes(c: Config) -> str | None:
     return "; ".join(changes_problems(c.changes, c.window_years, names)) or None
 
 
+def _layout(c: Config) -> str | None:
+    if c.output_layout != "zarr":
+        return None
+    if importlib.util.find_spec("zarr") is None:
+        return "output_layout: zarr needs the zarr package: pip install 'climnorm[export]'"
+    folder = c.output_template.rpartition("/")[0]
+    if "{target}" in folder or "{period}" in folder:
+        return (
+            f"output_template ({c.output_template!r}) names folders by {{target}} or {{period}}: with output_layout: "
+            "zarr, a chain's targets share one store"
+        )
+    return None
+
+
 def _scheduler(c: Config) -> str | None:
     if c.engine != "dask" and c.scheduler_address:
         return f"scheduler_address ({c.scheduler_address!r}) is only used with engine: dask (engine is {c.engine!r})"
@@ -71,6 +86,7 @@ CROSS_FIELD_RULES: tuple[tuple[frozenset[str], Callable[[Config], str | None]], 
     (frozenset({"min_years_for_normal", "window_years"}), _min_years),
     (frozenset({"data_years", "window_years", "periods"}), _data_years),
     (frozenset({"engine", "scheduler_address"}), _scheduler),
+    (frozenset({"output_layout", "output_template"}), _layout),
     (frozenset({"indicators", "variables", "historical_end"}), _indicators),
     (frozenset({"changes", "window_years", "variables", "indicators"}), _changes),
     (frozenset({"model", "models", "variant", "variants"}), _one_form),

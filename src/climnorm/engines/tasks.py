@@ -25,7 +25,7 @@ from climnorm.errors import InputFileError, TaskMemoryError
 from climnorm.events import FileRead, NormalWritten, TaskFinished, TaskStarted
 from climnorm.read.orders import ReadTask
 from climnorm.types import FileResult
-from climnorm.write.orders import ChangeTask, EnsembleChangeTask, EnsembleTask, WriteTask, Written
+from climnorm.write.orders import ChangeTask, EnsembleChangeTask, EnsembleTask, WriteTask, Written, ZarrTarget
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,21 @@ def _made_of_outputs(
     seconds = time.perf_counter() - start
     ctx.send(NormalWritten(*key, path, seconds, member))
     return Written(size, checksum, seconds)
+
+
+def write_in_store(
+    ctx: WorkerContext, fn: Callable[[WorkerContext, T_WriteTask], Written], task: T_WriteTask, target: ZarrTarget
+) -> Written:
+    """Run a write task ``fn`` into a temporary file beside its chain's store, then copy the file into the store's
+    chunks of its target (the ``zarr`` layout: `climnorm.write.zarr_chain`)."""
+    from climnorm.write.zarr_chain import land_target
+
+    folder = os.path.dirname(target.store)
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".climnorm-target-", dir=folder) as scratch:
+        here = replace(task, path=os.path.join(scratch, os.path.basename(task.path).replace("#", "_") + ".nc"))
+        written = fn(ctx, here)
+        return replace(written, size=land_target(here.path, target))
 
 
 def write_detached(

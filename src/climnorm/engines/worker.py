@@ -13,7 +13,13 @@ from climnorm.events import T_Event
 log = logging.getLogger(__name__)
 
 #: The stage modules the task functions import when they run, which the local pool's workers preload.
-STAGE_MODULES = ("climnorm.read.extract", "climnorm.write.layouts", "climnorm.write.ensemble", "climnorm.write.changes")
+STAGE_MODULES = (
+    "climnorm.read.extract",
+    "climnorm.write.layouts",
+    "climnorm.write.ensemble",
+    "climnorm.write.changes",
+    "climnorm.write.zarr_chain",
+)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,10 @@ import xarray as xr
 from climnorm.errors import DatasetError, OutputNotFound
 from climnorm.outputs.index import OutputIndex
 from climnorm.products import product
-from climnorm.records import OutputRecord
+from climnorm.records import OutputRecord, in_store
 from climnorm.types import HISTORICAL
 from climnorm.write.manifest import MANIFEST_NAME
+from climnorm.write.zarr_chain import open_output
 
 #: Global attributes that differ from target to target: coordinates along ``target_year`` in the dataset.
 PER_TARGET = ("period", "scenarios", "window", "source_years", "missing_years", "number_of_years")
@@ -90,8 +91,13 @@ def lazy_available() -> bool:
 def _open_target(path: Path, record: OutputRecord, lazy: bool) -> xr.Dataset:
     """One per-target file, its climatological time made a coordinate along ``target_year`` (it differs per
     target) and its per-target attributes made coordinates."""
-    ds = xr.open_dataset(path, chunks=-1 if lazy else None, decode_times=xr.coders.CFDatetimeCoder(use_cftime=True))
-    if not lazy:
+    times = xr.coders.CFDatetimeCoder(use_cftime=True)
+    if in_store(path):  # a target of the zarr layout: its file, rebuilt in memory
+        with open_output(path) as nc:
+            ds = xr.open_dataset(xr.backends.NetCDF4DataStore(nc), decode_times=times).load()  # type: ignore[no-untyped-call]
+    else:
+        ds = xr.open_dataset(path, chunks=-1 if lazy else None, decode_times=times)
+    if not lazy and not in_store(path):
         ds = ds.load()
         ds.close()
     time = ds["time"].load()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from climnorm.write.layouts import normal_checksum
 from climnorm.write.manifest import Manifest
 from climnorm.write.netcdf import CELL_METHODS, window_variable
 from climnorm.write.orders import agree_variable, change_variable, robustness_variable, significant_variable
+from climnorm.write.zarr_chain import open_output, output_size
 
 _ATTRS_FROM_RECORD = ("variable", "region", "scenario", "period", "target_year", "window_years", "calendar", "leap_day")
 
@@ -36,17 +38,28 @@ def verify_outputs(output_dir: Path | str) -> tuple[int, list[str]]:
     checked = 0
     for record in index.each():  # one at a time: a manifest of the whole ensemble is never held at once
         check = _check_change if record.is_change else _check
-        problems.extend(f"{record.path}: {p}" for p in check(index.path(record), record))
+        path = index.path(record)
+        found = _size_problems(path, record) or check(path, record)
+        problems.extend(f"{record.path}: {p}" for p in found)
         checked += 1
     return checked, problems
 
 
+def _size_problems(path: Path, record: OutputRecord) -> list[str]:
+    """An output not there, or not as large as recorded (a file, or a target's chunks in its chain's store); then
+    nothing else is checked."""
+    size = output_size(path)
+    if size is None:
+        return ["missing"]
+    if record.size is not None and size != record.size:
+        return [f"{size} bytes, the manifest recorded {record.size}"]
+    return []
+
+
 def _check_change(path: Path, record: OutputRecord) -> list[str]:
     """A change file: its variables there, its baseline and kind as the manifest says, the data checksum."""
-    if not path.exists():
-        return ["missing"]
     try:
-        with netCDF4.Dataset(path, "r") as ds:
+        with open_output(path) as ds:
             name = change_variable(record.data_name)
             if record.is_ensemble:
                 names = ensemble_variables(name, record.statistics)
@@ -72,12 +85,16 @@ def _check_change(path: Path, record: OutputRecord) -> list[str]:
 
 
 def _check(path: Path, record: OutputRecord) -> list[str]:
-    if not path.exists():
-        return ["missing"]
-    try:
-        ds = netCDF4.Dataset(path, "r")
-    except OSError as err:
-        return [f"cannot open ({err})"]
+    with contextlib.ExitStack() as stack:
+        try:
+            ds = stack.enter_context(open_output(path))
+        except OSError as err:
+            return [f"cannot open ({err})"]
+        return _normal_problems(ds, record)
+
+
+def _normal_problems(ds: netCDF4.Dataset, record: OutputRecord) -> list[str]:
+    """A normal's (a member's or an ensemble's): its product's layout, its attributes, its data checksum."""
     problems: list[str] = []
     try:
         if record.is_ensemble:
@@ -96,8 +113,6 @@ def _check(path: Path, record: OutputRecord) -> list[str]:
             problems.append("data checksum does not match the manifest")
     except (OSError, RuntimeError, KeyError, ValueError) as err:
         problems.append(f"unreadable: {err}")
-    finally:
-        ds.close()
     return problems
 
 

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import netCDF4
 import numpy as np
 
 from climnorm.errors import PlotError
@@ -19,6 +18,7 @@ from climnorm.pictures.normals import RegionSeries, Selection, load_index
 from climnorm.records import ENSEMBLE, OutputRecord
 from climnorm.units import canonical
 from climnorm.write.orders import change_variable, robustness_variable
+from climnorm.write.zarr_chain import open_output
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -76,7 +76,7 @@ def hatch_robustness(ax: Axes, output_dir: Path, record: OutputRecord, step: int
     if not (record.is_ensemble and record.is_change):
         return ""
     name = robustness_variable(change_variable(record.data_name))
-    with netCDF4.Dataset(Path(output_dir) / record.path) as ds:
+    with open_output(Path(output_dir) / record.path) as ds:
         if name not in ds.variables:
             return "no robustness in this file (changes: robustness: none)"
         if step is None:

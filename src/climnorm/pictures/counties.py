@@ -236,10 +236,10 @@ def _fractions(output_dir: Path, change: OutputRecord) -> tuple[tuple[float, flo
     there are none for an ensemble's."""
     if not change.is_ensemble:
         return None, ""
-    import netCDF4
+    from climnorm.write.zarr_chain import open_output
 
     name = robustness_variable(change_variable(change.data_name))
-    with netCDF4.Dataset(Path(output_dir) / change.path) as ds:
+    with open_output(Path(output_dir) / change.path) as ds:
         if name not in ds.variables:
             return None, "no robustness in this run (changes: robustness: none)"
         var = ds.variables[name]  # files written before the fractions were recorded there: the AR6 defaults
@@ -380,9 +380,9 @@ def counties_figure(
 
 def _names(path: Path, variable: str) -> tuple[str, str, dict[str, Any]]:
     """The variable's long name, the region's name and the file's attributes, for the title."""
-    import netCDF4
+    from climnorm.write.zarr_chain import open_output
 
-    with netCDF4.Dataset(path) as ds:
+    with open_output(path) as ds:
         attrs = {k: ds.getncattr(k) for k in ds.ncattrs()}
         var = ds.variables.get(variable)
         long_name = str(getattr(var, "long_name", variable)) if var is not None else variable

@@ -23,6 +23,7 @@ from climnorm.outputs.index import OutputIndex
 from climnorm.records import ENSEMBLE, OutputRecord
 from climnorm.types import HISTORICAL
 from climnorm.write.orders import change_variable
+from climnorm.write.zarr_chain import open_output
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +250,7 @@ def read_normal(output_dir: Path, record: OutputRecord, statistic: str | None = 
     path = Path(output_dir) / record.path
     variable = data_variable(record, statistic)
     try:
-        with netCDF4.Dataset(path) as ds:
+        with open_output(path) as ds:
             var = ds.variables[variable]
             var.set_auto_maskandscale(True)
             values = np.ma.filled(np.ma.asarray(var[:], dtype=np.float32), np.nan)
@@ -287,7 +288,7 @@ def _step_labels(ds: netCDF4.Dataset) -> tuple[str, ...]:
 
 def is_total(path: Path, record: OutputRecord) -> bool:
     """Whether the output's steps are totals within years (its cell methods say a sum): summed, not averaged."""
-    with netCDF4.Dataset(path) as ds:
+    with open_output(path) as ds:
         var = ds.variables.get(data_variable(record))
         return var is not None and str(getattr(var, "cell_methods", "")).startswith("time: sum within")
 

@@ -35,12 +35,14 @@ from climnorm.plan.planned import (
     EnsemblePlan,
     OutputPlan,
     T_Output,
+    chain_template,
     digest,
     output_fingerprint,
     output_path,
 )
 from climnorm.plan.resume import ResumeCheck, T_Records
 from climnorm.products import ProductSettings, ProductSpec, product_path
+from climnorm.records import target_in_store
 from climnorm.storage.options import StorageOptions
 from climnorm.types import HISTORICAL, Member, Region, Target
 
@@ -78,6 +80,7 @@ class Plan:
     _inputs: dict[tuple[Any, ...], tuple[FileEntry, ...]] = field(default_factory=dict, repr=False)
     _files: dict[tuple[Member, str, str, int], list[FileEntry]] = field(default_factory=dict, repr=False)
     _complete: dict[tuple[Member, str, str], frozenset[int]] = field(default_factory=dict, repr=False)
+    _store_years: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
     resume: ResumeCheck = field(default_factory=lambda: ResumeCheck({}, Path()), repr=False)  # make_plan sets it
 
     @functools.cached_property
@@ -101,6 +104,17 @@ class Plan:
     def specs(self) -> tuple[ProductSpec, ...]:
         """The run's products (`Config.product_specs`)."""
         return self.config.product_specs()
+
+    def located(self, path: str, year: int) -> str:
+        """An output's path in the configured layout: its file's, or its target's in its chain's store (``zarr``)."""
+        return target_in_store(path, year) if self.config.output_layout == "zarr" else path
+
+    def store_years(self, scenario: str) -> tuple[int, ...]:
+        """The target years of a scenario's chains: the ``target_year`` of their stores in the ``zarr`` layout."""
+        if scenario not in self._store_years:
+            years = {t.year for s in self.streams if s.scenario == scenario for t in s.targets}
+            self._store_years[scenario] = tuple(sorted(years))
+        return self._store_years[scenario]
 
     def fingerprint(self, member: Member, region: Region, spec: ProductSpec) -> str:
         """The fingerprint of a member's output of a region and product (the same for all its targets)."""
@@ -180,6 +194,8 @@ def _make_plan(config: Config, catalog: Catalog, previous: T_Records | None) -> 
     plan = Plan(config, catalog, members, coverage, config.region_objects, problems=problems)
     plan.resume = ResumeCheck(records, config.output_dir)
     plan.template = _template(config, members)
+    if config.output_layout == "zarr":
+        plan.template = chain_template(plan.template)
     _chain_problems(plan)
     for member in members:
         for variable in config.variables:
@@ -319,7 +335,7 @@ def _output(plan: Plan, target: Target, region: Region, spec: ProductSpec, daily
     if spec.uses_previous_year and _complete(plan, target.member, target.variable, target.scenario, before):
         reads = (before, *reads)
     inputs = plan.output_inputs(target, spec, reads)
-    path = product_path(daily_path, spec)
+    path = plan.located(product_path(daily_path, spec), target.year)
     fingerprint = plan.fingerprint(target.member, region, spec)
     if target.year == baseline_year(plan):  # the changes' baseline: its file carries the years' variability too
         extras = baseline_extras(spec)  # a daily baseline's digest is as it was before the years were kept

@@ -19,7 +19,7 @@ from climnorm.numerics.changes import DETRENDED_STD, WINDOW_YEARS
 from climnorm.plan.planned import ChangePlan, OutputPlan, digest
 from climnorm.plan.resume import made_of
 from climnorm.products import DaySlots, ProductSpec
-from climnorm.records import MemberOutput, OutputRecord
+from climnorm.records import STORE_SUFFIX, MemberOutput, OutputRecord, in_store, store_and_year
 from climnorm.types import HISTORICAL
 
 if TYPE_CHECKING:
@@ -55,7 +55,11 @@ def baseline_scenario(plan: Plan, scenario: str) -> str | None:
 
 
 def change_path(path: str) -> str:
-    """The change file beside an output: ``…_30yr_monthly_normal.nc`` → ``…_30yr_monthly_normal_change.nc``."""
+    """The change file beside an output: ``…_30yr_monthly_normal.nc`` → ``…_30yr_monthly_normal_change.nc``; a
+    target's in a store, in the change's store: ``…_normal.zarr#2040`` → ``…_normal_change.zarr#2040``."""
+    if in_store(path):
+        store, year = store_and_year(path)
+        return f"{store[: -len(STORE_SUFFIX)]}_change{STORE_SUFFIX}#{year}"
     p = PurePosixPath(path)
     return str(p.with_name(f"{p.stem}_change{p.suffix}"))
 

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 from climnorm.config.model import ENSEMBLE_OUTPUT_TEMPLATE
 from climnorm.plan.changes import change_path
 from climnorm.plan.notices import Skip
-from climnorm.plan.planned import ENSEMBLE_FORMAT, ChangePlan, EnsemblePlan, OutputPlan, digest, output_path
+from climnorm.plan.planned import (
+    ENSEMBLE_FORMAT,
+    ChangePlan,
+    EnsemblePlan,
+    OutputPlan,
+    chain_template,
+    digest,
+    output_path,
+)
 from climnorm.plan.resume import made_of
 from climnorm.products import product_path
 from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
@@ -51,6 +59,8 @@ def _ensembles(
     template = ENSEMBLE_OUTPUT_TEMPLATE
     if "output_template" in config.model_fields_set:  # the user's layout, with an ensemble folder if it needs one
         template = plan.template if "{model}" in plan.template else f"{ENSEMBLE}/{plan.template}"
+    elif config.output_layout == "zarr":
+        template = chain_template(template)
     plans = []
     for (variable, region, scenario, period, year, name), outs in sorted(groups.items()):
         computable = sum(o.computable for o in outs)
@@ -59,6 +69,7 @@ def _ensembles(
         first = outs[0].output if isinstance(outs[0], ChangePlan) else outs[0]
         path = product_path(output_path(template, config, first.target, regions[region], Member(ENSEMBLE, ENSEMBLE)),
                             specs[name])  # fmt: skip
+        path = plan.located(path, year)
         members = [o.path for o in outs]
         if isinstance(outs[0], ChangePlan):
             path = change_path(path)

@@ -176,6 +176,15 @@ def digest(shaping: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def chain_template(template: str) -> str:
+    """The output template of a chain's store (the ``zarr`` layout): its file name without the target year and
+    period, which the store's ``target_year`` dimension holds."""
+    folder, slash, name = template.rpartition("/")
+    for field in ("{period}", "{target}"):
+        name = name.replace(f"_{field}", "").replace(f"{field}_", "").replace(field, "")
+    return folder + slash + name
+
+
 def output_path(template: str, config: Config, target: Target, region: Region, member: Member) -> str:
     return template.format(
         variable=target.variable,

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from climnorm.records import MemberOutput, OutputRecord, RecordState
+from climnorm.records import MemberOutput, OutputRecord, RecordState, in_store, store_and_year
 
 T_Records = Mapping[str, OutputRecord]
 """A previous run's records by path: a manifest's (`climnorm.write.manifest.RecordMap`) or any mapping."""
@@ -53,7 +53,7 @@ class ResumeCheck:
             and state.fingerprint == fingerprint
             and state.inputs == self._packed_inputs(inputs)
             and state.size is not None
-            and self.size(path) == state.size
+            and self._present(path, state.size)
         ):
             return str(state.checksum)
         return None
@@ -84,6 +84,13 @@ class ResumeCheck:
             self._alive.append(entry)  # its id() stays its own
             self._ids[id(entry)] = self.recorded.input_id(entry.record)
         return self._ids[id(entry)]
+
+    def _present(self, path: str, size: int) -> bool:
+        """Whether the output is there as recorded: its file as large, or its chain's store (``zarr`` layout: its
+        target's chunks are the manifest's to vouch for, `climnorm verify`'s to check)."""
+        if in_store(path):
+            return self.size(store_and_year(path)[0]) is not None
+        return self.size(path) == size
 
     def size(self, path: str) -> int | None:
         """The size of an output file, None where there is none (its folder listed once)."""
@@ -118,6 +125,8 @@ def up_to_date(
 
 def file_matches(path: Path, record: OutputRecord) -> bool:
     """Whether the output's file is there with the size the manifest recorded."""
+    if in_store(path):
+        return Path(store_and_year(path)[0]).is_dir()
     try:
         return path.stat().st_size == record.size
     except OSError:

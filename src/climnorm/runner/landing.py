@@ -11,18 +11,18 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic
 
 from climnorm.config.model import Config
 from climnorm.engines import Engine, SerialExecutor
-from climnorm.engines.tasks import T_WriteTask, write_detached, write_output
+from climnorm.engines.tasks import T_WriteTask, write_detached, write_in_store, write_output
 from climnorm.engines.worker import WorkerContext
 from climnorm.errors import ClimnormError, OutputError
 from climnorm.plan.build import Plan
 from climnorm.plan.planned import T_Output
 from climnorm.products import file_product
-from climnorm.records import OutputRecord
+from climnorm.records import OutputRecord, in_store, store_and_year
 from climnorm.runner.accumulate import Computed
 from climnorm.runner.summary import Reporter
 from climnorm.write.digests import inputs_digest
@@ -35,6 +35,7 @@ from climnorm.write.orders import (
     NormalMeta,
     WriteTask,
     Written,
+    ZarrTarget,
 )
 from climnorm.write.store import OutputStore
 
@@ -153,6 +154,7 @@ class WriteQueue:
         self.store = store
         self.pending: list[_Pending] = []
         self.unrecorded: OutputError | None = None  # why outputs could not be recorded: the run stops
+        self.stores: set[str] = set()  # the chains' stores targets landed in (the zarr layout)
 
     def submit(self, computed: Computed) -> None:
         """Write a member's computed normal."""
@@ -170,15 +172,23 @@ class WriteQueue:
         """Run a job and record its output when it lands."""
         where = self.placement(job)
         future: Future[Written]
-        if where is Placement.IN_PLACE:
-            future = self.executor.run(job.fn, job.task)
-        elif where is Placement.HERE:
-            future = self.here.run(job.fn, job.task)
-        else:
+        target = self.target(job.out)
+        if where is Placement.HANDED_BACK:
             future = self.executor.run(write_detached, job.fn, job.task)
+        else:
+            executor = self.executor if where is Placement.IN_PLACE else self.here
+            future = executor.run(job.fn, job.task) if target is None else executor.run(write_in_store, job.fn,
+                                                                                        job.task, target)  # fmt: skip
         self.pending.append(_Pending(future, job, _weight(job)))
         if sum(p.weight for p in self.pending) > self.budget:
             self.drain(keep=self._newest_within(self.budget // 2))
+
+    def target(self, out: T_Output) -> ZarrTarget | None:
+        """Where an output goes in its chain's store (the ``zarr`` layout); None for a file."""
+        if not in_store(out.path):
+            return None
+        store, year = store_and_year(out.path)
+        return ZarrTarget(str(self.plan.config.output_dir / store), year, self.plan.store_years(out.key[2]))
 
     def _newest_within(self, share: float) -> int:
         """How many of the newest writes in flight fit in ``share`` of the budget."""
@@ -219,8 +229,13 @@ class WriteQueue:
         out = item.job.out
         try:
             written = item.future.result()
-            if written.data is not None:
+            target = self.target(out)
+            if written.data is not None and target is None:
                 self.store.put(out.path, written.data)
+            elif written.data is not None and target is not None:
+                written = replace(written, size=self.store.put_target(target, written.data))
+            if target is not None:
+                self.stores.add(target.store)
         except OSError as err:
             self.reporter.skip(out, f"write failed: {err.strerror or err}", fail=True)
             reason = self._disk_full(err)

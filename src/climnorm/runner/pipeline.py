@@ -36,7 +36,7 @@ from climnorm.runner.summary import Reporter, RunSummary
 from climnorm.runner.thresholds import base_files, base_pass
 from climnorm.runner.zonal_step import write_zonal_tables
 from climnorm.write.manifest import Manifest
-from climnorm.write.store import LocalDirectory
+from climnorm.write.store import LocalDirectory, consolidate
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +144,8 @@ def _run_scheduler(
     finally:
         writes.drain(block=False, final=True)
         manifest.save()
+        for store in sorted(writes.stores):
+            consolidate(store)
 
 
 def check_output_dir(config: Config) -> None:

@@ -45,13 +45,14 @@ from climnorm.write.orders import (
     robustness_variable,
     significant_variable,
 )
+from climnorm.write.zarr_chain import open_output
 
 _KEPT = ("units", "cell_methods", "coordinates", "grid_mapping", "is_dayofyear")
 
 
 def write_change(task: ChangeTask) -> tuple[int, str]:
     """Compute and write one change file; returns (size, checksum of the change's values)."""
-    with netCDF4.Dataset(task.target_path) as target, netCDF4.Dataset(task.baseline_path) as baseline:
+    with open_output(task.target_path) as target, open_output(task.baseline_path) as baseline:
         values = _values(target, task.target_path, task.variable)
         base = _values(baseline, task.baseline_path, task.variable)
         if values.shape != base.shape:
@@ -167,7 +168,7 @@ def write_ensemble_change(task: EnsembleChangeTask) -> tuple[int, str]:
     name = ens.variable  # the members' change variable: {name}_change
     sigma_name = baseline_sigma_variable(name.removesuffix("_change"))
     with contextlib.ExitStack() as stack:
-        files = [stack.enter_context(netCDF4.Dataset(m.path)) for m in ens.members]
+        files = [stack.enter_context(open_output(m.path)) for m in ens.members]
         grid = common_grid(ens, files)
         slots = [member_steps(ens, f, m) for f, m in zip(files, ens.members, strict=True)]
         steps = len(slots[0])

@@ -113,6 +113,16 @@ class Written:
 
 
 @dataclass(frozen=True)
+class ZarrTarget:
+    """Where one target's output goes in the ``zarr`` layout: its chain's store (an absolute path), its target year,
+    and the store's target years (its ``target_year`` dimension)."""
+
+    store: str
+    year: int
+    years: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class ChangeTask:
     """One change file to write from a member's output file of a target and of the baseline."""
 

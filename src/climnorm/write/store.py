@@ -6,11 +6,13 @@ half-written is ever visible there; the manifest records an output only after it
 from __future__ import annotations
 
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from climnorm._atomic import atomic_write_bytes
+from climnorm.write.orders import ZarrTarget
 
 
 @runtime_checkable
@@ -24,6 +26,10 @@ class OutputStore(Protocol):
 
     def put(self, rel: str, data: bytes) -> None:
         """Land an output's bytes under ``rel``: a temporary name, flushed to disk, then renamed."""
+        ...
+
+    def put_target(self, target: ZarrTarget, data: bytes) -> int:
+        """Land a target's file (its bytes) in its chain's store (the ``zarr`` layout); returns its chunks' bytes."""
         ...
 
     def size(self, rel: str) -> int | None:
@@ -52,17 +58,35 @@ class LocalDirectory:
     def put(self, rel: str, data: bytes) -> None:
         atomic_write_bytes(self.root / rel, data)
 
+    def put_target(self, target: ZarrTarget, data: bytes) -> int:
+        from climnorm.write.zarr_chain import land_bytes
+
+        return land_bytes(data, target)
+
     def size(self, rel: str) -> int | None:
-        try:
-            return (self.root / rel).stat().st_size
-        except OSError:
-            return None
+        from climnorm.write.zarr_chain import output_size
+
+        return output_size(self.root / rel)
 
     def remove(self, rel: str) -> None:
-        (self.root / rel).unlink(missing_ok=True)
+        from climnorm.write.zarr_chain import remove_output
+
+        remove_output(self.root / rel)
 
     def free_bytes(self) -> int | None:
         try:
             return shutil.disk_usage(self.root).free
         except OSError:
             return None
+
+
+def consolidate(store: Path | str) -> None:
+    """Consolidate a Zarr store's metadata (the ``zarr`` layout: after its targets' yearly values' groups are
+    added). Needs only the ``zarr`` package: the run's own process calls it."""
+    import zarr
+
+    with warnings.catch_warnings():
+        # consolidated metadata is a zarr-python extension of the v3 specification; readers without it still read
+        # the store (it is only an index of the arrays' metadata)
+        warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+        zarr.consolidate_metadata(str(store))

@@ -7,8 +7,9 @@ Every data variable shaped (slot, lat, lon) is a field: ``{variable}`` itself (o
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ import numpy as np
 from climnorm.errors import ZonalError
 from climnorm.outputs.index import OutputIndex
 from climnorm.records import OutputRecord
+from climnorm.write.zarr_chain import open_output as read_output
+from climnorm.write.zarr_chain import output_size
 from climnorm.zonal.grid import Grid, read_grid
 
 log = logging.getLogger(__name__)
@@ -54,7 +57,7 @@ def select_records(
     index = OutputIndex.load(output_dir)
     records = index.select(variable=variables, region=regions, product=products, scenario=scenarios)
     for record in records:
-        if not index.path(record).is_file():
+        if output_size(index.path(record)) is None:
             raise ZonalError(f"{index.path(record)}: listed in the manifest but missing")
     return records
 
@@ -77,12 +80,16 @@ def _horizontal_dims(ds: netCDF4.Dataset, source: str) -> tuple[str, str]:
     raise ZonalError(f"{source}: no lat/lon coordinate variables")
 
 
-def open_output(path: Path) -> netCDF4.Dataset:
-    """An output file opened for reading; failure is a one-line ZonalError naming it."""
-    try:
-        return netCDF4.Dataset(path)
-    except OSError as err:
-        raise ZonalError(f"{path}: cannot read ({err})") from err
+@contextlib.contextmanager
+def open_output(path: Path) -> Iterator[netCDF4.Dataset]:
+    """An output opened for reading (a file, or a target in its chain's store); failure is a one-line ZonalError
+    naming it."""
+    with contextlib.ExitStack() as stack:
+        try:
+            ds = stack.enter_context(read_output(path))
+        except OSError as err:
+            raise ZonalError(f"{path}: cannot read ({err})") from err
+        yield ds
 
 
 def read_output_grid(path: Path) -> Grid:
