@@ -146,3 +146,22 @@ def recorded_outputs(out: Path) -> int:
             return int(db.execute("SELECT count(*) FROM outputs").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def made_once(factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:
+    """A folder ``make`` fills once per test session, whichever pytest-xdist worker asks first (the others wait
+    for it, then share it): what a module's fixture builds for tests that may run in several workers."""
+    import fcntl
+    import os
+
+    base = factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, done = shared / name, shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            make(folder)
+            done.touch()
+    return folder

@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
+from climnorm._atomic import TMP_MARK
 from climnorm._memory import address_space_cap, check_estimate
 from climnorm.engines.worker import WorkerContext
 from climnorm.errors import InputFileError, TaskMemoryError
@@ -139,7 +140,7 @@ def write_in_store(
 
     folder = os.path.dirname(target.store)
     os.makedirs(folder, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".climnorm-target-", dir=folder) as scratch:
+    with tempfile.TemporaryDirectory(prefix=".target-", suffix=TMP_MARK, dir=folder) as scratch:
         here = replace(task, path=os.path.join(scratch, os.path.basename(task.path).replace("#", "_") + ".nc"))
         written = fn(ctx, here)
         return replace(written, size=land_target(here.path, target))

@@ -17,6 +17,7 @@ processes at once. The manifest records a target only after its chunks are writt
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -31,6 +32,7 @@ import cftime
 import netCDF4
 import numpy as np
 
+from climnorm._atomic import TMP_MARK
 from climnorm.errors import OutputError
 from climnorm.records import in_store, store_and_year
 from climnorm.write.orders import ZarrTarget
@@ -129,7 +131,7 @@ def _create(store: Path, src: netCDF4.Dataset, years: tuple[int, ...]) -> None:
     (another process may have made it meanwhile: then its store is kept)."""
     import zarr
 
-    tmp = store.with_name(f".{store.name}.{uuid.uuid4().hex}.tmp")
+    tmp = store.with_name(f".{store.name}.{uuid.uuid4().hex}{TMP_MARK}")
     try:
         root: Any = zarr.open_group(tmp, mode="w", zarr_format=3, attributes=_store_attrs(src))
         n = len(years)
@@ -143,8 +145,10 @@ def _create(store: Path, src: netCDF4.Dataset, years: tuple[int, ...]) -> None:
             if _per_target(name, var):
                 _target_array(root, name, var, n)
             elif var.dtype.kind == "S" and var.ndim == 2:  # labels as characters (season): as strings here
-                labels = netCDF4.chartostring(_raw(var)).astype(str)
-                root.create_array(name, data=labels, dimension_names=var.dimensions[:1], attributes=_zarr_attrs(var))
+                labels = netCDF4.chartostring(_raw(var)).astype(object)
+                array = root.create_array(name, shape=labels.shape, dtype=str, dimension_names=var.dimensions[:1],
+                                          attributes=_zarr_attrs(var))  # fmt: skip
+                array[:] = labels
             else:
                 root.create_array(name, data=_raw(var), dimension_names=var.dimensions, attributes=_zarr_attrs(var))
         root.create_array(TARGETS, shape=(n,), chunks=(1,), dtype=str, dimension_names=("target_year",))
@@ -187,47 +191,59 @@ def land_target(nc_path: str | Path, target: ZarrTarget) -> int:
     """Copy one target's file into its chain's store (made from this file if it is not there yet); returns the bytes
     of the target's chunks. Raises OutputError when the store was made for another shape of output."""
     import zarr
+    from zarr.core.sync import sync
 
     store = Path(target.store)
     with netCDF4.Dataset(nc_path) as src:
         if not (store / "zarr.json").exists():
             _create(store, src, target.years)
         root: Any = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
-        years = tuple(int(y) for y in root["target_year"][:])
-        if target.year not in years or years != target.years:
-            raise OutputError(
-                f"{store}: holds targets {years[0]}-{years[-1]}, not the run's {target.years[0]}-{target.years[-1]}: "
-                "it was made by another configuration; remove it"
-            )
-        i = years.index(target.year)
+        i = target.years.index(target.year)
         units, calendar = _calendar(src)
         offset = _time_offset(units, calendar)
+        values: dict[str, np.ndarray] = {}
         for name, var in src.variables.items():
             if "year" in var.dimensions or not _per_target(name, var):
                 continue
-            values = _raw(var)
-            try:
-                array = root[_RENAMED.get(name, name)]
-            except KeyError:  # a variable its first target had not (a baseline's window statistics)
-                array = _target_array(root, name, var, len(years))
-            if tuple(array.shape[1:]) != values.shape:
-                raise OutputError(
-                    f"{store}: {name} of shape {tuple(array.shape[1:])} cannot take target {target.year}'s "
-                    f"{values.shape}: the store was made by another configuration; remove it"
-                )
-            array[i] = values + offset if name in _PER_TARGET else values
+            if not (store / _RENAMED.get(name, name) / "zarr.json").exists():  # not in its first target's file:
+                _target_array(root, name, var, len(target.years))  # a baseline's window statistics
+            values[_RENAMED.get(name, name)] = _raw(var) + offset if name in _PER_TARGET else _raw(var)
         _write_years(root, src, target.year)
         structure = _structure(src)
         structure["time_units"] = units
-        root[TARGETS][i] = json.dumps(structure)
+        sync(_write_chunks(str(store), target, values, json.dumps(structure)))
     return target_size(store, i)
+
+
+async def _write_chunks(store: str, target: ZarrTarget, values: dict[str, np.ndarray], structure: str) -> None:
+    """Write one target's chunks, all at once, then its ``target_attributes`` (what says it is there)."""
+    from zarr.api.asynchronous import open_group
+
+    root: Any = await open_group(store=store, mode="r+", zarr_format=3, use_consolidated=False)
+    years_array, *arrays = await asyncio.gather(root.getitem("target_year"), *(root.getitem(n) for n in values))
+    years = tuple(int(y) for y in await years_array.getitem(slice(None)))
+    if years != target.years:
+        raise OutputError(
+            f"{store}: holds targets {years[0]}-{years[-1]}, not the run's {target.years[0]}-{target.years[-1]}: "
+            "it was made by another configuration; remove it"
+        )
+    i = years.index(target.year)
+    for (name, data), array in zip(values.items(), arrays, strict=True):
+        if tuple(array.shape[1:]) != data.shape:
+            raise OutputError(
+                f"{store}: {name} of shape {tuple(array.shape[1:])} cannot take target {target.year}'s "
+                f"{data.shape}: the store was made by another configuration; remove it"
+            )
+    await asyncio.gather(*(a.setitem(i, data) for a, data in zip(arrays, values.values(), strict=True)))
+    targets = await root.getitem(TARGETS)
+    await targets.setitem(i, structure)
 
 
 def land_bytes(data: bytes, target: ZarrTarget) -> int:
     """:func:`land_target` of a file's bytes (written by a worker that shares no disk with this process)."""
     folder = Path(target.store).parent
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".climnorm-target-", dir=folder) as scratch:
+    with tempfile.TemporaryDirectory(prefix=".target-", suffix=TMP_MARK, dir=folder) as scratch:
         path = Path(scratch) / "target.nc"
         path.write_bytes(data)
         return land_target(path, target)
@@ -247,23 +263,23 @@ def _write_years(root: Any, src: netCDF4.Dataset, year: int) -> None:
         )  # fmt: skip
 
 
-def _chunk_dirs(store: Path, index: int) -> Iterator[Path]:
-    """The chunk of each per-target array (a file, or a folder of one file) and the yearly values' group of target
-    ``index``."""
+def _chunk_dirs(store: Path, index: int, *, data_only: bool = False) -> Iterator[Path]:
+    """The chunk of target ``index`` of each per-target array (a file, or a folder of one file); ``data_only``:
+    not its ``target_attributes`` (whose creation time varies from run to run)."""
     for array in sorted(store.iterdir()):
         meta = array / "zarr.json"
         if not meta.is_file():
             continue
         dims = json.loads(meta.read_text()).get("dimension_names") or []
-        if dims[:1] == ["target_year"] and array.name != "target_year":
+        if dims[:1] == ["target_year"] and array.name != "target_year" and not (data_only and array.name == TARGETS):
             yield array / "c" / str(index)
 
 
 def target_size(store: Path | str, index: int) -> int:
-    """The bytes of one target's chunks in a store (its yearly values' included)."""
+    """The bytes of one target's data chunks in a store: the same in every run that computes the same values."""
     store = Path(store)
     total = 0
-    for chunk in _chunk_dirs(store, index):
+    for chunk in _chunk_dirs(store, index, data_only=True):
         total += _bytes(chunk)
     return total
 
@@ -335,20 +351,36 @@ def open_output(path: str | os.PathLike[str]) -> Iterator[netCDF4.Dataset]:
         ds.close()
 
 
-def _rebuild(store: str, year: int) -> netCDF4.Dataset:
-    """A target's file, rebuilt in memory from its store."""
-    import zarr
+async def _read_target(store: str, year: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A target's ``target_attributes`` and its variables' values as its store holds them, read all at once."""
+    from zarr.api.asynchronous import open_group
 
-    try:
-        root: Any = zarr.open_group(store, mode="r", zarr_format=3, use_consolidated=False)
-        years = tuple(int(y) for y in root["target_year"][:])
-        i = years.index(year)
-        text = str(root[TARGETS][i])
-    except (ValueError, KeyError, FileNotFoundError) as err:
-        raise FileNotFoundError(f"{store}: no target {year} ({err})") from None
+    root: Any = await open_group(store=store, mode="r", zarr_format=3, use_consolidated=False)
+    years_array, targets = await asyncio.gather(root.getitem("target_year"), root.getitem(TARGETS))
+    years = tuple(int(y) for y in await years_array.getitem(slice(None)))
+    i = years.index(year)
+    text = str(await targets.getitem(i))
     if not text:
         raise FileNotFoundError(f"{store}: target {year} was never written")
     structure = json.loads(text)
+    names = [n for n, *_ in structure["variables"]]
+    paths = [f"{YEARS_GROUP}/{year}/{n}" if "year" in d else _RENAMED.get(n, n) for n, d, *_ in structure["variables"]]
+    arrays = await asyncio.gather(*(root.getitem(p) for p in paths))
+    per_target = [(a.metadata.dimension_names or ())[:1] == ("target_year",) for a in arrays]
+    values = await asyncio.gather(
+        *(a.getitem(i if t else slice(None)) for a, t in zip(arrays, per_target, strict=True))
+    )
+    return structure, {n: np.asarray(v) for n, v in zip(names, values, strict=True)}
+
+
+def _rebuild(store: str, year: int) -> netCDF4.Dataset:
+    """A target's file, rebuilt in memory from its store."""
+    from zarr.core.sync import sync
+
+    try:
+        structure, stored = sync(_read_target(store, year))
+    except (ValueError, KeyError, FileNotFoundError) as err:
+        raise FileNotFoundError(f"{store}: no target {year} ({err})") from None
     # in memory only, under a name of its own (two of one target may be open at once: a baseline's own change)
     ds = netCDF4.Dataset(f"{store}#{year}.{uuid.uuid4().hex}", "w", diskless=True, persist=False, format="NETCDF4")
     for name, size in structure["dimensions"]:
@@ -362,15 +394,9 @@ def _rebuild(store: str, year: int) -> netCDF4.Dataset:
         var.setncatts({k: _decode(v) for k, v in attrs.items()})
         var.set_auto_maskandscale(False)
         var.set_auto_chartostring(False)
-        if "year" in dims:
-            values = root[f"{YEARS_GROUP}/{year}/{name}"][...]
-        elif name in _PER_TARGET:
-            values = root[_RENAMED.get(name, name)][i] - offset
-        else:
-            array = root[name]
-            values = array[i] if (array.metadata.dimension_names or ())[:1] == ("target_year",) else array[...]
-            if np.dtype(dtype).kind == "S" and len(dims) == 2:  # labels, kept as strings in the store
-                values = netCDF4.stringtochar(np.asarray(values, dtype=f"S{len(ds.dimensions[dims[1]])}"))
+        values = stored[name] - offset if name in _PER_TARGET else stored[name]
+        if np.dtype(dtype).kind == "S" and len(dims) == 2:  # labels, kept as strings in the store
+            values = netCDF4.stringtochar(np.asarray(values, dtype=f"S{len(ds.dimensions[dims[1]])}"))
         var[...] = values
         var.set_auto_maskandscale(True)
         var.set_auto_chartostring(True)

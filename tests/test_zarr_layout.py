@@ -1,0 +1,210 @@
+"""``output_layout: zarr``: one Zarr v3 store per chain and product, each target landed in its own chunks. Its values
+equal the files layout's bit for bit (every product, indicators, changes, an ensemble), xarray reads a store as it
+is, ``verify`` checks each target, a second run finds everything up to date, and a run killed at any moment resumes
+to identical stores and manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import netCDF4
+import numpy as np
+import pytest
+import yaml
+
+from climnorm._atomic import TMP_MARK
+from climnorm.config.model import parse_config
+from climnorm.errors import ConfigError
+from climnorm.outputs.datasets import chains, open_chain
+from climnorm.outputs.index import OutputIndex
+from climnorm.outputs.verify import verify_outputs
+from climnorm.runner.pipeline import prepare, run
+from climnorm.synth import SynthSpec
+from climnorm.write.manifest import manifest_outputs
+from climnorm.write.zarr_chain import open_output
+from helpers import T_Archive, link_archives, made_once, recorded_outputs
+
+zarr = pytest.importorskip("zarr")
+
+SPEC = SynthSpec(
+    variables=("pr", "tasmax"), scenarios=("historical", "ssp245"), historical_years=(2006, 2014),
+    scenario_years=(2015, 2022), resolution=2.0, box=(18.0, 26.0, 196.0, 208.0),
+)  # fmt: skip
+MEMBERS = (replace(SPEC, model="ZL-A"), replace(SPEC, model="ZL-B", noise=1))
+
+
+def _config(archive: Path, out: Path, layout: str) -> dict[str, object]:
+    return {
+        "input_dirs": [str(archive)], "output_dir": str(out), "models": "all", "variables": ["pr", "tasmax"],
+        "regions": ["all"], "scenarios": ["historical", "ssp245"], "window_years": 5, "min_years_for_normal": 4,
+        "periods": {"historical": [2013, 2014], "future": [2021, 2022]},
+        "products": ["daily", "daily_smoothed", "monthly", "seasonal", "annual"],
+        "indicators": [{"index": "tx_days_above", "thresh": "25 degC"}], "window_statistics": ["mean", "p90"],
+        "changes": {"baseline": [2010, 2014]}, "ensemble": {"statistics": ["mean", "p90"], "min_members": 2},
+        "multiprocessing_workers": 2, "output_layout": layout,
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def layouts(synth_archive: T_Archive, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """The same job in both layouts: (archive, files output, zarr output), made once for the session's workers."""
+
+    def make(root: Path) -> None:
+        archive = link_archives(root / "archive", [synth_archive(spec) for spec in MEMBERS])
+        for layout in ("files", "zarr"):
+            summary = run(parse_config(_config(archive, root / layout, layout)))
+            assert summary.failures == [] and summary.written == 264, summary
+
+    root = made_once(tmp_path_factory, "zarr-layouts", make)
+    return root / "archive", root / "files", root / "zarr"
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal bit for bit (floats by their bytes, so NaNs and their places too)."""
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    return a.tobytes() == b.tobytes() if a.dtype.kind in "fiub" else bool(np.array_equal(a, b))
+
+
+def test_zarr_layout_values_equal_the_files_layout_bit_for_bit(layouts: tuple[Path, Path, Path]) -> None:
+    """Every product (five and an indicator) of a member's and the ensemble's chains, with their historical targets
+    and their changes, read through `open_normals` from either layout: the same variables, values, coordinates and
+    attributes."""
+    _, files, stores = layouts
+    every = chains(OutputIndex.load(files).records)
+    assert every == chains(OutputIndex.load(stores).records) and len(every) == 66
+    chosen = [c for c in every if c.scenario == "ssp245" and c.model in ("ZL-A", "ensemble")]
+    assert {c.product for c in chosen} == {"daily", "daily_smoothed", "monthly", "seasonal", "annual", "tx_days_above"}
+    for chain in chosen:  # each with its historical targets, and its changes as variables of their own
+        for change in (True,):
+            a, b = open_chain(files, chain, change=change).load(), open_chain(stores, chain, change=change).load()
+            assert set(a.variables) == set(b.variables), chain
+            for name in a.variables:
+                assert _same(a[name].values, b[name].values), (chain, name)
+                assert json.dumps(a[name].attrs, default=str) == json.dumps(b[name].attrs, default=str), (chain, name)
+            assert {k: str(v) for k, v in a.attrs.items()} == {k: str(v) for k, v in b.attrs.items()}
+
+
+def test_one_store_per_chain_read_by_xarray_as_it_is(layouts: tuple[Path, Path, Path]) -> None:
+    """A store is what xarray opens (consolidated metadata): its ``target_year`` dimension holds the chain's targets
+    and each target's values are those of the same target's NetCDF file, read with netCDF4."""
+    import xarray as xr
+
+    _, files, stores = layouts
+    found = sorted(stores.rglob("*.zarr"))
+    assert len(found) == 66 * 2  # each chain's normals and their changes
+    assert not list(stores.rglob("*.nc")), "the zarr layout writes no NetCDF files"
+    store = stores / "ZL-A/tasmax/all/ssp245/tasmax_ZL-A_all_ssp245_5yr_monthly_normal.zarr"
+    with xr.open_zarr(store, consolidated=True, decode_times=False) as ds:
+        assert list(ds["target_year"].values) == [2021, 2022]
+        for i, year in enumerate((2021, 2022)):
+            [path] = files.glob(f"ZL-A/tasmax/all/ssp245/*_{year}_5yr_monthly_normal.nc")
+            with netCDF4.Dataset(path) as nc:
+                expected = np.ma.filled(nc["tasmax"][:].astype(np.float32), np.nan)
+                bounds = nc["climatology_bnds"][:]
+            assert _same(ds["tasmax"].values[i], expected)
+            assert np.array_equal(ds["climatology_bnds"].values[i] - ds["climatology_bnds"].values[i][0, 0],
+                                  bounds - bounds[0, 0])  # fmt: skip
+        assert "month" in ds.coords and ds["tasmax"].dims == ("target_year", "time", "lat", "lon")
+
+
+def test_a_second_run_finds_every_target_up_to_date(layouts: tuple[Path, Path, Path]) -> None:
+    archive, _, stores = layouts
+    plan, _ = prepare(parse_config(_config(archive, stores, "zarr")))
+    outputs = [*plan.outputs, *plan.changes, *plan.ensembles]
+    assert outputs and all(o.up_to_date for o in outputs if getattr(o, "computable", True))
+    assert all("#" in o.path for o in outputs)
+
+
+def test_verify_checks_each_target(layouts: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """A target whose chunk was damaged, and one whose chunks are gone, are the only problems `verify` reports."""
+    _, _, stores = layouts
+    copy = shutil.copytree(stores, tmp_path / "out", symlinks=True)
+    store = copy / "ZL-B/pr/all/ssp245/pr_ZL-B_all_ssp245_5yr_annual_normal.zarr"
+    chunk = store / "pr" / "c" / "1" / "0" / "0" / "0"
+    data = bytearray(chunk.read_bytes())
+    data[-1] ^= 0xFF
+    chunk.write_bytes(bytes(data))
+    shutil.rmtree(store / "pr" / "c" / "0")
+    checked, problems = verify_outputs(copy)
+    assert checked == 264 and len(problems) == 2, problems
+    assert any(p.startswith(f"{store.relative_to(copy)}#2021: ") for p in problems)
+    assert any(p.startswith(f"{store.relative_to(copy)}#2022: ") for p in problems)
+
+
+def test_a_template_with_targets_in_folder_names_is_refused(tmp_path: Path) -> None:
+    data = _config(tmp_path, tmp_path / "out", "zarr")
+    data["output_template"] = "{target}/{variable}_{region}_{scenario}_{period}_{model}_normal.nc"
+    with pytest.raises(ConfigError, match="output_layout: zarr"):
+        parse_config(data)
+
+
+# ---- kill -9, then resume to identical stores and manifest ----------------------------------------------------
+def _snapshot(out: Path) -> dict[str, str]:
+    """Every recorded target's values (read back from its store as its file) and attributes, and the manifest."""
+    records = sorted(manifest_outputs(out), key=lambda r: str(r["path"]))
+    snap = {"manifest": hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()}
+    for record in records:
+        digest = hashlib.sha256()
+        with open_output(out / record["path"]) as ds:
+            for name in sorted(ds.variables):
+                var = ds.variables[name]
+                var.set_auto_maskandscale(False)
+                var.set_auto_chartostring(False)
+                digest.update(name.encode() + np.asarray(var[...]).tobytes())
+            attrs = {k: str(ds.getncattr(k)) for k in ds.ncattrs() if k != "creation_time"}
+        snap[record["path"]] = digest.hexdigest() + json.dumps(attrs, sort_keys=True)
+    return snap
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(layouts: tuple[Path, Path, Path], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A smaller job of the same archive (daily and monthly normals, the indicator, changes, the ensemble), run
+    once uninterrupted."""
+    archive = layouts[0]
+
+    def make(root: Path) -> None:
+        data = {**_config(archive, root / "out", "zarr"), "products": ["daily", "monthly"], "variables": ["tasmax"]}
+        (root / "run.yaml").write_text(yaml.safe_dump(data))
+        summary = run(parse_config(data))
+        assert summary.failures == [] and summary.written == 72, summary
+
+    root = made_once(tmp_path_factory, "zarr-uninterrupted", make)
+    return root / "run.yaml", _snapshot(root / "out")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lines", [3, 30])
+def test_kill_9_then_resume_gives_identical_stores_and_manifest(
+    uninterrupted: tuple[Path, dict], tmp_path: Path, lines: int
+) -> None:
+    """Killed once the manifest holds 3 or 30 of the 72 outputs: every recorded target reads back as recorded
+    (verify finds nothing), and the resumed run ends with stores and a manifest identical to an uninterrupted run."""
+    config, expected = uninterrupted
+    data = yaml.safe_load(config.read_text())
+    data["output_dir"] = str(tmp_path / "out")
+    mine = tmp_path / "run.yaml"
+    mine.write_text(yaml.safe_dump(data))
+    cmd = [sys.executable, "-m", "climnorm.cli", "run", str(mine), "--progress", "none"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while recorded_outputs(tmp_path / "out") < lines and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before the signal"
+    os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers, mid-write
+    proc.communicate(timeout=60)
+    checked, problems = verify_outputs(tmp_path / "out")
+    assert checked >= lines and problems == [], problems
+    resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert _snapshot(tmp_path / "out") == expected
+    assert not list((tmp_path / "out").rglob(f"*{TMP_MARK}")), "temporary files or stores left"
