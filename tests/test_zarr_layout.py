@@ -130,11 +130,11 @@ def test_verify_checks_each_target(layouts: tuple[Path, Path, Path], tmp_path: P
     _, _, stores = layouts
     copy = shutil.copytree(stores, tmp_path / "out", symlinks=True)
     store = copy / "ZL-B/pr/all/ssp245/pr_ZL-B_all_ssp245_5yr_annual_normal.zarr"
-    chunk = store / "pr" / "c" / "1" / "0" / "0" / "0"
+    chunk = store / "pr" / "1.0.0.0"
     data = bytearray(chunk.read_bytes())
     data[-1] ^= 0xFF
     chunk.write_bytes(bytes(data))
-    shutil.rmtree(store / "pr" / "c" / "0")
+    (store / "pr" / "0.0.0.0").unlink()
     checked, problems = verify_outputs(copy)
     assert checked == 264 and len(problems) == 2, problems
     assert any(p.startswith(f"{store.relative_to(copy)}#2021: ") for p in problems)

@@ -44,6 +44,7 @@ STORE_TIME_UNITS = "days since 1850-01-01 00:00:00"
 _RENAMED = {"time": "climatology_time"}  # a 2-D variable cannot share its name with a dimension (xarray)
 _BACK = {v: k for k, v in _RENAMED.items()}
 _PER_TARGET = ("time", "climatology_bnds")
+_FLAT_KEYS = {"name": "v2", "separator": "."}  # a target's chunk is one file in its array's folder: "2.0.0.0"
 
 
 def _per_target(name: str, var: netCDF4.Variable[Any]) -> bool:
@@ -151,7 +152,8 @@ def _create(store: Path, src: netCDF4.Dataset, years: tuple[int, ...]) -> None:
                 array[:] = labels
             else:
                 root.create_array(name, data=_raw(var), dimension_names=var.dimensions, attributes=_zarr_attrs(var))
-        root.create_array(TARGETS, shape=(n,), chunks=(1,), dtype=str, dimension_names=("target_year",))
+        root.create_array(TARGETS, shape=(n,), chunks=(1,), dtype=str, dimension_names=("target_year",),
+                          chunk_key_encoding=_FLAT_KEYS)  # fmt: skip
         consolidate(tmp)
         try:
             os.rename(tmp, store)
@@ -176,6 +178,7 @@ def _target_array(root: Any, name: str, var: netCDF4.Variable[Any], n: int) -> A
     return root.create_array(
         _RENAMED.get(name, name), shape=(n, *var.shape), chunks=(1, *var.shape), dtype=dtype,
         fill_value=_zarr_fill(var), dimension_names=("target_year", *var.dimensions), attributes=attrs,
+        chunk_key_encoding=_FLAT_KEYS,
     )  # fmt: skip
 
 
@@ -263,31 +266,27 @@ def _write_years(root: Any, src: netCDF4.Dataset, year: int) -> None:
         )  # fmt: skip
 
 
-def _chunk_dirs(store: Path, index: int, *, data_only: bool = False) -> Iterator[Path]:
-    """The chunk of target ``index`` of each per-target array (a file, or a folder of one file); ``data_only``:
-    not its ``target_attributes`` (whose creation time varies from run to run)."""
+def _chunks(store: Path, index: int, *, data_only: bool = False) -> Iterator[Path]:
+    """The chunk file of target ``index`` of each per-target array; ``data_only``: not its ``target_attributes``
+    (whose creation time varies from run to run)."""
     for array in sorted(store.iterdir()):
         meta = array / "zarr.json"
         if not meta.is_file():
             continue
-        dims = json.loads(meta.read_text()).get("dimension_names") or []
+        metadata = json.loads(meta.read_text())
+        dims = metadata.get("dimension_names") or []
         if dims[:1] == ["target_year"] and array.name != "target_year" and not (data_only and array.name == TARGETS):
-            yield array / "c" / str(index)
+            yield array / ".".join([str(index)] + ["0"] * (len(metadata["shape"]) - 1))
 
 
 def target_size(store: Path | str, index: int) -> int:
     """The bytes of one target's data chunks in a store: the same in every run that computes the same values."""
     store = Path(store)
     total = 0
-    for chunk in _chunk_dirs(store, index, data_only=True):
-        total += _bytes(chunk)
+    for chunk in _chunks(store, index, data_only=True):
+        with contextlib.suppress(FileNotFoundError):  # a chunk all fill values is not written
+            total += chunk.stat().st_size
     return total
-
-
-def _bytes(path: Path) -> int:
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
 def output_size(path: str | os.PathLike[str]) -> int | None:
@@ -315,7 +314,7 @@ def _years(store: Path) -> tuple[int, ...]:
 
 
 def _written(store: Path, index: int) -> bool:
-    return (store / TARGETS / "c" / str(index)).is_file()
+    return (store / TARGETS / str(index)).is_file()
 
 
 def remove_output(path: str | os.PathLike[str]) -> None:
@@ -328,11 +327,8 @@ def remove_output(path: str | os.PathLike[str]) -> None:
         index = _years(Path(store)).index(year)
     except (OSError, ValueError, KeyError):
         return
-    for chunk in _chunk_dirs(Path(store), index):
-        if chunk.is_dir():
-            shutil.rmtree(chunk, ignore_errors=True)
-        else:
-            chunk.unlink(missing_ok=True)
+    for chunk in _chunks(Path(store), index):
+        chunk.unlink(missing_ok=True)
     shutil.rmtree(Path(store) / YEARS_GROUP / str(year), ignore_errors=True)
 
 
