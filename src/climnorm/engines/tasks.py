@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 from climnorm._atomic import TMP_MARK
 from climnorm._memory import address_space_cap, check_estimate
@@ -26,7 +26,15 @@ from climnorm.errors import InputFileError, TaskMemoryError
 from climnorm.events import FileRead, NormalWritten, TaskFinished, TaskStarted
 from climnorm.read.orders import ReadTask
 from climnorm.types import FileResult
-from climnorm.write.orders import ChangeTask, EnsembleChangeTask, EnsembleTask, WriteTask, Written, ZarrTarget
+from climnorm.write.orders import (
+    ChangeTask,
+    Encoding,
+    EnsembleChangeTask,
+    EnsembleTask,
+    WriteTask,
+    Written,
+    ZarrTarget,
+)
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +150,8 @@ def write_in_store(
     os.makedirs(folder, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".target-", suffix=TMP_MARK, dir=folder) as scratch:
         here = replace(task, path=os.path.join(scratch, os.path.basename(task.path).replace("#", "_") + ".nc"))
+        if not isinstance(here, EnsembleChangeTask):  # read once, here: compressing it would be work lost
+            here = replace(cast(Any, here), encoding=Encoding(zlib=False))
         written = fn(ctx, here)
         return replace(written, size=land_target(here.path, target))
 
