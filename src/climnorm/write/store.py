@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from climnorm._atomic import atomic_write_bytes
+from climnorm.records import in_store
 from climnorm.write.orders import ZarrTarget
 
 
@@ -64,14 +65,22 @@ class LocalDirectory:
         return land_bytes(data, target)
 
     def size(self, rel: str) -> int | None:
-        from climnorm.write.zarr_chain import output_size
+        if in_store(rel):  # a target's chunks (the zarr layout reads NetCDF: only then imported)
+            from climnorm.write.zarr_chain import output_size
 
-        return output_size(self.root / rel)
+            return output_size(self.root / rel)
+        try:
+            return (self.root / rel).stat().st_size
+        except OSError:
+            return None
 
     def remove(self, rel: str) -> None:
-        from climnorm.write.zarr_chain import remove_output
+        if in_store(rel):
+            from climnorm.write.zarr_chain import remove_output
 
-        remove_output(self.root / rel)
+            remove_output(self.root / rel)
+        else:
+            (self.root / rel).unlink(missing_ok=True)
 
     def free_bytes(self) -> int | None:
         try:
