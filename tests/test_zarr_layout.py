@@ -117,6 +117,29 @@ def test_one_store_per_chain_read_by_xarray_as_it_is(layouts: tuple[Path, Path, 
         assert "month" in ds.coords and ds["tasmax"].dims == ("target_year", "time", "lat", "lon")
 
 
+def test_county_tables_and_pictures_read_either_layout(layouts: tuple[Path, Path, Path], tmp_path: Path) -> None:
+    """A zonal table of every output (members, ensemble, changes) and a picture's normal are the same from either
+    layout."""
+    from shapely.geometry import box
+
+    from climnorm.outputs.index import OutputIndex
+    from climnorm.pictures.normals import read_normal
+    from climnorm.zonal import zonal_table
+    from zonal_files import write_vector
+
+    _, files, stores = layouts
+    shapes = write_vector(tmp_path / "s.geojson", [box(-163, 18, -157, 23), box(-157, 18, -153, 23)], ["a", "b"])
+    a, b = zonal_table(files, shapes, "id"), zonal_table(stores, shapes, "id")
+    assert len(a) > 1000 and set(a["model"]) == {"ZL-A", "ZL-B", "ensemble"}
+    keys = [c for c in a.columns if c not in ("value", "path")]
+    a, b = a.sort_values(keys).reset_index(drop=True), b.sort_values(keys).reset_index(drop=True)
+    assert a[keys].equals(b[keys]) and np.array_equal(a["value"].to_numpy(), b["value"].to_numpy(), equal_nan=True)
+    [one] = OutputIndex.load(stores).select(variable="tasmax", model="ensemble", product="seasonal", target_year=2022)
+    [two] = OutputIndex.load(files).select(variable="tasmax", model="ensemble", product="seasonal", target_year=2022)
+    x, y = read_normal(stores, one, "p90"), read_normal(files, two, "p90")
+    assert _same(x.values, y.values) and x.steps == y.steps == ("DJF", "MAM", "JJA", "SON") and x.units == y.units
+
+
 def test_a_second_run_finds_every_target_up_to_date(layouts: tuple[Path, Path, Path]) -> None:
     archive, _, stores = layouts
     plan, _ = prepare(parse_config(_config(archive, stores, "zarr")))
