@@ -1,6 +1,8 @@
 """Resume: an output a previous run recorded is up to date when nothing that shaped it changed (its
-configuration's fingerprint, its inputs as the catalog lists them) and its file is still there, as large as
-recorded. Opening outputs to check their data is `climnorm verify`'s job, not the plan's."""
+configuration's fingerprint, its inputs as the catalog lists them, for an output made of outputs the outputs it
+was made of) and its file is still there. The record's size is trusted: the plan lists its output folders' names
+and opens or stats no output; checking that a file is as large as recorded and holds the recorded data is
+`climnorm verify`'s job (a truncated output is found there, and recomputed once its file is removed)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from climnorm.records import MemberOutput, OutputRecord, RecordState
 
 T_Records = Mapping[str, OutputRecord]
 """A previous run's records by path: a manifest's (`climnorm.write.manifest.RecordMap`) or any mapping."""
-_FOLDERS = 256  # output folders whose files' sizes a check keeps
+_FOLDERS = 256  # output folders whose files' names a check keeps
 
 
 class Recorded(Protocol):
@@ -29,7 +31,7 @@ class Recorded(Protocol):
 class ResumeCheck:
     """Whether each planned output is current against ``previous`` (as :func:`up_to_date` says), at the scale of a
     whole ensemble: a manifest's records are compared by their state columns, a target's inputs are packed once
-    for all its regions and products, output files' sizes are listed a folder at a time."""
+    for all its regions and products, output files' names are listed a folder at a time."""
 
     def __init__(self, previous: T_Records, output_dir: Path) -> None:
         self.previous = previous
@@ -38,11 +40,11 @@ class ResumeCheck:
         self._packed: dict[int, tuple[object, bytes | None]] = {}  # by id() of the tuple (kept alive here)
         self._ids: dict[int, int | None] = {}  # by id() of the catalog entry
         self._alive: list[object] = []  # the entries of those ids
-        self._folders: OrderedDict[str, dict[str, int]] = OrderedDict()
+        self._folders: OrderedDict[str, frozenset[str]] = OrderedDict()
 
     def current(self, path: str, fingerprint: str, inputs: Sequence[Any]) -> str | None:
         """The recorded data checksum of the output at ``path`` if it is current: recorded with ``fingerprint`` and
-        ``inputs`` (catalog entries), its file there as large as recorded; else None."""
+        ``inputs`` (catalog entries), landed (its record has a size), its file there; else None."""
         if self.recorded is None:
             record = self.previous.get(path)
             ok = up_to_date(record, fingerprint, [e.record for e in inputs], self.output_dir)
@@ -53,7 +55,7 @@ class ResumeCheck:
             and state.fingerprint == fingerprint
             and state.inputs == self._packed_inputs(inputs)
             and state.size is not None
-            and self.size(path) == state.size
+            and self.exists(path)
         ):
             return str(state.checksum)
         return None
@@ -85,23 +87,22 @@ class ResumeCheck:
             self._ids[id(entry)] = self.recorded.input_id(entry.record)
         return self._ids[id(entry)]
 
-    def size(self, path: str) -> int | None:
-        """The size of an output file, None where there is none (its folder listed once)."""
+    def exists(self, path: str) -> bool:
+        """Whether the output file at ``path`` is there (its folder's names listed once; no file is stat'ed)."""
         folder, _, name = path.rpartition("/")
-        sizes = self._folders.get(folder)
-        if sizes is None:
-            sizes = self._folders[folder] = _sizes(self.output_dir / folder)
+        names = self._folders.get(folder)
+        if names is None:
+            names = self._folders[folder] = _names(self.output_dir / folder)
             if len(self._folders) > _FOLDERS:
                 self._folders.popitem(last=False)
-        return sizes.get(name)
+        return name in names
 
 
-def _sizes(folder: Path) -> dict[str, int]:
+def _names(folder: Path) -> frozenset[str]:
     try:
-        with os.scandir(folder) as entries:
-            return {e.name: e.stat().st_size for e in entries}
+        return frozenset(os.listdir(folder))
     except OSError:
-        return {}
+        return frozenset()
 
 
 def up_to_date(
@@ -117,16 +118,14 @@ def up_to_date(
 
 
 def file_matches(path: Path, record: OutputRecord) -> bool:
-    """Whether the output's file is there with the size the manifest recorded."""
-    try:
-        return path.stat().st_size == record.size
-    except OSError:
-        return False
+    """Whether the output's file is there and its record says it landed (has a size). The size itself is trusted:
+    a file that is not as recorded is `climnorm verify`'s to find."""
+    return record.size is not None and path.exists()
 
 
 def made_of(record: OutputRecord | None, fingerprint: str, refs: Sequence[MemberOutput], path: Path) -> bool:
     """Whether an output made of outputs (an ensemble, a change) is current: recorded with ``fingerprint``, made
-    of exactly ``refs`` (their paths and checksums), and its file there as recorded."""
+    of exactly ``refs`` (their paths and checksums), landed, and its file there."""
     return (
         record is not None
         and record.fingerprint == fingerprint
