@@ -201,9 +201,9 @@ def _make_plan(config: Config, catalog: Catalog, previous: T_Records | None) -> 
                 plan.skips += [skip_of(out, reason, target.reason) for out in outputs]
             else:
                 plan.skips += [skip_of(out, out.blocked) for out in outputs if out.blocked]
-    plan.changes = change_plans(plan, records)
+    plan.changes = change_plans(plan)
     if config.ensemble is not None:
-        plan.ensembles = ensemble_plans(plan, records)
+        plan.ensembles = ensemble_plans(plan)
     return plan
 
 

@@ -5,7 +5,7 @@ is, and the ensemble output was computed from them as they are."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -13,24 +13,21 @@ from climnorm.config.model import ENSEMBLE_OUTPUT_TEMPLATE
 from climnorm.plan.changes import change_path
 from climnorm.plan.notices import Skip
 from climnorm.plan.planned import ENSEMBLE_FORMAT, ChangePlan, EnsemblePlan, OutputPlan, digest, output_path
-from climnorm.plan.resume import made_of
 from climnorm.products import product_path
-from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
+from climnorm.records import ENSEMBLE
 from climnorm.types import Member
 
 if TYPE_CHECKING:
     from climnorm.plan.build import Plan
 
 
-def ensemble_plans(plan: Plan, previous: Mapping[str, OutputRecord]) -> list[EnsemblePlan]:
+def ensemble_plans(plan: Plan) -> list[EnsemblePlan]:
     """The ensemble outputs some member can compute, of the members' normals and of their changes; those fewer
     than ``min_members`` can are the plan's skips."""
-    return _ensembles(plan, plan.outputs, previous) + _ensembles(plan, plan.changes, previous)
+    return _ensembles(plan, plan.outputs) + _ensembles(plan, plan.changes)
 
 
-def _ensembles(
-    plan: Plan, outputs: Sequence[OutputPlan] | Sequence[ChangePlan], previous: Mapping[str, OutputRecord]
-) -> list[EnsemblePlan]:
+def _ensembles(plan: Plan, outputs: Sequence[OutputPlan] | Sequence[ChangePlan]) -> list[EnsemblePlan]:
     config, ensemble = plan.config, plan.config.ensemble
     assert ensemble is not None
     groups: dict[tuple[str, str, str, str, int, str], list[Any]] = defaultdict(list)
@@ -80,17 +77,16 @@ def _ensembles(
                 Skip(ENSEMBLE, variable, region, scenario, period, year, name, ens.label, reason, detail, named)
             )
             continue
-        plans.append(_with_status(ens, previous, plan))
+        plans.append(_with_status(ens, plan))
     return plans
 
 
-def _with_status(ens: EnsemblePlan, previous: Mapping[str, OutputRecord], plan: Plan) -> EnsemblePlan:
+def _with_status(ens: EnsemblePlan, plan: Plan) -> EnsemblePlan:
     """The ensemble output, up to date when its members will all be kept as they are and it was made of them."""
     if any(o.computable and not o.up_to_date for o in ens.members):
         return ens
-    refs = tuple(MemberOutput(o.member_label, o.path, str(_checksum(o, plan))) for o in ens.members if o.up_to_date)
-    current = made_of(previous.get(ens.path), ens.fingerprint, refs, plan.config.output_dir / ens.path)
-    return replace(ens, up_to_date=current)
+    refs = [(o.member_label, o.path, str(_checksum(o, plan))) for o in ens.members if o.up_to_date]
+    return replace(ens, up_to_date=plan.resume.made_of(ens.path, ens.fingerprint, refs))
 
 
 def _checksum(member: OutputPlan | ChangePlan, plan: Plan) -> str | None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from climnorm.records import MemberOutput, OutputRecord, RecordState
+from climnorm.records import ComposedState, MemberOutput, OutputRecord, RecordState
 
 T_Records = Mapping[str, OutputRecord]
 """A previous run's records by path: a manifest's (`climnorm.write.manifest.RecordMap`) or any mapping."""
@@ -27,11 +27,13 @@ class Recorded(Protocol):
 
     def input_id(self, entry: Mapping[str, Any]) -> int | None: ...
 
+    def composed(self, path: str) -> ComposedState | None: ...
+
 
 class ResumeCheck:
-    """Whether each planned output is current against ``previous`` (as :func:`up_to_date` says), at the scale of a
-    whole ensemble: a manifest's records are compared by their state columns, a target's inputs are packed once
-    for all its regions and products, output files' names are listed a folder at a time."""
+    """Whether each planned output is current against ``previous`` (as :func:`up_to_date` and :func:`made_of`
+    say), at the scale of a whole ensemble: a manifest's records are compared by their state columns, a target's
+    inputs are packed once for all its regions and products, output files' names are listed a folder at a time."""
 
     def __init__(self, previous: T_Records, output_dir: Path) -> None:
         self.previous = previous
@@ -59,6 +61,21 @@ class ResumeCheck:
         ):
             return str(state.checksum)
         return None
+
+    def made_of(self, path: str, fingerprint: str, refs: Sequence[tuple[str, str, str]]) -> bool:
+        """Whether the output made of outputs (an ensemble's, a change's) at ``path`` is current (:func:`made_of`):
+        recorded with ``fingerprint``, made of exactly ``refs`` (member, path, checksum), landed, its file there."""
+        if self.recorded is None:
+            record = self.previous.get(path)
+            return made_of(record, fingerprint, [MemberOutput(*r) for r in refs], self.output_dir / path)
+        state = self.recorded.composed(path)
+        return (
+            state is not None
+            and state.fingerprint == fingerprint
+            and state.size is not None
+            and state.member_outputs == tuple(refs)
+            and self.exists(path)
+        )
 
     def checksum(self, path: str) -> str | None:
         """The recorded data checksum of the output at ``path`` (None: no record)."""
