@@ -307,7 +307,8 @@ def _stream(plan: Plan, member: Member, variable: str, scenario: str) -> Stream:
 def _target(plan: Plan, member: Member, variable: str, scenario: str, period: str, year: int) -> Target:
     config = plan.config
     window = tuple(range(year - config.window_years + 1, year + 1))
-    available = [y for y in window if _complete(plan, member, variable, scenario, y)]
+    complete = _complete_set(plan, member, variable, scenario)
+    available = [y for y in window if y in complete]
     missing = tuple(y for y in window if y not in available)
     return Target(
         member, variable, scenario, period, year, window, tuple(available), missing, config.min_years_for_normal
@@ -316,12 +317,16 @@ def _target(plan: Plan, member: Member, variable: str, scenario: str, period: st
 
 def _complete(plan: Plan, member: Member, variable: str, scenario: str, year: int) -> bool:
     """Whether the archive has all of ``year`` for the member's variable under the scenario (or its source)."""
+    return year in _complete_set(plan, member, variable, scenario)
+
+
+def _complete_set(plan: Plan, member: Member, variable: str, scenario: str) -> frozenset[int]:
     years = plan._complete.get((member, variable, scenario))
     if years is None:
         years = plan._complete[(member, variable, scenario)] = frozenset(
             _complete_years(plan, member, variable, scenario)
         )
-    return year in years
+    return years
 
 
 def _complete_years(plan: Plan, member: Member, variable: str, scenario: str) -> Iterator[int]:
@@ -337,16 +342,18 @@ def _outputs(plan: Plan, target: Target, specs: list[ProductSpec], fingerprints:
     target (their years, inputs and base period), the paths once per region (``fingerprints``: the stream's, by
     region and product)."""
     shared = [_shared(plan, target, spec) for spec in specs]
+    inputs = [entries for _, entries, _ in shared]
     baseline = target.year == baseline_year(plan)
-    current = plan.resume.current
     outputs = []
     for region, own in zip(plan.regions, fingerprints, strict=True):
-        paths = product_paths(output_path(plan.template, plan.config, target, region, target.member), specs)
-        for spec, (reads, inputs, blocked), path, fingerprint in zip(specs, shared, paths, own, strict=True):
-            if baseline:  # the changes' baseline: its file carries the years' variability too
-                fingerprint = _baseline_fingerprint(fingerprint, spec)
-            checksum = current(path, fingerprint, inputs)
-            outputs.append(OutputPlan(target, region, path, inputs, fingerprint, checksum is not None, spec, reads,
+        daily = output_path(plan.template, plan.config, target, region, target.member)
+        paths = product_paths(daily, specs)  # all in the daily normal's folder
+        if baseline:  # the changes' baseline: its file carries the years' variability too
+            own = [_baseline_fingerprint(f, spec) for f, spec in zip(own, specs, strict=True)]
+        checksums = plan.resume.current_in(daily.rpartition("/")[0], paths, own, inputs)
+        for spec, (reads, entries, blocked), path, fingerprint, checksum in zip(specs, shared, paths, own, checksums,
+                                                                                strict=True):  # fmt: skip
+            outputs.append(OutputPlan(target, region, path, entries, fingerprint, checksum is not None, spec, reads,
                                       blocked, checksum))  # fmt: skip
     return outputs
 

@@ -25,6 +25,8 @@ class Recorded(Protocol):
 
     def state(self, path: str) -> RecordState | None: ...
 
+    def states(self, folder: str) -> Mapping[str, RecordState]: ...
+
     def input_id(self, entry: Mapping[str, Any]) -> int | None: ...
 
     def composed(self, path: str) -> ComposedState | None: ...
@@ -47,20 +49,39 @@ class ResumeCheck:
     def current(self, path: str, fingerprint: str, inputs: Sequence[Any]) -> str | None:
         """The recorded data checksum of the output at ``path`` if it is current: recorded with ``fingerprint`` and
         ``inputs`` (catalog entries), landed (its record has a size), its file there; else None."""
+        return self.current_in(path.rpartition("/")[0], (path,), (fingerprint,), (inputs,))[0]
+
+    def current_in(
+        self, folder: str, paths: Sequence[str], fingerprints: Sequence[str], inputs: Sequence[Sequence[Any]]
+    ) -> list[str | None]:
+        """:meth:`current` of several outputs in one folder (``paths``, each with its fingerprint and inputs): the
+        folder's records and its files' names looked up once for all of them."""
         if self.recorded is None:
-            record = self.previous.get(path)
-            ok = up_to_date(record, fingerprint, [e.record for e in inputs], self.output_dir)
-            return str(record.checksum) if ok and record is not None else None
-        state = self.recorded.state(path)
-        if (
-            state is not None
-            and state.fingerprint == fingerprint
-            and state.inputs == self._packed_inputs(inputs)
-            and state.size is not None
-            and self.exists(path)
-        ):
-            return str(state.checksum)
-        return None
+            return [self._current(p, f, i) for p, f, i in zip(paths, fingerprints, inputs, strict=True)]
+        states = self.recorded.states(folder)
+        names: frozenset[str] | None = None
+        cut = len(folder) + 1 if folder else 0  # a path's name in its folder
+        found: list[str | None] = []
+        for path, fingerprint, entries in zip(paths, fingerprints, inputs, strict=True):
+            state = states.get(path)
+            if (
+                state is None
+                or state.fingerprint != fingerprint
+                or state.size is None
+                or state.inputs != self._packed_inputs(entries)
+            ):
+                found.append(None)
+                continue
+            if names is None:
+                names = self._names(folder)
+            found.append(str(state.checksum) if path[cut:] in names else None)
+        return found
+
+    def _current(self, path: str, fingerprint: str, inputs: Sequence[Any]) -> str | None:
+        """:meth:`current` against records that are a plain mapping (:func:`up_to_date`)."""
+        record = self.previous.get(path)
+        ok = up_to_date(record, fingerprint, [e.record for e in inputs], self.output_dir)
+        return str(record.checksum) if ok and record is not None else None
 
     def made_of(self, path: str, fingerprint: str, refs: Sequence[tuple[str, str, str]]) -> bool:
         """Whether the output made of outputs (an ensemble's, a change's) at ``path`` is current (:func:`made_of`):
@@ -107,12 +128,16 @@ class ResumeCheck:
     def exists(self, path: str) -> bool:
         """Whether the output file at ``path`` is there (its folder's names listed once; no file is stat'ed)."""
         folder, _, name = path.rpartition("/")
+        return name in self._names(folder)
+
+    def _names(self, folder: str) -> frozenset[str]:
+        """The names of a folder's files (the last :data:`_FOLDERS` folders' kept)."""
         names = self._folders.get(folder)
         if names is None:
             names = self._folders[folder] = _names(self.output_dir / folder)
             if len(self._folders) > _FOLDERS:
                 self._folders.popitem(last=False)
-        return name in names
+        return names
 
 
 def _names(folder: Path) -> frozenset[str]:

@@ -353,7 +353,10 @@ class RecordMap(Mapping[str, OutputRecord]):
 
     def state(self, path: str) -> RecordState | None:
         """The recorded fingerprint, size, checksum and packed input ids of the output at ``path``, or None."""
-        folder = path.rpartition("/")[0]
+        return self.states(path.rpartition("/")[0]).get(path)
+
+    def states(self, folder: str) -> dict[str, RecordState]:
+        """The record states (:meth:`state`) of a folder's outputs, by path."""
         states = self._folders.get(folder)
         if states is None:
             rows = self._folder(folder, "path, fingerprint, size, checksum, inputs", "1")
@@ -362,7 +365,7 @@ class RecordMap(Mapping[str, OutputRecord]):
                 self._folders.popitem(last=False)
         else:
             self._folders.move_to_end(folder)
-        return states.get(path)
+        return states
 
     def composed(self, path: str) -> ComposedState | None:
         """The recorded fingerprint, size and outputs made of of the output made of outputs (an ensemble's, a
