@@ -351,8 +351,8 @@ def _outputs(plan: Plan, target: Target, specs: list[ProductSpec], fingerprints:
         if baseline:  # the changes' baseline: its file carries the years' variability too
             own = [_baseline_fingerprint(f, spec) for f, spec in zip(own, specs, strict=True)]
         checksums = plan.resume.current_in(daily.rpartition("/")[0], paths, own, inputs)
-        for spec, (reads, entries, blocked), path, fingerprint, checksum in zip(specs, shared, paths, own, checksums,
-                                                                                strict=True):  # fmt: skip
+        for spec, share, path, fingerprint, checksum in zip(specs, shared, paths, own, checksums, strict=True):
+            reads, entries, blocked = share
             outputs.append(OutputPlan(target, region, path, entries, fingerprint, checksum is not None, spec, reads,
                                       blocked, checksum))  # fmt: skip
     return outputs

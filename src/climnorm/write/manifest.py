@@ -368,8 +368,8 @@ class RecordMap(Mapping[str, OutputRecord]):
         return states
 
     def composed(self, path: str) -> ComposedState | None:
-        """The recorded fingerprint, size and outputs made of of the output made of outputs (an ensemble's, a
-        change's) at ``path``, or None; read a folder at a time, only the ``member_outputs`` of its body decoded."""
+        """What resume compares of the output made of outputs (an ensemble's, a change's) at ``path``, or None: its
+        fingerprint, size and ``member_outputs`` (the only field of its body decoded), read a folder at a time."""
         folder = path.rpartition("/")[0]
         rows = self._composed.get(folder)
         if rows is None:
