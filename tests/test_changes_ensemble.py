@@ -34,19 +34,25 @@ COUNTIES = {  # Hawaii's counties, roughly (longitudes -180..180, the grid's 0..
 MEMBERS = (replace(SPEC, model="CH-A"), replace(SPEC, model="CH-B", noise=1), replace(SPEC, model="CH-C", noise=2))
 
 
+def _data(archive: Path, out: Path) -> dict[str, object]:
+    return {
+        "input_dirs": [str(archive)], "output_dir": str(out), "models": "all",
+        "variables": ["pr", "tas"], "regions": ["all"], "scenarios": ["historical", "ssp245"], "window_years": 5,
+        "min_years_for_normal": 4, "periods": {"future": [2022, 2022]}, "products": ["daily", "annual"],
+        "changes": {"baseline": [2010, 2014]}, "ensemble": {"statistics": ["mean", "p10", "p90"], "min_members": 2},
+        "multiprocessing_workers": 2,
+    }  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def ensemble_run(synth_archive: T_Archive, tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("chens")
     shapes = write_vector(root / "counties.geojson", list(COUNTIES.values()), list(COUNTIES))
     link_archives(root / "archive", [synth_archive(spec) for spec in MEMBERS])  # the members in one folder
     data = {
-        "input_dirs": [str(root / "archive")], "output_dir": str(root / "out"), "models": "all",
-        "variables": ["pr", "tas"], "regions": ["all"], "scenarios": ["historical", "ssp245"], "window_years": 5,
-        "min_years_for_normal": 4, "periods": {"future": [2022, 2022]}, "products": ["daily", "annual"],
-        "changes": {"baseline": [2010, 2014]}, "ensemble": {"statistics": ["mean", "p10", "p90"], "min_members": 2},
-        "multiprocessing_workers": 2,
+        **_data(root / "archive", root / "out"),
         "zonal": {"polygons": str(shapes), "id_field": "id", "name_field": "name", "products": ["annual"]},
-    }  # fmt: skip
+    }
     summary = run(parse_config(data))
     # per variable and product: 3 members x (baseline, 2022) normals and changes, and the ensemble's 2 + 2
     assert summary.failures == [] and summary.written == 2 * 2 * (3 * 2 * 2 + 2 * 2), summary
@@ -112,6 +118,45 @@ def test_ensemble_change_files_pass_the_cf_checker(ensemble_run: Path, tmp_path:
     check = _checker(tmp_path)
     for record in (r for r in OutputIndex.load(ensemble_run).changes if r.is_ensemble):
         assert _errors(check(str(ensemble_run / record.path))) == [], record.path
+
+
+def test_the_plan_reads_changes_and_ensembles_from_the_manifest_as_from_whole_records(
+    ensemble_run: Path, tmp_path: Path
+) -> None:
+    """Outputs made of outputs (changes, ensembles) are current through the manifest's columns (their
+    ``member_outputs`` alone decoded) exactly when they are through whole records: all after a run; after one
+    member normal's recorded checksum changes, its change and every ensemble output made of either, not the rest."""
+    import shutil
+
+    from climnorm.catalog.scan import build_catalog
+    from climnorm.plan.build import Plan, make_plan
+    from climnorm.write.manifest import Manifest
+
+    shutil.copytree(ensemble_run, tmp_path / "out")
+    config = parse_config(_data(ensemble_run.parent / "archive", tmp_path / "out"))
+    catalog = build_catalog(config.input_dirs, variables=config.variables)
+
+    def current() -> tuple[dict[str, bool], Plan]:
+        manifest = Manifest.read(config.output_dir)
+        try:
+            fast = make_plan(config, catalog, manifest.records)
+            whole = make_plan(config, catalog, dict(manifest.records))
+        finally:
+            manifest.close()
+        made = {o.path: o.up_to_date for o in (*fast.changes, *fast.ensembles)}
+        assert made == {o.path: o.up_to_date for o in (*whole.changes, *whole.ensembles)}
+        assert len(made) == 2 * 2 * (3 * 2 + 2 * 2)
+        return made, fast
+
+    assert all(current()[0].values())
+    manifest = Manifest.load(config.output_dir)
+    normal = next(r for r in manifest.records.values() if r.model == "CH-B" and r.target_year == 2022 and not r.change)
+    manifest.add(replace(normal, checksum="sha256:another"))
+    manifest.save()
+    made, plan = current()
+    (change,) = [c.path for c in plan.changes if c.output.path == normal.path]
+    of_either = {e.path for e in plan.ensembles if {m.path for m in e.members} & {normal.path, change}}
+    assert len(of_either) == 2 and {p for p, ok in made.items() if not ok} == {change, *of_either}
 
 
 def test_verify_checks_the_change_files(ensemble_run: Path, tmp_path: Path) -> None:

@@ -159,12 +159,14 @@ def test_unreadable_records_are_left_out_with_one_warning(tmp_path: Path, caplog
 
 def test_the_plan_reads_a_manifest_as_it_reads_whole_records(pictures_run: Path, tmp_path: Path) -> None:
     """Resume through the manifest's state columns (a folder at a time) marks exactly the outputs that whole
-    records mark: after a run everything is current; a deleted output, a grown one and the outputs of an input
-    whose mtime changed are not."""
+    records mark: after a run everything is current; a deleted output and the outputs of an input whose mtime
+    changed are not. A grown output is (the recorded size is trusted): `verify` reports it, and once its file is
+    removed the run recomputes it."""
     import os
 
     from climnorm.catalog.scan import build_catalog
     from climnorm.config.model import parse_config
+    from climnorm.outputs.verify import verify_outputs
     from climnorm.plan.build import make_plan
     from climnorm.runner.pipeline import run
     from conftest import pictures_config
@@ -191,9 +193,16 @@ def test_the_plan_reads_a_manifest_as_it_reads_whole_records(pictures_run: Path,
     touched = next(p for p in (tmp_path / "archive").rglob("tas_*_2013.nc"))
     os.utime(touched, (1e9, 1e9))
     stale = {p for p, ok in current().items() if not ok}
-    assert {deleted, grown} <= stale and {p for p in stale if "/tas/" in p} == {
+    assert deleted in stale and {p for p in stale if "/tas/" in p} == {
         p for p in current() if "/tas/" in p
     }  # both tas targets' windows hold 2013
+    assert grown not in stale  # kept as recorded (a pr output: its inputs are unchanged)
+    assert any(p.startswith(f"{grown}: ") for p in verify_outputs(config.output_dir)[1])
+    (config.output_dir / grown).unlink()
+    assert not current()[grown]
+    again = run(config)
+    assert again.written == len(stale | {grown}) and all(current().values())
+    assert verify_outputs(config.output_dir)[1] == []
 
 
 @pytest.mark.parametrize(

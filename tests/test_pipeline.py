@@ -162,7 +162,9 @@ def test_force_recomputes_everything_identically(workdir: Path) -> None:
     assert [e["checksum"] for e in first] == [e["checksum"] for e in second]
 
 
-def test_missing_or_corrupt_output_is_recomputed_and_leftovers_removed(workdir: Path) -> None:
+def test_missing_output_is_recomputed_a_truncated_one_verified_and_leftovers_removed(workdir: Path) -> None:
+    """A missing output is recomputed. A truncated one whose file is still there is kept (resume trusts the
+    recorded size, opening no output): `verify` reports it, and once its file is removed the run recomputes it."""
     config = _config(workdir)
     run(config)
     victim = config.output_dir / "pr/CONUS/historical/pr_CONUS_historical_historical_2013_6yr_normal.nc"
@@ -173,8 +175,12 @@ def test_missing_or_corrupt_output_is_recomputed_and_leftovers_removed(workdir: 
     leftover.write_bytes(b"half")
     assert len(verify_outputs(config.output_dir)[1]) == 2
     again = run(config)
-    assert again.written == 2 and again.removed_leftovers == 1
-    assert not leftover.exists()
+    assert again.written == 1 and again.removed_leftovers == 1
+    assert not leftover.exists() and gone.exists()
+    problems = verify_outputs(config.output_dir)[1]
+    assert len(problems) == 1 and problems[0].startswith(f"{victim.relative_to(config.output_dir).as_posix()}: ")
+    victim.unlink()
+    assert run(config).written == 1
     assert verify_outputs(config.output_dir)[1] == []
 
 

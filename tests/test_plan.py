@@ -91,10 +91,14 @@ def test_an_output_is_up_to_date_when_nothing_that_shaped_it_changed(tmp_path: P
         "calendar_day", out.fingerprint, inputs=tuple(inputs), product="monthly", size=10, checksum="sha256:m",
     )  # fmt: skip
     assert up_to_date(record, out.fingerprint, inputs, plan.config.output_dir)
-    assert not up_to_date(replace(record, size=11), out.fingerprint, inputs, plan.config.output_dir)
+    # the recorded size is trusted (a file not as recorded is `verify`'s to find); a record without one never landed
+    assert up_to_date(replace(record, size=11), out.fingerprint, inputs, plan.config.output_dir)
+    assert not up_to_date(replace(record, size=None), out.fingerprint, inputs, plan.config.output_dir)
     assert not up_to_date(record, "0" * 16, inputs, plan.config.output_dir)
     touched = [{**inputs[0], "mtime": inputs[0]["mtime"] + 1}, *inputs[1:]]
     assert not up_to_date(record, out.fingerprint, touched, plan.config.output_dir)
     assert not up_to_date(None, out.fingerprint, inputs, plan.config.output_dir)
     again = make_plan(plan.config, plan.catalog, {out.path: record})
     assert [o.up_to_date for o in again.outputs if o.path == out.path] == [True]
+    file.unlink()
+    assert not up_to_date(record, out.fingerprint, inputs, plan.config.output_dir)

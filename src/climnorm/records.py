@@ -40,6 +40,16 @@ class RecordState(NamedTuple):
     inputs: bytes
 
 
+class ComposedState(NamedTuple):
+    """What resume compares of a recorded output made of outputs (an ensemble's, a change's), without its whole
+    record: its configuration's fingerprint, its file's size, and the outputs it was made of as (member, path,
+    checksum), in order."""
+
+    fingerprint: str
+    size: int | None
+    member_outputs: tuple[tuple[str, str, str], ...]
+
+
 @dataclass(frozen=True)
 class OutputRecord:
     """One output: what it is, what it was computed from and (once landed) its size and data checksum.

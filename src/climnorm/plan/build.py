@@ -41,7 +41,7 @@ from climnorm.plan.planned import (
     output_path,
 )
 from climnorm.plan.resume import ResumeCheck, T_Records
-from climnorm.products import ProductSettings, ProductSpec, product_path
+from climnorm.products import ProductSettings, ProductSpec, product_paths
 from climnorm.records import target_in_store
 from climnorm.storage.options import StorageOptions
 from climnorm.types import HISTORICAL, Member, Region, Target
@@ -81,6 +81,9 @@ class Plan:
     _files: dict[tuple[Member, str, str, int], list[FileEntry]] = field(default_factory=dict, repr=False)
     _complete: dict[tuple[Member, str, str], frozenset[int]] = field(default_factory=dict, repr=False)
     _store_years: dict[str, tuple[int, ...]] = field(default_factory=dict, repr=False)
+    _streams: dict[tuple[Member, str, str], tuple[dict[int, list[FileEntry]], bool]] = field(
+        default_factory=dict, repr=False
+    )
     resume: ResumeCheck = field(default_factory=lambda: ResumeCheck({}, Path()), repr=False)  # make_plan sets it
 
     @functools.cached_property
@@ -133,19 +136,41 @@ class Plan:
         key = (target.member, target.variable, target.scenario, years, spec.base_years)
         found = self._inputs.get(key)
         if found is None:
-            inputs = {e.path: e for e in self.window_inputs(target, years)}
-            for entry in self.base_inputs(target, spec):
-                inputs.setdefault(entry.path, entry)
-            found = self._inputs[key] = tuple(inputs.values())
+            window, base = self.window_inputs(target, years), self.base_inputs(target, spec)
+            if base:
+                inputs = {e.path: e for e in window}
+                for entry in base:
+                    inputs.setdefault(entry.path, entry)
+                window = list(inputs.values())
+            found = self._inputs[key] = tuple(window)
         return found
 
     def window_inputs(self, target: Target, years: tuple[int, ...] | list[int]) -> list[FileEntry]:
         """The input files of the given window years, in year order, each once."""
+        by_year, distinct = self._stream_files(target.member, target.variable, target.scenario)
+        if distinct and len(set(years)) == len(years):  # no file listed twice: none to drop
+            return [entry for y in years for entry in by_year.get(y, ())]
         inputs: dict[InputPath, FileEntry] = {}
         for y in years:
             for entry in self.files_for(target.member, target.variable, target.scenario, y):
                 inputs.setdefault(entry.path, entry)
         return list(inputs.values())
+
+    def _stream_files(self, member: Member, variable: str, scenario: str) -> tuple[dict[int, list[FileEntry]], bool]:
+        """The files of a stream by year (as `files_for`), and whether no file is listed under two years (a window's
+        inputs then need no check for repeats: ~30 path hashes per output spared)."""
+        found = self._streams.get((member, variable, scenario))
+        if found is None:
+            years: set[int] = set()
+            for source in (HISTORICAL, scenario):
+                chain = self.catalog.chains.get(ChainKey(member.model, member.variant, variable, source))
+                if chain is not None and chain.first_year is not None and chain.last_year is not None:
+                    years.update(range(chain.first_year, chain.last_year + 1))
+            by_year = {y: self.files_for(member, variable, scenario, y) for y in sorted(years)}
+            entries = [e for files in by_year.values() for e in files]
+            distinct = len({e.path for e in entries}) == len(entries)
+            found = self._streams[(member, variable, scenario)] = (by_year, distinct)
+        return found
 
     def skip_lines(self) -> list[str]:
         """What cannot be computed, one line per scenario, period and reason (`climnorm.plan.notices`)."""
@@ -203,23 +228,19 @@ def _make_plan(config: Config, catalog: Catalog, previous: T_Records | None) -> 
                 if coverage.has(member, variable, scenario):
                     plan.streams.append(_stream(plan, member, variable, scenario))
     for stream in plan.streams:
+        specs = [s for s in plan.specs if s.applies_to(stream.variable)]
+        fingerprints = [[plan.fingerprint(stream.member, r, s) for s in specs] for r in plan.regions]
         for target in stream.targets:
-            specs = [s for s in plan.specs if s.applies_to(stream.variable)]
-            outputs = [
-                _output(plan, target, r, spec, daily)
-                for r in plan.regions
-                for daily in (output_path(plan.template, config, target, r, target.member),)  # once per region
-                for spec in specs
-            ]
+            outputs = _outputs(plan, target, specs, fingerprints)
             plan.outputs += outputs
             if not target.computable:
                 reason = unavailable(target.window, target.missing, _archive_years(plan, stream), target.min_years)
                 plan.skips += [skip_of(out, reason, target.reason) for out in outputs]
             else:
                 plan.skips += [skip_of(out, out.blocked) for out in outputs if out.blocked]
-    plan.changes = change_plans(plan, records)
+    plan.changes = change_plans(plan)
     if config.ensemble is not None:
-        plan.ensembles = ensemble_plans(plan, records)
+        plan.ensembles = ensemble_plans(plan)
     return plan
 
 
@@ -302,7 +323,8 @@ def _stream(plan: Plan, member: Member, variable: str, scenario: str) -> Stream:
 def _target(plan: Plan, member: Member, variable: str, scenario: str, period: str, year: int) -> Target:
     config = plan.config
     window = tuple(range(year - config.window_years + 1, year + 1))
-    available = [y for y in window if _complete(plan, member, variable, scenario, y)]
+    complete = _complete_set(plan, member, variable, scenario)
+    available = [y for y in window if y in complete]
     missing = tuple(y for y in window if y not in available)
     return Target(
         member, variable, scenario, period, year, window, tuple(available), missing, config.min_years_for_normal
@@ -311,12 +333,16 @@ def _target(plan: Plan, member: Member, variable: str, scenario: str, period: st
 
 def _complete(plan: Plan, member: Member, variable: str, scenario: str, year: int) -> bool:
     """Whether the archive has all of ``year`` for the member's variable under the scenario (or its source)."""
+    return year in _complete_set(plan, member, variable, scenario)
+
+
+def _complete_set(plan: Plan, member: Member, variable: str, scenario: str) -> frozenset[int]:
     years = plan._complete.get((member, variable, scenario))
     if years is None:
         years = plan._complete[(member, variable, scenario)] = frozenset(
             _complete_years(plan, member, variable, scenario)
         )
-    return year in years
+    return years
 
 
 def _complete_years(plan: Plan, member: Member, variable: str, scenario: str) -> Iterator[int]:
@@ -327,23 +353,47 @@ def _complete_years(plan: Plan, member: Member, variable: str, scenario: str) ->
             yield from (y for y in chain.complete_years if plan.source_scenario(scenario, y) == source)
 
 
-def _output(plan: Plan, target: Target, region: Region, spec: ProductSpec, daily_path: str) -> OutputPlan:
-    """One product's output of a target and region (``daily_path``: the daily normal's, which products name theirs
-    after)."""
+def _outputs(plan: Plan, target: Target, specs: list[ProductSpec], fingerprints: list[list[str]]) -> list[OutputPlan]:
+    """A target's outputs, region by region and product by product: what its products share found once per
+    target (their years, inputs and base period), the paths once per region (``fingerprints``: the stream's, by
+    region and product)."""
+    shared = [_shared(plan, target, spec) for spec in specs]
+    inputs = [entries for _, entries, _ in shared]
+    baseline = target.year == baseline_year(plan)
+    outputs = []
+    for region, own in zip(plan.regions, fingerprints, strict=True):
+        daily = output_path(plan.template, plan.config, target, region, target.member)
+        paths = product_paths(daily, specs)  # all in the daily normal's folder
+        if plan.config.output_layout == "zarr":
+            paths = [target_in_store(p, target.year) for p in paths]
+        if baseline:  # the changes' baseline: its file carries the years' variability too
+            own = [_baseline_fingerprint(f, spec) for f, spec in zip(own, specs, strict=True)]
+        checksums = plan.resume.current_in(daily.rpartition("/")[0], paths, own, inputs)
+        for spec, share, path, fingerprint, checksum in zip(specs, shared, paths, own, checksums, strict=True):
+            reads, entries, blocked = share
+            outputs.append(OutputPlan(target, region, path, entries, fingerprint, checksum is not None, spec, reads,
+                                      blocked, checksum))  # fmt: skip
+    return outputs
+
+
+def _shared(plan: Plan, target: Target, spec: ProductSpec) -> tuple[tuple[int, ...], tuple[FileEntry, ...], str]:
+    """What a product's outputs of a target share in every region: the years they read, their inputs, and why
+    they cannot be computed though the target can (their base period is incomplete; empty if they can)."""
     reads = target.available
     before = target.window[0] - 1
     if spec.uses_previous_year and _complete(plan, target.member, target.variable, target.scenario, before):
         reads = (before, *reads)
     inputs = plan.output_inputs(target, spec, reads)
-    path = plan.located(product_path(daily_path, spec), target.year)
-    fingerprint = plan.fingerprint(target.member, region, spec)
-    if target.year == baseline_year(plan):  # the changes' baseline: its file carries the years' variability too
-        extras = baseline_extras(spec)  # a daily baseline's digest is as it was before the years were kept
-        fingerprint = digest({"normal": fingerprint, "baseline_of_changes": extras[0] if len(extras) == 1 else extras})
-    checksum = plan.resume.current(path, fingerprint, inputs)
     absent = [y for y in spec.base_years if not _complete(plan, target.member, target.variable, HISTORICAL, y)]
     blocked = ""
     if absent:
         first, last = spec.base_years[0], spec.base_years[-1]
         blocked = f"its base period {first}-{last} is incomplete in the archive (missing {format_ranges(absent)})"
-    return OutputPlan(target, region, path, inputs, fingerprint, checksum is not None, spec, reads, blocked, checksum)
+    return reads, inputs, blocked
+
+
+def _baseline_fingerprint(fingerprint: str, spec: ProductSpec) -> str:
+    """The fingerprint of a baseline normal of the changes (a daily baseline's digest is as it was before the
+    years were kept)."""
+    extras = baseline_extras(spec)
+    return digest({"normal": fingerprint, "baseline_of_changes": extras[0] if len(extras) == 1 else extras})

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 from climnorm.config.changes import ChangeKind, Changes
 from climnorm.numerics.changes import DETRENDED_STD, WINDOW_YEARS
 from climnorm.plan.planned import ChangePlan, OutputPlan, digest
-from climnorm.plan.resume import made_of
 from climnorm.products import DaySlots, ProductSpec
-from climnorm.records import STORE_SUFFIX, MemberOutput, OutputRecord, in_store, store_and_year
+from climnorm.records import STORE_SUFFIX, MemberOutput, in_store, store_and_year
 from climnorm.types import HISTORICAL
 
 if TYPE_CHECKING:
@@ -70,7 +69,7 @@ def change_kind(changes: Changes, spec: ProductSpec, variable: str) -> ChangeKin
     return changes.kind_of(spec.data_name or variable, units)
 
 
-def change_plans(plan: Plan, previous: Mapping[str, OutputRecord]) -> list[ChangePlan]:
+def change_plans(plan: Plan) -> list[ChangePlan]:
     """The change of every member output whose chain has the baseline target, against that target's output."""
     changes, year = plan.config.changes, baseline_year(plan)
     if changes is None or year is None:
@@ -99,7 +98,7 @@ def change_plans(plan: Plan, previous: Mapping[str, OutputRecord]) -> list[Chang
             "baseline_output": base.fingerprint,
         }
         change = ChangePlan(out, base, change_path(out.path), digest(shaping), kind, out.spec)
-        plans.append(replace(change, up_to_date=_current(change, previous, plan)))
+        plans.append(replace(change, up_to_date=_current(change, plan)))
     return plans
 
 
@@ -109,10 +108,10 @@ def references(change: ChangePlan, checksums: Mapping[str, str]) -> tuple[Member
     return MemberOutput(label, out.path, checksums[out.path]), MemberOutput(label, base.path, checksums[base.path])
 
 
-def _current(change: ChangePlan, previous: Mapping[str, OutputRecord], plan: Plan) -> bool:
+def _current(change: ChangePlan, plan: Plan) -> bool:
     """Whether a change is up to date: its normal and its baseline's are, and it was made of them as they are."""
     if not (change.output.up_to_date and change.baseline.up_to_date):
         return False
     checksums = {o.path: str(o.checksum) for o in (change.output, change.baseline)}  # as recorded, up to date
-    refs = references(change, checksums)
-    return made_of(previous.get(change.path), change.fingerprint, refs, plan.config.output_dir / change.path)
+    refs = [(r.member, r.path, r.checksum) for r in references(change, checksums)]
+    return plan.resume.made_of(change.path, change.fingerprint, refs)

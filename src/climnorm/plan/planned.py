@@ -40,11 +40,14 @@ class _Output:
         return self.spec.name
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class OutputPlan(_Output):
     """One output file: a product of a target cut to one region, with the years it reads, their inputs and its
     up-to-date status. ``reads`` are the window's available years, and for a product that uses the year before the
-    window (the seasonal one: its December begins the first DJF) that year too when the archive has it."""
+    window (the seasonal one: its December begins the first DJF) that year too when the archive has it.
+
+    Never changed once made, though not frozen: a frozen dataclass sets each field through ``object.__setattr__``,
+    which for the ~745,000 a plan of the whole ensemble makes costs 0.45 s (hashed as a frozen one is)."""
 
     target: Target
     region: Region

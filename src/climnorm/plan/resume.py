@@ -1,6 +1,8 @@
 """Resume: an output a previous run recorded is up to date when nothing that shaped it changed (its
-configuration's fingerprint, its inputs as the catalog lists them) and its file is still there, as large as
-recorded. Opening outputs to check their data is `climnorm verify`'s job, not the plan's."""
+configuration's fingerprint, its inputs as the catalog lists them, for an output made of outputs the outputs it
+was made of) and its file is still there. The record's size is trusted: the plan lists its output folders' names
+and opens or stats no output; checking that a file is as large as recorded and holds the recorded data is
+`climnorm verify`'s job (a truncated output is found there, and recomputed once its file is removed)."""
 
 from __future__ import annotations
 
@@ -11,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from climnorm.records import MemberOutput, OutputRecord, RecordState, in_store, store_and_year
+from climnorm.records import ComposedState, MemberOutput, OutputRecord, RecordState, in_store, store_and_year
 
 T_Records = Mapping[str, OutputRecord]
 """A previous run's records by path: a manifest's (`climnorm.write.manifest.RecordMap`) or any mapping."""
-_FOLDERS = 256  # output folders whose files' sizes a check keeps
+_FOLDERS = 256  # output folders whose files' names a check keeps
 
 
 class Recorded(Protocol):
@@ -23,13 +25,17 @@ class Recorded(Protocol):
 
     def state(self, path: str) -> RecordState | None: ...
 
+    def states(self, folder: str) -> Mapping[str, RecordState]: ...
+
     def input_id(self, entry: Mapping[str, Any]) -> int | None: ...
+
+    def composed(self, path: str) -> ComposedState | None: ...
 
 
 class ResumeCheck:
-    """Whether each planned output is current against ``previous`` (as :func:`up_to_date` says), at the scale of a
-    whole ensemble: a manifest's records are compared by their state columns, a target's inputs are packed once
-    for all its regions and products, output files' sizes are listed a folder at a time."""
+    """Whether each planned output is current against ``previous`` (as :func:`up_to_date` and :func:`made_of`
+    say), at the scale of a whole ensemble: a manifest's records are compared by their state columns, a target's
+    inputs are packed once for all its regions and products, output files' names are listed a folder at a time."""
 
     def __init__(self, previous: T_Records, output_dir: Path) -> None:
         self.previous = previous
@@ -38,25 +44,59 @@ class ResumeCheck:
         self._packed: dict[int, tuple[object, bytes | None]] = {}  # by id() of the tuple (kept alive here)
         self._ids: dict[int, int | None] = {}  # by id() of the catalog entry
         self._alive: list[object] = []  # the entries of those ids
-        self._folders: OrderedDict[str, dict[str, int]] = OrderedDict()
+        self._folders: OrderedDict[str, frozenset[str]] = OrderedDict()
 
     def current(self, path: str, fingerprint: str, inputs: Sequence[Any]) -> str | None:
         """The recorded data checksum of the output at ``path`` if it is current: recorded with ``fingerprint`` and
-        ``inputs`` (catalog entries), its file there as large as recorded; else None."""
+        ``inputs`` (catalog entries), landed (its record has a size), its file there; else None."""
+        return self.current_in(path.rpartition("/")[0], (path,), (fingerprint,), (inputs,))[0]
+
+    def current_in(
+        self, folder: str, paths: Sequence[str], fingerprints: Sequence[str], inputs: Sequence[Sequence[Any]]
+    ) -> list[str | None]:
+        """:meth:`current` of several outputs in one folder (``paths``, each with its fingerprint and inputs): the
+        folder's records and its files' names looked up once for all of them."""
+        if self.recorded is None:
+            return [self._current(p, f, i) for p, f, i in zip(paths, fingerprints, inputs, strict=True)]
+        states = self.recorded.states(folder)
+        names: frozenset[str] | None = None
+        cut = len(folder) + 1 if folder else 0  # a path's name in its folder
+        found: list[str | None] = []
+        for path, fingerprint, entries in zip(paths, fingerprints, inputs, strict=True):
+            state = states.get(path)
+            if (
+                state is None
+                or state.fingerprint != fingerprint
+                or state.size is None
+                or state.inputs != self._packed_inputs(entries)
+            ):
+                found.append(None)
+                continue
+            if names is None:
+                names = self._names(folder)
+            found.append(str(state.checksum) if _entry(path[cut:]) in names else None)
+        return found
+
+    def _current(self, path: str, fingerprint: str, inputs: Sequence[Any]) -> str | None:
+        """:meth:`current` against records that are a plain mapping (:func:`up_to_date`)."""
+        record = self.previous.get(path)
+        ok = up_to_date(record, fingerprint, [e.record for e in inputs], self.output_dir)
+        return str(record.checksum) if ok and record is not None else None
+
+    def made_of(self, path: str, fingerprint: str, refs: Sequence[tuple[str, str, str]]) -> bool:
+        """Whether the output made of outputs (an ensemble's, a change's) at ``path`` is current (:func:`made_of`):
+        recorded with ``fingerprint``, made of exactly ``refs`` (member, path, checksum), landed, its file there."""
         if self.recorded is None:
             record = self.previous.get(path)
-            ok = up_to_date(record, fingerprint, [e.record for e in inputs], self.output_dir)
-            return str(record.checksum) if ok and record is not None else None
-        state = self.recorded.state(path)
-        if (
+            return made_of(record, fingerprint, [MemberOutput(*r) for r in refs], self.output_dir / path)
+        state = self.recorded.composed(path)
+        return (
             state is not None
             and state.fingerprint == fingerprint
-            and state.inputs == self._packed_inputs(inputs)
             and state.size is not None
-            and self._present(path, state.size)
-        ):
-            return str(state.checksum)
-        return None
+            and state.member_outputs == tuple(refs)
+            and self.exists(path)
+        )
 
     def checksum(self, path: str) -> str | None:
         """The recorded data checksum of the output at ``path`` (None: no record)."""
@@ -85,30 +125,26 @@ class ResumeCheck:
             self._ids[id(entry)] = self.recorded.input_id(entry.record)
         return self._ids[id(entry)]
 
-    def _present(self, path: str, size: int) -> bool:
-        """Whether the output is there as recorded: its file as large, or its chain's store (``zarr`` layout: its
-        target's chunks are the manifest's to vouch for, `climnorm verify`'s to check)."""
-        if in_store(path):
-            return self.size(store_and_year(path)[0]) is not None
-        return self.size(path) == size
-
-    def size(self, path: str) -> int | None:
-        """The size of an output file, None where there is none (its folder listed once)."""
+    def exists(self, path: str) -> bool:
+        """Whether the output file at ``path`` is there (its folder's names listed once; no file is stat'ed)."""
         folder, _, name = path.rpartition("/")
-        sizes = self._folders.get(folder)
-        if sizes is None:
-            sizes = self._folders[folder] = _sizes(self.output_dir / folder)
+        return _entry(name) in self._names(folder)
+
+    def _names(self, folder: str) -> frozenset[str]:
+        """The names of a folder's files (the last :data:`_FOLDERS` folders' kept)."""
+        names = self._folders.get(folder)
+        if names is None:
+            names = self._folders[folder] = _names(self.output_dir / folder)
             if len(self._folders) > _FOLDERS:
                 self._folders.popitem(last=False)
-        return sizes.get(name)
+        return names
 
 
-def _sizes(folder: Path) -> dict[str, int]:
+def _names(folder: Path) -> frozenset[str]:
     try:
-        with os.scandir(folder) as entries:
-            return {e.name: e.stat().st_size for e in entries}
+        return frozenset(os.listdir(folder))
     except OSError:
-        return {}
+        return frozenset()
 
 
 def up_to_date(
@@ -124,18 +160,20 @@ def up_to_date(
 
 
 def file_matches(path: Path, record: OutputRecord) -> bool:
-    """Whether the output's file is there with the size the manifest recorded."""
-    if in_store(path):
-        return Path(store_and_year(path)[0]).is_dir()
-    try:
-        return path.stat().st_size == record.size
-    except OSError:
-        return False
+    """Whether the output's file (its chain's store, for a target of the ``zarr`` layout) is there and its record
+    says it landed (has a size). The size itself is trusted: an output not as recorded is `climnorm verify`'s to
+    find."""
+    return record.size is not None and Path(_entry(str(path))).exists()
+
+
+def _entry(name: str) -> str:
+    """What is there of an output in its folder: its file, or its chain's store (``….zarr#2040``: ``….zarr``)."""
+    return store_and_year(name)[0] if in_store(name) else name
 
 
 def made_of(record: OutputRecord | None, fingerprint: str, refs: Sequence[MemberOutput], path: Path) -> bool:
     """Whether an output made of outputs (an ensemble, a change) is current: recorded with ``fingerprint``, made
-    of exactly ``refs`` (their paths and checksums), and its file there as recorded."""
+    of exactly ``refs`` (their paths and checksums), landed, and its file there."""
     return (
         record is not None
         and record.fingerprint == fingerprint

@@ -8,7 +8,7 @@ docs/architecture.md, "A new product".
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,6 +43,7 @@ __all__ = [
     "product",
     "product_names",
     "product_path",
+    "product_paths",
     "registered",
     "spec_of",
 ]
@@ -92,12 +93,17 @@ def product_path(daily_path: str, spec: ProductSpec | str) -> str:
     A product that is not named in paths keeps the daily path; a name not ending in ``_normal`` gets ``_{product}``
     before its suffix. ``spec``: the product, or a registered product's name.
     """
-    spec = product(spec) if isinstance(spec, str) else spec
-    name = spec.name
-    if not spec.named:
-        return daily_path
+    return product_paths(daily_path, [product(spec) if isinstance(spec, str) else spec])[0]
+
+
+def product_paths(daily_path: str, specs: Sequence[ProductSpec]) -> list[str]:
+    """The output paths of several products beside one daily normal's (:func:`product_path`, the daily path
+    split once)."""
     folder, _, file = daily_path.rpartition("/")
     dot = file.rfind(".")
     stem, suffix = (file[:dot], file[dot:]) if dot > 0 else (file, "")
-    stem = f"{stem[: -len('_normal')]}_{name}_normal" if stem.endswith("_normal") else f"{stem}_{name}"
-    return f"{folder}/{stem}{suffix}" if folder else stem + suffix
+    normal = stem.endswith("_normal")
+    base = stem[: -len("_normal")] if normal else stem
+    prefix = f"{folder}/{base}_" if folder else f"{base}_"
+    end = f"_normal{suffix}" if normal else suffix
+    return [f"{prefix}{spec.name}{end}" if spec.named else daily_path for spec in specs]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from climnorm._atomic import atomic_file
-from climnorm.records import OutputRecord, RecordState
+from climnorm.records import ENSEMBLE, ComposedState, OutputRecord, RecordState
 from climnorm.write.legacy_manifest import LEGACY_JOURNAL, LEGACY_NAME, legacy_exists, legacy_records, retire_legacy
 
 log = logging.getLogger(__name__)
@@ -234,8 +234,7 @@ class Manifest:
     def record_of(self, row: tuple[Any, ...]) -> OutputRecord:
         """The record of one ``outputs`` row (:data:`_READ`)."""
         path, variable, region, target_year, fingerprint, size, checksum, inputs, body = row
-        unpacker = zlib.decompressobj(zdict=self._zdict)
-        data = json.loads(unpacker.decompress(body) + unpacker.flush())
+        data = self.body_of(body)
         ids = struct.unpack(f"<{len(inputs) // 4}I", inputs)
         data.update(path=path, variable=variable, region=region, target_year=target_year, fingerprint=fingerprint)
         if size is not None:
@@ -244,6 +243,12 @@ class Manifest:
             data["checksum"] = checksum
         data["inputs"] = [self._inputs[i - 1] for i in ids]
         return OutputRecord.from_json(data)
+
+    def body_of(self, body: bytes) -> dict[str, Any]:
+        """The fields of a record its ``body`` column holds (every one not kept as a column of its own)."""
+        unpacker = zlib.decompressobj(zdict=self._zdict)
+        data: dict[str, Any] = json.loads(unpacker.decompress(body) + unpacker.flush())
+        return data
 
     def input_id(self, entry: Mapping[str, Any]) -> int | None:
         """The id the manifest gave an input (its packed ids in ``outputs.inputs``), None if it never had it."""
@@ -344,24 +349,51 @@ class RecordMap(Mapping[str, OutputRecord]):
     def __init__(self, manifest: Manifest) -> None:
         self.manifest = manifest
         self._folders: OrderedDict[str, dict[str, RecordState]] = OrderedDict()
+        self._composed: OrderedDict[str, dict[str, tuple[Any, ...]]] = OrderedDict()
 
     def state(self, path: str) -> RecordState | None:
         """The recorded fingerprint, size, checksum and packed input ids of the output at ``path``, or None."""
-        folder = path.rpartition("/")[0]
+        return self.states(path.rpartition("/")[0]).get(path)
+
+    def states(self, folder: str) -> dict[str, RecordState]:
+        """The record states (:meth:`state`) of a folder's outputs, by path."""
         states = self._folders.get(folder)
         if states is None:
-            low, high = (folder + "/", folder + "0") if folder else ("", "\U0010ffff")  # "0" follows "/"
-            rows = self.manifest.db.execute(
-                "SELECT path, fingerprint, size, checksum, inputs FROM outputs WHERE path >= ? AND path < ?",
-                (low, high),
-            ).fetchall()
-            states = {state.path: state for state in map(RecordState._make, rows)}
-            self._folders[folder] = states
+            rows = self._folder(folder, "path, fingerprint, size, checksum, inputs", "1")
+            states = self._folders[folder] = {state.path: state for state in map(RecordState._make, rows)}
             if len(self._folders) > _FOLDERS:
                 self._folders.popitem(last=False)
         else:
             self._folders.move_to_end(folder)
-        return states.get(path)
+        return states
+
+    def composed(self, path: str) -> ComposedState | None:
+        """What resume compares of the output made of outputs (an ensemble's, a change's) at ``path``, or None: its
+        fingerprint, size and ``member_outputs`` (the only field of its body decoded), read a folder at a time."""
+        folder = path.rpartition("/")[0]
+        rows = self._composed.get(folder)
+        if rows is None:
+            found = self._folder(folder, "path, fingerprint, size, body", "(model = ? OR change <> '')", ENSEMBLE)
+            rows = self._composed[folder] = {row[0]: row for row in found}
+            if len(self._composed) > _FOLDERS:
+                self._composed.popitem(last=False)
+        else:
+            self._composed.move_to_end(folder)
+        row = rows.get(path)
+        if row is None:
+            return None
+        try:
+            made = tuple((m["member"], m["path"], m["checksum"]) for m in self.manifest.body_of(row[3]).get(
+                "member_outputs", ()))  # fmt: skip
+        except (KeyError, TypeError, ValueError, zlib.error):
+            return None  # an unreadable record: not current
+        return ComposedState(row[1], row[2], made)
+
+    def _folder(self, folder: str, columns: str, where: str, *params: object) -> list[tuple[Any, ...]]:
+        """Some columns of the rows of one folder's outputs (a range query on the path) that ``where`` selects."""
+        low, high = (folder + "/", folder + "0") if folder else ("", "\U0010ffff")  # "0" follows "/"
+        query = f"SELECT {columns} FROM outputs WHERE path >= ? AND path < ? AND {where}"
+        return self.manifest.db.execute(query, (low, high, *params)).fetchall()
 
     def input_id(self, entry: Mapping[str, Any]) -> int | None:
         return self.manifest.input_id(entry)
