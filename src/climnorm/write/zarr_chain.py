@@ -130,30 +130,11 @@ def _calendar(src: netCDF4.Dataset) -> tuple[str, str]:
 def _create(store: Path, src: netCDF4.Dataset, years: tuple[int, ...]) -> None:
     """The store's arrays and metadata, from its first target's file, under a temporary name renamed into place
     (another process may have made it meanwhile: then its store is kept)."""
-    import zarr
+    from zarr.core.sync import sync
 
     tmp = store.with_name(f".{store.name}.{uuid.uuid4().hex}{TMP_MARK}")
     try:
-        root: Any = zarr.open_group(tmp, mode="w", zarr_format=3, attributes=_store_attrs(src))
-        n = len(years)
-        root.create_array(
-            "target_year", data=np.asarray(years, dtype=np.int32), dimension_names=("target_year",),
-            attributes={"long_name": "target year of the normal (last year of its window)"},
-        )  # fmt: skip
-        for name, var in src.variables.items():
-            if "year" in var.dimensions:
-                continue  # a baseline's yearly values: a group per target
-            if _per_target(name, var):
-                _target_array(root, name, var, n)
-            elif var.dtype.kind == "S" and var.ndim == 2:  # labels as characters (season): as strings here
-                labels = netCDF4.chartostring(_raw(var)).astype(object)
-                array = root.create_array(name, shape=labels.shape, dtype=str, dimension_names=var.dimensions[:1],
-                                          attributes=_zarr_attrs(var))  # fmt: skip
-                array[:] = labels
-            else:
-                root.create_array(name, data=_raw(var), dimension_names=var.dimensions, attributes=_zarr_attrs(var))
-        root.create_array(TARGETS, shape=(n,), chunks=(1,), dtype=str, dimension_names=("target_year",),
-                          chunk_key_encoding=_FLAT_KEYS)  # fmt: skip
+        sync(_make_arrays(str(tmp), _store_attrs(src), _arrays(src, years)))
         consolidate(tmp)
         try:
             os.rename(tmp, store)
@@ -164,22 +145,61 @@ def _create(store: Path, src: netCDF4.Dataset, years: tuple[int, ...]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+T_Array = tuple[str, dict[str, Any], "np.ndarray | None"]
+"""An array of a store: its name, how it is made (``create_array``'s keywords), and its values (None: per target)."""
+
+
+def _arrays(src: netCDF4.Dataset, years: tuple[int, ...]) -> list[T_Array]:
+    """The arrays of a store made from its first target's file."""
+    target_year = np.asarray(years, dtype=np.int32)
+    arrays: list[T_Array] = [
+        ("target_year", {"shape": target_year.shape, "dtype": target_year.dtype, "dimension_names": ("target_year",),
+                         "attributes": {"long_name": "target year of the normal (last year of its window)"}},
+         target_year),
+        (TARGETS, {"shape": (len(years),), "chunks": (1,), "dtype": str, "dimension_names": ("target_year",),
+                   "chunk_key_encoding": _FLAT_KEYS}, None),
+    ]  # fmt: skip
+    for name, var in src.variables.items():
+        if "year" in var.dimensions:
+            continue  # a baseline's yearly values: a group per target
+        if _per_target(name, var):
+            arrays.append((*_target_array(name, var, len(years)), None))
+            continue
+        values, dims = _raw(var), var.dimensions
+        if var.dtype.kind == "S" and var.ndim == 2:  # labels as characters (season): as strings here
+            values, dims = netCDF4.chartostring(values).astype(object), dims[:1]
+        kind = {"shape": values.shape, "dtype": str if values.dtype == object else values.dtype}
+        arrays.append((name, {**kind, "dimension_names": dims, "attributes": _zarr_attrs(var)}, values))
+    return arrays
+
+
+async def _make_arrays(store: str, attrs: dict[str, Any], arrays: list[T_Array]) -> None:
+    """Write a store's metadata and its arrays' values that are not per target, all at once."""
+    from zarr.api.asynchronous import open_group
+
+    root: Any = await open_group(store=store, mode="w", zarr_format=3, attributes=attrs)
+    made = await asyncio.gather(*(root.create_array(name, **kind) for name, kind, _ in arrays))
+    await asyncio.gather(
+        *(a.setitem(slice(None), v) for a, (_, _, v) in zip(made, arrays, strict=True) if v is not None)
+    )
+
+
 def _zarr_attrs(var: netCDF4.Variable[Any]) -> dict[str, Any]:
     """A variable's attributes as its array in the store has them (its fill value is the array's)."""
     return {k: _plain(v) for k, v in _attrs(var).items() if k not in ("_FillValue", "_Encoding")}
 
 
-def _target_array(root: Any, name: str, var: netCDF4.Variable[Any], n: int) -> Any:
-    """The array of a variable that differs from target to target: ``target_year`` first, a chunk per target."""
+def _target_array(name: str, var: netCDF4.Variable[Any], n: int) -> tuple[str, dict[str, Any]]:
+    """The array of a variable that differs from target to target (its name, how it is made): ``target_year``
+    first, a chunk per target."""
     attrs = _zarr_attrs(var)
     if name == "time":
         attrs["units"] = STORE_TIME_UNITS
-    dtype = str if var.dtype is str else var.dtype
-    return root.create_array(
-        _RENAMED.get(name, name), shape=(n, *var.shape), chunks=(1, *var.shape), dtype=dtype,
-        fill_value=_zarr_fill(var), dimension_names=("target_year", *var.dimensions), attributes=attrs,
-        chunk_key_encoding=_FLAT_KEYS,
-    )  # fmt: skip
+    return _RENAMED.get(name, name), {
+        "shape": (n, *var.shape), "chunks": (1, *var.shape), "dtype": str if var.dtype is str else var.dtype,
+        "fill_value": _zarr_fill(var), "dimension_names": ("target_year", *var.dimensions), "attributes": attrs,
+        "chunk_key_encoding": _FLAT_KEYS,
+    }  # fmt: skip
 
 
 def _store_attrs(src: netCDF4.Dataset) -> dict[str, Any]:
@@ -209,7 +229,8 @@ def land_target(nc_path: str | Path, target: ZarrTarget) -> int:
             if "year" in var.dimensions or not _per_target(name, var):
                 continue
             if not (store / _RENAMED.get(name, name) / "zarr.json").exists():  # not in its first target's file:
-                _target_array(root, name, var, len(target.years))  # a baseline's window statistics
+                zname, kind = _target_array(name, var, len(target.years))  # a baseline's window statistics
+                root.create_array(zname, **kind)
             values[_RENAMED.get(name, name)] = _raw(var) + offset if name in _PER_TARGET else _raw(var)
         _write_years(root, src, target.year)
         structure = _structure(src)
@@ -377,6 +398,8 @@ def _rebuild(store: str, year: int) -> netCDF4.Dataset:
         structure, stored = sync(_read_target(store, year))
     except (ValueError, KeyError, FileNotFoundError) as err:
         raise FileNotFoundError(f"{store}: no target {year} ({err})") from None
+    except Exception as err:  # a damaged chunk: what its codec raises is the codec's
+        raise OSError(f"{store}#{year}: unreadable ({type(err).__name__}: {err})") from None
     # in memory only, under a name of its own (two of one target may be open at once: a baseline's own change)
     ds = netCDF4.Dataset(f"{store}#{year}.{uuid.uuid4().hex}", "w", diskless=True, persist=False, format="NETCDF4")
     for name, size in structure["dimensions"]:
