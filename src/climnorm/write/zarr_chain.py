@@ -42,7 +42,6 @@ TARGETS = "target_attributes"  # per target: its file's dimensions, variables' a
 YEARS_GROUP = "window_years"
 STORE_TIME_UNITS = "days since 1850-01-01 00:00:00"
 _RENAMED = {"time": "climatology_time"}  # a 2-D variable cannot share its name with a dimension (xarray)
-_BACK = {v: k for k, v in _RENAMED.items()}
 _PER_TARGET = ("time", "climatology_bnds")
 _FLAT_KEYS = {"name": "v2", "separator": "."}  # a target's chunk is one file in its array's folder: "2.0.0.0"
 
