@@ -188,7 +188,8 @@ class WriteQueue:
         if not in_store(out.path):
             return None
         store, year = store_and_year(out.path)
-        return ZarrTarget(str(self.plan.config.output_dir / store), year, self.plan.store_years(out.key[2]))
+        years = self.plan.store_years(out.key[2])
+        return ZarrTarget(str(self.plan.config.output_dir / store), year, years, encoding(self.plan.config))
 
     def _newest_within(self, share: float) -> int:
         """How many of the newest writes in flight fit in ``share`` of the budget."""

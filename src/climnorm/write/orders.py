@@ -115,11 +115,12 @@ class Written:
 @dataclass(frozen=True)
 class ZarrTarget:
     """Where one target's output goes in the ``zarr`` layout: its chain's store (an absolute path), its target year,
-    and the store's target years (its ``target_year`` dimension)."""
+    the store's target years (its ``target_year`` dimension), and the configured compression."""
 
     store: str
     year: int
     years: tuple[int, ...]
+    encoding: Encoding = Encoding()
 
 
 @dataclass(frozen=True)

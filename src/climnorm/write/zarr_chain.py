@@ -126,14 +126,14 @@ def _calendar(src: netCDF4.Dataset) -> tuple[str, str]:
     return str(time.getncattr("units")), str(getattr(time, "calendar", "standard"))
 
 
-def _create(store: Path, src: netCDF4.Dataset, years: tuple[int, ...]) -> None:
+def _create(store: Path, src: netCDF4.Dataset, target: ZarrTarget) -> None:
     """The store's arrays and metadata, from its first target's file, under a temporary name renamed into place
     (another process may have made it meanwhile: then its store is kept)."""
     from zarr.core.sync import sync
 
     tmp = store.with_name(f".{store.name}.{uuid.uuid4().hex}{TMP_MARK}")
     try:
-        sync(_make_arrays(str(tmp), _store_attrs(src), _arrays(src, years)))
+        sync(_make_arrays(str(tmp), _store_attrs(src), _arrays(src, target)))
         consolidate(tmp)
         try:
             os.rename(tmp, store)
@@ -148,8 +148,9 @@ T_Array = tuple[str, dict[str, Any], "np.ndarray | None"]
 """An array of a store: its name, how it is made (``create_array``'s keywords), and its values (None: per target)."""
 
 
-def _arrays(src: netCDF4.Dataset, years: tuple[int, ...]) -> list[T_Array]:
+def _arrays(src: netCDF4.Dataset, target: ZarrTarget) -> list[T_Array]:
     """The arrays of a store made from its first target's file."""
+    years = target.years
     target_year = np.asarray(years, dtype=np.int32)
     arrays: list[T_Array] = [
         ("target_year", {"shape": target_year.shape, "dtype": target_year.dtype, "dimension_names": ("target_year",),
@@ -162,7 +163,7 @@ def _arrays(src: netCDF4.Dataset, years: tuple[int, ...]) -> list[T_Array]:
         if "year" in var.dimensions:
             continue  # a baseline's yearly values: a group per target
         if _per_target(name, var):
-            arrays.append((*_target_array(name, var, len(years)), None))
+            arrays.append((*_target_array(name, var, target), None))
             continue
         values, dims = _raw(var), var.dimensions
         if var.dtype.kind == "S" and var.ndim == 2:  # labels as characters (season): as strings here
@@ -188,16 +189,21 @@ def _zarr_attrs(var: netCDF4.Variable[Any]) -> dict[str, Any]:
     return {k: _plain(v) for k, v in _attrs(var).items() if k not in ("_FillValue", "_Encoding")}
 
 
-def _target_array(name: str, var: netCDF4.Variable[Any], n: int) -> tuple[str, dict[str, Any]]:
+def _target_array(name: str, var: netCDF4.Variable[Any], target: ZarrTarget) -> tuple[str, dict[str, Any]]:
     """The array of a variable that differs from target to target (its name, how it is made): ``target_year``
-    first, a chunk per target."""
+    first, a chunk per target, compressed as configured (Blosc's zstd at the configured level, with the shuffle:
+    smaller and faster than zarr's default zstd on these fields; zlib is NetCDF's)."""
+    from zarr.codecs import BloscCodec
+
+    e, n = target.encoding, len(target.years)
+    compressors = [BloscCodec(cname="zstd", clevel=e.complevel, shuffle="shuffle" if e.shuffle else "noshuffle")]
     attrs = _zarr_attrs(var)
     if name == "time":
         attrs["units"] = STORE_TIME_UNITS
     return _RENAMED.get(name, name), {
         "shape": (n, *var.shape), "chunks": (1, *var.shape), "dtype": str if var.dtype is str else var.dtype,
         "fill_value": _zarr_fill(var), "dimension_names": ("target_year", *var.dimensions), "attributes": attrs,
-        "chunk_key_encoding": _FLAT_KEYS,
+        "chunk_key_encoding": _FLAT_KEYS, "compressors": compressors if e.zlib else None,
     }  # fmt: skip
 
 
@@ -218,7 +224,7 @@ def land_target(nc_path: str | Path, target: ZarrTarget) -> int:
     store = Path(target.store)
     with netCDF4.Dataset(nc_path) as src:
         if not (store / "zarr.json").exists():
-            _create(store, src, target.years)
+            _create(store, src, target)
         root: Any = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
         i = target.years.index(target.year)
         units, calendar = _calendar(src)
@@ -228,7 +234,7 @@ def land_target(nc_path: str | Path, target: ZarrTarget) -> int:
             if "year" in var.dimensions or not _per_target(name, var):
                 continue
             if not (store / _RENAMED.get(name, name) / "zarr.json").exists():  # not in its first target's file:
-                zname, kind = _target_array(name, var, len(target.years))  # a baseline's window statistics
+                zname, kind = _target_array(name, var, target)  # a baseline's window statistics
                 root.create_array(zname, **kind)
             values[_RENAMED.get(name, name)] = _raw(var) + offset if name in _PER_TARGET else _raw(var)
         _write_years(root, src, target.year)
