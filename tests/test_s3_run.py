@@ -169,6 +169,33 @@ def test_a_dask_cluster_without_shared_disk_gives_the_same_files(
     assert not list(out.glob(".dask-check-*")), "a detached run has no shared-disk marker"
 
 
+def test_a_dask_cluster_without_shared_disk_lands_zarr_targets(
+    s3_run: Callable[..., Any], local_outputs: dict[str, Any], tmp_path: Path
+) -> None:
+    """``output_layout: zarr`` on workers that share no disk with the client: each target's file comes back as bytes
+    and the client lands it in its chain's store; read back, every target is the local run's file."""
+    pytest.importorskip("distributed")
+    pytest.importorskip("zarr")
+    from climnorm.write.manifest import manifest_outputs
+    from climnorm.write.zarr_chain import open_output
+
+    summary, out = s3_run(tmp_path / "zarr", engine="dask", variables=["tas"], output_layout="zarr")
+    assert summary.exit_code == 0, summary.failures
+    assert not list(out.rglob("*.nc")) and list(out.rglob("*.zarr"))
+
+    def by_target(outputs: dict[str, Any]) -> dict[tuple[str, ...], Any]:
+        keys = ("variable", "region", "scenario", "period", "target_year", "product")
+        return {tuple(attrs.get(k, "") for k in keys): (data, attrs) for data, attrs in outputs.values()}
+
+    got = {}
+    for record in manifest_outputs(out):
+        with open_output(out / str(record["path"])) as ds:
+            var = ds.variables[ds.variable]
+            attrs = {k: str(ds.getncattr(k)) for k in ds.ncattrs() if k not in _IDENTITY_ATTRS}
+            got[str(record["path"])] = (np.ma.filled(var[:].astype(np.float32), np.nan), attrs)
+    _assert_same(by_target(got), by_target(_tas(local_outputs)))
+
+
 def test_a_detached_write_never_touches_the_output_directory(tmp_path: Path) -> None:
     """What a Dask worker without the client's disk runs: the file is written in its own scratch, handed back."""
     from climnorm.engines.tasks import write_detached
