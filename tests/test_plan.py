@@ -14,7 +14,7 @@ from climnorm.catalog.scan import build_catalog
 from climnorm.config.model import Config, parse_config
 from climnorm.plan.build import Plan, make_plan
 from climnorm.plan.planned import OutputPlan
-from climnorm.plan.resume import up_to_date
+from climnorm.plan.resume import LocalFolders, up_to_date
 from climnorm.records import OutputRecord
 from climnorm.regions import BUILTIN_REGIONS
 from helpers import nex, touch
@@ -90,15 +90,15 @@ def test_an_output_is_up_to_date_when_nothing_that_shaped_it_changed(tmp_path: P
         out.path, "pr", "CONUS", "historical", "historical", 2014, 3, "NorESM2-LM", "r1i1p1f1", "noleap",
         "calendar_day", out.fingerprint, inputs=tuple(inputs), product="monthly", size=10, checksum="sha256:m",
     )  # fmt: skip
-    assert up_to_date(record, out.fingerprint, inputs, plan.config.output_dir)
+    assert up_to_date(record, out.fingerprint, inputs, LocalFolders(plan.config.output_dir))
     # the recorded size is trusted (a file not as recorded is `verify`'s to find); a record without one never landed
-    assert up_to_date(replace(record, size=11), out.fingerprint, inputs, plan.config.output_dir)
-    assert not up_to_date(replace(record, size=None), out.fingerprint, inputs, plan.config.output_dir)
-    assert not up_to_date(record, "0" * 16, inputs, plan.config.output_dir)
+    assert up_to_date(replace(record, size=11), out.fingerprint, inputs, LocalFolders(plan.config.output_dir))
+    assert not up_to_date(replace(record, size=None), out.fingerprint, inputs, LocalFolders(plan.config.output_dir))
+    assert not up_to_date(record, "0" * 16, inputs, LocalFolders(plan.config.output_dir))
     touched = [{**inputs[0], "mtime": inputs[0]["mtime"] + 1}, *inputs[1:]]
-    assert not up_to_date(record, out.fingerprint, touched, plan.config.output_dir)
-    assert not up_to_date(None, out.fingerprint, inputs, plan.config.output_dir)
+    assert not up_to_date(record, out.fingerprint, touched, LocalFolders(plan.config.output_dir))
+    assert not up_to_date(None, out.fingerprint, inputs, LocalFolders(plan.config.output_dir))
     again = make_plan(plan.config, plan.catalog, {out.path: record})
     assert [o.up_to_date for o in again.outputs if o.path == out.path] == [True]
     file.unlink()
-    assert not up_to_date(record, out.fingerprint, inputs, plan.config.output_dir)
+    assert not up_to_date(record, out.fingerprint, inputs, LocalFolders(plan.config.output_dir))

@@ -177,7 +177,7 @@ def test_a_dask_cluster_without_shared_disk_lands_zarr_targets(
     pytest.importorskip("distributed")
     pytest.importorskip("zarr")
     from climnorm.write.manifest import manifest_outputs
-    from climnorm.write.zarr_chain import open_output
+    from climnorm.write.readback import open_output
 
     summary, out = s3_run(tmp_path / "zarr", engine="dask", variables=["tas"], output_layout="zarr")
     assert summary.exit_code == 0, summary.failures

@@ -30,7 +30,7 @@ from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.pipeline import prepare, run
 from climnorm.synth import SynthSpec
 from climnorm.write.manifest import manifest_outputs
-from climnorm.write.zarr_chain import open_output
+from climnorm.write.readback import open_output
 from helpers import T_Archive, link_archives, made_once, recorded_outputs
 
 zarr = pytest.importorskip("zarr")

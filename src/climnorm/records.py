@@ -211,3 +211,16 @@ def target_in_store(files_path: str, year: int) -> str:
     ``…/tas_M_CONUS_ssp245_30yr_monthly_normal.nc`` → ``…/tas_M_CONUS_ssp245_30yr_monthly_normal.zarr#2040``."""
     stem = files_path[: -len(".nc")] if files_path.endswith(".nc") else files_path
     return f"{stem}{STORE_SUFFIX}#{year}"
+
+
+def output_entry(path: str) -> str:
+    """What is there of an output in its folder: its file, or its chain's store (``….zarr#2040``: ``….zarr``)."""
+    return store_and_year(path)[0] if in_store(path) else path
+
+
+def folder_names(folder: str | os.PathLike[str]) -> frozenset[str]:
+    """The names in a local folder (none when there is no such folder)."""
+    try:
+        return frozenset(os.listdir(folder))
+    except OSError:
+        return frozenset()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import os
 import string
@@ -124,7 +125,9 @@ class Config(Strict):
 
     input_dirs: Annotated[list[InputRoot], Field(min_length=1)]  # local directories and s3:// prefixes
     storage_options: dict[str, Any] | None = Field(default=None, repr=False)  # docs/storage.md
-    output_dir: Path = Path("output")
+    output_dir: InputRoot = Path("output")  # a local directory or an s3:// prefix (docs/storage.md)
+    output_storage_options: dict[str, Any] | None = Field(default=None, repr=False)  # default: storage_options
+    state_dir: Path | None = None  # outputs on object storage: the lock, logs, scratch and manifest, locally
     scratch_dir: Path | None = None
     window_memory_gb: Annotated[float, Field(ge=0)] | None = None
     model: str | None = None
@@ -198,7 +201,7 @@ class Config(Strict):
             return self.fast_read_threads
         return max(1, min(2, default_workers() // self.multiprocessing_workers))
 
-    @field_validator("storage_options")
+    @field_validator("storage_options", "output_storage_options")
     @classmethod
     def _storage(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
@@ -297,13 +300,35 @@ class Config(Strict):
         """How to reach the object store: `storage_options`, then the `AWS_*` environment and profiles."""
         return StorageOptions.from_config(self.storage_options)
 
+    @property
+    def remote_outputs(self) -> bool:
+        """Whether ``output_dir`` is an `s3://` prefix."""
+        return isinstance(self.output_dir, str)
+
+    def output_storage(self) -> StorageOptions | None:
+        """How to reach the outputs' bucket (``output_storage_options``, else ``storage_options``); None for a
+        local output directory. Outputs are never written anonymously: the credentials must be found."""
+        if not self.remote_outputs:
+            return None
+        given = self.storage_options if self.output_storage_options is None else self.output_storage_options
+        options = StorageOptions.from_config(given)
+        return dataclasses.replace(options, anon=False) if options.anon is None else options
+
+    @property
+    def state_path(self) -> Path:
+        """Where the run's lock, logs and manifest are: the output directory, or ``state_dir`` when the outputs
+        are on object storage (what cannot live in a bucket)."""
+        if isinstance(self.output_dir, str):
+            assert self.state_dir is not None  # a rule of the config
+            return self.state_dir
+        return self.output_dir
+
     def to_yaml(self) -> str:
         """The effective configuration, defaults filled in, as YAML (storage secrets redacted)."""
         data = self.model_dump(mode="json")
-        if data.get("storage_options"):
-            data["storage_options"] = {
-                k: "<redacted>" if k in _SECRET_KEYS and v else v for k, v in data["storage_options"].items()
-            }
+        for options in ("storage_options", "output_storage_options"):
+            if data.get(options):
+                data[options] = {k: "<redacted>" if k in _SECRET_KEYS and v else v for k, v in data[options].items()}
         data["periods"] = {k: list(v) for k, v in self.periods.items()}
         return str(yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
 
@@ -325,7 +350,7 @@ def _format_errors(err: ValidationError, source: str, data: dict[str, Any]) -> s
             lines.append(f"  unknown key {loc!r}{_closest(key, pool)}; allowed keys: {', '.join(pool)}")
             continue
         msg = e["msg"].removeprefix("Value error, ")
-        if e["loc"] and e["loc"][0] == "storage_options":  # it may hold a secret: never echoed
+        if e["loc"] and e["loc"][0] in ("storage_options", "output_storage_options"):  # it may hold a secret: never echoed
             lines.append(f"  {loc}: {msg}")
             continue
         lines.append(f"  {loc}: {msg} (got {_short(value)})" if loc else f"  {msg}")
@@ -384,8 +409,9 @@ def parse_config(data: dict[str, Any], *, base_dir: Path | None = None, source: 
         config = config.model_copy(
             update={
                 "input_dirs": [_resolve(p, base_dir) for p in config.input_dirs],
-                "output_dir": Path(_resolve(config.output_dir, base_dir)),
+                "output_dir": _resolve(config.output_dir, base_dir),
                 "scratch_dir": None if config.scratch_dir is None else Path(_resolve(config.scratch_dir, base_dir)),
+                "state_dir": None if config.state_dir is None else Path(_resolve(config.state_dir, base_dir)),
             }
         )
     return config

@@ -75,6 +75,21 @@ def _layout(c: Config) -> str | None:
     return None
 
 
+def _state(c: Config) -> str | None:
+    """Outputs on object storage keep what cannot live in a bucket in a local ``state_dir``; local outputs keep it
+    beside them."""
+    if c.remote_outputs and c.state_dir is None:
+        return (
+            f"output_dir ({c.output_dir}) is on object storage: set state_dir to a local directory for the run's "
+            "lock, logs, scratch and manifest (docs/storage.md)"
+        )
+    if not c.remote_outputs and c.state_dir is not None:
+        return f"state_dir ({c.state_dir}) is only used when output_dir is an s3:// prefix (output_dir keeps it)"
+    if not c.remote_outputs and c.output_storage_options is not None:
+        return "output_storage_options is only used when output_dir is an s3:// prefix"
+    return None
+
+
 def _scheduler(c: Config) -> str | None:
     if c.engine != "dask" and c.scheduler_address:
         return f"scheduler_address ({c.scheduler_address!r}) is only used with engine: dask (engine is {c.engine!r})"
@@ -87,6 +102,7 @@ CROSS_FIELD_RULES: tuple[tuple[frozenset[str], Callable[[Config], str | None]], 
     (frozenset({"data_years", "window_years", "periods"}), _data_years),
     (frozenset({"engine", "scheduler_address"}), _scheduler),
     (frozenset({"output_layout", "output_template"}), _layout),
+    (frozenset({"output_dir", "state_dir", "output_storage_options"}), _state),
     (frozenset({"indicators", "variables", "historical_end"}), _indicators),
     (frozenset({"changes", "window_years", "variables", "indicators"}), _changes),
     (frozenset({"model", "models", "variant", "variants"}), _one_form),

@@ -146,8 +146,9 @@ def write_in_store(
     chunks of its target (the ``zarr`` layout: `climnorm.write.zarr_chain`)."""
     from climnorm.write.zarr_chain import land_target
 
-    folder = os.path.dirname(target.store)
-    os.makedirs(folder, exist_ok=True)
+    folder = None if target.storage is not None else os.path.dirname(target.store)  # a bucket's: any local scratch
+    if folder is not None:
+        os.makedirs(folder, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".target-", suffix=TMP_MARK, dir=folder) as scratch:
         here = replace(task, path=os.path.join(scratch, os.path.basename(task.path).replace("#", "_") + ".nc"))
         if not isinstance(here, EnsembleChangeTask):  # read once, here: compressing it would be work lost
@@ -165,3 +166,15 @@ def write_detached(
         here = replace(task, path=os.path.join(scratch, os.path.basename(task.path)))
         written = fn(ctx, here)
         return replace(written, data=Path(here.path).read_bytes())
+
+
+def write_uploaded(
+    ctx: WorkerContext, fn: Callable[[WorkerContext, T_WriteTask], Written], task: T_WriteTask, store: Any, rel: str
+) -> Written:
+    """Run a write task ``fn`` into a temporary directory of this worker, then put the file in its bucket
+    (``store``: `climnorm.write.bucket.ObjectDirectory`) under its final key: only the record goes back."""
+    with tempfile.TemporaryDirectory(prefix="climnorm-output-") as scratch:
+        here = replace(task, path=os.path.join(scratch, os.path.basename(task.path)))
+        written = fn(ctx, here)
+        store.put(rel, Path(here.path))
+        return written

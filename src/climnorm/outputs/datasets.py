@@ -23,7 +23,7 @@ from climnorm.products import product
 from climnorm.records import OutputRecord, in_store
 from climnorm.types import HISTORICAL
 from climnorm.write.manifest import MANIFEST_NAME
-from climnorm.write.zarr_chain import open_output
+from climnorm.write.readback import open_output
 
 #: Global attributes that differ from target to target: coordinates along ``target_year`` in the dataset.
 PER_TARGET = ("period", "scenarios", "window", "source_years", "missing_years", "number_of_years")

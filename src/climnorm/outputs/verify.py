@@ -21,7 +21,7 @@ from climnorm.write.layouts import normal_checksum
 from climnorm.write.manifest import Manifest
 from climnorm.write.netcdf import CELL_METHODS, window_variable
 from climnorm.write.orders import agree_variable, change_variable, robustness_variable, significant_variable
-from climnorm.write.zarr_chain import open_output, output_size
+from climnorm.write.readback import open_output, output_size
 
 _ATTRS_FROM_RECORD = ("variable", "region", "scenario", "period", "target_year", "window_years", "calendar", "leap_day")
 

@@ -18,7 +18,7 @@ from climnorm.pictures.normals import RegionSeries, Selection, load_index
 from climnorm.records import ENSEMBLE, OutputRecord
 from climnorm.units import canonical
 from climnorm.write.orders import change_variable, robustness_variable
-from climnorm.write.zarr_chain import open_output
+from climnorm.write.readback import open_output
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -236,7 +236,7 @@ def _fractions(output_dir: Path, change: OutputRecord) -> tuple[tuple[float, flo
     there are none for an ensemble's."""
     if not change.is_ensemble:
         return None, ""
-    from climnorm.write.zarr_chain import open_output
+    from climnorm.write.readback import open_output
 
     name = robustness_variable(change_variable(change.data_name))
     with open_output(Path(output_dir) / change.path) as ds:
@@ -380,7 +380,7 @@ def counties_figure(
 
 def _names(path: Path, variable: str) -> tuple[str, str, dict[str, Any]]:
     """The variable's long name, the region's name and the file's attributes, for the title."""
-    from climnorm.write.zarr_chain import open_output
+    from climnorm.write.readback import open_output
 
     with open_output(path) as ds:
         attrs = {k: ds.getncattr(k) for k in ds.ncattrs()}

@@ -23,7 +23,7 @@ from climnorm.outputs.index import OutputIndex
 from climnorm.records import ENSEMBLE, OutputRecord
 from climnorm.types import HISTORICAL
 from climnorm.write.orders import change_variable
-from climnorm.write.zarr_chain import open_output
+from climnorm.write.readback import open_output
 
 log = logging.getLogger(__name__)
 

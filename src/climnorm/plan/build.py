@@ -40,7 +40,7 @@ from climnorm.plan.planned import (
     output_fingerprint,
     output_path,
 )
-from climnorm.plan.resume import ResumeCheck, T_Records
+from climnorm.plan.resume import LocalFolders, Present, ResumeCheck, T_Records
 from climnorm.products import ProductSettings, ProductSpec, product_paths
 from climnorm.records import target_in_store
 from climnorm.storage.options import StorageOptions
@@ -84,7 +84,7 @@ class Plan:
     _streams: dict[tuple[Member, str, str], tuple[dict[int, list[FileEntry]], bool]] = field(
         default_factory=dict, repr=False
     )
-    resume: ResumeCheck = field(default_factory=lambda: ResumeCheck({}, Path()), repr=False)  # make_plan sets it
+    resume: ResumeCheck = field(default_factory=lambda: ResumeCheck({}, LocalFolders(Path())), repr=False)  # make_plan sets it
 
     @functools.cached_property
     def settings(self) -> ProductSettings:
@@ -207,17 +207,23 @@ class PlanRow:
 """A previous run's manifest records, by output path."""
 
 
-def make_plan(config: Config, catalog: Catalog, previous: T_Records | None = None) -> Plan:
-    """Build the plan; ``previous`` (a manifest's records) marks outputs that are already up to date."""
+def make_plan(
+    config: Config, catalog: Catalog, previous: T_Records | None = None, present: Present | None = None
+) -> Plan:
+    """Build the plan; ``previous`` (a manifest's records) marks outputs that are already up to date, if they are
+    ``present`` (the output store; by default, the local output directory's files)."""
+    if present is None:
+        assert isinstance(config.output_dir, Path), "outputs in a bucket: give their store"
+        present = LocalFolders(config.output_dir)
     with gc_paused():  # ~10^6 outputs, none in a cycle: the collector would walk them again and again
-        return _make_plan(config, catalog, previous)
+        return _make_plan(config, catalog, previous, present)
 
 
-def _make_plan(config: Config, catalog: Catalog, previous: T_Records | None) -> Plan:
+def _make_plan(config: Config, catalog: Catalog, previous: T_Records | None, present: Present) -> Plan:
     records: T_Records = {} if previous is None else previous
     members, coverage, problems = select_members(config, catalog)
     plan = Plan(config, catalog, members, coverage, config.region_objects, problems=problems)
-    plan.resume = ResumeCheck(records, config.output_dir)
+    plan.resume = ResumeCheck(records, present)
     plan.template = _template(config, members)
     if config.output_layout == "zarr":
         plan.template = chain_template(plan.template)

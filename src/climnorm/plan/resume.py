@@ -6,14 +6,13 @@ and opens or stats no output; checking that a file is as large as recorded and h
 
 from __future__ import annotations
 
-import os
 import struct
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from climnorm.records import ComposedState, MemberOutput, OutputRecord, RecordState, in_store, store_and_year
+from climnorm.records import ComposedState, MemberOutput, OutputRecord, RecordState, folder_names, output_entry
 
 T_Records = Mapping[str, OutputRecord]
 """A previous run's records by path: a manifest's (`climnorm.write.manifest.RecordMap`) or any mapping."""
@@ -32,14 +31,35 @@ class Recorded(Protocol):
     def composed(self, path: str) -> ComposedState | None: ...
 
 
+class Present(Protocol):
+    """What is there of the outputs (an output store: `climnorm.write.store`): names by folder, by relative path."""
+
+    def names(self, folder: str) -> frozenset[str]: ...
+
+    def exists(self, rel: str) -> bool: ...
+
+
+class LocalFolders:
+    """The outputs present in a local output directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def names(self, folder: str) -> frozenset[str]:
+        return folder_names(self.root / folder)
+
+    def exists(self, rel: str) -> bool:
+        return (self.root / output_entry(rel)).exists()
+
+
 class ResumeCheck:
     """Whether each planned output is current against ``previous`` (as :func:`up_to_date` and :func:`made_of`
     say), at the scale of a whole ensemble: a manifest's records are compared by their state columns, a target's
     inputs are packed once for all its regions and products, output files' names are listed a folder at a time."""
 
-    def __init__(self, previous: T_Records, output_dir: Path) -> None:
+    def __init__(self, previous: T_Records, present: Present) -> None:
         self.previous = previous
-        self.output_dir = output_dir
+        self.present = present
         self.recorded: Recorded | None = previous if hasattr(previous, "state") else None  # type: ignore[assignment]
         self._packed: dict[int, tuple[object, bytes | None]] = {}  # by id() of the tuple (kept alive here)
         self._ids: dict[int, int | None] = {}  # by id() of the catalog entry
@@ -74,13 +94,13 @@ class ResumeCheck:
                 continue
             if names is None:
                 names = self._names(folder)
-            found.append(str(state.checksum) if _entry(path[cut:]) in names else None)
+            found.append(str(state.checksum) if output_entry(path[cut:]) in names else None)
         return found
 
     def _current(self, path: str, fingerprint: str, inputs: Sequence[Any]) -> str | None:
         """:meth:`current` against records that are a plain mapping (:func:`up_to_date`)."""
         record = self.previous.get(path)
-        ok = up_to_date(record, fingerprint, [e.record for e in inputs], self.output_dir)
+        ok = up_to_date(record, fingerprint, [e.record for e in inputs], self.present)
         return str(record.checksum) if ok and record is not None else None
 
     def made_of(self, path: str, fingerprint: str, refs: Sequence[tuple[str, str, str]]) -> bool:
@@ -88,7 +108,7 @@ class ResumeCheck:
         recorded with ``fingerprint``, made of exactly ``refs`` (member, path, checksum), landed, its file there."""
         if self.recorded is None:
             record = self.previous.get(path)
-            return made_of(record, fingerprint, [MemberOutput(*r) for r in refs], self.output_dir / path)
+            return made_of(record, fingerprint, [MemberOutput(*r) for r in refs], self.present)
         state = self.recorded.composed(path)
         return (
             state is not None
@@ -128,55 +148,43 @@ class ResumeCheck:
     def exists(self, path: str) -> bool:
         """Whether the output file at ``path`` is there (its folder's names listed once; no file is stat'ed)."""
         folder, _, name = path.rpartition("/")
-        return _entry(name) in self._names(folder)
+        return output_entry(name) in self._names(folder)
 
     def _names(self, folder: str) -> frozenset[str]:
         """The names of a folder's files (the last :data:`_FOLDERS` folders' kept)."""
         names = self._folders.get(folder)
         if names is None:
-            names = self._folders[folder] = _names(self.output_dir / folder)
+            names = self._folders[folder] = self.present.names(folder)
             if len(self._folders) > _FOLDERS:
                 self._folders.popitem(last=False)
         return names
 
 
-def _names(folder: Path) -> frozenset[str]:
-    try:
-        return frozenset(os.listdir(folder))
-    except OSError:
-        return frozenset()
-
-
 def up_to_date(
-    record: OutputRecord | None, fingerprint: str, inputs: list[Mapping[str, Any]], output_dir: Path
+    record: OutputRecord | None, fingerprint: str, inputs: list[Mapping[str, Any]], present: Present
 ) -> bool:
     """Whether the output ``record`` describes can be kept as it is."""
     return (
         record is not None
         and record.fingerprint == fingerprint
         and list(record.inputs) == inputs
-        and file_matches(output_dir / record.path, record)
+        and file_matches(record, present)
     )
 
 
-def file_matches(path: Path, record: OutputRecord) -> bool:
+def file_matches(record: OutputRecord, present: Present) -> bool:
     """Whether the output's file (its chain's store, for a target of the ``zarr`` layout) is there and its record
     says it landed (has a size). The size itself is trusted: an output not as recorded is `climnorm verify`'s to
     find."""
-    return record.size is not None and Path(_entry(str(path))).exists()
+    return record.size is not None and present.exists(record.path)
 
 
-def _entry(name: str) -> str:
-    """What is there of an output in its folder: its file, or its chain's store (``….zarr#2040``: ``….zarr``)."""
-    return store_and_year(name)[0] if in_store(name) else name
-
-
-def made_of(record: OutputRecord | None, fingerprint: str, refs: Sequence[MemberOutput], path: Path) -> bool:
+def made_of(record: OutputRecord | None, fingerprint: str, refs: Sequence[MemberOutput], present: Present) -> bool:
     """Whether an output made of outputs (an ensemble, a change) is current: recorded with ``fingerprint``, made
     of exactly ``refs`` (their paths and checksums), landed, and its file there."""
     return (
         record is not None
         and record.fingerprint == fingerprint
         and tuple(record.member_outputs) == tuple(refs)
-        and file_matches(path, record)
+        and file_matches(record, present)
     )

@@ -14,6 +14,7 @@ from climnorm.records import MemberOutput, OutputRecord
 from climnorm.runner.derived import DerivedQueue
 from climnorm.runner.landing import WriteJob, WriteQueue, encoding
 from climnorm.runner.summary import Reporter
+from climnorm.write.store import OutputStore
 from climnorm.write.manifest import Manifest
 from climnorm.write.orders import ChangeTask
 
@@ -61,18 +62,18 @@ class ChangeQueue(DerivedQueue):
             if self._up_to_date(change, refs):
                 self.reporter.up_to_date(change)
                 continue
-            task, record = describe_change(self.plan, change, refs, self.manifest)
+            task, record = describe_change(self.plan, change, refs, self.manifest, self.writes.store)
             self.writes.submit_job(WriteJob(write_change_output, task, change, record, reads_outputs=True))
             submitted = True
         return submitted
 
     def _up_to_date(self, change: ChangePlan, refs: tuple[MemberOutput, ...]) -> bool:
         previous = None if self.force else self.manifest.records.get(change.path)
-        return made_of(previous, change.fingerprint, refs, self.plan.config.output_dir / change.path)
+        return made_of(previous, change.fingerprint, refs, self.writes.store)
 
 
 def describe_change(
-    plan: Plan, change: ChangePlan, refs: tuple[MemberOutput, ...], manifest: Manifest
+    plan: Plan, change: ChangePlan, refs: tuple[MemberOutput, ...], manifest: Manifest, store: OutputStore
 ) -> tuple[ChangeTask, OutputRecord]:
     """The task that writes a member's change file, and its manifest record."""
     config = plan.config
@@ -81,15 +82,16 @@ def describe_change(
     record = manifest.records[out.path]
     window = config.changes.window(config.window_years)
     task = ChangeTask(
-        path=str(config.output_dir / change.path),
+        path=store.location(change.path),
         variable=out.spec.data_name or out.target.variable,
-        target_path=str(config.output_dir / out.path),
-        baseline_path=str(config.output_dir / base.path),
+        target_path=store.location(out.path),
+        baseline_path=store.location(base.path),
         kind=change.kind,
         baseline=window,
         encoding=encoding(config),
         key=out.key,
         member=out.member_label,
+        storage=config.output_storage(),
     )
     landed = OutputRecord(
         path=change.path,

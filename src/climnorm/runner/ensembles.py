@@ -22,6 +22,7 @@ from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
 from climnorm.runner.derived import DerivedQueue
 from climnorm.runner.landing import T_Job, WriteJob, WriteQueue, encoding
 from climnorm.runner.summary import Reporter
+from climnorm.write.store import OutputStore
 from climnorm.write.manifest import Manifest
 from climnorm.write.orders import EnsembleChangeTask, EnsembleMember, EnsembleTask, change_variable
 
@@ -69,7 +70,9 @@ class EnsembleQueue(DerivedQueue):
             if self._up_to_date(ens, refs):
                 self.reporter.up_to_date(ens)
                 continue
-            task, record = describe_ensemble(self.plan, ens, members, refs, self.min_members, self.manifest)
+            task, record = describe_ensemble(
+                self.plan, ens, members, refs, self.min_members, self.manifest, self.writes.store
+            )
             if ens.of_changes:
                 job: T_Job = self._of_changes(ens, task, record)
             else:
@@ -98,7 +101,7 @@ class EnsembleQueue(DerivedQueue):
 
     def _up_to_date(self, ens: EnsemblePlan, refs: list[MemberOutput]) -> bool:
         previous = None if self.force else self.manifest.records.get(ens.path)
-        return made_of(previous, ens.fingerprint, refs, self.plan.config.output_dir / ens.path)
+        return made_of(previous, ens.fingerprint, refs, self.writes.store)
 
 
 def describe_ensemble(
@@ -108,6 +111,7 @@ def describe_ensemble(
     refs: list[MemberOutput],
     need: int,
     manifest: Manifest,
+    store: OutputStore,
 ) -> tuple[EnsembleTask, OutputRecord]:
     """The task that writes an ensemble output, and its manifest record."""
     config: Config = plan.config
@@ -131,10 +135,10 @@ def describe_ensemble(
         ("leap_day", config.leap_day),
     )
     task = EnsembleTask(
-        path=str(config.output_dir / ens.path),
+        path=store.location(ens.path),
         variable=ens.spec.data_name or ens.variable,
         members=tuple(
-            EnsembleMember(o.member_label, str(config.output_dir / o.path), r.calendar, r.leap_day)  # type: ignore[arg-type]
+            EnsembleMember(o.member_label, store.location(o.path), r.calendar, r.leap_day)  # type: ignore[arg-type]
             for o, r in zip(members, records, strict=True)
         ),
         statistics=statistics,
@@ -144,6 +148,7 @@ def describe_ensemble(
         encoding=encoding(config),
         product=file_product(ens.spec, "mean", plan.settings),
         window_statistics=ensemble_window_statistics(records[0]),
+        storage=config.output_storage(),
     )
     return task, _record(config, ens, members, records, refs, need)
 

@@ -16,7 +16,7 @@ from typing import Any, Generic
 
 from climnorm.config.model import Config
 from climnorm.engines import Engine, SerialExecutor
-from climnorm.engines.tasks import T_WriteTask, write_detached, write_in_store, write_output
+from climnorm.engines.tasks import T_WriteTask, write_detached, write_in_store, write_output, write_uploaded
 from climnorm.engines.worker import WorkerContext
 from climnorm.errors import ClimnormError, OutputError
 from climnorm.plan.build import Plan
@@ -48,6 +48,7 @@ class Placement(enum.Enum):
     """Where an output is written, decided once per job by the engine and the store."""
 
     IN_PLACE = "a worker writes it into the store"
+    UPLOADED = "a worker writes it in its own scratch and puts it in the store (a bucket) itself"
     HANDED_BACK = "a worker writes it in its own scratch and hands the bytes back to be landed here"
     HERE = "this process writes it (it reads outputs the engine's workers cannot see)"
 
@@ -96,7 +97,7 @@ def encoding(config: Config) -> Encoding:
     return Encoding(c.zlib, c.complevel, c.shuffle)
 
 
-def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, OutputRecord]:
+def describe(plan: Plan, computed: Computed, store: OutputStore) -> tuple[WriteTask, OutputRecord]:
     """The write task of a computed normal (what its file says about itself) and its manifest record."""
     config, out, used = plan.config, computed.out, computed.years
     t = out.target
@@ -112,7 +113,7 @@ def describe(plan: Plan, computed: Computed) -> tuple[WriteTask, OutputRecord]:
         inputs_digest=inputs_digest(inputs),
         product=file_product(out.spec, computed.aggregation, plan.settings),
     )
-    path = str(config.output_dir / out.path)
+    path = store.location(out.path)
     task = WriteTask(path, computed.normal, computed.grid, meta, encoding(config), computed.finish, computed.extras)
     record = OutputRecord(
         path=out.path,
@@ -155,15 +156,18 @@ class WriteQueue:
         self.pending: list[_Pending] = []
         self.unrecorded: OutputError | None = None  # why outputs could not be recorded: the run stops
         self.stores: set[str] = set()  # the chains' stores targets landed in (the zarr layout)
+        self.bytes_handed_back = 0  # outputs' bytes workers handed back to be landed here
 
     def submit(self, computed: Computed) -> None:
         """Write a member's computed normal."""
-        task, record = describe(self.plan, computed)
+        task, record = describe(self.plan, computed, self.store)
         self.submit_job(WriteJob(write_output, task, computed.out, record))
 
     def placement(self, job: T_Job) -> Placement:
-        """Where ``job`` is written: in place where the engine's workers share the store, else handed back, or
-        here for a job that reads outputs."""
+        """Where ``job`` is written: put in a bucket by the worker, in place where the engine's workers share the
+        store, else handed back, or here for a job that reads outputs."""
+        if self.store.remote:
+            return Placement.UPLOADED
         if self.executor.shares_outputs and self.store.writable_path(job.out.path) is not None:
             return Placement.IN_PLACE
         return Placement.HERE if job.reads_outputs else Placement.HANDED_BACK
@@ -175,6 +179,8 @@ class WriteQueue:
         target = self.target(job.out)
         if where is Placement.HANDED_BACK:
             future = self.executor.run(write_detached, job.fn, job.task)
+        elif where is Placement.UPLOADED and target is None:
+            future = self.executor.run(write_uploaded, job.fn, job.task, self.store, job.out.path)
         else:
             executor = self.executor if where is Placement.IN_PLACE else self.here
             future = executor.run(job.fn, job.task) if target is None else executor.run(write_in_store, job.fn,
@@ -189,7 +195,8 @@ class WriteQueue:
             return None
         store, year = store_and_year(out.path)
         years = self.plan.store_years(out.key[2])
-        return ZarrTarget(str(self.plan.config.output_dir / store), year, years, encoding(self.plan.config))
+        config = self.plan.config
+        return ZarrTarget(self.store.location(store), year, years, encoding(config), config.output_storage())
 
     def _newest_within(self, share: float) -> int:
         """How many of the newest writes in flight fit in ``share`` of the budget."""
@@ -231,6 +238,7 @@ class WriteQueue:
         try:
             written = item.future.result()
             target = self.target(out)
+            self.bytes_handed_back += len(written.data or b"")
             if written.data is not None and target is None:
                 self.store.put(out.path, written.data)
             elif written.data is not None and target is not None:

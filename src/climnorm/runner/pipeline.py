@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import Executor
 from pathlib import Path
@@ -36,7 +37,8 @@ from climnorm.runner.summary import Reporter, RunSummary
 from climnorm.runner.thresholds import base_files, base_pass
 from climnorm.runner.zonal_step import write_zonal_tables
 from climnorm.write.manifest import Manifest
-from climnorm.write.store import LocalDirectory, consolidate
+from climnorm.runner.state import fetch_manifest, publish
+from climnorm.write.store import OutputStore, consolidate, output_store
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +53,8 @@ def prepare(config: Config, *, force: bool = False, manifest: Manifest | None = 
         log.info("object storage: %r", storage)
     catalog = build_catalog(config.input_dirs, variables=config.variables, storage=storage)
     log.info("%s", catalog.summary_line())
-    manifest = manifest or Manifest.read(config.output_dir)
-    plan = make_plan(config, catalog, None if force else manifest.records)
+    manifest = manifest or Manifest.read(config.state_path)
+    plan = make_plan(config, catalog, None if force else manifest.records, present=output_store(config.output_dir, config.output_storage()))
     plan.storage = storage
     return plan, manifest
 
@@ -74,9 +76,10 @@ def run(
     start = time.perf_counter()
     warm_up(config, executor)
     summary = RunSummary(workers=config.multiprocessing_workers)
-    check_output_dir(config)
-    with OutputLock(config.output_dir), _run_log(config.output_dir) as log_file, open_scratch(config) as scratch:
+    store = check_output_dir(config)
+    with OutputLock(config.state_path), _run_log(config.state_path) as log_file, open_scratch(config) as scratch:
         summary.log_file = log_file
+        fetch_manifest(config, store)
         plan, manifest = _tidy_and_plan(config, summary, force)
         channel = ProgressChannel(progress, callback=on_event, workers=config.multiprocessing_workers)
         monitor = MemoryMonitor()
@@ -85,7 +88,6 @@ def run(
         try:
             with open_engine(config, channel, executor) as engine:
                 summary.workers = engine.workers
-                store = LocalDirectory(config.output_dir)
                 writes = WriteQueue(plan, manifest, engine, reporter, max(2, 2 * engine.workers), store)
                 derived: list[Derived] = []  # changes first: an ensemble of changes waits on them
                 if plan.changes:
@@ -98,7 +100,11 @@ def run(
                 first = base_pass(plan, engine, reporter)
                 summary.base_seconds, summary.base_files = first.seconds, first.files
                 scheduler.use_thresholds(first.thresholds)
-                _run_scheduler(scheduler, writes, derived, manifest, reporter)
+                try:
+                    _run_scheduler(scheduler, writes, derived, manifest, reporter)
+                finally:
+                    publish(config, store, log_file)
+                log.info("outputs' bytes landed through this process: %d", writes.bytes_handed_back)
                 summary.worker_crashes = engine.crashes
             write_zonal_tables(config, reporter)  # the `zonal:` tables, from the saved manifest
             reporter.tell_skips()
@@ -119,11 +125,11 @@ def run(
 
 def _tidy_and_plan(config: Config, summary: RunSummary, force: bool) -> tuple[Plan, Manifest]:
     """Remove what an interrupted run left, then plan (its problems logged)."""
-    removed = remove_leftovers(config.output_dir)
+    removed = remove_leftovers(config.state_path)
     if removed:
         log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
     summary.removed_leftovers = len(removed)
-    plan, manifest = prepare(config, force=force, manifest=Manifest.load(config.output_dir))  # an older one upgraded
+    plan, manifest = prepare(config, force=force, manifest=Manifest.load(config.state_path))  # an older one upgraded
     for problem in plan.problems:
         log.warning("%s", problem)
     return plan, manifest
@@ -145,11 +151,16 @@ def _run_scheduler(
         writes.drain(block=False, final=True)
         manifest.save()
         for store in sorted(writes.stores):
-            consolidate(store)
+            consolidate(store, writes.plan.config.output_storage())
 
 
-def check_output_dir(config: Config) -> None:
-    """Refuse an output directory that cannot be written, or that lies inside an input tree, before any work."""
+def check_output_dir(config: Config) -> OutputStore:
+    """The outputs' store; refuse an output directory that cannot be written, or that lies inside an input tree,
+    before any work."""
+    store = output_store(config.output_dir, config.output_storage())
+    if isinstance(config.output_dir, str):
+        _check_bucket(config, store)
+        return store
     out = config.output_dir.absolute()
     for root in config.input_dirs:
         if isinstance(root, str):
@@ -168,6 +179,24 @@ def check_output_dir(config: Config) -> None:
         raise OutputError(
             f"{config.output_dir}: the output directory is not writable ({err.strerror or err})"
         ) from None
+    return store
+
+
+def _check_bucket(config: Config, store: OutputStore) -> None:
+    """Refuse outputs under an input prefix, or a bucket that cannot be written (one object put and removed)."""
+    out = f"{str(config.output_dir).rstrip('/')}/"
+    for root in config.input_dirs:
+        if isinstance(root, str) and out.startswith(f"{root.rstrip('/')}/"):
+            raise OutputError(
+                f"{config.output_dir}: the output prefix is inside the input prefix {root}; choose an output_dir "
+                "outside the archive (inputs are never modified)"
+            )
+    probe = f".climnorm-probe-{uuid.uuid4().hex}"
+    try:
+        store.put(probe, b"")
+        store.remove(probe)
+    except OSError as err:
+        raise OutputError(f"{config.output_dir}: the output prefix is not writable ({err})") from None
 
 
 def _log_scratch(scratch: Scratch) -> None:
@@ -184,7 +213,7 @@ def window_memory_bytes(config: Config) -> int:
 
 def open_scratch(config: Config) -> Scratch:
     """The run's scratch file for window years (in ``scratch_dir``, by default the output directory)."""
-    directory = config.scratch_dir or config.output_dir
+    directory = config.scratch_dir or config.state_path
     try:
         directory.mkdir(parents=True, exist_ok=True)
         return Scratch(directory, memory_bytes=window_memory_bytes(config))

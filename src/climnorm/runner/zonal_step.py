@@ -27,7 +27,7 @@ def write_zonal_tables(config: Config, reporter: Reporter) -> None:
     """Write every table of ``config.zonal`` from the outputs in the manifest; a failed table is a failure of the
     run, reported as one."""
     for entry in config.zonal:
-        out = entry.table_path(config.output_dir)
+        out = entry.table_path(config.state_path)
         try:
             from climnorm.zonal.export import write_zonal_table
 

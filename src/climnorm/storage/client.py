@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from climnorm.storage.options import StorageOptions
 
 if TYPE_CHECKING:
-    from obstore.store import ClientConfig, S3Config
+    from obstore.store import ClientConfig, RetryConfig, S3Config
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,9 @@ _stores: dict[tuple[int, StorageOptions, str], Any] = {}
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
 
 
-def _build(options: StorageOptions, bucket: str) -> Any:
-    """A new `obstore.store.S3Store` for `bucket`; its own retries are off (see `climnorm.storage.retry`)."""
+def _build(options: StorageOptions, bucket: str, prefix: str | None = None, retries: bool = False) -> Any:
+    """A new `obstore.store.S3Store` for `bucket` (under ``prefix``); its own retries are off (see
+    `climnorm.storage.retry`) unless asked for (a store zarr-python calls, which cannot go through our loop)."""
     from obstore.store import S3Store
 
     retry = options.retry
@@ -46,7 +47,24 @@ def _build(options: StorageOptions, bucket: str) -> Any:
         if options.session_token:
             config["session_token"] = options.session_token
     log.debug("new S3 client for bucket %s (%r) in process %d", bucket, options, os.getpid())
-    return S3Store(bucket, config=config, client_options=client_options, retry_config={"max_retries": 0})
+    retry_config: RetryConfig = {"max_retries": max(0, retry.max_attempts - 1) if retries else 0}
+    if retries:
+        retry_config["backoff"] = {
+            "init_backoff": timedelta(seconds=retry.base_delay), "max_backoff": timedelta(seconds=retry.max_delay),
+            "base": 2,
+        }  # fmt: skip
+    return S3Store(bucket, prefix=prefix, config=config, client_options=client_options, retry_config=retry_config)
+
+
+def zarr_store_for(options: StorageOptions, url: str) -> Any:
+    """A zarr-python store (`zarr.storage.ObjectStore`) of the Zarr store at the ``s3://`` ``url``, retrying its
+    transient failures as `options.retry` says (made anew: zarr's stores are opened per use)."""
+    from zarr.storage import ObjectStore
+
+    from climnorm.storage.urls import S3Url
+
+    where = S3Url.parse(url)
+    return ObjectStore(_build(options, where.bucket, where.key.strip("/"), retries=True))
 
 
 def store_for(options: StorageOptions, bucket: str) -> Any:

@@ -167,6 +167,14 @@ def list_objects(
     return list(iter_objects(url, options, depth=depth, descend=descend, suffixes=suffixes))
 
 
+def list_names(bucket: str, prefix: str, options: StorageOptions) -> frozenset[str]:
+    """The names directly under the folder ``prefix`` of ``bucket`` (ending in '/' or empty): its objects' and
+    its sub-folders', from one delimiter listing."""
+    lister = _Lister(str(S3Url(bucket, prefix)), options)
+    subs, objects = lister.folders(prefix)
+    return frozenset([s[len(prefix) :].rstrip("/") for s in subs] + [o.key[len(prefix) :] for o in objects])
+
+
 def list_folders(url: str, options: StorageOptions) -> list[str]:
     """The names of the folders directly under `url` (one delimiter listing), sorted."""
     lister = _Lister(url, options)

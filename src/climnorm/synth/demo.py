@@ -82,6 +82,7 @@ def show_demo_result(config: Config, console: Console) -> None:
     """Say where the products, the ensemble and the county table are, with a taste of each, and how to draw them."""
     from climnorm.write.manifest import Manifest
 
+    assert isinstance(config.output_dir, Path)  # the demo's outputs are local
     every = list(Manifest.read(config.output_dir).select())
     records = [r for r in every if not r.is_change]
     counts = Counter(r.product for r in records)
@@ -138,7 +139,7 @@ def _show_products(config: Config, records: list[OutputRecord], console: Console
     stem = daily[: daily.rindex("_normal.nc")]  # the daily normal's name: the others add their product's name
     kinds = [mine[name][len(stem) + 1 :].removesuffix(".nc") for name in config.products if name in mine]
     shown = ", ".join(kind or "normal" for kind in kinds)
-    console.print(f"one member's products for one target: {config.output_dir / stem}_{{{shown}}}.nc", markup=False)
+    console.print(f"one member's products for one target: {Path(config.output_dir) / stem}_{{{shown}}}.nc", markup=False)
 
 
 def _show_ensemble(config: Config, records: list[OutputRecord], console: Console) -> None:
@@ -154,10 +155,11 @@ def _show_ensemble(config: Config, records: list[OutputRecord], console: Console
     if not wanted:
         return
     record = max(wanted, key=lambda r: r.target_year)
-    with xr.open_dataset(config.output_dir / record.path, decode_times=False) as ds:
+    path = Path(config.output_dir) / record.path
+    with xr.open_dataset(path, decode_times=False) as ds:
         mean, low, high = (ds[f"tas_{s}"].mean(("lat", "lon")) - 273.15 for s in ("mean", "p10", "p90"))
         console.print(
-            f"the ensemble's statistics, e.g. {config.output_dir / record.path}: ensemble of "
+            f"the ensemble's statistics, e.g. {path}: ensemble of "
             f"{ds.attrs['ensemble_members']}, {ds.attrs['window_years']}-year normal ending {ds.attrs['target_year']}; "
             f"CONUS mean {float(mean.mean()):.1f} °C (members' p10-p90 {float(low.mean()):.1f}-"
             f"{float(high.mean()):.1f}), 15 Jul {float(mean[195]):.1f} °C",

@@ -45,14 +45,17 @@ from climnorm.write.orders import (
     robustness_variable,
     significant_variable,
 )
-from climnorm.write.zarr_chain import open_output
+from climnorm.write.readback import open_output
 
 _KEPT = ("units", "cell_methods", "coordinates", "grid_mapping", "is_dayofyear")
 
 
 def write_change(task: ChangeTask) -> tuple[int, str]:
     """Compute and write one change file; returns (size, checksum of the change's values)."""
-    with open_output(task.target_path) as target, open_output(task.baseline_path) as baseline:
+    with (
+        open_output(task.target_path, task.storage) as target,
+        open_output(task.baseline_path, task.storage) as baseline,
+    ):
         values = _values(target, task.target_path, task.variable)
         base = _values(baseline, task.baseline_path, task.variable)
         if values.shape != base.shape:
@@ -168,7 +171,7 @@ def write_ensemble_change(task: EnsembleChangeTask) -> tuple[int, str]:
     name = ens.variable  # the members' change variable: {name}_change
     sigma_name = baseline_sigma_variable(name.removesuffix("_change"))
     with contextlib.ExitStack() as stack:
-        files = [stack.enter_context(open_output(m.path)) for m in ens.members]
+        files = [stack.enter_context(open_output(m.path, ens.storage)) for m in ens.members]
         grid = common_grid(ens, files)
         slots = [member_steps(ens, f, m) for f, m in zip(files, ens.members, strict=True)]
         steps = len(slots[0])

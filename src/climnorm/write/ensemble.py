@@ -25,7 +25,7 @@ from climnorm.write.digests import EnsembleChecksum
 from climnorm.write.layouts import TIME_LABELS, write_time_axis
 from climnorm.write.netcdf import FILL_VALUE, statistic_method, window_variable, write_grid
 from climnorm.write.orders import EnsembleMember, EnsembleTask
-from climnorm.write.zarr_chain import open_output
+from climnorm.write.readback import open_output
 
 _KEPT = ("standard_name", "units", "is_dayofyear")  # the members' variable attributes an ensemble's statistics keep
 BLOCK_BYTES = 128 * 2**20  # float64 members x slots x cells read and combined at a time
@@ -47,7 +47,7 @@ def sources(variable: str, window: Iterable[str]) -> list[str]:
 def write_ensemble(task: EnsembleTask) -> tuple[int, str]:
     """Compute and write one ensemble output; returns (size, checksum)."""
     with contextlib.ExitStack() as stack:
-        files = [stack.enter_context(open_output(m.path)) for m in task.members]
+        files = [stack.enter_context(open_output(m.path, task.storage)) for m in task.members]
         grid = common_grid(task, files)
         slots = [member_steps(task, f, m) for f, m in zip(files, task.members, strict=True)]
         steps = len(slots[0])

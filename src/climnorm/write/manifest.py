@@ -300,6 +300,18 @@ class Manifest:
             self._db = None
 
 
+def snapshot(database: Path, to: Path) -> None:
+    """A consistent copy of a manifest's database, with every committed record (its write-ahead log's too), as one
+    file (what is published beside outputs in a bucket)."""
+    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    target = sqlite3.connect(to)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
+
+
 def manifest_outputs(output_dir: Path) -> list[dict[str, Any]]:
     """Every record of ``output_dir``'s manifest as ``manifest.json`` lists it (format 1), by path; none where
     there is no manifest (what tests and benchmarks compare)."""

@@ -10,6 +10,7 @@ import numpy as np
 
 from climnorm.numerics.changes import DETRENDED_STD, T_ChangeKind
 from climnorm.products import DaySlots, FileProduct
+from climnorm.storage.options import StorageOptions
 from climnorm.types import Region, RegionCut, T_LeapDay, Target
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ class EnsembleTask:
     encoding: Encoding
     product: FileProduct = DAILY_FILE
     window_statistics: tuple[str, ...] = ()  # the members' statistics of their windows' years besides the mean
+    storage: StorageOptions | None = None  # how to reach the members' outputs in a bucket
 
 
 @dataclass(frozen=True)
@@ -114,13 +116,15 @@ class Written:
 
 @dataclass(frozen=True)
 class ZarrTarget:
-    """Where one target's output goes in the ``zarr`` layout: its chain's store (an absolute path), its target year,
-    the store's target years (its ``target_year`` dimension), and the configured compression."""
+    """Where one target's output goes in the ``zarr`` layout: its chain's store (an absolute path, or an ``s3://``
+    URL reached with ``storage``), its target year, the store's target years (its ``target_year`` dimension), and the
+    configured compression."""
 
     store: str
     year: int
     years: tuple[int, ...]
     encoding: Encoding = Encoding()
+    storage: StorageOptions | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,7 @@ class ChangeTask:
     encoding: Encoding
     key: tuple[str, str, str, str, int] = ("", "", "", "", 0)  # the normal's (variable, region, scenario, ...)
     member: str = ""  # the member's label
+    storage: StorageOptions | None = None  # how to reach the outputs in a bucket
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Where a run's outputs land (:class:`OutputStore`): each under its final name all at once, so that nothing
 half-written is ever visible there; the manifest records an output only after it has landed. A local directory
-(:class:`LocalDirectory`) is the one store today; object storage would be a second (docs/architecture.md).
+(:class:`LocalDirectory`) or a bucket's prefix (`climnorm.write.bucket.ObjectDirectory`): :func:`output_store`
+(docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from climnorm._atomic import atomic_write_bytes
-from climnorm.records import in_store
+from climnorm.records import folder_names, in_store, output_entry
+from climnorm.storage.options import StorageOptions
 from climnorm.write.orders import ZarrTarget
 
 
@@ -20,13 +22,23 @@ from climnorm.write.orders import ZarrTarget
 class OutputStore(Protocol):
     """The outputs of one output directory, by their paths relative to it."""
 
+    remote: bool  # a bucket, which every engine's workers reach (they put their outputs there themselves)
+
+    def location(self, rel: str) -> str:
+        """Where the output at ``rel`` is, as its readers are given it: a local path or an ``s3://`` URL."""
+        ...
+
     def writable_path(self, rel: str) -> Path | None:
         """Where a writer on a machine that sees this store may write ``rel`` in place (under a temporary name,
         then renamed: `climnorm._atomic`); None when outputs can only be landed as bytes (:meth:`put`)."""
         ...
 
-    def put(self, rel: str, data: bytes) -> None:
-        """Land an output's bytes under ``rel``: a temporary name, flushed to disk, then renamed."""
+    def put(self, rel: str, data: bytes | Path) -> None:
+        """Land an output's bytes (or its file's) under ``rel``, all at once."""
+        ...
+
+    def get(self, rel: str) -> bytes | None:
+        """The bytes of the file at ``rel`` (None: there is none)."""
         ...
 
     def put_target(self, target: ZarrTarget, data: bytes) -> int:
@@ -35,6 +47,14 @@ class OutputStore(Protocol):
 
     def size(self, rel: str) -> int | None:
         """The size of the output at ``rel``, or None when there is none."""
+        ...
+
+    def exists(self, rel: str) -> bool:
+        """Whether the output at ``rel`` is there (a target of the ``zarr`` layout: its chain's store)."""
+        ...
+
+    def names(self, folder: str) -> frozenset[str]:
+        """The names in the folder ``folder`` (relative; "" the top): files and sub-folders (stores)."""
         ...
 
     def remove(self, rel: str) -> None:
@@ -52,12 +72,22 @@ class LocalDirectory:
     it) can write."""
 
     root: Path
+    remote = False
+
+    def location(self, rel: str) -> str:
+        return str(self.root / rel)
 
     def writable_path(self, rel: str) -> Path | None:
         return self.root / rel
 
-    def put(self, rel: str, data: bytes) -> None:
-        atomic_write_bytes(self.root / rel, data)
+    def put(self, rel: str, data: bytes | Path) -> None:
+        atomic_write_bytes(self.root / rel, data if isinstance(data, bytes) else data.read_bytes())
+
+    def get(self, rel: str) -> bytes | None:
+        try:
+            return (self.root / rel).read_bytes()
+        except FileNotFoundError:
+            return None
 
     def put_target(self, target: ZarrTarget, data: bytes) -> int:
         from climnorm.write.zarr_chain import land_bytes
@@ -66,7 +96,7 @@ class LocalDirectory:
 
     def size(self, rel: str) -> int | None:
         if in_store(rel):  # a target's chunks (the zarr layout reads NetCDF: only then imported)
-            from climnorm.write.zarr_chain import output_size
+            from climnorm.write.readback import output_size
 
             return output_size(self.root / rel)
         try:
@@ -74,9 +104,15 @@ class LocalDirectory:
         except OSError:
             return None
 
+    def exists(self, rel: str) -> bool:
+        return (self.root / output_entry(rel)).exists()
+
+    def names(self, folder: str) -> frozenset[str]:
+        return folder_names(self.root / folder)
+
     def remove(self, rel: str) -> None:
         if in_store(rel):
-            from climnorm.write.zarr_chain import remove_output
+            from climnorm.write.readback import remove_output
 
             remove_output(self.root / rel)
         else:
@@ -89,13 +125,25 @@ class LocalDirectory:
             return None
 
 
-def consolidate(store: Path | str) -> None:
+def output_store(root: Path | str, storage: StorageOptions | None) -> OutputStore:
+    """The store of an output directory: a local one, or an ``s3://`` prefix reached with ``storage``."""
+    if isinstance(root, Path):
+        return LocalDirectory(root)
+    from climnorm.write.bucket import ObjectDirectory
+
+    return ObjectDirectory(root.rstrip("/"), storage or StorageOptions.from_config())
+
+
+def consolidate(store: Path | str, storage: StorageOptions | None) -> None:
     """Consolidate a Zarr store's metadata (the ``zarr`` layout: after its targets' yearly values' groups are
-    added). Needs only the ``zarr`` package: the run's own process calls it."""
+    added; ``storage`` reaches a store in a bucket). Needs only the ``zarr`` package: the run's own process calls
+    it."""
     import zarr
+
+    from climnorm.write.readback import zarr_store
 
     with warnings.catch_warnings():
         # consolidated metadata is a zarr-python extension of the v3 specification; readers without it still read
         # the store (it is only an index of the arrays' metadata)
         warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
-        zarr.consolidate_metadata(str(store))
+        zarr.consolidate_metadata(zarr_store(store, storage))

@@ -5,14 +5,15 @@ A target's output is addressed as ``{store}.zarr#{target year}``. Its writer wri
 (under a temporary name), then :func:`land_target` copies that file's variables into the store: what differs from
 target to target (the time axis, its climatology bounds, every gridded variable) into the target's chunk of arrays
 whose first dimension is ``target_year``, the rest (grid, step labels) once, when the store is made. Each target also
-keeps its file's structure and attributes (``target_attributes``, JSON), so :func:`open_output` gives back, for either
+keeps its file's structure and attributes (``target_attributes``, JSON), so `climnorm.write.readback.open_output` gives back, for either
 layout, the same ``netCDF4.Dataset`` the file would be: every reader (ensembles, changes, zonal tables, pictures,
 ``verify``, :func:`climnorm.open_normals`) reads both layouts through it. A baseline's yearly values (a ``year``
 dimension) go in a group of their own, ``window_years/{target year}``.
 
 The store's metadata is written once, under a temporary name, then renamed into place (the first writer of a chain
-makes it; a second finds it there); targets then only write chunks, so targets of one store can land from several
-processes at once. The manifest records a target only after its chunks are written.
+makes it; a second finds it there; in a bucket, its objects are put with its ``zarr.json`` last); targets then only
+write chunks, so targets of one store can land from several processes at once. The manifest records a target only
+after its chunks are written.
 """
 
 from __future__ import annotations
@@ -23,33 +24,36 @@ import json
 import os
 import shutil
 import tempfile
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cftime
 import netCDF4
 import numpy as np
 
 from climnorm._atomic import TMP_MARK
 from climnorm.errors import OutputError
-from climnorm.records import in_store, store_and_year
+from climnorm.storage.urls import is_s3_url
 from climnorm.write.orders import ZarrTarget
+from climnorm.write.readback import (
+    PER_TARGET,
+    RENAMED,
+    STORE_TIME_UNITS,
+    TARGETS,
+    YEARS_GROUP,
+    run_sync,
+    target_size,
+    time_offset,
+    zarr_store,
+)
 from climnorm.write.store import consolidate
 
-TARGETS = "target_attributes"  # per target: its file's dimensions, variables' attributes and global attributes (JSON)
-YEARS_GROUP = "window_years"
-STORE_TIME_UNITS = "days since 1850-01-01 00:00:00"
-_RENAMED = {"time": "climatology_time"}  # a 2-D variable cannot share its name with a dimension (xarray)
-_PER_TARGET = ("time", "climatology_bnds")
 _FLAT_KEYS = {"name": "v2", "separator": "."}  # a target's chunk is one file in its array's folder: "2.0.0.0"
 
 
 def _per_target(name: str, var: netCDF4.Variable[Any]) -> bool:
     """Whether a variable of a target's file differs from target to target: its time axis and bounds, and what is
     given on the grid at each step (the normal, its statistics, an ensemble's counts)."""
-    return name in _PER_TARGET or ("time" in var.dimensions and var.ndim >= 2 and var.dtype.kind != "S")
+    return name in PER_TARGET or ("time" in var.dimensions and var.ndim >= 2 and var.dtype.kind != "S")
 
 
 def _encode(value: Any) -> Any:
@@ -58,13 +62,6 @@ def _encode(value: Any) -> Any:
         return value
     array = np.asarray(value)
     return {"dtype": array.dtype.str, "value": array.tolist()}
-
-
-def _decode(value: Any) -> Any:
-    if isinstance(value, str):
-        return value
-    array = np.asarray(value["value"], dtype=value["dtype"])
-    return array[()] if array.ndim == 0 else array
 
 
 def _plain(value: Any) -> Any:
@@ -90,12 +87,6 @@ def _zarr_fill(var: netCDF4.Variable[Any]) -> Any:
 
 def _dtype(var: netCDF4.Variable[Any]) -> str:
     return "str" if var.dtype is str else np.dtype(var.dtype).str
-
-
-def _time_offset(units: str, calendar: str) -> float:
-    """Days from the store's time origin to ``units``' origin (a whole number: both are midnights)."""
-    origin = cftime.num2date(0.0, units, calendar)
-    return float(cftime.date2num(origin, STORE_TIME_UNITS, calendar))
 
 
 def _raw(var: netCDF4.Variable[Any]) -> np.ndarray:
@@ -126,22 +117,37 @@ def _calendar(src: netCDF4.Dataset) -> tuple[str, str]:
     return str(time.getncattr("units")), str(getattr(time, "calendar", "standard"))
 
 
-def _create(store: Path, src: netCDF4.Dataset, target: ZarrTarget) -> None:
-    """The store's arrays and metadata, from its first target's file, under a temporary name renamed into place
-    (another process may have made it meanwhile: then its store is kept)."""
-    from zarr.core.sync import sync
-
-    tmp = store.with_name(f".{store.name}.{uuid.uuid4().hex}{TMP_MARK}")
+def _create(store: Any, src: netCDF4.Dataset, target: ZarrTarget) -> None:
+    """The store's arrays and metadata, from its first target's file, made under a temporary name (beside it on
+    local disk, renamed into place; another process may have made it meanwhile: then its store is kept), or, for a
+    store in a bucket, made locally and put there object by object, its ``zarr.json`` last (what says it is
+    there; a second maker puts the same objects)."""
+    local = not is_s3_url(target.store)
+    folder = Path(target.store).parent if local else None
+    tmp = Path(tempfile.mkdtemp(prefix=f".{Path(target.store).name}.", suffix=TMP_MARK, dir=folder))
     try:
-        sync(_make_arrays(str(tmp), _store_attrs(src), _arrays(src, target)))
-        consolidate(tmp)
+        run_sync(_make_arrays(str(tmp), _store_attrs(src), _arrays(src, target)))
+        consolidate(tmp, None)
+        if not local:
+            run_sync(_put_tree(tmp, store))
+            return
         try:
-            os.rename(tmp, store)
+            os.rename(tmp, target.store)
         except OSError:
-            if not (store / "zarr.json").exists():
+            if not (Path(target.store) / "zarr.json").exists():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _put_tree(tree: Path, store: Any) -> None:
+    """Put every file of a local store into ``store``, its ``zarr.json`` last."""
+    from zarr.core.buffer import cpu
+
+    files = sorted(p.relative_to(tree).as_posix() for p in tree.rglob("*") if p.is_file())
+    rest = [f for f in files if f != "zarr.json"]
+    await asyncio.gather(*(store.set(f, cpu.Buffer.from_bytes((tree / f).read_bytes())) for f in rest))
+    await store.set("zarr.json", cpu.Buffer.from_bytes((tree / "zarr.json").read_bytes()))
 
 
 T_Array = tuple[str, dict[str, Any], "np.ndarray | None"]
@@ -200,7 +206,7 @@ def _target_array(name: str, var: netCDF4.Variable[Any], target: ZarrTarget) -> 
     attrs = _zarr_attrs(var)
     if name == "time":
         attrs["units"] = STORE_TIME_UNITS
-    return _RENAMED.get(name, name), {
+    return RENAMED.get(name, name), {
         "shape": (n, *var.shape), "chunks": (1, *var.shape), "dtype": str if var.dtype is str else var.dtype,
         "fill_value": _zarr_fill(var), "dimension_names": ("target_year", *var.dimensions), "attributes": attrs,
         "chunk_key_encoding": _FLAT_KEYS, "compressors": compressors if e.zlib else None,
@@ -219,48 +225,56 @@ def land_target(nc_path: str | Path, target: ZarrTarget) -> int:
     """Copy one target's file into its chain's store (made from this file if it is not there yet); returns the bytes
     of the target's chunks. Raises OutputError when the store was made for another shape of output."""
     import zarr
-    from zarr.core.sync import sync
 
-    store = Path(target.store)
+    store = zarr_store(target.store, target.storage)
     with netCDF4.Dataset(nc_path) as src:
-        if not (store / "zarr.json").exists():
+        if not run_sync(store.exists("zarr.json")):
             _create(store, src, target)
         root: Any = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
         i = target.years.index(target.year)
         units, calendar = _calendar(src)
-        offset = _time_offset(units, calendar)
+        offset = time_offset(units, calendar)
         values: dict[str, np.ndarray] = {}
         for name, var in src.variables.items():
             if "year" in var.dimensions or not _per_target(name, var):
                 continue
-            if not (store / _RENAMED.get(name, name) / "zarr.json").exists():  # not in its first target's file:
-                zname, kind = _target_array(name, var, target)  # a baseline's window statistics
-                root.create_array(zname, **kind)
-            values[_RENAMED.get(name, name)] = _raw(var) + offset if name in _PER_TARGET else _raw(var)
+            zname = RENAMED.get(name, name)
+            if not run_sync(store.exists(f"{zname}/zarr.json")):  # not in its first target's file: a baseline's
+                _add_array(root, *_target_array(name, var, target))  # window statistics
+            values[zname] = _raw(var) + offset if name in PER_TARGET else _raw(var)
         _write_years(root, src, target.year)
         structure = _structure(src)
         structure["time_units"] = units
-        sync(_write_chunks(str(store), target, values, json.dumps(structure)))
-    return target_size(store, i)
+        run_sync(_write_chunks(store, target, values, json.dumps(structure)))
+    return target_size(target.store, i, target.storage)
 
 
-async def _write_chunks(store: str, target: ZarrTarget, values: dict[str, np.ndarray], structure: str) -> None:
+def _add_array(root: Any, name: str, kind: dict[str, Any]) -> None:
+    """An array a store's first target did not have (another process may be adding it too: then it is kept)."""
+    from zarr.errors import ContainsArrayError
+
+    with contextlib.suppress(ContainsArrayError):
+        root.create_array(name, **kind)
+
+
+async def _write_chunks(store: Any, target: ZarrTarget, values: dict[str, np.ndarray], structure: str) -> None:
     """Write one target's chunks, all at once, then its ``target_attributes`` (what says it is there)."""
     from zarr.api.asynchronous import open_group
 
     root: Any = await open_group(store=store, mode="r+", zarr_format=3, use_consolidated=False)
     years_array, *arrays = await asyncio.gather(root.getitem("target_year"), *(root.getitem(n) for n in values))
     years = tuple(int(y) for y in await years_array.getitem(slice(None)))
+    where = target.store
     if years != target.years:
         raise OutputError(
-            f"{store}: holds targets {years[0]}-{years[-1]}, not the run's {target.years[0]}-{target.years[-1]}: "
+            f"{where}: holds targets {years[0]}-{years[-1]}, not the run's {target.years[0]}-{target.years[-1]}: "
             "it was made by another configuration; remove it"
         )
     i = years.index(target.year)
     for (name, data), array in zip(values.items(), arrays, strict=True):
         if tuple(array.shape[1:]) != data.shape:
             raise OutputError(
-                f"{store}: {name} of shape {tuple(array.shape[1:])} cannot take target {target.year}'s "
+                f"{where}: {name} of shape {tuple(array.shape[1:])} cannot take target {target.year}'s "
                 f"{data.shape}: the store was made by another configuration; remove it"
             )
     await asyncio.gather(*(a.setitem(i, data) for a, data in zip(arrays, values.values(), strict=True)))
@@ -270,8 +284,9 @@ async def _write_chunks(store: str, target: ZarrTarget, values: dict[str, np.nda
 
 def land_bytes(data: bytes, target: ZarrTarget) -> int:
     """:func:`land_target` of a file's bytes (written by a worker that shares no disk with this process)."""
-    folder = Path(target.store).parent
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = None if is_s3_url(target.store) else Path(target.store).parent
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".target-", suffix=TMP_MARK, dir=folder) as scratch:
         path = Path(scratch) / "target.nc"
         path.write_bytes(data)
@@ -290,139 +305,3 @@ def _write_years(root: Any, src: netCDF4.Dataset, year: int) -> None:
             name, data=_raw(var), dimension_names=var.dimensions, fill_value=_zarr_fill(var),
             attributes={k: _plain(v) for k, v in _attrs(var).items() if k != "_FillValue"},
         )  # fmt: skip
-
-
-def _chunks(store: Path, index: int, *, data_only: bool = False) -> Iterator[Path]:
-    """The chunk file of target ``index`` of each per-target array; ``data_only``: not its ``target_attributes``
-    (whose creation time varies from run to run)."""
-    for array in sorted(store.iterdir()):
-        meta = array / "zarr.json"
-        if not meta.is_file():
-            continue
-        metadata = json.loads(meta.read_text())
-        dims = metadata.get("dimension_names") or []
-        if dims[:1] == ["target_year"] and array.name != "target_year" and not (data_only and array.name == TARGETS):
-            yield array / ".".join([str(index)] + ["0"] * (len(metadata["shape"]) - 1))
-
-
-def target_size(store: Path | str, index: int) -> int:
-    """The bytes of one target's data chunks in a store: the same in every run that computes the same values."""
-    store = Path(store)
-    total = 0
-    for chunk in _chunks(store, index, data_only=True):
-        with contextlib.suppress(FileNotFoundError):  # a chunk all fill values is not written
-            total += chunk.stat().st_size
-    return total
-
-
-def output_size(path: str | os.PathLike[str]) -> int | None:
-    """The size of an output: its file's, or its target's chunks' in a store; None when there is none."""
-    try:
-        if not in_store(path):
-            return os.stat(path).st_size
-        store, year = store_and_year(path)
-        years = _years(Path(store))
-        if year not in years:
-            return None
-        i = years.index(year)
-        if not _written(Path(store), i):
-            return None
-        return target_size(store, i)
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def _years(store: Path) -> tuple[int, ...]:
-    import zarr
-
-    root: Any = zarr.open_group(store, mode="r", zarr_format=3, use_consolidated=False)
-    return tuple(int(y) for y in root["target_year"][:])
-
-
-def _written(store: Path, index: int) -> bool:
-    return (store / TARGETS / str(index)).is_file()
-
-
-def remove_output(path: str | os.PathLike[str]) -> None:
-    """Remove an output: its file, or its target's chunks (the store's metadata stays)."""
-    if not in_store(path):
-        Path(path).unlink(missing_ok=True)
-        return
-    store, year = store_and_year(path)
-    try:
-        index = _years(Path(store)).index(year)
-    except (OSError, ValueError, KeyError):
-        return
-    for chunk in _chunks(Path(store), index):
-        chunk.unlink(missing_ok=True)
-    shutil.rmtree(Path(store) / YEARS_GROUP / str(year), ignore_errors=True)
-
-
-@contextlib.contextmanager
-def open_output(path: str | os.PathLike[str]) -> Iterator[netCDF4.Dataset]:
-    """An output as the ``netCDF4.Dataset`` of its file, for either layout (in memory, from its store's chunks, for
-    a target of the ``zarr`` layout). OSError when there is no such output."""
-    if not in_store(path):
-        with netCDF4.Dataset(path) as ds:
-            yield ds
-        return
-    ds = _rebuild(*store_and_year(path))
-    try:
-        yield ds
-    finally:
-        ds.close()
-
-
-async def _read_target(store: str, year: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """A target's ``target_attributes`` and its variables' values as its store holds them, read all at once."""
-    from zarr.api.asynchronous import open_group
-
-    root: Any = await open_group(store=store, mode="r", zarr_format=3, use_consolidated=False)
-    years_array, targets = await asyncio.gather(root.getitem("target_year"), root.getitem(TARGETS))
-    years = tuple(int(y) for y in await years_array.getitem(slice(None)))
-    i = years.index(year)
-    text = str(await targets.getitem(i))
-    if not text:
-        raise FileNotFoundError(f"{store}: target {year} was never written")
-    structure = json.loads(text)
-    names = [n for n, *_ in structure["variables"]]
-    paths = [f"{YEARS_GROUP}/{year}/{n}" if "year" in d else _RENAMED.get(n, n) for n, d, *_ in structure["variables"]]
-    arrays = await asyncio.gather(*(root.getitem(p) for p in paths))
-    per_target = [(a.metadata.dimension_names or ())[:1] == ("target_year",) for a in arrays]
-    values = await asyncio.gather(
-        *(a.getitem(i if t else slice(None)) for a, t in zip(arrays, per_target, strict=True))
-    )
-    return structure, {n: np.asarray(v) for n, v in zip(names, values, strict=True)}
-
-
-def _rebuild(store: str, year: int) -> netCDF4.Dataset:
-    """A target's file, rebuilt in memory from its store."""
-    from zarr.core.sync import sync
-
-    try:
-        structure, stored = sync(_read_target(store, year))
-    except (ValueError, KeyError, FileNotFoundError) as err:
-        raise FileNotFoundError(f"{store}: no target {year} ({err})") from None
-    except Exception as err:  # a damaged chunk: what its codec raises is the codec's
-        raise OSError(f"{store}#{year}: unreadable ({type(err).__name__}: {err})") from None
-    # in memory only, under a name of its own (two of one target may be open at once: a baseline's own change)
-    ds = netCDF4.Dataset(f"{store}#{year}.{uuid.uuid4().hex}", "w", diskless=True, persist=False, format="NETCDF4")
-    for name, size in structure["dimensions"]:
-        ds.createDimension(name, size)
-    units = structure["time_units"]
-    calendar = next((_decode(a["calendar"]) for n, _, _, _, a in structure["variables"] if n == "time"), "standard")
-    offset = _time_offset(units, str(calendar))
-    for name, dims, dtype, fill, attrs in structure["variables"]:
-        var = ds.createVariable(name, str if dtype == "str" else np.dtype(dtype), dims,
-                                fill_value=_decode(fill) if fill is not None else None)  # fmt: skip
-        var.setncatts({k: _decode(v) for k, v in attrs.items()})
-        var.set_auto_maskandscale(False)
-        var.set_auto_chartostring(False)
-        values = stored[name] - offset if name in _PER_TARGET else stored[name]
-        if np.dtype(dtype).kind == "S" and len(dims) == 2:  # labels, kept as strings in the store
-            values = netCDF4.stringtochar(np.asarray(values, dtype=f"S{len(ds.dimensions[dims[1]])}"))
-        var[...] = values
-        var.set_auto_maskandscale(True)
-        var.set_auto_chartostring(True)
-    ds.setncatts({k: _decode(v) for k, v in structure["attributes"].items()})
-    return ds

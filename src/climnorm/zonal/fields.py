@@ -20,8 +20,8 @@ import numpy as np
 from climnorm.errors import ZonalError
 from climnorm.outputs.index import OutputIndex
 from climnorm.records import OutputRecord
-from climnorm.write.zarr_chain import open_output as read_output
-from climnorm.write.zarr_chain import output_size
+from climnorm.write.readback import open_output as read_output
+from climnorm.write.readback import output_size
 from climnorm.zonal.grid import Grid, read_grid
 
 log = logging.getLogger(__name__)
