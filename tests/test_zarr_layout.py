@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import netCDF4
@@ -28,44 +27,19 @@ from climnorm.outputs.datasets import chains, open_chain
 from climnorm.outputs.index import OutputIndex
 from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.pipeline import prepare, run
-from climnorm.synth import SynthSpec
 from climnorm.write.manifest import manifest_outputs
 from climnorm.write.readback import open_output
-from helpers import T_Archive, link_archives, made_once, recorded_outputs
+from helpers import T_Archive, made_once, recorded_outputs
+from layouts_job import layout_config as _config
+from layouts_job import made_layouts
 
 zarr = pytest.importorskip("zarr")
-
-SPEC = SynthSpec(
-    variables=("pr", "tasmax"), scenarios=("historical", "ssp245"), historical_years=(2006, 2014),
-    scenario_years=(2015, 2022), resolution=2.0, box=(18.0, 26.0, 196.0, 208.0),
-)  # fmt: skip
-MEMBERS = (replace(SPEC, model="ZL-A"), replace(SPEC, model="ZL-B", noise=1))
-
-
-def _config(archive: Path, out: Path, layout: str) -> dict[str, object]:
-    return {
-        "input_dirs": [str(archive)], "output_dir": str(out), "models": "all", "variables": ["pr", "tasmax"],
-        "regions": ["all"], "scenarios": ["historical", "ssp245"], "window_years": 5, "min_years_for_normal": 4,
-        "periods": {"historical": [2013, 2014], "future": [2021, 2022]},
-        "products": ["daily", "daily_smoothed", "monthly", "seasonal", "annual"],
-        "indicators": [{"index": "tx_days_above", "thresh": "25 degC"}], "window_statistics": ["mean", "p90"],
-        "changes": {"baseline": [2010, 2014]}, "ensemble": {"statistics": ["mean", "p90"], "min_members": 2},
-        "multiprocessing_workers": 2, "output_layout": layout,
-    }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def layouts(synth_archive: T_Archive, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """The same job in both layouts: (archive, files output, zarr output), made once for the session's workers."""
-
-    def make(root: Path) -> None:
-        archive = link_archives(root / "archive", [synth_archive(spec) for spec in MEMBERS])
-        for layout in ("files", "zarr"):
-            summary = run(parse_config(_config(archive, root / layout, layout)))
-            assert summary.failures == [] and summary.written == 264, summary
-
-    root = made_once(tmp_path_factory, "zarr-layouts", make)
-    return root / "archive", root / "files", root / "zarr"
+    return made_layouts(synth_archive, tmp_path_factory)
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:

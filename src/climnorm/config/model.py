@@ -98,6 +98,7 @@ def _known_product(value: str) -> str:
 
 ProductName = Annotated[str, AfterValidator(_known_product)]
 _SECRET_KEYS = ("key", "secret", "session_token")
+_SECRET_HOLDERS = ("storage_options", "output_storage_options")
 
 
 def default_workers() -> int:
@@ -326,7 +327,7 @@ class Config(Strict):
     def to_yaml(self) -> str:
         """The effective configuration, defaults filled in, as YAML (storage secrets redacted)."""
         data = self.model_dump(mode="json")
-        for options in ("storage_options", "output_storage_options"):
+        for options in _SECRET_HOLDERS:
             if data.get(options):
                 data[options] = {k: "<redacted>" if k in _SECRET_KEYS and v else v for k, v in data[options].items()}
         data["periods"] = {k: list(v) for k, v in self.periods.items()}
@@ -350,7 +351,7 @@ def _format_errors(err: ValidationError, source: str, data: dict[str, Any]) -> s
             lines.append(f"  unknown key {loc!r}{_closest(key, pool)}; allowed keys: {', '.join(pool)}")
             continue
         msg = e["msg"].removeprefix("Value error, ")
-        if e["loc"] and e["loc"][0] in ("storage_options", "output_storage_options"):  # it may hold a secret: never echoed
+        if e["loc"] and e["loc"][0] in _SECRET_HOLDERS:  # it may hold a secret: never echoed
             lines.append(f"  {loc}: {msg}")
             continue
         lines.append(f"  {loc}: {msg} (got {_short(value)})" if loc else f"  {msg}")

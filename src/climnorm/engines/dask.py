@@ -269,16 +269,18 @@ def _start(
     detached = not any(isinstance(d, Path) for d in config.input_dirs)
     output_dir = str(config.output_dir)
     marker = os.path.join(output_dir, f".dask-check-{token}{TMP_MARK}")
-    if detached:
+    if config.remote_outputs:
+        log.info("dask engine: outputs are in a bucket: workers put them there, only records come back")
+    elif detached:
         log.info("dask engine: every input is on object storage: workers need no shared disk, outputs land here")
-    else:
+    if not (detached or config.remote_outputs):
         with open(marker, "w") as fh:
             fh.write(token + "\n")
         stack.callback(_unlink_quietly, marker)
     check = SharedCheck(
         tuple(str(d) for d in config.input_dirs if isinstance(d, Path)),
         sample_inputs(config.input_dirs, SAMPLE_FILES_PER_DIR),
-        None if detached else output_dir,
+        None if detached or config.remote_outputs else output_dir,
         marker,
         token,
     )

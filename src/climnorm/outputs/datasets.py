@@ -10,9 +10,10 @@ is the historical targets only.
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import astuple, dataclass
 from pathlib import Path
+from typing import Any
 
 import cftime
 import xarray as xr
@@ -21,6 +22,8 @@ from climnorm.errors import DatasetError, OutputNotFound
 from climnorm.outputs.index import OutputIndex
 from climnorm.products import product
 from climnorm.records import OutputRecord, in_store
+from climnorm.storage.options import StorageOptions
+from climnorm.storage.urls import is_s3_url
 from climnorm.types import HISTORICAL
 from climnorm.write.manifest import MANIFEST_NAME
 from climnorm.write.readback import open_output
@@ -88,16 +91,17 @@ def lazy_available() -> bool:
     return importlib.util.find_spec("dask") is not None
 
 
-def _open_target(path: Path, record: OutputRecord, lazy: bool) -> xr.Dataset:
+def _open_target(path: str, record: OutputRecord, lazy: bool, storage: StorageOptions | None) -> xr.Dataset:
     """One per-target file, its climatological time made a coordinate along ``target_year`` (it differs per
     target) and its per-target attributes made coordinates."""
     times = xr.coders.CFDatetimeCoder(use_cftime=True)
-    if in_store(path):  # a target of the zarr layout: its file, rebuilt in memory
-        with open_output(path) as nc:
+    fetched = in_store(path) or is_s3_url(path)
+    if fetched:  # a target of the zarr layout (its file, rebuilt in memory), or an object in a bucket
+        with open_output(path, storage) as nc:
             ds = xr.open_dataset(xr.backends.NetCDF4DataStore(nc), decode_times=times).load()  # type: ignore[no-untyped-call]
     else:
         ds = xr.open_dataset(path, chunks=-1 if lazy else None, decode_times=times)
-    if not lazy and not in_store(path):
+    if not lazy and not fetched:
         ds = ds.load()
         ds.close()
     time = ds["time"].load()
@@ -130,6 +134,7 @@ def open_normals(
     variant: str | None = None,
     window_years: int | None = None,
     change: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> xr.Dataset:
     """The chain's normals of one product as one Dataset with a ``target_year`` dimension (docs/normals.md).
 
@@ -140,14 +145,19 @@ def open_normals(
     ``change``: with each target's change against the baseline (``changes:``) as variables of their own
     (``{name}_change``, the baseline's ``{name}_baseline_detrended_std``; an ensemble's statistics, agreement,
     significance and robustness of the changes), NaN for targets without one.
+    ``output_dir`` may be the ``s3://`` prefix of a run's outputs, reached with ``storage_options`` (as the
+    config's; default the ``AWS_*`` environment).
     """
     chain = Chain(variable, region, scenario, product, model, variant, window_years)
-    return open_chain(output_dir, chain, change=change)
+    storage = None if storage_options is None else StorageOptions.from_config(storage_options)
+    return open_chain(output_dir, chain, change=change, storage=storage)
 
 
-def open_chain(output_dir: Path | str, chain: Chain, *, change: bool = False) -> xr.Dataset:
+def open_chain(
+    output_dir: Path | str, chain: Chain, *, change: bool = False, storage: StorageOptions | None = None
+) -> xr.Dataset:
     """:func:`open_normals` of a :class:`Chain`."""
-    index = OutputIndex.load(output_dir)
+    index = OutputIndex.load(output_dir, storage)
     ds = _stacked(index, chain_records(index, chain), chain)
     if change:
         changes = index.of_changes()
@@ -163,7 +173,7 @@ def _stacked(index: OutputIndex, records: list[OutputRecord], chain: Chain) -> x
     """The records' per-target files along ``target_year``."""
     lazy = lazy_available()
     try:
-        parts = [_open_target(index.path(r), r, lazy) for r in records]
+        parts = [_open_target(index.location(r), r, lazy, index.storage) for r in records]
     except (OSError, KeyError) as err:
         raise DatasetError(f"{index.output_dir}: a normal listed in {MANIFEST_NAME} cannot be read ({err})") from None
     per_target = ["climatology_time", "climatology_bnds", "target_year_scenario", *PER_TARGET]

@@ -10,12 +10,15 @@ manifest; ``records`` and ``changes`` (every normal, every change) are read on f
 from __future__ import annotations
 
 import functools
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from climnorm.errors import OutputNotFound
+from climnorm.errors import OutputError, OutputNotFound
 from climnorm.records import OutputRecord
-from climnorm.write.manifest import COLUMNS, Manifest
+from climnorm.storage.options import StorageOptions
+from climnorm.storage.urls import is_s3_url
+from climnorm.write.manifest import COLUMNS, MANIFEST_NAME, Manifest
 
 T_Wanted = str | int | Iterable[str | int] | None
 """One value, any of several, or None (any)."""
@@ -55,31 +58,43 @@ class OutputIndex:
 
     def __init__(
         self,
-        output_dir: Path,
+        output_dir: Path | str,
         records: Iterable[OutputRecord] | None = None,
         changes: Iterable[OutputRecord] = (),
         *,
         manifest: Manifest | None = None,
         rows: str = _NORMALS,
+        storage: StorageOptions | None = None,
     ) -> None:
-        self.output_dir = Path(output_dir)
+        self.output_dir: Path | str = output_dir if is_s3_url(output_dir) else Path(output_dir)
+        self.storage = storage  # how to reach outputs in a bucket
         self.manifest = manifest
+        self._kept: tempfile.TemporaryDirectory[str] | None = None  # a fetched manifest's folder
         self.rows = rows  # which of the manifest's rows are this index's records: the normals, or the changes
         if records is not None or manifest is None:
             self.__dict__["records"] = tuple(records or ())
             self.__dict__["changes"] = tuple(changes)
 
     @classmethod
-    def load(cls, output_dir: Path | str) -> OutputIndex:
-        """The index of ``output_dir``; OutputNotFound when it has no manifest or the manifest lists nothing."""
-        output_dir = Path(output_dir)
-        if not Manifest.exists(output_dir):
+    def load(cls, output_dir: Path | str, storage: StorageOptions | None = None) -> OutputIndex:
+        """The index of ``output_dir`` (an ``s3://`` prefix: the manifest its run published there, fetched, with
+        ``storage`` or the ``AWS_*`` environment); OutputNotFound when it has no manifest or the manifest lists
+        nothing."""
+        kept: tempfile.TemporaryDirectory[str] | None = None
+        if is_s3_url(output_dir):
+            storage = storage or StorageOptions.from_config()
+            kept, where = _fetched(str(output_dir), storage)
+        else:
+            output_dir = where = Path(output_dir)
+        if not Manifest.exists(where):
             raise OutputNotFound(f"{output_dir}: no manifest here; is this a climnorm output directory?")
-        manifest = Manifest.read(output_dir)
+        manifest = Manifest.read(where)
         if manifest.count() == 0:
             manifest.close()
             raise OutputNotFound(f"{output_dir}: no outputs are listed in its manifest")
-        return cls(output_dir, manifest=manifest)
+        index = cls(output_dir, manifest=manifest, storage=storage)
+        index._kept = kept
+        return index
 
     @functools.cached_property
     def records(self) -> tuple[OutputRecord, ...]:
@@ -97,10 +112,11 @@ class OutputIndex:
         """The change files as an index of their own (its ``records``), queried as this one is; OutputNotFound
         when there are none."""
         if self.manifest is None or "changes" in self.__dict__:
-            index = OutputIndex(self.output_dir, self.changes)
+            index = OutputIndex(self.output_dir, self.changes, storage=self.storage)
             empty = not index.records
         else:
-            index = OutputIndex(self.output_dir, manifest=self.manifest, rows=_CHANGES)
+            index = OutputIndex(self.output_dir, manifest=self.manifest, rows=_CHANGES, storage=self.storage)
+            index._kept = self._kept
             empty = not self.manifest.count_where(_CHANGES, ())
         if empty:
             raise OutputNotFound(f"{self.output_dir}: no change files (a run with a changes: section writes them)")
@@ -153,9 +169,33 @@ class OutputIndex:
             return self.manifest.records.get(path)
         return next((r for r in (*self.records, *self.changes) if r.path == path), None)
 
+    def location(self, record: OutputRecord) -> str:
+        """Where a record's output is: a local path, or an ``s3://`` URL (read with :attr:`storage`)."""
+        if isinstance(self.output_dir, str):
+            return f"{self.output_dir.rstrip('/')}/{record.path}"
+        return str(self.output_dir / record.path)
+
     def path(self, record: OutputRecord) -> Path:
-        """Where a record's file is."""
+        """Where a record's file is on local disk (OutputError for outputs in a bucket: a reader that needs a
+        local directory)."""
+        if isinstance(self.output_dir, str):
+            raise OutputError(
+                f"{self.output_dir}: this reads a local output directory; copy the outputs here first "
+                f"(aws s3 sync {self.output_dir} DIR)"
+            )
         return self.output_dir / record.path
+
+
+def _fetched(url: str, storage: StorageOptions) -> tuple[tempfile.TemporaryDirectory[str], Path]:
+    """The manifest a run published beside its outputs in a bucket, in a local temporary directory (kept as long
+    as the index)."""
+    from climnorm.write.bucket import ObjectDirectory
+
+    kept = tempfile.TemporaryDirectory(prefix="climnorm-manifest-")
+    data = ObjectDirectory(url.rstrip("/"), storage).get(MANIFEST_NAME)
+    if data is not None:
+        (Path(kept.name) / MANIFEST_NAME).write_bytes(data)
+    return kept, Path(kept.name)
 
 
 class _Query:

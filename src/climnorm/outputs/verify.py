@@ -4,6 +4,8 @@ its file is as large as recorded (the plan trusts the recorded size: this is whe
 from __future__ import annotations
 
 import contextlib
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,55 +17,80 @@ from climnorm.errors import OutputError, OutputNotFound
 from climnorm.outputs.index import OutputIndex
 from climnorm.products import DaySlots, Periods, ProductSpec, T_Layout, spec_of
 from climnorm.records import OutputRecord
+from climnorm.storage.options import StorageOptions
+from climnorm.storage.urls import is_s3_url
 from climnorm.write.digests import data_checksum, ensemble_checksum
 from climnorm.write.ensemble import ensemble_variables
 from climnorm.write.layouts import normal_checksum
 from climnorm.write.manifest import Manifest
 from climnorm.write.netcdf import CELL_METHODS, window_variable
 from climnorm.write.orders import agree_variable, change_variable, robustness_variable, significant_variable
-from climnorm.write.readback import open_output, output_size
+from climnorm.write.readback import Fetched, fetch_output, opened, output_size
 
 _ATTRS_FROM_RECORD = ("variable", "region", "scenario", "period", "target_year", "window_years", "calendar", "leap_day")
 
 
-def verify_outputs(output_dir: Path | str) -> tuple[int, list[str]]:
-    """Return (number of outputs checked, one line per problem)."""
-    output_dir = Path(output_dir)
-    if not Manifest.exists(output_dir):
+def verify_outputs(output_dir: Path | str, storage: StorageOptions | None = None) -> tuple[int, list[str]]:
+    """Return (number of outputs checked, one line per problem); ``output_dir`` may be an ``s3://`` prefix (reached
+    with ``storage``, else the ``AWS_*`` environment), whose run published its manifest there."""
+    if not is_s3_url(output_dir) and not Manifest.exists(Path(output_dir)):
         raise OutputError(f"{output_dir}: no manifest here; is this a climnorm output directory?")
     try:
-        index = OutputIndex.load(output_dir)
-    except OutputNotFound:
+        index = OutputIndex.load(output_dir, storage)
+    except OutputNotFound as err:
+        if is_s3_url(output_dir) and "no manifest" in str(err):
+            raise OutputError(str(err)) from None
         return 0, []
     problems: list[str] = []
     checked = 0
-    for record in index.each():  # one at a time: a manifest of the whole ensemble is never held at once
-        check = _check_change if record.is_change else _check
-        path = index.path(record)
-        found = _missing(path) or check(path, record) or _size_problems(path, record)
-        problems.extend(f"{record.path}: {p}" for p in found)
-        checked += 1
+    records = index.each()  # one at a time: a manifest of the whole ensemble is never held at once
+    with ThreadPoolExecutor(_THREADS) as pool, contextlib.ExitStack() as stack:
+        while batch := list(itertools.islice(records, _THREADS if index.storage is not None else 1)):
+            fetched = list(pool.map(lambda r: _fetch(stack, index, r), batch))  # a bucket's: several at once
+            for record, (size, got) in zip(batch, fetched, strict=True):
+                problems.extend(f"{record.path}: {p}" for p in _problems(record, size, got))
+                checked += 1
+            stack.close()
     return checked, problems
 
 
-def _missing(path: Path) -> list[str]:
-    """An output not there (a file, or a target's chunks in its chain's store): nothing else is checked."""
-    return ["missing"] if output_size(path) is None else []
+_THREADS = 4
 
 
-def _size_problems(path: Path, record: OutputRecord) -> list[str]:
+def _fetch(stack: contextlib.ExitStack, index: OutputIndex, record: OutputRecord) -> tuple[int | None, Any]:
+    """An output's size and its bytes brought here (the error that stopped it, if so), for :func:`_problems`."""
+    path, storage = index.location(record), index.storage
+    size = output_size(path, storage)
+    if size is None:
+        return None, None
+    try:
+        return size, stack.enter_context(fetch_output(path, storage))
+    except OSError as err:
+        return size, err
+
+
+def _problems(record: OutputRecord, size: int | None, fetched: Fetched | OSError) -> list[str]:
+    """What is wrong with one output: missing (nothing else is checked), else its contents, else its size."""
+    if size is None:
+        return ["missing"]
+    if isinstance(fetched, OSError):
+        return [f"cannot open ({fetched})"]
+    check = _check_change if record.is_change else _check
+    return check(fetched, record) or _size_problems(size, record)
+
+
+def _size_problems(size: int, record: OutputRecord) -> list[str]:
     """An output whose contents check out but whose size is not the recorded one (grown or cut since it was
     written): resume trusts the recorded size, so `verify` is what finds it."""
-    size = output_size(path)
-    if size is None or record.size is None or size == record.size:
+    if record.size is None or size == record.size:
         return []
     return [f"{size:,} bytes, the manifest recorded {record.size:,} (changed since it was written)"]
 
 
-def _check_change(path: Path, record: OutputRecord) -> list[str]:
+def _check_change(fetched: Fetched, record: OutputRecord) -> list[str]:
     """A change file: its variables there, its baseline and kind as the manifest says, the data checksum."""
     try:
-        with open_output(path) as ds:
+        with opened(fetched) as ds:
             name = change_variable(record.data_name)
             if record.is_ensemble:
                 names = ensemble_variables(name, record.statistics)
@@ -88,10 +115,10 @@ def _check_change(path: Path, record: OutputRecord) -> list[str]:
         return [f"unreadable: {err}"]
 
 
-def _check(path: Path, record: OutputRecord) -> list[str]:
+def _check(fetched: Fetched, record: OutputRecord) -> list[str]:
     with contextlib.ExitStack() as stack:
         try:
-            ds = stack.enter_context(open_output(path))
+            ds = stack.enter_context(opened(fetched))
         except OSError as err:
             return [f"cannot open ({err})"]
         return _normal_problems(ds, record)

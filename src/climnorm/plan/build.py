@@ -84,7 +84,9 @@ class Plan:
     _streams: dict[tuple[Member, str, str], tuple[dict[int, list[FileEntry]], bool]] = field(
         default_factory=dict, repr=False
     )
-    resume: ResumeCheck = field(default_factory=lambda: ResumeCheck({}, LocalFolders(Path())), repr=False)  # make_plan sets it
+    resume: ResumeCheck = field(  # make_plan sets it
+        default_factory=lambda: ResumeCheck({}, LocalFolders(Path())), repr=False
+    )
 
     @functools.cached_property
     def settings(self) -> ProductSettings:

@@ -14,9 +14,9 @@ from climnorm.records import MemberOutput, OutputRecord
 from climnorm.runner.derived import DerivedQueue
 from climnorm.runner.landing import WriteJob, WriteQueue, encoding
 from climnorm.runner.summary import Reporter
-from climnorm.write.store import OutputStore
 from climnorm.write.manifest import Manifest
 from climnorm.write.orders import ChangeTask
+from climnorm.write.store import OutputStore
 
 
 class ChangeQueue(DerivedQueue):

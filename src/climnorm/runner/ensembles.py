@@ -22,9 +22,9 @@ from climnorm.records import ENSEMBLE, MemberOutput, OutputRecord
 from climnorm.runner.derived import DerivedQueue
 from climnorm.runner.landing import T_Job, WriteJob, WriteQueue, encoding
 from climnorm.runner.summary import Reporter
-from climnorm.write.store import OutputStore
 from climnorm.write.manifest import Manifest
 from climnorm.write.orders import EnsembleChangeTask, EnsembleMember, EnsembleTask, change_variable
+from climnorm.write.store import OutputStore
 
 log = logging.getLogger(__name__)
 

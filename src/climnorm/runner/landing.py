@@ -9,6 +9,7 @@ import enum
 import errno
 import logging
 import os
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, replace
@@ -157,6 +158,8 @@ class WriteQueue:
         self.unrecorded: OutputError | None = None  # why outputs could not be recorded: the run stops
         self.stores: set[str] = set()  # the chains' stores targets landed in (the zarr layout)
         self.bytes_handed_back = 0  # outputs' bytes workers handed back to be landed here
+        self.storage = plan.config.output_storage()
+        self.token = uuid.uuid4().hex  # this run's, for what workers keep of a store between targets
 
     def submit(self, computed: Computed) -> None:
         """Write a member's computed normal."""
@@ -182,7 +185,7 @@ class WriteQueue:
         elif where is Placement.UPLOADED and target is None:
             future = self.executor.run(write_uploaded, job.fn, job.task, self.store, job.out.path)
         else:
-            executor = self.executor if where is Placement.IN_PLACE else self.here
+            executor = self.here if where is Placement.HERE else self.executor
             future = executor.run(job.fn, job.task) if target is None else executor.run(write_in_store, job.fn,
                                                                                         job.task, target)  # fmt: skip
         self.pending.append(_Pending(future, job, _weight(job)))
@@ -196,7 +199,7 @@ class WriteQueue:
         store, year = store_and_year(out.path)
         years = self.plan.store_years(out.key[2])
         config = self.plan.config
-        return ZarrTarget(self.store.location(store), year, years, encoding(config), config.output_storage())
+        return ZarrTarget(self.store.location(store), year, years, encoding(config), self.storage, self.token)
 
     def _newest_within(self, share: float) -> int:
         """How many of the newest writes in flight fit in ``share`` of the budget."""

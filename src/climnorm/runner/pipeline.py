@@ -33,11 +33,11 @@ from climnorm.runner.landing import WriteQueue
 from climnorm.runner.lock import OutputLock
 from climnorm.runner.scheduler import Derived, Scheduler
 from climnorm.runner.scratch import Scratch
+from climnorm.runner.state import fetch_manifest, publish
 from climnorm.runner.summary import Reporter, RunSummary
 from climnorm.runner.thresholds import base_files, base_pass
 from climnorm.runner.zonal_step import write_zonal_tables
 from climnorm.write.manifest import Manifest
-from climnorm.runner.state import fetch_manifest, publish
 from climnorm.write.store import OutputStore, consolidate, output_store
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,8 @@ def prepare(config: Config, *, force: bool = False, manifest: Manifest | None = 
     catalog = build_catalog(config.input_dirs, variables=config.variables, storage=storage)
     log.info("%s", catalog.summary_line())
     manifest = manifest or Manifest.read(config.state_path)
-    plan = make_plan(config, catalog, None if force else manifest.records, present=output_store(config.output_dir, config.output_storage()))
+    present = output_store(config.output_dir, config.output_storage())
+    plan = make_plan(config, catalog, None if force else manifest.records, present)
     plan.storage = storage
     return plan, manifest
 
@@ -103,8 +104,9 @@ def run(
                 try:
                     _run_scheduler(scheduler, writes, derived, manifest, reporter)
                 finally:
+                    summary.bytes_handed_back = writes.bytes_handed_back
                     publish(config, store, log_file)
-                log.info("outputs' bytes landed through this process: %d", writes.bytes_handed_back)
+                log.info("outputs' bytes handed back to this process to land: %d", writes.bytes_handed_back)
                 summary.worker_crashes = engine.crashes
             write_zonal_tables(config, reporter)  # the `zonal:` tables, from the saved manifest
             reporter.tell_skips()
@@ -159,6 +161,10 @@ def check_output_dir(config: Config) -> OutputStore:
     before any work."""
     store = output_store(config.output_dir, config.output_storage())
     if isinstance(config.output_dir, str):
+        try:
+            config.state_path.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"{config.state_path}: cannot make the state directory ({err.strerror or err})") from None
         _check_bucket(config, store)
         return store
     out = config.output_dir.absolute()

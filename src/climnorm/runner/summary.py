@@ -47,6 +47,7 @@ class RunSummary:
     failed_outputs: list[Skip] = field(default_factory=list)  # the outputs among the failures
     base_files: int = 0  # files the first pass of percentile thresholds read (again)
     base_seconds: float = 0.0  # and how long it took
+    bytes_handed_back: int = 0  # outputs' bytes the engine's workers sent back to be landed by this process
 
     def failure_lines(self) -> list[str]:
         """The failures as a person reads them: the failed outputs one line per group, then the others."""

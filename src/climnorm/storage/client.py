@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _stores: dict[tuple[int, StorageOptions, str], Any] = {}
 _pools: dict[tuple[int, int], ThreadPoolExecutor] = {}
+_zarr_stores: dict[tuple[int, StorageOptions, str], Any] = {}
 
 
 def _build(options: StorageOptions, bucket: str, prefix: str | None = None, retries: bool = False) -> Any:
@@ -57,14 +58,21 @@ def _build(options: StorageOptions, bucket: str, prefix: str | None = None, retr
 
 
 def zarr_store_for(options: StorageOptions, url: str) -> Any:
-    """A zarr-python store (`zarr.storage.ObjectStore`) of the Zarr store at the ``s3://`` ``url``, retrying its
-    transient failures as `options.retry` says (made anew: zarr's stores are opened per use)."""
+    """This process's zarr-python store (`zarr.storage.ObjectStore`) of the Zarr store at the ``s3://`` ``url``,
+    retrying its transient failures as `options.retry` says (made on first use: a client is costly to make)."""
     from zarr.storage import ObjectStore
 
     from climnorm.storage.urls import S3Url
 
-    where = S3Url.parse(url)
-    return ObjectStore(_build(options, where.bucket, where.key.strip("/"), retries=True))
+    key = (os.getpid(), options, url)
+    store = _zarr_stores.get(key)
+    if store is None:
+        where = S3Url.parse(url)
+        with _lock:
+            if len(_zarr_stores) > 1024:
+                _zarr_stores.clear()
+            store = _zarr_stores[key] = ObjectStore(_build(options, where.bucket, where.key.strip("/"), retries=True))
+    return store
 
 
 def store_for(options: StorageOptions, bucket: str) -> Any:

@@ -139,7 +139,8 @@ def _show_products(config: Config, records: list[OutputRecord], console: Console
     stem = daily[: daily.rindex("_normal.nc")]  # the daily normal's name: the others add their product's name
     kinds = [mine[name][len(stem) + 1 :].removesuffix(".nc") for name in config.products if name in mine]
     shown = ", ".join(kind or "normal" for kind in kinds)
-    console.print(f"one member's products for one target: {Path(config.output_dir) / stem}_{{{shown}}}.nc", markup=False)
+    stem = str(Path(config.output_dir) / stem)
+    console.print(f"one member's products for one target: {stem}_{{{shown}}}.nc", markup=False)
 
 
 def _show_ensemble(config: Config, records: list[OutputRecord], console: Console) -> None:

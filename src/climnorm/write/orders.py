@@ -125,6 +125,7 @@ class ZarrTarget:
     years: tuple[int, ...]
     encoding: Encoding = Encoding()
     storage: StorageOptions | None = None
+    run: str = ""  # the run's token: a process opens a store's metadata once per run (write.zarr_chain)
 
 
 @dataclass(frozen=True)

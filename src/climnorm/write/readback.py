@@ -13,6 +13,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -64,87 +65,85 @@ def run_sync(coroutine: Any) -> Any:
     return sync(coroutine)
 
 
-async def _open(store: Any, mode: str = "r") -> Any:
+async def open_group_async(store: Any, mode: str = "r", *, consolidated: bool | None = False) -> Any:
+    """A store's root group; ``consolidated`` None: with its consolidated metadata, where it has some (then read
+    its arrays with :func:`array_of`: targets add to a store after it is consolidated)."""
     from zarr.api.asynchronous import open_group
 
-    return await open_group(store=store, mode=mode, zarr_format=3, use_consolidated=False)  # type: ignore[arg-type]
+    return await open_group(store=store, mode=mode, zarr_format=3, use_consolidated=consolidated)  # type: ignore[arg-type]
 
 
-async def _years(root: Any) -> tuple[int, ...]:
+async def store_years(root: Any) -> tuple[int, ...]:
+    """A store's target years (its ``target_year`` coordinate)."""
     years = await root.getitem("target_year")
     return tuple(int(y) for y in await years.getitem(slice(None)))
 
 
-async def chunk_keys(root: Any, index: int, *, data_only: bool = False) -> list[str]:
-    """The keys of target ``index``'s chunk of each per-target array; ``data_only``: not its ``target_attributes``
-    (whose creation time varies from run to run)."""
-    keys = []
-    async for name, array in root.arrays():
-        dims = tuple(array.metadata.dimension_names or ())
-        if dims[:1] == ("target_year",) and name != "target_year" and not (data_only and name == TARGETS):
-            coords = (index,) + (0,) * (len(array.shape) - 1)
-            keys.append(f"{name}/{array.metadata.encode_chunk_key(coords)}")
-    return sorted(keys)
-
-
-async def _size(store: Any, index: int) -> int:
-    root = await _open(store)
-    keys = await chunk_keys(root, index, data_only=True)
-    sizes = await asyncio.gather(*(_getsize(store, k) for k in keys))
-    return sum(sizes)
-
-
-async def _getsize(store: Any, key: str) -> int:
+async def chunk_size(store: Any, key: str) -> int:
+    """The bytes of a chunk (0: not written, all fill values)."""
     try:
         return int(await store.getsize(key))
     except FileNotFoundError:  # a chunk all fill values is not written
         return 0
 
 
-def target_size(store: str | os.PathLike[str], index: int, storage: StorageOptions | None = None) -> int:
-    """The bytes of one target's data chunks in a store: the same in every run that computes the same values."""
-    return int(run_sync(_size(zarr_store(store, storage), index)))
+def target_chunk(name: str, array: Any, index: int) -> str:
+    """The key of target ``index``'s chunk of the per-target array ``name``."""
+    return f"{name}/{array.metadata.encode_chunk_key((index,) + (0,) * (len(array.shape) - 1))}"
+
+
+async def _chunk_keys(root: Any, store: Any, index: int) -> list[str]:
+    """The keys of target ``index``'s data chunks: its chunk of each per-target array (the store's folders, their
+    metadata from its consolidated copy where it has them) but its ``target_attributes`` (whose creation time varies
+    from run to run)."""
+    names = [n async for n in store.list_dir("") if n not in ("zarr.json", TARGETS, "target_year", YEARS_GROUP)]
+    arrays = await asyncio.gather(*(array_of(root, store, n) for n in names))
+    keys = []
+    for name, array in zip(names, arrays, strict=True):
+        if tuple(array.metadata.dimension_names or ())[:1] == ("target_year",):
+            keys.append(target_chunk(name, array, index))
+    return keys
 
 
 async def _target_size(location: str, storage: StorageOptions | None) -> int | None:
     store_path, year = store_and_year(location)
     store = zarr_store(store_path, storage)
-    root = await _open(store)
-    years = await _years(root)
+    root = await open_group_async(store, consolidated=None)
+    years, written = await asyncio.gather(store_years(root), array_of(root, store, TARGETS))
     if year not in years:
         return None
     i = years.index(year)
-    written = await root.getitem(TARGETS)
-    if not await store.exists(f"{TARGETS}/{written.metadata.encode_chunk_key((i,))}"):
-        return None
-    return await _size(store, i)
+    keys = await _chunk_keys(root, store, i)
+    there, *sizes = await asyncio.gather(
+        store.exists(target_chunk(TARGETS, written, i)), *(chunk_size(store, k) for k in keys)
+    )
+    return sum(sizes) if there else None
 
 
 def output_size(location: str | os.PathLike[str], storage: StorageOptions | None = None) -> int | None:
     """The size of an output: its file's, or its target's chunks' in a store; None when there is none."""
+    from climnorm.errors import InputFileError
+
     try:
         if in_store(location):
-            size: int | None = run_sync(_target_size(str(location), storage))
+            size: int | None = run_sync(_target_size(str(location), storage))  # no store: zarr's FileNotFoundError
             return size
         if is_s3_url(location):
             from climnorm.storage.source import S3Source
 
             return S3Source(str(location), storage or StorageOptions.from_config()).size
         return os.stat(location).st_size
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, InputFileError):  # (a request that failed for good: not there to us)
         return None
-    except Exception as err:  # what a missing store or a failed request raises is zarr's or the client's
-        if type(err).__name__ in ("GroupNotFoundError", "NodeNotFoundError", "InputFileError"):
-            return None
-        raise
 
 
 async def _remove(location: str, storage: StorageOptions | None) -> None:
     store_path, year = store_and_year(location)
     store = zarr_store(store_path, storage)
-    root = await _open(store)
-    index = (await _years(root)).index(year)
-    keys = await chunk_keys(root, index)
+    root = await open_group_async(store, consolidated=None)
+    years, written = await asyncio.gather(store_years(root), array_of(root, store, TARGETS))
+    index = years.index(year)
+    keys = [*await _chunk_keys(root, store, index), target_chunk(TARGETS, written, index)]
     await asyncio.gather(*(store.delete(k) for k in keys))
     await store.delete_dir(f"{YEARS_GROUP}/{year}")
 
@@ -162,19 +161,53 @@ def remove_output(location: str | os.PathLike[str], storage: StorageOptions | No
 def open_output(location: str | os.PathLike[str], storage: StorageOptions | None = None) -> Iterator[netCDF4.Dataset]:
     """An output as the ``netCDF4.Dataset`` of its file, for either layout and either store (in memory, for a target
     of the ``zarr`` layout or an object in a bucket). OSError when there is no such output."""
-    with contextlib.ExitStack() as stack:
-        if in_store(location):
-            ds = _rebuild(*store_and_year(location), storage)
-        elif is_s3_url(location):  # fetched whole into a local temporary file (an ensemble opens dozens at once)
-            local = stack.enter_context(tempfile.NamedTemporaryFile(prefix="climnorm-output-", suffix=".nc"))
-            _download(str(location), storage or StorageOptions.from_config(), local)
-            ds = netCDF4.Dataset(local.name)
-        else:
-            ds = netCDF4.Dataset(location)
-        try:
-            yield ds
-        finally:
-            ds.close()
+    with fetch_output(location, storage) as fetched, opened(fetched) as ds:
+        yield ds
+
+
+T_Target = tuple[dict[str, Any], dict[str, np.ndarray]]
+"""A target as its store holds it: its ``target_attributes`` (its file's structure) and its variables' values."""
+
+
+@dataclass
+class Fetched:
+    """An output's bytes brought here (:func:`fetch_output`): its file (local, or fetched into a temporary one), or
+    its target's values as its store holds them."""
+
+    location: str
+    path: str | None = None
+    target: T_Target | None = None
+
+
+@contextlib.contextmanager
+def fetch_output(location: str | os.PathLike[str], storage: StorageOptions | None = None) -> Iterator[Fetched]:
+    """Bring an output's bytes here, without the NetCDF library (threads may fetch several at once: HDF5 is not
+    thread-safe); :func:`opened` then reads them. An object in a bucket is fetched whole into a local temporary file
+    (an ensemble opens dozens of outputs at once)."""
+    location = str(location)
+    if in_store(location):
+        yield Fetched(location, target=_fetch_target(*store_and_year(location), storage))
+    elif is_s3_url(location):
+        with tempfile.NamedTemporaryFile(prefix="climnorm-output-", suffix=".nc") as local:
+            _download(location, storage or StorageOptions.from_config(), local)
+            yield Fetched(location, path=local.name)
+    else:
+        yield Fetched(location, path=location)
+
+
+@contextlib.contextmanager
+def opened(fetched: Fetched) -> Iterator[netCDF4.Dataset]:
+    """A fetched output as the ``netCDF4.Dataset`` of its file."""
+    if fetched.target is not None:
+        store, year = store_and_year(fetched.location)
+        ds = _rebuild(store, year, *fetched.target)
+    else:
+        assert fetched.path is not None
+        ds = netCDF4.Dataset(fetched.path)
+    try:
+        yield ds
+    finally:
+        ds.close()
 
 
 def _download(url: str, storage: StorageOptions, to: IO[bytes]) -> None:
@@ -203,10 +236,11 @@ def _download(url: str, storage: StorageOptions, to: IO[bytes]) -> None:
         raise kind(f"{url}: cannot read it: {err.problem()}") from None
 
 
-async def _read_target(store: Any, year: int) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """A target's ``target_attributes`` and its variables' values as its store holds them, read all at once."""
-    root = await _open(store)
-    years, targets = await asyncio.gather(_years(root), root.getitem(TARGETS))
+async def _read_target(store: Any, year: int) -> T_Target:
+    """A target's ``target_attributes`` and its variables' values as its store holds them, read all at once (the
+    arrays' metadata from the store's consolidated copy where it has them: in a bucket each read is a request)."""
+    root = await open_group_async(store, consolidated=None)
+    years, targets = await asyncio.gather(store_years(root), array_of(root, store, TARGETS))
     i = years.index(year)
     text = str(await targets.getitem(i))
     if not text:
@@ -214,7 +248,7 @@ async def _read_target(store: Any, year: int) -> tuple[dict[str, Any], dict[str,
     structure = json.loads(text)
     names = [n for n, *_ in structure["variables"]]
     paths = [f"{YEARS_GROUP}/{year}/{n}" if "year" in d else RENAMED.get(n, n) for n, d, *_ in structure["variables"]]
-    arrays = await asyncio.gather(*(root.getitem(p) for p in paths))
+    arrays = await asyncio.gather(*(array_of(root, store, p) for p in paths))
     per_target = [(a.metadata.dimension_names or ())[:1] == ("target_year",) for a in arrays]
     values = await asyncio.gather(
         *(a.getitem(i if t else slice(None)) for a, t in zip(arrays, per_target, strict=True))
@@ -222,18 +256,36 @@ async def _read_target(store: Any, year: int) -> tuple[dict[str, Any], dict[str,
     return structure, {n: np.asarray(v) for n, v in zip(names, values, strict=True)}
 
 
-def _rebuild(store: str, year: int, storage: StorageOptions | None) -> netCDF4.Dataset:
-    """A target's file, rebuilt in memory from its store."""
+async def array_of(root: Any, store: Any, path: str) -> Any:
+    """An array of a store: from the root's consolidated metadata, else (added since: a baseline's yearly values,
+    its window statistics) read from the store."""
+    from zarr.api.asynchronous import open_array
+
     try:
-        structure, stored = run_sync(_read_target(zarr_store(store, storage), year))
+        return await root.getitem(path)
+    except KeyError:
+        if root.metadata.consolidated_metadata is None:
+            raise
+        return await open_array(store=store, path=path, zarr_format=3)
+
+
+def _fetch_target(store: str, year: int, storage: StorageOptions | None) -> T_Target:
+    """A target's structure and values, read from its store."""
+    try:
+        fetched: T_Target = run_sync(_read_target(zarr_store(store, storage), year))
     except (ValueError, KeyError, FileNotFoundError) as err:
         raise FileNotFoundError(f"{store}: no target {year} ({err})") from None
     except Exception as err:  # a damaged chunk: what its codec raises is the codec's
-        if type(err).__name__ in ("GroupNotFoundError", "NodeNotFoundError"):
-            raise FileNotFoundError(f"{store}: no target {year} (no store)") from None
         raise OSError(f"{store}#{year}: unreadable ({type(err).__name__}: {err})") from None
+    return fetched
+
+
+def _rebuild(store: str, year: int, structure: dict[str, Any], stored: dict[str, np.ndarray]) -> netCDF4.Dataset:
+    """A target's file, rebuilt in memory from what its store holds."""
     # in memory only, under a name of its own (two of one target may be open at once: a baseline's own change)
-    ds = netCDF4.Dataset(f"{store}#{year}.{uuid.uuid4().hex}", "w", diskless=True, persist=False, format="NETCDF4")
+    # (not a URL: the NetCDF library would open one itself)
+    name = f"{store.replace('://', '-')}#{year}.{uuid.uuid4().hex}"
+    ds = netCDF4.Dataset(name, "w", diskless=True, persist=False, format="NETCDF4")
     for name, size in structure["dimensions"]:
         ds.createDimension(name, size)
     units = structure["time_units"]

@@ -5,10 +5,10 @@ A target's output is addressed as ``{store}.zarr#{target year}``. Its writer wri
 (under a temporary name), then :func:`land_target` copies that file's variables into the store: what differs from
 target to target (the time axis, its climatology bounds, every gridded variable) into the target's chunk of arrays
 whose first dimension is ``target_year``, the rest (grid, step labels) once, when the store is made. Each target also
-keeps its file's structure and attributes (``target_attributes``, JSON), so `climnorm.write.readback.open_output` gives back, for either
-layout, the same ``netCDF4.Dataset`` the file would be: every reader (ensembles, changes, zonal tables, pictures,
-``verify``, :func:`climnorm.open_normals`) reads both layouts through it. A baseline's yearly values (a ``year``
-dimension) go in a group of their own, ``window_years/{target year}``.
+keeps its file's structure and attributes (``target_attributes``, JSON), so `climnorm.write.readback.open_output`
+gives back, for either layout, the same ``netCDF4.Dataset`` the file would be: every reader (ensembles, changes,
+zonal tables, pictures, ``verify``, :func:`climnorm.open_normals`) reads both layouts through it. A baseline's yearly
+values (a ``year`` dimension) go in a group of their own, ``window_years/{target year}``.
 
 The store's metadata is written once, under a temporary name, then renamed into place (the first writer of a chain
 makes it; a second finds it there; in a bucket, its objects are put with its ``zarr.json`` last); targets then only
@@ -19,11 +19,11 @@ after its chunks are written.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ import numpy as np
 
 from climnorm._atomic import TMP_MARK
 from climnorm.errors import OutputError
+from climnorm.storage.options import StorageOptions
 from climnorm.storage.urls import is_s3_url
 from climnorm.write.orders import ZarrTarget
 from climnorm.write.readback import (
@@ -40,8 +41,12 @@ from climnorm.write.readback import (
     STORE_TIME_UNITS,
     TARGETS,
     YEARS_GROUP,
+    array_of,
+    chunk_size,
+    open_group_async,
     run_sync,
-    target_size,
+    store_years,
+    target_chunk,
     time_offset,
     zarr_store,
 )
@@ -221,65 +226,108 @@ def _store_attrs(src: netCDF4.Dataset) -> dict[str, Any]:
     return {k: _plain(v) for k, v in _attrs(src).items() if k not in per_target}
 
 
+@dataclass
+class _Opened:
+    """A store this process has landed targets in: its root group, its target years, the arrays it has opened (a
+    store's metadata does not change once made, so a process reads it once per run: in a bucket each read is a
+    request)."""
+
+    store: Any
+    root: Any
+    years: tuple[int, ...]
+    arrays: dict[str, Any] = field(default_factory=dict)
+
+
+_OPENED: dict[tuple[str, str, StorageOptions | None], _Opened] = {}
+
+
 def land_target(nc_path: str | Path, target: ZarrTarget) -> int:
     """Copy one target's file into its chain's store (made from this file if it is not there yet); returns the bytes
     of the target's chunks. Raises OutputError when the store was made for another shape of output."""
-    import zarr
-
-    store = zarr_store(target.store, target.storage)
     with netCDF4.Dataset(nc_path) as src:
-        if not run_sync(store.exists("zarr.json")):
-            _create(store, src, target)
-        root: Any = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
-        i = target.years.index(target.year)
+        opened = _open_store(src, target)
         units, calendar = _calendar(src)
         offset = time_offset(units, calendar)
         values: dict[str, np.ndarray] = {}
+        kinds: dict[str, dict[str, Any]] = {}
         for name, var in src.variables.items():
             if "year" in var.dimensions or not _per_target(name, var):
                 continue
-            zname = RENAMED.get(name, name)
-            if not run_sync(store.exists(f"{zname}/zarr.json")):  # not in its first target's file: a baseline's
-                _add_array(root, *_target_array(name, var, target))  # window statistics
+            zname, kinds[zname] = _target_array(name, var, target)  # (a baseline's window statistics may be new)
             values[zname] = _raw(var) + offset if name in PER_TARGET else _raw(var)
-        _write_years(root, src, target.year)
+        yearly = [_yearly(n, v) for n, v in src.variables.items() if "year" in v.dimensions]
         structure = _structure(src)
         structure["time_units"] = units
-        run_sync(_write_chunks(store, target, values, json.dumps(structure)))
-    return target_size(target.store, i, target.storage)
+    return int(run_sync(_land(opened, target, values, kinds, yearly, json.dumps(structure))))
 
 
-def _add_array(root: Any, name: str, kind: dict[str, Any]) -> None:
-    """An array a store's first target did not have (another process may be adding it too: then it is kept)."""
-    from zarr.errors import ContainsArrayError
-
-    with contextlib.suppress(ContainsArrayError):
-        root.create_array(name, **kind)
-
-
-async def _write_chunks(store: Any, target: ZarrTarget, values: dict[str, np.ndarray], structure: str) -> None:
-    """Write one target's chunks, all at once, then its ``target_attributes`` (what says it is there)."""
-    from zarr.api.asynchronous import open_group
-
-    root: Any = await open_group(store=store, mode="r+", zarr_format=3, use_consolidated=False)
-    years_array, *arrays = await asyncio.gather(root.getitem("target_year"), *(root.getitem(n) for n in values))
-    years = tuple(int(y) for y in await years_array.getitem(slice(None)))
-    where = target.store
+def _open_store(src: netCDF4.Dataset, target: ZarrTarget) -> _Opened:
+    """The store of ``target``'s chain, made from ``src`` if it is not there yet, opened once per process and run."""
+    key = (target.run, target.store, target.storage)
+    opened = _OPENED.get(key)
+    if opened is not None:
+        return opened
+    store = zarr_store(target.store, target.storage)
+    try:
+        root = run_sync(open_group_async(store, "r+", consolidated=None))
+    except FileNotFoundError:  # (zarr's GroupNotFoundError)
+        _create(store, src, target)
+        root = run_sync(open_group_async(store, "r+", consolidated=None))
+    years = run_sync(store_years(root))
     if years != target.years:
         raise OutputError(
-            f"{where}: holds targets {years[0]}-{years[-1]}, not the run's {target.years[0]}-{target.years[-1]}: "
-            "it was made by another configuration; remove it"
+            f"{target.store}: holds targets {years[0]}-{years[-1]}, not the run's {target.years[0]}-"
+            f"{target.years[-1]}: it was made by another configuration; remove it"
         )
-    i = years.index(target.year)
+    if len(_OPENED) > 256:
+        _OPENED.clear()
+    opened = _OPENED[key] = _Opened(store, root, years)
+    return opened
+
+
+async def _array(opened: _Opened, name: str, kind: dict[str, Any] | None) -> Any:
+    """An array of the store, opened once; made if it is not there (an array the store's first target had not)."""
+    from zarr.errors import ContainsArrayError
+
+    if name not in opened.arrays:
+        try:
+            opened.arrays[name] = await array_of(opened.root, opened.store, name)
+        except (KeyError, FileNotFoundError):
+            if kind is None:
+                raise
+            try:
+                opened.arrays[name] = await opened.root.create_array(name, **kind)
+            except ContainsArrayError:  # another process made it meanwhile
+                opened.arrays[name] = await opened.root.getitem(name)
+    return opened.arrays[name]
+
+
+async def _land(
+    opened: _Opened,
+    target: ZarrTarget,
+    values: dict[str, np.ndarray],
+    kinds: dict[str, dict[str, Any]],
+    yearly: list[T_Yearly],
+    structure: str,
+) -> int:
+    """Write one target's chunks and its yearly values, all at once, then its ``target_attributes`` (what says it
+    is there); returns its data chunks' bytes."""
+    arrays = await asyncio.gather(*(_array(opened, n, kinds[n]) for n in values))
     for (name, data), array in zip(values.items(), arrays, strict=True):
         if tuple(array.shape[1:]) != data.shape:
             raise OutputError(
-                f"{where}: {name} of shape {tuple(array.shape[1:])} cannot take target {target.year}'s "
+                f"{target.store}: {name} of shape {tuple(array.shape[1:])} cannot take target {target.year}'s "
                 f"{data.shape}: the store was made by another configuration; remove it"
             )
-    await asyncio.gather(*(a.setitem(i, data) for a, data in zip(arrays, values.values(), strict=True)))
-    targets = await root.getitem(TARGETS)
+    i = opened.years.index(target.year)
+    await asyncio.gather(
+        *(a.setitem(i, data) for a, data in zip(arrays, values.values(), strict=True)),
+        _write_years(opened.root, yearly, target.year),
+    )
+    targets = await _array(opened, TARGETS, None)
     await targets.setitem(i, structure)
+    keys = [target_chunk(n, a, i) for n, a in zip(values, arrays, strict=True)]
+    return sum(await asyncio.gather(*(chunk_size(opened.store, k) for k in keys)))
 
 
 def land_bytes(data: bytes, target: ZarrTarget) -> int:
@@ -293,15 +341,23 @@ def land_bytes(data: bytes, target: ZarrTarget) -> int:
         return land_target(path, target)
 
 
-def _write_years(root: Any, src: netCDF4.Dataset, year: int) -> None:
+T_Yearly = tuple[str, np.ndarray, tuple[str, ...], Any, dict[str, Any]]
+"""A baseline's variable of yearly values: name, values, dimensions, fill value, attributes."""
+
+
+def _yearly(name: str, var: netCDF4.Variable[Any]) -> T_Yearly:
+    attrs = {k: _plain(v) for k, v in _attrs(var).items() if k != "_FillValue"}
+    return name, _raw(var), tuple(var.dimensions), _zarr_fill(var), attrs
+
+
+async def _write_years(root: Any, yearly: list[T_Yearly], year: int) -> None:
     """A baseline's yearly values (and their ``year``), in the group ``window_years/{year}``."""
-    names = [n for n, v in src.variables.items() if "year" in v.dimensions]
-    if not names:
+    if not yearly:
         return
-    group = root.create_group(f"{YEARS_GROUP}/{year}", overwrite=True)
-    for name in names:
-        var = src.variables[name]
-        group.create_array(
-            name, data=_raw(var), dimension_names=var.dimensions, fill_value=_zarr_fill(var),
-            attributes={k: _plain(v) for k, v in _attrs(var).items() if k != "_FillValue"},
-        )  # fmt: skip
+    group = await root.create_group(f"{YEARS_GROUP}/{year}", overwrite=True)
+    made = await asyncio.gather(*(
+        group.create_array(name, shape=values.shape, dtype=values.dtype, dimension_names=dims, fill_value=fill,
+                           attributes=attrs)
+        for name, values, dims, fill, attrs in yearly
+    ))  # fmt: skip
+    await asyncio.gather(*(a.setitem(slice(None), v[1]) for a, v in zip(made, yearly, strict=True)))
