@@ -525,3 +525,30 @@ def test_config_file_is_read_before_validation_and_says_its_engine(tmp_path: Pat
     assert not read_config_file(path, engine="dask").local_engine
     dask = _write(tmp_path / "dask.yaml", "input_dirs: [archive]\nengine: dask\n")
     assert not read_config_file(dask).local_engine and read_config_file(dask, engine="local").local_engine
+
+
+def test_outputs_in_a_bucket_need_a_local_state_dir_and_are_never_written_anonymously(tmp_path: Path) -> None:
+    """An s3:// output_dir keeps its lock, logs, scratch and manifest in state_dir (required, and only then
+    allowed); its options default to the inputs' but are never anonymous; their secrets are never shown."""
+    bucket = {"input_dirs": [str(tmp_path)], "output_dir": "s3://bucket/normals"}
+    assert "set state_dir to a local directory" in _error(bucket)
+    assert "state_dir" in _error({"input_dirs": [str(tmp_path)], "state_dir": str(tmp_path / "s")})
+    assert "only used when output_dir is an s3:// prefix" in _error(
+        {"input_dirs": [str(tmp_path)], "output_storage_options": {"region": "us-west-2"}}
+    )
+    assert "county tables read a local output directory" in _error(
+        {**bucket, "state_dir": str(tmp_path / "s"), "zonal": [{"output": "t.csv"}]}
+    )
+    config = parse_config({**bucket, "state_dir": "state", "storage_options": {"anon": True}}, base_dir=tmp_path)
+    assert config.output_dir == "s3://bucket/normals" and config.state_path == tmp_path / "state"
+    assert config.storage().anonymous and config.output_storage() is not None
+    assert not config.output_storage().anonymous  # outputs: signed, or the instance's role
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzzSECRET"
+    shown = parse_config(
+        {**bucket, "state_dir": "s", "output_storage_options": {"key": "AKIA", "secret": secret}}, base_dir=tmp_path
+    )
+    assert shown.output_storage().key == "AKIA" and secret not in shown.to_yaml() and secret not in repr(shown)
+    with pytest.raises(ConfigError) as err:
+        parse_config({**bucket, "state_dir": "s", "output_storage_options": {"secret": secret, "regoin": "x"}})
+    assert "regoin" in str(err.value) and secret not in str(err.value)
+    assert "never written anonymously" in _error({**bucket, "state_dir": "s", "output_storage_options": {"anon": True}})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from rich.console import Console
 
@@ -24,3 +25,22 @@ def workers(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return n
+
+
+def output_location(value: str) -> Path | str:
+    """An output directory on the command line: a local path, or an ``s3://`` prefix (kept as it is)."""
+    from climnorm.storage.urls import is_s3_url
+
+    return value if is_s3_url(value) else Path(value)
+
+
+def local_output_dir(value: str) -> Path:
+    """An output directory a command reads on local disk (an ``s3://`` prefix is refused, saying what to do)."""
+    from climnorm.storage.urls import is_s3_url
+
+    if is_s3_url(value):
+        raise argparse.ArgumentTypeError(
+            f"{value}: this command reads a local output directory; copy the outputs here first "
+            "(aws s3 sync PREFIX DIR); verify and climnorm.open_normals read a bucket"
+        )
+    return Path(value)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from climnorm.cli.common import EXIT_OK, console
+from climnorm.cli.common import EXIT_OK, console, local_output_dir
 
 if TYPE_CHECKING:
     T_Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -28,7 +28,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def add_export_command(sub: T_Subcommands) -> None:
     text = "one store per chain and product: the normals of every target along target_year (docs/normals.md)"
     p = sub.add_parser("export", help=text, description=text + ". Zarr v3 needs the export extra.")
-    p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="a run's output folder")
+    p.add_argument("output_dir", type=local_output_dir, metavar="OUTPUT_DIR", help="a run's output folder")
     p.add_argument("--format", choices=["zarr", "netcdf"], default="zarr", help="Zarr v3 (default) or NetCDF-4")
     p.add_argument("-o", "--out-dir", type=Path, help="where the stores go (default: OUTPUT_DIR/export)")
     p.add_argument("--product", nargs="+", metavar="PRODUCT", help="only these products (or indicators, by their id)")

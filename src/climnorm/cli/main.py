@@ -22,7 +22,7 @@ from rich.text import Text
 from climnorm import __version__
 from climnorm.cli import export as _cli_export
 from climnorm.cli import zonal as _cli_zonal
-from climnorm.cli.common import EXIT_FAILURES, EXIT_OK, EXIT_USAGE
+from climnorm.cli.common import EXIT_FAILURES, EXIT_OK, EXIT_USAGE, local_output_dir, output_location
 from climnorm.cli.common import console as _console
 from climnorm.cli.common import workers as _workers
 from climnorm.cli.pictures import add_picture_commands
@@ -368,12 +368,15 @@ def _add_run_commands(sub: T_Subcommands) -> None:
     _progress_option(p)
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("verify", help="check every output listed in OUTPUT_DIR's manifest")
-    p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
+    p = sub.add_parser(
+        "verify",
+        help="check every output listed in OUTPUT_DIR's manifest (an s3:// prefix: the AWS_* environment's)",
+    )
+    p.add_argument("output_dir", type=output_location, metavar="OUTPUT_DIR")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("manifest", help="the manifest of OUTPUT_DIR: how many outputs, or --json for tools")
-    p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
+    p.add_argument("output_dir", type=local_output_dir, metavar="OUTPUT_DIR")
     p.add_argument("--json", action="store_true", help="write its records as manifest.json (format 1)")
     p.add_argument("-o", "--output", type=Path, help="where (default: OUTPUT_DIR/manifest.json)")
     p.set_defaults(func=cmd_manifest)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from climnorm.cli import zonal as _cli_zonal
-from climnorm.cli.common import EXIT_OK, console, workers
+from climnorm.cli.common import EXIT_OK, console, local_output_dir, workers
 
 if TYPE_CHECKING:
     from climnorm.pictures.normals import Selection
@@ -92,7 +92,7 @@ def add_picture_commands(sub: T_Subcommands) -> None:
     for kind, text in helps.items():
         more = "" if kind in ("map", "counties") else ". Region means: cos(latitude)-weighted, missing cells skipped."
         k = psub.add_parser(kind, help=text, description=text + more)
-        k.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="a run's output folder")
+        k.add_argument("output_dir", type=local_output_dir, metavar="OUTPUT_DIR", help="a run's output folder")
         k.add_argument("--variable", required=True, help="e.g. tas, pr")
         k.add_argument("--region", required=True, help="region key, e.g. CONUS")
         if kind in ("map", "counties"):
@@ -133,7 +133,7 @@ def add_picture_commands(sub: T_Subcommands) -> None:
         k.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("report", help="one self-contained HTML report of OUTPUT_DIR (needs the plot extra)")
-    p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR")
+    p.add_argument("output_dir", type=local_output_dir, metavar="OUTPUT_DIR")
     p.add_argument("-o", "--output", type=Path, help="HTML file (default: OUTPUT_DIR/report.html)")
     p.add_argument("--workers", type=workers, default=1, help="processes reading the normals")
     p.set_defaults(func=cmd_report)

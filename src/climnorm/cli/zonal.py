@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from climnorm.cli.common import EXIT_OK, console
+from climnorm.cli.common import EXIT_OK, console, local_output_dir
 from climnorm.errors import ZonalError
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ def _polygon_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> No
 def add_zonal_command(sub: T_Subcommands) -> None:
     text = "tables of the normals per polygon (U.S. counties by default), Parquet or CSV (needs the zonal extra)"
     p = sub.add_parser("zonal", help=text, description=text + ". Without --polygons: the built-in county set.")
-    p.add_argument("output_dir", type=Path, metavar="OUTPUT_DIR", help="a run's output folder")
+    p.add_argument("output_dir", type=local_output_dir, metavar="OUTPUT_DIR", help="a run's output folder")
     _polygon_options(p.add_argument_group("polygons (default: the built-in U.S. counties, FIPS ids)"))
     for option, what in (("variable", "e.g. tas pr"), ("region", "e.g. CONUS AK"), ("product", "e.g. daily")):
         p.add_argument(f"--{option}", nargs="+", action="extend", metavar=option.upper(), help=f"only these: {what}")

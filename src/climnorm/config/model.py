@@ -311,9 +311,8 @@ class Config(Strict):
         local output directory. Outputs are never written anonymously: the credentials must be found."""
         if not self.remote_outputs:
             return None
-        given = self.storage_options if self.output_storage_options is None else self.output_storage_options
-        options = StorageOptions.from_config(given)
-        return dataclasses.replace(options, anon=False) if options.anon is None else options
+        given = dict(self.storage_options or {}) if self.output_storage_options is None else self.output_storage_options
+        return dataclasses.replace(StorageOptions.from_config({**given, "anon": None}), anon=False)
 
     @property
     def state_path(self) -> Path:

@@ -87,6 +87,16 @@ def _state(c: Config) -> str | None:
         return f"state_dir ({c.state_dir}) is only used when output_dir is an s3:// prefix (output_dir keeps it)"
     if not c.remote_outputs and c.output_storage_options is not None:
         return "output_storage_options is only used when output_dir is an s3:// prefix"
+    if (c.output_storage_options or {}).get("anon"):
+        return (
+            "output_storage_options: anon: outputs are never written anonymously (give credentials, or none for the "
+            "instance's role)"
+        )
+    if c.remote_outputs and c.zonal:
+        return (
+            f"zonal: county tables read a local output directory, and output_dir ({c.output_dir}) is an s3:// "
+            "prefix; run climnorm zonal on a copy of the outputs (aws s3 sync)"
+        )
     return None
 
 
@@ -102,7 +112,7 @@ CROSS_FIELD_RULES: tuple[tuple[frozenset[str], Callable[[Config], str | None]], 
     (frozenset({"data_years", "window_years", "periods"}), _data_years),
     (frozenset({"engine", "scheduler_address"}), _scheduler),
     (frozenset({"output_layout", "output_template"}), _layout),
-    (frozenset({"output_dir", "state_dir", "output_storage_options"}), _state),
+    (frozenset({"output_dir", "state_dir", "output_storage_options", "zonal"}), _state),
     (frozenset({"indicators", "variables", "historical_end"}), _indicators),
     (frozenset({"changes", "window_years", "variables", "indicators"}), _changes),
     (frozenset({"model", "models", "variant", "variants"}), _one_form),
