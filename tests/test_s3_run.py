@@ -74,7 +74,7 @@ def remote(moto_server: MotoServer, archive: tuple[Path, list[Path]]) -> Remote:
     return out
 
 
-def _config(inputs: str | Path, out: Path, endpoint: str, attempts: int = 4, **extra: Any) -> Any:
+def _config(inputs: str | Path, out: Path | str, endpoint: str, attempts: int = 4, **extra: Any) -> Any:
     data = job_config_dict(inputs, out, **extra)
     data["storage_options"] = {"endpoint_url": endpoint, "anon": True, "retry": {**RETRY, "max_attempts": attempts}}
     return parse_config(data)
@@ -166,7 +166,36 @@ def test_a_dask_cluster_without_shared_disk_gives_the_same_files(
     summary, out = s3_run(tmp_path / "dask", engine="dask", variables=["tas"])
     assert summary.exit_code == 0, summary.failures
     _assert_same(_outputs(out), _tas(local_outputs))  # the client landed the bytes the workers wrote
+    assert summary.bytes_handed_back == sum(p.stat().st_size for p in out.rglob("*.nc"))
     assert not list(out.glob(".dask-check-*")), "a detached run has no shared-disk marker"
+
+
+def test_a_detached_cluster_puts_its_outputs_in_a_bucket_and_hands_back_no_bytes(
+    remote: Remote, proxy: FaultProxy, moto_server: MotoServer, local_outputs: dict[str, Any], tmp_path: Path
+) -> None:
+    """Inputs and outputs in buckets: the workers put each output under its key themselves and only records come
+    back (no output byte passes through the client, where the same job with local outputs hands back every file's
+    bytes: the test above); the objects are the local run's files."""
+    pytest.importorskip("distributed")
+    from climnorm.storage import StorageOptions
+    from climnorm.write.readback import open_output
+    from s3server import TEST_KEY, TEST_SECRET
+
+    moto_server.create_bucket(bucket := f"out-{remote.bucket}")
+    url = f"s3://{bucket}/normals"
+    signed = {"endpoint_url": proxy.endpoint, "key": TEST_KEY, "secret": TEST_SECRET, "retry": RETRY}
+    extra = {"engine": "dask", "variables": ["tas"], "output_storage_options": signed, "state_dir": str(tmp_path)}
+    summary = run(_config(remote.url, url, proxy.endpoint, **extra))  # type: ignore[arg-type]
+    assert summary.exit_code == 0, summary.failures
+    assert summary.bytes_handed_back == 0
+    got = {}
+    for record in manifest_outputs(tmp_path):
+        with open_output(f"{url}/{record['path']}", StorageOptions.from_config(signed)) as ds:
+            var = ds.variables[ds.variable]
+            attrs = {k: str(ds.getncattr(k)) for k in ds.ncattrs() if k not in _IDENTITY_ATTRS}
+            got[str(record["path"])] = (np.ma.filled(var[:].astype(np.float32), np.nan), attrs)
+    _assert_same(got, _tas(local_outputs))
+    assert proxy.seen(r"normals/tas/.*\.nc", "PUT"), "the outputs were put through the proxy, by the workers"
 
 
 def test_a_dask_cluster_without_shared_disk_lands_zarr_targets(
