@@ -258,9 +258,11 @@ def measure(
     interval: float = 0.05,
     env: dict[str, str] | None = None,
     timeout: float | None = None,
+    keep: frozenset[int] = frozenset(),
 ) -> Measurement:
     """Run ``command`` to completion; wall time, CPU time (user + system of the whole tree, from the kernel's
-    accounting of reaped descendants), peak resident memory of the tree (psutil, every ``interval`` s)."""
+    accounting of reaped descendants), peak resident memory of the tree (psutil, every ``interval`` s). Children of
+    this process in ``keep`` (a test server) are not taken for the command's orphans."""
     _become_subreaper()
     m = Measurement(label, [str(c) for c in command], load_before=os.getloadavg(), log=str(log_path))
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -284,7 +286,7 @@ def measure(
         m.wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         m.returncode = proc.returncode
-    _reap_orphans()
+    _reap_orphans(keep=keep)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     sys_after = psutil.cpu_times()
     m.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -309,24 +311,27 @@ def _kill_tree(root: psutil.Process) -> None:
             p.kill()
 
 
-def _reap_orphans(wait: float = 30.0) -> None:
+def _reap_orphans(wait: float = 30.0, keep: frozenset[int] = frozenset()) -> None:
     """Reap descendants re-parented to us after their parent exited (they may need a moment to finish)."""
     deadline = time.monotonic() + wait
     me = psutil.Process()
+
+    def orphans() -> list[psutil.Process]:
+        return [c for c in me.children() if c.pid not in keep]
+
     while True:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid:
-            continue
-        if not me.children() or time.monotonic() > deadline:
-            if me.children():
-                for child in me.children():
+        if not orphans() or time.monotonic() > deadline:
+            for child in orphans():
+                with _quiet():
+                    child.kill()
+            for child in me.children():
+                if child.pid not in keep:
                     with _quiet():
-                        child.kill()
-                continue
+                        os.waitpid(child.pid, 0)
             return
+        for child in orphans():
+            with _quiet():
+                os.waitpid(child.pid, os.WNOHANG)
         time.sleep(0.02)
 
 

@@ -116,7 +116,8 @@ def run_layout(root: Path, layout: str, targets: int, bucket: dict[str, Any] | N
     cmd = [PYTHON, "-m", "climnorm.cli", "run", str(config(root, layout, 2014 + targets, bucket)), "--progress", "none"]
     server = psutil.Process(bucket["server"]._proc.pid) if bucket else None
     before = sum(server.cpu_times()[:2]) if server else 0.0
-    result = measure(name, cmd, root / f"{name}.log")
+    keep = frozenset({server.pid}) if server else frozenset()
+    result = measure(name, cmd, root / f"{name}.log", keep=keep)
     if result.returncode != 0:
         raise SystemExit(f"{name}: the run failed ({root / f'{name}.log'})")
     if bucket:

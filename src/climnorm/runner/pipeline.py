@@ -13,7 +13,7 @@ import logging
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor
 from pathlib import Path
 
@@ -101,12 +101,8 @@ def run(
                 first = base_pass(plan, engine, reporter)
                 summary.base_seconds, summary.base_files = first.seconds, first.files
                 scheduler.use_thresholds(first.thresholds)
-                try:
-                    _run_scheduler(scheduler, writes, derived, manifest, reporter)
-                finally:
-                    summary.bytes_handed_back = writes.bytes_handed_back
-                    publish(config, store, log_file)
-                log.info("outputs' bytes handed back to this process to land: %d", writes.bytes_handed_back)
+                _run_scheduler(scheduler, writes, derived, manifest, reporter, lambda: publish(config, store, log_file))
+                summary.bytes_handed_back = writes.bytes_handed_back
                 summary.worker_crashes = engine.crashes
             write_zonal_tables(config, reporter)  # the `zonal:` tables, from the saved manifest
             reporter.tell_skips()
@@ -138,10 +134,15 @@ def _tidy_and_plan(config: Config, summary: RunSummary, force: bool) -> tuple[Pl
 
 
 def _run_scheduler(
-    scheduler: Scheduler, writes: WriteQueue, derived: list[Derived], manifest: Manifest, reporter: Reporter
+    scheduler: Scheduler,
+    writes: WriteQueue,
+    derived: list[Derived],
+    manifest: Manifest,
+    reporter: Reporter,
+    published: Callable[[], None],
 ) -> None:
     """Run every chain and land every write (changes and ensembles last, as what they are made of lands);
-    whatever stops the run, what has landed is recorded."""
+    whatever stops the run, what has landed is recorded (and ``published``: beside outputs in a bucket)."""
     try:
         scheduler.run()
         writes.drain()
@@ -153,7 +154,9 @@ def _run_scheduler(
         writes.drain(block=False, final=True)
         manifest.save()
         for store in sorted(writes.stores):
-            consolidate(store, writes.plan.config.output_storage())
+            consolidate(store, writes.storage)
+        published()
+        log.info("outputs' bytes handed back to this process to land: %d", writes.bytes_handed_back)
 
 
 def check_output_dir(config: Config) -> OutputStore:
