@@ -46,15 +46,17 @@ __all__ = ["RunInterrupted", "RunSummary", "check_output_dir", "prepare", "run"]
 
 
 def prepare(config: Config, *, force: bool = False, manifest: Manifest | None = None) -> tuple[Plan, Manifest]:
-    """Catalog the inputs, open the manifest (``manifest``: a run's, else read without writing anything) and build
-    the plan (no data read)."""
+    """Catalog the inputs, open the manifest (``manifest``: a run's, else read without writing anything but, for
+    outputs in a bucket, the published manifest fetched into ``state_dir``) and build the plan (no data read)."""
     storage = config.storage() if config.remote_inputs else None
     if storage is not None:
         log.info("object storage: %r", storage)
     catalog = build_catalog(config.input_dirs, variables=config.variables, storage=storage)
     log.info("%s", catalog.summary_line())
-    manifest = manifest or Manifest.read(config.state_path)
     present = output_store(config.output_dir, config.output_storage())
+    if manifest is None:
+        fetch_manifest(config, present)
+        manifest = Manifest.read(config.state_path)
     plan = make_plan(config, catalog, None if force else manifest.records, present)
     plan.storage = storage
     return plan, manifest
