@@ -108,22 +108,25 @@ def _same_as_local(files: Path, state: Path, url: str, storage: StorageOptions, 
         }
 
 
-@pytest.mark.parametrize("layout", ["files", "zarr"])
+@pytest.mark.parametrize(("layout", "products"), [("files", ("daily", "monthly")), ("zarr", ("monthly",))])
 def test_outputs_in_a_bucket_are_the_local_runs_and_read_where_they_are(
-    layouts: tuple[Path, Path, Path], moto_server: MotoServer, bucket: str, tmp_path: Path, layout: str
-) -> None:
-    """The small job with its outputs in the bucket: every output (normals, changes and the ensemble's, the last two
-    made from outputs read back from the bucket) is the local run's; the bucket holds the outputs, the published
-    manifest and the run's log, nothing else (no temporary object, no probe, no lock); `verify` and `open_normals`
-    read the outputs there; a rerun with a fresh state directory starts from the published manifest and writes
-    nothing."""
+    layouts: tuple[Path, Path, Path], moto_server: MotoServer, bucket: str, tmp_path: Path, layout: str,
+    products: tuple[str, ...],
+) -> None:  # fmt: skip
+    """The small job with its outputs in the bucket (its daily and monthly normals; the zarr layout's monthly ones,
+    whose baselines' yearly values are groups of their stores): every output (normals, changes and the ensemble's,
+    the last two made from outputs read back from the bucket) is the local run's; the bucket holds the outputs, the
+    published manifest and the run's log, nothing else (no temporary object, no probe, no lock); `verify` and
+    `open_normals` read the outputs there; a rerun with a fresh state directory starts from the published manifest
+    and writes nothing."""
     archive, files, _ = layouts
     storage = StorageOptions.from_config(_options(moto_server))
     url = f"s3://{bucket}/{layout}/normals"
-    data = _small(archive, url, layout, moto_server, tmp_path / "state")
+    data = _small(archive, url, layout, moto_server, tmp_path / "state", products)
+    outputs = N_SMALL // 2 * len(products)
     summary = run(parse_config(data))
-    assert summary.failures == [] and summary.written == N_SMALL, summary
-    _same_as_local(files, tmp_path / "state", url, storage)
+    assert summary.failures == [] and summary.written == outputs, summary
+    _same_as_local(files, tmp_path / "state", url, storage, outputs)
 
     keys = {info.url[len(url) + 1 :] for info in list_objects(url, storage)}
     recorded = {str(r["path"]) for r in manifest_outputs(tmp_path / "state")}
@@ -136,7 +139,7 @@ def test_outputs_in_a_bucket_are_the_local_runs_and_read_where_they_are(
         assert not [k for k in keys if "climnorm-tmp" in k or "probe" in k or k.endswith(".nc")]
 
     checked, problems = verify_outputs(url, storage)
-    assert checked == N_SMALL and problems == []
+    assert checked == outputs and problems == []
     chain = {"variable": "tasmax", "region": "all", "scenario": "ssp245", "product": "monthly", "model": "ensemble"}
     remote = open_normals(url, **chain, change=True, storage_options=_options(moto_server)).load()
     local = open_normals(files, **chain, change=True).load()
@@ -146,7 +149,7 @@ def test_outputs_in_a_bucket_are_the_local_runs_and_read_where_they_are(
         assert np.array_equal(remote[name].values, local[name].values, equal_nan=True), name
 
     again = run(parse_config({**data, "state_dir": str(tmp_path / "elsewhere")}))
-    assert (again.written, again.up_to_date, again.failures) == (0, N_SMALL, [])
+    assert (again.written, again.up_to_date, again.failures) == (0, outputs, [])
 
 
 def test_a_prefix_without_a_published_manifest_is_named_in_one_line(moto_server: MotoServer, bucket: str) -> None:

@@ -91,7 +91,9 @@ def lazy_available() -> bool:
     return importlib.util.find_spec("dask") is not None
 
 
-def _open_target(path: str, record: OutputRecord, lazy: bool, storage: StorageOptions | None) -> xr.Dataset:
+def _open_target(
+    path: str | Path, record: OutputRecord, lazy: bool, storage: StorageOptions | None = None
+) -> xr.Dataset:
     """One per-target file, its climatological time made a coordinate along ``target_year`` (it differs per
     target) and its per-target attributes made coordinates."""
     times = xr.coders.CFDatetimeCoder(use_cftime=True)

@@ -19,6 +19,7 @@ after its chunks are written.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import shutil
@@ -42,7 +43,6 @@ from climnorm.write.readback import (
     TARGETS,
     YEARS_GROUP,
     array_of,
-    chunk_size,
     open_group_async,
     run_sync,
     store_years,
@@ -267,7 +267,7 @@ def _open_store(src: netCDF4.Dataset, target: ZarrTarget) -> _Opened:
     opened = _OPENED.get(key)
     if opened is not None:
         return opened
-    store = zarr_store(target.store, target.storage)
+    store = _sizing_store()(zarr_store(target.store, target.storage))
     try:
         root = run_sync(open_group_async(store, "r+", consolidated=None))
     except FileNotFoundError:  # (zarr's GroupNotFoundError)
@@ -327,7 +327,30 @@ async def _land(
     targets = await _array(opened, TARGETS, None)
     await targets.setitem(i, structure)
     keys = [target_chunk(n, a, i) for n, a in zip(values, arrays, strict=True)]
-    return sum(await asyncio.gather(*(chunk_size(opened.store, k) for k in keys)))
+    return sum(opened.store.sizes.pop(k, 0) for k in keys)  # a chunk all fill values is not written
+
+
+@functools.cache
+def _sizing_store() -> Any:
+    """The class of a store that keeps the bytes of each object it puts (a target's size is its chunks' bytes: no
+    request to ask for them again)."""
+    from zarr.storage import WrapperStore
+
+    class SizingStore(WrapperStore[Any]):
+        def __init__(self, store: Any) -> None:
+            super().__init__(store)
+            self.sizes: dict[str, int] = {}
+
+        def _with_store(self, store: Any) -> Any:
+            other = type(self)(store)
+            other.sizes = self.sizes
+            return other
+
+        async def set(self, key: str, value: Any) -> None:
+            await self._store.set(key, value)
+            self.sizes[key] = len(value)
+
+    return SizingStore
 
 
 def land_bytes(data: bytes, target: ZarrTarget) -> int:
