@@ -91,7 +91,7 @@ def describe_change(
         encoding=encoding(config),
         key=out.key,
         member=out.member_label,
-        storage=config.output_storage(),
+        storage=store.storage,
     )
     landed = OutputRecord(
         path=change.path,

@@ -148,7 +148,7 @@ def describe_ensemble(
         encoding=encoding(config),
         product=file_product(ens.spec, "mean", plan.settings),
         window_statistics=ensemble_window_statistics(records[0]),
-        storage=config.output_storage(),
+        storage=store.storage,
     )
     return task, _record(config, ens, members, records, refs, need)
 

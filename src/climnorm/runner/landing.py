@@ -158,7 +158,7 @@ class WriteQueue:
         self.unrecorded: OutputError | None = None  # why outputs could not be recorded: the run stops
         self.stores: set[str] = set()  # the chains' stores targets landed in (the zarr layout)
         self.bytes_handed_back = 0  # outputs' bytes workers handed back to be landed here
-        self.storage = plan.config.output_storage()
+        self.storage = store.storage
         self.token = uuid.uuid4().hex  # this run's, for what workers keep of a store between targets
 
     def submit(self, computed: Computed) -> None:

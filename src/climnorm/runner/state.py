@@ -5,9 +5,11 @@ the scratch file, the manifest's database), and publishes the manifest and its l
 from __future__ import annotations
 
 import logging
+import sqlite3
 import tempfile
 from pathlib import Path
 
+from climnorm._atomic import atomic_write_bytes
 from climnorm.config.model import Config
 from climnorm.write.manifest import MANIFEST_NAME, snapshot
 from climnorm.write.store import OutputStore
@@ -24,10 +26,7 @@ def fetch_manifest(config: Config, store: OutputStore) -> None:
     data = store.get(MANIFEST_NAME)
     if data is None:
         return
-    local.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=local.parent, delete=False) as tmp:
-        tmp.write(data)
-    Path(tmp.name).replace(local)
+    atomic_write_bytes(local, data)
     log.info("%s: the manifest published by an earlier run (%d bytes) fetched into %s", config.output_dir,
              len(data), local)  # fmt: skip
 
@@ -45,7 +44,7 @@ def publish(config: Config, store: OutputStore, log_file: Path | None) -> None:
             store.put(MANIFEST_NAME, copy)
         if log_file is not None and log_file.exists():
             store.put(f"logs/{log_file.name}", log_file)
-    except OSError as err:
+    except (OSError, sqlite3.Error) as err:
         log.warning("%s: cannot publish the manifest (%s); %s keeps it", config.output_dir, err, config.state_path)
         return
     log.info("%s: manifest published", store.location(MANIFEST_NAME))

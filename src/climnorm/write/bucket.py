@@ -34,6 +34,10 @@ class ObjectDirectory:
     remote = True
 
     @property
+    def storage(self) -> StorageOptions | None:
+        return self.options
+
+    @property
     def where(self) -> S3Url:
         return S3Url.parse(self.url)
 

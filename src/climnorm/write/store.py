@@ -24,6 +24,11 @@ class OutputStore(Protocol):
 
     remote: bool  # a bucket, which every engine's workers reach (they put their outputs there themselves)
 
+    @property
+    def storage(self) -> StorageOptions | None:
+        """How to reach the outputs (a bucket's options; None on local disk): what readers of them are given."""
+        ...
+
     def location(self, rel: str) -> str:
         """Where the output at ``rel`` is, as its readers are given it: a local path or an ``s3://`` URL."""
         ...
@@ -73,6 +78,10 @@ class LocalDirectory:
 
     root: Path
     remote = False
+
+    @property
+    def storage(self) -> StorageOptions | None:
+        return None
 
     def location(self, rel: str) -> str:
         return str(self.root / rel)
