@@ -26,7 +26,7 @@ from climnorm.runner.pipeline import run
 from climnorm.storage import StorageOptions, list_objects
 from climnorm.write.manifest import manifest_outputs
 from climnorm.write.readback import open_output
-from helpers import T_Archive, recorded_outputs
+from helpers import T_Archive, made_once, recorded_outputs
 from layouts_job import layout_config, made_layouts
 from s3server import TEST_KEY, TEST_SECRET, MotoServer
 
@@ -160,20 +160,39 @@ def test_a_prefix_without_a_published_manifest_is_named_in_one_line(moto_server:
 
 
 # ---- kill -9, then resume to identical outputs and manifest --------------------------------------------------
+def _contents(records: list[dict[str, Any]], where: str, storage: StorageOptions | None) -> dict[str, object]:
+    """Every recorded output's contents as :func:`_as_file` sees them, by path."""
+    found = {}
+    for record in records:
+        with open_output(f"{where}/{record['path']}", storage) as ds:
+            found[str(record["path"])] = _as_file(ds)
+    return found
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(("layout", "lines"), [("files", 3), ("zarr", 8)])
+@pytest.mark.parametrize(("layout", "lines"), [("files", 3), ("files", 14), ("zarr", 8)])
 def test_kill_9_then_resume_in_the_bucket_gives_the_uninterrupted_outputs(
-    layouts: tuple[Path, Path, Path], moto_server: MotoServer, bucket: str, tmp_path: Path, layout: str, lines: int
-) -> None:
+    layouts: tuple[Path, Path, Path], moto_server: MotoServer, bucket: str, tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory, layout: str, lines: int,
+) -> None:  # fmt: skip
     """Killed (the run and its workers) once its manifest holds ``lines`` of the 24 outputs (monthly normals, with
     their baselines' yearly values, their changes and their ensembles): what is recorded reads back from the
-    bucket, whole, and the resumed run ends with every output and record as an uninterrupted run's (the local
-    files layout's); nothing temporary is left in the bucket."""
-    archive, files, _ = layouts
+    bucket, whole, and the resumed run ends with the manifest and every output identical to an uninterrupted run's
+    of the same job on local disk (the records field for field; the outputs but their creation time); nothing
+    temporary is left in the bucket."""
+    archive = layouts[0]
     storage = StorageOptions.from_config(_options(moto_server))
-    url = f"s3://{bucket}/killed-{layout}/normals"
+    url = f"s3://{bucket}/killed-{layout}-{lines}/normals"
+    data = _small(archive, url, layout, moto_server, tmp_path / "state", ("monthly",))
+
+    def uninterrupted(root: Path) -> None:
+        local = {k: v for k, v in data.items() if k not in ("state_dir", "output_storage_options")}
+        summary = run(parse_config({**local, "output_dir": str(root / "out")}))
+        assert summary.failures == [] and summary.written == N_SMALL // 2, summary
+
+    local = made_once(tmp_path_factory, f"s3-kill-local-{layout}", uninterrupted) / "out"
     config = tmp_path / "run.yaml"
-    config.write_text(yaml.safe_dump(_small(archive, url, layout, moto_server, tmp_path / "state", ("monthly",))))
+    config.write_text(yaml.safe_dump(data))
     cmd = [sys.executable, "-m", "climnorm.cli", "run", str(config), "--progress", "none"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 120
@@ -184,11 +203,11 @@ def test_kill_9_then_resume_in_the_bucket_gives_the_uninterrupted_outputs(
     proc.communicate(timeout=60)
     recorded = manifest_outputs(tmp_path / "state")
     assert len(recorded) >= lines
-    for record in recorded:  # every recorded output is there, whole
-        with open_output(f"{url}/{record['path']}", storage) as ds:
-            assert _as_file(ds)
+    assert _contents(recorded, url, storage)  # every recorded output is there, whole
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    _same_as_local(files, tmp_path / "state", url, storage, N_SMALL // 2)
+    records = manifest_outputs(tmp_path / "state")
+    assert records == manifest_outputs(local)
+    assert _contents(records, url, storage) == _contents(records, str(local), None)
     keys = [i.key for i in list_objects(url, storage)]
     assert not [k for k in keys if "climnorm-tmp" in k or "probe" in k]

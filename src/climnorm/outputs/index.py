@@ -19,6 +19,7 @@ from climnorm.records import OutputRecord
 from climnorm.storage.options import StorageOptions
 from climnorm.storage.urls import is_s3_url
 from climnorm.write.manifest import COLUMNS, MANIFEST_NAME, Manifest
+from climnorm.write.readback import reader_options
 
 T_Wanted = str | int | Iterable[str | int] | None
 """One value, any of several, or None (any)."""
@@ -82,7 +83,7 @@ class OutputIndex:
         nothing."""
         kept: tempfile.TemporaryDirectory[str] | None = None
         if is_s3_url(output_dir):
-            storage = storage or StorageOptions.from_config()
+            storage = reader_options(storage)
             kept, where = _fetched(str(output_dir), storage)
         else:
             output_dir = where = Path(output_dir)

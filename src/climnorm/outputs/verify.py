@@ -18,6 +18,7 @@ from climnorm.outputs.index import OutputIndex
 from climnorm.products import DaySlots, Periods, ProductSpec, T_Layout, spec_of
 from climnorm.records import OutputRecord
 from climnorm.storage.options import StorageOptions
+from climnorm.storage.retry import scrub
 from climnorm.storage.urls import is_s3_url
 from climnorm.write.digests import data_checksum, ensemble_checksum
 from climnorm.write.ensemble import ensemble_variables
@@ -60,13 +61,14 @@ _THREADS = 4
 def _fetch(stack: contextlib.ExitStack, index: OutputIndex, record: OutputRecord) -> tuple[int | None, Any]:
     """An output's size and its bytes brought here (the error that stopped it, if so), for :func:`_problems`."""
     path, storage = index.location(record), index.storage
-    size = output_size(path, storage)
-    if size is None:
-        return None, None
     try:
+        size = output_size(path, storage)
+        if size is None:
+            return None, None
         return size, stack.enter_context(fetch_output(path, storage))
-    except OSError as err:
-        return size, err
+    except Exception as err:  # a request that failed for good (the client's own error): this output's problem
+        said = scrub(str(err), storage.secrets()) if storage is not None else str(err)
+        return 0, OSError(said)
 
 
 def _problems(record: OutputRecord, size: int | None, fetched: Fetched | OSError) -> list[str]:

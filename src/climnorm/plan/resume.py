@@ -145,6 +145,10 @@ class ResumeCheck:
             self._ids[id(entry)] = self.recorded.input_id(entry.record)
         return self._ids[id(entry)]
 
+    def names(self, folder: str) -> frozenset[str]:
+        """The names in an output folder, listed once (:class:`Present`, for what checks outputs during the run)."""
+        return self._names(folder)
+
     def exists(self, path: str) -> bool:
         """Whether the output file at ``path`` is there (its folder's names listed once; no file is stat'ed)."""
         folder, _, name = path.rpartition("/")

@@ -69,7 +69,7 @@ class ChangeQueue(DerivedQueue):
 
     def _up_to_date(self, change: ChangePlan, refs: tuple[MemberOutput, ...]) -> bool:
         previous = None if self.force else self.manifest.records.get(change.path)
-        return made_of(previous, change.fingerprint, refs, self.writes.store)
+        return made_of(previous, change.fingerprint, refs, self.plan.resume)  # (one listing per folder)
 
 
 def describe_change(

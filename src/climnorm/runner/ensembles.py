@@ -101,7 +101,7 @@ class EnsembleQueue(DerivedQueue):
 
     def _up_to_date(self, ens: EnsemblePlan, refs: list[MemberOutput]) -> bool:
         previous = None if self.force else self.manifest.records.get(ens.path)
-        return made_of(previous, ens.fingerprint, refs, self.writes.store)
+        return made_of(previous, ens.fingerprint, refs, self.plan.resume)  # (one listing per folder)
 
 
 def describe_ensemble(

@@ -26,6 +26,7 @@ from climnorm.products import file_product
 from climnorm.records import OutputRecord, in_store, store_and_year
 from climnorm.runner.accumulate import Computed
 from climnorm.runner.summary import Reporter
+from climnorm.storage.retry import scrub
 from climnorm.write.digests import inputs_digest
 from climnorm.write.manifest import Manifest
 from climnorm.write.orders import (
@@ -249,18 +250,18 @@ class WriteQueue:
             if target is not None:
                 self.stores.add(target.store)
         except OSError as err:
-            self.reporter.skip(out, f"write failed: {err.strerror or err}", fail=True)
+            self.reporter.skip(out, f"write failed: {self.said(err.strerror or err)}", fail=True)
             reason = self._disk_full(err)
             if reason and not final:
                 self.pending = []
                 raise self._stopped(reason) from None
             return
         except (ValueError, ClimnormError) as err:
-            self.reporter.skip(out, f"write failed: {err}", fail=True)
+            self.reporter.skip(out, f"write failed: {self.said(err)}", fail=True)
             return
         except Exception as err:  # a cancelled or crashed write fails only itself (never Ctrl-C)
             if not final:
-                self.reporter.skip(out, f"write failed: {type(err).__name__}: {err}", fail=True)
+                self.reporter.skip(out, f"write failed: {type(err).__name__}: {self.said(err)}", fail=True)
             return
         try:
             self.manifest.add(item.job.record.landed(written.size, written.checksum))
@@ -279,6 +280,10 @@ class WriteQueue:
                 )
             return
         self.reporter.written(out)
+
+    def said(self, err: object) -> str:
+        """What an error says, without the store's secrets (a bucket's error may echo its request)."""
+        return scrub(str(err), self.storage.secrets()) if self.storage is not None else str(err)
 
     def _stopped(self, reason: str) -> OutputError:
         """The error that stops a run whose disk is full (a write or a record failed for want of room)."""

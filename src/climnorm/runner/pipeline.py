@@ -155,10 +155,21 @@ def _run_scheduler(
     finally:
         writes.drain(block=False, final=True)
         manifest.save()
-        for store in sorted(writes.stores):
-            consolidate(store, writes.storage)
-        published()
+        try:
+            for store in sorted(writes.stores):
+                _consolidate(store, writes)
+        finally:
+            published()
         log.info("outputs' bytes handed back to this process to land: %d", writes.bytes_handed_back)
+
+
+def _consolidate(store: str, writes: WriteQueue) -> None:
+    """Consolidate a store's metadata at the end of a run; a failure is told, not raised (the store reads without
+    it: its readers fall back to the arrays' own metadata)."""
+    try:
+        consolidate(store, writes.storage)
+    except Exception as err:  # a request that failed for good, a disk that filled up
+        log.warning("%s: cannot consolidate its metadata (%s)", store, writes.said(err))
 
 
 def check_output_dir(config: Config) -> OutputStore:
@@ -206,7 +217,8 @@ def _check_bucket(config: Config, store: OutputStore) -> None:
     try:
         store.put(probe, b"")
         store.remove(probe)
-    except OSError as err:
+        store.names("")  # the plan lists it
+    except (OSError, OutputError) as err:
         raise OutputError(f"{config.output_dir}: the output prefix is not writable ({err})") from None
 
 

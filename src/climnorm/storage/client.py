@@ -69,9 +69,12 @@ def zarr_store_for(options: StorageOptions, url: str) -> Any:
     if store is None:
         where = S3Url.parse(url)
         with _lock:
-            if len(_zarr_stores) > 1024:
-                _zarr_stores.clear()
-            store = _zarr_stores[key] = ObjectStore(_build(options, where.bucket, where.key.strip("/"), retries=True))
+            store = _zarr_stores.get(key)
+            if store is None:
+                if len(_zarr_stores) > 1024:
+                    _zarr_stores.clear()
+                client = _build(options, where.bucket, where.key.strip("/"), retries=True)
+                store = _zarr_stores[key] = ObjectStore(client)
     return store
 
 

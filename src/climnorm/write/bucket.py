@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from climnorm.errors import OutputError
 from climnorm.records import in_store, store_and_year
 from climnorm.storage.client import store_for
 from climnorm.storage.errors import StorageError
@@ -91,10 +92,15 @@ class ObjectDirectory:
         return self._head(rel)
 
     def _head(self, rel: str) -> int | None:
+        meta = self.head(rel)
+        return None if meta is None else int(meta["size"])
+
+    def head(self, rel: str) -> dict[str, Any] | None:
+        """An object's metadata (size, ETag, last modified), or None when there is none."""
         import obstore
 
         try:
-            return int(self._call(lambda s: obstore.head(s, self.key(rel)), rel, "find it")["size"])
+            return dict(self._call(lambda s: obstore.head(s, self.key(rel)), rel, "find it"))
         except FileNotFoundError:
             return None
 
@@ -123,6 +129,6 @@ class ObjectDirectory:
 
         prefix = f"{self.where.folder}{folder}/" if folder else self.where.folder
         try:
-            return list_names(self.where.bucket, prefix, self.options)
-        except StorageError:
-            return frozenset()
+            return list_names(self.where.bucket, prefix, self.options)  # (a prefix with nothing: none)
+        except StorageError as err:  # denied, unreachable: never taken for "nothing there"
+            raise OutputError(str(err)) from None

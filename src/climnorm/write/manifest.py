@@ -303,7 +303,7 @@ class Manifest:
 def snapshot(database: Path, to: Path) -> None:
     """A consistent copy of a manifest's database, with every committed record (its write-ahead log's too), as one
     file (what is published beside outputs in a bucket)."""
-    source = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    source = sqlite3.connect(f"{database.absolute().as_uri()}?mode=ro", uri=True)
     target = sqlite3.connect(to)
     try:
         source.backup(target)

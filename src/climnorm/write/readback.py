@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
@@ -23,6 +24,7 @@ import numpy as np
 
 from climnorm.records import in_store, store_and_year
 from climnorm.storage.options import StorageOptions
+from climnorm.storage.retry import scrub
 from climnorm.storage.urls import is_s3_url
 
 TARGETS = "target_attributes"  # per target: its file's dimensions, variables' attributes and global attributes (JSON)
@@ -32,13 +34,22 @@ RENAMED = {"time": "climatology_time"}  # a 2-D variable cannot share its name w
 PER_TARGET = ("time", "climatology_bnds")
 
 
+def reader_options(storage: StorageOptions | None) -> StorageOptions:
+    """How a reader reaches outputs in a bucket: as given, else the ``AWS_*`` environment's, signed (outputs are
+    private: with no keys found, the instance's role signs) unless ``anon`` says otherwise."""
+    if storage is not None:
+        return storage
+    options = StorageOptions.from_config()
+    return dataclasses.replace(options, anon=False) if options.anon is None else options
+
+
 def zarr_store(location: str | os.PathLike[str], storage: StorageOptions | None = None) -> Any:
     """The zarr-python store of a chain's store: a local directory, or an ``s3://`` URL reached with ``storage``
-    (from the environment when not given)."""
+    (:func:`reader_options` when not given)."""
     if is_s3_url(location):
         from climnorm.storage.client import zarr_store_for
 
-        return zarr_store_for(storage or StorageOptions.from_config(), str(location))
+        return zarr_store_for(reader_options(storage), str(location))
     from zarr.storage import LocalStore
 
     return LocalStore(str(location))
@@ -97,12 +108,21 @@ async def _chunk_keys(root: Any, store: Any, index: int) -> list[str]:
     metadata from its consolidated copy where it has them) but its ``target_attributes`` (whose creation time varies
     from run to run)."""
     names = [n async for n in store.list_dir("") if n not in ("zarr.json", TARGETS, "target_year", YEARS_GROUP)]
-    arrays = await asyncio.gather(*(array_of(root, store, n) for n in names))
+    arrays = await asyncio.gather(*(_an_array(root, store, n) for n in names))
     keys = []
     for name, array in zip(names, arrays, strict=True):
-        if tuple(array.metadata.dimension_names or ())[:1] == ("target_year",):
+        if array is not None and tuple(array.metadata.dimension_names or ())[:1] == ("target_year",):
             keys.append(target_chunk(name, array, index))
     return keys
+
+
+async def _an_array(root: Any, store: Any, name: str) -> Any:
+    """The array ``name`` of a store, or None for anything else found there (a stray file or folder)."""
+    try:
+        node = await array_of(root, store, name)
+    except (KeyError, ValueError, FileNotFoundError):  # (zarr's NodeNotFoundError is both of the last two)
+        return None
+    return node if hasattr(node, "shape") else None
 
 
 async def _target_size(location: str, storage: StorageOptions | None) -> int | None:
@@ -131,7 +151,7 @@ def output_size(location: str | os.PathLike[str], storage: StorageOptions | None
         if is_s3_url(location):
             from climnorm.storage.source import S3Source
 
-            return S3Source(str(location), storage or StorageOptions.from_config()).size
+            return S3Source(str(location), reader_options(storage)).size
         return os.stat(location).st_size
     except (OSError, ValueError, KeyError, InputFileError):  # (a request that failed for good: not there to us)
         return None
@@ -143,7 +163,8 @@ async def _remove(location: str, storage: StorageOptions | None) -> None:
     root = await open_group_async(store, consolidated=None)
     years, written = await asyncio.gather(store_years(root), array_of(root, store, TARGETS))
     index = years.index(year)
-    keys = [*await _chunk_keys(root, store, index), target_chunk(TARGETS, written, index)]
+    await store.delete(target_chunk(TARGETS, written, index))  # first: what says the target is there
+    keys = await _chunk_keys(root, store, index)
     await asyncio.gather(*(store.delete(k) for k in keys))
     await store.delete_dir(f"{YEARS_GROUP}/{year}")
 
@@ -189,7 +210,7 @@ def fetch_output(location: str | os.PathLike[str], storage: StorageOptions | Non
         yield Fetched(location, target=_fetch_target(*store_and_year(location), storage))
     elif is_s3_url(location):
         with tempfile.NamedTemporaryFile(prefix="climnorm-output-", suffix=".nc") as local:
-            _download(location, storage or StorageOptions.from_config(), local)
+            _download(location, reader_options(storage), local)
             yield Fetched(location, path=local.name)
     else:
         yield Fetched(location, path=location)
@@ -275,8 +296,9 @@ def _fetch_target(store: str, year: int, storage: StorageOptions | None) -> T_Ta
         fetched: T_Target = run_sync(_read_target(zarr_store(store, storage), year))
     except (ValueError, KeyError, FileNotFoundError) as err:
         raise FileNotFoundError(f"{store}: no target {year} ({err})") from None
-    except Exception as err:  # a damaged chunk: what its codec raises is the codec's
-        raise OSError(f"{store}#{year}: unreadable ({type(err).__name__}: {err})") from None
+    except Exception as err:  # a damaged chunk (what its codec raises is the codec's), a request that failed
+        said = scrub(str(err), storage.secrets()) if storage is not None else str(err)
+        raise OSError(f"{store}#{year}: unreadable ({type(err).__name__}: {said})") from None
     return fetched
 
 

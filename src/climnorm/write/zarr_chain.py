@@ -348,7 +348,8 @@ def _sizing_store() -> Any:
 
         async def set(self, key: str, value: Any) -> None:
             await self._store.set(key, value)
-            self.sizes[key] = len(value)
+            if not key.endswith("zarr.json") and not key.startswith((YEARS_GROUP, TARGETS)):  # a target's data chunk
+                self.sizes[key] = len(value)
 
     return SizingStore
 
