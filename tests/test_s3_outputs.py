@@ -111,7 +111,7 @@ def _same_as_local(files: Path, state: Path, url: str, storage: StorageOptions, 
 @pytest.mark.parametrize(("layout", "products"), [("files", ("daily", "monthly")), ("zarr", ("monthly",))])
 def test_outputs_in_a_bucket_are_the_local_runs_and_read_where_they_are(
     layouts: tuple[Path, Path, Path], moto_server: MotoServer, bucket: str, tmp_path: Path, layout: str,
-    products: tuple[str, ...],
+    products: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     """The small job with its outputs in the bucket (its daily and monthly normals; the zarr layout's monthly ones,
     whose baselines' yearly values are groups of their stores): every output (normals, changes and the ensemble's,
@@ -143,6 +143,12 @@ def test_outputs_in_a_bucket_are_the_local_runs_and_read_where_they_are(
 
     checked, problems = verify_outputs(url, storage)
     assert checked == outputs and problems == []
+    from climnorm.cli.main import main
+
+    for name, value in (("ENDPOINT_URL", moto_server.endpoint), ("ACCESS_KEY_ID", TEST_KEY),
+                        ("SECRET_ACCESS_KEY", TEST_SECRET)):  # fmt: skip
+        monkeypatch.setenv(f"AWS_{name}", value)
+    assert main(["verify", url]) == 0 and f"checked {outputs} outputs: 0 problem(s)" in capsys.readouterr().out
     chain = {"variable": "tasmax", "region": "all", "scenario": "ssp245", "product": "monthly", "model": "ensemble"}
     remote = open_normals(url, **chain, change=True, storage_options=_options(moto_server)).load()
     local = open_normals(files, **chain, change=True).load()
