@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import subprocess
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -146,6 +149,18 @@ def recorded_outputs(out: Path) -> int:
             return int(db.execute("SELECT count(*) FROM outputs").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def killed_once_recorded(cmd: list[str], state: Path, lines: int) -> None:
+    """Run ``cmd`` (a ``climnorm run``) in its own process group and kill -9 the group (the run and its workers,
+    mid-write) once the manifest in ``state`` holds ``lines`` outputs: whatever the machine's speed."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while recorded_outputs(state) < lines and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run ended before the signal"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
 
 
 def made_once(factory: pytest.TempPathFactory, name: str, make: Callable[[Path], None]) -> Path:

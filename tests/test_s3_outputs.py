@@ -6,11 +6,8 @@ manifest."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +23,7 @@ from climnorm.runner.pipeline import run
 from climnorm.storage import StorageOptions, list_objects
 from climnorm.write.manifest import manifest_outputs
 from climnorm.write.readback import open_output
-from helpers import T_Archive, recorded_outputs
+from helpers import T_Archive, killed_once_recorded
 from layouts_job import layout_config, made_layouts
 from s3server import TEST_KEY, TEST_SECRET, MotoServer
 
@@ -196,13 +193,7 @@ def test_kill_9_then_resume_in_the_bucket_gives_the_uninterrupted_outputs(
     config = tmp_path / "run.yaml"
     config.write_text(yaml.safe_dump(data))
     cmd = [sys.executable, "-m", "climnorm.cli", "run", str(config), "--progress", "none"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while recorded_outputs(tmp_path / "state") < lines and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert proc.poll() is None, "the run ended before the signal"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=60)
+    killed_once_recorded(cmd, tmp_path / "state", lines)
     recorded = manifest_outputs(tmp_path / "state")
     assert len(recorded) >= lines
     assert _contents(recorded, url, storage)  # every recorded output is there, whole

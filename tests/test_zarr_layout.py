@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import netCDF4
@@ -29,7 +26,7 @@ from climnorm.outputs.verify import verify_outputs
 from climnorm.runner.pipeline import prepare, run
 from climnorm.write.manifest import manifest_outputs
 from climnorm.write.readback import open_output
-from helpers import T_Archive, made_once, recorded_outputs
+from helpers import T_Archive, killed_once_recorded, made_once
 from layouts_job import layout_config as _config
 from layouts_job import made_layouts
 
@@ -227,13 +224,7 @@ def test_kill_9_then_resume_gives_identical_stores_and_manifest(
     mine = tmp_path / "run.yaml"
     mine.write_text(yaml.safe_dump(data))
     cmd = [sys.executable, "-m", "climnorm.cli", "run", str(mine), "--progress", "none"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-    deadline = time.monotonic() + 120
-    while recorded_outputs(tmp_path / "out") < lines and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert proc.poll() is None, "the run ended before the signal"
-    os.killpg(proc.pid, signal.SIGKILL)  # the run and its workers, mid-write
-    proc.communicate(timeout=60)
+    killed_once_recorded(cmd, tmp_path / "out", lines)
     checked, problems = verify_outputs(tmp_path / "out")
     assert checked >= lines and problems == [], problems
     resumed = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

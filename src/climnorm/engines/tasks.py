@@ -10,11 +10,12 @@ them): the process that submits tasks never loads NetCDF, and a pool's workers h
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -144,12 +145,9 @@ def write_in_store(
 ) -> Written:
     """Run a write task ``fn`` into a temporary file beside its chain's store, then copy the file into the store's
     chunks of its target (the ``zarr`` layout: `climnorm.write.zarr_chain`)."""
-    from climnorm.write.zarr_chain import land_target
+    from climnorm.write.zarr_chain import land_target, scratch_folder
 
-    folder = None if target.storage is not None else os.path.dirname(target.store)  # a bucket's: any local scratch
-    if folder is not None:
-        os.makedirs(folder, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".target-", suffix=TMP_MARK, dir=folder) as scratch:
+    with tempfile.TemporaryDirectory(prefix=".target-", suffix=TMP_MARK, dir=scratch_folder(target)) as scratch:
         here = replace(task, path=os.path.join(scratch, os.path.basename(task.path).replace("#", "_") + ".nc"))
         if not isinstance(here, EnsembleChangeTask):  # read once, here: compressing it would be work lost
             here = replace(cast(Any, here), encoding=Encoding(zlib=False))
@@ -162,10 +160,8 @@ def write_detached(
 ) -> Written:
     """Run a write task ``fn`` into a temporary directory of this worker and hand back the file's bytes with what
     it wrote (for clusters that share no disk with the client: docs/cluster.md)."""
-    with tempfile.TemporaryDirectory(prefix="climnorm-output-") as scratch:
-        here = replace(task, path=os.path.join(scratch, os.path.basename(task.path)))
-        written = fn(ctx, here)
-        return replace(written, data=Path(here.path).read_bytes())
+    with _in_scratch(ctx, fn, task) as (written, path):
+        return replace(written, data=path.read_bytes())
 
 
 def write_uploaded(
@@ -173,8 +169,16 @@ def write_uploaded(
 ) -> Written:
     """Run a write task ``fn`` into a temporary directory of this worker, then put the file in its bucket
     (``store``: `climnorm.write.bucket.ObjectDirectory`) under its final key: only the record goes back."""
+    with _in_scratch(ctx, fn, task) as (written, path):
+        store.put(rel, path)
+        return written
+
+
+@contextlib.contextmanager
+def _in_scratch(
+    ctx: WorkerContext, fn: Callable[[WorkerContext, T_WriteTask], Written], task: T_WriteTask
+) -> Iterator[tuple[Written, Path]]:
+    """Run a write task ``fn`` into a temporary directory of this worker: what it wrote, and the file."""
     with tempfile.TemporaryDirectory(prefix="climnorm-output-") as scratch:
         here = replace(task, path=os.path.join(scratch, os.path.basename(task.path)))
-        written = fn(ctx, here)
-        store.put(rel, Path(here.path))
-        return written
+        yield fn(ctx, here), Path(here.path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,24 +33,28 @@ class Recorded(Protocol):
 
 
 class Present(Protocol):
-    """What is there of the outputs (an output store: `climnorm.write.store`): names by folder, by relative path."""
+    """What is there of the outputs, a folder at a time (an output store: `climnorm.write.store`)."""
 
     def names(self, folder: str) -> frozenset[str]: ...
 
-    def exists(self, rel: str) -> bool: ...
+
+class Found(Protocol):
+    """Whether an output is there, by its path (:class:`ResumeCheck`, from its folders' names listed once)."""
+
+    def exists(self, path: str) -> bool: ...
 
 
+@dataclass(frozen=True)
 class LocalFolders:
     """The outputs present in a local output directory."""
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
+    root: Path
 
     def names(self, folder: str) -> frozenset[str]:
         return folder_names(self.root / folder)
 
-    def exists(self, rel: str) -> bool:
-        return (self.root / output_entry(rel)).exists()
+    def exists(self, path: str) -> bool:
+        return (self.root / output_entry(path)).exists()
 
 
 class ResumeCheck:
@@ -93,14 +98,14 @@ class ResumeCheck:
                 found.append(None)
                 continue
             if names is None:
-                names = self._names(folder)
+                names = self.names(folder)
             found.append(str(state.checksum) if output_entry(path[cut:]) in names else None)
         return found
 
     def _current(self, path: str, fingerprint: str, inputs: Sequence[Any]) -> str | None:
         """:meth:`current` against records that are a plain mapping (:func:`up_to_date`)."""
         record = self.previous.get(path)
-        ok = up_to_date(record, fingerprint, [e.record for e in inputs], self.present)
+        ok = up_to_date(record, fingerprint, [e.record for e in inputs], self)
         return str(record.checksum) if ok and record is not None else None
 
     def made_of(self, path: str, fingerprint: str, refs: Sequence[tuple[str, str, str]]) -> bool:
@@ -108,7 +113,7 @@ class ResumeCheck:
         recorded with ``fingerprint``, made of exactly ``refs`` (member, path, checksum), landed, its file there."""
         if self.recorded is None:
             record = self.previous.get(path)
-            return made_of(record, fingerprint, [MemberOutput(*r) for r in refs], self.present)
+            return made_of(record, fingerprint, [MemberOutput(*r) for r in refs], self)
         state = self.recorded.composed(path)
         return (
             state is not None
@@ -145,16 +150,12 @@ class ResumeCheck:
             self._ids[id(entry)] = self.recorded.input_id(entry.record)
         return self._ids[id(entry)]
 
-    def names(self, folder: str) -> frozenset[str]:
-        """The names in an output folder, listed once (:class:`Present`, for what checks outputs during the run)."""
-        return self._names(folder)
-
     def exists(self, path: str) -> bool:
         """Whether the output file at ``path`` is there (its folder's names listed once; no file is stat'ed)."""
         folder, _, name = path.rpartition("/")
-        return output_entry(name) in self._names(folder)
+        return output_entry(name) in self.names(folder)
 
-    def _names(self, folder: str) -> frozenset[str]:
+    def names(self, folder: str) -> frozenset[str]:
         """The names of a folder's files (the last :data:`_FOLDERS` folders' kept)."""
         names = self._folders.get(folder)
         if names is None:
@@ -164,9 +165,7 @@ class ResumeCheck:
         return names
 
 
-def up_to_date(
-    record: OutputRecord | None, fingerprint: str, inputs: list[Mapping[str, Any]], present: Present
-) -> bool:
+def up_to_date(record: OutputRecord | None, fingerprint: str, inputs: list[Mapping[str, Any]], present: Found) -> bool:
     """Whether the output ``record`` describes can be kept as it is."""
     return (
         record is not None
@@ -176,14 +175,14 @@ def up_to_date(
     )
 
 
-def file_matches(record: OutputRecord, present: Present) -> bool:
+def file_matches(record: OutputRecord, present: Found) -> bool:
     """Whether the output's file (its chain's store, for a target of the ``zarr`` layout) is there and its record
     says it landed (has a size). The size itself is trusted: an output not as recorded is `climnorm verify`'s to
     find."""
     return record.size is not None and present.exists(record.path)
 
 
-def made_of(record: OutputRecord | None, fingerprint: str, refs: Sequence[MemberOutput], present: Present) -> bool:
+def made_of(record: OutputRecord | None, fingerprint: str, refs: Sequence[MemberOutput], present: Found) -> bool:
     """Whether an output made of outputs (an ensemble, a change) is current: recorded with ``fingerprint``, made
     of exactly ``refs`` (their paths and checksums), landed, and its file there."""
     return (

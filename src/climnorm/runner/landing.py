@@ -159,7 +159,6 @@ class WriteQueue:
         self.unrecorded: OutputError | None = None  # why outputs could not be recorded: the run stops
         self.stores: set[str] = set()  # the chains' stores targets landed in (the zarr layout)
         self.bytes_handed_back = 0  # outputs' bytes workers handed back to be landed here
-        self.storage = store.storage
         self.token = uuid.uuid4().hex  # this run's, for what workers keep of a store between targets
 
     def submit(self, computed: Computed) -> None:
@@ -200,7 +199,7 @@ class WriteQueue:
         store, year = store_and_year(out.path)
         years = self.plan.store_years(out.key[2])
         config = self.plan.config
-        return ZarrTarget(self.store.location(store), year, years, encoding(config), self.storage, self.token)
+        return ZarrTarget(self.store.location(store), year, years, encoding(config), self.store.storage, self.token)
 
     def _newest_within(self, share: float) -> int:
         """How many of the newest writes in flight fit in ``share`` of the budget."""
@@ -283,7 +282,7 @@ class WriteQueue:
 
     def said(self, err: object) -> str:
         """What an error says, without the store's secrets (a bucket's error may echo its request)."""
-        return scrub(str(err), self.storage.secrets()) if self.storage is not None else str(err)
+        return scrub(str(err), self.store.storage.secrets()) if self.store.storage is not None else str(err)
 
     def _stopped(self, reason: str) -> OutputError:
         """The error that stops a run whose disk is full (a write or a record failed for want of room)."""

@@ -45,19 +45,22 @@ log = logging.getLogger(__name__)
 __all__ = ["RunInterrupted", "RunSummary", "check_output_dir", "prepare", "run"]
 
 
-def prepare(config: Config, *, force: bool = False, manifest: Manifest | None = None) -> tuple[Plan, Manifest]:
+def prepare(
+    config: Config, *, force: bool = False, manifest: Manifest | None = None, store: OutputStore | None = None
+) -> tuple[Plan, Manifest]:
     """Catalog the inputs, open the manifest (``manifest``: a run's, else read without writing anything but, for
-    outputs in a bucket, the published manifest fetched into ``state_dir``) and build the plan (no data read)."""
+    outputs in a bucket, the published manifest fetched into ``state_dir``) and build the plan against what is in
+    the outputs' ``store`` (no data read)."""
     storage = config.storage() if config.remote_inputs else None
     if storage is not None:
         log.info("object storage: %r", storage)
     catalog = build_catalog(config.input_dirs, variables=config.variables, storage=storage)
     log.info("%s", catalog.summary_line())
-    present = output_store(config.output_dir, config.output_storage())
+    store = store or output_store(config.output_dir, config.output_storage())
     if manifest is None:
-        fetch_manifest(config, present)
+        fetch_manifest(config, store)
         manifest = Manifest.read(config.state_path)
-    plan = make_plan(config, catalog, None if force else manifest.records, present)
+    plan = make_plan(config, catalog, None if force else manifest.records, store)
     plan.storage = storage
     return plan, manifest
 
@@ -83,7 +86,7 @@ def run(
     with OutputLock(config.state_path), _run_log(config.state_path) as log_file, open_scratch(config) as scratch:
         summary.log_file = log_file
         fetch_manifest(config, store)
-        plan, manifest = _tidy_and_plan(config, summary, force)
+        plan, manifest = _tidy_and_plan(config, summary, force, store)
         channel = ProgressChannel(progress, callback=on_event, workers=config.multiprocessing_workers)
         monitor = MemoryMonitor()
         summary.members = len(plan.members)
@@ -123,13 +126,14 @@ def run(
     return summary
 
 
-def _tidy_and_plan(config: Config, summary: RunSummary, force: bool) -> tuple[Plan, Manifest]:
+def _tidy_and_plan(config: Config, summary: RunSummary, force: bool, store: OutputStore) -> tuple[Plan, Manifest]:
     """Remove what an interrupted run left, then plan (its problems logged)."""
     removed = remove_leftovers(config.state_path)
     if removed:
         log.info("removed %d temporary file(s) left by an interrupted run", len(removed))
     summary.removed_leftovers = len(removed)
-    plan, manifest = prepare(config, force=force, manifest=Manifest.load(config.state_path))  # an older one upgraded
+    manifest = Manifest.load(config.state_path)  # an older one upgraded
+    plan, manifest = prepare(config, force=force, manifest=manifest, store=store)
     for problem in plan.problems:
         log.warning("%s", problem)
     return plan, manifest
@@ -167,7 +171,7 @@ def _consolidate(store: str, writes: WriteQueue) -> None:
     """Consolidate a store's metadata at the end of a run; a failure is told, not raised (the store reads without
     it: its readers fall back to the arrays' own metadata)."""
     try:
-        consolidate(store, writes.storage)
+        consolidate(store, writes.store.storage)
     except Exception as err:  # a request that failed for good, a disk that filled up
         log.warning("%s: cannot consolidate its metadata (%s)", store, writes.said(err))
 

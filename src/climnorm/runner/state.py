@@ -25,7 +25,7 @@ def fetch_manifest(config: Config, store: OutputStore) -> None:
     """Start from the manifest published in the bucket when the state directory has none (a rerun on another
     machine resumes), or when another state directory has published one since this one last did (its records
     are the newer: outputs it rewrote are not taken as this directory recorded them)."""
-    if not config.remote_outputs or not isinstance(store, ObjectDirectory):
+    if not isinstance(store, ObjectDirectory):  # local outputs keep their manifest beside them
         return
     local, ours = config.state_path / MANIFEST_NAME, config.state_path / PUBLISHED
     head = store.head(MANIFEST_NAME)
@@ -53,7 +53,7 @@ def publish(config: Config, store: OutputStore, log_file: Path | None) -> None:
     """Put the manifest (a consistent copy) and this run's log beside the outputs in the bucket; a failure is
     logged, not raised: the state directory keeps both, and the next run publishes them."""
     database = config.state_path / MANIFEST_NAME
-    if not config.remote_outputs or not isinstance(store, ObjectDirectory) or not database.exists():
+    if not isinstance(store, ObjectDirectory) or not database.exists():
         return
     try:
         with tempfile.TemporaryDirectory(dir=config.state_path) as scratch:

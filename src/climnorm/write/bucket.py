@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 from climnorm.errors import OutputError
-from climnorm.records import in_store, store_and_year
+from climnorm.records import in_store
 from climnorm.storage.client import store_for
 from climnorm.storage.errors import StorageError
 from climnorm.storage.options import StorageOptions
@@ -41,6 +41,12 @@ class ObjectDirectory:
     @property
     def where(self) -> S3Url:
         return S3Url.parse(self.url)
+
+    @classmethod
+    def of_object(cls, url: str, options: StorageOptions) -> tuple[ObjectDirectory, str]:
+        """The bucket of the object at ``url``, and its key."""
+        where = S3Url.parse(url)
+        return cls(f"s3://{where.bucket}", options), where.key
 
     def key(self, rel: str) -> str:
         """The object key of the output at ``rel``."""
@@ -84,16 +90,18 @@ class ObjectDirectory:
         except FileNotFoundError:
             return None
 
-    def size(self, rel: str) -> int | None:
-        if in_store(rel):
-            from climnorm.write.readback import output_size
+    def download(self, rel: str, to: IO[bytes]) -> None:
+        """An object's bytes streamed into a local file (retried whole); FileNotFoundError when there is none."""
+        import obstore
 
-            return output_size(self.location(rel), self.options)
-        return self._head(rel)
+        def fetch(store: Any) -> None:
+            to.seek(0)
+            to.truncate()
+            for chunk in obstore.get(store, self.key(rel)):
+                to.write(chunk)
+            to.flush()
 
-    def _head(self, rel: str) -> int | None:
-        meta = self.head(rel)
-        return None if meta is None else int(meta["size"])
+        self._call(fetch, rel, "read it")
 
     def head(self, rel: str) -> dict[str, Any] | None:
         """An object's metadata (size, ETag, last modified), or None when there is none."""
@@ -103,12 +111,6 @@ class ObjectDirectory:
             return dict(self._call(lambda s: obstore.head(s, self.key(rel)), rel, "find it"))
         except FileNotFoundError:
             return None
-
-    def exists(self, rel: str) -> bool:
-        """Whether the output at ``rel`` is there (for a target, its chain's store)."""
-        if in_store(rel):
-            return self._head(f"{store_and_year(rel)[0]}/zarr.json") is not None
-        return self._head(rel) is not None
 
     def remove(self, rel: str) -> None:
         import obstore

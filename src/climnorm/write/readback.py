@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import cftime
 import netCDF4
@@ -41,6 +41,13 @@ def reader_options(storage: StorageOptions | None) -> StorageOptions:
         return storage
     options = StorageOptions.from_config()
     return dataclasses.replace(options, anon=False) if options.anon is None else options
+
+
+def _object(url: str, storage: StorageOptions | None) -> tuple[Any, str]:
+    """The bucket (`climnorm.write.bucket.ObjectDirectory`) of the output object at ``url``, and its key."""
+    from climnorm.write.bucket import ObjectDirectory
+
+    return ObjectDirectory.of_object(url, reader_options(storage))
 
 
 def zarr_store(location: str | os.PathLike[str], storage: StorageOptions | None = None) -> Any:
@@ -76,21 +83,18 @@ def run_sync(coroutine: Any) -> Any:
     return sync(coroutine)
 
 
-async def open_group_async(store: Any, mode: str = "r", *, consolidated: bool | None = False) -> Any:
-    """A store's root group; ``consolidated`` None: with its consolidated metadata, where it has some (then read
-    its arrays with :func:`array_of`: targets add to a store after it is consolidated)."""
+async def open_root(store: Any, mode: str = "r") -> tuple[Any, tuple[int, ...], Any]:
+    """A store's root group (with its consolidated metadata, where it has some: read its arrays with
+    :func:`array_of`, since targets add to a store after it is consolidated), its target years (its
+    ``target_year`` coordinate) and its ``target_attributes`` array."""
     from zarr.api.asynchronous import open_group
 
-    return await open_group(store=store, mode=mode, zarr_format=3, use_consolidated=consolidated)  # type: ignore[arg-type]
+    root: Any = await open_group(store=store, mode=mode, zarr_format=3, use_consolidated=None)  # type: ignore[arg-type]
+    years, targets = await asyncio.gather(root.getitem("target_year"), array_of(root, store, TARGETS))
+    return root, tuple(int(y) for y in await years.getitem(slice(None))), targets
 
 
-async def store_years(root: Any) -> tuple[int, ...]:
-    """A store's target years (its ``target_year`` coordinate)."""
-    years = await root.getitem("target_year")
-    return tuple(int(y) for y in await years.getitem(slice(None)))
-
-
-async def chunk_size(store: Any, key: str) -> int:
+async def _chunk_size(store: Any, key: str) -> int:
     """The bytes of a chunk (0: not written, all fill values)."""
     try:
         return int(await store.getsize(key))
@@ -128,40 +132,36 @@ async def _an_array(root: Any, store: Any, name: str) -> Any:
 async def _target_size(location: str, storage: StorageOptions | None) -> int | None:
     store_path, year = store_and_year(location)
     store = zarr_store(store_path, storage)
-    root = await open_group_async(store, consolidated=None)
-    years, written = await asyncio.gather(store_years(root), array_of(root, store, TARGETS))
+    root, years, written = await open_root(store)
     if year not in years:
         return None
     i = years.index(year)
     keys = await _chunk_keys(root, store, i)
     there, *sizes = await asyncio.gather(
-        store.exists(target_chunk(TARGETS, written, i)), *(chunk_size(store, k) for k in keys)
+        store.exists(target_chunk(TARGETS, written, i)), *(_chunk_size(store, k) for k in keys)
     )
     return sum(sizes) if there else None
 
 
 def output_size(location: str | os.PathLike[str], storage: StorageOptions | None = None) -> int | None:
     """The size of an output: its file's, or its target's chunks' in a store; None when there is none."""
-    from climnorm.errors import InputFileError
-
     try:
         if in_store(location):
             size: int | None = run_sync(_target_size(str(location), storage))  # no store: zarr's FileNotFoundError
             return size
         if is_s3_url(location):
-            from climnorm.storage.source import S3Source
-
-            return S3Source(str(location), reader_options(storage)).size
+            bucket, key = _object(str(location), storage)
+            head = bucket.head(key)
+            return None if head is None else int(head["size"])
         return os.stat(location).st_size
-    except (OSError, ValueError, KeyError, InputFileError):  # (a request that failed for good: not there to us)
+    except (OSError, ValueError, KeyError):  # (a request that failed for good: not there to us)
         return None
 
 
 async def _remove(location: str, storage: StorageOptions | None) -> None:
     store_path, year = store_and_year(location)
     store = zarr_store(store_path, storage)
-    root = await open_group_async(store, consolidated=None)
-    years, written = await asyncio.gather(store_years(root), array_of(root, store, TARGETS))
+    root, years, written = await open_root(store)
     index = years.index(year)
     await store.delete(target_chunk(TARGETS, written, index))  # first: what says the target is there
     keys = await _chunk_keys(root, store, index)
@@ -210,7 +210,8 @@ def fetch_output(location: str | os.PathLike[str], storage: StorageOptions | Non
         yield Fetched(location, target=_fetch_target(*store_and_year(location), storage))
     elif is_s3_url(location):
         with tempfile.NamedTemporaryFile(prefix="climnorm-output-", suffix=".nc") as local:
-            _download(location, reader_options(storage), local)
+            bucket, key = _object(location, storage)
+            bucket.download(key, local)
             yield Fetched(location, path=local.name)
     else:
         yield Fetched(location, path=location)
@@ -231,37 +232,10 @@ def opened(fetched: Fetched) -> Iterator[netCDF4.Dataset]:
         ds.close()
 
 
-def _download(url: str, storage: StorageOptions, to: IO[bytes]) -> None:
-    """An object's bytes streamed into a local file (retried whole as the options say); FileNotFoundError when
-    there is no such object."""
-    import obstore
-
-    from climnorm.storage.client import store_for
-    from climnorm.storage.retry import RequestFailed, with_retries
-    from climnorm.storage.urls import S3Url
-
-    where = S3Url.parse(url)
-    store = store_for(storage, where.bucket)
-
-    def fetch() -> None:
-        to.seek(0)
-        to.truncate()
-        for chunk in obstore.get(store, where.key):
-            to.write(chunk)
-        to.flush()
-
-    try:
-        with_retries(fetch, url, storage.retry, storage.secrets())
-    except RequestFailed as err:
-        kind = FileNotFoundError if err.failure.kind == "missing" else OSError
-        raise kind(f"{url}: cannot read it: {err.problem()}") from None
-
-
 async def _read_target(store: Any, year: int) -> T_Target:
     """A target's ``target_attributes`` and its variables' values as its store holds them, read all at once (the
     arrays' metadata from the store's consolidated copy where it has them: in a bucket each read is a request)."""
-    root = await open_group_async(store, consolidated=None)
-    years, targets = await asyncio.gather(store_years(root), array_of(root, store, TARGETS))
+    root, years, targets = await open_root(store)
     i = years.index(year)
     text = str(await targets.getitem(i))
     if not text:

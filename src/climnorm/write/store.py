@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from climnorm._atomic import atomic_write_bytes
-from climnorm.records import folder_names, in_store, output_entry
+from climnorm.plan.resume import LocalFolders
+from climnorm.records import in_store
 from climnorm.storage.options import StorageOptions
 from climnorm.write.orders import ZarrTarget
 
@@ -50,16 +51,9 @@ class OutputStore(Protocol):
         """Land a target's file (its bytes) in its chain's store (the ``zarr`` layout); returns its chunks' bytes."""
         ...
 
-    def size(self, rel: str) -> int | None:
-        """The size of the output at ``rel``, or None when there is none."""
-        ...
-
-    def exists(self, rel: str) -> bool:
-        """Whether the output at ``rel`` is there (a target of the ``zarr`` layout: its chain's store)."""
-        ...
-
     def names(self, folder: str) -> frozenset[str]:
-        """The names in the folder ``folder`` (relative; "" the top): files and sub-folders (stores)."""
+        """The names in the folder ``folder`` (relative; "" the top): files and sub-folders (stores); what the plan
+        finds present (`climnorm.plan.resume.Present`)."""
         ...
 
     def remove(self, rel: str) -> None:
@@ -72,11 +66,10 @@ class OutputStore(Protocol):
 
 
 @dataclass(frozen=True)
-class LocalDirectory:
+class LocalDirectory(LocalFolders):
     """Outputs as files under ``root`` on a filesystem this machine (and the engine's workers, when they share
-    it) can write."""
+    it) can write (what is there, as the plan lists it: `LocalFolders`)."""
 
-    root: Path
     remote = False
 
     @property
@@ -102,22 +95,6 @@ class LocalDirectory:
         from climnorm.write.zarr_chain import land_bytes
 
         return land_bytes(data, target)
-
-    def size(self, rel: str) -> int | None:
-        if in_store(rel):  # a target's chunks (the zarr layout reads NetCDF: only then imported)
-            from climnorm.write.readback import output_size
-
-            return output_size(self.root / rel)
-        try:
-            return (self.root / rel).stat().st_size
-        except OSError:
-            return None
-
-    def exists(self, rel: str) -> bool:
-        return (self.root / output_entry(rel)).exists()
-
-    def names(self, folder: str) -> frozenset[str]:
-        return folder_names(self.root / folder)
 
     def remove(self, rel: str) -> None:
         if in_store(rel):

@@ -43,9 +43,8 @@ from climnorm.write.readback import (
     TARGETS,
     YEARS_GROUP,
     array_of,
-    open_group_async,
+    open_root,
     run_sync,
-    store_years,
     target_chunk,
     time_offset,
     zarr_store,
@@ -128,8 +127,7 @@ def _create(store: Any, src: netCDF4.Dataset, target: ZarrTarget) -> None:
     store in a bucket, made locally and put there object by object, its ``zarr.json`` last (what says it is
     there; a second maker puts the same objects)."""
     local = not is_s3_url(target.store)
-    folder = Path(target.store).parent if local else None
-    tmp = Path(tempfile.mkdtemp(prefix=f".{Path(target.store).name}.", suffix=TMP_MARK, dir=folder))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{Path(target.store).name}.", suffix=TMP_MARK, dir=scratch_folder(target)))
     try:
         run_sync(_make_arrays(str(tmp), _store_attrs(src), _arrays(src, target)))
         consolidate(tmp, None)
@@ -269,11 +267,10 @@ def _open_store(src: netCDF4.Dataset, target: ZarrTarget) -> _Opened:
         return opened
     store = _sizing_store()(zarr_store(target.store, target.storage))
     try:
-        root = run_sync(open_group_async(store, "r+", consolidated=None))
+        root, years, targets = run_sync(open_root(store, "r+"))
     except FileNotFoundError:  # (zarr's GroupNotFoundError)
         _create(store, src, target)
-        root = run_sync(open_group_async(store, "r+", consolidated=None))
-    years = run_sync(store_years(root))
+        root, years, targets = run_sync(open_root(store, "r+"))
     if years != target.years:
         raise OutputError(
             f"{target.store}: holds targets {years[0]}-{years[-1]}, not the run's {target.years[0]}-"
@@ -281,7 +278,7 @@ def _open_store(src: netCDF4.Dataset, target: ZarrTarget) -> _Opened:
         )
     if len(_OPENED) > 256:
         _OPENED.clear()
-    opened = _OPENED[key] = _Opened(store, root, years)
+    opened = _OPENED[key] = _Opened(store, root, years, {TARGETS: targets})
     return opened
 
 
@@ -298,7 +295,7 @@ async def _array(opened: _Opened, name: str, kind: dict[str, Any] | None) -> Any
             try:
                 opened.arrays[name] = await opened.root.create_array(name, **kind)
             except ContainsArrayError:  # another process made it meanwhile
-                opened.arrays[name] = await opened.root.getitem(name)
+                opened.arrays[name] = await array_of(opened.root, opened.store, name)
     return opened.arrays[name]
 
 
@@ -354,12 +351,20 @@ def _sizing_store() -> Any:
     return SizingStore
 
 
+def scratch_folder(target: ZarrTarget) -> str | None:
+    """Where a target's temporary files go: beside its chain's store on local disk (made if need be: a rename into
+    place stays on one filesystem, and a killed run's leftovers are found there), the system's temporary folder
+    for a store in a bucket (None)."""
+    if is_s3_url(target.store):
+        return None
+    folder = os.path.dirname(target.store)
+    os.makedirs(folder, exist_ok=True)
+    return folder
+
+
 def land_bytes(data: bytes, target: ZarrTarget) -> int:
     """:func:`land_target` of a file's bytes (written by a worker that shares no disk with this process)."""
-    folder = None if is_s3_url(target.store) else Path(target.store).parent
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".target-", suffix=TMP_MARK, dir=folder) as scratch:
+    with tempfile.TemporaryDirectory(prefix=".target-", suffix=TMP_MARK, dir=scratch_folder(target)) as scratch:
         path = Path(scratch) / "target.nc"
         path.write_bytes(data)
         return land_target(path, target)
